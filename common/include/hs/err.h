@@ -1,0 +1,33 @@
+/* The one error type of healthsignals, after curl's CURLcode: every module returns an hs_err, the runtime
+ * logs it, the dead-letter queue carries it in the `hs-error-code` header and hsctl turns it into its exit
+ * status. Codes are stable (they leave the process); add new ones at the end of their group, never renumber.
+ */
+#ifndef HS_ERR_H
+#define HS_ERR_H
+
+typedef enum hs_err {
+    HS_OK = 0,
+    /* The outside world: bad input. */
+    HS_ERR_DECODE = 10,     /* bytes are not a valid encoding of the expected message */
+    HS_ERR_VALIDATION = 11, /* a decoded message breaks a rule of the contract */
+    HS_ERR_TOO_LARGE = 12,  /* a record or field exceeds its size limit */
+    HS_ERR_PARSE = 13,      /* text input (CSV, JSON, command line) could not be read */
+    HS_ERR_NOT_FOUND = 14,  /* a named thing (topic, key, service) does not exist */
+    HS_ERR_USAGE = 15,      /* a command was called wrongly */
+    /* The outside world: the environment. */
+    HS_ERR_IO = 20,      /* a file or socket operation failed */
+    HS_ERR_KAFKA = 21,   /* the broker or the Kafka client reported an error */
+    HS_ERR_TIMEOUT = 22, /* an operation did not complete in time */
+    HS_ERR_CONFIG = 23,  /* a setting is unknown or invalid */
+    /* Ourselves. */
+    HS_ERR_NOMEM = 30,    /* an allocation failed */
+    HS_ERR_INTERNAL = 31, /* a bug: an invariant did not hold */
+} hs_err;
+
+/* Returns the stable, lowercase name of `err` ("decode", "validation", ...); never NULL. */
+const char *hs_err_name(hs_err err);
+
+/* Returns a one-line English description of `err`; never NULL. */
+const char *hs_err_str(hs_err err);
+
+#endif

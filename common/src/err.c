@@ -1,0 +1,44 @@
+/* Names and descriptions of hs_err codes. The names are part of the contract: they appear in the DLQ header
+ * `hs-error-code` and in metrics labels, so they never change once released.
+ */
+#include "hs/err.h"
+
+const char *hs_err_name(hs_err err)
+{
+    switch (err) {
+    case HS_OK: return "ok";
+    case HS_ERR_DECODE: return "decode";
+    case HS_ERR_VALIDATION: return "validation";
+    case HS_ERR_TOO_LARGE: return "too_large";
+    case HS_ERR_PARSE: return "parse";
+    case HS_ERR_NOT_FOUND: return "not_found";
+    case HS_ERR_USAGE: return "usage";
+    case HS_ERR_IO: return "io";
+    case HS_ERR_KAFKA: return "kafka";
+    case HS_ERR_TIMEOUT: return "timeout";
+    case HS_ERR_CONFIG: return "config";
+    case HS_ERR_NOMEM: return "nomem";
+    case HS_ERR_INTERNAL: return "internal";
+    }
+    return "unknown";
+}
+
+const char *hs_err_str(hs_err err)
+{
+    switch (err) {
+    case HS_OK: return "success";
+    case HS_ERR_DECODE: return "record could not be decoded";
+    case HS_ERR_VALIDATION: return "record failed validation";
+    case HS_ERR_TOO_LARGE: return "record or field too large";
+    case HS_ERR_PARSE: return "input could not be parsed";
+    case HS_ERR_NOT_FOUND: return "not found";
+    case HS_ERR_USAGE: return "wrong usage";
+    case HS_ERR_IO: return "input/output error";
+    case HS_ERR_KAFKA: return "Kafka error";
+    case HS_ERR_TIMEOUT: return "timed out";
+    case HS_ERR_CONFIG: return "invalid configuration";
+    case HS_ERR_NOMEM: return "out of memory";
+    case HS_ERR_INTERNAL: return "internal error";
+    }
+    return "unknown error";
+}

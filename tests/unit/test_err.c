@@ -1,0 +1,52 @@
+/* Error names leave the process (DLQ header `hs-error-code`, metric labels, hsctl's messages), so every code
+ * must have its own stable name and a description.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hs/err.h"
+
+static const hs_err all_codes[] = {
+    HS_OK,           HS_ERR_DECODE, HS_ERR_VALIDATION, HS_ERR_TOO_LARGE, HS_ERR_PARSE,  HS_ERR_NOT_FOUND,
+    HS_ERR_USAGE,    HS_ERR_IO,     HS_ERR_KAFKA,      HS_ERR_TIMEOUT,   HS_ERR_CONFIG, HS_ERR_NOMEM,
+    HS_ERR_INTERNAL,
+};
+#define CODE_CNT (sizeof all_codes / sizeof all_codes[0])
+
+static void test_every_code_has_a_distinct_name(void **state)
+{
+    for (size_t i = 0; i < CODE_CNT; i++) {
+        assert_string_not_equal(hs_err_name(all_codes[i]), "unknown");
+        assert_string_not_equal(hs_err_str(all_codes[i]), "unknown error");
+        for (size_t j = i + 1; j < CODE_CNT; j++)
+            assert_string_not_equal(hs_err_name(all_codes[i]), hs_err_name(all_codes[j]));
+    }
+}
+
+static void test_released_names_are_stable(void **state)
+{
+    assert_string_equal(hs_err_name(HS_ERR_DECODE), "decode");
+    assert_string_equal(hs_err_name(HS_ERR_VALIDATION), "validation");
+    assert_int_equal(HS_ERR_DECODE, 10);
+    assert_int_equal(HS_ERR_VALIDATION, 11);
+}
+
+static void test_unknown_code_is_named_unknown(void **state)
+{
+    assert_string_equal(hs_err_name((hs_err)999), "unknown");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_code_has_a_distinct_name),
+        cmocka_unit_test(test_released_names_are_stable),
+        cmocka_unit_test(test_unknown_code_is_named_unknown),
+    };
+    return cmocka_run_group_tests_name("err", tests, NULL, NULL);
+}
