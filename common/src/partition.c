@@ -24,14 +24,15 @@ int32_t hs_partition_murmur2(const void *data, size_t len)
         h ^= k;
     }
 
-    /* The 1-3 trailing bytes, folded in from the highest (Java's switch falls through the same way). */
-    const uint8_t *tail = p + blocks * 4;
+    /* The 1-3 trailing bytes, folded in from the highest (Java's switch falls through the same way).
+     * No pointer arithmetic when there are none: `data` may be NULL for an empty key. */
     size_t rest = len & 3;
-    if (rest >= 3)
-        h ^= (uint32_t)tail[2] << 16;
-    if (rest >= 2)
-        h ^= (uint32_t)tail[1] << 8;
-    if (rest >= 1) {
+    if (rest > 0) {
+        const uint8_t *tail = p + blocks * 4;
+        if (rest >= 3)
+            h ^= (uint32_t)tail[2] << 16;
+        if (rest >= 2)
+            h ^= (uint32_t)tail[1] << 8;
         h ^= tail[0];
         h *= m;
     }
