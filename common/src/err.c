@@ -3,6 +3,43 @@
  */
 #include "hs/err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+hs_err hs_error_set(hs_error *error, hs_err code, const char *fmt, ...)
+{
+    if (!error)
+        return code;
+    error->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(error->message, sizeof error->message, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+void hs_error_prefix(hs_error *error, const char *fmt, ...)
+{
+    if (!error)
+        return;
+    char prefix[128];
+    char old[sizeof error->message];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, error->message, sizeof old);
+    /* prefix + ": " + the old reason, cut to fit (a long reason loses its end, never the prefix). */
+    size_t cap = sizeof error->message;
+    int n = snprintf(error->message, cap, "%s: ", prefix);
+    if (n > 0 && (size_t)n < cap) {
+        size_t len = strnlen(old, cap - (size_t)n - 1);
+        memcpy(error->message + n, old, len);
+        error->message[(size_t)n + len] = '\0';
+    }
+}
+
 const char *hs_err_name(hs_err err)
 {
     switch (err) {

@@ -41,12 +41,36 @@ static void test_unknown_code_is_named_unknown(void **state)
     assert_string_equal(hs_err_name((hs_err)999), "unknown");
 }
 
+static void test_error_set_returns_code_and_formats_reason(void **state)
+{
+    hs_error error = {0};
+    assert_int_equal(hs_error_set(&error, HS_ERR_VALIDATION, "%s: %d is above 100", "value", 130),
+                     HS_ERR_VALIDATION);
+    assert_int_equal(error.code, HS_ERR_VALIDATION);
+    assert_string_equal(error.message, "value: 130 is above 100");
+    hs_error_prefix(&error, "data.csv:%d", 7);
+    assert_string_equal(error.message, "data.csv:7: value: 130 is above 100");
+    assert_int_equal(hs_error_set(NULL, HS_ERR_PARSE, "ignored"), HS_ERR_PARSE);
+}
+
+static void test_long_reason_is_truncated_not_overflowed(void **state)
+{
+    hs_error error;
+    char long_text[1000];
+    memset(long_text, 'x', sizeof long_text - 1);
+    long_text[sizeof long_text - 1] = '\0';
+    hs_error_set(&error, HS_ERR_PARSE, "%s", long_text);
+    assert_int_equal(strlen(error.message), sizeof error.message - 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_code_has_a_distinct_name),
         cmocka_unit_test(test_released_names_are_stable),
         cmocka_unit_test(test_unknown_code_is_named_unknown),
+        cmocka_unit_test(test_error_set_returns_code_and_formats_reason),
+        cmocka_unit_test(test_long_reason_is_truncated_not_overflowed),
     };
     return cmocka_run_group_tests_name("err", tests, NULL, NULL);
 }

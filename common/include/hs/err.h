@@ -24,6 +24,20 @@ typedef enum hs_err {
     HS_ERR_INTERNAL = 31, /* a bug: an invariant did not hold */
 } hs_err;
 
+/* An error code with its human-readable reason. The reason names what it concerns — a field path
+ * ("scope.code"), a CSV line, a setting — so that it can be shown to a user as it is. */
+typedef struct hs_error {
+    hs_err code;
+    char message[256];
+} hs_error;
+
+/* Sets `error` (which may be NULL) to `code` and the printf-style reason, truncating a long reason; returns
+ * `code`, so that `return hs_error_set(error, HS_ERR_VALIDATION, "...")` reads naturally. */
+hs_err hs_error_set(hs_error *error, hs_err code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Prefixes the reason already in `error` with `prefix` and ": " (for nesting, e.g. a line number). */
+void hs_error_prefix(hs_error *error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Returns the stable, lowercase name of `err` ("decode", "validation", ...); never NULL. */
 const char *hs_err_name(hs_err err);
 
