@@ -40,6 +40,26 @@ void hs_error_prefix(hs_error *error, const char *fmt, ...)
     }
 }
 
+int hs_err_exit_code(hs_err err)
+{
+    switch (err) {
+    case HS_OK: return 0;
+    case HS_ERR_DECODE:
+    case HS_ERR_VALIDATION:
+    case HS_ERR_TOO_LARGE:
+    case HS_ERR_PARSE: return 1;
+    case HS_ERR_USAGE: return 2;
+    case HS_ERR_KAFKA:
+    case HS_ERR_TIMEOUT: return 3;
+    case HS_ERR_NOT_FOUND: return 4;
+    case HS_ERR_IO: return 5;
+    case HS_ERR_CONFIG: return 6;
+    case HS_ERR_NOMEM:
+    case HS_ERR_INTERNAL: return 70;
+    }
+    return 70;
+}
+
 const char *hs_err_name(hs_err err)
 {
     switch (err) {

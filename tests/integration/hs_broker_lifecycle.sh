@@ -12,7 +12,11 @@ start_broker() { # $1 = name; sets $addr to the bootstrap address (runs in this 
   "$broker" --port 0 --brokers 3 --topic hs.indicators.v1:8 >"$work/$1.out" 2>"$work/$1.err" &
   pids+=($!)
   echo $! >"$work/$1.pid"
-  for _ in $(seq 1 100); do [ -s "$work/$1.out" ] && break; sleep 0.05; done
+  for _ in $(seq 1 600); do
+    [ -s "$work/$1.out" ] && break
+    kill -0 "$(cat "$work/$1.pid")" 2>/dev/null || { echo "FAIL: hs-broker exited at start"; cat "$work/$1.err"; exit 1; }
+    sleep 0.05
+  done
   addr=$(head -n 1 "$work/$1.out")
 }
 

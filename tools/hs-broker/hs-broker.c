@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "hs/log.h"
+#include "hs/topic.h"
 
 #define RELAY_HIGH_WATER (1u << 20) /* stop reading a side while its peer has 1 MiB unwritten */
 
@@ -51,6 +52,9 @@ static void usage(FILE *out)
             "  -b, --brokers N          number of brokers in the cluster (default 1, at most 16)\n"
             "  -n, --partitions N       partitions of topics created with --topic NAME (default 4)\n"
             "  -t, --topic NAME[:P]     create a topic (repeatable); others are created on first use\n"
+            "      --no-registry        do not create the topics of the healthsignals topic registry\n"
+            "                           (by default they exist from the start, with their partitions,\n"
+            "                           because the mock cluster does not implement CreateTopics)\n"
             "  -h, --help               show this help\n"
             "\n"
             "Environment: HS_LOG_LEVEL (debug, info, warn, error; default info).\n");
@@ -194,6 +198,7 @@ static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const
 int main(int argc, char **argv)
 {
     long port = 9092, brokers = 1, default_partitions = 4;
+    int registry_topics = 1;
     const char *topics[256];
     int topic_cnt = 0;
 
@@ -218,6 +223,7 @@ int main(int argc, char **argv)
             }
             topics[topic_cnt++] = optarg;
             break;
+        case 'R': registry_topics = 0; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -249,6 +255,26 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    size_t registry_cnt = 0;
+    const hs_topic *registry = registry_topics ? hs_topic_all(&registry_cnt) : NULL;
+    for (size_t i = 0; i < registry_cnt; i++) {
+        bool named = false; /* a --topic flag for a registry topic overrides the registry */
+        for (int t = 0; t < topic_cnt; t++) {
+            size_t len = strcspn(topics[t], ":");
+            named |= strlen(registry[i].name) == len && strncmp(topics[t], registry[i].name, len) == 0;
+        }
+        if (named)
+            continue;
+        rd_kafka_resp_err_t err =
+            rd_kafka_mock_topic_create(cluster, registry[i].name, registry[i].partitions, 1);
+        if (err) {
+            hs_log(HS_LOG_ERROR, "cannot create topic", "{s:s, s:s}", "topic", registry[i].name, "error",
+                   rd_kafka_err2str(err));
+            rd_kafka_mock_cluster_destroy(cluster);
+            rd_kafka_destroy(rk);
+            return 1;
+        }
+    }
     for (int i = 0; i < topic_cnt; i++) {
         char name[256];
         long partitions = default_partitions;

@@ -1,0 +1,68 @@
+/* The contract between a service's calculation and whatever drives it — the Kafka runtime, or the offline
+ * mode (`hsctl calc`). A calculation is a pure state machine over tables: it is handed one fact at a time
+ * (a decoded value, or a tombstone of a key) and emits the outputs whose value may have changed, each as a
+ * new value or a deletion of an output key. It does no I/O and knows nothing of Kafka. The driver owns
+ * everything else, including the rule that only outputs whose bytes changed are published: a calculation
+ * may emit the same value again, and it is dropped.
+ */
+#ifndef HS_CALC_H
+#define HS_CALC_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "hs/err.h"
+#include "hs/table.h"
+#include "hs/topic.h"
+
+/* Where a calculation's outputs go; provided by the driver. */
+typedef struct hs_emit hs_emit;
+
+/* Emits `value` (a message of topic->value_type, packed and copied now: the caller keeps ownership) for
+ * `key` of output `topic`, or a deletion of `key` when `value` is NULL. */
+hs_err hs_emit_put(hs_emit *emit, const hs_topic *topic, const char *key, const ProtobufCMessage *value);
+
+typedef struct hs_calc {
+    const char *name;           /* the service: "targets"; also the `service` its rules name */
+    const char *description;    /* one line for --help and hsctl calc --list */
+    const char *const *inputs;  /* NULL-terminated fact topics, e.g. {HS_TOPIC_INDICATORS, NULL} */
+    const char *const *outputs; /* NULL-terminated output topics */
+    bool uses_rules;            /* the driver feeds hs.rules.v1 records whose service is `name` */
+
+    /* A new, empty state; NULL when out of memory. */
+    void *(*create)(void);
+    void (*destroy)(void *state);
+
+    /* Applies one fact of `topic` with record key `key`: `value` is the decoded message, already
+     * validated, or NULL for a tombstone. Emits every output the fact may have changed. Returns HS_OK, or
+     * an error for a fact the calculation cannot use (the driver dead-letters it); on error the state is
+     * as before the call. */
+    hs_err (*apply)(void *state, const hs_topic *topic, const char *key, const ProtobufCMessage *value,
+                    hs_emit *emit, hs_error *error);
+} hs_calc;
+
+/* --- the offline driver (hsctl calc) ------------------------------------------------------------------- */
+
+typedef struct hs_offline_options {
+    bool changes;       /* print every change in order, instead of the final table sorted by key */
+    const char *source; /* CloudEvents source of the outputs; default "/healthsignals/<calc name>" */
+} hs_offline_options;
+
+/* Counts of one offline run, for the summary line. */
+typedef struct hs_offline_stats {
+    long facts;    /* input events applied */
+    long rejected; /* input events that failed to parse, validate or apply (reported on stderr) */
+    long changes;  /* output changes after de-duplication */
+    long outputs;  /* keys in the final output table */
+} hs_offline_stats;
+
+/* Runs `calc` over CloudEvents JSON lines: first `rules` (may be NULL; JSON lines, or a JSON array of
+ * Rule objects as for `hsctl rules apply`), then `in`. Writes the final output table (one CloudEvents line
+ * per output key, sorted by topic then key) or, with options->changes, each change as it happens, to `out`.
+ * Bad input lines are reported on stderr as NAME:LINE: reason and skipped. Returns HS_OK, or the error that
+ * stopped the run. */
+hs_err hs_offline_run(const hs_calc *calc, FILE *rules, const char *rules_name, FILE *in, const char *in_name,
+                      FILE *out, const hs_offline_options *options, hs_offline_stats *stats, hs_error *error);
+
+#endif

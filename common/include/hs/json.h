@@ -1,0 +1,49 @@
+/* The text form of every event: one generic mapper between any protobuf-c message and the canonical proto3
+ * JSON mapping (DESIGN.md "Envelope and formats"), driven by the message descriptor, so that no message type
+ * is mapped by hand. The CLI, offline mode and tests read and write events through it; CloudEvents envelopes
+ * put its output under "data".
+ */
+#ifndef HS_JSON_H
+#define HS_JSON_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "hs/err.h"
+
+/* Canonical proto3 JSON of `msg` as a new jansson object, which the caller json_decref()s; NULL only when out
+ * of memory. Keys are the lowerCamelCase field names in field-number order. A field is left out when it has
+ * its default value (0, false, "", empty list or map, enum 0, absent submessage), except a field inside a
+ * oneof (how this project marks presence), which is written whenever its oneof selects it, even if zero.
+ * 64-bit integers are decimal strings, enums their names (a number not in the enum stays a number), bytes
+ * standard base64, non-finite floats the strings "NaN", "Infinity" and "-Infinity". A string that is not
+ * valid UTF-8 is written with each byte that does not begin a well-formed sequence replaced by U+FFFD, so a
+ * field never disappears; such a string therefore does not round-trip byte for byte. */
+json_t *hs_json_from_message(const ProtobufCMessage *msg);
+
+/* Builds a new message of type `desc` from the JSON object `json` (which is not modified). On success returns
+ * the message, which the caller frees with protobuf_c_message_free_unpacked(msg, NULL): everything in it is
+ * allocated with malloc. On failure returns NULL and sets `error` (which may be NULL) to HS_ERR_PARSE, or
+ * HS_ERR_NOMEM, with a reason that starts with the path of the offending field: "scope.code: expected a
+ * string, got number", "labels.team: ...", "qualityFlags[2]: ...", "volum: unknown field".
+ * Accepted: both the lowerCamelCase and the proto name of a field (not both at once); null for "default";
+ * integers as JSON numbers or decimal strings (exponent forms too, if the value is a whole number in range);
+ * floats as numbers, numeric strings or "NaN"/"Infinity"/"-Infinity"; enums by name or number; bytes as
+ * standard or URL-safe base64, padded or not. Everything else (wrong JSON types, unknown fields, fractions or
+ * out-of-range values for integers, strings holding NUL, nesting deeper than 64 messages) is rejected. */
+ProtobufCMessage *hs_json_to_message(const ProtobufCMessageDescriptor *desc, const json_t *json,
+                                     hs_error *error);
+
+/* hs_json_from_message() as compact JSON text: a malloc'd, NUL-terminated string the caller free()s; NULL
+ * only when out of memory. Doubles are printed with 17 significant digits (jansson's "%.17g"), so that every
+ * value reads back exactly: 0.1 appears as 0.10000000000000001. */
+char *hs_json_encode_text(const ProtobufCMessage *msg);
+
+/* hs_json_to_message() from the `len` bytes of JSON text at `text` (which need not be NUL-terminated).
+ * Syntax errors and duplicate keys are HS_ERR_PARSE with the reason "line L column C: ...". */
+ProtobufCMessage *hs_json_decode_text(const ProtobufCMessageDescriptor *desc, const char *text, size_t len,
+                                      hs_error *error);
+
+#endif

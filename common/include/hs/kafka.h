@@ -1,0 +1,37 @@
+/* Kafka client plumbing shared by the services and hsctl: where the brokers are, librdkafka configuration
+ * with the HS_KAFKA_<PROPERTY> pass-through (HS_KAFKA_SECURITY_PROTOCOL=SASL_SSL sets security.protocol),
+ * and producing one registry-typed record with its grouping-key partition and CloudEvents headers.
+ */
+#ifndef HS_KAFKA_H
+#define HS_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "hs/err.h"
+#include "hs/event.h"
+#include "hs/topic.h"
+
+#define HS_DEFAULT_BOOTSTRAP "127.0.0.1:9092"
+
+/* The bootstrap servers: `flag` if given, else HS_BOOTSTRAP_SERVERS, else HS_DEFAULT_BOOTSTRAP. */
+const char *hs_kafka_bootstrap(const char *flag);
+
+/* A new librdkafka configuration with bootstrap.servers, our log callback, and every HS_KAFKA_<PROP>
+ * variable of the environment applied (name lowercased, '_' -> '.'). Returns NULL and sets `error`
+ * (HS_ERR_CONFIG, naming the variable) if librdkafka rejects one. The caller owns the result (it passes to
+ * rd_kafka_new(), or rd_kafka_conf_destroy()s it). */
+rd_kafka_conf_t *hs_kafka_conf_new(const char *bootstrap, hs_error *error);
+
+/* rd_kafka_conf_set() with the error as an hs_error naming the property. */
+hs_err hs_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, hs_error *error);
+
+/* Produces `value` (a message of topic->value_type, or NULL for a tombstone of `key`) to `topic`: the
+ * record key is the fact identity, the partition comes from the grouping key, the headers are the
+ * CloudEvents binary-mode headers of `meta` (id, time and type are filled in when empty). For a tombstone,
+ * `key` and `group` must be given; for a value they are computed when NULL. Asynchronous: delivery is
+ * reported to the producer's delivery callback. */
+hs_err hs_kafka_produce(rd_kafka_t *producer, const hs_topic *topic, const char *key, const char *group,
+                        const ProtobufCMessage *value, hs_event_meta *meta, hs_error *error);
+
+#endif

@@ -1,0 +1,63 @@
+/* The topic registry: every topic healthsignals reads or writes, declared once — its value type, record-key
+ * layout, grouping key (what chooses the partition), partition count, cleanup policy and retention. hsctl
+ * creates topics from it, services subscribe through it, publishers key and partition records with it;
+ * nothing else names a topic. Each service issue adds its output topics here.
+ */
+#ifndef HS_TOPIC_H
+#define HS_TOPIC_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdint.h>
+
+#include "healthsignals/v1/common.pb-c.h"
+#include "hs/err.h"
+#include "hs/key.h"
+
+/* Builds the record key (fact identity) and the grouping key of `value`, which is of the topic's type. */
+typedef hs_err (*hs_topic_key_fn)(const ProtobufCMessage *value, char key[HS_KEY_MAX], char group[HS_KEY_MAX],
+                                  hs_error *error);
+
+typedef struct hs_topic {
+    const char *name;                             /* "hs.indicators.v1" */
+    const ProtobufCMessageDescriptor *value_type; /* NULL: raw bytes (the DLQ) */
+    const char *key_layout;                       /* documentation: "indicator/scope/period" */
+    const char *grouping;                         /* documentation: "indicator" */
+    hs_topic_key_fn key_of;                       /* NULL for raw-bytes topics */
+    const char *cleanup_policy;                   /* "compact" or "delete" */
+    const char *description;
+    int64_t retention_ms; /* -1 = forever */
+    int partitions;
+    int global; /* read in full by every instance, not through the group (hs.rules.v1) */
+} hs_topic;
+
+/* Every registered topic, in a fixed order; `*count` receives their number. Static storage. */
+const hs_topic *hs_topic_all(size_t *count);
+
+/* The topic named `name`, or NULL. */
+const hs_topic *hs_topic_find(const char *name);
+
+/* The topic whose value type has the full protobuf name `type_name` ("healthsignals.v1.Rule"), or NULL.
+ * When several topics share a type, the first registered wins. */
+const hs_topic *hs_topic_find_by_type(const char *type_name);
+
+/* The grouping key of a record from its record key alone (for tombstones, which carry no value): every
+ * registered key layout begins with its grouping key, except hs.rules.v1, whose single partition makes the
+ * grouping key irrelevant. Returns HS_ERR_VALIDATION for a key that does not split. */
+hs_err hs_topic_group_of_key(const hs_topic *topic, const char *key, char group[HS_KEY_MAX], hs_error *error);
+
+/* The partition for a grouping key in `topic`, with Kafka's murmur2 (hs/partition.h). */
+int32_t hs_topic_partition(const hs_topic *topic, const char *group);
+
+/* Well-known topic names, so that a typo is a compile error. */
+#define HS_TOPIC_INDICATORS  "hs.indicators.v1"
+#define HS_TOPIC_BUDGET      "hs.budget.v1"
+#define HS_TOPIC_CAPACITY    "hs.capacity.v1"
+#define HS_TOPIC_RULES       "hs.rules.v1"
+#define HS_TOPIC_ALERTS      "hs.alerts.v1"
+#define HS_TOPIC_DLQ         "hs.dlq.v1"
+#define HS_TOPIC_FACT_COUNTS "hs.fact-counts.v1"
+
+/* "region:1084" — the key component of a scope (kind in lowercase, then the code). */
+void hs_topic_scope_component(const Healthsignals__V1__Scope *scope, char *out, size_t size);
+
+#endif

@@ -1,0 +1,736 @@
+/* Validation of the event contracts. Each message validator walks its fields in declaration order and stops
+ * at the first failure, so a reason always names one field. Scopes are resolved by one function
+ * (resolve_scope) that both the in-place normaliser and the text parser use; unit names come from the
+ * protobuf-c enum descriptor, so the .proto file stays the only list of units.
+ */
+#include "hs/validate.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "hs/period.h"
+
+/* User text quoted in a reason is cut to this many bytes, so that the reason itself survives. */
+#define QUOTE_MAX 40
+
+/* --- Small helpers ------------------------------------------------------------------------------------- */
+
+/* Writes `value` as a reason shows it: "130", "74.5", "NaN", "Infinity". Returns `buf` or a literal. */
+static const char *number_text(double value, char buf[32])
+{
+    if (isnan(value))
+        return "NaN";
+    if (isinf(value))
+        return value > 0 ? "Infinity" : "-Infinity";
+    snprintf(buf, 32, "%.15g", value);
+    if (strtod(buf, NULL) != value) /* the shortest form that reads back as the same double */
+        snprintf(buf, 32, "%.17g", value);
+    return buf;
+}
+
+static bool enum_known(const ProtobufCEnumDescriptor *descriptor, int value)
+{
+    return protobuf_c_enum_descriptor_get_value(descriptor, value) != NULL;
+}
+
+bool hs_validate_utf8(const char *text, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t extra;
+        uint32_t cp, min;
+        if ((c & 0xE0) == 0xC0) {
+            extra = 1;
+            cp = c & 0x1F;
+            min = 0x80;
+        } else if ((c & 0xF0) == 0xE0) {
+            extra = 2;
+            cp = c & 0x0F;
+            min = 0x800;
+        } else if ((c & 0xF8) == 0xF0) {
+            extra = 3;
+            cp = c & 0x07;
+            min = 0x10000;
+        } else {
+            return false; /* a continuation byte, or 0xF8..0xFF */
+        }
+        if (len - i <= extra)
+            return false; /* truncated sequence */
+        for (size_t k = 1; k <= extra; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false; /* overlong, out of range, or a UTF-16 surrogate */
+        i += extra + 1;
+    }
+    return true;
+}
+
+/* The code syntax, with its length limit as a parameter (codes 128, quality flags 64). */
+static hs_err check_code(const char *field, const char *code, size_t max, hs_error *error)
+{
+    if (!code || !*code)
+        return hs_error_set(error, HS_ERR_VALIDATION, "%s is required", field);
+    size_t len = strnlen(code, max + 1);
+    if (len > max)
+        return hs_error_set(error, HS_ERR_TOO_LARGE, "%s: longer than %zu bytes", field, max);
+    if (code[0] < 'a' || code[0] > 'z')
+        return hs_error_set(error, HS_ERR_VALIDATION, "%s: '%.*s' must start with a lowercase letter a-z",
+                            field, QUOTE_MAX, code);
+    for (size_t i = 0; i < len; i++) {
+        char c = code[i];
+        bool allowed = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+        if (!allowed)
+            return hs_error_set(error, HS_ERR_VALIDATION,
+                                "%s: '%.*s' may hold only lowercase letters a-z, digits, '.', '-' and '_'",
+                                field, QUOTE_MAX, code);
+        if (c == '.' && (code[i + 1] == '.' || code[i + 1] == '\0'))
+            return hs_error_set(error, HS_ERR_VALIDATION, "%s: '%.*s' has an empty segment", field, QUOTE_MAX,
+                                code);
+    }
+    return HS_OK;
+}
+
+hs_err hs_validate_code(const char *field, const char *code, hs_error *error)
+{
+    return check_code(field, code, HS_VALIDATE_CODE_MAX, error);
+}
+
+/* Free text: at most `max` bytes of UTF-8; empty allowed unless `required`. */
+static hs_err check_text(const char *field, const char *text, size_t max, bool required, hs_error *error)
+{
+    if (!text || !*text)
+        return required ? hs_error_set(error, HS_ERR_VALIDATION, "%s is required", field) : HS_OK;
+    size_t len = strnlen(text, max + 1);
+    if (len > max)
+        return hs_error_set(error, HS_ERR_TOO_LARGE, "%s: longer than %zu bytes", field, max);
+    if (!hs_validate_utf8(text, len))
+        return hs_error_set(error, HS_ERR_VALIDATION, "%s: invalid UTF-8", field);
+    return HS_OK;
+}
+
+/* A period field; an empty one is an error only when `required`. On success `*given` says whether it was
+ * there and `out` (when given) holds it. */
+static hs_err check_period(const char *field, const char *text, bool required, bool *given, hs_period *out,
+                           hs_error *error)
+{
+    *given = text && *text;
+    if (!*given)
+        return required ? hs_error_set(error, HS_ERR_VALIDATION, "%s is required", field) : HS_OK;
+    hs_err err = hs_period_parse(text, out, error);
+    if (err != HS_OK && strcmp(field, "period") != 0)
+        hs_error_prefix(error, "%s", field); /* the reason already says "period '...'" */
+    return err;
+}
+
+/* A number field: finite, and >= 0 when `non_negative`. */
+static hs_err check_number(const char *field, double value, bool non_negative, hs_error *error)
+{
+    char buf[32];
+    if (!isfinite(value))
+        return hs_error_set(error, HS_ERR_VALIDATION, "%s: %s is not a finite number", field,
+                            number_text(value, buf));
+    if (non_negative && value < 0)
+        return hs_error_set(error, HS_ERR_VALIDATION, "%s: %s is negative", field, number_text(value, buf));
+    return HS_OK;
+}
+
+static hs_err check_flags(char *const *flags, size_t count, hs_error *error)
+{
+    if (count > HS_VALIDATE_FLAGS_MAX)
+        return hs_error_set(error, HS_ERR_TOO_LARGE, "quality_flags: %zu flags, at most %d", count,
+                            HS_VALIDATE_FLAGS_MAX);
+    for (size_t i = 0; i < count; i++) {
+        char field[40];
+        snprintf(field, sizeof field, "quality_flags[%zu]", i);
+        hs_err err = check_code(field, flags[i], HS_VALIDATE_FLAG_MAX, error);
+        if (err != HS_OK)
+            return err;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(flags[i], flags[j]) == 0)
+                return hs_error_set(error, HS_ERR_VALIDATION, "quality_flags: '%s' appears twice", flags[i]);
+    }
+    return HS_OK;
+}
+
+/* --- Scopes -------------------------------------------------------------------------------------------- */
+
+static const struct region {
+    const char *code;
+    const char *name;   /* as printed */
+    const char *folded; /* lowercase, Danish letters kept */
+    const char *ascii;  /* lowercase, æ written ae */
+} regions[] = {
+    {"1081", "Nordjylland", "nordjylland", "nordjylland"},
+    {"1082", "Midtjylland", "midtjylland", "midtjylland"},
+    {"1083", "Syddanmark", "syddanmark", "syddanmark"},
+    {"1084", "Hovedstaden", "hovedstaden", "hovedstaden"},
+    {"1085", "Sjælland", "sjælland", "sjaelland"},
+};
+
+#define REGION_COUNT (sizeof regions / sizeof regions[0])
+
+/* Compares `text` with `lower` (lowercase UTF-8), folding ASCII letters and the Danish capitals Æ, Ø and Å
+ * of `text` to lowercase. */
+static bool equal_folded(const char *text, const char *lower)
+{
+    const unsigned char *t = (const unsigned char *)text;
+    const unsigned char *l = (const unsigned char *)lower;
+    while (*t && *l) {
+        unsigned char c = *t;
+        if (c == 0xC3 && (t[1] == 0x86 || t[1] == 0x98 || t[1] == 0x85)) {
+            /* Æ Ø Å (U+00C6, U+00D8, U+00C5) are 0x20 below æ ø å in their second byte */
+            if (l[0] != 0xC3 || l[1] != t[1] + 0x20)
+                return false;
+            t += 2;
+            l += 2;
+            continue;
+        }
+        if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c - 'A' + 'a');
+        if (c != *l)
+            return false;
+        t++;
+        l++;
+    }
+    return *t == *l;
+}
+
+/* The index into regions[] of a region code or name, or -1. */
+static int find_region(const char *text)
+{
+    for (size_t i = 0; i < REGION_COUNT; i++)
+        if (strcmp(text, regions[i].code) == 0)
+            return (int)i;
+    const char *name = strncasecmp(text, "region ", 7) == 0 ? text + 7 : text;
+    for (size_t i = 0; i < REGION_COUNT; i++)
+        if (equal_folded(name, regions[i].folded) || equal_folded(name, regions[i].ascii))
+            return (int)i;
+    return -1;
+}
+
+static bool is_nation(const char *text)
+{
+    return equal_folded(text, "dk") || equal_folded(text, "hele landet") || equal_folded(text, "danmark");
+}
+
+const char *hs_region_name(const char *code)
+{
+    if (!code)
+        return NULL;
+    for (size_t i = 0; i < REGION_COUNT; i++)
+        if (strcmp(code, regions[i].code) == 0)
+            return regions[i].name;
+    return NULL;
+}
+
+static bool hospital_code_ok(const char *code)
+{
+    size_t len = strnlen(code, HS_VALIDATE_HOSPITAL_MAX + 1);
+    if (len == 0 || len > HS_VALIDATE_HOSPITAL_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = code[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+              c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+static bool municipality_code_ok(const char *code)
+{
+    for (int i = 0; i < 3; i++)
+        if (code[i] < '0' || code[i] > '9')
+            return false;
+    if (code[3] != '\0')
+        return false;
+    int number = (code[0] - '0') * 100 + (code[1] - '0') * 10 + (code[2] - '0');
+    return number >= 101 && number <= 860;
+}
+
+/* Decides the canonical kind and code of a scope given as `kind` and `code` (NULL = empty), without touching
+ * memory. Returns the canonical code — a static string, or `code` itself — and sets `*kind_out`; or returns
+ * NULL with the reason in `error` (always HS_ERR_VALIDATION). `field` names the scope in reasons. */
+static const char *resolve_scope(Healthsignals__V1__ScopeKind kind, const char *code, const char *field,
+                                 Healthsignals__V1__ScopeKind *kind_out, hs_error *error)
+{
+    if (!code)
+        code = "";
+    int region;
+    switch (kind) {
+    case HEALTHSIGNALS__V1__SCOPE_KIND__SCOPE_KIND_UNSPECIFIED:
+        if (!*code)
+            break;
+        if (is_nation(code)) {
+            *kind_out = HEALTHSIGNALS__V1__SCOPE_KIND__NATIONAL;
+            return "DK";
+        }
+        region = find_region(code);
+        if (region < 0) {
+            hs_error_set(error, HS_ERR_VALIDATION, "%s: unknown region '%.*s'", field, QUOTE_MAX, code);
+            return NULL;
+        }
+        *kind_out = HEALTHSIGNALS__V1__SCOPE_KIND__REGION;
+        return regions[region].code;
+    case HEALTHSIGNALS__V1__SCOPE_KIND__NATIONAL:
+        if (*code && !is_nation(code)) {
+            hs_error_set(error, HS_ERR_VALIDATION, "%s: a NATIONAL scope has code DK, not '%.*s'", field,
+                         QUOTE_MAX, code);
+            return NULL;
+        }
+        *kind_out = kind;
+        return "DK";
+    case HEALTHSIGNALS__V1__SCOPE_KIND__REGION:
+        if (!*code)
+            break;
+        region = find_region(code);
+        if (region < 0) {
+            hs_error_set(error, HS_ERR_VALIDATION, "%s: unknown region '%.*s'", field, QUOTE_MAX, code);
+            return NULL;
+        }
+        *kind_out = kind;
+        return regions[region].code;
+    case HEALTHSIGNALS__V1__SCOPE_KIND__HOSPITAL:
+        if (!hospital_code_ok(code)) {
+            hs_error_set(error, HS_ERR_VALIDATION,
+                         "%s: hospital code '%.*s' must be 1-%d characters A-Z, a-z, 0-9, '.', '-' or '_'",
+                         field, QUOTE_MAX, code, HS_VALIDATE_HOSPITAL_MAX);
+            return NULL;
+        }
+        *kind_out = kind;
+        return code;
+    case HEALTHSIGNALS__V1__SCOPE_KIND__MUNICIPALITY:
+        if (!municipality_code_ok(code)) {
+            hs_error_set(error, HS_ERR_VALIDATION,
+                         "%s: municipality code '%.*s' must be a 3-digit DST code 101-860", field, QUOTE_MAX,
+                         code);
+            return NULL;
+        }
+        *kind_out = kind;
+        return code;
+    default: hs_error_set(error, HS_ERR_VALIDATION, "%s: unknown kind %d", field, (int)kind); return NULL;
+    }
+    hs_error_set(error, HS_ERR_VALIDATION, "%s: code is required", field);
+    return NULL;
+}
+
+/* Replaces scope->code by `canonical` unless they are equal. */
+static hs_err set_scope_code(Healthsignals__V1__Scope *scope, const char *canonical, hs_error *error)
+{
+    if (scope->code && strcmp(scope->code, canonical) == 0)
+        return HS_OK;
+    char *copy = strdup(canonical);
+    if (!copy)
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory normalising a scope");
+    if (scope->code && scope->code != protobuf_c_empty_string)
+        free(scope->code);
+    scope->code = copy;
+    return HS_OK;
+}
+
+static hs_err normalize_scope(Healthsignals__V1__Scope *scope, const char *field, hs_error *error)
+{
+    if (!scope)
+        return hs_error_set(error, HS_ERR_VALIDATION, "%s is required", field);
+    Healthsignals__V1__ScopeKind kind = scope->kind;
+    const char *canonical = resolve_scope(scope->kind, scope->code, field, &kind, error);
+    if (!canonical)
+        return HS_ERR_VALIDATION;
+    hs_err err = set_scope_code(scope, canonical, error);
+    if (err == HS_OK)
+        scope->kind = kind;
+    return err;
+}
+
+hs_err hs_scope_normalize(Healthsignals__V1__Scope *scope, hs_error *error)
+{
+    return normalize_scope(scope, "scope", error);
+}
+
+hs_err hs_scope_parse(const char *text, Healthsignals__V1__Scope *out, hs_error *error)
+{
+    static const struct {
+        const char *name;
+        Healthsignals__V1__ScopeKind kind;
+    } kinds[] = {
+        {"REGION", HEALTHSIGNALS__V1__SCOPE_KIND__REGION},
+        {"NATIONAL", HEALTHSIGNALS__V1__SCOPE_KIND__NATIONAL},
+        {"HOSPITAL", HEALTHSIGNALS__V1__SCOPE_KIND__HOSPITAL},
+        {"MUNICIPALITY", HEALTHSIGNALS__V1__SCOPE_KIND__MUNICIPALITY},
+    };
+    healthsignals__v1__scope__init(out);
+    if (!text || !*text)
+        return hs_error_set(error, HS_ERR_VALIDATION, "scope is required");
+    Healthsignals__V1__ScopeKind kind = HEALTHSIGNALS__V1__SCOPE_KIND__SCOPE_KIND_UNSPECIFIED;
+    const char *code = text;
+    const char *colon = strchr(text, ':');
+    if (colon) {
+        size_t len = (size_t)(colon - text);
+        bool found = false;
+        for (size_t i = 0; i < sizeof kinds / sizeof kinds[0] && !found; i++) {
+            if (strlen(kinds[i].name) == len && strncasecmp(text, kinds[i].name, len) == 0) {
+                kind = kinds[i].kind;
+                found = true;
+            }
+        }
+        if (!found)
+            return hs_error_set(
+                error, HS_ERR_VALIDATION,
+                "scope: unknown kind '%.*s' (expected REGION, NATIONAL, HOSPITAL or MUNICIPALITY)",
+                (int)(len < QUOTE_MAX ? len : QUOTE_MAX), text);
+        code = colon + 1;
+    }
+    const char *canonical = resolve_scope(kind, code, "scope", &kind, error);
+    if (!canonical)
+        return HS_ERR_VALIDATION;
+    char *copy = strdup(canonical);
+    if (!copy)
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory parsing a scope");
+    out->kind = kind;
+    out->code = copy;
+    return HS_OK;
+}
+
+/* --- Units --------------------------------------------------------------------------------------------- */
+
+const char *hs_unit_name(Healthsignals__V1__Unit unit)
+{
+    const ProtobufCEnumValue *value =
+        protobuf_c_enum_descriptor_get_value(&healthsignals__v1__unit__descriptor, (int)unit);
+    return value ? value->name : NULL;
+}
+
+bool hs_unit_parse(const char *text, Healthsignals__V1__Unit *out)
+{
+    if (!text)
+        return false;
+    if (strcmp(text, "%") == 0) {
+        *out = HEALTHSIGNALS__V1__UNIT__PERCENT;
+        return true;
+    }
+    const ProtobufCEnumDescriptor *d = &healthsignals__v1__unit__descriptor;
+    for (unsigned i = 0; i < d->n_values; i++) {
+        if (d->values[i].value != HEALTHSIGNALS__V1__UNIT__UNIT_UNSPECIFIED &&
+            strcasecmp(text, d->values[i].name) == 0) {
+            *out = (Healthsignals__V1__Unit)d->values[i].value;
+            return true;
+        }
+    }
+    return false;
+}
+
+hs_err hs_unit_check_value(Healthsignals__V1__Unit unit, double value, hs_error *error)
+{
+    char buf[32];
+    if (unit == HEALTHSIGNALS__V1__UNIT__UNIT_UNSPECIFIED)
+        return hs_error_set(error, HS_ERR_VALIDATION, "unit is required");
+    const char *name = hs_unit_name(unit);
+    if (!name)
+        return hs_error_set(error, HS_ERR_VALIDATION, "unknown unit %d", (int)unit);
+    if (!isfinite(value))
+        return hs_error_set(error, HS_ERR_VALIDATION, "%s is not a finite number", number_text(value, buf));
+    if (unit == HEALTHSIGNALS__V1__UNIT__DKK)
+        return HS_OK; /* income is negative */
+    if (unit == HEALTHSIGNALS__V1__UNIT__PERCENT && value > 100)
+        return hs_error_set(error, HS_ERR_VALIDATION, "%s is above 100 for PERCENT", number_text(value, buf));
+    if (value < 0)
+        return hs_error_set(error, HS_ERR_VALIDATION, "%s is below 0 for %s", number_text(value, buf), name);
+    return HS_OK;
+}
+
+/* --- Messages ------------------------------------------------------------------------------------------ */
+
+hs_err hs_validate_indicator(Healthsignals__V1__IndicatorObservation *obs, hs_error *error)
+{
+    if (!obs)
+        return hs_error_set(error, HS_ERR_VALIDATION, "indicator observation is missing");
+    hs_err err = check_code("indicator", obs->indicator, HS_VALIDATE_CODE_MAX, error);
+    if (err == HS_OK)
+        err = normalize_scope(obs->scope, "scope", error);
+    bool given;
+    hs_period period;
+    if (err == HS_OK)
+        err = check_period("period", obs->period, true, &given, &period, error);
+    if (err != HS_OK)
+        return err;
+    if (obs->unit == HEALTHSIGNALS__V1__UNIT__UNIT_UNSPECIFIED)
+        return hs_error_set(error, HS_ERR_VALIDATION, "unit is required");
+    if (!hs_unit_name(obs->unit))
+        return hs_error_set(error, HS_ERR_VALIDATION, "unit: unknown unit %d", (int)obs->unit);
+    err = hs_unit_check_value(obs->unit, obs->value, error);
+    if (err != HS_OK) {
+        hs_error_prefix(error, "value");
+        return err;
+    }
+    if (obs->_volume_case == HEALTHSIGNALS__V1__INDICATOR_OBSERVATION___VOLUME_VOLUME && obs->volume < 0)
+        return hs_error_set(error, HS_ERR_VALIDATION, "volume: %lld is negative", (long long)obs->volume);
+    err = check_flags(obs->quality_flags, obs->n_quality_flags, error);
+    if (err == HS_OK)
+        err = check_text("source", obs->source, HS_VALIDATE_SOURCE_MAX, false, error);
+    return err;
+}
+
+hs_err hs_validate_capacity(Healthsignals__V1__CapacityObservation *obs, hs_error *error)
+{
+    if (!obs)
+        return hs_error_set(error, HS_ERR_VALIDATION, "capacity observation is missing");
+    hs_err err = check_code("resource", obs->resource, HS_VALIDATE_CODE_MAX, error);
+    if (err == HS_OK)
+        err = normalize_scope(obs->scope, "scope", error);
+    bool given;
+    hs_period period;
+    if (err == HS_OK)
+        err = check_period("period", obs->period, true, &given, &period, error);
+    if (err != HS_OK)
+        return err;
+    if (obs->_available_case != HEALTHSIGNALS__V1__CAPACITY_OBSERVATION___AVAILABLE_AVAILABLE)
+        return hs_error_set(error, HS_ERR_VALIDATION, "available is required");
+    err = check_number("available", obs->available, true, error);
+    if (err == HS_OK)
+        err = check_number("occupied", obs->occupied, true, error);
+    if (err == HS_OK && obs->_normed_case == HEALTHSIGNALS__V1__CAPACITY_OBSERVATION___NORMED_NORMED)
+        err = check_number("normed", obs->normed, true, error);
+    if (err == HS_OK)
+        err = check_flags(obs->quality_flags, obs->n_quality_flags, error);
+    if (err == HS_OK)
+        err = check_text("source", obs->source, HS_VALIDATE_SOURCE_MAX, false, error);
+    return err;
+}
+
+hs_err hs_validate_budget_line(Healthsignals__V1__BudgetLine *line, hs_error *error)
+{
+    if (!line)
+        return hs_error_set(error, HS_ERR_VALIDATION, "budget line is missing");
+    hs_err err = check_code("unit", line->unit, HS_VALIDATE_CODE_MAX, error);
+    if (err == HS_OK)
+        err = check_text("line", line->line, HS_VALIDATE_LINE_MAX, true, error);
+    if (err != HS_OK)
+        return err;
+    if (line->year < HS_PERIOD_YEAR_MIN || line->year > HS_PERIOD_YEAR_MAX)
+        return hs_error_set(error, HS_ERR_VALIDATION, "year: %d is outside %d-%d", (int)line->year,
+                            HS_PERIOD_YEAR_MIN, HS_PERIOD_YEAR_MAX);
+    if (line->kind == HEALTHSIGNALS__V1__BUDGET_KIND__BUDGET_KIND_UNSPECIFIED)
+        return hs_error_set(error, HS_ERR_VALIDATION, "kind is required");
+    if (!enum_known(&healthsignals__v1__budget_kind__descriptor, (int)line->kind))
+        return hs_error_set(error, HS_ERR_VALIDATION, "kind: unknown kind %d", (int)line->kind);
+    return check_text("source", line->source, HS_VALIDATE_SOURCE_MAX, false, error);
+}
+
+static hs_err check_service(const char *service, hs_error *error)
+{
+    if (!service || !*service)
+        return hs_error_set(error, HS_ERR_VALIDATION, "service is required");
+    size_t len = strnlen(service, HS_VALIDATE_SERVICE_MAX + 1);
+    bool ok = len <= HS_VALIDATE_SERVICE_MAX;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = (service[i] >= 'a' && service[i] <= 'z') || service[i] == '-';
+    if (!ok)
+        return hs_error_set(error, HS_ERR_VALIDATION,
+                            "service: '%.*s' must be 1-%d lowercase letters a-z or '-'", QUOTE_MAX, service,
+                            HS_VALIDATE_SERVICE_MAX);
+    return HS_OK;
+}
+
+/* The kinds that compare a value with a target in one direction, and so need to know which is better. */
+static bool kind_needs_direction(Healthsignals__V1__RuleKind kind)
+{
+    switch (kind) {
+    case HEALTHSIGNALS__V1__RULE_KIND__BASELINE_BAND:
+    case HEALTHSIGNALS__V1__RULE_KIND__BASELINE_MARGIN:
+    case HEALTHSIGNALS__V1__RULE_KIND__GROWTH:
+    case HEALTHSIGNALS__V1__RULE_KIND__THRESHOLD:
+    case HEALTHSIGNALS__V1__RULE_KIND__BASE_YEAR_GROWTH:
+    case HEALTHSIGNALS__V1__RULE_KIND__DEVIATION_FROM_NATIONAL: return true;
+    default: return false;
+    }
+}
+
+static hs_err check_rule_periods(const Healthsignals__V1__Rule *rule, hs_error *error)
+{
+    bool from_given, to_given, given;
+    hs_period from, to, period;
+    hs_err err = check_period("baseline_from", rule->baseline_from, false, &from_given, &from, error);
+    if (err == HS_OK)
+        err = check_period("baseline_to", rule->baseline_to, false, &to_given, &to, error);
+    if (err != HS_OK)
+        return err;
+    if (from_given != to_given)
+        return hs_error_set(error, HS_ERR_VALIDATION, "%s is required with %s",
+                            from_given ? "baseline_to" : "baseline_from",
+                            from_given ? "baseline_from" : "baseline_to");
+    if (from_given && from.kind != to.kind)
+        return hs_error_set(error, HS_ERR_VALIDATION,
+                            "baseline_to: '%s' is not the same kind of period as '%s'", rule->baseline_to,
+                            rule->baseline_from);
+    if (from_given && hs_period_compare(&from, &to) > 0)
+        return hs_error_set(error, HS_ERR_VALIDATION, "baseline_from: '%s' is after baseline_to '%s'",
+                            rule->baseline_from, rule->baseline_to);
+    err = check_period("base_period", rule->base_period, false, &given, &period, error);
+    for (size_t i = 0; err == HS_OK && i < rule->n_baseline_periods; i++) {
+        char field[40];
+        snprintf(field, sizeof field, "baseline_periods[%zu]", i);
+        err = check_period(field, rule->baseline_periods[i], true, &given, &period, error);
+    }
+    return err;
+}
+
+static hs_err check_level_thresholds(const Healthsignals__V1__Rule *rule, hs_error *error)
+{
+    char a[32], b[32];
+    size_t n = rule->n_level_thresholds_pct;
+    if (n == 0)
+        return HS_OK; /* the defaults 85, 92, 97 */
+    if (n != 3)
+        return hs_error_set(error, HS_ERR_VALIDATION,
+                            "level_thresholds_pct: %zu values, expected 3 (levels 2, 3, 4)", n);
+    for (size_t i = 0; i < n; i++) {
+        double pct = rule->level_thresholds_pct[i];
+        if (!isfinite(pct) || pct < 0 || pct > 1000)
+            return hs_error_set(error, HS_ERR_VALIDATION, "level_thresholds_pct[%zu]: %s is outside 0-1000",
+                                i, number_text(pct, a));
+        if (i > 0 && pct <= rule->level_thresholds_pct[i - 1])
+            return hs_error_set(error, HS_ERR_VALIDATION,
+                                "level_thresholds_pct[%zu]: %s is not above the previous level's %s", i,
+                                number_text(pct, a), number_text(rule->level_thresholds_pct[i - 1], b));
+    }
+    return HS_OK;
+}
+
+hs_err hs_validate_rule(Healthsignals__V1__Rule *rule, hs_error *error)
+{
+    if (!rule)
+        return hs_error_set(error, HS_ERR_VALIDATION, "rule is missing");
+    hs_err err = check_code("id", rule->id, HS_VALIDATE_CODE_MAX, error);
+    if (err == HS_OK)
+        err = check_service(rule->service, error);
+    if (err == HS_OK)
+        err = check_code("subject", rule->subject, HS_VALIDATE_CODE_MAX, error);
+    if (err != HS_OK)
+        return err;
+    if (rule->kind == HEALTHSIGNALS__V1__RULE_KIND__RULE_KIND_UNSPECIFIED)
+        return hs_error_set(error, HS_ERR_VALIDATION, "kind is required");
+    if (!enum_known(&healthsignals__v1__rule_kind__descriptor, (int)rule->kind))
+        return hs_error_set(error, HS_ERR_VALIDATION, "kind: unknown kind %d", (int)rule->kind);
+    if (!enum_known(&healthsignals__v1__direction__descriptor, (int)rule->direction))
+        return hs_error_set(error, HS_ERR_VALIDATION, "direction: unknown direction %d",
+                            (int)rule->direction);
+    if (rule->direction == HEALTHSIGNALS__V1__DIRECTION__DIRECTION_UNSPECIFIED &&
+        kind_needs_direction(rule->kind))
+        return hs_error_set(
+            error, HS_ERR_VALIDATION, "direction is required for kind %s",
+            protobuf_c_enum_descriptor_get_value(&healthsignals__v1__rule_kind__descriptor, (int)rule->kind)
+                ->name);
+    if (!enum_known(&healthsignals__v1__severity__descriptor, (int)rule->severity))
+        return hs_error_set(error, HS_ERR_VALIDATION, "severity: unknown severity %d", (int)rule->severity);
+    for (size_t i = 0; i < rule->n_scopes; i++) {
+        char field[40];
+        snprintf(field, sizeof field, "scopes[%zu]", i);
+        err = normalize_scope(rule->scopes[i], field, error);
+        if (err != HS_OK)
+            return err;
+    }
+    err = check_rule_periods(rule, error);
+    if (err == HS_OK)
+        err = check_number("band", rule->band, true, error);
+    if (err == HS_OK)
+        err = check_number("margin", rule->margin, true, error);
+    if (err == HS_OK)
+        err = check_number("hysteresis", rule->hysteresis, true, error);
+    if (err == HS_OK)
+        err = check_number("growth_pct", rule->growth_pct, false, error);
+    if (err == HS_OK && rule->_baseline_value_case == HEALTHSIGNALS__V1__RULE___BASELINE_VALUE_BASELINE_VALUE)
+        err = check_number("baseline_value", rule->baseline_value, false, error);
+    if (err == HS_OK && rule->_threshold_case == HEALTHSIGNALS__V1__RULE___THRESHOLD_THRESHOLD)
+        err = check_number("threshold", rule->threshold, false, error);
+    if (err == HS_OK)
+        err = check_level_thresholds(rule, error);
+    if (err == HS_OK && rule->alert_level > 4)
+        err = hs_error_set(error, HS_ERR_VALIDATION, "alert_level: %u is not a level 1-4 (0 = 3)",
+                           (unsigned)rule->alert_level);
+    if (err == HS_OK)
+        err = check_text("summary", rule->summary, SIZE_MAX - 1, false, error);
+    if (err == HS_OK)
+        err = check_text("description", rule->description, SIZE_MAX - 1, false, error);
+    return err;
+}
+
+hs_err hs_validate_alert(Healthsignals__V1__Alert *alert, hs_error *error)
+{
+    if (!alert)
+        return hs_error_set(error, HS_ERR_VALIDATION, "alert is missing");
+    const char *fp = alert->fingerprint ? alert->fingerprint : "";
+    size_t len = strnlen(fp, HS_VALIDATE_CODE_MAX + 1);
+    if (len == 0)
+        return hs_error_set(error, HS_ERR_VALIDATION, "fingerprint is required");
+    if (len > HS_VALIDATE_CODE_MAX)
+        return hs_error_set(error, HS_ERR_TOO_LARGE, "fingerprint: longer than %d bytes",
+                            HS_VALIDATE_CODE_MAX);
+    for (size_t i = 0; i < len; i++)
+        if (fp[i] <= ' ' || fp[i] > '~')
+            return hs_error_set(error, HS_ERR_VALIDATION,
+                                "fingerprint: must be printable ASCII without spaces");
+    if (alert->state == HEALTHSIGNALS__V1__ALERT_STATE__ALERT_STATE_UNSPECIFIED)
+        return hs_error_set(error, HS_ERR_VALIDATION, "state is required");
+    if (!enum_known(&healthsignals__v1__alert_state__descriptor, (int)alert->state))
+        return hs_error_set(error, HS_ERR_VALIDATION, "state: unknown state %d", (int)alert->state);
+    if (!enum_known(&healthsignals__v1__severity__descriptor, (int)alert->severity))
+        return hs_error_set(error, HS_ERR_VALIDATION, "severity: unknown severity %d", (int)alert->severity);
+    hs_err err = check_code("rule", alert->rule, HS_VALIDATE_CODE_MAX, error);
+    if (err == HS_OK && alert->scope)
+        err = normalize_scope(alert->scope, "scope", error);
+    if (err == HS_OK && alert->subject && *alert->subject)
+        err = check_code("subject", alert->subject, HS_VALIDATE_CODE_MAX, error);
+    bool given;
+    hs_period period;
+    if (err == HS_OK)
+        err = check_period("period", alert->period, false, &given, &period, error);
+    if (err == HS_OK)
+        err = check_number("value", alert->value, false, error);
+    if (err == HS_OK)
+        err = check_number("threshold", alert->threshold, false, error);
+    if (err == HS_OK)
+        err = check_flags(alert->quality_flags, alert->n_quality_flags, error);
+    return err;
+}
+
+hs_err hs_validate_message(ProtobufCMessage *msg, hs_error *error)
+{
+    if (!msg)
+        return hs_error_set(error, HS_ERR_VALIDATION, "message is missing");
+    const ProtobufCMessageDescriptor *d = msg->descriptor;
+    if (d == &healthsignals__v1__indicator_observation__descriptor)
+        return hs_validate_indicator((Healthsignals__V1__IndicatorObservation *)msg, error);
+    if (d == &healthsignals__v1__capacity_observation__descriptor)
+        return hs_validate_capacity((Healthsignals__V1__CapacityObservation *)msg, error);
+    if (d == &healthsignals__v1__budget_line__descriptor)
+        return hs_validate_budget_line((Healthsignals__V1__BudgetLine *)msg, error);
+    if (d == &healthsignals__v1__rule__descriptor)
+        return hs_validate_rule((Healthsignals__V1__Rule *)msg, error);
+    if (d == &healthsignals__v1__alert__descriptor)
+        return hs_validate_alert((Healthsignals__V1__Alert *)msg, error);
+    if (d == &healthsignals__v1__scope__descriptor)
+        return hs_scope_normalize((Healthsignals__V1__Scope *)msg, error);
+    return hs_error_set(error, HS_ERR_INTERNAL, "no validation for message type %s",
+                        d && d->name ? d->name : "(unknown)");
+}
+
+hs_err hs_validate_size(size_t bytes, hs_error *error)
+{
+    if (bytes > (size_t)HS_MAX_RECORD_BYTES)
+        return hs_error_set(error, HS_ERR_TOO_LARGE, "record of %zu bytes exceeds the limit of %d bytes",
+                            bytes, HS_MAX_RECORD_BYTES);
+    return HS_OK;
+}

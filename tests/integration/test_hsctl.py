@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""hsctl end to end against a broker (HS_BOOTSTRAP_SERVERS; hs-broker in the integration tier, real Kafka
+in e2e): topics are created from the registry; the fixture tables of DOMAIN.md publish cleanly and tail
+back identically; a CSV with one bad row publishes the good rows and names the bad one by line; rules
+round-trip through hs.rules.v1; the offline calculation agrees with the published table; exit codes are
+the documented ones.
+
+usage: test_hsctl.py HSCTL FIXTURES_DIR
+"""
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+HSCTL, FIXTURES = sys.argv[1], sys.argv[2]
+TABLES = ["udredningsret-somatik.csv", "ventetid-somatik.csv"]  # Tabel 8 and Tabel 1
+REGION_KIND = {"DK": "NATIONAL"}
+failures = 0
+
+
+def run(*args, stdin=None, check_status=None):
+    proc = subprocess.run([HSCTL, *args], input=stdin, capture_output=True, text=True, timeout=120)
+    if check_status is not None and proc.returncode != check_status:
+        fail(f"hsctl {' '.join(args)}: exit {proc.returncode}, want {check_status}\n"
+             f"stdout: {proc.stdout[-2000:]}\nstderr: {proc.stderr[-2000:]}")
+    return proc
+
+
+def fail(message):
+    global failures
+    failures += 1
+    print(f"FAIL: {message}", flush=True)
+
+
+def ok(message):
+    print(f"ok: {message}", flush=True)
+
+
+def key_of(row):
+    kind = "national" if row["scope"] == "DK" else "region"
+    return f"{row['indicator']}/{kind}:{row['scope']}/{row['period']}"
+
+
+def tail_all(topic):
+    out = run("tail", topic, "--from-beginning", check_status=0).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+# --- topics ---------------------------------------------------------------------------------------------
+# hs-broker creates the registry's topics itself (the mock has no CreateTopics); real Kafka starts without.
+created = run("topics", "create", check_status=0).stdout
+for topic in ["hs.indicators.v1", "hs.rules.v1", "hs.alerts.v1", "hs.dlq.v1"]:
+    if f"created  {topic}" not in created and f"exists   {topic}" not in created:
+        fail(f"topics create did not mention {topic}: {created}")
+again = run("topics", "create", check_status=0).stdout
+if "created" in again or "exists   hs.indicators.v1" not in again:
+    fail(f"second topics create should only report existing topics: {again}")
+listing = run("topics", "list", check_status=0).stdout
+if "hs.indicators.v1" not in listing or "missing" in listing.split("hs.indicators.v1")[1].splitlines()[0]:
+    fail(f"topics list: {listing}")
+described = run("topics", "describe", "hs.indicators.v1", check_status=0).stdout
+if "on broker:    8 partitions" not in described:
+    fail(f"topics describe: {described}")
+ok("topics create/list/describe from the registry")
+
+# --- publish the fixture tables and tail them back ------------------------------------------------------
+expected = {}
+for name in TABLES:
+    path = os.path.join(FIXTURES, name)
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    proc = run("publish", "hs.indicators.v1", "--csv", path, check_status=0)
+    summary = f"{len(rows)} rows, {len(rows)} published, 0 rejected"
+    if summary not in proc.stderr:
+        fail(f"publish {name}: summary should say '{summary}': {proc.stderr}")
+    for row in rows:
+        expected[key_of(row)] = row
+ok(f"published {len(expected)} rows of Tabel 8 and Tabel 1")
+
+events = tail_all("hs.indicators.v1")
+by_key = {e["subject"]: e for e in events}
+if len(events) != len(expected):
+    fail(f"tail returned {len(events)} records, want {len(expected)}")
+for key, row in expected.items():
+    event = by_key.get(key)
+    if event is None:
+        fail(f"record {key} missing from tail")
+        continue
+    data = event["data"]
+    want = {
+        "indicator": row["indicator"],
+        "scope": {"kind": REGION_KIND.get(row["scope"], "REGION"), "code": row["scope"]},
+        "period": row["period"],
+        "value": float(row["value"]),
+        "unit": row["unit"],
+    }
+    if row["provisional"] == "true":
+        want["provisional"] = True
+    if row["flags"]:
+        want["qualityFlags"] = row["flags"].split(";")
+    if row["source"]:
+        want["source"] = row["source"]
+    if data != want:
+        fail(f"{key}: tailed {data}, want {want}")
+    if event["type"] != "healthsignals.v1.IndicatorObservation" or event["specversion"] != "1.0":
+        fail(f"{key}: envelope {event}")
+ok("every row tails back identically, as CloudEvents with the fact identity as subject")
+
+# Tabel 8, 2023Q2: Midtjylland 61, provisional; Nordjylland 2022Q2 80 with the EPJ flag.
+mid = by_key["udredningsret.somatik.compliance/region:1082/2023Q2"]["data"]
+if mid["value"] != 61 or not mid.get("provisional"):
+    fail(f"Midtjylland 2023Q2: {mid}")
+nord = by_key["udredningsret.somatik.compliance/region:1081/2022Q2"]["data"]
+if nord["value"] != 80 or nord.get("qualityFlags") != ["epj-transition"]:
+    fail(f"Nordjylland 2022Q2: {nord}")
+ok("DOMAIN.md figures: Midtjylland 2023Q2 = 61 (provisional), Nordjylland 2022Q2 = 80 (epj-transition)")
+
+# --- one bad row among good ones ------------------------------------------------------------------------
+with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, encoding="utf-8") as f:
+    f.write("indicator,scope,period,value,unit\n")
+    f.write("test.mixed,1084,2023Q1,50,PERCENT\n")
+    f.write("test.mixed,1084,2023Q2,130,PERCENT\n")  # line 3: percent above 100
+    f.write("test.mixed,Sjaelland,2023Q2,40,PERCENT\n")
+    mixed = f.name
+proc = run("publish", "hs.indicators.v1", "--csv", mixed, check_status=1)
+if f"{mixed}:3:" not in proc.stderr or "130" not in proc.stderr:
+    fail(f"bad row not reported as FILE:3: reason: {proc.stderr}")
+if "3 rows, 2 published, 1 rejected" not in proc.stderr:
+    fail(f"summary of the mixed file: {proc.stderr}")
+mixed_events = [e for e in tail_all("hs.indicators.v1") if e["subject"].startswith("test.mixed/")]
+if sorted(e["subject"] for e in mixed_events) != ["test.mixed/region:1084/2023Q1", "test.mixed/region:1085/2023Q2"]:
+    fail(f"good rows of the mixed file: {[e['subject'] for e in mixed_events]}")
+os.unlink(mixed)
+ok("one bad row: named by line, not published; the good rows (region name -> 1085) published; exit 1")
+
+# --- dry run publishes nothing --------------------------------------------------------------------------
+before = len(tail_all("hs.indicators.v1"))
+with tempfile.NamedTemporaryFile("w", suffix=".ndjson", delete=False, encoding="utf-8") as f:
+    f.write(json.dumps({"specversion": "1.0", "id": "x", "source": "test", "type":
+                        "healthsignals.v1.IndicatorObservation", "data": {
+                            "indicator": "test.dry", "scope": {"code": "DK"}, "period": "2023",
+                            "value": 1, "unit": "COUNT"}}) + "\n")
+    dry = f.name
+run("publish", "hs.indicators.v1", "--ndjson", dry, "--dry-run", check_status=0)
+if len(tail_all("hs.indicators.v1")) != before:
+    fail("--dry-run published something")
+run("publish", "hs.indicators.v1", "--ndjson", dry, check_status=0)
+if not any(e["subject"] == "test.dry/national:DK/2023" for e in tail_all("hs.indicators.v1")):
+    fail("NDJSON event not published under its identity key")
+os.unlink(dry)
+ok("--dry-run validates only; NDJSON events publish under their identity key")
+
+# --- rules round trip ------------------------------------------------------------------------------------
+rules = [
+    {"id": "akutplan.udredningsret.somatik", "service": "targets", "subject": "udredningsret.somatik.compliance",
+     "kind": "BASELINE_BAND", "direction": "HIGHER_IS_BETTER", "band": 3, "baselineValue": 82, "severity": "WARNING"},
+    {"id": "kapacitet.intensiv", "service": "capacity", "subject": "beds.intensive", "kind": "ESCALATION_LEVELS",
+     "direction": "LOWER_IS_BETTER", "levelThresholdsPct": [85, 92, 97], "alertLevel": 3},
+]
+with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as f:
+    json.dump(rules, f)
+    rules_path = f.name
+run("rules", "apply", rules_path, check_status=0)
+listed = [json.loads(line) for line in run("rules", "list", check_status=0).stdout.splitlines()]
+if [r["id"] for r in listed] != sorted(r["id"] for r in rules) or listed[1].get("levelThresholdsPct") != [85, 92, 97]:
+    fail(f"rules list after apply: {listed}")
+run("rules", "delete", "kapacitet.intensiv", check_status=0)
+listed = [json.loads(line) for line in run("rules", "list", check_status=0).stdout.splitlines()]
+if [r["id"] for r in listed] != ["akutplan.udredningsret.somatik"]:
+    fail(f"rules list after delete: {listed}")
+os.unlink(rules_path)
+ok("rules apply, list (sorted by id) and delete round-trip through hs.rules.v1")
+
+# --- offline calculation over the tailed table ----------------------------------------------------------
+table = "\n".join(json.dumps(e) for e in tail_all("hs.indicators.v1")) + "\n"
+proc = run("calc", "count", stdin=table, check_status=0)
+counts = {json.loads(line)["data"]["group"]: int(json.loads(line)["data"]["facts"]) for line in proc.stdout.splitlines()}
+want_counts = {}
+for row in expected.values():
+    want_counts[row["indicator"]] = want_counts.get(row["indicator"], 0) + 1
+want_counts.update({"test.mixed": 2, "test.dry": 1})
+if counts != want_counts:
+    fail(f"calc count: {counts}, want {want_counts}")
+ok(f"hsctl calc count over the tailed table: {counts}")
+
+# --- exit codes -----------------------------------------------------------------------------------------
+run("tail", "hs.nothing.v1", check_status=4)
+run("publish", "hs.indicators.v1", check_status=2)
+run("frobnicate", check_status=2)
+run("--bootstrap", "127.0.0.1:1", "--timeout", "2", "topics", "list", check_status=3)
+run("--help", check_status=0)
+for sub in ["topics", "publish", "tail", "rules", "calc"]:
+    if "usage: hsctl" not in run(sub, "--help", check_status=0).stdout:
+        fail(f"{sub} --help")
+ok("exit codes: not found 4, usage 2, broker unreachable 3; --help everywhere")
+
+print(f"{'FAILED' if failures else 'passed'}: test_hsctl ({failures} failures)")
+sys.exit(1 if failures else 0)

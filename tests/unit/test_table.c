@@ -1,0 +1,108 @@
+/* hs_table is the in-memory form of every compacted table: it must report exactly whether a put changed
+ * anything (that is how only changed outputs get published), survive growth and deletions, and iterate
+ * in key order when asked.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hs/table.h"
+
+static void test_put_reports_insert_update_and_unchanged(void **state)
+{
+    hs_table t;
+    hs_table_init(&t);
+    assert_int_equal(hs_table_put(&t, "k", "v1", 2), HS_TABLE_INSERTED);
+    assert_int_equal(hs_table_put(&t, "k", "v1", 2), HS_TABLE_UNCHANGED);
+    assert_int_equal(hs_table_put(&t, "k", "v2", 2), HS_TABLE_UPDATED);
+    assert_int_equal(hs_table_put(&t, "k", "v2x", 3), HS_TABLE_UPDATED);
+    assert_int_equal(t.count, 1);
+    const hs_table_entry *e = hs_table_get(&t, "k");
+    assert_non_null(e);
+    assert_memory_equal(e->value, "v2x", 3);
+    hs_table_free(&t);
+}
+
+static void test_empty_value_differs_from_absent(void **state)
+{
+    hs_table t;
+    hs_table_init(&t);
+    assert_null(hs_table_get(&t, "k"));
+    assert_int_equal(hs_table_put(&t, "k", NULL, 0), HS_TABLE_INSERTED);
+    assert_non_null(hs_table_get(&t, "k"));
+    assert_int_equal(hs_table_put(&t, "k", NULL, 0), HS_TABLE_UNCHANGED);
+    hs_table_free(&t);
+}
+
+static void test_many_keys_with_deletions_stay_consistent(void **state)
+{
+    hs_table t;
+    hs_table_init(&t);
+    char key[32];
+    for (int i = 0; i < 20000; i++) {
+        snprintf(key, sizeof key, "key-%d", i);
+        assert_int_equal(hs_table_put(&t, key, &i, sizeof i), HS_TABLE_INSERTED);
+    }
+    for (int i = 0; i < 20000; i += 2) {
+        snprintf(key, sizeof key, "key-%d", i);
+        assert_true(hs_table_delete(&t, key));
+        assert_false(hs_table_delete(&t, key));
+    }
+    assert_int_equal(t.count, 10000);
+    for (int i = 0; i < 20000; i++) {
+        snprintf(key, sizeof key, "key-%d", i);
+        const hs_table_entry *e = hs_table_get(&t, key);
+        if (i % 2) {
+            assert_non_null(e);
+            assert_memory_equal(e->value, &i, sizeof i);
+        } else {
+            assert_null(e);
+        }
+    }
+    /* Re-inserting into deleted slots works and iteration sees each live key once. */
+    for (int i = 0; i < 20000; i += 2) {
+        snprintf(key, sizeof key, "key-%d", i);
+        assert_int_equal(hs_table_put(&t, key, &i, sizeof i), HS_TABLE_INSERTED);
+    }
+    size_t cursor = 0, seen = 0;
+    while (hs_table_next(&t, &cursor))
+        seen++;
+    assert_int_equal(seen, 20000);
+    hs_table_free(&t);
+}
+
+static void test_sorted_returns_keys_in_byte_order(void **state)
+{
+    hs_table t;
+    hs_table_init(&t);
+    const char *keys[] = {"b", "a/2", "a/10", "c", "a"};
+    for (size_t i = 0; i < 5; i++)
+        hs_table_put(&t, keys[i], "x", 1);
+    size_t count;
+    const hs_table_entry **sorted = hs_table_sorted(&t, &count);
+    assert_int_equal(count, 5);
+    assert_string_equal(sorted[0]->key, "a");
+    assert_string_equal(sorted[1]->key, "a/10");
+    assert_string_equal(sorted[2]->key, "a/2");
+    assert_string_equal(sorted[3]->key, "b");
+    assert_string_equal(sorted[4]->key, "c");
+    free(sorted);
+    hs_table_free(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_put_reports_insert_update_and_unchanged),
+        cmocka_unit_test(test_empty_value_differs_from_absent),
+        cmocka_unit_test(test_many_keys_with_deletions_stay_consistent),
+        cmocka_unit_test(test_sorted_returns_keys_in_byte_order),
+    };
+    return cmocka_run_group_tests_name("table", tests, NULL, NULL);
+}

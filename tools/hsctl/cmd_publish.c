@@ -1,0 +1,309 @@
+/* hsctl publish: validate facts and publish the good ones. Input is CSV (indicator data, in the layout of
+ * DESIGN.md) or CloudEvents JSON lines. Every row is validated with the shared rules of hs/validate.h; a bad
+ * row is reported as FILE:LINE: reason and skipped, the good ones are published with the idempotent
+ * producer, keyed by fact identity and partitioned by grouping key. The exit status is 0 only if every row
+ * was good and every record was delivered.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hs/csv.h"
+#include "hs/event.h"
+#include "hs/kafka.h"
+#include "hs/validate.h"
+#include "hsctl.h"
+
+#define MAX_LINE_BYTES        (1024 * 1024)
+#define MAX_REPORTED_FAILURES 20
+
+typedef struct publish_run {
+    const hs_topic *topic;
+    const char *name; /* input name for messages: the file, or "-" */
+    rd_kafka_t *producer;
+    bool dry_run;
+    const char *source;
+    long rows, published, rejected;
+    long delivered, undelivered;
+    struct timespec started, last_progress;
+} publish_run;
+
+static void usage(FILE *out)
+{
+    fprintf(
+        out,
+        "usage: hsctl publish TOPIC (--csv FILE | --ndjson FILE | -) [--dry-run] [--source URI]\n"
+        "\n"
+        "Validates every row and publishes the good ones to TOPIC. Bad rows are reported as\n"
+        "FILE:LINE: reason on stderr and not published. FILE '-' reads standard input.\n"
+        "\n"
+        "  --csv FILE       indicator data as CSV (hs.indicators.v1 only), header\n"
+        "                   indicator,scope,period,value[,unit,volume,provisional,suspended,flags,source]\n"
+        "  --ndjson FILE    CloudEvents JSON, one event per line; \"data\": null with a \"subject\"\n"
+        "                   publishes a tombstone (deletes the fact with that key)\n"
+        "  -                same as --ndjson -\n"
+        "  --dry-run        validate only; publish nothing\n"
+        "  --source URI     CloudEvents source of the published events (default /healthsignals/hsctl)\n"
+        "\n"
+        "Exit status 0 only if every row was good and every record was delivered; 1 if rows were\n"
+        "rejected (the good ones are still published); 3 if the broker failed.\n");
+}
+
+static double seconds_since(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static void progress(publish_run *run)
+{
+    if (seconds_since(&run->last_progress) < 2.0)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &run->last_progress);
+    fprintf(stderr, "hsctl publish: %s: %ld rows read, %ld %s, %ld rejected (%.0f rows/s)\n", run->name,
+            run->rows, run->published, run->dry_run ? "valid" : "published", run->rejected,
+            (double)run->rows / seconds_since(&run->started));
+}
+
+static void reject(publish_run *run, long line, const char *reason)
+{
+    run->rejected++;
+    fprintf(stderr, "%s:%ld: %s\n", run->name, line, reason);
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    publish_run *run = opaque;
+    if (!msg->err) {
+        run->delivered++;
+        return;
+    }
+    if (run->undelivered++ < MAX_REPORTED_FAILURES)
+        fprintf(stderr, "hsctl publish: record %.*s not delivered: %s\n", (int)msg->key_len,
+                (const char *)msg->key, rd_kafka_err2str(msg->err));
+}
+
+/* Produces one validated record, waiting for queue space if the producer is ahead of the broker. */
+static hs_err publish_record(publish_run *run, long line, const char *key, const ProtobufCMessage *value)
+{
+    run->published++;
+    if (run->dry_run)
+        return HS_OK;
+    hs_event_meta meta = {0};
+    snprintf(meta.source, sizeof meta.source, "%s", run->source);
+    char group[HS_KEY_MAX];
+    hs_error error;
+    if (!value && hs_topic_group_of_key(run->topic, key, group, &error) != HS_OK) {
+        run->published--;
+        reject(run, line, error.message);
+        return HS_OK;
+    }
+    for (;;) {
+        hs_event_meta attempt = meta;
+        hs_err err = hs_kafka_produce(run->producer, run->topic, value ? NULL : key, value ? NULL : group,
+                                      value, &attempt, &error);
+        if (err == HS_OK)
+            return HS_OK;
+        if (err != HS_ERR_TIMEOUT) /* not a full queue: a real failure */
+            return hsctl_fail(err, "%s", error.message);
+        rd_kafka_poll(run->producer, 100);
+    }
+}
+
+/* --- CloudEvents JSON lines ------------------------------------------------------------------------------
+ */
+
+static hs_err publish_ndjson(publish_run *run, FILE *in)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    long len, line_no = 0;
+    hs_err fatal = HS_OK;
+    while (fatal == HS_OK && (len = hsctl_read_line(in, &line, &cap, (size_t)MAX_LINE_BYTES)) != -1) {
+        line_no++;
+        if (len == -2) {
+            run->rows++;
+            reject(run, line_no, "line longer than 1048576 bytes");
+            continue;
+        }
+        if (len == 0 || strspn(line, " \t") == (size_t)len)
+            continue; /* blank lines separate nothing and are not rows */
+        run->rows++;
+
+        json_error_t jerr;
+        json_t *event = json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!event) {
+            char reason[300];
+            snprintf(reason, sizeof reason, "invalid JSON at column %d: %s", jerr.column, jerr.text);
+            reject(run, line_no, reason);
+            continue;
+        }
+        const hs_topic *topic;
+        ProtobufCMessage *value;
+        hs_event_meta meta;
+        char key[HS_KEY_MAX];
+        hs_error error;
+        hs_err err = hs_event_from_json(event, &topic, &value, &meta, key, &error);
+        json_decref(event);
+        if (err == HS_OK && topic != run->topic) {
+            err = hs_error_set(&error, HS_ERR_VALIDATION, "type: %s belongs on %s, not %s", meta.type,
+                               topic->name, run->topic->name);
+        }
+        if (err == HS_OK && value)
+            err = hs_validate_message(value, &error);
+        if (err == HS_OK && value) {
+            /* Validation may normalise identity fields (region names to codes): key from the result. */
+            char group[HS_KEY_MAX];
+            err = topic->key_of(value, key, group, &error);
+        }
+        if (err == HS_OK)
+            fatal = publish_record(run, line_no, key, value);
+        else
+            reject(run, line_no, error.message);
+        if (value)
+            protobuf_c_message_free_unpacked(value, NULL);
+        if (run->producer)
+            rd_kafka_poll(run->producer, 0);
+        progress(run);
+    }
+    free(line);
+    return fatal;
+}
+
+/* --- CSV (indicator data) ------------------------------------------------------------------------------- */
+
+typedef struct csv_run {
+    publish_run *run;
+    hs_csv_header header;
+    bool have_header;
+    hs_err fatal;
+} csv_run;
+
+static int on_csv_row(void *ctx, const hs_csv_row *row)
+{
+    csv_run *c = ctx;
+    publish_run *run = c->run;
+    hs_error error;
+    if (!c->have_header) {
+        if (hs_csv_header_parse(&c->header, row, &error) != HS_OK) {
+            c->fatal = hsctl_fail(HS_ERR_PARSE, "%s:%ld: %s", run->name, row->line, error.message);
+            return 1;
+        }
+        c->have_header = true;
+        return 0;
+    }
+    run->rows++;
+    Healthsignals__V1__IndicatorObservation *obs = NULL;
+    if (hs_indicator_from_csv(&c->header, row, &obs, &error) != HS_OK) {
+        reject(run, row->line, error.message);
+    } else {
+        c->fatal = publish_record(run, row->line, NULL, &obs->base);
+        protobuf_c_message_free_unpacked(&obs->base, NULL);
+    }
+    if (run->producer)
+        rd_kafka_poll(run->producer, 0);
+    progress(run);
+    return c->fatal != HS_OK;
+}
+
+static hs_err publish_csv(publish_run *run, FILE *in)
+{
+    if (strcmp(run->topic->name, HS_TOPIC_INDICATORS) != 0)
+        return hsctl_fail(HS_ERR_USAGE, "--csv is for indicator data (%s); use --ndjson for %s",
+                          HS_TOPIC_INDICATORS, run->topic->name);
+    csv_run c = {.run = run};
+    hs_error error;
+    hs_err err = hs_csv_read(in, run->name, on_csv_row, &c, &error);
+    if (c.have_header)
+        hs_csv_header_free(&c.header);
+    if (c.fatal != HS_OK)
+        return c.fatal;
+    if (err != HS_OK) {
+        /* A structural error (e.g. an unterminated quote) ends the file: the rest cannot be trusted. */
+        run->rejected++;
+        fprintf(stderr, "%s: %s\n", run->name, error.message);
+    }
+    return HS_OK;
+}
+
+/* --- the command ---------------------------------------------------------------------------------------- */
+
+hs_err hsctl_publish(int argc, char **argv, const hsctl_globals *g)
+{
+    const char *csv = NULL, *ndjson = NULL;
+    publish_run run = {.source = "/healthsignals/hsctl"};
+    static const struct option options[] = {
+        {"csv", required_argument, NULL, 'c'}, {"ndjson", required_argument, NULL, 'j'},
+        {"dry-run", no_argument, NULL, 'n'},   {"source", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c': csv = optarg; break;
+        case 'j': ndjson = optarg; break;
+        case 'n': run.dry_run = true; break;
+        case 's': run.source = optarg; break;
+        case 'h': usage(stdout); return HS_OK;
+        default: usage(stderr); return HS_ERR_USAGE;
+        }
+    }
+    const char *topic_name = optind < argc ? argv[optind++] : NULL;
+    if (optind < argc && strcmp(argv[optind], "-") == 0 && !csv && !ndjson) {
+        ndjson = "-";
+        optind++;
+    }
+    if (!topic_name || optind < argc || (!csv == !ndjson)) {
+        usage(stderr);
+        return HS_ERR_USAGE;
+    }
+    run.topic = hsctl_topic_arg(topic_name);
+    if (!run.topic)
+        return HS_ERR_NOT_FOUND;
+    if (!run.topic->value_type)
+        return hsctl_fail(HS_ERR_USAGE, "%s carries raw records and cannot be published to", run.topic->name);
+
+    const char *path = csv ? csv : ndjson;
+    run.name = path;
+    FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!in)
+        return hsctl_fail(HS_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+
+    if (!run.dry_run) {
+        const char *props[] = {"enable.idempotence", "true", "linger.ms", "20", "client.id", "hsctl", NULL};
+        run.producer = hsctl_client(RD_KAFKA_PRODUCER, g, props, on_delivery, &run);
+        if (!run.producer) {
+            if (in != stdin)
+                fclose(in);
+            return HS_ERR_KAFKA;
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &run.started);
+    run.last_progress = run.started;
+
+    hs_err err = csv ? publish_csv(&run, in) : publish_ndjson(&run, in);
+    if (in != stdin)
+        fclose(in);
+
+    if (run.producer) {
+        rd_kafka_resp_err_t ferr = rd_kafka_flush(run.producer, g->timeout_ms);
+        long pending = rd_kafka_outq_len(run.producer);
+        rd_kafka_destroy(run.producer);
+        if (ferr && err == HS_OK)
+            err = hsctl_fail(HS_ERR_TIMEOUT, "%ld records still undelivered after %d s", pending,
+                             g->timeout_ms / 1000);
+    }
+
+    fprintf(stderr, "hsctl publish: %s: %ld rows, %ld %s, %ld rejected%s\n", run.name, run.rows,
+            run.published, run.dry_run ? "valid (dry run, nothing published)" : "published", run.rejected,
+            run.undelivered ? ", some not delivered" : "");
+    if (err != HS_OK)
+        return err;
+    if (run.undelivered)
+        return hsctl_fail(HS_ERR_KAFKA, "%ld records were not delivered", run.undelivered);
+    return run.rejected ? HS_ERR_VALIDATION : HS_OK;
+}

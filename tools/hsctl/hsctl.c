@@ -1,0 +1,207 @@
+/* hsctl's entry point: global options, dispatch to the subcommands, and the helpers they share. Every
+ * subcommand documents itself with --help; the exit status of every failure follows hs_err_exit_code().
+ */
+#include "hsctl.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hs/kafka.h"
+#include "hs/log.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: hsctl [--bootstrap SERVERS] [--timeout SECONDS] COMMAND [ARGS...]\n"
+            "\n"
+            "The healthsignals operator tool.\n"
+            "\n"
+            "Commands:\n"
+            "  topics create|list|describe   create the registry's topics, or show them\n"
+            "  publish TOPIC (--csv FILE | --ndjson FILE | -)\n"
+            "                                validate and publish facts (CSV for indicator data, or\n"
+            "                                CloudEvents JSON lines)\n"
+            "  tail TOPIC                    print records as CloudEvents JSON lines\n"
+            "  rules apply FILE | list       publish rules from a JSON file, or list the rules table\n"
+            "  calc SERVICE                  run a service's calculation offline (JSON lines in and out)\n"
+            "\n"
+            "Run 'hsctl COMMAND --help' for a command's options.\n"
+            "\n"
+            "Options:\n"
+            "  -b, --bootstrap SERVERS   Kafka bootstrap servers (default: $HS_BOOTSTRAP_SERVERS, else %s)\n"
+            "  -t, --timeout SECONDS     time limit for broker operations (default 30)\n"
+            "  -h, --help                show this help\n"
+            "\n"
+            "Environment:\n"
+            "  HS_BOOTSTRAP_SERVERS      Kafka bootstrap servers\n"
+            "  HS_KAFKA_<PROPERTY>       any librdkafka property, e.g. HS_KAFKA_SECURITY_PROTOCOL=SASL_SSL\n"
+            "  HS_LOG_LEVEL              debug, info, warn or error (default warn)\n"
+            "\n"
+            "Exit status: 0 ok; 1 bad input (rows or records rejected); 2 usage; 3 Kafka error or timeout;\n"
+            "4 not found; 5 I/O error; 6 invalid configuration; 70 internal error.\n",
+            HS_DEFAULT_BOOTSTRAP);
+}
+
+hs_err hsctl_fail(hs_err err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("hsctl: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return err;
+}
+
+const hs_topic *hsctl_topic_arg(const char *name)
+{
+    const hs_topic *topic = hs_topic_find(name);
+    if (topic)
+        return topic;
+    size_t count;
+    const hs_topic *all = hs_topic_all(&count);
+    fprintf(stderr, "hsctl: unknown topic '%s'; known topics:", name);
+    for (size_t i = 0; i < count; i++)
+        fprintf(stderr, " %s", all[i].name);
+    fputc('\n', stderr);
+    return NULL;
+}
+
+rd_kafka_t *hsctl_client(rd_kafka_type_t type, const hsctl_globals *g, const char *const *extra,
+                         void (*on_delivery)(rd_kafka_t *, const rd_kafka_message_t *, void *), void *opaque)
+{
+    hs_error error;
+    rd_kafka_conf_t *conf = hs_kafka_conf_new(hs_kafka_bootstrap(g->bootstrap), &error);
+    if (!conf) {
+        hsctl_fail(error.code, "%s", error.message);
+        return NULL;
+    }
+    for (; extra && extra[0]; extra += 2) {
+        if (hs_kafka_conf_set(conf, extra[0], extra[1], &error) != HS_OK) {
+            rd_kafka_conf_destroy(conf);
+            hsctl_fail(error.code, "%s", error.message);
+            return NULL;
+        }
+    }
+    if (on_delivery)
+        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_opaque(conf, opaque);
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        hsctl_fail(HS_ERR_KAFKA, "cannot create Kafka client: %s", errstr);
+    }
+    return rk;
+}
+
+rd_kafka_resp_err_t hsctl_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *low,
+                                     int64_t *high, int timeout_ms)
+{
+    for (int waited_ms = 0;; waited_ms += 200) {
+        rd_kafka_resp_err_t err =
+            rd_kafka_query_watermark_offsets(rk, topic, partition, low, high, timeout_ms);
+        bool transient = err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+                         err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+                         err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                         err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION;
+        if (!transient || waited_ms >= timeout_ms)
+            return err;
+        usleep(200 * 1000);
+    }
+}
+
+long hsctl_read_line(FILE *in, char **line, size_t *cap, size_t max)
+{
+    size_t len = 0;
+    bool too_long = false;
+    int c;
+    while ((c = getc(in)) != EOF && c != '\n') {
+        if (too_long)
+            continue;
+        if (len + 1 >= *cap) {
+            size_t grown = *cap ? *cap * 2 : 256;
+            char *p = realloc(*line, grown);
+            if (!p)
+                return -2;
+            *line = p;
+            *cap = grown;
+        }
+        (*line)[len++] = (char)c;
+        if (len > max)
+            too_long = true;
+    }
+    if (c == EOF && len == 0 && !too_long)
+        return -1;
+    if (too_long)
+        return -2;
+    if (len > 0 && (*line)[len - 1] == '\r')
+        len--;
+    if (!*line) {
+        *line = malloc(1);
+        *cap = 1;
+    }
+    (*line)[len] = '\0';
+    return (long)len;
+}
+
+int main(int argc, char **argv)
+{
+    hsctl_globals g = {.bootstrap = NULL, .timeout_ms = 30000};
+    hs_log_set_service("hsctl");
+    hs_log_set_level(HS_LOG_WARN);
+    const char *level = getenv("HS_LOG_LEVEL");
+    if (level && hs_log_level_parse(level) >= 0)
+        hs_log_set_level((hs_log_level)hs_log_level_parse(level));
+
+    static const struct option options[] = {
+        {"bootstrap", required_argument, NULL, 'b'},
+        {"timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    /* "+": stop at the first non-option, the command; its own options are parsed by the subcommand. */
+    while ((opt = getopt_long(argc, argv, "+b:t:h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'b': g.bootstrap = optarg; break;
+        case 't': {
+            char *end;
+            long seconds = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || seconds < 1 || seconds > 3600)
+                return hs_err_exit_code(hsctl_fail(HS_ERR_USAGE, "--timeout must be 1..3600 seconds"));
+            g.timeout_ms = (int)seconds * 1000;
+            break;
+        }
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return hs_err_exit_code(HS_ERR_USAGE);
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return hs_err_exit_code(HS_ERR_USAGE);
+    }
+
+    static const struct {
+        const char *name;
+        hs_err (*run)(int, char **, const hsctl_globals *);
+    } commands[] = {
+        {"topics", hsctl_topics}, {"publish", hsctl_publish}, {"tail", hsctl_tail},
+        {"rules", hsctl_rules},   {"calc", hsctl_calc},
+    };
+    const char *name = argv[optind];
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(name, commands[i].name) == 0) {
+            int sub_argc = argc - optind;
+            char **sub_argv = argv + optind;
+            optind = 0; /* reset getopt for the subcommand (GNU: 0 also re-initialises) */
+            return hs_err_exit_code(commands[i].run(sub_argc, sub_argv, &g));
+        }
+    }
+    fprintf(stderr, "hsctl: unknown command '%s'\n", name);
+    usage(stderr);
+    return hs_err_exit_code(HS_ERR_USAGE);
+}

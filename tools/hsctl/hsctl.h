@@ -1,0 +1,50 @@
+/* hsctl: the operator's command-line tool. One subcommand per file (cmd_<name>.c), each a function that
+ * takes its own argv (argv[0] is the subcommand's name) and returns an hs_err, which main() turns into the
+ * documented exit status (hs_err_exit_code). Shared helpers for the subcommands live in hsctl.c.
+ */
+#ifndef HSCTL_H
+#define HSCTL_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "hs/err.h"
+#include "hs/topic.h"
+
+/* Options every subcommand accepts. */
+typedef struct hsctl_globals {
+    const char *bootstrap; /* --bootstrap, else HS_BOOTSTRAP_SERVERS, else 127.0.0.1:9092 */
+    int timeout_ms;        /* --timeout SECONDS for broker operations (default 30 s) */
+} hsctl_globals;
+
+hs_err hsctl_topics(int argc, char **argv, const hsctl_globals *g);
+hs_err hsctl_publish(int argc, char **argv, const hsctl_globals *g);
+hs_err hsctl_tail(int argc, char **argv, const hsctl_globals *g);
+hs_err hsctl_rules(int argc, char **argv, const hsctl_globals *g);
+hs_err hsctl_calc(int argc, char **argv, const hsctl_globals *g);
+
+/* Prints "hsctl: <message>" to stderr and returns `err`. */
+hs_err hsctl_fail(hs_err err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The registry topic called `name`, or NULL after printing the known topics to stderr. */
+const hs_topic *hsctl_topic_arg(const char *name);
+
+/* A Kafka client of `type` for the broker in `g`; NULL after printing why. `extra` is a NULL-terminated
+ * list of property/value pairs; `on_delivery` (may be NULL) receives producer delivery reports with `opaque`.
+ * The caller rd_kafka_destroy()s it. */
+rd_kafka_t *hsctl_client(rd_kafka_type_t type, const hsctl_globals *g, const char *const *extra,
+                         void (*on_delivery)(rd_kafka_t *, const rd_kafka_message_t *, void *), void *opaque);
+
+/* rd_kafka_query_watermark_offsets() that rides out the transient errors of a topic that was just created
+ * or a leader that is moving (not leader, leader not available, unknown partition, transport), retrying
+ * until `timeout_ms` has passed. */
+rd_kafka_resp_err_t hsctl_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *low,
+                                     int64_t *high, int timeout_ms);
+
+/* Reads one line of any length from `in` into *line (grown with realloc; the caller frees). Returns its
+ * length without the newline, or -1 at end of input. A line longer than `max` is consumed whole but
+ * returned as -2, so that a reader can report it and go on. */
+long hsctl_read_line(FILE *in, char **line, size_t *cap, size_t max);
+
+#endif
