@@ -117,6 +117,27 @@ if nord["value"] != 80 or nord.get("qualityFlags") != ["epj-transition"]:
     fail(f"Nordjylland 2022Q2: {nord}")
 ok("DOMAIN.md figures: Midtjylland 2023Q2 = 61 (provisional), Nordjylland 2022Q2 = 80 (epj-transition)")
 
+# --- tail options: --key, -n ----------------------------------------------------------------------------
+only = run("tail", "hs.indicators.v1", "--from-beginning", "--key",
+           "udredningsret.somatik.compliance/region:1082/2023Q2", check_status=0).stdout.splitlines()
+if len(only) != 1 or json.loads(only[0])["data"]["value"] != 61:
+    fail(f"tail --key: {only}")
+first3 = run("tail", "hs.indicators.v1", "--from-beginning", "-n", "3", check_status=0).stdout.splitlines()
+if len(first3) != 3:
+    fail(f"tail --from-beginning -n 3 printed {len(first3)} records")
+# Without --from-beginning, -n N starts N records before the end of each partition: the two indicators sit
+# in two partitions, so -n 2 shows 2 + 2 records.
+last = run("tail", "hs.indicators.v1", "-n", "2", check_status=0).stdout.splitlines()
+want_last = sorted(f"{i}/national:DK/{q}" for i in ("udredningsret.somatik.compliance", "ventetid.somatik.oplevet")
+                   for q in ("2023Q1", "2023Q2"))  # each file ends with the nation's last two quarters
+if sorted(json.loads(line)["subject"] for line in last) != want_last:
+    fail(f"tail -n 2: {last}")
+text = run("tail", "hs.indicators.v1", "--from-beginning", "--format", "text", "--key",
+           "ventetid.somatik.oplevet/national:DK/2023Q2", check_status=0).stdout
+if "value=43 unit=DAYS" not in text:
+    fail(f"tail --format text: {text}")
+ok("tail --key, -n (from the start and from the end) and --format text (Tabel 1: the nation 2023Q2 = 43 days)")
+
 # --- one bad row among good ones ------------------------------------------------------------------------
 with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, encoding="utf-8") as f:
     f.write("indicator,scope,period,value,unit\n")

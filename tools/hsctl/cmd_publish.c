@@ -223,9 +223,9 @@ static hs_err publish_csv(publish_run *run, FILE *in)
     if (c.fatal != HS_OK)
         return c.fatal;
     if (err != HS_OK) {
-        /* A structural error (e.g. an unterminated quote) ends the file: the rest cannot be trusted. */
+        /* A structural error (empty file, read error) ends the file; its reason already names it. */
         run->rejected++;
-        fprintf(stderr, "%s: %s\n", run->name, error.message);
+        fprintf(stderr, "%s\n", error.message);
     }
     return HS_OK;
 }
