@@ -14,7 +14,8 @@
 
 #define MAX_LINE_BYTES (1024 * 1024)
 
-struct hs_emit {
+typedef struct offline_emit {
+    hs_emit base; /* first: the calculation sees only this */
     const hs_calc *calc;
     hs_table *tables; /* one per output topic, in calc->outputs order */
     size_t table_cnt;
@@ -22,9 +23,9 @@ struct hs_emit {
     const char *source;
     long changes;
     hs_err failure; /* first failure to emit (out of memory, wrong topic) */
-};
+} offline_emit;
 
-static size_t output_index(const hs_emit *emit, const hs_topic *topic)
+static size_t output_index(const offline_emit *emit, const hs_topic *topic)
 {
     for (size_t i = 0; i < emit->table_cnt; i++)
         if (strcmp(emit->calc->outputs[i], topic->name) == 0)
@@ -50,8 +51,9 @@ static void print_event(FILE *out, const hs_topic *topic, const char *source, co
         protobuf_c_message_free_unpacked(value, NULL);
 }
 
-hs_err hs_emit_put(hs_emit *emit, const hs_topic *topic, const char *key, const ProtobufCMessage *value)
+static hs_err offline_put(hs_emit *base, const hs_topic *topic, const char *key, const ProtobufCMessage *value)
 {
+    offline_emit *emit = (offline_emit *)base;
     size_t i = output_index(emit, topic);
     if (i == emit->table_cnt || (value && value->descriptor != topic->value_type))
         return emit->failure = HS_ERR_INTERNAL;
@@ -94,7 +96,7 @@ static bool is_input(const hs_calc *calc, const hs_topic *topic)
 
 /* Applies one parsed event; returns a failure for the caller to report, or HS_OK. Rules of other services
  * are skipped silently, as the running service skips them. */
-static hs_err apply_event(const hs_calc *calc, void *state, const json_t *event, hs_emit *emit,
+static hs_err apply_event(const hs_calc *calc, void *state, const json_t *event, offline_emit *emit,
                           hs_error *error)
 {
     const hs_topic *topic;
@@ -114,7 +116,7 @@ static hs_err apply_event(const hs_calc *calc, void *state, const json_t *event,
         strcmp(((const Healthsignals__V1__Rule *)value)->service, calc->name) != 0)
         goto done; /* a rule for another service */
     if (err == HS_OK)
-        err = calc->apply(state, topic, key, value, emit, error);
+        err = calc->apply(state, topic, key, value, &emit->base, error);
 done:
     if (value)
         protobuf_c_message_free_unpacked(value, NULL);
@@ -122,7 +124,7 @@ done:
 }
 
 /* Reads `in` as JSON lines, or — when it starts with '[' — as one JSON array of Rule objects. */
-static hs_err run_stream(const hs_calc *calc, void *state, FILE *in, const char *name, hs_emit *emit,
+static hs_err run_stream(const hs_calc *calc, void *state, FILE *in, const char *name, offline_emit *emit,
                          hs_offline_stats *stats, bool rules_file)
 {
     int first = getc(in);
@@ -210,7 +212,8 @@ hs_err hs_offline_run(const hs_calc *calc, FILE *rules, const char *rules_name, 
     size_t table_cnt = 0;
     while (calc->outputs[table_cnt])
         table_cnt++;
-    hs_emit emit = {.calc = calc,
+    offline_emit emit = {.base = {.put = offline_put},
+                         .calc = calc,
                     .table_cnt = table_cnt,
                     .out = options->changes ? out : NULL,
                     .source = options->source ? options->source : source};

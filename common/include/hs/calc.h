@@ -16,8 +16,12 @@
 #include "hs/table.h"
 #include "hs/topic.h"
 
-/* Where a calculation's outputs go; provided by the driver. */
+/* Where a calculation's outputs go; provided by the driver (the runtime, or the offline mode), which embeds
+ * it as the first member of its own emitter and implements `put`. */
 typedef struct hs_emit hs_emit;
+struct hs_emit {
+    hs_err (*put)(hs_emit *self, const hs_topic *topic, const char *key, const ProtobufCMessage *value);
+};
 
 /* Emits `value` (a message of topic->value_type, packed and copied now: the caller keeps ownership) for
  * `key` of output `topic`, or a deletion of `key` when `value` is NULL. */
