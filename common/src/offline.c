@@ -51,7 +51,8 @@ static void print_event(FILE *out, const hs_topic *topic, const char *source, co
         protobuf_c_message_free_unpacked(value, NULL);
 }
 
-static hs_err offline_put(hs_emit *base, const hs_topic *topic, const char *key, const ProtobufCMessage *value)
+static hs_err offline_put(hs_emit *base, const hs_topic *topic, const char *key,
+                          const ProtobufCMessage *value)
 {
     offline_emit *emit = (offline_emit *)base;
     size_t i = output_index(emit, topic);
@@ -214,9 +215,9 @@ hs_err hs_offline_run(const hs_calc *calc, FILE *rules, const char *rules_name, 
         table_cnt++;
     offline_emit emit = {.base = {.put = offline_put},
                          .calc = calc,
-                    .table_cnt = table_cnt,
-                    .out = options->changes ? out : NULL,
-                    .source = options->source ? options->source : source};
+                         .table_cnt = table_cnt,
+                         .out = options->changes ? out : NULL,
+                         .source = options->source ? options->source : source};
     emit.tables = calloc(table_cnt ? table_cnt : 1, sizeof *emit.tables);
     void *state = calc->create();
     if (!emit.tables || !state) {

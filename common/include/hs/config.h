@@ -23,8 +23,8 @@ typedef enum hs_option_type {
 /* One option, declared in static storage (the config keeps pointers to it). An array of options ends with
  * an entry whose `name` is NULL. */
 typedef struct hs_option {
-    const char *name;          /* "bootstrap-servers": flag --bootstrap-servers, environment HS_BOOTSTRAP_SERVERS;
-                                * lowercase letters, digits and '-', at most 48 characters */
+    const char *name; /* "bootstrap-servers": flag --bootstrap-servers, environment HS_BOOTSTRAP_SERVERS;
+                       * lowercase letters, digits and '-', at most 48 characters */
     hs_option_type type;
     const char *default_value; /* as a user would write it ("500ms", "127.0.0.1:9464"); NULL = required, and a
                                 * required value may not be empty */
@@ -39,8 +39,8 @@ typedef struct hs_config hs_config;
 
 /* Builds the configuration of `program` (named in --help and --version) from `option_sets`, a NULL-terminated
  * array of option arrays: the runtime's common options followed by the service's own. Values come from each
- * option's default, then the environment `envp` (as `environ`; NULL = empty), then the flags in argv[1..argc-1],
- * each overriding the one before.
+ * option's default, then the environment `envp` (as `environ`; NULL = empty), then the flags in
+ * argv[1..argc-1], each overriding the one before.
  *
  * Flags: "--name value" and "--name=value"; a bool is "--name" (true), "--no-name" (false) or "--name=VALUE";
  * a flag given twice keeps the last value; "--" ends the flags. Arguments that are not flags ("-" included)
