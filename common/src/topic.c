@@ -203,6 +203,7 @@ static const hs_topic topics[] = {
      .partitions = 4,
      .cleanup_policy = "delete",
      .retention_ms = 30 * DAY_MS,
+     .max_message_bytes = HS_DLQ_MAX_MESSAGE_BYTES,
      .global = 0,
      .description = "rejected records: original key and value bytes, error headers"},
 };

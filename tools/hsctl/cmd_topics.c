@@ -70,6 +70,11 @@ static hs_err topics_create(rd_kafka_t *rk, const hsctl_globals *g, int replicat
         rd_kafka_NewTopic_t *t =
             rd_kafka_NewTopic_new(all[i].name, all[i].partitions, replication, errstr, sizeof errstr);
         rd_kafka_NewTopic_set_config(t, "cleanup.policy", all[i].cleanup_policy);
+        if (all[i].max_message_bytes > 0) {
+            char max_bytes[32];
+            snprintf(max_bytes, sizeof max_bytes, "%" PRId32, all[i].max_message_bytes);
+            rd_kafka_NewTopic_set_config(t, "max.message.bytes", max_bytes);
+        }
         if (all[i].retention_ms > 0) {
             char retention[32];
             snprintf(retention, sizeof retention, "%" PRId64, all[i].retention_ms);

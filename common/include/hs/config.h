@@ -20,18 +20,19 @@ typedef enum hs_option_type {
     HS_OPTION_ADDRESS,     /* "host:port", "[v6]:port" or ":port", port 0..65535; checked, not resolved */
 } hs_option_type;
 
-/* One option, declared in static storage (the config keeps pointers to it). An array of options ends with
- * an entry whose `name` is NULL. */
+/* One option, declared in static storage (the config keeps pointers to it), best with designated
+ * initializers: {.name = "workers", .type = HS_OPTION_INT, .default_value = "4", .help = "...", .min = 1,
+ * .max = 64}. An array of options ends with an entry whose `name` is NULL. */
 typedef struct hs_option {
     const char *name; /* "bootstrap-servers": flag --bootstrap-servers, environment HS_BOOTSTRAP_SERVERS;
                        * lowercase letters, digits and '-', at most 48 characters */
     hs_option_type type;
+    bool secret;               /* shown as "***" in hs_config_log, --help and error messages */
     const char *default_value; /* as a user would write it ("500ms", "127.0.0.1:9464"); NULL = required, and a
                                 * required value may not be empty */
     const char *help;          /* one line for --help */
     long long min, max;        /* INT and DURATION_MS (in ms): the accepted range, both inclusive; 0, 0 =
                                 * unbounded (use LLONG_MIN or LLONG_MAX to leave one side open) */
-    bool secret;               /* shown as "***" in hs_config_log, --help and error messages */
 } hs_option;
 
 /* The loaded configuration: owned by the caller of hs_config_load, released with hs_config_free. */
@@ -44,26 +45,30 @@ typedef struct hs_config hs_config;
  *
  * Flags: "--name value" and "--name=value"; a bool is "--name" (true), "--no-name" (false) or "--name=VALUE";
  * a flag given twice keeps the last value; "--" ends the flags. Arguments that are not flags ("-" included)
- * are positional and may come between flags; hs_config_argv() returns them in order.
+ * are positional and may come between flags; hs_config_argv() returns them in order. Built in: --help (-h),
+ * --version and --log-level LEVEL.
  *
  * Environment: an HS_* variable with an empty value counts as unset (so a compose file can blank one). Every
  * other HS_* variable must be an option's HS_<NAME>, or one of these, which are never an error here:
  *   HS_KAFKA_<PROPERTY>  librdkafka pass-through, applied and validated by hs_kafka_conf_new(); only their
  *                        names are noted here, for hs_config_log
- *   HS_LOG_LEVEL         debug, info, warn or error: checked here and applied with hs_log_set_level() when
- *                        the load succeeds (when unset, the program's own default level stays)
+ *   HS_LOG_LEVEL         debug, info, warn or error, overridden by the built-in flag --log-level: checked
+ *                        here and applied with hs_log_set_level() when the load succeeds (when neither is
+ *                        given, the level the program set before stays)
  *   HS_BUILD_DIR, HS_CACHE_DIR, HS_BROKER_KIND, HS_FIXTURES_DIR, HS_LOCAL_KAFKA_*
  *                        read by the project's scripts and tests, which may be set in the same shell
  * Option names that would collide with these (log-level, kafka-*, build-dir, ...) are a bug, like duplicate
  * names, invalid names or a default that does not parse: asserted, and HS_ERR_INTERNAL without assertions.
  *
  * Returns HS_OK with a new configuration in *out, or an error with *out NULL:
- *   HS_ERR_USAGE   a flag that cannot be read: "unknown flag --frob (see --help)" (with "did you mean
- *                  --x?" when a known flag is close), a missing value, a value given to --no-name;
+ *   HS_ERR_USAGE   a flag that cannot be read: "unknown flag --frob (see --help)", or "unknown flag
+ *                  --bootstrap-server: did you mean --bootstrap-servers? (see --help)" when a known flag is
+ *                  close; a missing value; a value given to --no-name;
  *   HS_ERR_CONFIG  a value that is invalid for its type or range, naming where it came from
- *                  ("HS_COMMIT_INTERVAL: '5x' is not a duration (e.g. 500ms, 2s, 1m)", "--workers: 0 is
- *                  out of range: must be 1..64"); an unknown HS_* variable ("unknown environment variable
- *                  HS_BOOTSTRAP_SERVER (did you mean HS_BOOTSTRAP_SERVERS?)"); a required option not set;
+ *                  ("HS_COMMIT_INTERVAL: '5x' is not a duration (e.g. 500ms, 2s, 1m)", "--workers: '0' is
+ *                  out of range: must be 1..64"); an unknown HS_* variable, with the closest known names
+ *                  ("unknown environment variable HS_BOOTSTRAP_SERVER: did you mean HS_BOOTSTRAP_SERVERS?
+ *                  (see --help)"); a required option not set or empty;
  *   HS_ERR_NOMEM.
  * Flags are read before the environment is checked, so --help and --version work whatever the environment
  * holds: "--help"/"-h" writes the help text to `help_out` (NULL = stdout) — the usage line, `summary`, each
@@ -100,8 +105,9 @@ const char *hs_config_origin(const hs_config *c, const char *name);
 
 /* Logs the effective configuration as one JSON line via hs_log at info level: {"msg":"configuration",
  * "program":..., "config":{"NAME":{"value":V,"origin":"env"},...}, "kafka":["HS_KAFKA_...",...]} — V is a
- * number for INT, true/false for BOOL, the text as written otherwise, and "***" for a non-empty secret; the
- * HS_KAFKA_* variables are listed by name only, since their values may be credentials. */
+ * number for INT, true/false for BOOL, the text as written otherwise, and "***" for a non-empty secret;
+ * "log-level" is there when HS_LOG_LEVEL or --log-level set it; the HS_KAFKA_* variables are listed by name
+ * only, since their values may be credentials. */
 void hs_config_log(const hs_config *c);
 
 /* The positional arguments, in argv order: hs_config_argc() of them, then a NULL. The strings are argv's. */

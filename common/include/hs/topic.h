@@ -25,7 +25,8 @@ typedef struct hs_topic {
     hs_topic_key_fn key_of;                       /* NULL for raw-bytes topics */
     const char *cleanup_policy;                   /* "compact" or "delete" */
     const char *description;
-    int64_t retention_ms; /* -1 = forever */
+    int64_t retention_ms;      /* -1 = forever */
+    int32_t max_message_bytes; /* topic config max.message.bytes; 0 = the broker's default (about 1 MB) */
     int partitions;
     int global; /* read in full by every instance, not through the group (hs.rules.v1) */
 } hs_topic;
@@ -47,6 +48,10 @@ hs_err hs_topic_group_of_key(const hs_topic *topic, const char *key, char group[
 
 /* The partition for a grouping key in `topic`, with Kafka's murmur2 (hs/partition.h). */
 int32_t hs_topic_partition(const hs_topic *topic, const char *group);
+
+/* Dead letters carry the rejected record whole, plus headers, so the DLQ accepts records larger than the
+ * broker's default limit; the runtime's producer allows the same. */
+#define HS_DLQ_MAX_MESSAGE_BYTES (4 * 1024 * 1024)
 
 /* Well-known topic names, so that a typo is a compile error. */
 #define HS_TOPIC_INDICATORS  "hs.indicators.v1"

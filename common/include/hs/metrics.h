@@ -1,0 +1,97 @@
+/* hs_metrics: the registry behind a service's `/metrics` page. Counters, gauges and histograms are created on
+ * first use by (name, labels) and rendered in the Prometheus text exposition format 0.0.4. The runtime counts
+ * records, transactions and latencies into it; each service adds its domain gauges; hs_http serves the text.
+ * Not thread-safe: everything runs on the service's one libuv loop thread, and so must every call here.
+ */
+#ifndef HS_METRICS_H
+#define HS_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hs/err.h"
+
+/* The Content-Type of hs_metrics_render()'s text, for the HTTP response. */
+#define HS_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+typedef struct hs_metrics hs_metrics;
+typedef struct hs_counter hs_counter;     /* monotonic uint64 */
+typedef struct hs_gauge hs_gauge;         /* double, up and down */
+typedef struct hs_histogram hs_histogram; /* cumulative buckets + sum + count */
+
+/* A new, empty registry; NULL when out of memory. */
+hs_metrics *hs_metrics_new(void);
+
+/* Frees the registry and every metric it created; every hs_counter/hs_gauge/hs_histogram pointer it handed
+ * out dies with it. NULL is allowed. */
+void hs_metrics_free(hs_metrics *m);
+
+/* Finding or creating a metric. Every function returns the series of `name` with the given label set,
+ * creating it on first use; the same (name, labels) always returns the same pointer, valid until
+ * hs_metrics_free(). Lookup is one hash probe, so calling these per record works, but callers on a hot path
+ * should cache the pointer once (at start-up, or per topic/partition when it is assigned).
+ *
+ * - `name` ([a-zA-Z_:][a-zA-Z0-9_:]*) and label names ([a-zA-Z_][a-zA-Z0-9_]*, not starting with "__", no
+ *   label twice; "le" is reserved in histograms) come from code and are checked with assert(). Counters
+ *   should end in `_total`, units go in the name (`_seconds`, `_bytes`), as Prometheus recommends.
+ * - `help` is required the first time a name is registered; later calls may pass NULL (or the same text).
+ *   All series of one name share its type and help and render together; registering a name again as
+ *   another type is a bug (assert).
+ * - Labels either as one string in Prometheus syntax without braces, for labels fixed in code:
+ *       hs_metrics_counter(m, "hs_transactions_total", "...", "outcome=\"committed\"")
+ *   (NULL or "" for none; checked with assert, so never build it from runtime data), or as a
+ *   NULL-terminated list of name, value pairs — the way to label with runtime data (topic names, error
+ *   codes), whose values are escaped on output; a NULL value counts as "":
+ *       hs_metrics_counter_l(m, "hs_records_in_total", "...", "topic", topic, "partition", part, NULL)
+ *   Label order does not matter: both forms are stored sorted by label name, and the two forms of the same
+ *   set find the same series. At most 16 labels.
+ * - NULL means out of memory. Every update function accepts NULL and does nothing, so a caller may keep
+ *   counting without checking.
+ */
+hs_counter *hs_metrics_counter(hs_metrics *m, const char *name, const char *help, const char *labels);
+hs_counter *hs_metrics_counter_l(hs_metrics *m, const char *name, const char *help, ...)
+    __attribute__((sentinel));
+hs_gauge *hs_metrics_gauge(hs_metrics *m, const char *name, const char *help, const char *labels);
+hs_gauge *hs_metrics_gauge_l(hs_metrics *m, const char *name, const char *help, ...)
+    __attribute__((sentinel));
+
+/* As above, with the histogram's bucket upper bounds: `n` finite values in strictly increasing order (a
+ * trailing +Inf is allowed and ignored; the +Inf bucket is always there). They are copied; a series that
+ * already exists keeps its bounds, and passing different ones for it is a bug (assert). n may be 0. */
+hs_histogram *hs_metrics_histogram(hs_metrics *m, const char *name, const char *help, const char *labels,
+                                   const double *upper_bounds, size_t n);
+hs_histogram *hs_metrics_histogram_l(hs_metrics *m, const char *name, const char *help,
+                                     const double *upper_bounds, size_t n, ...) __attribute__((sentinel));
+
+void hs_counter_add(hs_counter *c, uint64_t n);
+uint64_t hs_counter_value(const hs_counter *c); /* 0 for NULL */
+
+void hs_gauge_set(hs_gauge *g, double v);
+void hs_gauge_add(hs_gauge *g, double d);
+double hs_gauge_value(const hs_gauge *g); /* 0 for NULL */
+
+/* Counts `v` into the first bucket whose upper bound is >= v (NaN lands in +Inf only), and into _sum and
+ * _count. */
+void hs_histogram_observe(hs_histogram *h, double v);
+uint64_t hs_histogram_count(const hs_histogram *h); /* 0 for NULL */
+double hs_histogram_sum(const hs_histogram *h);     /* 0 for NULL */
+
+/* Registers `cb` to run at the start of every hs_metrics_render(), in registration order, to refresh gauges
+ * that are cheap to compute on demand (process RSS, consumer lag, keys in state, a service's domain gauges).
+ * The callback may create and update metrics; `ctx` is the caller's and must outlive the registry.
+ * HS_ERR_NOMEM when out of memory (the callback is then not registered). */
+hs_err hs_metrics_on_render(hs_metrics *m, void (*cb)(void *ctx, hs_metrics *m), void *ctx);
+
+/* Runs the render callbacks, then returns the whole registry as Prometheus text (malloc'd; the caller
+ * frees it), or NULL when out of memory. Deterministic: families by name, series by label set (byte order
+ * of the rendered labels, which are sorted by label name). Values: counters as integers; gauges, sums and
+ * bucket bounds as the shortest text that reads back as the same double ("0.1", "1000000000000000",
+ * "1e+300", "NaN", "+Inf", "-Inf"). */
+char *hs_metrics_render(hs_metrics *m);
+
+/* The resident set size of this process in bytes (from /proc/self/statm), and its peak (VmHWM in
+ * /proc/self/status); 0 when unknown (not Linux, /proc not mounted). */
+uint64_t hs_process_rss_bytes(void);
+uint64_t hs_process_peak_rss_bytes(void);
+
+#endif

@@ -1,0 +1,43 @@
+/* The service runtime: everything a service is besides its calculation (DESIGN.md, "Runtime", "Delivery
+ * guarantees", "Facts are tables"). A service's main.c declares an hs_service and calls hs_runtime_main();
+ * the runtime parses the configuration, runs one libuv loop that owns the process (Kafka queues bridged in
+ * with rd_kafka_queue_io_event_enable + uv_poll, the commit timer, signals, the HTTP endpoint), and processes
+ * facts exactly once: consume -> calculate -> produce only the outputs that changed, with the consumed
+ * offsets committed in the same Kafka transaction.
+ *
+ * Per assigned partition it keeps the calculation's state and the last value emitted for each output key.
+ * On assignment a partition is rebuilt: read from its beginning up to the committed offset without emitting,
+ * then live. hs.rules.v1 is read in full by every instance, before facts and whenever it changes. Records
+ * that do not decode or validate, or that the calculation refuses, go to hs.dlq.v1 inside the transaction.
+ */
+#ifndef HS_RUNTIME_H
+#define HS_RUNTIME_H
+
+#include <stddef.h>
+
+#include "hs/calc.h"
+#include "hs/config.h"
+#include "hs/metrics.h"
+
+typedef struct hs_service {
+    const hs_calc *calc;
+    const char *version;      /* printed by --version and in the start-up log */
+    const hs_option *options; /* the service's own options ({NULL}-terminated), or NULL */
+    /* Optional: refreshes the service's domain gauges before /metrics renders; `states` are the calculation
+     * states of the assigned partitions. Runs on the loop thread. */
+    void (*metrics)(hs_metrics *metrics, void *const *states, size_t count);
+} hs_service;
+
+/* Exit statuses of a service process (README, "Running a service"). */
+enum {
+    HS_EXIT_OK = 0,    /* stopped by SIGTERM/SIGINT after committing */
+    HS_EXIT_FATAL = 1, /* a fatal Kafka error (e.g. fenced by a newer instance) or an internal error */
+    HS_EXIT_USAGE = 2, /* bad flags */
+    HS_EXIT_CONFIG =
+        6, /* invalid configuration or HS_KAFKA_* property, or the HTTP address cannot be bound */
+};
+
+/* Runs `service` until SIGTERM or SIGINT; returns the process exit status. */
+int hs_runtime_main(const hs_service *service, int argc, char **argv);
+
+#endif

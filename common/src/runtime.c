@@ -1,0 +1,1187 @@
+/* The service runtime (see hs/runtime.h for the contract). One libuv loop owns the process; librdkafka's
+ * queues wake it through pipes (rd_kafka_queue_io_event_enable), and every Kafka call is made from the loop
+ * thread. The transactional consume-process-produce cycle follows librdkafka's examples/transactions.c:
+ * begin a transaction at the first live record, produce outputs and dead letters into it, and at the commit
+ * interval (or after commit-records records) send the consumed offsets to it and commit. An abortable error
+ * aborts, and every assigned partition is rebuilt from its last committed offset, because the in-memory state
+ * already holds the effect of the aborted records.
+ */
+#include "hs/runtime.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "healthsignals/v1/rule.pb-c.h"
+#include "hs/event.h"
+#include "hs/http.h"
+#include "hs/kafka.h"
+#include "hs/log.h"
+#include "hs/validate.h"
+
+#define MAX_INPUTS    4
+#define MAX_OUTPUTS   4
+#define POLL_BATCH    2000 /* records per wake-up before the loop gets a turn */
+#define OP_TIMEOUT_MS 30000
+
+/* The runtime's own options; a service's follow them. */
+static const hs_option runtime_options[] = {
+    {.name = "bootstrap-servers",
+     .type = HS_OPTION_STRING,
+     .default_value = HS_DEFAULT_BOOTSTRAP,
+     .help = "Kafka bootstrap servers"},
+    {.name = "group-id",
+     .type = HS_OPTION_STRING,
+     .default_value = "",
+     .help = "consumer group of the service's instances (default hs-<service>)"},
+    {.name = "instance-id",
+     .type = HS_OPTION_STRING,
+     .default_value = "",
+     .help = "this instance's stable name, part of its transactional.id (default <hostname>-<pid>)"},
+    {.name = "http-addr",
+     .type = HS_OPTION_ADDRESS,
+     .default_value = "127.0.0.1:9464",
+     .help = "address of /metrics, /healthz and /readyz (port 0: any free port)"},
+    {.name = "commit-interval",
+     .type = HS_OPTION_DURATION_MS,
+     .default_value = "100ms",
+     .help = "commit the open transaction at least this often",
+     .min = 1,
+     .max = 60000},
+    {.name = "commit-records",
+     .type = HS_OPTION_INT,
+     .default_value = "5000",
+     .help = "commit the open transaction after this many consumed records",
+     .min = 1,
+     .max = 10000000},
+    {.name = NULL},
+};
+
+typedef struct part_state {
+    int32_t partition;
+    void *calc_state;
+    hs_table outputs[MAX_OUTPUTS];        /* last value emitted per output key, by output topic */
+    bool assigned[MAX_INPUTS];            /* by input topic */
+    bool live[MAX_INPUTS];                /* rebuild finished */
+    int64_t rebuild_end[MAX_INPUTS];      /* records below this offset are replayed without emitting */
+    int64_t next_offset[MAX_INPUTS];      /* next offset to consume; -1 before the first record */
+    int64_t committed_offset[MAX_INPUTS]; /* what the last transaction committed */
+    uint64_t rebuild_started_ns;
+} part_state;
+
+typedef struct wake {
+    uv_poll_t poll;
+    int fds[2]; /* pipe: librdkafka writes the read end awake */
+} wake;
+
+typedef struct runtime {
+    const hs_service *service;
+    const hs_calc *calc;
+    hs_config *config;
+    uv_loop_t loop;
+    char source[128];
+    char group_id[256];
+
+    rd_kafka_t *consumer, *producer, *rules_consumer;
+    rd_kafka_queue_t *consumer_queue, *producer_queue, *rules_queue;
+    wake consumer_wake, producer_wake, rules_wake;
+    uv_timer_t commit_timer;
+    uv_signal_t sigterm, sigint;
+    hs_http *http;
+
+    const hs_topic *inputs[MAX_INPUTS];
+    size_t input_cnt;
+    const hs_topic *outputs[MAX_OUTPUTS];
+    size_t output_cnt;
+    const hs_topic *dlq;
+
+    part_state **parts; /* by partition number */
+    size_t part_cap;
+    hs_table rules; /* this service's rules: key -> packed Rule */
+    bool rules_loaded, assignment_seen, brokers_down;
+
+    bool txn_open;
+    long txn_records;
+    long commit_records;
+    bool stopping;
+    int exit_code;
+
+    hs_metrics *metrics;
+    hs_counter *txn_committed, *txn_aborted;
+    hs_histogram *commit_seconds, *calc_seconds;
+    hs_gauge *rebuild_seconds;
+} runtime;
+
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static void fatal(runtime *rt, const char *what, const char *detail)
+{
+    hs_log(HS_LOG_ERROR, what, "{s:s}", "error", detail ? detail : "");
+    rt->exit_code = HS_EXIT_FATAL;
+    rt->stopping = true;
+    uv_stop(&rt->loop);
+}
+
+static int input_index(const runtime *rt, const char *topic)
+{
+    for (size_t i = 0; i < rt->input_cnt; i++)
+        if (strcmp(rt->inputs[i]->name, topic) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int output_index(const runtime *rt, const hs_topic *topic)
+{
+    for (size_t i = 0; i < rt->output_cnt; i++)
+        if (rt->outputs[i] == topic)
+            return (int)i;
+    return -1;
+}
+
+/* --- metrics ---------------------------------------------------------------------------------------------
+ */
+
+static hs_counter *topic_counter(runtime *rt, const char *name, const char *help, const char *topic)
+{
+    return hs_metrics_counter_l(rt->metrics, name, help, "topic", topic, NULL);
+}
+
+/* --- transactions ----------------------------------------------------------------------------------------
+ */
+
+static bool txn_begin(runtime *rt)
+{
+    if (rt->txn_open)
+        return true;
+    rd_kafka_error_t *error = rd_kafka_begin_transaction(rt->producer);
+    if (error) {
+        fatal(rt, "cannot begin a transaction", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+        return false;
+    }
+    rt->txn_open = true;
+    rt->txn_records = 0;
+    return true;
+}
+
+static void state_reset(runtime *rt, part_state *ps);
+static void apply_rules_silently(runtime *rt, part_state *ps);
+
+/* After an abort: every assigned partition starts again from its beginning and is rebuilt up to what was
+ * last committed, since the in-memory state holds the effects of the aborted records. */
+static void rewind_all(runtime *rt)
+{
+    rd_kafka_topic_partition_list_t *seek = rd_kafka_topic_partition_list_new(16);
+    for (size_t p = 0; p < rt->part_cap; p++) {
+        part_state *ps = rt->parts[p];
+        if (!ps)
+            continue;
+        state_reset(rt, ps);
+        for (size_t i = 0; i < rt->input_cnt; i++) {
+            if (!ps->assigned[i])
+                continue;
+            ps->rebuild_end[i] = ps->committed_offset[i];
+            ps->live[i] = ps->committed_offset[i] <= 0;
+            ps->next_offset[i] = -1;
+            rd_kafka_topic_partition_list_add(seek, rt->inputs[i]->name, ps->partition)->offset =
+                RD_KAFKA_OFFSET_BEGINNING;
+        }
+        apply_rules_silently(rt, ps);
+    }
+    if (seek->cnt) {
+        rd_kafka_error_t *error = rd_kafka_seek_partitions(rt->consumer, seek, OP_TIMEOUT_MS);
+        if (error) {
+            fatal(rt, "cannot rewind after an aborted transaction", rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(seek);
+}
+
+static void txn_abort(runtime *rt, const char *reason)
+{
+    hs_log(HS_LOG_WARN, "aborting the transaction and rewinding", "{s:s}", "reason", reason);
+    rd_kafka_error_t *error = rd_kafka_abort_transaction(rt->producer, OP_TIMEOUT_MS);
+    if (error) {
+        fatal(rt, "cannot abort the transaction", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+        return;
+    }
+    rt->txn_open = false;
+    hs_counter_add(rt->txn_aborted, 1);
+    rewind_all(rt);
+}
+
+/* The offsets to commit: the next offset of every live partition that moved since the last commit. */
+static rd_kafka_topic_partition_list_t *pending_offsets(runtime *rt)
+{
+    rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(16);
+    for (size_t p = 0; p < rt->part_cap; p++) {
+        part_state *ps = rt->parts[p];
+        for (size_t i = 0; ps && i < rt->input_cnt; i++)
+            if (ps->assigned[i] && ps->next_offset[i] > ps->committed_offset[i])
+                rd_kafka_topic_partition_list_add(offsets, rt->inputs[i]->name, ps->partition)->offset =
+                    ps->next_offset[i];
+    }
+    return offsets;
+}
+
+/* Commits the open transaction with the consumed offsets; returns false if it had to abort. */
+static bool txn_commit(runtime *rt)
+{
+    if (!rt->txn_open)
+        return true;
+    uint64_t started = now_ns();
+    rd_kafka_topic_partition_list_t *offsets = pending_offsets(rt);
+    rd_kafka_error_t *error = NULL;
+    if (offsets->cnt) {
+        rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(rt->consumer);
+        error = rd_kafka_send_offsets_to_transaction(rt->producer, offsets, cgmd, -1);
+        rd_kafka_consumer_group_metadata_destroy(cgmd);
+    }
+    if (!error)
+        error = rd_kafka_commit_transaction(rt->producer, -1);
+
+    bool ok = true;
+    if (error) {
+        if (rd_kafka_error_is_fatal(error)) {
+            fatal(rt, "fatal transaction error (another instance with the same transactional.id?)",
+                  rd_kafka_error_string(error));
+            ok = false;
+        } else {
+            /* Retriable errors are retried inside librdkafka up to the timeout; what is left aborts. */
+            char reason[512];
+            snprintf(reason, sizeof reason, "%s", rd_kafka_error_string(error));
+            rt->txn_open = true;
+            txn_abort(rt, reason);
+            ok = false;
+        }
+        rd_kafka_error_destroy(error);
+    } else {
+        rt->txn_open = false;
+        for (int k = 0; k < offsets->cnt; k++) {
+            rd_kafka_topic_partition_t *tp = &offsets->elems[k];
+            part_state *ps = rt->parts[tp->partition];
+            int i = input_index(rt, tp->topic);
+            if (ps && i >= 0)
+                ps->committed_offset[i] = tp->offset;
+        }
+        hs_counter_add(rt->txn_committed, 1);
+        hs_histogram_observe(rt->commit_seconds, (double)(now_ns() - started) / 1e9);
+    }
+    rd_kafka_topic_partition_list_destroy(offsets);
+    return ok;
+}
+
+/* --- emitting --------------------------------------------------------------------------------------------
+ */
+
+typedef struct runtime_emit {
+    hs_emit base; /* first: the calculation sees only this */
+    runtime *rt;
+    part_state *ps;
+    bool silent;            /* rebuilding: update the last-emitted table only */
+    char cause[HS_KEY_MAX]; /* input topic/partition/offset: with the output key, the output's event id */
+} runtime_emit;
+
+static hs_err produce_output(runtime *rt, const hs_topic *topic, const char *key,
+                             const ProtobufCMessage *value, const char *cause, hs_error *error)
+{
+    hs_event_meta meta = {0};
+    snprintf(meta.source, sizeof meta.source, "%s", rt->source);
+    hs_event_id(meta.id, topic->name, key, cause, strlen(cause));
+    char group[HS_KEY_MAX];
+    if (!value && hs_topic_group_of_key(topic, key, group, error) != HS_OK)
+        return error->code;
+    for (;;) {
+        hs_event_meta attempt = meta;
+        hs_err err = hs_kafka_produce(rt->producer, topic, key, value ? NULL : group, value, &attempt, error);
+        if (err != HS_ERR_TIMEOUT) /* queue full: let deliveries drain, then retry */
+            return err;
+        rd_kafka_poll(rt->producer, 10);
+    }
+}
+
+static hs_err runtime_put(hs_emit *base, const hs_topic *topic, const char *key,
+                          const ProtobufCMessage *value)
+{
+    runtime_emit *emit = (runtime_emit *)base;
+    runtime *rt = emit->rt;
+    int i = output_index(rt, topic);
+    if (i < 0 || (value && value->descriptor != topic->value_type))
+        return HS_ERR_INTERNAL;
+
+    bool changed;
+    if (!value) {
+        changed = hs_table_delete(&emit->ps->outputs[i], key);
+    } else {
+        size_t len = protobuf_c_message_get_packed_size(value);
+        uint8_t *bytes = malloc(len ? len : 1);
+        if (!bytes)
+            return HS_ERR_NOMEM;
+        protobuf_c_message_pack(value, bytes);
+        hs_table_change change = hs_table_put(&emit->ps->outputs[i], key, bytes, len);
+        free(bytes);
+        if (change == HS_TABLE_NOMEM)
+            return HS_ERR_NOMEM;
+        changed = change != HS_TABLE_UNCHANGED;
+    }
+    if (!changed || emit->silent)
+        return HS_OK;
+    if (!txn_begin(rt))
+        return HS_ERR_KAFKA;
+    hs_error error;
+    hs_err err = produce_output(rt, topic, key, value, emit->cause, &error);
+    if (err) {
+        hs_log(HS_LOG_ERROR, "cannot produce an output", "{s:s, s:s, s:s}", "topic", topic->name, "key", key,
+               "error", error.message);
+        return err;
+    }
+    hs_counter_add(
+        topic_counter(rt, "hs_records_out_total", "Output records produced, by topic", topic->name), 1);
+    return HS_OK;
+}
+
+/* --- partition state -------------------------------------------------------------------------------------
+ */
+
+static void state_reset(runtime *rt, part_state *ps)
+{
+    if (ps->calc_state)
+        rt->calc->destroy(ps->calc_state);
+    ps->calc_state = rt->calc->create();
+    for (size_t i = 0; i < rt->output_cnt; i++) {
+        hs_table_free(&ps->outputs[i]);
+        hs_table_init(&ps->outputs[i]);
+    }
+    ps->rebuild_started_ns = now_ns();
+}
+
+static part_state *state_get(runtime *rt, int32_t partition, bool create)
+{
+    if ((size_t)partition >= rt->part_cap) {
+        if (!create)
+            return NULL;
+        size_t cap = (size_t)partition + 1;
+        part_state **parts = realloc(rt->parts, cap * sizeof(part_state *));
+        if (!parts)
+            return NULL;
+        memset(parts + rt->part_cap, 0, (cap - rt->part_cap) * sizeof(part_state *));
+        rt->parts = parts;
+        rt->part_cap = cap;
+    }
+    if (!rt->parts[partition] && create) {
+        part_state *ps = calloc(1, sizeof *ps);
+        if (!ps)
+            return NULL;
+        ps->partition = partition;
+        for (size_t i = 0; i < MAX_INPUTS; i++)
+            ps->next_offset[i] = ps->committed_offset[i] = -1;
+        state_reset(rt, ps);
+        rt->parts[partition] = ps;
+    }
+    return rt->parts[partition];
+}
+
+static void state_free(runtime *rt, part_state *ps)
+{
+    if (ps->calc_state)
+        rt->calc->destroy(ps->calc_state);
+    for (size_t i = 0; i < rt->output_cnt; i++)
+        hs_table_free(&ps->outputs[i]);
+    free(ps);
+}
+
+static bool state_has_inputs(const runtime *rt, const part_state *ps)
+{
+    for (size_t i = 0; i < rt->input_cnt; i++)
+        if (ps->assigned[i])
+            return true;
+    return false;
+}
+
+/* Feeds every rule of this service to a fresh partition state, emitting nothing. */
+static void apply_rules_silently(runtime *rt, part_state *ps)
+{
+    const hs_topic *rules_topic = hs_topic_find(HS_TOPIC_RULES);
+    size_t cursor = 0;
+    const hs_table_entry *e;
+    while ((e = hs_table_next(&rt->rules, &cursor))) {
+        ProtobufCMessage *rule =
+            protobuf_c_message_unpack(&healthsignals__v1__rule__descriptor, NULL, e->value_len, e->value);
+        if (!rule)
+            continue;
+        runtime_emit emit = {.base = {.put = runtime_put}, .rt = rt, .ps = ps, .silent = true};
+        hs_error error;
+        if (rt->calc->apply(ps->calc_state, rules_topic, e->key, rule, &emit.base, &error) != HS_OK)
+            hs_log(HS_LOG_WARN, "rule refused by the calculation", "{s:s, s:s}", "rule", e->key, "error",
+                   error.message);
+        protobuf_c_message_free_unpacked(rule, NULL);
+    }
+}
+
+static void mark_live(runtime *rt, part_state *ps, int i)
+{
+    if (ps->live[i])
+        return;
+    ps->live[i] = true;
+    double seconds = (double)(now_ns() - ps->rebuild_started_ns) / 1e9;
+    hs_gauge_set(rt->rebuild_seconds, seconds);
+    hs_log(HS_LOG_INFO, "partition rebuilt, now live", "{s:s, s:i, s:I, s:f}", "topic", rt->inputs[i]->name,
+           "partition", (int)ps->partition, "committed_offset", (json_int_t)ps->rebuild_end[i], "seconds",
+           seconds);
+}
+
+/* --- dead letters ----------------------------------------------------------------------------------------
+ */
+
+static void dead_letter(runtime *rt, const rd_kafka_message_t *msg, hs_err code, const char *reason)
+{
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    hs_log(HS_LOG_WARN, "record sent to the dead-letter queue", "{s:s, s:i, s:I, s:s, s:s}", "topic", topic,
+           "partition", (int)msg->partition, "offset", (json_int_t)msg->offset, "code", hs_err_name(code),
+           "error", reason);
+    if (!txn_begin(rt))
+        return;
+    char partition[16], offset[32];
+    snprintf(partition, sizeof partition, "%" PRId32, msg->partition);
+    snprintf(offset, sizeof offset, "%" PRId64, msg->offset);
+    rd_kafka_headers_t *headers = rd_kafka_headers_new(8);
+    rd_kafka_header_add(headers, "hs-error-code", -1, hs_err_name(code), -1);
+    rd_kafka_header_add(headers, "hs-error", -1, reason, -1);
+    rd_kafka_header_add(headers, "hs-source-topic", -1, topic, -1);
+    rd_kafka_header_add(headers, "hs-source-partition", -1, partition, -1);
+    rd_kafka_header_add(headers, "hs-source-offset", -1, offset, -1);
+    rd_kafka_header_add(headers, "hs-service", -1, rt->calc->name, -1);
+    rd_kafka_resp_err_t err;
+    while ((err = rd_kafka_producev(rt->producer, RD_KAFKA_V_TOPIC(rt->dlq->name),
+                                    RD_KAFKA_V_PARTITION(msg->partition % rt->dlq->partitions),
+                                    RD_KAFKA_V_KEY(msg->key, msg->key_len),
+                                    RD_KAFKA_V_VALUE(msg->payload, msg->len),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
+                                    RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        rd_kafka_poll(rt->producer, 10);
+    if (err) {
+        rd_kafka_headers_destroy(headers);
+        hs_log(HS_LOG_ERROR, "cannot produce a dead letter", "{s:s}", "error", rd_kafka_err2str(err));
+    }
+    hs_counter_add(
+        hs_metrics_counter_l(rt->metrics, "hs_records_dlq_total",
+                             "Records sent to the dead-letter queue, by source topic and error code", "topic",
+                             topic, "code", hs_err_name(code), NULL),
+        1);
+}
+
+/* --- consuming -------------------------------------------------------------------------------------------
+ */
+
+static void process_fact(runtime *rt, const rd_kafka_message_t *msg)
+{
+    const char *topic_name = rd_kafka_topic_name(msg->rkt);
+    int i = input_index(rt, topic_name);
+    part_state *ps = i >= 0 ? state_get(rt, msg->partition, false) : NULL;
+    if (!ps || !ps->assigned[i])
+        return; /* a record of a partition revoked a moment ago */
+    const hs_topic *topic = rt->inputs[i];
+    bool silent = msg->offset < ps->rebuild_end[i];
+    if (!silent)
+        mark_live(rt, ps, i);
+    hs_counter_add(topic_counter(rt, "hs_records_in_total", "Input records consumed, by topic", topic_name),
+                   1);
+
+    char key[HS_KEY_MAX];
+    hs_error error = {0};
+    hs_err err = HS_OK;
+    ProtobufCMessage *value = NULL;
+    if (!msg->key || msg->key_len == 0 || msg->key_len >= HS_KEY_MAX) {
+        err = hs_error_set(&error, HS_ERR_VALIDATION, "record key missing or longer than %d bytes",
+                           HS_KEY_MAX - 1);
+    } else {
+        memcpy(key, msg->key, msg->key_len);
+        key[msg->key_len] = '\0';
+        if (msg->payload) {
+            err = hs_validate_size(msg->len, &error);
+            if (err == HS_OK) {
+                value = protobuf_c_message_unpack(topic->value_type, NULL, msg->len, msg->payload);
+                if (!value)
+                    err = hs_error_set(&error, HS_ERR_DECODE, "value is not a valid %s",
+                                       topic->value_type->name);
+            }
+            if (err == HS_OK)
+                err = hs_validate_message(value, &error);
+        }
+    }
+    if (err == HS_OK) {
+        runtime_emit emit = {.base = {.put = runtime_put}, .rt = rt, .ps = ps, .silent = silent};
+        snprintf(emit.cause, sizeof emit.cause, "%s/%" PRId32 "/%" PRId64, topic_name, msg->partition,
+                 msg->offset);
+        uint64_t started = now_ns();
+        err = rt->calc->apply(ps->calc_state, topic, key, value, &emit.base, &error);
+        hs_histogram_observe(rt->calc_seconds, (double)(now_ns() - started) / 1e9);
+        if (err == HS_ERR_KAFKA || err == HS_ERR_NOMEM || err == HS_ERR_INTERNAL) {
+            if (value)
+                protobuf_c_message_free_unpacked(value, NULL);
+            fatal(rt, "cannot apply a fact", hs_err_str(err));
+            return;
+        }
+    }
+    if (value)
+        protobuf_c_message_free_unpacked(value, NULL);
+    if (err != HS_OK && !silent) /* a bad record met during a rebuild was dead-lettered the first time */
+        dead_letter(rt, msg, err, error.message);
+
+    ps->next_offset[i] = msg->offset + 1;
+    if (!silent) {
+        if (!txn_begin(rt))
+            return;
+        if (++rt->txn_records >= rt->commit_records)
+            txn_commit(rt);
+    }
+}
+
+static void on_partition_eof(runtime *rt, const rd_kafka_message_t *msg)
+{
+    int i = input_index(rt, rd_kafka_topic_name(msg->rkt));
+    part_state *ps = i >= 0 ? state_get(rt, msg->partition, false) : NULL;
+    /* At the end of the partition everything up to the committed offset has been read, even when the last
+     * committed offsets are transaction markers that carry no record. */
+    if (ps && ps->assigned[i])
+        mark_live(rt, ps, i);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *partitions,
+                         void *opaque)
+{
+    runtime *rt = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        /* Rebuild: start every partition at its beginning and replay silently up to the committed offset. */
+        rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(partitions);
+        rd_kafka_resp_err_t cerr = rd_kafka_committed(rk, committed, OP_TIMEOUT_MS);
+        if (cerr) {
+            fatal(rt, "cannot read the committed offsets", rd_kafka_err2str(cerr));
+            rd_kafka_topic_partition_list_destroy(committed);
+            return;
+        }
+        for (int k = 0; k < partitions->cnt; k++) {
+            rd_kafka_topic_partition_t *tp = &partitions->elems[k];
+            int i = input_index(rt, tp->topic);
+            part_state *ps = state_get(rt, tp->partition, true);
+            if (i < 0 || !ps) {
+                fatal(rt, "cannot take an assigned partition", tp->topic);
+                break;
+            }
+            bool fresh = !state_has_inputs(rt, ps);
+            int64_t offset = committed->elems[k].offset;
+            ps->assigned[i] = true;
+            ps->rebuild_end[i] = offset > 0 ? offset : 0;
+            ps->committed_offset[i] = offset > 0 ? offset : -1;
+            ps->next_offset[i] = -1;
+            ps->live[i] = false;
+            if (ps->rebuild_end[i] == 0)
+                mark_live(rt, ps, i);
+            if (fresh)
+                apply_rules_silently(rt, ps);
+            tp->offset = RD_KAFKA_OFFSET_BEGINNING;
+            hs_log(HS_LOG_INFO, "partition assigned", "{s:s, s:i, s:I}", "topic", tp->topic, "partition",
+                   (int)tp->partition, "committed_offset", (json_int_t)offset);
+        }
+        rd_kafka_topic_partition_list_destroy(committed);
+        rt->assignment_seen = true;
+        rd_kafka_assign(rk, partitions);
+    } else {
+        /* Revoked: commit what was processed for them (an abortable failure aborts), then drop their state.
+         */
+        if (rt->txn_open)
+            txn_commit(rt);
+        for (int k = 0; k < partitions->cnt; k++) {
+            rd_kafka_topic_partition_t *tp = &partitions->elems[k];
+            int i = input_index(rt, tp->topic);
+            part_state *ps = state_get(rt, tp->partition, false);
+            if (i < 0 || !ps)
+                continue;
+            ps->assigned[i] = false;
+            ps->live[i] = false;
+            if (!state_has_inputs(rt, ps)) {
+                state_free(rt, ps);
+                rt->parts[tp->partition] = NULL;
+            }
+            hs_log(HS_LOG_INFO, "partition revoked", "{s:s, s:i}", "topic", tp->topic, "partition",
+                   (int)tp->partition);
+        }
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+static void drain_wake(wake *w)
+{
+    char buf[64];
+    while (read(w->fds[0], buf, sizeof buf) > 0)
+        ;
+}
+
+static void poke(wake *w)
+{
+    ssize_t n = write(w->fds[1], "1", 1);
+    (void)n; /* a full pipe already means "awake" */
+}
+
+static void on_consumer_wake(uv_poll_t *handle, int status, int events)
+{
+    runtime *rt = handle->data;
+    drain_wake(&rt->consumer_wake);
+    for (int n = 0; n < POLL_BATCH && !rt->stopping; n++) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(rt->consumer, 0);
+        if (!msg)
+            return;
+        if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            on_partition_eof(rt, msg);
+        else if (msg->err)
+            hs_log(HS_LOG_WARN, "consumer error", "{s:s}", "error", rd_kafka_message_errstr(msg));
+        else
+            process_fact(rt, msg);
+        rd_kafka_message_destroy(msg);
+    }
+    poke(&rt->consumer_wake); /* more may be queued: come back after the loop has had its turn */
+}
+
+static void on_producer_wake(uv_poll_t *handle, int status, int events)
+{
+    runtime *rt = handle->data;
+    drain_wake(&rt->producer_wake);
+    rd_kafka_poll(rt->producer, 0);
+}
+
+/* One record of hs.rules.v1: update the rules table and, when this service's rule changed, apply it to every
+ * partition — live partitions emit what it changes. */
+static void process_rule(runtime *rt, const rd_kafka_message_t *msg, bool loading)
+{
+    if (!msg->key || msg->key_len == 0 || msg->key_len >= HS_KEY_MAX)
+        return;
+    char key[HS_KEY_MAX];
+    memcpy(key, msg->key, msg->key_len);
+    key[msg->key_len] = '\0';
+    Healthsignals__V1__Rule *rule = NULL;
+    hs_error error;
+    if (msg->payload) {
+        rule = (Healthsignals__V1__Rule *)protobuf_c_message_unpack(&healthsignals__v1__rule__descriptor,
+                                                                    NULL, msg->len, msg->payload);
+        if (!rule || hs_validate_rule(rule, &error) != HS_OK) {
+            hs_log(HS_LOG_WARN, "ignoring an invalid rule", "{s:s, s:s}", "rule", key, "error",
+                   rule ? error.message : "does not decode");
+            if (rule)
+                protobuf_c_message_free_unpacked(&rule->base, NULL);
+            return;
+        }
+        if (strcmp(rule->service, rt->calc->name) != 0) {
+            /* Another service's rule — unless it was ours before, in which case it is gone for us. */
+            protobuf_c_message_free_unpacked(&rule->base, NULL);
+            rule = NULL;
+            if (!hs_table_get(&rt->rules, key))
+                return;
+        }
+    }
+    bool changed = rule ? hs_table_put(&rt->rules, key, msg->payload, msg->len) != HS_TABLE_UNCHANGED
+                        : hs_table_delete(&rt->rules, key);
+    if (changed && !loading) {
+        hs_log(HS_LOG_INFO, rule ? "rule changed" : "rule deleted", "{s:s}", "rule", key);
+        const hs_topic *rules_topic = hs_topic_find(HS_TOPIC_RULES);
+        for (size_t p = 0; p < rt->part_cap; p++) {
+            part_state *ps = rt->parts[p];
+            if (!ps)
+                continue;
+            runtime_emit emit = {.base = {.put = runtime_put}, .rt = rt, .ps = ps, .silent = false};
+            snprintf(emit.cause, sizeof emit.cause, "%s/%" PRId32 "/%" PRId64, HS_TOPIC_RULES, msg->partition,
+                     msg->offset);
+            if (rt->calc->apply(ps->calc_state, rules_topic, key, rule ? &rule->base : NULL, &emit.base,
+                                &error) != HS_OK)
+                hs_log(HS_LOG_WARN, "rule refused by the calculation", "{s:s, s:s}", "rule", key, "error",
+                       error.message);
+        }
+    }
+    if (rule)
+        protobuf_c_message_free_unpacked(&rule->base, NULL);
+}
+
+static void on_rules_wake(uv_poll_t *handle, int status, int events)
+{
+    runtime *rt = handle->data;
+    drain_wake(&rt->rules_wake);
+    for (int n = 0; n < POLL_BATCH && !rt->stopping; n++) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(rt->rules_consumer, 0);
+        if (!msg)
+            return;
+        if (!msg->err)
+            process_rule(rt, msg, false);
+        rd_kafka_message_destroy(msg);
+    }
+    poke(&rt->rules_wake);
+}
+
+/* Reads hs.rules.v1 to its end before any fact is processed. */
+static bool load_rules(runtime *rt)
+{
+    uint64_t deadline = now_ns() + (uint64_t)OP_TIMEOUT_MS * 1000000u;
+    while (now_ns() < deadline) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(rt->rules_consumer, 200);
+        if (!msg)
+            continue;
+        rd_kafka_resp_err_t err = msg->err;
+        if (!err)
+            process_rule(rt, msg, true);
+        else if (err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            hs_log(HS_LOG_WARN, "reading the rules", "{s:s}", "error", rd_kafka_message_errstr(msg));
+        rd_kafka_message_destroy(msg);
+        if (err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            rt->rules_loaded = true;
+            hs_log(HS_LOG_INFO, "rules loaded", "{s:i}", "rules", (int)rt->rules.count);
+            return true;
+        }
+    }
+    hs_log(HS_LOG_ERROR, "cannot read hs.rules.v1 to its end (does it exist? hsctl topics create)", NULL);
+    return false;
+}
+
+/* --- loop plumbing ---------------------------------------------------------------------------------------
+ */
+
+static bool wake_start(runtime *rt, wake *w, rd_kafka_queue_t *queue, uv_poll_cb cb)
+{
+    if (pipe(w->fds) != 0)
+        return false;
+    for (int k = 0; k < 2; k++) {
+        fcntl(w->fds[k], F_SETFL, fcntl(w->fds[k], F_GETFL) | O_NONBLOCK);
+        fcntl(w->fds[k], F_SETFD, FD_CLOEXEC);
+    }
+    rd_kafka_queue_io_event_enable(queue, w->fds[1], "1", 1);
+    uv_poll_init(&rt->loop, &w->poll, w->fds[0]);
+    w->poll.data = rt;
+    uv_poll_start(&w->poll, UV_READABLE, cb);
+    poke(w); /* serve whatever is already queued */
+    return true;
+}
+
+static void on_commit_timer(uv_timer_t *timer)
+{
+    runtime *rt = timer->data;
+    if (rt->txn_open)
+        txn_commit(rt);
+}
+
+static void on_signal(uv_signal_t *handle, int signum)
+{
+    runtime *rt = handle->data;
+    hs_log(HS_LOG_INFO, "stopping", "{s:i}", "signal", signum);
+    rt->stopping = true;
+    alarm(10); /* the stop must finish within 10 s; SIGALRM's default action ends the process otherwise */
+    uv_stop(&rt->loop);
+}
+
+static bool all_live(const runtime *rt)
+{
+    for (size_t p = 0; p < rt->part_cap; p++)
+        for (size_t i = 0; rt->parts[p] && i < rt->input_cnt; i++)
+            if (rt->parts[p]->assigned[i] && !rt->parts[p]->live[i])
+                return false;
+    return true;
+}
+
+static const char *not_ready_reason(const runtime *rt)
+{
+    if (rt->calc->uses_rules && !rt->rules_loaded)
+        return "loading rules";
+    if (!rt->assignment_seen)
+        return "waiting for a partition assignment";
+    if (!all_live(rt))
+        return "rebuilding state";
+    if (rt->brokers_down)
+        return "no broker reachable";
+    return NULL;
+}
+
+static void refresh_gauges(void *ctx, hs_metrics *m)
+{
+    runtime *rt = ctx;
+    hs_gauge_set(hs_metrics_gauge_l(m, "hs_process_resident_bytes", "Resident set size of the process", NULL),
+                 (double)hs_process_rss_bytes());
+    hs_gauge_set(hs_metrics_gauge_l(m, "hs_ready", "1 when /readyz answers ready", NULL),
+                 not_ready_reason(rt) ? 0 : 1);
+    double keys = 0;
+    void *states[1024];
+    size_t state_cnt = 0;
+    for (size_t p = 0; p < rt->part_cap; p++) {
+        part_state *ps = rt->parts[p];
+        if (!ps)
+            continue;
+        if (state_cnt < sizeof states / sizeof states[0])
+            states[state_cnt++] = ps->calc_state;
+        for (size_t i = 0; i < rt->output_cnt; i++)
+            keys += (double)ps->outputs[i].count;
+        for (size_t i = 0; i < rt->input_cnt; i++) {
+            if (!ps->assigned[i])
+                continue;
+            int64_t low = 0, high = 0;
+            char partition[16];
+            snprintf(partition, sizeof partition, "%" PRId32, ps->partition);
+            if (rd_kafka_get_watermark_offsets(rt->consumer, rt->inputs[i]->name, ps->partition, &low,
+                                               &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                high >= 0) {
+                int64_t position = ps->next_offset[i] >= 0 ? ps->next_offset[i] : low;
+                hs_gauge_set(hs_metrics_gauge_l(m, "hs_consumer_lag",
+                                                "Records not yet consumed, by input partition", "topic",
+                                                rt->inputs[i]->name, "partition", partition, NULL),
+                             (double)(high > position ? high - position : 0));
+            }
+        }
+    }
+    hs_gauge_set(
+        hs_metrics_gauge_l(m, "hs_state_keys", "Output keys held in state (last emitted values)", NULL),
+        keys);
+    if (rt->service->metrics)
+        rt->service->metrics(m, states, state_cnt);
+}
+
+static void on_http(void *ctx, const char *path, hs_http_response *out)
+{
+    runtime *rt = ctx;
+    if (strcmp(path, "/metrics") == 0) {
+        out->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        out->body = hs_metrics_render(rt->metrics);
+    } else if (strcmp(path, "/healthz") == 0) {
+        out->body = strdup("ok\n");
+    } else if (strcmp(path, "/readyz") == 0) {
+        const char *reason = not_ready_reason(rt);
+        out->status = reason ? 503 : 200;
+        char text[128];
+        snprintf(text, sizeof text, "%s\n", reason ? reason : "ready");
+        out->body = strdup(text);
+    } else {
+        out->status = 404;
+        out->body = strdup("not found: try /metrics, /healthz or /readyz\n");
+    }
+}
+
+static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    runtime *rt = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+        rt->brokers_down = true;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char fatal_reason[512];
+        rd_kafka_fatal_error(rk, fatal_reason, sizeof fatal_reason);
+        fatal(rt, "fatal Kafka error", fatal_reason);
+        return;
+    }
+    hs_log(HS_LOG_WARN, "Kafka error", "{s:s, s:s, s:s}", "client", rd_kafka_name(rk), "code",
+           rd_kafka_err2name((rd_kafka_resp_err_t)err), "reason", reason);
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    runtime *rt = opaque;
+    if (!msg->err) {
+        rt->brokers_down = false;
+        return;
+    }
+    /* A failed delivery inside a transaction makes the commit fail, which aborts and rewinds. */
+    hs_log(HS_LOG_WARN, "output not delivered", "{s:s, s:s}", "topic", rd_kafka_topic_name(msg->rkt), "error",
+           rd_kafka_err2str(msg->err));
+}
+
+/* --- start-up and shutdown -------------------------------------------------------------------------------
+ */
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *partitions,
+                         void *opaque);
+
+/* A Kafka client of the runtime; `group_member` consumers get the rebalance callback. */
+static rd_kafka_t *client_new(runtime *rt, rd_kafka_type_t type, bool group_member, const char *const *props,
+                              hs_error *error)
+{
+    rd_kafka_conf_t *conf = hs_kafka_conf_new(hs_config_string(rt->config, "bootstrap-servers"), error);
+    if (!conf)
+        return NULL;
+    for (; props && props[0]; props += 2)
+        if (hs_kafka_conf_set(conf, props[0], props[1], error) != HS_OK) {
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+    rd_kafka_conf_set_opaque(conf, rt);
+    rd_kafka_conf_set_error_cb(conf, on_kafka_error);
+    if (type == RD_KAFKA_PRODUCER)
+        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    if (group_member)
+        rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        hs_error_set(error, HS_ERR_CONFIG, "%s", errstr);
+    }
+    return rk;
+}
+
+static hs_err start_kafka(runtime *rt, hs_error *error)
+{
+    char instance[192], txn_id[320], hostname[128] = "localhost";
+    const char *configured = hs_config_string(rt->config, "instance-id");
+    gethostname(hostname, sizeof hostname - 1);
+    if (*configured)
+        snprintf(instance, sizeof instance, "%s", configured);
+    else
+        snprintf(instance, sizeof instance, "%s-%d", hostname, (int)getpid());
+    snprintf(txn_id, sizeof txn_id, "hs-%s-%s", rt->calc->name, instance);
+    const char *group = hs_config_string(rt->config, "group-id");
+    if (*group)
+        snprintf(rt->group_id, sizeof rt->group_id, "%s", group);
+    else
+        snprintf(rt->group_id, sizeof rt->group_id, "hs-%s", rt->calc->name);
+
+    char max_bytes[32];
+    snprintf(max_bytes, sizeof max_bytes, "%d", HS_DLQ_MAX_MESSAGE_BYTES + 64 * 1024);
+    const char *producer_props[] = {"transactional.id",       txn_id,    "linger.ms", "5",
+                                    "transaction.timeout.ms", "30000",   "client.id", txn_id,
+                                    "message.max.bytes",      max_bytes, NULL};
+    rt->producer = client_new(rt, RD_KAFKA_PRODUCER, false, producer_props, error);
+    if (!rt->producer)
+        return error->code;
+    rd_kafka_error_t *kerr = rd_kafka_init_transactions(rt->producer, OP_TIMEOUT_MS);
+    if (kerr) {
+        hs_error_set(error, HS_ERR_KAFKA, "cannot initialise transactions: %s", rd_kafka_error_string(kerr));
+        rd_kafka_error_destroy(kerr);
+        return HS_ERR_KAFKA;
+    }
+
+    if (rt->calc->uses_rules) {
+        const char *rules_props[] = {"group.id",
+                                     rt->group_id,
+                                     "isolation.level",
+                                     "read_committed",
+                                     "enable.auto.commit",
+                                     "false",
+                                     "enable.partition.eof",
+                                     "true",
+                                     "client.id",
+                                     txn_id,
+                                     NULL};
+        rt->rules_consumer = client_new(rt, RD_KAFKA_CONSUMER, false, rules_props, error);
+        if (!rt->rules_consumer)
+            return error->code;
+        rd_kafka_poll_set_consumer(rt->rules_consumer);
+        rd_kafka_topic_partition_list_t *rules = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(rules, HS_TOPIC_RULES, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_assign(rt->rules_consumer, rules);
+        rd_kafka_topic_partition_list_destroy(rules);
+        if (!load_rules(rt))
+            return hs_error_set(error, HS_ERR_KAFKA, "cannot read %s", HS_TOPIC_RULES);
+    }
+
+    const char *consumer_props[] = {"group.id",
+                                    rt->group_id,
+                                    "isolation.level",
+                                    "read_committed",
+                                    "enable.auto.commit",
+                                    "false",
+                                    "enable.auto.offset.store",
+                                    "false",
+                                    "auto.offset.reset",
+                                    "earliest",
+                                    "enable.partition.eof",
+                                    "true",
+                                    "client.id",
+                                    txn_id,
+                                    NULL};
+    rt->consumer = client_new(rt, RD_KAFKA_CONSUMER, true, consumer_props, error);
+    if (!rt->consumer)
+        return error->code;
+    rd_kafka_poll_set_consumer(rt->consumer);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new((int)rt->input_cnt);
+    for (size_t i = 0; i < rt->input_cnt; i++)
+        rd_kafka_topic_partition_list_add(topics, rt->inputs[i]->name, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t serr = rd_kafka_subscribe(rt->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (serr)
+        return hs_error_set(error, HS_ERR_KAFKA, "cannot subscribe: %s", rd_kafka_err2str(serr));
+    hs_log(HS_LOG_INFO, "connected", "{s:s, s:s, s:s}", "bootstrap",
+           hs_config_string(rt->config, "bootstrap-servers"), "group", rt->group_id, "transactional_id",
+           txn_id);
+    return HS_OK;
+}
+
+static void shutdown_kafka(runtime *rt)
+{
+    if (rt->producer && rt->txn_open)
+        txn_commit(rt);
+    if (rt->consumer) {
+        /* Leaves the group; the revoke callback commits anything still open. */
+        rd_kafka_consumer_close(rt->consumer);
+        rd_kafka_queue_destroy(rt->consumer_queue);
+        rd_kafka_destroy(rt->consumer);
+    }
+    if (rt->rules_consumer) {
+        rd_kafka_consumer_close(rt->rules_consumer);
+        if (rt->rules_queue)
+            rd_kafka_queue_destroy(rt->rules_queue);
+        rd_kafka_destroy(rt->rules_consumer);
+    }
+    if (rt->producer) {
+        if (rt->txn_open) {
+            rd_kafka_error_t *error = rd_kafka_abort_transaction(rt->producer, 5000);
+            if (error)
+                rd_kafka_error_destroy(error);
+        }
+        rd_kafka_flush(rt->producer, 5000);
+        if (rt->producer_queue)
+            rd_kafka_queue_destroy(rt->producer_queue);
+        rd_kafka_destroy(rt->producer);
+    }
+}
+
+static void close_handle(uv_handle_t *handle, void *arg)
+{
+    if (!uv_is_closing(handle))
+        uv_close(handle, NULL);
+}
+
+static hs_err resolve_topics(runtime *rt, hs_error *error)
+{
+    for (const char *const *t = rt->calc->inputs; *t; t++) {
+        const hs_topic *topic = hs_topic_find(*t);
+        if (!topic || !topic->value_type || rt->input_cnt == MAX_INPUTS)
+            return hs_error_set(error, HS_ERR_INTERNAL, "input %s is not a registered typed topic", *t);
+        rt->inputs[rt->input_cnt++] = topic;
+    }
+    for (const char *const *t = rt->calc->outputs; *t; t++) {
+        const hs_topic *topic = hs_topic_find(*t);
+        if (!topic || !topic->value_type || rt->output_cnt == MAX_OUTPUTS)
+            return hs_error_set(error, HS_ERR_INTERNAL, "output %s is not a registered typed topic", *t);
+        rt->outputs[rt->output_cnt++] = topic;
+    }
+    rt->dlq = hs_topic_find(HS_TOPIC_DLQ);
+    return HS_OK;
+}
+
+static void setup_metrics(runtime *rt)
+{
+    static const double commit_buckets[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+    static const double calc_buckets[] = {1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 1e-2, 0.1};
+    rt->metrics = hs_metrics_new();
+    rt->txn_committed = hs_metrics_counter_l(rt->metrics, "hs_transactions_committed_total",
+                                             "Kafka transactions committed", NULL);
+    rt->txn_aborted = hs_metrics_counter_l(rt->metrics, "hs_transactions_aborted_total",
+                                           "Kafka transactions aborted (the partitions were rebuilt)", NULL);
+    rt->commit_seconds = hs_metrics_histogram_l(
+        rt->metrics, "hs_commit_seconds", "Time to send offsets and commit a transaction", commit_buckets,
+        sizeof commit_buckets / sizeof commit_buckets[0], NULL);
+    rt->calc_seconds = hs_metrics_histogram_l(rt->metrics, "hs_calculation_seconds",
+                                              "Time the calculation takes for one fact", calc_buckets,
+                                              sizeof calc_buckets / sizeof calc_buckets[0], NULL);
+    rt->rebuild_seconds =
+        hs_metrics_gauge_l(rt->metrics, "hs_rebuild_seconds", "Duration of the last partition rebuild", NULL);
+    hs_metrics_on_render(rt->metrics, refresh_gauges, rt);
+}
+
+int hs_runtime_main(const hs_service *service, int argc, char **argv)
+{
+    runtime rt = {.service = service, .calc = service->calc, .exit_code = HS_EXIT_OK};
+    hs_log_set_service(service->calc->name);
+    const char *level = getenv("HS_LOG_LEVEL");
+    if (level && hs_log_level_parse(level) >= 0)
+        hs_log_set_level((hs_log_level)hs_log_level_parse(level));
+
+    static const hs_option none[] = {{.name = NULL}};
+    const hs_option *sets[] = {runtime_options, service->options ? service->options : none, NULL};
+    char summary[256];
+    snprintf(summary, sizeof summary, "The healthsignals %s service: %s.", service->calc->name,
+             service->calc->description);
+    bool help = false;
+    hs_error error = {0};
+    extern char **environ;
+    hs_err err = hs_config_load(&rt.config, argv[0], summary, service->version, sets, argc, argv, environ,
+                                stdout, &help, &error);
+    if (help)
+        return HS_EXIT_OK;
+    if (err != HS_OK) {
+        fprintf(stderr, "%s: %s\n", service->calc->name, error.message);
+        return err == HS_ERR_USAGE ? HS_EXIT_USAGE : HS_EXIT_CONFIG;
+    }
+    hs_config_log(rt.config);
+    rt.commit_records = (long)hs_config_int(rt.config, "commit-records");
+    snprintf(rt.source, sizeof rt.source, "/healthsignals/%s", service->calc->name);
+    hs_table_init(&rt.rules);
+    setup_metrics(&rt);
+    uv_loop_init(&rt.loop);
+
+    int exit_code = HS_EXIT_OK;
+    if (resolve_topics(&rt, &error) != HS_OK ||
+        hs_http_start(&rt.loop, hs_config_string(rt.config, "http-addr"), on_http, &rt, &rt.http, &error) !=
+            HS_OK) {
+        hs_log(HS_LOG_ERROR, "cannot start", "{s:s}", "error", error.message);
+        exit_code = HS_EXIT_CONFIG;
+    } else {
+        hs_log(HS_LOG_INFO, "http endpoint listening", "{s:i}", "port", hs_http_port(rt.http));
+        err = start_kafka(&rt, &error);
+        if (err != HS_OK) {
+            hs_log(HS_LOG_ERROR, "cannot start", "{s:s}", "error", error.message);
+            exit_code = err == HS_ERR_CONFIG ? HS_EXIT_CONFIG : HS_EXIT_FATAL;
+        }
+    }
+
+    if (exit_code == HS_EXIT_OK) {
+        rt.consumer_queue = rd_kafka_queue_get_consumer(rt.consumer);
+        rt.producer_queue = rd_kafka_queue_get_main(rt.producer);
+        wake_start(&rt, &rt.consumer_wake, rt.consumer_queue, on_consumer_wake);
+        wake_start(&rt, &rt.producer_wake, rt.producer_queue, on_producer_wake);
+        if (rt.rules_consumer) {
+            rt.rules_queue = rd_kafka_queue_get_consumer(rt.rules_consumer);
+            wake_start(&rt, &rt.rules_wake, rt.rules_queue, on_rules_wake);
+        }
+        uv_timer_init(&rt.loop, &rt.commit_timer);
+        rt.commit_timer.data = &rt;
+        uint64_t interval = (uint64_t)hs_config_duration_ms(rt.config, "commit-interval");
+        uv_timer_start(&rt.commit_timer, on_commit_timer, interval, interval);
+        uv_signal_init(&rt.loop, &rt.sigterm);
+        uv_signal_init(&rt.loop, &rt.sigint);
+        rt.sigterm.data = rt.sigint.data = &rt;
+        uv_signal_start(&rt.sigterm, on_signal, SIGTERM);
+        uv_signal_start(&rt.sigint, on_signal, SIGINT);
+        hs_log(HS_LOG_INFO, "running", "{s:s}", "version", service->version);
+
+        uv_run(&rt.loop, UV_RUN_DEFAULT);
+        exit_code = rt.exit_code;
+    }
+
+    rt.stopping = true;
+    shutdown_kafka(&rt);
+    if (rt.http)
+        hs_http_stop(rt.http);
+    uv_walk(&rt.loop, close_handle, NULL);
+    uv_run(&rt.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&rt.loop);
+    wake *wakes[] = {&rt.consumer_wake, &rt.producer_wake, &rt.rules_wake};
+    for (size_t w = 0; w < 3; w++)
+        for (int k = 0; k < 2; k++)
+            if (wakes[w]->fds[k] > 0)
+                close(wakes[w]->fds[k]);
+    for (size_t p = 0; p < rt.part_cap; p++)
+        if (rt.parts[p])
+            state_free(&rt, rt.parts[p]);
+    free(rt.parts);
+    hs_table_free(&rt.rules);
+    hs_metrics_free(rt.metrics);
+    hs_config_free(rt.config);
+    hs_log(HS_LOG_INFO, "stopped", "{s:i}", "exit", exit_code);
+    return exit_code;
+}

@@ -1,0 +1,75 @@
+/* produce_raw: writes one record with arbitrary bytes to a topic, for tests that must feed a service what no
+ * well-behaved publisher would — garbage, oversized values, tombstones. The value comes from a file ("-" for
+ * none: a tombstone) or is N bytes of filler ("@N"). PARTITION "=GROUP" is the partition the topic registry
+ * gives that grouping key, as every publisher would choose it.
+ *   usage: produce_raw BOOTSTRAP TOPIC (PARTITION | =GROUP) KEY (FILE | - | @N)
+ */
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include "hs/topic.h"
+#include <stdlib.h>
+#include <string.h>
+
+int main(int argc, char **argv)
+{
+    if (argc != 6) {
+        fprintf(stderr, "usage: produce_raw BOOTSTRAP TOPIC PARTITION KEY (FILE | - | @N)\n");
+        return 2;
+    }
+    char *value = NULL;
+    size_t len = 0;
+    if (argv[5][0] == '@') {
+        len = strtoul(argv[5] + 1, NULL, 10);
+        value = malloc(len ? len : 1);
+        memset(value, 'x', len);
+    } else if (strcmp(argv[5], "-") != 0) {
+        FILE *f = fopen(argv[5], "rb");
+        if (!f) {
+            perror(argv[5]);
+            return 1;
+        }
+        fseek(f, 0, SEEK_END);
+        len = (size_t)ftell(f);
+        rewind(f);
+        value = malloc(len ? len : 1);
+        if (fread(value, 1, len, f) != len) {
+            perror(argv[5]);
+            return 1;
+        }
+        fclose(f);
+    }
+    int32_t partition = (int32_t)strtol(argv[3], NULL, 10);
+    if (argv[3][0] == '=') {
+        const hs_topic *topic = hs_topic_find(argv[2]);
+        if (!topic) {
+            fprintf(stderr, "produce_raw: %s is not in the topic registry\n", argv[2]);
+            return 2;
+        }
+        partition = hs_topic_partition(topic, argv[3] + 1);
+    }
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", argv[1], errstr, sizeof errstr) ||
+        rd_kafka_conf_set(conf, "message.max.bytes", "4000000", errstr, sizeof errstr)) {
+        fprintf(stderr, "produce_raw: %s\n", errstr);
+        return 1;
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        fprintf(stderr, "produce_raw: %s\n", errstr);
+        return 1;
+    }
+    rd_kafka_resp_err_t err =
+        rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(argv[2]), RD_KAFKA_V_PARTITION(partition),
+                          RD_KAFKA_V_KEY(argv[4], strlen(argv[4])), RD_KAFKA_V_VALUE(value, len),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    if (!err)
+        err = rd_kafka_flush(rk, 30000);
+    free(value);
+    rd_kafka_destroy(rk);
+    if (err) {
+        fprintf(stderr, "produce_raw: %s\n", rd_kafka_err2str(err));
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,614 @@
+/* hs_http serves /metrics from the service's libuv loop. Each test runs a real server on a loop in the test's
+ * main thread while a client thread speaks HTTP to it over a socket (a tiny blocking client below); the
+ * client then wakes the loop to stop the server, and the loop must end with every handle closed.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "hs/http.h"
+
+#define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define BIG_BYTES    (4u * 1024u * 1024u)
+
+/* --- The server side: a handler like the runtime's ----------------------------------------------------- */
+
+typedef struct served {
+    int calls;
+    char last_path[256];
+    hs_http **server; /* for /stop */
+} served;
+
+static void handler(void *ctx, const char *path, hs_http_response *out)
+{
+    served *s = ctx;
+    s->calls++;
+    snprintf(s->last_path, sizeof s->last_path, "%s", path);
+    if (strcmp(path, "/metrics") == 0) {
+        out->content_type = METRICS_TYPE;
+        out->body = strdup("hs_up 1\n");
+    } else if (strcmp(path, "/healthz") == 0) {
+        out->body = strdup("ok\n");
+    } else if (strcmp(path, "/stop") == 0) {
+        hs_http_stop(*s->server); /* from inside the handler */
+        *s->server = NULL;
+        out->body = strdup("stopping\n");
+    } else if (strcmp(path, "/big") == 0) {
+        out->body = malloc(BIG_BYTES + 1);
+        for (size_t i = 0; i < BIG_BYTES; i++)
+            out->body[i] = (char)('a' + i % 26);
+        out->body[BIG_BYTES] = '\0';
+    } else {
+        out->status = 404;
+        out->body = strdup("not found\n");
+    }
+}
+
+/* --- The client side: blocking sockets, one request per connection unless told ------------------------- */
+
+typedef struct reply {
+    int status; /* 0: no reply */
+    char content_type[128];
+    char allow[64];
+    long content_length; /* -1: no header */
+    char *body;          /* malloc'd, NUL-terminated */
+    size_t body_len;
+} reply;
+
+static void reply_free(reply *r)
+{
+    free(r->body);
+    memset(r, 0, sizeof *r);
+}
+
+static int connect_to(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct timeval tv = {.tv_sec = 20};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static bool send_all(int fd, const char *text)
+{
+    size_t len = strlen(text);
+    while (len > 0) {
+        ssize_t n = send(fd, text, len, MSG_NOSIGNAL);
+        if (n <= 0)
+            return false;
+        text += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/* The value of header `name` in the header block `head`, copied into `out` ("" when absent). */
+static void header_value(const char *head, const char *name, char *out, size_t size)
+{
+    out[0] = '\0';
+    size_t name_len = strlen(name);
+    for (const char *line = strstr(head, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
+        const char *start = line + 2;
+        if (strncasecmp(start, name, name_len) == 0 && start[name_len] == ':') {
+            start += name_len + 1;
+            while (*start == ' ')
+                start++;
+            size_t len = strcspn(start, "\r\n");
+            snprintf(out, size, "%.*s", (int)(len < size ? len : size - 1), start);
+            return;
+        }
+    }
+}
+
+/* Reads one response from `fd`: up to EOF, or, with `until_length`, only as far as Content-Length says (the
+ * connection stays open). HEAD responses have no body whatever Content-Length says. */
+static void read_reply(int fd, bool until_length, bool head_request, reply *r)
+{
+    memset(r, 0, sizeof *r);
+    r->content_length = -1;
+    size_t cap = 1 << 16, len = 0;
+    char *data = malloc(cap + 1);
+    char *end_of_head = NULL;
+    for (;;) {
+        if (len == cap) {
+            cap *= 2;
+            data = realloc(data, cap + 1);
+        }
+        ssize_t n = recv(fd, data + len, cap - len, 0);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        data[len] = '\0';
+        if (!end_of_head)
+            end_of_head = strstr(data, "\r\n\r\n");
+        if (until_length && end_of_head) {
+            char value[32];
+            *end_of_head = '\0';
+            header_value(data, "Content-Length", value, sizeof value);
+            *end_of_head = '\r';
+            size_t want = (size_t)(end_of_head - data) + 4 + (head_request ? 0 : strtoul(value, NULL, 10));
+            if (len >= want)
+                break;
+        }
+    }
+    data[len] = '\0';
+    end_of_head = strstr(data, "\r\n\r\n");
+    if (strncmp(data, "HTTP/1.1 ", 9) != 0 || !end_of_head) {
+        free(data);
+        return;
+    }
+    *end_of_head = '\0';
+    r->status = atoi(data + 9);
+    header_value(data, "Content-Type", r->content_type, sizeof r->content_type);
+    header_value(data, "Allow", r->allow, sizeof r->allow);
+    char value[32];
+    header_value(data, "Content-Length", value, sizeof value);
+    if (value[0])
+        r->content_length = strtol(value, NULL, 10);
+    r->body_len = len - (size_t)(end_of_head + 4 - data);
+    r->body = malloc(r->body_len + 1);
+    memcpy(r->body, end_of_head + 4, r->body_len);
+    r->body[r->body_len] = '\0';
+    free(data);
+}
+
+/* One request on its own connection ("Connection: close"), read to EOF. */
+static void request(int port, const char *method, const char *path, reply *r)
+{
+    memset(r, 0, sizeof *r);
+    int fd = connect_to(port);
+    if (fd < 0)
+        return;
+    char text[512];
+    snprintf(text, sizeof text, "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s\r\n", method, path,
+             strcmp(method, "POST") == 0 ? "Content-Length: 0\r\n" : "");
+    if (send_all(fd, text))
+        read_reply(fd, false, false, r);
+    close(fd);
+}
+
+/* --- The harness: server on the loop in this thread, client in another --------------------------------- */
+
+typedef struct scenario scenario;
+struct scenario {
+    uv_loop_t loop;
+    uv_async_t done; /* the client's "finished": stops the server */
+    hs_http *http;
+    int port;
+    served served;
+    void (*client)(scenario *s);
+    reply replies[4];
+    int kept_fd;   /* a connection the client leaves open across the stop, or -1 */
+    double waited; /* seconds, for the timeout test */
+};
+
+static void *client_thread(void *arg)
+{
+    scenario *s = arg;
+    s->client(s);
+    uv_async_send(&s->done);
+    return NULL;
+}
+
+static void on_done(uv_async_t *async)
+{
+    scenario *s = async->data;
+    hs_http_stop(s->http);
+    uv_close((uv_handle_t *)async, NULL);
+}
+
+/* Starts the server on `address`, runs `client` against it until it finishes, stops the server, and checks
+ * that the loop ends with nothing left open. */
+static void run_scenario(scenario *s, const char *address, void (*client)(scenario *s))
+{
+    s->client = client;
+    s->kept_fd = -1;
+    s->served.server = &s->http;
+    assert_int_equal(uv_loop_init(&s->loop), 0);
+    hs_error error = {0};
+    assert_int_equal(hs_http_start(&s->loop, address, handler, &s->served, &s->http, &error), HS_OK);
+    s->port = hs_http_port(s->http);
+    assert_true(s->port > 0);
+    assert_int_equal(uv_async_init(&s->loop, &s->done, on_done), 0);
+    s->done.data = s;
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, client_thread, s), 0);
+    assert_int_equal(uv_run(&s->loop, UV_RUN_DEFAULT), 0);
+    pthread_join(thread, NULL);
+    assert_int_equal(uv_loop_close(&s->loop), 0);
+}
+
+static void free_replies(scenario *s)
+{
+    for (size_t i = 0; i < sizeof s->replies / sizeof s->replies[0]; i++)
+        reply_free(&s->replies[i]);
+}
+
+/* --- Tests --------------------------------------------------------------------------------------------- */
+
+static void get_metrics(scenario *s)
+{
+    request(s->port, "GET", "/metrics", &s->replies[0]);
+    request(s->port, "GET", "/metrics?name[]=hs_up", &s->replies[1]);
+}
+
+static void test_get_returns_the_handlers_body_and_content_type(void **state)
+{
+    scenario s = {0};
+    run_scenario(&s, "127.0.0.1:0", get_metrics);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(s.replies[i].status, 200);
+        assert_string_equal(s.replies[i].content_type, METRICS_TYPE);
+        assert_int_equal(s.replies[i].content_length, 8);
+        assert_string_equal(s.replies[i].body, "hs_up 1\n");
+    }
+    /* The query is not part of the path. */
+    assert_int_equal(s.served.calls, 2);
+    assert_string_equal(s.served.last_path, "/metrics");
+    free_replies(&s);
+}
+
+static void get_unknown_and_healthz(scenario *s)
+{
+    request(s->port, "GET", "/nope", &s->replies[0]);
+    request(s->port, "GET", "/healthz", &s->replies[1]);
+}
+
+static void test_unknown_path_gets_the_handlers_404_and_default_type(void **state)
+{
+    scenario s = {0};
+    run_scenario(&s, "127.0.0.1:0", get_unknown_and_healthz);
+    assert_int_equal(s.replies[0].status, 404);
+    assert_string_equal(s.replies[0].body, "not found\n");
+    assert_int_equal(s.replies[1].status, 200);
+    assert_string_equal(s.replies[1].content_type, "text/plain; charset=utf-8");
+    assert_string_equal(s.replies[1].body, "ok\n");
+    free_replies(&s);
+}
+
+static void post_and_delete(scenario *s)
+{
+    request(s->port, "POST", "/metrics", &s->replies[0]);
+    request(s->port, "DELETE", "/metrics", &s->replies[1]);
+}
+
+static void test_other_methods_get_405_with_allow_and_skip_the_handler(void **state)
+{
+    scenario s = {0};
+    run_scenario(&s, "127.0.0.1:0", post_and_delete);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(s.replies[i].status, 405);
+        assert_string_equal(s.replies[i].allow, "GET, HEAD");
+    }
+    assert_int_equal(s.served.calls, 0);
+    free_replies(&s);
+}
+
+static void get_with_body(scenario *s)
+{
+    int fd = connect_to(s->port);
+    send_all(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+    read_reply(fd, false, false, &s->replies[0]);
+    close(fd);
+}
+
+static void test_a_body_sent_with_a_get_is_ignored(void **state)
+{
+    scenario s = {0};
+    run_scenario(&s, "127.0.0.1:0", get_with_body);
+    assert_int_equal(s.replies[0].status, 200);
+    assert_string_equal(s.replies[0].body, "hs_up 1\n");
+    assert_int_equal(s.served.calls, 1);
+    free_replies(&s);
+}
+
+static void head_metrics(scenario *s)
+{
+    request(s->port, "HEAD", "/metrics", &s->replies[0]);
+}
+
+static void test_head_has_the_headers_of_get_but_no_body(void **state)
+{
+    scenario s = {0};
+    run_scenario(&s, "127.0.0.1:0", head_metrics);
+    assert_int_equal(s.replies[0].status, 200);
+    assert_string_equal(s.replies[0].content_type, METRICS_TYPE);
+    assert_int_equal(s.replies[0].content_length, 8);
+    assert_int_equal(s.replies[0].body_len, 0);
+    assert_int_equal(s.served.calls, 1);
+    free_replies(&s);
+}
+
+static void get_big(scenario *s)
+{
+    request(s->port, "GET", "/big", &s->replies[0]);
+}
+
+static void assert_big_body(const reply *r)
+{
+    assert_int_equal(r->status, 200);
+    assert_int_equal(r->body_len, BIG_BYTES);
+    for (size_t i = 0; i < BIG_BYTES; i += 4099)
+        assert_int_equal(r->body[i], 'a' + i % 26);
+}
+
+static void test_a_body_of_several_megabytes_arrives_whole(void **state)
+{
+    scenario s = {0};
+    run_scenario(&s, "127.0.0.1:0", get_big);
+    assert_big_body(&s.replies[0]);
+    free_replies(&s);
+}
+
+/* Client A opens a connection and sends half a request; client B is served meanwhile; then A finishes. */
+static void slow_and_fast(scenario *s)
+{
+    int slow = connect_to(s->port);
+    send_all(slow, "GET /metrics HTTP/1.1\r\nHost: x\r\n");
+    request(s->port, "GET", "/healthz", &s->replies[0]);
+    send_all(slow, "Connection: close\r\n\r\n");
+    read_reply(slow, false, false, &s->replies[1]);
+    close(slow);
+}
+
+static void test_a_slow_client_does_not_hold_up_another(void **state)
+{
+    scenario s = {0};
+    run_scenario(&s, "127.0.0.1:0", slow_and_fast);
+    assert_int_equal(s.replies[0].status, 200);
+    assert_string_equal(s.replies[0].body, "ok\n");
+    assert_int_equal(s.replies[1].status, 200);
+    assert_string_equal(s.replies[1].body, "hs_up 1\n");
+    free_replies(&s);
+}
+
+typedef struct worker {
+    int port;
+    reply big;
+    int ok;
+} worker;
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    request(w->port, "GET", "/big", &w->big);
+    for (int i = 0; i < 20; i++) {
+        reply r;
+        request(w->port, "GET", "/metrics", &r);
+        w->ok += r.status == 200 && r.body && strcmp(r.body, "hs_up 1\n") == 0;
+        reply_free(&r);
+    }
+    return NULL;
+}
+
+static worker workers[2];
+
+static void two_at_once(scenario *s)
+{
+    pthread_t threads[2];
+    for (int i = 0; i < 2; i++) {
+        workers[i] = (worker){.port = s->port};
+        pthread_create(&threads[i], NULL, worker_main, &workers[i]);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(threads[i], NULL);
+}
+
+static void test_two_concurrent_clients_are_both_served(void **state)
+{
+    scenario s = {0};
+    run_scenario(&s, "127.0.0.1:0", two_at_once);
+    for (int i = 0; i < 2; i++) {
+        assert_big_body(&workers[i].big);
+        assert_int_equal(workers[i].ok, 20);
+        reply_free(&workers[i].big);
+    }
+    assert_int_equal(s.served.calls, 42);
+}
+
+/* A keep-alive connection, answered and left open: stopping the server must close it. */
+static void keep_alive(scenario *s)
+{
+    s->kept_fd = connect_to(s->port);
+    send_all(s->kept_fd, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    read_reply(s->kept_fd, true, false, &s->replies[0]);
+    send_all(s->kept_fd, "HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    read_reply(s->kept_fd, true, true, &s->replies[1]);
+}
+
+static void test_stop_closes_open_keep_alive_connections(void **state)
+{
+    scenario s = {0};
+    run_scenario(&s, "127.0.0.1:0", keep_alive);
+    assert_int_equal(s.replies[0].status, 200);
+    assert_string_equal(s.replies[0].body, "hs_up 1\n");
+    assert_int_equal(s.replies[1].status, 200);
+    assert_int_equal(s.replies[1].body_len, 0);
+    /* The server is gone: the kept connection reads end-of-file. */
+    char c;
+    assert_int_equal(recv(s.kept_fd, &c, 1, 0), 0);
+    close(s.kept_fd);
+    free_replies(&s);
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A client that connects and says nothing: MHD's timeout (10 s) closes it, which only happens if the loop
+ * runs MHD when MHD_get_timeout() says so — no socket event would wake it. */
+static void silent_client(scenario *s)
+{
+    int fd = connect_to(s->port);
+    double start = now_seconds();
+    char c;
+    ssize_t n = recv(fd, &c, 1, 0);
+    s->waited = n == 0 ? now_seconds() - start : -1;
+    close(fd);
+}
+
+static void test_an_idle_connection_is_closed_after_the_timeout(void **state)
+{
+    scenario s = {0};
+    run_scenario(&s, "127.0.0.1:0", silent_client);
+    assert_true(s.waited >= 9.0);
+    assert_true(s.waited < 15.0);
+}
+
+static void test_every_interface_is_reachable_on_ipv4_loopback(void **state)
+{
+    scenario s = {0};
+    run_scenario(&s, ":0", get_metrics);
+    assert_int_equal(s.replies[0].status, 200);
+    free_replies(&s);
+}
+
+static void test_ipv6_loopback_in_brackets(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    hs_http *http = NULL;
+    hs_error error = {0};
+    hs_err err = hs_http_start(&loop, "[::1]:0", handler, NULL, &http, &error);
+    if (err == HS_ERR_IO && strstr(error.message, "Cannot assign requested address")) {
+        uv_loop_close(&loop);
+        skip(); /* no IPv6 on this machine's loopback */
+    }
+    assert_int_equal(err, HS_OK);
+    assert_true(hs_http_port(http) > 0);
+    hs_http_stop(http);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_a_port_in_use_fails_with_io_naming_the_address(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    hs_http *first = NULL, *second = NULL;
+    hs_error error = {0};
+    assert_int_equal(hs_http_start(&loop, "127.0.0.1:0", handler, NULL, &first, &error), HS_OK);
+    char address[64];
+    snprintf(address, sizeof address, "127.0.0.1:%d", hs_http_port(first));
+    assert_int_equal(hs_http_start(&loop, address, handler, NULL, &second, &error), HS_ERR_IO);
+    assert_int_equal(error.code, HS_ERR_IO);
+    assert_null(second);
+    assert_non_null(strstr(error.message, address));
+    assert_non_null(strstr(error.message, strerror(EADDRINUSE)));
+    hs_http_stop(first);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_unparseable_addresses_are_configuration_errors(void **state)
+{
+    static const char *const bad[] = {"",
+                                      "9464",
+                                      "127.0.0.1",
+                                      "127.0.0.1:",
+                                      "127.0.0.1:x",
+                                      "127.0.0.1:65536",
+                                      "::1:9464",
+                                      "[::1]9464",
+                                      "[::1",
+                                      ":-1",
+                                      "no.such.host.invalid:9464"};
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        hs_http *http = NULL;
+        hs_error error = {0};
+        assert_int_equal(hs_http_start(&loop, bad[i], handler, NULL, &http, &error), HS_ERR_CONFIG);
+        assert_null(http);
+        assert_non_null(strstr(error.message, "HTTP address"));
+    }
+    /* Nothing was left on the loop. */
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static int open_descriptors(void)
+{
+    int n = 0;
+    DIR *dir = opendir("/proc/self/fd");
+    if (!dir)
+        return -1;
+    while (readdir(dir))
+        n++;
+    closedir(dir);
+    return n;
+}
+
+static void get_stop(scenario *s)
+{
+    request(s->port, "GET", "/stop", &s->replies[0]);
+}
+
+/* The handler may stop the server it runs in; the loop still ends cleanly. (Whether the reply goes out
+ * first depends on whether MHD writes it in the same run.) */
+static void test_the_handler_may_stop_the_server(void **state)
+{
+    scenario s = {0};
+    run_scenario(&s, "127.0.0.1:0", get_stop);
+    assert_null(s.http);
+    assert_true(s.replies[0].status == 0 || s.replies[0].status == 200);
+    free_replies(&s);
+}
+
+static void test_stop_closes_every_descriptor(void **state)
+{
+    int before = open_descriptors();
+    scenario s = {0};
+    run_scenario(&s, "127.0.0.1:0", get_metrics);
+    free_replies(&s);
+    assert_int_equal(open_descriptors(), before);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_get_returns_the_handlers_body_and_content_type),
+        cmocka_unit_test(test_unknown_path_gets_the_handlers_404_and_default_type),
+        cmocka_unit_test(test_other_methods_get_405_with_allow_and_skip_the_handler),
+        cmocka_unit_test(test_a_body_sent_with_a_get_is_ignored),
+        cmocka_unit_test(test_head_has_the_headers_of_get_but_no_body),
+        cmocka_unit_test(test_a_body_of_several_megabytes_arrives_whole),
+        cmocka_unit_test(test_a_slow_client_does_not_hold_up_another),
+        cmocka_unit_test(test_two_concurrent_clients_are_both_served),
+        cmocka_unit_test(test_stop_closes_open_keep_alive_connections),
+        cmocka_unit_test(test_an_idle_connection_is_closed_after_the_timeout),
+        cmocka_unit_test(test_every_interface_is_reachable_on_ipv4_loopback),
+        cmocka_unit_test(test_ipv6_loopback_in_brackets),
+        cmocka_unit_test(test_a_port_in_use_fails_with_io_naming_the_address),
+        cmocka_unit_test(test_unparseable_addresses_are_configuration_errors),
+        cmocka_unit_test(test_the_handler_may_stop_the_server),
+        cmocka_unit_test(test_stop_closes_every_descriptor),
+    };
+    return cmocka_run_group_tests_name("http", tests, NULL, NULL);
+}

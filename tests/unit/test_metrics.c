@@ -1,0 +1,302 @@
+/* hs_metrics renders what Prometheus scrapes from every service, so these tests compare the exact text of the
+ * exposition format 0.0.4: HELP/TYPE once per name, series sorted, label values and help escaped, floats as
+ * Go's ParseFloat reads them, histogram buckets cumulative up to +Inf.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hs/metrics.h"
+
+/* Renders `m` and compares it with `expected`. */
+static void assert_renders(hs_metrics *m, const char *expected)
+{
+    char *text = hs_metrics_render(m);
+    assert_non_null(text);
+    assert_string_equal(text, expected);
+    free(text);
+}
+
+static void test_counter_without_labels(void **state)
+{
+    hs_metrics *m = hs_metrics_new();
+    hs_counter *c = hs_metrics_counter(m, "hs_transactions_committed_total", "Transactions committed.", NULL);
+    hs_counter_add(c, 3);
+    hs_counter_add(c, 2);
+    assert_int_equal(hs_counter_value(c), 5);
+    assert_renders(m, "# HELP hs_transactions_committed_total Transactions committed.\n"
+                      "# TYPE hs_transactions_committed_total counter\n"
+                      "hs_transactions_committed_total 5\n");
+    hs_metrics_free(m);
+}
+
+static void test_counter_with_labels_sorts_them_by_name(void **state)
+{
+    hs_metrics *m = hs_metrics_new();
+    hs_counter *c = hs_metrics_counter(m, "hs_records_in_total", "Records consumed.",
+                                       "topic=\"hs.indicators.v1\",partition=\"3\"");
+    hs_counter_add(c, 7);
+    assert_renders(m, "# HELP hs_records_in_total Records consumed.\n"
+                      "# TYPE hs_records_in_total counter\n"
+                      "hs_records_in_total{partition=\"3\",topic=\"hs.indicators.v1\"} 7\n");
+    hs_metrics_free(m);
+}
+
+static void test_counter_beyond_2_pow_53_renders_exactly(void **state)
+{
+    hs_metrics *m = hs_metrics_new();
+    hs_counter_add(hs_metrics_counter(m, "big_total", "Big.", ""), UINT64_MAX);
+    assert_renders(m, "# HELP big_total Big.\n# TYPE big_total counter\nbig_total 18446744073709551615\n");
+    hs_metrics_free(m);
+}
+
+static void test_label_values_from_runtime_data_are_escaped(void **state)
+{
+    hs_metrics *m = hs_metrics_new();
+    hs_counter *c = hs_metrics_counter_l(m, "hs_dlq_total", "Records sent to the DLQ.", "reason",
+                                         "say \"hi\"\\ back\nnow", "topic", NULL, NULL);
+    hs_counter_add(c, 1);
+    assert_renders(m, "# HELP hs_dlq_total Records sent to the DLQ.\n"
+                      "# TYPE hs_dlq_total counter\n"
+                      "hs_dlq_total{reason=\"say \\\"hi\\\"\\\\ back\\nnow\",topic=\"\"} 1\n");
+    /* The same label set written in exposition syntax names the same series. */
+    assert_ptr_equal(
+        hs_metrics_counter(m, "hs_dlq_total", NULL, "topic=\"\",reason=\"say \\\"hi\\\"\\\\ back\\nnow\""),
+        c);
+    hs_metrics_free(m);
+}
+
+static void test_help_text_is_escaped(void **state)
+{
+    hs_metrics *m = hs_metrics_new();
+    hs_gauge_set(hs_metrics_gauge(m, "g", "A \"quoted\" back\\slash\nand a second line.", NULL), 1);
+    assert_renders(m, "# HELP g A \"quoted\" back\\\\slash\\nand a second line.\n# TYPE g gauge\ng 1\n");
+    hs_metrics_free(m);
+}
+
+/* One gauge per value, rendered in name order: the text each double becomes. */
+static void test_gauge_values_render_as_go_parses_them(void **state)
+{
+    static const struct {
+        const char *name;
+        double value;
+        const char *text;
+    } cases[] = {
+        {"a_negative", -2.5, "-2.5"},
+        {"b_tenth", 0.1, "0.1"},
+        {"c_third", 1.0 / 3.0, "0.3333333333333333"},
+        {"d_1e15", 1e15, "1000000000000000"},
+        {"e_2_pow_53", 9007199254740992.0, "9007199254740992"},
+        {"f_above_2_pow_53", 9007199254740994.0, "9007199254740994"}, /* %.16g, still exact */
+        {"fz_1e20", 1e20, "1e+20"},
+        {"g_huge", 1e300, "1e+300"},
+        {"h_tiny", 1.5e-7, "1.5e-07"},
+        {"i_nan", NAN, "NaN"},
+        {"j_inf", INFINITY, "+Inf"},
+        {"k_minus_inf", -INFINITY, "-Inf"},
+        {"l_minus_zero", -0.0, "0"},
+        {"m_rss", 123456789.0, "123456789"},
+        {"n_sum", 0.1 + 0.2, "0.30000000000000004"},
+    };
+    hs_metrics *m = hs_metrics_new();
+    char expected[4096] = "";
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hs_gauge_set(hs_metrics_gauge(m, cases[i].name, "h", NULL), cases[i].value);
+        size_t len = strlen(expected);
+        snprintf(expected + len, sizeof expected - len, "# HELP %s h\n# TYPE %s gauge\n%s %s\n",
+                 cases[i].name, cases[i].name, cases[i].name, cases[i].text);
+    }
+    assert_renders(m, expected);
+    hs_metrics_free(m);
+}
+
+static void test_gauge_set_and_add(void **state)
+{
+    hs_metrics *m = hs_metrics_new();
+    hs_gauge *g = hs_metrics_gauge_l(m, "hs_consumer_lag", "Records behind.", "partition", "0", NULL);
+    hs_gauge_set(g, 10);
+    hs_gauge_add(g, -12.5);
+    assert_true(hs_gauge_value(g) == -2.5);
+    hs_metrics_free(m);
+}
+
+/* Bounds 0.5, 1, 2.5; observations 0.25 0.5 | 1 | 2 | 8: a bound includes its own value (le). */
+static void test_histogram_buckets_are_cumulative_with_inf_sum_and_count(void **state)
+{
+    static const double bounds[] = {0.5, 1, 2.5};
+    hs_metrics *m = hs_metrics_new();
+    hs_histogram *h =
+        hs_metrics_histogram_l(m, "hs_commit_seconds", "Commit latency.", bounds, 3, "stage", "commit", NULL);
+    hs_histogram *plain = hs_metrics_histogram(m, "hs_rebuild_seconds", "Rebuild time.", NULL, bounds, 3);
+    const double observations[] = {0.25, 0.5, 1, 2, 8};
+    for (size_t i = 0; i < 5; i++)
+        hs_histogram_observe(h, observations[i]);
+    hs_histogram_observe(plain, 3);
+    assert_int_equal(hs_histogram_count(h), 5);
+    assert_true(hs_histogram_sum(h) == 11.75);
+    assert_renders(m, "# HELP hs_commit_seconds Commit latency.\n"
+                      "# TYPE hs_commit_seconds histogram\n"
+                      "hs_commit_seconds_bucket{stage=\"commit\",le=\"0.5\"} 2\n"
+                      "hs_commit_seconds_bucket{stage=\"commit\",le=\"1\"} 3\n"
+                      "hs_commit_seconds_bucket{stage=\"commit\",le=\"2.5\"} 4\n"
+                      "hs_commit_seconds_bucket{stage=\"commit\",le=\"+Inf\"} 5\n"
+                      "hs_commit_seconds_sum{stage=\"commit\"} 11.75\n"
+                      "hs_commit_seconds_count{stage=\"commit\"} 5\n"
+                      "# HELP hs_rebuild_seconds Rebuild time.\n"
+                      "# TYPE hs_rebuild_seconds histogram\n"
+                      "hs_rebuild_seconds_bucket{le=\"0.5\"} 0\n"
+                      "hs_rebuild_seconds_bucket{le=\"1\"} 0\n"
+                      "hs_rebuild_seconds_bucket{le=\"2.5\"} 0\n"
+                      "hs_rebuild_seconds_bucket{le=\"+Inf\"} 1\n"
+                      "hs_rebuild_seconds_sum 3\n"
+                      "hs_rebuild_seconds_count 1\n");
+    hs_metrics_free(m);
+}
+
+static void test_histogram_ignores_a_trailing_inf_bound(void **state)
+{
+    static const double bounds[] = {1, INFINITY};
+    hs_metrics *m = hs_metrics_new();
+    hs_histogram *h = hs_metrics_histogram(m, "x", "X.", NULL, bounds, 2);
+    hs_histogram_observe(h, 5);
+    assert_ptr_equal(hs_metrics_histogram(m, "x", NULL, NULL, bounds, 1), h);
+    assert_renders(m, "# HELP x X.\n# TYPE x histogram\n"
+                      "x_bucket{le=\"1\"} 0\nx_bucket{le=\"+Inf\"} 1\nx_sum 5\nx_count 1\n");
+    hs_metrics_free(m);
+}
+
+static void test_same_name_and_labels_return_the_same_pointer(void **state)
+{
+    hs_metrics *m = hs_metrics_new();
+    hs_counter *a = hs_metrics_counter_l(m, "hs_records_out_total", "Records produced.", "topic", "t1",
+                                         "partition", "2", NULL);
+    assert_non_null(a);
+    assert_ptr_equal(
+        hs_metrics_counter_l(m, "hs_records_out_total", NULL, "partition", "2", "topic", "t1", NULL), a);
+    assert_ptr_equal(hs_metrics_counter(m, "hs_records_out_total", NULL, "partition=\"2\",topic=\"t1\""), a);
+    assert_ptr_not_equal(hs_metrics_counter_l(m, "hs_records_out_total", NULL, "topic", "t1", NULL), a);
+    assert_ptr_not_equal(
+        hs_metrics_counter_l(m, "hs_records_out_total", NULL, "topic", "t2", "partition", "2", NULL), a);
+    hs_gauge *g = hs_metrics_gauge(m, "hs_keys", "Keys in state.", NULL);
+    assert_ptr_equal(hs_metrics_gauge(m, "hs_keys", "Keys in state.", ""), g);
+    hs_metrics_free(m);
+}
+
+static void test_series_of_one_name_render_together_sorted_by_labels(void **state)
+{
+    hs_metrics *m = hs_metrics_new();
+    hs_counter_add(
+        hs_metrics_counter_l(m, "hs_records_in_total", "Records consumed.", "topic", "hs.rules.v1", NULL), 1);
+    hs_counter_add(hs_metrics_counter(m, "hs_other_total", "Other.", NULL), 9);
+    hs_counter_add(hs_metrics_counter_l(m, "hs_records_in_total", NULL, "topic", "hs.budget.v1", NULL), 2);
+    hs_counter_add(hs_metrics_counter(m, "hs_records_in_total", NULL, NULL), 3);
+    const char *expected = "# HELP hs_other_total Other.\n"
+                           "# TYPE hs_other_total counter\n"
+                           "hs_other_total 9\n"
+                           "# HELP hs_records_in_total Records consumed.\n"
+                           "# TYPE hs_records_in_total counter\n"
+                           "hs_records_in_total 3\n"
+                           "hs_records_in_total{topic=\"hs.budget.v1\"} 2\n"
+                           "hs_records_in_total{topic=\"hs.rules.v1\"} 1\n";
+    assert_renders(m, expected);
+    assert_renders(m, expected); /* and the same again */
+    hs_metrics_free(m);
+}
+
+static void test_many_series_stay_distinct(void **state)
+{
+    hs_metrics *m = hs_metrics_new();
+    char part[16];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(part, sizeof part, "%d", i);
+        hs_counter_add(hs_metrics_counter_l(m, "hs_lag", "Lag.", "partition", part, NULL), (uint64_t)i);
+    }
+    for (int i = 0; i < 5000; i++) {
+        snprintf(part, sizeof part, "%d", i);
+        assert_int_equal(hs_counter_value(hs_metrics_counter_l(m, "hs_lag", NULL, "partition", part, NULL)),
+                         i);
+    }
+    char *text = hs_metrics_render(m);
+    assert_non_null(text);
+    assert_non_null(strstr(
+        text, "\nhs_lag{partition=\"0\"} 0\nhs_lag{partition=\"1\"} 1\nhs_lag{partition=\"10\"} 10\n"));
+    free(text);
+    hs_metrics_free(m);
+}
+
+typedef struct refresh {
+    int calls;
+} refresh;
+
+static void refresh_gauges(void *ctx, hs_metrics *m)
+{
+    refresh *r = ctx;
+    r->calls++;
+    hs_gauge_set(hs_metrics_gauge(m, "hs_renders", "Renders so far.", NULL), r->calls);
+}
+
+static void test_render_callbacks_run_before_every_render(void **state)
+{
+    hs_metrics *m = hs_metrics_new();
+    refresh r = {0};
+    assert_int_equal(hs_metrics_on_render(m, refresh_gauges, &r), HS_OK);
+    assert_renders(m, "# HELP hs_renders Renders so far.\n# TYPE hs_renders gauge\nhs_renders 1\n");
+    assert_renders(m, "# HELP hs_renders Renders so far.\n# TYPE hs_renders gauge\nhs_renders 2\n");
+    assert_int_equal(r.calls, 2);
+    hs_metrics_free(m);
+}
+
+static void test_an_empty_registry_renders_nothing(void **state)
+{
+    hs_metrics *m = hs_metrics_new();
+    assert_renders(m, "");
+    hs_metrics_free(m);
+}
+
+static void test_updates_through_null_do_nothing(void **state)
+{
+    hs_counter_add(NULL, 1);
+    hs_gauge_set(NULL, 1);
+    hs_gauge_add(NULL, 1);
+    hs_histogram_observe(NULL, 1);
+    assert_int_equal(hs_counter_value(NULL), 0);
+    hs_metrics_free(NULL);
+}
+
+static void test_process_rss_is_known_and_below_its_peak(void **state)
+{
+    uint64_t rss = hs_process_rss_bytes();
+    uint64_t peak = hs_process_peak_rss_bytes();
+    assert_true(rss > 0);
+    assert_true(rss <= peak);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_counter_without_labels),
+        cmocka_unit_test(test_counter_with_labels_sorts_them_by_name),
+        cmocka_unit_test(test_counter_beyond_2_pow_53_renders_exactly),
+        cmocka_unit_test(test_label_values_from_runtime_data_are_escaped),
+        cmocka_unit_test(test_help_text_is_escaped),
+        cmocka_unit_test(test_gauge_values_render_as_go_parses_them),
+        cmocka_unit_test(test_gauge_set_and_add),
+        cmocka_unit_test(test_histogram_buckets_are_cumulative_with_inf_sum_and_count),
+        cmocka_unit_test(test_histogram_ignores_a_trailing_inf_bound),
+        cmocka_unit_test(test_same_name_and_labels_return_the_same_pointer),
+        cmocka_unit_test(test_series_of_one_name_render_together_sorted_by_labels),
+        cmocka_unit_test(test_many_series_stay_distinct),
+        cmocka_unit_test(test_render_callbacks_run_before_every_render),
+        cmocka_unit_test(test_an_empty_registry_renders_nothing),
+        cmocka_unit_test(test_updates_through_null_do_nothing),
+        cmocka_unit_test(test_process_rss_is_known_and_below_its_peak),
+    };
+    return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
+}
