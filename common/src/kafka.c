@@ -49,8 +49,8 @@ rd_kafka_conf_t *hs_kafka_conf_new(const char *bootstrap, hs_error *error)
             continue;
         const char *name_start = *env + sizeof prefix - 1;
         const char *eq = strchr(name_start, '=');
-        if (!eq || eq == name_start)
-            continue;
+        if (!eq || eq == name_start || eq[1] == '\0')
+            continue; /* an empty value counts as unset, as for every HS_* variable */
         char name[256];
         size_t len = (size_t)(eq - name_start);
         if (len >= sizeof name) {

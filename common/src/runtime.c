@@ -857,7 +857,7 @@ static void on_http(void *ctx, const char *path, hs_http_response *out)
 {
     runtime *rt = ctx;
     if (strcmp(path, "/metrics") == 0) {
-        out->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        out->content_type = HS_METRICS_CONTENT_TYPE;
         out->body = hs_metrics_render(rt->metrics);
     } else if (strcmp(path, "/healthz") == 0) {
         out->body = strdup("ok\n");
@@ -1096,10 +1096,7 @@ static void setup_metrics(runtime *rt)
 int hs_runtime_main(const hs_service *service, int argc, char **argv)
 {
     runtime rt = {.service = service, .calc = service->calc, .exit_code = HS_EXIT_OK};
-    hs_log_set_service(service->calc->name);
-    const char *level = getenv("HS_LOG_LEVEL");
-    if (level && hs_log_level_parse(level) >= 0)
-        hs_log_set_level((hs_log_level)hs_log_level_parse(level));
+    hs_log_set_service(service->calc->name); /* the level comes from HS_LOG_LEVEL / --log-level (config) */
 
     static const hs_option none[] = {{.name = NULL}};
     const hs_option *sets[] = {runtime_options, service->options ? service->options : none, NULL};

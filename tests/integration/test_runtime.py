@@ -203,6 +203,17 @@ if after != before:
     fail(f"replaying the facts emitted {after - before} new outputs")
 ok(f"the same {len(facts)} facts again: {before} output records before, {after} after")
 
+# --- order independence: the same facts in reverse order give the same table ------------------------------------
+reversed_prefix = f"rev{RUN}."
+reversed_facts = [json.loads(json.dumps(f).replace(prefix, reversed_prefix)) for f in reversed(facts)]
+publish(reversed_facts)
+a.wait_consumed(3 * len(facts))
+forward_table = {k[len(prefix):]: v for k, v in final_table(output_records(prefix)).items()}
+reverse_table = {k[len(reversed_prefix):]: v for k, v in final_table(output_records(reversed_prefix)).items()}
+if forward_table != reverse_table:
+    fail(f"order matters: forward {forward_table}, reversed {reverse_table}")
+ok("the same facts in reverse order give the same final table")
+
 # --- poison input -------------------------------------------------------------------------------------------
 garbage = os.path.join(work, "garbage.bin")
 with open(garbage, "wb") as f:
@@ -217,7 +228,7 @@ produce_raw("poison/huge", "@1000000")
 produce_raw(f"{indicators[1]}/region:1081/2022Q1", "-")
 # Processing goes on: a good fact after the poison is counted.
 publish([fact(indicators[2], "1081", "2024Q1", 70)])
-a.wait_consumed(2 * len(facts) + 5)
+a.wait_consumed(3 * len(facts) + 5)
 table = final_table(output_records(prefix))
 want = dict(expected)
 want[indicators[1]] -= 1
