@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,7 @@ typedef struct runtime {
     wake consumer_wake, producer_wake, rules_wake;
     uv_timer_t commit_timer;
     uv_signal_t sigterm, sigint;
+    uv_async_t stop_request; /* hs_runtime_stop(), from any thread */
     hs_http *http;
 
     const hs_topic *inputs[MAX_INPUTS];
@@ -780,6 +782,24 @@ static void on_commit_timer(uv_timer_t *timer)
         txn_commit(rt);
 }
 
+/* The runtime running in this process, for hs_runtime_stop(); one at a time. */
+static _Atomic(uv_async_t *) running_stop_request;
+
+void hs_runtime_stop(void)
+{
+    uv_async_t *request = running_stop_request;
+    if (request)
+        uv_async_send(request);
+}
+
+static void on_stop_request(uv_async_t *handle)
+{
+    runtime *rt = handle->data;
+    hs_log(HS_LOG_INFO, "stopping", "{s:s}", "reason", "hs_runtime_stop");
+    rt->stopping = true;
+    uv_stop(&rt->loop);
+}
+
 static void on_signal(uv_signal_t *handle, int signum)
 {
     runtime *rt = handle->data;
@@ -1154,12 +1174,16 @@ int hs_runtime_main(const hs_service *service, int argc, char **argv)
         rt.sigterm.data = rt.sigint.data = &rt;
         uv_signal_start(&rt.sigterm, on_signal, SIGTERM);
         uv_signal_start(&rt.sigint, on_signal, SIGINT);
+        uv_async_init(&rt.loop, &rt.stop_request, on_stop_request);
+        rt.stop_request.data = &rt;
+        running_stop_request = &rt.stop_request;
         hs_log(HS_LOG_INFO, "running", "{s:s}", "version", service->version);
 
         uv_run(&rt.loop, UV_RUN_DEFAULT);
         exit_code = rt.exit_code;
     }
 
+    running_stop_request = NULL;
     rt.stopping = true;
     shutdown_kafka(&rt);
     if (rt.http)

@@ -37,7 +37,11 @@ enum {
         6, /* invalid configuration or HS_KAFKA_* property, or the HTTP address cannot be bound */
 };
 
-/* Runs `service` until SIGTERM or SIGINT; returns the process exit status. */
+/* Runs `service` until SIGTERM, SIGINT or hs_runtime_stop(); returns the process exit status. */
 int hs_runtime_main(const hs_service *service, int argc, char **argv);
+
+/* Asks the runtime running in this process to stop as on SIGTERM (commit, leave the group, return).
+ * Safe from any thread; does nothing when none runs. For tests that run a service in a thread. */
+void hs_runtime_stop(void);
 
 #endif
