@@ -18,22 +18,15 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from hstest import fail, finish, ok  # noqa: E402
+
 COUNT, HSCTL, KAFKA = sys.argv[1:4]
 BOOTSTRAP = os.environ["HS_BOOTSTRAP_SERVERS"]
 RUN = str(os.getpid())
 work = tempfile.mkdtemp(prefix="hs-crash-test-")
-failures = 0
 
 
-def fail(message):
-    global failures
-    failures += 1
-    print(f"FAIL: {message}", flush=True)
-
-
-def ok(message):
-    print(f"ok: {message}", flush=True)
 
 
 def start(name, group):
@@ -148,5 +141,4 @@ except subprocess.TimeoutExpired:
     code = "timeout"
 if code != 0:
     fail(f"SIGTERM after the broker restart: exit {code}")
-print(f"{'FAILED' if failures else 'passed'}: test_crash_safety ({failures} failures)")
-sys.exit(1 if failures else 0)
+finish("test_crash_safety")

@@ -14,10 +14,12 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from hstest import fail, finish, ok  # noqa: E402
+
 HSCTL, FIXTURES = sys.argv[1], sys.argv[2]
 TABLES = ["udredningsret-somatik.csv", "ventetid-somatik.csv"]  # Tabel 8 and Tabel 1
 REGION_KIND = {"DK": "NATIONAL"}
-failures = 0
 
 
 def run(*args, stdin=None, check_status=None):
@@ -28,14 +30,6 @@ def run(*args, stdin=None, check_status=None):
     return proc
 
 
-def fail(message):
-    global failures
-    failures += 1
-    print(f"FAIL: {message}", flush=True)
-
-
-def ok(message):
-    print(f"ok: {message}", flush=True)
 
 
 def key_of(row):
@@ -217,5 +211,4 @@ for sub in ["topics", "publish", "tail", "rules", "calc"]:
         fail(f"{sub} --help")
 ok("exit codes: not found 4, usage 2, broker unreachable 3; --help everywhere")
 
-print(f"{'FAILED' if failures else 'passed'}: test_hsctl ({failures} failures)")
-sys.exit(1 if failures else 0)
+finish("test_hsctl")

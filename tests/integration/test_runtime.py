@@ -21,22 +21,16 @@ import time
 import urllib.error
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from hstest import fail, finish, ok  # noqa: E402
+
 COUNT, HSCTL, PRODUCE_RAW = sys.argv[1:4]
 BOOTSTRAP = os.environ["HS_BOOTSTRAP_SERVERS"]
 REAL_KAFKA = os.environ.get("HS_BROKER_KIND") == "kafka"
 RUN = f"{os.getpid()}"
-failures = 0
 work = tempfile.mkdtemp(prefix="hs-runtime-test-")
 
 
-def fail(message):
-    global failures
-    failures += 1
-    print(f"FAIL: {message}", flush=True)
-
-
-def ok(message):
-    print(f"ok: {message}", flush=True)
 
 
 def hsctl(*args, stdin=None):
@@ -313,5 +307,4 @@ else:
     print("note: restart and scale-out checks run in the e2e tier (real Kafka): the librdkafka mock does not "
           "store offsets sent in a transaction", flush=True)
 
-print(f"{'FAILED' if failures else 'passed'}: test_runtime ({failures} failures)")
-sys.exit(1 if failures else 0)
+finish("test_runtime")

@@ -40,9 +40,9 @@ typedef struct options {
 /* What the latency probe knows about the facts of this run; arrays indexed by fact number. */
 typedef struct probe {
     rd_kafka_t *consumer;
-    bool copies;        /* outputs are copies of the facts (pass-through), not FactCounts */
-    char prefix[96];    /* "bench.<run>.g" */
-    uint64_t *sent_ns;  /* when fact j was handed to the producer; 0 = not sent yet */
+    bool copies;       /* outputs are copies of the facts (pass-through), not FactCounts */
+    char prefix[96];   /* "bench.<run>.g" */
+    uint64_t *sent_ns; /* when fact j was handed to the producer; 0 = not sent yet */
     uint32_t *latency_us;
     bool *seen;
     long received, duplicates, foreign;
@@ -93,7 +93,8 @@ static bool produce_fact(rd_kafka_t *producer, const hs_topic *topic, const opti
 {
     char indicator[128], code[32];
     snprintf(indicator, sizeof indicator, "bench.%s.g%ld", o->run, j % o->indicators);
-    snprintf(code, sizeof code, "h%ld", j / o->indicators);
+    long k = j / o->indicators; /* the k-th fact of its group */
+    snprintf(code, sizeof code, "h%ld", k);
     Healthsignals__V1__Scope scope = HEALTHSIGNALS__V1__SCOPE__INIT;
     scope.kind = HEALTHSIGNALS__V1__SCOPE_KIND__HOSPITAL;
     scope.code = code;
@@ -101,7 +102,7 @@ static bool produce_fact(rd_kafka_t *producer, const hs_topic *topic, const opti
     obs.indicator = indicator;
     obs.scope = &scope;
     obs.period = "2023Q2";
-    obs.value = (double)(j / o->indicators);
+    obs.value = (double)k;
     obs.unit = HEALTHSIGNALS__V1__UNIT__COUNT;
     obs.source = "tools/bench/load";
     for (;;) {
@@ -126,8 +127,16 @@ static bool probe_start(probe *p, const options *o)
 {
     char group[64];
     snprintf(group, sizeof group, "bench-load-probe-%s", o->run);
-    const char *props[] = {"group.id",          group,   "isolation.level", "read_committed", "enable.auto.commit",
-                           "false",             "fetch.wait.max.ms", "10", "client.id", "bench-load-probe",
+    const char *props[] = {"group.id",
+                           group,
+                           "isolation.level",
+                           "read_committed",
+                           "enable.auto.commit",
+                           "false",
+                           "fetch.wait.max.ms",
+                           "10",
+                           "client.id",
+                           "bench-load-probe",
                            NULL};
     p->consumer = client_new(o, RD_KAFKA_CONSUMER, props);
     if (!p->consumer)
@@ -148,9 +157,11 @@ static bool probe_start(probe *p, const options *o)
     rd_kafka_topic_partition_list_t *assignment = rd_kafka_topic_partition_list_new(partitions);
     for (int32_t part = 0; part < partitions; part++) {
         int64_t low = 0, high = 0;
-        err = rd_kafka_query_watermark_offsets(p->consumer, o->latency_topic, part, &low, &high, OP_TIMEOUT_MS);
+        err =
+            rd_kafka_query_watermark_offsets(p->consumer, o->latency_topic, part, &low, &high, OP_TIMEOUT_MS);
         if (err) {
-            fprintf(stderr, "load: offsets of %s/%d: %s\n", o->latency_topic, (int)part, rd_kafka_err2str(err));
+            fprintf(stderr, "load: offsets of %s/%d: %s\n", o->latency_topic, (int)part,
+                    rd_kafka_err2str(err));
             rd_kafka_topic_partition_list_destroy(assignment);
             return false;
         }
@@ -179,15 +190,16 @@ static long probe_fact_of(const probe *p, const options *o, const rd_kafka_messa
     if (!msg->payload)
         return -1; /* a tombstone: never caused by a new fact */
     if (p->copies) {
-        Healthsignals__V1__IndicatorObservation *obs = healthsignals__v1__indicator_observation__unpack(
-            NULL, msg->len, msg->payload);
+        Healthsignals__V1__IndicatorObservation *obs =
+            healthsignals__v1__indicator_observation__unpack(NULL, msg->len, msg->payload);
         if (obs && obs->scope && obs->scope->code && obs->scope->code[0] == 'h') {
             indicator = obs->indicator;
             k = strtol(obs->scope->code + 1, NULL, 10);
         }
         value = obs ? &obs->base : NULL;
     } else {
-        Healthsignals__V1__FactCount *count = healthsignals__v1__fact_count__unpack(NULL, msg->len, msg->payload);
+        Healthsignals__V1__FactCount *count =
+            healthsignals__v1__fact_count__unpack(NULL, msg->len, msg->payload);
         if (count) {
             indicator = count->group;
             k = (long)count->facts - 1;
@@ -299,11 +311,16 @@ static void usage(FILE *out)
 static bool parse_options(options *o, int argc, char **argv)
 {
     static const struct option long_options[] = {
-        {"bootstrap", required_argument, NULL, 'b'}, {"run", required_argument, NULL, 'r'},
-        {"records", required_argument, NULL, 'n'},   {"indicators", required_argument, NULL, 'm'},
-        {"rate", required_argument, NULL, 'R'},      {"latency", required_argument, NULL, 'l'},
-        {"duration", required_argument, NULL, 'd'},  {"warmup", required_argument, NULL, 'w'},
-        {"wait", required_argument, NULL, 'W'},      {"help", no_argument, NULL, 'h'},
+        {"bootstrap", required_argument, NULL, 'b'},
+        {"run", required_argument, NULL, 'r'},
+        {"records", required_argument, NULL, 'n'},
+        {"indicators", required_argument, NULL, 'm'},
+        {"rate", required_argument, NULL, 'R'},
+        {"latency", required_argument, NULL, 'l'},
+        {"duration", required_argument, NULL, 'd'},
+        {"warmup", required_argument, NULL, 'w'},
+        {"wait", required_argument, NULL, 'W'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     *o = (options){.records = -1, .indicators = 1000, .warmup_s = 2, .wait_s = 10};
@@ -345,8 +362,8 @@ int main(int argc, char **argv)
     }
     const hs_topic *topic = hs_topic_find(HS_TOPIC_INDICATORS);
     /* Bulk loads batch (linger 20 ms, as hsctl publish); a paced latency run sends at once (1 ms). */
-    const char *producer_props[] = {"enable.idempotence", "true", "linger.ms", o.rate > 0 ? "1" : "20",
-                                    "client.id", "bench-load", NULL};
+    const char *producer_props[] = {"enable.idempotence", "true",       "linger.ms", o.rate > 0 ? "1" : "20",
+                                    "client.id",          "bench-load", NULL};
     rd_kafka_t *producer = client_new(&o, RD_KAFKA_PRODUCER, producer_props);
     if (!producer)
         return 3;

@@ -150,23 +150,9 @@ static int compare_rows(const void *a, const void *b)
 
 static hs_err rules_list(const char *service, const hsctl_globals *g)
 {
-    char group[64];
-    snprintf(group, sizeof group, "hsctl-rules-%d", (int)getpid());
-    const char *props[] = {"group.id",
-                           group,
-                           "isolation.level",
-                           "read_committed",
-                           "enable.partition.eof",
-                           "true",
-                           "enable.auto.commit",
-                           "false",
-                           "client.id",
-                           "hsctl",
-                           NULL};
-    rd_kafka_t *rk = hsctl_client(RD_KAFKA_CONSUMER, g, props, NULL, NULL);
+    rd_kafka_t *rk = hsctl_reader(g);
     if (!rk)
         return HS_ERR_KAFKA;
-    rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(parts, HS_TOPIC_RULES, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
     rd_kafka_assign(rk, parts);

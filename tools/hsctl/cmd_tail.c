@@ -213,23 +213,9 @@ hs_err hsctl_tail(int argc, char **argv, const hsctl_globals *g)
     if (!topic)
         return HS_ERR_NOT_FOUND;
 
-    char group[64];
-    snprintf(group, sizeof group, "hsctl-tail-%d", (int)getpid());
-    const char *props[] = {"group.id",
-                           group,
-                           "isolation.level",
-                           "read_committed",
-                           "enable.partition.eof",
-                           "true",
-                           "enable.auto.commit",
-                           "false",
-                           "client.id",
-                           "hsctl",
-                           NULL};
-    rd_kafka_t *rk = hsctl_client(RD_KAFKA_CONSUMER, g, props, NULL, NULL);
+    rd_kafka_t *rk = hsctl_reader(g);
     if (!rk)
         return HS_ERR_KAFKA;
-    rd_kafka_poll_set_consumer(rk);
 
     /* Partitions of the topic, from the broker. */
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic->name, NULL);

@@ -98,6 +98,28 @@ rd_kafka_t *hsctl_client(rd_kafka_type_t type, const hsctl_globals *g, const cha
     return rk;
 }
 
+rd_kafka_t *hsctl_reader(const hsctl_globals *g)
+{
+    /* librdkafka wants a group.id for a consumer even when it only assigns; a unique one stays unused. */
+    char group[64];
+    snprintf(group, sizeof group, "hsctl-reader-%d", (int)getpid());
+    const char *props[] = {"group.id",
+                           group,
+                           "isolation.level",
+                           "read_committed",
+                           "enable.partition.eof",
+                           "true",
+                           "enable.auto.commit",
+                           "false",
+                           "client.id",
+                           "hsctl",
+                           NULL};
+    rd_kafka_t *rk = hsctl_client(RD_KAFKA_CONSUMER, g, props, NULL, NULL);
+    if (rk)
+        rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
 rd_kafka_resp_err_t hsctl_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *low,
                                      int64_t *high, int timeout_ms)
 {

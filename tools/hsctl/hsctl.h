@@ -36,6 +36,10 @@ const hs_topic *hsctl_topic_arg(const char *name);
 rd_kafka_t *hsctl_client(rd_kafka_type_t type, const hsctl_globals *g, const char *const *extra,
                          void (*on_delivery)(rd_kafka_t *, const rd_kafka_message_t *, void *), void *opaque);
 
+/* A consumer that reads committed records of partitions it assigns itself: it joins no group and commits
+ * nothing, so reading moves no one's offsets; end of partition is reported. NULL after printing why. */
+rd_kafka_t *hsctl_reader(const hsctl_globals *g);
+
 /* rd_kafka_query_watermark_offsets() that rides out the transient errors of a topic that was just created
  * or a leader that is moving (not leader, leader not available, unknown partition, transport), retrying
  * until `timeout_ms` has passed. */
