@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +42,18 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+/* Prints the assignment, so that a caller can tell when the loop is in place; otherwise the default. */
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *partitions,
+                         void *opaque)
+{
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        fprintf(stderr, "passthrough: assigned %d partitions\n", partitions->cnt);
+        rd_kafka_assign(rk, partitions);
+    } else {
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
     if (msg->err && delivery_errors++ == 0)
@@ -58,6 +71,8 @@ static rd_kafka_t *client_new(rd_kafka_type_t type, const char *bootstrap, const
             goto fail;
     if (type == RD_KAFKA_PRODUCER)
         rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    else
+        rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
     if (rk)
         return rk;
@@ -119,14 +134,25 @@ static bool ensure_output(rd_kafka_t *rk, const char *input, const char *output)
     return ok;
 }
 
-static void print_result(long records, double first_s, double last_s, double flushed_s)
+/* CPU seconds (user + system, all threads) this process has used. */
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static void print_result(long records, double first_s, double last_s, double flushed_s, double cpu_used_s)
 {
     /* rate: records 1..N over the time between consuming the first and the N-th (the loop's steady rate);
-     * rate_flushed: all N over first consumed .. last delivery acknowledged. */
+     * rate_flushed: all N over first consumed .. last delivery acknowledged; cpu_s: this process, from the
+     * first record to the end. */
     double busy = last_s - first_s, total = flushed_s - first_s;
-    printf("passthrough: records=%ld seconds=%.3f rate=%.0f rate_flushed=%.0f delivery_errors=%ld\n", records,
-           busy, records > 1 && busy > 0 ? (double)(records - 1) / busy : 0.0,
-           total > 0 ? (double)records / total : 0.0, delivery_errors);
+    printf(
+        "passthrough: records=%ld seconds=%.3f rate=%.0f rate_flushed=%.0f cpu_s=%.2f delivery_errors=%ld\n",
+        records, busy, records > 1 && busy > 0 ? (double)(records - 1) / busy : 0.0,
+        total > 0 ? (double)records / total : 0.0, cpu_used_s, delivery_errors);
     fflush(stdout);
 }
 
@@ -210,7 +236,8 @@ int main(int argc, char **argv)
     fprintf(stderr, "passthrough: %s -> %s, group %s\n", input, output, group);
 
     long done = 0;
-    double first_s = 0, last_s = 0, next_commit_s = now_s() + (double)commit_interval_ms / 1000.0;
+    double first_s = 0, last_s = 0, first_cpu_s = 0,
+           next_commit_s = now_s() + (double)commit_interval_ms / 1000.0;
     while (!stop_requested && (records == 0 || done < records)) {
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(consumer, 100);
         rd_kafka_poll(producer, 0); /* serve delivery reports */
@@ -218,8 +245,10 @@ int main(int argc, char **argv)
             if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 fprintf(stderr, "passthrough: consumer: %s\n", rd_kafka_message_errstr(msg));
         } else if (msg) {
-            if (done == 0)
+            if (done == 0) {
                 first_s = now_s();
+                first_cpu_s = cpu_s();
+            }
             rd_kafka_headers_t *headers = NULL;
             rd_kafka_message_detach_headers(msg, &headers); /* ours now; the producer takes them over */
             while ((err = rd_kafka_producev(
@@ -247,7 +276,7 @@ int main(int argc, char **argv)
     rd_kafka_flush(producer, OP_TIMEOUT_MS);
     double flushed_s = now_s();
     rd_kafka_commit(consumer, NULL, 0); /* synchronous: a later run of the group resumes here */
-    print_result(done, first_s, last_s, flushed_s);
+    print_result(done, first_s, last_s, flushed_s, cpu_s() - first_cpu_s);
 
     rd_kafka_consumer_close(consumer);
     rd_kafka_destroy(consumer);
