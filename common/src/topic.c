@@ -10,9 +10,11 @@
 #include "healthsignals/v1/alert.pb-c.h"
 #include "healthsignals/v1/budget.pb-c.h"
 #include "healthsignals/v1/capacity.pb-c.h"
+#include "healthsignals/v1/capacity_status.pb-c.h"
 #include "healthsignals/v1/diagnostics.pb-c.h"
 #include "healthsignals/v1/indicator.pb-c.h"
 #include "healthsignals/v1/rule.pb-c.h"
+#include "healthsignals/v1/target_status.pb-c.h"
 #include "hs/partition.h"
 
 #define DAY_MS (24LL * 3600 * 1000)
@@ -134,6 +136,45 @@ static hs_err fact_count_key(const ProtobufCMessage *value, char key[HS_KEY_MAX]
     return err ? err : copy_group(group, count->group, error);
 }
 
+/* subject/rule/scope/period: the subject indicator first, so that the grouping key is the key's first
+ * component (hs_topic_group_of_key) and a status shares the partition number of its facts. */
+static hs_err target_status_key(const ProtobufCMessage *value, char key[HS_KEY_MAX], char group[HS_KEY_MAX],
+                                hs_error *error)
+{
+    const Healthsignals__V1__TargetStatus *status = (const void *)value;
+    if (empty(status->subject))
+        return missing(error, "subject");
+    if (empty(status->rule))
+        return missing(error, "rule");
+    if (!status->scope || empty(status->scope->code))
+        return missing(error, "scope");
+    if (empty(status->period))
+        return missing(error, "period");
+    char scope[160];
+    hs_topic_scope_component(status->scope, scope, sizeof scope);
+    const char *parts[] = {status->subject, status->rule, scope, status->period};
+    hs_err err = hs_key_join(key, parts, 4, error);
+    return err ? err : copy_group(group, status->subject, error);
+}
+
+/* resource/scope/period, like the observations it comes from: the grouping key is the resource. */
+static hs_err capacity_status_key(const ProtobufCMessage *value, char key[HS_KEY_MAX], char group[HS_KEY_MAX],
+                                  hs_error *error)
+{
+    const Healthsignals__V1__CapacityStatus *status = (const void *)value;
+    if (empty(status->resource))
+        return missing(error, "resource");
+    if (!status->scope || empty(status->scope->code))
+        return missing(error, "scope");
+    if (empty(status->period))
+        return missing(error, "period");
+    char scope[160];
+    hs_topic_scope_component(status->scope, scope, sizeof scope);
+    const char *parts[] = {status->resource, scope, status->period};
+    hs_err err = hs_key_join(key, parts, 3, error);
+    return err ? err : copy_group(group, status->resource, error);
+}
+
 static const hs_topic topics[] = {
     {.name = HS_TOPIC_INDICATORS,
      .value_type = &healthsignals__v1__indicator_observation__descriptor,
@@ -195,6 +236,27 @@ static const hs_topic topics[] = {
      .retention_ms = -1,
      .global = 0,
      .description = "FactCount: facts per grouping key (the diagnostic count service)"},
+    {.name = HS_TOPIC_TARGET_STATUS,
+     .value_type = &healthsignals__v1__target_status__descriptor,
+     .key_layout = "subject/rule/scope/period",
+     .grouping = "subject",
+     .key_of = target_status_key,
+     .partitions = 8,
+     .cleanup_policy = "compact",
+     .retention_ms = -1,
+     .global = 0,
+     .description = "TargetStatus: a target rule evaluated per scope and period (targets)"},
+    {.name = HS_TOPIC_CAPACITY_STATUS,
+     .value_type = &healthsignals__v1__capacity_status__descriptor,
+     .key_layout = "resource/scope/period",
+     .grouping = "resource",
+     .key_of = capacity_status_key,
+     .partitions = 8,
+     .cleanup_policy = "compact",
+     .retention_ms = -1,
+     .global = 0,
+     .description =
+         "CapacityStatus: utilisation and escalation level per resource, scope, period (capacity)"},
     {.name = HS_TOPIC_DLQ,
      .value_type = NULL,
      .key_layout = "original key",

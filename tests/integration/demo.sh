@@ -8,9 +8,9 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
 # Every process the demo starts inherits this marker (and nothing else here has it), so the test can find
-# leftovers of this run only.
+# leftovers of this run only. Not an HS_* variable: services refuse unknown HS_* settings at start-up.
 marker="demo-test-$$-$RANDOM"
-HS_DEMO_TEST_RUN=$marker "$root/tools/demo" --duration 4 >"$out" 2>&1 || { echo "FAIL: tools/demo exited non-zero"; cat "$out"; exit 1; }
+DEMO_TEST_RUN=$marker "$root/tools/demo" --duration 4 >"$out" 2>&1 || { echo "FAIL: tools/demo exited non-zero"; cat "$out"; exit 1; }
 
 expect() {
   grep -qF -- "$1" "$out" || { echo "FAIL: demo output lacks: $1"; cat "$out"; exit 1; }
@@ -23,11 +23,19 @@ expect "ventetid-somatik.csv: 42 rows, 42 published, 0 rejected"
 grep -E '^udredningsret.somatik.compliance/region:1082/2023Q2 +indicator=udredningsret.somatik.compliance scope.kind=REGION scope.code=1082 period=2023Q2 value=61 unit=PERCENT provisional=true' "$out" >/dev/null ||
   { echo "FAIL: Midtjylland 2023Q2 not shown readably"; cat "$out"; exit 1; }
 echo "ok: Tabel 8 Midtjylland 2023Q2 = 61 shown"
+# The akutplan targets (deploy/rules/akutplan.json): Midtjylland 61 % misses the national udredningsret target
+# of 79 % in 2023Q2 and fires — shown in the stream and in the closing list of alerts.
+expect "applying the akutplan targets"
+grep -E '^[0-9a-f]{16} +fingerprint=[0-9a-f]{16} state=FIRING .*rule=akutplan.udredningsret.somatik.national-baseline .*scope.code=1082 .*period=2023Q2 value=61 threshold=79' "$out" >/dev/null ||
+  { echo "FAIL: the Midtjylland udredningsret alert does not fire in the stream"; cat "$out"; exit 1; }
+grep -E '^ +FIRING +akutplan.udredningsret.somatik.national-baseline +Midtjylland +2023Q2: 61 against 79$' "$out" >/dev/null ||
+  { echo "FAIL: the Midtjylland udredningsret alert is not listed as firing"; cat "$out"; exit 1; }
+echo "ok: akutplan udredningsret Midtjylland 2023Q2 61 < 79 FIRING"
 expect "stopping after 4 s"
 
 # Nothing the demo started may outlive it.
 sleep 0.5
-left=$(grep -l "HS_DEMO_TEST_RUN=$marker" /proc/[0-9]*/environ 2>/dev/null || true)
+left=$(grep -l "DEMO_TEST_RUN=$marker" /proc/[0-9]*/environ 2>/dev/null || true)
 if [ -n "$left" ]; then
   echo "FAIL: the demo left processes running:"
   for f in $left; do p=${f#/proc/}; p=${p%/environ}; tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null; echo; done

@@ -119,6 +119,24 @@ static bool produce_fact(rd_kafka_t *producer, const hs_topic *topic, const opti
     }
 }
 
+/* Publishes one fact of another run ("<run>-warm") and waits for its delivery, so that the producer has its
+ * idempotent producer id, metadata and connections before the clock starts: otherwise the first facts of a
+ * paced run wait in the producer's queue and their latency is the client's start-up, not the loop's. */
+static bool warm_up(rd_kafka_t *producer, const hs_topic *topic, const options *o)
+{
+    char run[64];
+    snprintf(run, sizeof run, "%s-warm", o->run);
+    options warm = *o;
+    warm.run = run;
+    if (!produce_fact(producer, topic, &warm, 0))
+        return false;
+    if (rd_kafka_flush(producer, OP_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR || delivery_errors) {
+        fprintf(stderr, "load: the warm-up fact was not delivered\n");
+        return false;
+    }
+    return true;
+}
+
 /* --- the latency probe ------------------------------------------------------------------------------------
  */
 
@@ -254,6 +272,34 @@ static int compare_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Writes, per second of sending, the facts sent and their median and largest latency to stderr: shows
+ * whether latency is steady or grows (the loop falling behind), and when a stall happened. */
+static void probe_timeline(const probe *p, long sent)
+{
+    if (!sent)
+        return;
+    uint64_t start = p->sent_ns[0];
+    long j = 0;
+    fprintf(stderr, "load: second  sent  received  p50_ms  max_ms\n");
+    for (int second = 0; j < sent; second++) {
+        uint64_t end = start + (uint64_t)(second + 1) * 1000000000u;
+        long first = j, received = 0;
+        for (; j < sent && p->sent_ns[j] < end; j++)
+            received += p->seen[j];
+        uint32_t *window = malloc((size_t)(received ? received : 1) * sizeof *window);
+        long n = 0;
+        for (long k = first; window && k < j; k++)
+            if (p->seen[k])
+                window[n++] = p->latency_us[k];
+        if (window && n)
+            qsort(window, (size_t)n, sizeof *window, compare_u32);
+        uint32_t median_us = n ? window[n / 2] : 0, max_us = n ? window[n - 1] : 0;
+        fprintf(stderr, "load: %6d %6ld %9ld %7.1f %7.1f\n", second, j - first, received, median_us / 1000.0,
+                max_us / 1000.0);
+        free(window);
+    }
+}
+
 /* Prints the latency distribution of the facts sent after the warm-up. */
 static void probe_report(const probe *p, const options *o, long sent, double rate, uint64_t measure_from_ns)
 {
@@ -269,6 +315,7 @@ static void probe_report(const probe *p, const options *o, long sent, double rat
     }
     if (measured && n)
         qsort(measured, (size_t)n, sizeof *measured, compare_u32);
+    probe_timeline(p, sent);
 #define PCT(q) (n ? (double)measured[(long)((double)(n - 1) * (q))] / 1000.0 : 0.0)
     printf("load: latency sent=%ld rate=%.0f measured=%ld missing=%ld duplicates=%ld foreign=%ld p50_ms=%.1f "
            "p90_ms=%.1f p99_ms=%.1f p999_ms=%.1f max_ms=%.1f\n",
@@ -374,6 +421,12 @@ int main(int argc, char **argv)
         return 3;
     }
 
+    if (o.rate > 0 && !warm_up(producer, topic, &o)) {
+        probe_free(&p);
+        rd_kafka_destroy(producer);
+        return 3;
+    }
+
     uint64_t start_ns = now_ns();
     uint64_t measure_from_ns = start_ns + (uint64_t)(o.warmup_s * 1e9);
     long sent = 0;
@@ -393,8 +446,10 @@ int main(int argc, char **argv)
         }
         rd_kafka_poll(producer, 0);
         if (o.rate > 0 && sent < o.records) {
+            /* Sleep until the next fact is due, at least 1 ms: facts go out in 1 ms batches at high rates,
+             * and the probe never spins (it would take a core from the broker and the service). */
             double next_s = (double)sent / o.rate - (double)(now_ns() - start_ns) / 1e9;
-            int wait_ms = next_s > 0.001 ? (int)(next_s * 1000) : 0;
+            int wait_ms = next_s > 0.001 ? (int)(next_s * 1000) : 1;
             if (p.consumer)
                 probe_poll(&p, &o, wait_ms);
             else if (wait_ms)

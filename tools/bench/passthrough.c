@@ -6,11 +6,12 @@
  * No decoding, no state: this is a floor, not a correct loop (a crash may skip or repeat records).
  *
  *   usage: passthrough --bootstrap B --input TOPIC --output TOPIC [--group G] [--records N]
- *                      [--commit-interval MS] [--from-end]
+ *                      [--warmup-records W] [--commit-interval MS] [--from-end]
  *
- * It creates the output topic (partitions as the input's) if missing. With --records N it stops after N
- * records, flushes, commits and prints one line of `key=value` results (see print_result); with --records 0
- * it runs until SIGINT/SIGTERM. Run through tools/bench/run, which describes the figures.
+ * It creates the output topic (partitions as the input's) if missing. With --records N it passes W + N
+ * records, the first W unmeasured (connections, metadata, first batches), flushes, commits and prints one
+ * line of `key=value` results about the N (see print_result); with --records 0 it runs until SIGINT/SIGTERM.
+ * Run through tools/bench/run, which describes the figures.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -143,24 +144,26 @@ static double cpu_s(void)
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+/* The result line. rate: all N records over first consumed .. last output acknowledged (the loop's
+ * throughput, everything durable); consume_rate: records 1..N over first .. N-th consumed (the producer's
+ * queue lets the consumer run ahead); cpu_s: this process, first record to the end. */
 static void print_result(long records, double first_s, double last_s, double flushed_s, double cpu_used_s)
 {
-    /* rate: records 1..N over the time between consuming the first and the N-th (the loop's steady rate);
-     * rate_flushed: all N over first consumed .. last delivery acknowledged; cpu_s: this process, from the
-     * first record to the end. */
     double busy = last_s - first_s, total = flushed_s - first_s;
     printf(
-        "passthrough: records=%ld seconds=%.3f rate=%.0f rate_flushed=%.0f cpu_s=%.2f delivery_errors=%ld\n",
-        records, busy, records > 1 && busy > 0 ? (double)(records - 1) / busy : 0.0,
-        total > 0 ? (double)records / total : 0.0, cpu_used_s, delivery_errors);
+        "passthrough: records=%ld seconds=%.3f rate=%.0f consume_rate=%.0f cpu_s=%.2f delivery_errors=%ld\n",
+        records, total, total > 0 ? (double)records / total : 0.0,
+        records > 1 && busy > 0 ? (double)(records - 1) / busy : 0.0, cpu_used_s, delivery_errors);
     fflush(stdout);
 }
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: passthrough --bootstrap B --input TOPIC --output TOPIC [--group G] [--records N]\n"
-                 "                   [--commit-interval MS] [--from-end]\n"
-                 "  --records N          stop after N records and print the rate (0: until SIGTERM)\n"
+                 "                   [--warmup-records W] [--commit-interval MS] [--from-end]\n"
+                 "  --records N          stop after W + N records and print the rate of the last N\n"
+                 "                       (0: run until SIGTERM)\n"
+                 "  --warmup-records W   records passed before the clock starts (default 0)\n"
                  "  --commit-interval MS commit consumed offsets asynchronously this often (default 100)\n"
                  "  --from-end           a group without committed offsets starts at the end, not the\n"
                  "                       beginning\n");
@@ -169,7 +172,7 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     const char *bootstrap = "127.0.0.1:9092", *input = NULL, *output = NULL, *group = "bench-passthrough";
-    long records = 0, commit_interval_ms = 100;
+    long records = 0, warmup = 0, commit_interval_ms = 100;
     bool from_end = false;
     static const struct option options[] = {
         {"bootstrap", required_argument, NULL, 'b'},
@@ -179,6 +182,7 @@ int main(int argc, char **argv)
         {"records", required_argument, NULL, 'n'},
         {"commit-interval", required_argument, NULL, 'c'},
         {"from-end", no_argument, NULL, 'e'},
+        {"warmup-records", required_argument, NULL, 'w'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -192,11 +196,12 @@ int main(int argc, char **argv)
         case 'n': records = strtol(optarg, NULL, 10); break;
         case 'c': commit_interval_ms = strtol(optarg, NULL, 10); break;
         case 'e': from_end = true; break;
+        case 'w': warmup = strtol(optarg, NULL, 10); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
-    if (!input || !output || records < 0 || commit_interval_ms <= 0 || optind != argc) {
+    if (!input || !output || records < 0 || warmup < 0 || commit_interval_ms <= 0 || optind != argc) {
         usage(stderr);
         return 2;
     }
@@ -238,14 +243,14 @@ int main(int argc, char **argv)
     long done = 0;
     double first_s = 0, last_s = 0, first_cpu_s = 0,
            next_commit_s = now_s() + (double)commit_interval_ms / 1000.0;
-    while (!stop_requested && (records == 0 || done < records)) {
+    while (!stop_requested && (records == 0 || done < warmup + records)) {
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(consumer, 100);
         rd_kafka_poll(producer, 0); /* serve delivery reports */
         if (msg && msg->err) {
             if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 fprintf(stderr, "passthrough: consumer: %s\n", rd_kafka_message_errstr(msg));
         } else if (msg) {
-            if (done == 0) {
+            if (done == warmup) {
                 first_s = now_s();
                 first_cpu_s = cpu_s();
             }
@@ -276,7 +281,7 @@ int main(int argc, char **argv)
     rd_kafka_flush(producer, OP_TIMEOUT_MS);
     double flushed_s = now_s();
     rd_kafka_commit(consumer, NULL, 0); /* synchronous: a later run of the group resumes here */
-    print_result(done, first_s, last_s, flushed_s, cpu_s() - first_cpu_s);
+    print_result(done > warmup ? done - warmup : 0, first_s, last_s, flushed_s, cpu_s() - first_cpu_s);
 
     rd_kafka_consumer_close(consumer);
     rd_kafka_destroy(consumer);

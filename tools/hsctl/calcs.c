@@ -3,10 +3,14 @@
 
 #include <string.h>
 
+#include "capacity.h"
 #include "count.h"
+#include "targets.h"
 
 static const hs_calc *const calcs[] = {
     &count_calc,
+    &capacity_calc,
+    &targets_calc,
 };
 
 const hs_calc *hsctl_calc_find(const char *name)

@@ -62,6 +62,12 @@ int32_t hs_topic_partition(const hs_topic *topic, const char *group);
 #define HS_TOPIC_DLQ         "hs.dlq.v1"
 #define HS_TOPIC_FACT_COUNTS "hs.fact-counts.v1"
 
+/* Outputs of the targets service. */
+#define HS_TOPIC_TARGET_STATUS "hs.target-status.v1"
+
+/* Outputs of the capacity service. */
+#define HS_TOPIC_CAPACITY_STATUS "hs.capacity-status.v1"
+
 /* "region:1084" — the key component of a scope (kind in lowercase, then the code). */
 void hs_topic_scope_component(const Healthsignals__V1__Scope *scope, char *out, size_t size);
 

@@ -1,0 +1,1591 @@
+/* The targets calculation (see targets.h). State: the rules of service "targets"; every indicator fact, as
+ * a time-ordered series per indicator and scope (a rule may arrive after its facts, and a rule change
+ * re-evaluates everything under it); and the last Alert emitted per fingerprint. A fact re-evaluates only the
+ * rules whose subject is its indicator and whose scopes hold its scope: the status of its own period (all of
+ * the scope's periods when it is a baseline period, the period a year later for GROWTH) and the alert of
+ * that rule and scope. The alert is a function of the series: its periods are replayed in time order through
+ * the Alertmanager-like state machine of DOMAIN.md, so the final alerts do not depend on arrival order.
+ * startsAt / endsAt are the end of the period in which the alert fired / resolved — deterministic, never the
+ * wall clock, so that a replay and `hsctl calc` produce the same bytes.
+ */
+#include "targets.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "healthsignals/v1/alert.pb-c.h"
+#include "healthsignals/v1/indicator.pb-c.h"
+#include "healthsignals/v1/rule.pb-c.h"
+#include "healthsignals/v1/target_status.pb-c.h"
+#include "hs/key.h"
+#include "hs/period.h"
+#include "hs/validate.h"
+
+#define SERVICE_NAME "targets"
+
+/* Longest computed baseline (periods from baseline_from to baseline_to): ten years of days. */
+#define BASELINE_PERIODS_MAX 4000
+/* GROWTH compares with at most this many years earlier. */
+#define REFERENCE_YEARS_MAX 100
+/* Figures are printed rounded and sums of binary fractions are not exact: a value within this relative
+ * distance of its target counts as exactly at it (gap 0, met), so that 41 = 39 + 2 is met however it was
+ * computed. */
+#define AT_TARGET_TOLERANCE 1e-9
+
+typedef Healthsignals__V1__Rule rule_msg;
+typedef Healthsignals__V1__IndicatorObservation fact_msg;
+
+/* --- calendar: the days a period covers ----------------------------------------------------------------- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const int64_t yoe = y - era * 400;
+    const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+    z += 719468;
+    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const int64_t doe = z - era * 146097;
+    const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+/* The first day of `p`, in days since 1970-01-01. */
+static int64_t period_first_day(const hs_period *p)
+{
+    switch (p->kind) {
+    case HS_PERIOD_YEAR: return days_from_civil(p->year, 1, 1);
+    case HS_PERIOD_HALF: return days_from_civil(p->year, p->index == 1 ? 1 : 7, 1);
+    case HS_PERIOD_QUARTER: return days_from_civil(p->year, 3 * (p->index - 1) + 1, 1);
+    case HS_PERIOD_MONTH: return days_from_civil(p->year, p->index, 1);
+    case HS_PERIOD_WEEK: {
+        /* ISO week 1 is the week (from Monday) that holds 4 January; 1970-01-01 was a Thursday. */
+        int64_t jan4 = days_from_civil(p->year, 1, 4);
+        int64_t weekday = ((jan4 + 3) % 7 + 7) % 7; /* Monday = 0 */
+        return jan4 - weekday + 7LL * (p->index - 1);
+    }
+    case HS_PERIOD_DAY: return days_from_civil(p->year, 1, 1) + p->index - 1;
+    }
+    return 0;
+}
+
+/* The day after the last day of `p`: the first day of the next period of its kind. */
+static int64_t period_end_day(const hs_period *p)
+{
+    hs_period next = hs_period_add(p, 1);
+    return period_first_day(&next);
+}
+
+/* "2023-07-01T00:00:00Z": midnight UTC at the start of `day`. */
+static void day_rfc3339(int64_t day, char out[40])
+{
+    int y, m, d;
+    civil_from_days(day, &y, &m, &d);
+    snprintf(out, 40, "%04d-%02d-%02dT00:00:00Z", y, m, d);
+}
+
+static bool period_equal(const hs_period *a, const hs_period *b)
+{
+    return a->kind == b->kind && a->year == b->year && a->index == b->index;
+}
+
+/* --- facts and series ----------------------------------------------------------------------------------- */
+
+/* One fact, as much of an IndicatorObservation as an evaluation needs. Owns its flags. */
+typedef struct tg_fact {
+    hs_period period;
+    char period_text[HS_PERIOD_TEXT_MAX];
+    int64_t first_day, end_day; /* the days it covers: [first_day, end_day) */
+    double value;
+    int64_t volume;
+    bool has_volume, provisional, suspended;
+    Healthsignals__V1__Unit unit;
+    char **flags;
+    size_t n_flags;
+} tg_fact;
+
+/* Every fact of one indicator in one scope, ordered by (end_day, first_day): the order of time, and unique
+ * per period, since no two periods cover the same days. Owns its strings and facts. */
+typedef struct tg_series {
+    char *indicator;
+    Healthsignals__V1__ScopeKind scope_kind;
+    char *scope_code;
+    tg_fact *facts;
+    size_t count, cap;
+} tg_series;
+
+static void fact_clear(tg_fact *f)
+{
+    for (size_t i = 0; i < f->n_flags; i++)
+        free(f->flags[i]);
+    free(f->flags);
+    f->flags = NULL;
+    f->n_flags = 0;
+}
+
+static void series_clear(tg_series *s)
+{
+    for (size_t i = 0; i < s->count; i++)
+        fact_clear(&s->facts[i]);
+    free(s->facts);
+    free(s->indicator);
+    free(s->scope_code);
+    memset(s, 0, sizeof *s);
+}
+
+/* Position of the period covering [first_day, end_day) in `s`, or where it would be inserted; *found says
+ * which. */
+static size_t series_position(const tg_series *s, int64_t first_day, int64_t end_day, bool *found)
+{
+    size_t lo = 0, hi = s->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const tg_fact *f = &s->facts[mid];
+        if (f->end_day < end_day || (f->end_day == end_day && f->first_day < first_day))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = lo < s->count && s->facts[lo].end_day == end_day && s->facts[lo].first_day == first_day;
+    return lo;
+}
+
+/* The fact of period `p` in `s`, or NULL. */
+static const tg_fact *series_find(const tg_series *s, const hs_period *p)
+{
+    if (!s)
+        return NULL;
+    bool found;
+    size_t i = series_position(s, period_first_day(p), period_end_day(p), &found);
+    return found ? &s->facts[i] : NULL;
+}
+
+/* Fills `f` from `obs` (validated, so the period parses). HS_ERR_NOMEM leaves `f` without flags. */
+static hs_err fact_from_message(const fact_msg *obs, tg_fact *f, hs_error *error)
+{
+    memset(f, 0, sizeof *f);
+    if (hs_period_parse(obs->period, &f->period, error) != HS_OK)
+        return error ? error->code : HS_ERR_VALIDATION;
+    hs_period_format(&f->period, f->period_text, sizeof f->period_text);
+    f->first_day = period_first_day(&f->period);
+    f->end_day = period_end_day(&f->period);
+    f->value = obs->value;
+    f->has_volume = obs->_volume_case == HEALTHSIGNALS__V1__INDICATOR_OBSERVATION___VOLUME_VOLUME;
+    f->volume = f->has_volume ? obs->volume : 0;
+    f->provisional = obs->provisional;
+    f->suspended = obs->suspended;
+    f->unit = obs->unit;
+    if (obs->n_quality_flags) {
+        f->flags = calloc(obs->n_quality_flags, sizeof *f->flags);
+        if (!f->flags)
+            return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing a fact");
+        for (size_t i = 0; i < obs->n_quality_flags; i++) {
+            if (!(f->flags[f->n_flags] = strdup(obs->quality_flags[i]))) {
+                fact_clear(f);
+                return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing a fact");
+            }
+            f->n_flags++;
+        }
+    }
+    return HS_OK;
+}
+
+/* --- rules ---------------------------------------------------------------------------------------------- */
+
+typedef struct tg_scope {
+    Healthsignals__V1__ScopeKind kind;
+    char code[40]; /* validated: a region, DK, a hospital code (<= 32) or a municipality code */
+} tg_scope;
+
+/* A rule of this service with its parameters parsed. Owns `msg` (unpacked with the default allocator). */
+typedef struct tg_rule {
+    rule_msg *msg;
+    tg_scope *scopes; /* the rule's scopes, or the five regions and the nation */
+    size_t n_scopes;
+    hs_period *baseline; /* BASELINE_BAND range or BASELINE_MARGIN list, in time order; or the base period */
+    size_t n_baseline;
+    int64_t evaluated_from_day; /* periods starting before this day belong to the baseline: not evaluated */
+    unsigned reference_years;   /* GROWTH */
+    unsigned for_periods;       /* consecutive missed evaluable periods before firing, >= 1 */
+} tg_rule;
+
+/* Frees what `r` owns and zeroes it. */
+static void rule_clear(tg_rule *r)
+{
+    if (r->msg)
+        protobuf_c_message_free_unpacked(&r->msg->base, NULL);
+    free(r->scopes);
+    free(r->baseline);
+    memset(r, 0, sizeof *r);
+}
+
+static const char *kind_name(Healthsignals__V1__RuleKind kind)
+{
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&healthsignals__v1__rule_kind__descriptor, (int)kind);
+    return v ? v->name : "?";
+}
+
+/* The kind parameters of a rule, as bits, so that each kind can say which it takes. */
+enum {
+    P_BASELINE_VALUE = 1 << 0,
+    P_BASELINE_RANGE = 1 << 1,
+    P_BASELINE_PERIODS = 1 << 2,
+    P_BAND = 1 << 3,
+    P_MARGIN = 1 << 4,
+    P_GROWTH = 1 << 5,
+    P_REFERENCE_YEARS = 1 << 6,
+    P_BASE_PERIOD = 1 << 7,
+    P_THRESHOLD = 1 << 8,
+    P_LEVELS = 1 << 9,
+};
+
+static const struct {
+    unsigned bit;
+    const char *name;
+} param_names[] = {
+    {P_BASELINE_VALUE, "baseline_value"},
+    {P_BASELINE_RANGE, "baseline_from/baseline_to"},
+    {P_BASELINE_PERIODS, "baseline_periods"},
+    {P_BAND, "band"},
+    {P_MARGIN, "margin"},
+    {P_GROWTH, "growth_pct"},
+    {P_REFERENCE_YEARS, "reference_years"},
+    {P_BASE_PERIOD, "base_period"},
+    {P_THRESHOLD, "threshold"},
+    {P_LEVELS, "level_thresholds_pct/alert_level"},
+};
+
+static unsigned params_given(const rule_msg *m)
+{
+    unsigned given = 0;
+    if (m->_baseline_value_case == HEALTHSIGNALS__V1__RULE___BASELINE_VALUE_BASELINE_VALUE)
+        given |= P_BASELINE_VALUE;
+    if ((m->baseline_from && *m->baseline_from) || (m->baseline_to && *m->baseline_to))
+        given |= P_BASELINE_RANGE;
+    if (m->n_baseline_periods)
+        given |= P_BASELINE_PERIODS;
+    if (m->band != 0)
+        given |= P_BAND;
+    if (m->margin != 0)
+        given |= P_MARGIN;
+    if (m->growth_pct != 0)
+        given |= P_GROWTH;
+    if (m->reference_years != 0)
+        given |= P_REFERENCE_YEARS;
+    if (m->base_period && *m->base_period)
+        given |= P_BASE_PERIOD;
+    if (m->_threshold_case == HEALTHSIGNALS__V1__RULE___THRESHOLD_THRESHOLD)
+        given |= P_THRESHOLD;
+    if (m->n_level_thresholds_pct || m->alert_level)
+        given |= P_LEVELS;
+    return given;
+}
+
+/* Checks that `m` carries exactly the parameters its kind uses (hs_validate_rule has checked their syntax).
+ */
+static hs_err rule_check_params(const rule_msg *m, hs_error *error)
+{
+    unsigned allowed;
+    switch (m->kind) {
+    case HEALTHSIGNALS__V1__RULE_KIND__BASELINE_BAND:
+        allowed = P_BASELINE_VALUE | P_BASELINE_RANGE | P_BAND;
+        break;
+    case HEALTHSIGNALS__V1__RULE_KIND__BASELINE_MARGIN:
+        allowed = P_BASELINE_VALUE | P_BASELINE_PERIODS | P_MARGIN;
+        break;
+    case HEALTHSIGNALS__V1__RULE_KIND__GROWTH: allowed = P_GROWTH | P_REFERENCE_YEARS; break;
+    case HEALTHSIGNALS__V1__RULE_KIND__THRESHOLD: allowed = P_THRESHOLD; break;
+    case HEALTHSIGNALS__V1__RULE_KIND__BASE_YEAR_GROWTH: allowed = P_BASE_PERIOD | P_GROWTH; break;
+    default:
+        return hs_error_set(error, HS_ERR_VALIDATION, "kind: %s is not a kind the targets service evaluates",
+                            kind_name(m->kind));
+    }
+    unsigned given = params_given(m);
+    for (size_t i = 0; i < sizeof param_names / sizeof param_names[0]; i++)
+        if ((given & param_names[i].bit) && !(allowed & param_names[i].bit))
+            return hs_error_set(error, HS_ERR_VALIDATION, "%s: not a parameter of %s", param_names[i].name,
+                                kind_name(m->kind));
+    const char *needs = NULL;
+    unsigned computed =
+        m->kind == HEALTHSIGNALS__V1__RULE_KIND__BASELINE_BAND ? P_BASELINE_RANGE : P_BASELINE_PERIODS;
+    switch (m->kind) {
+    case HEALTHSIGNALS__V1__RULE_KIND__BASELINE_BAND:
+    case HEALTHSIGNALS__V1__RULE_KIND__BASELINE_MARGIN:
+        if ((given & P_BASELINE_VALUE) && (given & computed))
+            return hs_error_set(error, HS_ERR_VALIDATION, "baseline_value: give it or %s, not both",
+                                computed == P_BASELINE_RANGE ? "baseline_from/baseline_to"
+                                                             : "baseline_periods");
+        if (!(given & (P_BASELINE_VALUE | computed)))
+            needs = computed == P_BASELINE_RANGE ? "baseline_value or baseline_from/baseline_to"
+                                                 : "baseline_value or baseline_periods";
+        break;
+    case HEALTHSIGNALS__V1__RULE_KIND__THRESHOLD:
+        if (!(given & P_THRESHOLD))
+            needs = "threshold";
+        break;
+    case HEALTHSIGNALS__V1__RULE_KIND__BASE_YEAR_GROWTH:
+        if (!(given & P_BASE_PERIOD))
+            needs = "base_period";
+        break;
+    default: break;
+    }
+    if (needs)
+        return hs_error_set(error, HS_ERR_VALIDATION, "%s needs %s", kind_name(m->kind), needs);
+    if (m->reference_years > REFERENCE_YEARS_MAX)
+        return hs_error_set(error, HS_ERR_VALIDATION, "reference_years: %u is more than %d",
+                            (unsigned)m->reference_years, REFERENCE_YEARS_MAX);
+    return HS_OK;
+}
+
+static int compare_periods_in_time(const void *a, const void *b)
+{
+    const hs_period *pa = a, *pb = b;
+    int64_t ea = period_end_day(pa), eb = period_end_day(pb);
+    if (ea != eb)
+        return ea < eb ? -1 : 1;
+    int64_t fa = period_first_day(pa), fb = period_first_day(pb);
+    return fa < fb ? -1 : fa > fb;
+}
+
+/* The periods a computed baseline is made of: baseline_from..baseline_to (BASELINE_BAND), the listed
+ * periods (BASELINE_MARGIN) or the base period (BASE_YEAR_GROWTH); none for the other kinds or a supplied
+ * baseline. */
+static hs_err rule_parse_baseline(tg_rule *r, hs_error *error)
+{
+    const rule_msg *m = r->msg;
+    r->evaluated_from_day = INT64_MIN;
+    size_t n = 0;
+    hs_period from = {0}, to = {0};
+    if (m->kind == HEALTHSIGNALS__V1__RULE_KIND__BASELINE_BAND && m->baseline_from && *m->baseline_from) {
+        if (hs_period_parse(m->baseline_from, &from, error) || hs_period_parse(m->baseline_to, &to, error))
+            return HS_ERR_VALIDATION;
+        int64_t span = hs_period_ordinal(&to) - hs_period_ordinal(&from) + 1;
+        if (span < 1 || span > BASELINE_PERIODS_MAX)
+            return hs_error_set(error, HS_ERR_VALIDATION,
+                                "baseline_from..baseline_to: %" PRId64 " periods, want 1..%d", span,
+                                BASELINE_PERIODS_MAX);
+        n = (size_t)span;
+    } else if (m->kind == HEALTHSIGNALS__V1__RULE_KIND__BASELINE_MARGIN) {
+        n = m->n_baseline_periods;
+    } else if (m->kind == HEALTHSIGNALS__V1__RULE_KIND__BASE_YEAR_GROWTH) {
+        n = 1;
+    }
+    if (n == 0)
+        return HS_OK;
+    if (!(r->baseline = calloc(n, sizeof *r->baseline)))
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory parsing a rule");
+    if (m->kind == HEALTHSIGNALS__V1__RULE_KIND__BASELINE_BAND) {
+        for (size_t i = 0; i < n; i++)
+            r->baseline[i] = hs_period_add(&from, (int64_t)i);
+    } else if (m->kind == HEALTHSIGNALS__V1__RULE_KIND__BASELINE_MARGIN) {
+        for (size_t i = 0; i < n; i++) {
+            if (hs_period_parse(m->baseline_periods[i], &r->baseline[i], error))
+                return HS_ERR_VALIDATION;
+            for (size_t j = 0; j < i; j++)
+                if (period_equal(&r->baseline[j], &r->baseline[i]))
+                    return hs_error_set(error, HS_ERR_VALIDATION,
+                                        "baseline_periods[%zu]: '%s' is listed twice", i,
+                                        m->baseline_periods[i]);
+        }
+        qsort(r->baseline, n, sizeof *r->baseline, compare_periods_in_time);
+    } else if (hs_period_parse(m->base_period, &r->baseline[0], error)) {
+        return HS_ERR_VALIDATION;
+    }
+    r->n_baseline = n;
+    r->evaluated_from_day = period_end_day(&r->baseline[n - 1]);
+    return HS_OK;
+}
+
+static hs_err rule_parse_scopes(tg_rule *r, hs_error *error)
+{
+    static const tg_scope everywhere[] = {
+        {HEALTHSIGNALS__V1__SCOPE_KIND__REGION, "1081"}, {HEALTHSIGNALS__V1__SCOPE_KIND__REGION, "1082"},
+        {HEALTHSIGNALS__V1__SCOPE_KIND__REGION, "1083"}, {HEALTHSIGNALS__V1__SCOPE_KIND__REGION, "1084"},
+        {HEALTHSIGNALS__V1__SCOPE_KIND__REGION, "1085"}, {HEALTHSIGNALS__V1__SCOPE_KIND__NATIONAL, "DK"},
+    };
+    const rule_msg *m = r->msg;
+    size_t n = m->n_scopes ? m->n_scopes : sizeof everywhere / sizeof everywhere[0];
+    if (!(r->scopes = calloc(n, sizeof *r->scopes)))
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory parsing a rule");
+    for (size_t i = 0; i < n; i++) {
+        if (!m->n_scopes) {
+            r->scopes[i] = everywhere[i];
+            continue;
+        }
+        const Healthsignals__V1__Scope *scope = m->scopes[i];
+        if (strlen(scope->code) >= sizeof r->scopes[i].code)
+            return hs_error_set(error, HS_ERR_VALIDATION, "scopes[%zu]: code too long", i);
+        r->scopes[i].kind = scope->kind;
+        snprintf(r->scopes[i].code, sizeof r->scopes[i].code, "%s", scope->code);
+        for (size_t j = 0; j < i; j++)
+            if (r->scopes[j].kind == scope->kind && strcmp(r->scopes[j].code, scope->code) == 0)
+                return hs_error_set(error, HS_ERR_VALIDATION, "scopes[%zu]: '%s' is listed twice", i,
+                                    scope->code);
+    }
+    r->n_scopes = n;
+    return HS_OK;
+}
+
+/* Fills `r` (owned by the caller: rule_clear) from the validated message `m`, with a copy of it; or returns
+ * an error, `r` zeroed, for parameters its kind cannot use. */
+static hs_err rule_init(tg_rule *r, const rule_msg *m, hs_error *error)
+{
+    memset(r, 0, sizeof *r);
+    hs_err err = rule_check_params(m, error);
+    if (err)
+        return err;
+    size_t len = protobuf_c_message_get_packed_size(&m->base);
+    uint8_t *bytes = malloc(len ? len : 1);
+    if (bytes) {
+        protobuf_c_message_pack(&m->base, bytes);
+        r->msg =
+            (rule_msg *)protobuf_c_message_unpack(&healthsignals__v1__rule__descriptor, NULL, len, bytes);
+    }
+    free(bytes);
+    if (!r->msg) {
+        hs_error_set(error, HS_ERR_NOMEM, "out of memory storing a rule");
+        return HS_ERR_NOMEM;
+    }
+    r->reference_years = m->reference_years ? m->reference_years : 1;
+    r->for_periods = m->for_periods ? m->for_periods : 1;
+    err = rule_parse_scopes(r, error);
+    if (err == HS_OK)
+        err = rule_parse_baseline(r, error);
+    if (err)
+        rule_clear(r);
+    return err;
+}
+
+static bool rule_covers(const tg_rule *r, const char *indicator, Healthsignals__V1__ScopeKind kind,
+                        const char *code)
+{
+    if (strcmp(r->msg->subject, indicator) != 0)
+        return false;
+    for (size_t i = 0; i < r->n_scopes; i++)
+        if (r->scopes[i].kind == kind && strcmp(r->scopes[i].code, code) == 0)
+            return true;
+    return false;
+}
+
+/* A period is evaluated unless it starts before the computed baseline ends (it is part of the baseline, or
+ * earlier). */
+static bool rule_evaluates(const tg_rule *r, const tg_fact *f)
+{
+    return f->first_day >= r->evaluated_from_day;
+}
+
+static bool rule_has_baseline_period(const tg_rule *r, const hs_period *p)
+{
+    for (size_t i = 0; i < r->n_baseline; i++)
+        if (period_equal(&r->baseline[i], p))
+            return true;
+    return false;
+}
+
+static bool higher_is_better(const tg_rule *r)
+{
+    return r->msg->direction != HEALTHSIGNALS__V1__DIRECTION__LOWER_IS_BETTER;
+}
+
+/* --- state ---------------------------------------------------------------------------------------------- */
+
+typedef struct tg_state {
+    tg_rule *rules; /* in arrival order */
+    size_t n_rules, cap_rules;
+    tg_series *series; /* every series, in arrival order; never removed, so an index stays valid */
+    size_t n_series, cap_series;
+    hs_table series_index; /* "indicator/scope" -> index into `series` (size_t) */
+    size_t facts;
+    hs_table alerts; /* fingerprint -> packed Alert: the last one emitted (an alert, once emitted, stays) */
+} tg_state;
+
+static void *targets_create(void)
+{
+    tg_state *s = calloc(1, sizeof *s);
+    if (s) {
+        hs_table_init(&s->series_index);
+        hs_table_init(&s->alerts);
+    }
+    return s;
+}
+
+/* The series of an entry of s->series_index, or NULL. Valid until the next series is added. */
+static tg_series *series_of_entry(const tg_state *s, const hs_table_entry *e)
+{
+    if (!e)
+        return NULL;
+    size_t index;
+    memcpy(&index, e->value, sizeof index);
+    assert(index < s->n_series);
+    return &s->series[index];
+}
+
+static void targets_destroy(void *state)
+{
+    tg_state *s = state;
+    for (size_t i = 0; i < s->n_rules; i++)
+        rule_clear(&s->rules[i]);
+    free(s->rules);
+    for (size_t i = 0; i < s->n_series; i++)
+        series_clear(&s->series[i]);
+    free(s->series);
+    hs_table_free(&s->series_index);
+    hs_table_free(&s->alerts);
+    free(s);
+}
+
+static void scope_component(Healthsignals__V1__ScopeKind kind, const char *code, char out[160])
+{
+    Healthsignals__V1__Scope scope = HEALTHSIGNALS__V1__SCOPE__INIT;
+    scope.kind = kind;
+    scope.code = (char *)code;
+    hs_topic_scope_component(&scope, out, 160);
+}
+
+static hs_err series_key(const char *indicator, const char *scope_component_text, char key[HS_KEY_MAX],
+                         hs_error *error)
+{
+    const char *parts[] = {indicator, scope_component_text};
+    return hs_key_join(key, parts, 2, error);
+}
+
+static tg_series *series_get(const tg_state *s, const char *indicator, Healthsignals__V1__ScopeKind kind,
+                             const char *code)
+{
+    char component[160], key[HS_KEY_MAX];
+    scope_component(kind, code, component);
+    if (series_key(indicator, component, key, NULL) != HS_OK)
+        return NULL;
+    return series_of_entry(s, hs_table_get(&s->series_index, key));
+}
+
+/* --- baselines and evaluation --------------------------------------------------------------------------- */
+
+/* Growable lists used while evaluating; `items` are borrowed (periods by value, strings from facts). */
+typedef struct tg_periods {
+    hs_period *items;
+    size_t count, cap;
+} tg_periods;
+
+typedef struct tg_strings {
+    const char **items;
+    size_t count, cap;
+} tg_strings;
+
+static bool periods_push(tg_periods *l, const hs_period *p)
+{
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 8;
+        hs_period *items = realloc(l->items, cap * sizeof *items);
+        if (!items)
+            return false;
+        l->items = items;
+        l->cap = cap;
+    }
+    l->items[l->count++] = *p;
+    return true;
+}
+
+static bool strings_push(tg_strings *l, const char *text)
+{
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 8;
+        const char **items = realloc((void *)l->items, cap * sizeof *items);
+        if (!items)
+            return false;
+        l->items = items;
+        l->cap = cap;
+    }
+    l->items[l->count++] = text;
+    return true;
+}
+
+/* The baseline of one evaluation: for BASELINE_BAND / BASELINE_MARGIN / BASE_YEAR_GROWTH the same for every
+ * period of a series, for GROWTH the period `reference_years` earlier. */
+typedef struct tg_baseline {
+    Healthsignals__V1__BaselineMethod method;
+    bool known;
+    double value;
+    tg_periods used, excluded, missing;
+    tg_strings flags; /* quality flags of the facts used */
+    bool provisional; /* a fact used is provisional */
+} tg_baseline;
+
+static void baseline_reset(tg_baseline *b)
+{
+    b->method = HEALTHSIGNALS__V1__BASELINE_METHOD__BASELINE_METHOD_UNSPECIFIED;
+    b->known = b->provisional = false;
+    b->value = 0;
+    b->used.count = b->excluded.count = b->missing.count = b->flags.count = 0;
+}
+
+static void baseline_free(tg_baseline *b)
+{
+    free(b->used.items);
+    free(b->excluded.items);
+    free(b->missing.items);
+    free((void *)b->flags.items);
+}
+
+/* Averages the facts of `periods` in `series`, weighted by volume when every one has a volume (and they do
+ * not sum to 0), else with equal weights. Any period without a fact makes the baseline unknown; flagged
+ * periods are left out when the rule says so. Returns false when out of memory. */
+static bool baseline_mean(const tg_rule *r, const tg_series *series, const hs_period *periods, size_t n,
+                          tg_baseline *b)
+{
+    double sum = 0, weighted = 0, volume = 0;
+    bool all_volumes = true;
+    for (size_t i = 0; i < n; i++) {
+        const tg_fact *f = series_find(series, &periods[i]);
+        if (!f) {
+            if (!periods_push(&b->missing, &periods[i]))
+                return false;
+            continue;
+        }
+        if (f->n_flags && r->msg->exclude_flagged_from_baseline) {
+            if (!periods_push(&b->excluded, &periods[i]))
+                return false;
+            continue;
+        }
+        if (!periods_push(&b->used, &periods[i]))
+            return false;
+        for (size_t k = 0; k < f->n_flags; k++)
+            if (!strings_push(&b->flags, f->flags[k]))
+                return false;
+        b->provisional |= f->provisional;
+        sum += f->value;
+        all_volumes &= f->has_volume;
+        weighted += f->value * (double)f->volume;
+        volume += (double)f->volume;
+    }
+    if (b->missing.count || !b->used.count)
+        return true; /* unknown: NO_BASELINE */
+    b->known = true;
+    if (all_volumes && volume > 0) {
+        b->method = HEALTHSIGNALS__V1__BASELINE_METHOD__BASELINE_WEIGHTED_MEAN;
+        b->value = weighted / volume;
+    } else {
+        b->method = HEALTHSIGNALS__V1__BASELINE_METHOD__BASELINE_UNWEIGHTED_MEAN;
+        b->value = sum / (double)b->used.count;
+    }
+    return true;
+}
+
+/* Computes the baseline of rule `r` for fact `f` of `series` into `b` (reset first). Returns false when out
+ * of memory. */
+static bool baseline_compute(const tg_rule *r, const tg_series *series, const tg_fact *f, tg_baseline *b)
+{
+    baseline_reset(b);
+    const rule_msg *m = r->msg;
+    switch (m->kind) {
+    case HEALTHSIGNALS__V1__RULE_KIND__BASELINE_BAND:
+    case HEALTHSIGNALS__V1__RULE_KIND__BASELINE_MARGIN:
+        if (m->_baseline_value_case == HEALTHSIGNALS__V1__RULE___BASELINE_VALUE_BASELINE_VALUE) {
+            b->method = HEALTHSIGNALS__V1__BASELINE_METHOD__BASELINE_SUPPLIED;
+            b->known = true;
+            b->value = m->baseline_value;
+            return true;
+        }
+        return baseline_mean(r, series, r->baseline, r->n_baseline, b);
+    case HEALTHSIGNALS__V1__RULE_KIND__GROWTH: {
+        hs_period earlier;
+        bool ok =
+            !hs_period_year_earlier(&f->period, (int)r->reference_years, &earlier) ||
+            baseline_mean(r, series, &earlier, 1, b); /* no such period (week 53, 29 February): unknown */
+        b->method = HEALTHSIGNALS__V1__BASELINE_METHOD__BASELINE_REFERENCE_PERIOD;
+        return ok;
+    }
+    case HEALTHSIGNALS__V1__RULE_KIND__BASE_YEAR_GROWTH: {
+        bool ok = baseline_mean(r, series, r->baseline, 1, b);
+        b->method = HEALTHSIGNALS__V1__BASELINE_METHOD__BASELINE_BASE_PERIOD;
+        return ok;
+    }
+    default: return true; /* THRESHOLD: no baseline */
+    }
+}
+
+/* One period evaluated under one rule. */
+typedef struct tg_eval {
+    const tg_fact *fact;
+    Healthsignals__V1__TargetState state;
+    bool has_target;
+    double target, gap; /* gap > 0: better than the target */
+    bool has_change;
+    double change_pct;
+} tg_eval;
+
+/* Evaluates `f` under `r` with baseline `b` (from baseline_compute for this fact, or shared by the series
+ * for the kinds whose baseline does not depend on the period). */
+static tg_eval evaluate(const tg_rule *r, const tg_fact *f, const tg_baseline *b)
+{
+    const rule_msg *m = r->msg;
+    tg_eval ev = {.fact = f, .state = HEALTHSIGNALS__V1__TARGET_STATE__NO_BASELINE};
+    bool higher = higher_is_better(r);
+    switch (m->kind) {
+    case HEALTHSIGNALS__V1__RULE_KIND__BASELINE_BAND:
+        ev.has_target = b->known;
+        ev.target = higher ? b->value - m->band : b->value + m->band;
+        break;
+    case HEALTHSIGNALS__V1__RULE_KIND__BASELINE_MARGIN:
+        ev.has_target = b->known;
+        ev.target = higher ? b->value - m->margin : b->value + m->margin;
+        break;
+    case HEALTHSIGNALS__V1__RULE_KIND__GROWTH:
+    case HEALTHSIGNALS__V1__RULE_KIND__BASE_YEAR_GROWTH:
+        /* value >= base x (1 + growth): as base x (100 + growth) / 100, exact for whole-number figures
+         * (112 x 120 / 100 = 134.4, correctly rounded). */
+        ev.has_target = b->known;
+        ev.target = b->value * (100.0 + m->growth_pct) / 100.0;
+        if (b->known && b->value != 0) {
+            ev.has_change = true;
+            ev.change_pct = (f->value - b->value) * 100.0 / b->value;
+        }
+        break;
+    case HEALTHSIGNALS__V1__RULE_KIND__THRESHOLD:
+        ev.has_target = true;
+        ev.target = m->threshold;
+        break;
+    default: break;
+    }
+    if (ev.has_target) {
+        ev.gap = higher ? f->value - ev.target : ev.target - f->value;
+        double scale = fabs(ev.target) > 1 ? fabs(ev.target) : 1;
+        if (fabs(ev.gap) <= AT_TARGET_TOLERANCE * scale)
+            ev.gap = 0;
+        ev.state =
+            ev.gap >= 0 ? HEALTHSIGNALS__V1__TARGET_STATE__MET : HEALTHSIGNALS__V1__TARGET_STATE__MISSED;
+    } else {
+        ev.target = 0;
+    }
+    if (f->suspended)
+        ev.state = HEALTHSIGNALS__V1__TARGET_STATE__SUSPENDED;
+    return ev;
+}
+
+static bool evaluable(const tg_eval *ev)
+{
+    return ev->state == HEALTHSIGNALS__V1__TARGET_STATE__MET ||
+           ev->state == HEALTHSIGNALS__V1__TARGET_STATE__MISSED;
+}
+
+/* --- TargetStatus --------------------------------------------------------------------------------------- */
+
+static hs_err status_key(const tg_rule *r, const tg_series *series, const char *period, char key[HS_KEY_MAX],
+                         hs_error *error)
+{
+    char component[160];
+    scope_component(series->scope_kind, series->scope_code, component);
+    const char *parts[] = {r->msg->subject, r->msg->id, component, period};
+    return hs_key_join(key, parts, 4, error);
+}
+
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Sorts `l` and drops repeats. */
+static void strings_sort_unique(tg_strings *l)
+{
+    if (!l->count)
+        return;
+    qsort((void *)l->items, l->count, sizeof *l->items, compare_strings);
+    size_t n = 1;
+    for (size_t i = 1; i < l->count; i++)
+        if (strcmp(l->items[i], l->items[n - 1]) != 0)
+            l->items[n++] = l->items[i];
+    l->count = n;
+}
+
+/* The quality flags of an evaluation: the fact's and the baseline's, sorted, unique. `out` is reset. */
+static bool eval_flags(const tg_fact *f, const tg_baseline *b, tg_strings *out)
+{
+    out->count = 0;
+    for (size_t i = 0; i < f->n_flags; i++)
+        if (!strings_push(out, f->flags[i]))
+            return false;
+    for (size_t i = 0; i < b->flags.count; i++)
+        if (!strings_push(out, b->flags.items[i]))
+            return false;
+    strings_sort_unique(out);
+    return true;
+}
+
+/* Period texts of `l` as a malloc'd block: `count` pointers followed by the texts. NULL when empty or out
+ * of memory (*ok says which). */
+static char **period_texts(const tg_periods *l, bool *ok)
+{
+    *ok = true;
+    if (!l->count)
+        return NULL;
+    char **texts = malloc(l->count * (sizeof(char *) + HS_PERIOD_TEXT_MAX));
+    if (!texts) {
+        *ok = false;
+        return NULL;
+    }
+    char *storage = (char *)(texts + l->count);
+    for (size_t i = 0; i < l->count; i++) {
+        texts[i] = storage + i * HS_PERIOD_TEXT_MAX;
+        hs_period_format(&l->items[i], texts[i], HS_PERIOD_TEXT_MAX);
+    }
+    return texts;
+}
+
+static hs_err emit_status(const tg_rule *r, const tg_series *series, const tg_eval *ev, const tg_baseline *b,
+                          hs_emit *emit, hs_error *error)
+{
+    const rule_msg *m = r->msg;
+    const tg_fact *f = ev->fact;
+    char key[HS_KEY_MAX];
+    hs_err err = status_key(r, series, f->period_text, key, error);
+    if (err)
+        return err;
+
+    Healthsignals__V1__Scope scope = HEALTHSIGNALS__V1__SCOPE__INIT;
+    scope.kind = series->scope_kind;
+    scope.code = series->scope_code;
+    Healthsignals__V1__TargetStatus st = HEALTHSIGNALS__V1__TARGET_STATUS__INIT;
+    st.rule = m->id;
+    st.kind = m->kind;
+    st.direction = m->direction;
+    st.scope = &scope;
+    st.subject = m->subject;
+    st.period = (char *)f->period_text;
+    st.value = f->value;
+    st.unit = f->unit;
+    st.status = ev->state;
+    st.provisional = f->provisional || b->provisional;
+    if (ev->has_target) {
+        st._target_case = HEALTHSIGNALS__V1__TARGET_STATUS___TARGET_TARGET;
+        st.target = ev->target;
+        st._gap_case = HEALTHSIGNALS__V1__TARGET_STATUS___GAP_GAP;
+        st.gap = ev->gap;
+    }
+    if (b->known && b->method != HEALTHSIGNALS__V1__BASELINE_METHOD__BASELINE_METHOD_UNSPECIFIED) {
+        st._baseline_case = HEALTHSIGNALS__V1__TARGET_STATUS___BASELINE_BASELINE;
+        st.baseline = b->value;
+    }
+    if (ev->has_change) {
+        st._change_pct_case = HEALTHSIGNALS__V1__TARGET_STATUS___CHANGE_PCT_CHANGE_PCT;
+        st.change_pct = ev->change_pct;
+    }
+    st.baseline_method = b->method;
+
+    tg_strings flags = {0};
+    bool ok_used, ok_excluded, ok_missing;
+    char **used = period_texts(&b->used, &ok_used);
+    char **excluded = period_texts(&b->excluded, &ok_excluded);
+    char **missing = period_texts(&b->missing, &ok_missing);
+    if (eval_flags(f, b, &flags) && ok_used && ok_excluded && ok_missing) {
+        st.n_quality_flags = flags.count;
+        st.quality_flags = (char **)flags.items;
+        st.n_baseline_periods = b->used.count;
+        st.baseline_periods = used;
+        st.n_excluded_baseline_periods = b->excluded.count;
+        st.excluded_baseline_periods = excluded;
+        st.n_missing_baseline_periods = b->missing.count;
+        st.missing_baseline_periods = missing;
+        err = hs_emit_put(emit, hs_topic_find(HS_TOPIC_TARGET_STATUS), key, &st.base);
+        if (err)
+            hs_error_set(error, err, "emitting %s: %s", key, hs_err_str(err));
+    } else {
+        err = hs_error_set(error, HS_ERR_NOMEM, "out of memory evaluating %s", key);
+    }
+    free((void *)flags.items);
+    free(used);
+    free(excluded);
+    free(missing);
+    return err;
+}
+
+/* --- alerts --------------------------------------------------------------------------------------------- */
+
+/* Stable identity of the alert of one rule, scope and subject: 16 hex digits of XXH3-64 over the three,
+ * each preceded by its length (like Alertmanager's fingerprint of a label set, and as long). */
+static void alert_fingerprint(const char *rule, const char *scope_component_text, const char *subject,
+                              char out[17])
+{
+    XXH3_state_t *state = XXH3_createState();
+    uint64_t hash = 0;
+    if (state) {
+        XXH3_64bits_reset(state);
+        const char *texts[] = {rule, scope_component_text, subject};
+        for (int i = 0; i < 3; i++) {
+            uint64_t len = strlen(texts[i]);
+            XXH3_64bits_update(state, &len, sizeof len);
+            XXH3_64bits_update(state, texts[i], len);
+        }
+        hash = XXH3_64bits_digest(state);
+        XXH3_freeState(state);
+    }
+    snprintf(out, 17, "%016" PRIx64, hash);
+}
+
+/* What replaying a series through the alert state machine found. */
+typedef struct tg_history {
+    bool episode;         /* the alert fired at least once over the series */
+    bool firing;          /* ... and is firing after its latest evaluable period */
+    const tg_fact *fired; /* the period the last episode fired in */
+    const tg_fact *resolved;
+    tg_eval last; /* the latest evaluable period (last.fact NULL: none) */
+    int missed_run;
+} tg_history;
+
+/* One evaluable period through the state machine of DOMAIN.md "Alert semantics": fire after for_periods
+ * consecutive missed evaluable periods; stay firing while missed; resolve when met by at least the
+ * hysteresis margin. */
+static void history_step(const tg_rule *r, tg_history *h, const tg_eval *ev)
+{
+    h->last = *ev;
+    if (ev->state == HEALTHSIGNALS__V1__TARGET_STATE__MISSED) {
+        h->missed_run++;
+        if (!h->firing && (unsigned)h->missed_run >= r->for_periods) {
+            h->firing = h->episode = true;
+            h->fired = ev->fact;
+            h->resolved = NULL;
+        }
+        return;
+    }
+    h->missed_run = 0;
+    if (h->firing && ev->gap >= r->msg->hysteresis) {
+        h->firing = false;
+        h->resolved = ev->fact;
+    }
+}
+
+static const char *scope_name(Healthsignals__V1__ScopeKind kind, const char *code, char *buf, size_t size)
+{
+    const char *region = hs_region_name(code);
+    if (kind == HEALTHSIGNALS__V1__SCOPE_KIND__REGION && region)
+        return region;
+    if (kind == HEALTHSIGNALS__V1__SCOPE_KIND__NATIONAL)
+        return "Hele landet";
+    snprintf(buf, size, "%s %s",
+             kind == HEALTHSIGNALS__V1__SCOPE_KIND__HOSPITAL ? "hospital" : "municipality", code);
+    return buf;
+}
+
+/* A figure for the annotations: at most two decimals, no trailing zeros ("134.4", "79", "-18"). */
+static const char *figure(double x, char *buf, size_t size)
+{
+    snprintf(buf, size, "%.2f", x);
+    char *dot = strchr(buf, '.');
+    if (dot) {
+        char *end = buf + strlen(buf) - 1;
+        while (end > dot && *end == '0')
+            *end-- = '\0';
+        if (end == dot)
+            *end = '\0';
+    }
+    if (strcmp(buf, "-0") == 0)
+        snprintf(buf, size, "0");
+    return buf;
+}
+
+static const char *unit_suffix(Healthsignals__V1__Unit unit)
+{
+    switch (unit) {
+    case HEALTHSIGNALS__V1__UNIT__PERCENT: return "%";
+    case HEALTHSIGNALS__V1__UNIT__DAYS: return " days";
+    case HEALTHSIGNALS__V1__UNIT__WEEKS: return " weeks";
+    case HEALTHSIGNALS__V1__UNIT__DKK: return " DKK";
+    case HEALTHSIGNALS__V1__UNIT__FTE: return " FTE";
+    default: return "";
+    }
+}
+
+/* How the target was derived, for the description: "baseline 82 (supplied) - band 3", "baseline 31 (mean of
+ * 2020Q1) + margin 2", "100 in 2022Q2 +3%". */
+static void target_basis(const tg_rule *r, const tg_baseline *b, char *out, size_t size)
+{
+    const rule_msg *m = r->msg;
+    char x[64], y[64], first[HS_PERIOD_TEXT_MAX] = "", last[HS_PERIOD_TEXT_MAX] = "", how[64];
+    if (b->used.count) {
+        hs_period_format(&b->used.items[0], first, sizeof first);
+        hs_period_format(&b->used.items[b->used.count - 1], last, sizeof last);
+    }
+    if (b->method == HEALTHSIGNALS__V1__BASELINE_METHOD__BASELINE_SUPPLIED)
+        snprintf(how, sizeof how, "supplied");
+    else
+        snprintf(how, sizeof how, "%s of %s%s%s",
+                 b->method == HEALTHSIGNALS__V1__BASELINE_METHOD__BASELINE_WEIGHTED_MEAN ? "weighted mean"
+                                                                                         : "mean",
+                 first, b->used.count > 1 ? ".." : "", b->used.count > 1 ? last : "");
+    switch (m->kind) {
+    case HEALTHSIGNALS__V1__RULE_KIND__BASELINE_BAND:
+        snprintf(out, size, "baseline %s (%s) %s band %s", figure(b->value, x, sizeof x), how,
+                 higher_is_better(r) ? "-" : "+", figure(m->band, y, sizeof y));
+        break;
+    case HEALTHSIGNALS__V1__RULE_KIND__BASELINE_MARGIN:
+        snprintf(out, size, "baseline %s (%s) %s margin %s", figure(b->value, x, sizeof x), how,
+                 higher_is_better(r) ? "-" : "+", figure(m->margin, y, sizeof y));
+        break;
+    case HEALTHSIGNALS__V1__RULE_KIND__GROWTH:
+    case HEALTHSIGNALS__V1__RULE_KIND__BASE_YEAR_GROWTH:
+        snprintf(out, size, "%s in %s %s%s%%", figure(b->value, x, sizeof x), first,
+                 m->growth_pct >= 0 ? "+" : "", figure(m->growth_pct, y, sizeof y));
+        break;
+    default: snprintf(out, size, "threshold"); break;
+    }
+}
+
+static Healthsignals__V1__Severity alert_severity(const tg_rule *r)
+{
+    return r->msg->severity ? r->msg->severity : HEALTHSIGNALS__V1__SEVERITY__WARNING;
+}
+
+static int compare_labels(const void *a, const void *b)
+{
+    const Healthsignals__V1__Alert__LabelsEntry *const *la = a, *const *lb = b;
+    return strcmp((*la)->key, (*lb)->key);
+}
+
+/* Emits `alert` for `fingerprint` and remembers it as the last emitted. */
+static hs_err alert_put(tg_state *s, const char *fingerprint, const Healthsignals__V1__Alert *alert,
+                        hs_emit *emit, hs_error *error)
+{
+    size_t len = protobuf_c_message_get_packed_size(&alert->base);
+    uint8_t *bytes = malloc(len ? len : 1);
+    if (!bytes)
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory packing an alert");
+    protobuf_c_message_pack(&alert->base, bytes);
+    hs_table_change change = hs_table_put(&s->alerts, fingerprint, bytes, len);
+    free(bytes);
+    if (change == HS_TABLE_NOMEM)
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing an alert");
+    hs_err err = hs_emit_put(emit, hs_topic_find(HS_TOPIC_ALERTS), fingerprint, &alert->base);
+    return err ? hs_error_set(error, err, "emitting alert %s: %s", fingerprint, hs_err_str(err)) : HS_OK;
+}
+
+static Healthsignals__V1__Alert *alert_stored(const tg_state *s, const char *fingerprint)
+{
+    const hs_table_entry *e = hs_table_get(&s->alerts, fingerprint);
+    return e ? (Healthsignals__V1__Alert *)protobuf_c_message_unpack(&healthsignals__v1__alert__descriptor,
+                                                                     NULL, e->value_len, e->value)
+             : NULL;
+}
+
+/* Builds and emits the alert of `r` in `series` from its replayed history. `b` is the baseline of the
+ * latest evaluable period; `stored` the last alert emitted for the fingerprint, or NULL. */
+static hs_err alert_emit(tg_state *s, const tg_rule *r, const tg_series *series, const char *fingerprint,
+                         const tg_history *h, const tg_baseline *b, const Healthsignals__V1__Alert *stored,
+                         hs_emit *emit, hs_error *error)
+{
+    const rule_msg *m = r->msg;
+    const tg_fact *f = h->last.fact;
+    char component[160], name_buf[64], starts[40] = "", ends[40] = "";
+    scope_component(series->scope_kind, series->scope_code, component);
+    const char *name = scope_name(series->scope_kind, series->scope_code, name_buf, sizeof name_buf);
+    bool firing = h->episode && h->firing;
+    if (h->episode) {
+        day_rfc3339(h->fired->end_day, starts);
+        if (!firing)
+            day_rfc3339(h->resolved->end_day, ends);
+    } else { /* a revision took away every miss: resolved where the series now stands */
+        snprintf(starts, sizeof starts, "%s", stored->starts_at);
+        day_rfc3339(f->end_day, ends);
+    }
+
+    Healthsignals__V1__Scope scope = HEALTHSIGNALS__V1__SCOPE__INIT;
+    scope.kind = series->scope_kind;
+    scope.code = series->scope_code;
+    Healthsignals__V1__Alert alert = HEALTHSIGNALS__V1__ALERT__INIT;
+    alert.fingerprint = (char *)fingerprint;
+    alert.state = firing ? HEALTHSIGNALS__V1__ALERT_STATE__FIRING : HEALTHSIGNALS__V1__ALERT_STATE__RESOLVED;
+    alert.severity = alert_severity(r);
+    alert.rule = m->id;
+    alert.service = SERVICE_NAME;
+    alert.scope = &scope;
+    alert.subject = m->subject;
+    alert.period = (char *)f->period_text;
+    alert.value = f->value;
+    alert.threshold = h->last.target;
+    alert.starts_at = starts;
+    alert.ends_at = ends;
+
+    /* Labels: the rule's own, then the identifying ones (which win), sorted by name for stable bytes. */
+    const ProtobufCEnumValue *sev =
+        protobuf_c_enum_descriptor_get_value(&healthsignals__v1__severity__descriptor, (int)alert.severity);
+    char severity[32] = "";
+    for (size_t i = 0; sev && sev->name[i] && i + 1 < sizeof severity; i++)
+        severity[i] =
+            (char)(sev->name[i] >= 'A' && sev->name[i] <= 'Z' ? sev->name[i] - 'A' + 'a' : sev->name[i]);
+    const char *core[][2] = {{"alertname", m->id},
+                             {"service", SERVICE_NAME},
+                             {"scope", component},
+                             {"subject", m->subject},
+                             {"severity", severity}};
+    size_t n_core = sizeof core / sizeof core[0];
+    size_t cap = n_core + m->n_labels;
+    Healthsignals__V1__Alert__LabelsEntry *entries = calloc(cap, sizeof *entries);
+    /* protobuf-c wants the map as an array of pointers to its entries. */
+    Healthsignals__V1__Alert__LabelsEntry **labels =
+        calloc(cap, sizeof *labels); // NOLINT(bugprone-sizeof-expression): an array of pointers
+    tg_strings flags = {0};
+    hs_err err = HS_OK;
+    if (!entries || !labels || !eval_flags(f, b, &flags)) {
+        err = hs_error_set(error, HS_ERR_NOMEM, "out of memory building an alert");
+        goto done;
+    }
+    for (size_t i = 0; i < cap; i++) {
+        Healthsignals__V1__Alert__LabelsEntry init = HEALTHSIGNALS__V1__ALERT__LABELS_ENTRY__INIT;
+        entries[i] = init;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < n_core; i++) {
+        entries[n].key = (char *)core[i][0];
+        entries[n].value = (char *)core[i][1];
+        labels[n] = &entries[n];
+        n++;
+    }
+    for (size_t i = 0; i < m->n_labels; i++) {
+        bool taken = false;
+        for (size_t k = 0; k < n_core; k++)
+            taken |= strcmp(m->labels[i]->key, core[k][0]) == 0;
+        if (taken)
+            continue;
+        entries[n].key = m->labels[i]->key;
+        entries[n].value = m->labels[i]->value;
+        labels[n] = &entries[n];
+        n++;
+    }
+    qsort(labels, n, sizeof *labels, compare_labels); // NOLINT(bugprone-sizeof-expression): as above
+    alert.n_labels = n;
+    alert.labels = labels;
+
+    /* Annotations: summary and description, with the figures. */
+    char summary[512], description[1024], basis[160], v[64], t[64], g[64],
+        since[HS_PERIOD_TEXT_MAX + 16] = "";
+    const char *unit = unit_suffix(f->unit);
+    snprintf(summary, sizeof summary, "%s: %s %s", *m->summary ? m->summary : m->id, name,
+             firing ? "misses the target" : "meets the target again");
+    target_basis(r, b, basis, sizeof basis);
+    const char *verdict = h->last.state == HEALTHSIGNALS__V1__TARGET_STATE__MISSED ? "missed by"
+                          : h->last.gap > 0                                        ? "met, better by"
+                                                                                   : "met exactly";
+    if (h->episode && firing)
+        snprintf(since, sizeof since, "firing since %s", h->fired->period_text);
+    else if (h->episode)
+        snprintf(since, sizeof since, "resolved in %s", h->resolved->period_text);
+    else
+        snprintf(since, sizeof since, "resolved by a revision");
+    char flagged[256] = "";
+    for (size_t i = 0, used = 0; i < flags.count && used < sizeof flagged; i++)
+        used += (size_t)snprintf(flagged + used, sizeof flagged - used, "%s%s",
+                                 i ? ", " : "; quality flags: ", flags.items[i]);
+    snprintf(description, sizeof description, "%s %s%s: %s%s against the target %s%s (%s): %s%s%s; %s%s.",
+             name, f->period_text, f->provisional ? " (provisional)" : "", figure(f->value, v, sizeof v),
+             unit, figure(h->last.target, t, sizeof t), unit, basis, verdict, h->last.gap != 0 ? " " : "",
+             h->last.gap != 0 ? figure(fabs(h->last.gap), g, sizeof g) : "", since, flagged);
+    Healthsignals__V1__Alert__AnnotationsEntry annotation_entries[2] = {
+        HEALTHSIGNALS__V1__ALERT__ANNOTATIONS_ENTRY__INIT, HEALTHSIGNALS__V1__ALERT__ANNOTATIONS_ENTRY__INIT};
+    annotation_entries[0].key = "description";
+    annotation_entries[0].value = description;
+    annotation_entries[1].key = "summary";
+    annotation_entries[1].value = summary;
+    Healthsignals__V1__Alert__AnnotationsEntry *annotations[2] = {&annotation_entries[0],
+                                                                  &annotation_entries[1]};
+    alert.n_annotations = 2;
+    alert.annotations = annotations;
+    alert.n_quality_flags = flags.count;
+    alert.quality_flags = (char **)flags.items;
+
+    err = alert_put(s, fingerprint, &alert, emit, error);
+done:
+    free(entries);
+    free(labels);
+    free((void *)flags.items);
+    return err;
+}
+
+/* The alert of `r` in `scope` is no longer evaluated (its rule was deleted, or no longer covers the scope
+ * or subject): a FIRING alert resolves at the end of the period it last showed, with `reason`. */
+static hs_err alert_retire(tg_state *s, const char *fingerprint, const char *reason, hs_emit *emit,
+                           hs_error *error)
+{
+    Healthsignals__V1__Alert *alert = alert_stored(s, fingerprint);
+    if (!alert)
+        return HS_OK;
+    hs_err err = HS_OK;
+    if (alert->state == HEALTHSIGNALS__V1__ALERT_STATE__FIRING) {
+        hs_period period;
+        char ends[40] = "", description[1200] = "";
+        if (hs_period_parse(alert->period, &period, NULL) == HS_OK)
+            day_rfc3339(period_end_day(&period), ends);
+        /* Borrowed strings go into the unpacked message for the put, and the owned ones come back after. */
+        Healthsignals__V1__Alert__AnnotationsEntry *described = NULL;
+        char *owned_description = NULL, *owned_ends = alert->ends_at;
+        for (size_t i = 0; i < alert->n_annotations; i++)
+            if (strcmp(alert->annotations[i]->key, "description") == 0) {
+                described = alert->annotations[i];
+                owned_description = described->value;
+                snprintf(description, sizeof description, "%s Resolved: %s.", owned_description, reason);
+                described->value = description;
+            }
+        alert->ends_at = ends;
+        alert->state = HEALTHSIGNALS__V1__ALERT_STATE__RESOLVED;
+        err = alert_put(s, fingerprint, alert, emit, error);
+        alert->ends_at = owned_ends;
+        if (described)
+            described->value = owned_description;
+    }
+    protobuf_c_message_free_unpacked(&alert->base, NULL);
+    return err;
+}
+
+/* --- evaluating a rule in a series ---------------------------------------------------------------------- */
+
+/* Which statuses of a series to emit: all, or the facts of at most two periods. */
+typedef struct tg_affected {
+    bool all;
+    hs_period periods[2];
+    size_t count;
+} tg_affected;
+
+static bool affected_has(const tg_affected *a, const hs_period *p)
+{
+    if (a->all)
+        return true;
+    for (size_t i = 0; i < a->count; i++)
+        if (period_equal(&a->periods[i], p))
+            return true;
+    return false;
+}
+
+/* Evaluates `r` in one scope: emits the statuses of the affected periods, then the alert, from a replay of
+ * every evaluated period of `series` (which may be NULL: no facts in the scope). */
+static hs_err evaluate_scope(tg_state *s, const tg_rule *r, const tg_scope *scope, const tg_series *series,
+                             const tg_affected *affected, hs_emit *emit, hs_error *error)
+{
+    bool per_period = r->msg->kind == HEALTHSIGNALS__V1__RULE_KIND__GROWTH;
+    tg_baseline shared = {0}, own = {0}, last_baseline = {0};
+    tg_history h = {0};
+    hs_err err = HS_OK;
+    if (series && !per_period && series->count && !baseline_compute(r, series, &series->facts[0], &shared))
+        err = hs_error_set(error, HS_ERR_NOMEM, "out of memory computing a baseline");
+    const tg_baseline *last_b = &shared;
+    for (size_t i = 0; err == HS_OK && series && i < series->count; i++) {
+        const tg_fact *f = &series->facts[i];
+        if (!rule_evaluates(r, f))
+            continue;
+        const tg_baseline *b = &shared;
+        if (per_period) {
+            if (!baseline_compute(r, series, f, &own)) {
+                err = hs_error_set(error, HS_ERR_NOMEM, "out of memory computing a baseline");
+                break;
+            }
+            b = &own;
+        }
+        tg_eval ev = evaluate(r, f, b);
+        if (affected_has(affected, &f->period))
+            err = emit_status(r, series, &ev, b, emit, error);
+        if (evaluable(&ev)) {
+            history_step(r, &h, &ev);
+            if (per_period) { /* keep the latest evaluable period's baseline for the alert's text */
+                tg_baseline swap = last_baseline;
+                last_baseline = own;
+                own = swap;
+                last_b = &last_baseline;
+            }
+        }
+    }
+
+    char component[160], fingerprint[17];
+    scope_component(scope->kind, scope->code, component);
+    alert_fingerprint(r->msg->id, component, r->msg->subject, fingerprint);
+    if (err == HS_OK) {
+        Healthsignals__V1__Alert *stored = alert_stored(s, fingerprint);
+        if (h.last.fact && (h.episode || stored))
+            err = alert_emit(s, r, series, fingerprint, &h, last_b, stored, emit, error);
+        else if (stored)
+            err = alert_retire(s, fingerprint, "no evaluable period left", emit, error);
+        if (stored)
+            protobuf_c_message_free_unpacked(&stored->base, NULL);
+    }
+    baseline_free(&shared);
+    baseline_free(&own);
+    baseline_free(&last_baseline);
+    return err;
+}
+
+/* Evaluates every scope of `r`, emitting every status and alert. */
+static hs_err evaluate_rule(tg_state *s, const tg_rule *r, hs_emit *emit, hs_error *error)
+{
+    tg_affected all = {.all = true};
+    for (size_t i = 0; i < r->n_scopes; i++) {
+        const tg_series *series = series_get(s, r->msg->subject, r->scopes[i].kind, r->scopes[i].code);
+        hs_err err = evaluate_scope(s, r, &r->scopes[i], series, &all, emit, error);
+        if (err)
+            return err;
+    }
+    return HS_OK;
+}
+
+/* Takes back what `old` produced and `fresh` (the rule's new version, or NULL when deleted) will not: the
+ * statuses of periods it no longer evaluates, and the alerts of scopes it no longer covers. */
+static hs_err retract_rule(tg_state *s, const tg_rule *old, const tg_rule *fresh, hs_emit *emit,
+                           hs_error *error)
+{
+    const hs_topic *status_topic = hs_topic_find(HS_TOPIC_TARGET_STATUS);
+    for (size_t i = 0; i < old->n_scopes; i++) {
+        const tg_scope *scope = &old->scopes[i];
+        bool covered = fresh && rule_covers(fresh, old->msg->subject, scope->kind, scope->code);
+        const tg_series *series = series_get(s, old->msg->subject, scope->kind, scope->code);
+        for (size_t k = 0; series && k < series->count; k++) {
+            const tg_fact *f = &series->facts[k];
+            if (!rule_evaluates(old, f) || (covered && rule_evaluates(fresh, f)))
+                continue;
+            char key[HS_KEY_MAX];
+            hs_err err = status_key(old, series, f->period_text, key, error);
+            if (err == HS_OK && (err = hs_emit_put(emit, status_topic, key, NULL)) != HS_OK)
+                hs_error_set(error, err, "deleting %s: %s", key, hs_err_str(err));
+            if (err)
+                return err;
+        }
+        if (!covered) {
+            char component[160], fingerprint[17];
+            scope_component(scope->kind, scope->code, component);
+            alert_fingerprint(old->msg->id, component, old->msg->subject, fingerprint);
+            hs_err err = alert_retire(
+                s, fingerprint, fresh ? "the rule no longer covers it" : "the rule was deleted", emit, error);
+            if (err)
+                return err;
+        }
+    }
+    return HS_OK;
+}
+
+static hs_err apply_rule(tg_state *s, const char *key, const rule_msg *value, hs_emit *emit, hs_error *error)
+{
+    tg_rule fresh = {0}, old = {0};
+    if (value) {
+        hs_err err = rule_init(&fresh, value, error);
+        if (err)
+            return err;
+    }
+    size_t at = 0;
+    while (at < s->n_rules && strcmp(s->rules[at].msg->id, value ? value->id : key) != 0)
+        at++;
+    bool had = at < s->n_rules;
+    if (!had && !value)
+        return HS_OK;
+    if (had)
+        old = s->rules[at];
+    if (!had) {
+        if (s->n_rules == s->cap_rules) {
+            size_t cap = s->cap_rules ? 2 * s->cap_rules : 8;
+            tg_rule *rules = realloc(s->rules, cap * sizeof *rules);
+            if (!rules) {
+                rule_clear(&fresh);
+                return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing a rule");
+            }
+            s->rules = rules;
+            s->cap_rules = cap;
+        }
+        s->rules[s->n_rules++] = fresh;
+    } else if (value) {
+        s->rules[at] = fresh;
+    } else {
+        memmove(&s->rules[at], &s->rules[at + 1], (s->n_rules - at - 1) * sizeof *s->rules);
+        s->n_rules--;
+    }
+    /* `fresh` and the array share the new rule's memory; `old` alone owns the old rule's now. */
+    hs_err err = had ? retract_rule(s, &old, value ? &fresh : NULL, emit, error) : HS_OK;
+    if (err == HS_OK && value)
+        err = evaluate_rule(s, &fresh, emit, error);
+    if (had)
+        rule_clear(&old);
+    return err;
+}
+
+/* --- facts ---------------------------------------------------------------------------------------------- */
+
+/* The statuses a fact of period `p` can change under `r`: its own, every one of the series when `p` is a
+ * baseline period, and for GROWTH the period that compares with it. */
+static tg_affected affected_by(const tg_rule *r, const hs_period *p)
+{
+    tg_affected a = {.all = rule_has_baseline_period(r, p), .periods = {*p}, .count = 1};
+    hs_period later;
+    if (r->msg->kind == HEALTHSIGNALS__V1__RULE_KIND__GROWTH &&
+        hs_period_year_earlier(p, -(int)r->reference_years, &later))
+        a.periods[a.count++] = later;
+    return a;
+}
+
+/* A new, empty series for the indicator and scope of `obs`, under `key`; NULL when out of memory. */
+static tg_series *series_add(tg_state *s, const char *key, const fact_msg *obs)
+{
+    if (s->n_series == s->cap_series || !s->series) {
+        size_t cap = s->cap_series ? 2 * s->cap_series : 16;
+        tg_series *grown = realloc(s->series, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        s->series = grown;
+        s->cap_series = cap;
+    }
+    tg_series *series = &s->series[s->n_series];
+    memset(series, 0, sizeof *series);
+    series->indicator = strdup(obs->indicator);
+    series->scope_code = strdup(obs->scope->code);
+    series->scope_kind = obs->scope->kind;
+    size_t index = s->n_series;
+    if (!series->indicator || !series->scope_code ||
+        hs_table_put(&s->series_index, key, &index, sizeof index) == HS_TABLE_NOMEM) {
+        series_clear(series);
+        return NULL;
+    }
+    s->n_series++;
+    return series;
+}
+
+/* Stores `obs` in its series (creating the series), replacing the fact of the same period. */
+static hs_err store_fact(tg_state *s, const char *series_key_text, const fact_msg *obs, tg_series **out,
+                         hs_error *error)
+{
+    tg_fact fact;
+    hs_err err = fact_from_message(obs, &fact, error);
+    if (err)
+        return err;
+    tg_series *series = series_of_entry(s, hs_table_get(&s->series_index, series_key_text));
+    if (!series && !(series = series_add(s, series_key_text, obs))) {
+        fact_clear(&fact);
+        hs_error_set(error, HS_ERR_NOMEM, "out of memory storing a fact");
+        return HS_ERR_NOMEM;
+    }
+    bool found;
+    size_t at = series_position(series, fact.first_day, fact.end_day, &found);
+    if (found) {
+        fact_clear(&series->facts[at]);
+        series->facts[at] = fact;
+    } else {
+        if (series->count == series->cap) {
+            size_t cap = series->cap ? 2 * series->cap : 8;
+            tg_fact *facts = realloc(series->facts, cap * sizeof *facts);
+            if (!facts) {
+                fact_clear(&fact);
+                return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing a fact");
+            }
+            series->facts = facts;
+            series->cap = cap;
+        }
+        memmove(&series->facts[at + 1], &series->facts[at], (series->count - at) * sizeof *series->facts);
+        series->facts[at] = fact;
+        series->count++;
+        s->facts++;
+    }
+    *out = series;
+    return HS_OK;
+}
+
+static hs_err apply_fact(tg_state *s, const char *key, const fact_msg *obs, hs_emit *emit, hs_error *error)
+{
+    /* The identity from the record key, which a tombstone has too: indicator / kind:code / period. */
+    char storage[HS_KEY_MAX], skey[HS_KEY_MAX];
+    char *parts[3];
+    hs_period period;
+    if (hs_key_split(key, storage, parts, 3) != 3 || hs_period_parse(parts[2], &period, NULL) != HS_OK)
+        return obs ? hs_error_set(error, HS_ERR_VALIDATION, "key '%.200s' is not indicator/scope/period", key)
+                   : HS_OK; /* a tombstone of a key we never stored */
+    hs_err err = series_key(parts[0], parts[1], skey, error);
+    if (err)
+        return err;
+
+    tg_series *series = NULL;
+    if (obs) {
+        if ((err = store_fact(s, skey, obs, &series, error)) != HS_OK || !series)
+            return err ? err : HS_ERR_INTERNAL;
+    } else {
+        series = series_of_entry(s, hs_table_get(&s->series_index, skey));
+        bool found = false;
+        size_t at =
+            series ? series_position(series, period_first_day(&period), period_end_day(&period), &found) : 0;
+        if (!found)
+            return HS_OK;
+        fact_clear(&series->facts[at]);
+        memmove(&series->facts[at], &series->facts[at + 1], (series->count - at - 1) * sizeof *series->facts);
+        series->count--;
+        s->facts--;
+    }
+
+    const hs_topic *status_topic = hs_topic_find(HS_TOPIC_TARGET_STATUS);
+    for (size_t i = 0; i < s->n_rules; i++) {
+        const tg_rule *r = &s->rules[i];
+        if (!rule_covers(r, series->indicator, series->scope_kind, series->scope_code))
+            continue;
+        if (!obs) {
+            char status[HS_KEY_MAX];
+            char text[HS_PERIOD_TEXT_MAX];
+            hs_period_format(&period, text, sizeof text);
+            if ((err = status_key(r, series, text, status, error)) != HS_OK ||
+                (err = hs_emit_put(emit, status_topic, status, NULL)) != HS_OK)
+                return err;
+        }
+        tg_scope scope = {.kind = series->scope_kind};
+        snprintf(scope.code, sizeof scope.code, "%s", series->scope_code);
+        tg_affected affected = affected_by(r, &period);
+        if ((err = evaluate_scope(s, r, &scope, series, &affected, emit, error)) != HS_OK)
+            return err;
+    }
+    return HS_OK;
+}
+
+static hs_err targets_apply(void *state, const hs_topic *topic, const char *key,
+                            const ProtobufCMessage *value, hs_emit *emit, hs_error *error)
+{
+    tg_state *s = state;
+    if (strcmp(topic->name, HS_TOPIC_RULES) == 0)
+        return apply_rule(s, key, (const rule_msg *)value, emit, error);
+    if (strcmp(topic->name, HS_TOPIC_INDICATORS) == 0)
+        return apply_fact(s, key, (const fact_msg *)value, emit, error);
+    return hs_error_set(error, HS_ERR_INTERNAL, "%s is not an input of targets", topic->name);
+}
+
+void targets_stats_add(const void *state, targets_stats *stats)
+{
+    const tg_state *s = state;
+    if (s->n_rules > stats->rules)
+        stats->rules = s->n_rules;
+    stats->facts += s->facts;
+    size_t cursor = 0;
+    const hs_table_entry *e;
+    while ((e = hs_table_next(&s->alerts, &cursor))) {
+        Healthsignals__V1__Alert *alert = (Healthsignals__V1__Alert *)protobuf_c_message_unpack(
+            &healthsignals__v1__alert__descriptor, NULL, e->value_len, e->value);
+        if (alert && alert->state == HEALTHSIGNALS__V1__ALERT_STATE__FIRING)
+            stats->alerts_firing++;
+        if (alert)
+            protobuf_c_message_free_unpacked(&alert->base, NULL);
+    }
+}
+
+static const char *const targets_inputs[] = {HS_TOPIC_INDICATORS, NULL};
+static const char *const targets_outputs[] = {HS_TOPIC_TARGET_STATUS, HS_TOPIC_ALERTS, NULL};
+
+const hs_calc targets_calc = {
+    .name = SERVICE_NAME,
+    .description = "health-policy targets: a status per rule, scope and period; alerts while missed",
+    .inputs = targets_inputs,
+    .outputs = targets_outputs,
+    .uses_rules = true,
+    .create = targets_create,
+    .destroy = targets_destroy,
+    .apply = targets_apply,
+};

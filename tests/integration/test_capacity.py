@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""The capacity service end to end through hs-broker: the demo's capacity series (a quarter series of
+intensive care and a daily series of medical beds crossing levels 2 -> 3 -> 4 -> 2) and a rule go in; the final
+hs.capacity-status.v1 and hs.alerts.v1 tables equal `hsctl calc capacity` over the same facts; the daily series'
+alert fired and then resolved; a negative count, a missing `available` and an unknown resource go to hs.dlq.v1.
+
+usage: test_capacity.py CAPACITY_BINARY HSCTL PRODUCE_RAW DEMO_DATA_DIR
+"""
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from hstest import fail, finish, ok  # noqa: E402
+
+CAPACITY, HSCTL, PRODUCE_RAW, DATA = sys.argv[1:5]
+BOOTSTRAP = os.environ["HS_BOOTSTRAP_SERVERS"]
+RUN = f"{os.getpid()}"
+work = tempfile.mkdtemp(prefix="hs-capacity-test-")
+SERIES = [os.path.join(DATA, f) for f in ("capacity-intensive-quarters.ndjson", "capacity-medical-daily.ndjson")]
+RULES = os.path.join(work, "rules.json")
+with open(RULES, "w") as f:
+    json.dump([{"id": "capacity.psychiatric", "service": "capacity", "subject": "beds.psychiatric",
+                "kind": "ESCALATION_LEVELS", "levelThresholdsPct": [80, 90, 95], "alertLevel": 2,
+                "hysteresis": 1, "labels": {"team": "psychiatry"}}], f)
+EXTRA = os.path.join(work, "extra.ndjson")  # a resource known through the rule, and one nobody knows
+
+
+def obs(resource, code, period, available, occupied):
+    return {"specversion": "1.0", "id": "", "source": "test", "type": "healthsignals.v1.CapacityObservation",
+            "data": {"resource": resource, "scope": {"kind": "REGION", "code": code}, "period": period,
+                     "available": available, "occupied": occupied}}
+
+
+with open(EXTRA, "w") as f:
+    f.write(json.dumps(obs("beds.psychiatric", "1083", "2023Q1", 100, 91)) + "\n")
+UNKNOWN = os.path.join(work, "unknown.ndjson")
+with open(UNKNOWN, "w") as f:
+    f.write(json.dumps(obs("beds.unknown", "1083", "2023Q1", 100, 50)) + "\n")
+
+
+def hsctl(*args):
+    return subprocess.run([HSCTL, "--bootstrap", BOOTSTRAP, *args], capture_output=True, text=True, timeout=120)
+
+
+def run_ok(*args):
+    proc = hsctl(*args)
+    if proc.returncode != 0:
+        fail(f"hsctl {' '.join(args)}: exit {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+def tail(topic):
+    return [json.loads(line) for line in run_ok("tail", topic, "--from-beginning").stdout.splitlines() if line]
+
+
+def table(records):
+    """Latest value per key, as {subject: data}; tombstones delete."""
+    t = {}
+    for r in records:
+        if r["data"] is None:
+            t.pop(r["subject"], None)
+        else:
+            t[r["subject"]] = r["data"]
+    return t
+
+
+def start_service():
+    log = open(os.path.join(work, "capacity.log"), "w+")
+    proc = subprocess.Popen([CAPACITY, "--bootstrap-servers", BOOTSTRAP, "--group-id", f"hs-capacity-test-{RUN}",
+                             "--instance-id", f"capacity-{RUN}", "--http-addr", "127.0.0.1:0",
+                             "--commit-interval", "50ms"], stdout=log, stderr=log)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        log.seek(0)
+        m = re.search(r'"msg":"http endpoint listening","port":(\d+)', log.read())
+        if m:
+            return proc, int(m.group(1)), log
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    log.seek(0)
+    raise SystemExit(f"FAIL: capacity did not start:\n{log.read()[-3000:]}")
+
+
+def metric(port, name, **labels):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        series, value = line.rsplit(" ", 1)
+        if series.split("{")[0] == name and all(f'{k}="{v}"' in series for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
+def wait_ready(port):
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        time.sleep(0.2)
+    fail("capacity not ready after 60 s")
+
+
+def encode(resource, code, period, available, occupied):
+    """CapacityObservation in protobuf wire format by hand, to send what validation refuses; available None
+    leaves the field out."""
+    def string(field, text):
+        data = text.encode()
+        return bytes([field << 3 | 2, len(data)]) + data
+    scope = bytes([1 << 3 | 0, 2]) + string(2, code)
+    out = string(1, resource) + bytes([2 << 3 | 2, len(scope)]) + scope + string(3, period)
+    if available is not None:
+        out += bytes([4 << 3 | 1]) + struct.pack("<d", available)
+    return out + bytes([5 << 3 | 1]) + struct.pack("<d", occupied)
+
+
+def produce_raw(key, value):
+    path = os.path.join(work, f"raw-{time.monotonic_ns()}.bin")
+    with open(path, "wb") as f:
+        f.write(value)
+    proc = subprocess.run([PRODUCE_RAW, BOOTSTRAP, "hs.capacity.v1", "=" + key.split("/")[0], key, path],
+                          capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        fail(f"produce_raw {key}: {proc.stderr}")
+
+
+run_ok("topics", "create")
+run_ok("rules", "apply", RULES)
+service, port, log = start_service()
+wait_ready(port)
+facts = 0
+for path in SERIES + [EXTRA]:
+    run_ok("publish", "hs.capacity.v1", "--ndjson", path)
+    facts += sum(1 for line in open(path) if line.strip())
+proc = hsctl("publish", "hs.capacity.v1", "--ndjson", UNKNOWN)  # valid to the shared validation: published
+produce_raw("beds.medical/region:1081/2023Q1", encode("beds.medical", "1081", "2023Q1", -5, 3))
+produce_raw("beds.medical/region:1082/2023Q1", encode("beds.medical", "1082", "2023Q1", None, 3))
+want_in = facts + 3
+deadline = time.time() + 60
+while time.time() < deadline:
+    if metric(port, "hs_records_in_total", topic="hs.capacity.v1") >= want_in and metric(port, "hs_consumer_lag") == 0:
+        break
+    time.sleep(0.2)
+else:
+    fail(f"consumed {metric(port, 'hs_records_in_total', topic='hs.capacity.v1')} records, want {want_in}")
+time.sleep(0.5)  # a commit interval and then some
+
+# --- the running service agrees with hsctl calc capacity --------------------------------------------------------
+with open(os.path.join(work, "all.ndjson"), "w") as f:
+    for path in SERIES + [EXTRA]:
+        f.write(open(path).read())
+with open(os.path.join(work, "all.ndjson")) as f:
+    calc = subprocess.run([HSCTL, "calc", "capacity", "--rules", RULES], stdin=f, capture_output=True, text=True,
+                          timeout=60)
+if calc.returncode != 0:
+    fail(f"hsctl calc capacity: {calc.returncode} {calc.stderr}")
+offline = [json.loads(line) for line in calc.stdout.splitlines() if line]
+want_status = {e["subject"]: e["data"] for e in offline if e["type"] == "healthsignals.v1.CapacityStatus"}
+want_alerts = {e["subject"]: e["data"] for e in offline if e["type"] == "healthsignals.v1.Alert"}
+status_records = tail("hs.capacity-status.v1")
+alert_records = [r for r in tail("hs.alerts.v1") if (r["data"] or {}).get("service", "capacity") == "capacity"]
+got_status, got_alerts = table(status_records), table(alert_records)
+if got_status != want_status:
+    diff = sorted(k for k in set(got_status) | set(want_status) if got_status.get(k) != want_status.get(k))[:5]
+    fail(f"hs.capacity-status.v1: {len(got_status)} keys, hsctl calc {len(want_status)}; differing e.g. {diff}")
+if got_alerts != want_alerts:
+    fail(f"hs.alerts.v1: {json.dumps(got_alerts)[:800]}\nwant {json.dumps(want_alerts)[:800]}")
+ok(f"{len(got_status)} statuses and {len(got_alerts)} alerts equal hsctl calc capacity over the same facts")
+
+# --- the daily series: 2 -> 3 -> 4 -> 2, the alert fired and then resolved ----------------------------------
+key = "beds.medical/region:1085/2023-01-"
+levels = [got_status.get(f"{key}{d:02d}", {}).get("level") for d in range(1, 15)]
+if levels != [2, 2, 2, 3, 3, 3, 4, 4, 4, 4, 2, 2, 2, 2]:
+    fail(f"daily levels {levels}")
+history = [r["data"] for r in alert_records if r["data"] and r["data"]["scope"].get("code") == "1085"
+           and r["data"]["subject"] == "beds.medical"]
+states = [(h["state"], h["severity"]) for h in history]
+if not states or states[0] != ("FIRING", "WARNING") or ("FIRING", "CRITICAL") not in states or \
+        states[-1] != ("RESOLVED", "CRITICAL"):
+    fail(f"the daily alert's history {states}, want FIRING/WARNING ... FIRING/CRITICAL ... RESOLVED")
+elif history[-1]["startsAt"] != "2023-01-04T00:00:00Z" or history[-1]["endsAt"] != "2023-01-11T00:00:00Z":
+    fail(f"alert bounds {history[-1]['startsAt']} .. {history[-1]['endsAt']}")
+ok(f"daily medical beds in 1085: levels {levels}; alert {' -> '.join(s for s, _ in states)}")
+psych = got_status.get("beds.psychiatric/region:1083/2023Q1", {})
+if psych.get("level") != 3 or psych.get("rule") != "capacity.psychiatric":
+    fail(f"the rule's resource: {psych}")
+ok("a resource named by a rule is known and evaluated with its thresholds (91 % -> level 3 of 80/90/95)")
+
+# --- bad input ---------------------------------------------------------------------------------------------
+dlq = [d for d in tail("hs.dlq.v1") if d.get("hsservice") == "capacity"]
+codes = {d["subject"]: d.get("hserrorcode") for d in dlq}
+for k in ("beds.medical/region:1081/2023Q1", "beds.medical/region:1082/2023Q1", "beds.unknown/region:1083/2023Q1"):
+    if codes.get(k) != "validation":
+        fail(f"dead letter {k}: {codes.get(k)} (dlq: {codes})")
+if metric(port, "hs_records_dlq_total", code="validation") != 3:
+    fail(f"hs_records_dlq_total{{code=validation}} = {metric(port, 'hs_records_dlq_total', code='validation')}")
+ok("a negative count, a missing available and an unknown resource dead-lettered (validation) and counted")
+
+service.terminate()
+try:
+    code = service.wait(timeout=15)
+except subprocess.TimeoutExpired:
+    service.kill()
+    code = service.wait()
+if code != 0:
+    fail(f"SIGTERM: exit {code}")
+finish("test_capacity")
