@@ -370,6 +370,38 @@ static void test_threshold_nursing_home_doctors(void **state)
     run_free(&r);
 }
 
+static void test_starts_at_is_the_end_of_the_period_for_every_kind(void **state)
+{
+    /* The first day after the missed period, at midnight UTC: deterministic, never the wall clock. */
+    static const struct {
+        const char *period, *starts_at;
+    } cases[] = {
+        {"2023", "2024-01-01T00:00:00Z"},       {"2023H1", "2023-07-01T00:00:00Z"},
+        {"2023Q4", "2024-01-01T00:00:00Z"},     {"2023-02", "2023-03-01T00:00:00Z"},
+        {"2023W05", "2023-02-06T00:00:00Z"},    /* Monday 30 January .. Sunday 5 February */
+        {"2020W53", "2021-01-04T00:00:00Z"},    /* ISO week 53 of 2020 ends on Sunday 3 January 2021 */
+        {"2024-02-29", "2024-03-01T00:00:00Z"}, /* a leap day */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char input[2048];
+        snprintf(input, sizeof input, "%s%s",
+                 RULE("{\"id\":\"t\",\"service\":\"targets\",\"subject\":\"x.y\",\"kind\":\"THRESHOLD\","
+                      "\"direction\":\"HIGHER_IS_BETTER\",\"threshold\":80}"),
+                 FACT("x.y", "DK", "@", "70", "PERCENT")); /* 70 % < 80: missed, fires */
+        /* the period goes where the FACT template has '@' */
+        char *at = strchr(input, '@');
+        assert_non_null(at);
+        char tail[1024];
+        snprintf(tail, sizeof tail, "%s", at + 1);
+        snprintf(at, sizeof input - (size_t)(at - input), "%s%s", cases[i].period, tail);
+        run_result r = run(input);
+        json_t *a = alert(&r, "t", "DK");
+        assert_non_null(a);
+        assert_string_equal(text_of(a, "startsAt"), cases[i].starts_at);
+        run_free(&r);
+    }
+}
+
 /* --- baselines -------------------------------------------------------------------------------------------
  */
 
@@ -721,6 +753,7 @@ int main(void)
         cmocka_unit_test(test_anaesthesia_130_misses_134_4),
         cmocka_unit_test(test_surgical_activity_growth_q1_met_q2_missed),
         cmocka_unit_test(test_threshold_nursing_home_doctors),
+        cmocka_unit_test(test_starts_at_is_the_end_of_the_period_for_every_kind),
         cmocka_unit_test(test_weighted_baseline_uses_volumes),
         cmocka_unit_test(test_unweighted_baseline_when_a_volume_is_missing_says_so),
         cmocka_unit_test(test_missing_baseline_period_is_no_baseline_not_a_guess),
