@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import hstest  # noqa: E402
 from hstest import fail, finish, ok  # noqa: E402
 
 COUNT, HSCTL, PRODUCE_RAW = sys.argv[1:4]
@@ -71,79 +72,21 @@ def final_table(records):
     return table
 
 
-class Service:
+class Service(hstest.Service):
     def __init__(self, name, group):
-        self.log = open(os.path.join(work, f"{name}.log"), "w+")
-        self.proc = subprocess.Popen(
-            [COUNT, "--bootstrap-servers", BOOTSTRAP, "--group-id", group, "--instance-id", f"{name}-{RUN}",
-             "--http-addr", "127.0.0.1:0", "--commit-interval", "50ms"],
-            stdout=self.log, stderr=self.log)
-        self.name = name
-        self.port = None
-        deadline = time.time() + 60
-        while time.time() < deadline and self.port is None:
-            self.log.seek(0)
-            m = re.search(r'"msg":"http endpoint listening","port":(\d+)', self.log.read())
-            if m:
-                self.port = int(m.group(1))
-            elif self.proc.poll() is not None:
-                break
-            else:
-                time.sleep(0.1)
-        if self.port is None:
-            self.log.seek(0)
-            raise SystemExit(f"FAIL: service {name} did not start:\n{self.log.read()[-3000:]}")
-
-    def get(self, path):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-
-    def metric(self, name, **labels):
-        _, text = self.get("/metrics")
-        total = 0.0
-        for line in text.splitlines():
-            if line.startswith("#") or not line.startswith(name):
-                continue
-            series, value = line.rsplit(" ", 1)
-            if series.split("{")[0] != name:
-                continue
-            if all(f'{k}="{v}"' in series for k, v in labels.items()):
-                total += float(value)
-        return total
-
-    def wait_ready(self, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.get("/readyz")[0] == 200:
-                return True
-            time.sleep(0.2)
-        fail(f"{self.name} not ready after {timeout} s: {self.get('/readyz')}")
-        return False
+        super().__init__(COUNT, name, group, BOOTSTRAP, work, RUN)
 
     def wait_consumed(self, count, timeout=60):
         """Waits until the instance has consumed `count` input records and committed them."""
         deadline = time.time() + timeout
         while time.time() < deadline:
-            if self.metric("hs_records_in_total", topic="hs.indicators.v1") >= count and \
-                    self.metric("hs_consumer_lag") == 0:
+            if (self.metric("hs_records_in_total", topic="hs.indicators.v1") or 0) >= count and \
+                    (self.metric("hs_consumer_lag") or 0) == 0:
                 time.sleep(0.3)  # one commit interval and then some
                 return True
             time.sleep(0.2)
         fail(f"{self.name} consumed {self.metric('hs_records_in_total')} records, want {count}")
         return False
-
-    def stop(self, sig=signal.SIGTERM):
-        start = time.time()
-        self.proc.send_signal(sig)
-        try:
-            code = self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
-        return code, time.time() - start
 
 
 def encode_observation(indicator, region, period, value):

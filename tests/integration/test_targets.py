@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import hstest  # noqa: E402
 from hstest import fail, finish, ok  # noqa: E402
 
 TARGETS, HSCTL, SOURCE = sys.argv[1:4]
@@ -141,59 +142,8 @@ def wait_until_equal(want, timeout=90):
     return got
 
 
-class Service:
-    def __init__(self, name, group):
-        self.log = open(os.path.join(work, f"{name}.log"), "w+")
-        self.proc = subprocess.Popen(
-            [TARGETS, "--bootstrap-servers", BOOTSTRAP, "--group-id", group, "--instance-id", f"{name}-{RUN}",
-             "--http-addr", "127.0.0.1:0", "--commit-interval", "50ms"],
-            stdout=self.log, stderr=self.log)
-        self.name = name
-        self.port = None
-        deadline = time.time() + 60
-        while time.time() < deadline and self.port is None:
-            self.log.seek(0)
-            m = re.search(r'"msg":"http endpoint listening","port":(\d+)', self.log.read())
-            if m:
-                self.port = int(m.group(1))
-            elif self.proc.poll() is not None:
-                break
-            else:
-                time.sleep(0.1)
-        if self.port is None:
-            self.log.seek(0)
-            raise SystemExit(f"FAIL: service {name} did not start:\n{self.log.read()[-3000:]}")
-
-    def get(self, path):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-
-    def metric(self, name):
-        _, text = self.get("/metrics")
-        for line in text.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-        return None
-
-    def wait_ready(self, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.get("/readyz")[0] == 200:
-                return True
-            time.sleep(0.2)
-        fail(f"{self.name} not ready after {timeout} s: {self.get('/readyz')}")
-        return False
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
+def Service(name, group):
+    return hstest.Service(TARGETS, name, group, BOOTSTRAP, work, RUN)
 
 
 def alert_of(tables, rule, code):
@@ -257,7 +207,7 @@ ok("Midtjylland udredningsret 61 < 79 FIRING; anaesthesia 141 >= 134,4 MET")
 
 # --- restart (real Kafka: the mock does not store offsets committed in a transaction) ---------------------
 if REAL_KAFKA:
-    code = service.stop()
+    code, _ = service.stop()
     if code != 0:
         fail(f"SIGTERM: exit {code}")
     before = {t: record_count(t) for t in ("hs.target-status.v1", "hs.alerts.v1")}
@@ -312,7 +262,7 @@ ok(f"replayed Tabel 1 and the surgical facts: nothing emitted ({after} records)"
 firing = service.metric("hs_targets_alerts_firing")
 if firing is None or firing < 1:
     fail(f"/metrics hs_targets_alerts_firing = {firing}")
-code = service.stop()
+code, _ = service.stop()
 if code != 0:
     fail(f"SIGTERM: exit {code}")
 finish("test_targets")

@@ -1,7 +1,14 @@
 """Shared helpers of the Python test scripts (tests/integration, tests/e2e): a failed expectation is counted
 and printed, not raised, so one run shows every broken expectation; finish() prints the closing line that
 ctest's log shows and exits with the status ctest reads."""
+import os
+import re
+import signal
+import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 
 failures = 0
 
@@ -19,3 +26,69 @@ def ok(message):
 def finish(name):
     print(f"{'FAILED' if failures else 'passed'}: {name} ({failures} failures)", flush=True)
     sys.exit(1 if failures else 0)
+
+
+class Service:
+    """A service process under test: started with a fresh HTTP port (found in its log), its own consumer
+    group and instance id, and a 50 ms commit interval; its log goes to WORK/NAME.log."""
+
+    def __init__(self, binary, name, group, bootstrap, work, run_id):
+        self.log = open(os.path.join(work, f"{name}.log"), "w+")
+        self.proc = subprocess.Popen(
+            [binary, "--bootstrap-servers", bootstrap, "--group-id", group, "--instance-id", f"{name}-{run_id}",
+             "--http-addr", "127.0.0.1:0", "--commit-interval", "50ms"],
+            stdout=self.log, stderr=self.log)
+        self.name = name
+        self.port = None
+        deadline = time.time() + 60
+        while time.time() < deadline and self.port is None:
+            self.log.seek(0)
+            m = re.search(r'"msg":"http endpoint listening","port":(\d+)', self.log.read())
+            if m:
+                self.port = int(m.group(1))
+            elif self.proc.poll() is not None:
+                break
+            else:
+                time.sleep(0.1)
+        if self.port is None:
+            self.log.seek(0)
+            raise SystemExit(f"FAIL: service {name} did not start:\n{self.log.read()[-3000:]}")
+
+    def get(self, path):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def metric(self, name, **labels):
+        """The sum of the series of `name` whose labels include `labels`; None when there is none."""
+        _, text = self.get("/metrics")
+        total = None
+        for line in text.splitlines():
+            if line.startswith("#") or not line.startswith(name):
+                continue
+            series, value = line.rsplit(" ", 1)
+            if series.split("{")[0] == name and all(f'{k}="{v}"' in series for k, v in labels.items()):
+                total = (total or 0.0) + float(value)
+        return total
+
+    def wait_ready(self, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.get("/readyz")[0] == 200:
+                return True
+            time.sleep(0.2)
+        fail(f"{self.name} not ready after {timeout} s: {self.get('/readyz')}")
+        return False
+
+    def stop(self, sig=signal.SIGTERM):
+        """Sends `sig` and returns (exit status, seconds it took)."""
+        start = time.time()
+        self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        return code, time.time() - start
