@@ -360,3 +360,15 @@ hs_err hs_period_parse(const char *text, hs_period *out, hs_error *error)
     *out = p;
     return HS_OK;
 }
+
+int hs_period_end_rfc3339(const hs_period *p, char *buf, size_t size)
+{
+    if (!in_arith_range(p))
+        return -1;
+    int64_t first, last;
+    day_span(p, &first, &last);
+    int64_t end = last + 1; /* may be 10000-01-01, which still prints in four digits plus one */
+    int year = year_of_day(end), month, day;
+    month_and_day(year, (int)(end - year_start(year) + 1), &month, &day);
+    return snprintf(buf, size, "%04d-%02d-%02dT00:00:00Z", year, month, day);
+}

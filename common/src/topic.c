@@ -13,6 +13,7 @@
 #include "healthsignals/v1/capacity_status.pb-c.h"
 #include "healthsignals/v1/diagnostics.pb-c.h"
 #include "healthsignals/v1/indicator.pb-c.h"
+#include "healthsignals/v1/regional_variation.pb-c.h"
 #include "healthsignals/v1/rule.pb-c.h"
 #include "healthsignals/v1/target_status.pb-c.h"
 #include "hs/partition.h"
@@ -175,6 +176,20 @@ static hs_err capacity_status_key(const ProtobufCMessage *value, char key[HS_KEY
     return err ? err : copy_group(group, status->resource, error);
 }
 
+/* indicator/period: one variation per indicator and period, grouped by the indicator like its facts. */
+static hs_err variation_key(const ProtobufCMessage *value, char key[HS_KEY_MAX], char group[HS_KEY_MAX],
+                            hs_error *error)
+{
+    const Healthsignals__V1__RegionalVariation *variation = (const void *)value;
+    if (empty(variation->indicator))
+        return missing(error, "indicator");
+    if (empty(variation->period))
+        return missing(error, "period");
+    const char *parts[] = {variation->indicator, variation->period};
+    hs_err err = hs_key_join(key, parts, 2, error);
+    return err ? err : copy_group(group, variation->indicator, error);
+}
+
 static const hs_topic topics[] = {
     {.name = HS_TOPIC_INDICATORS,
      .value_type = &healthsignals__v1__indicator_observation__descriptor,
@@ -257,6 +272,17 @@ static const hs_topic topics[] = {
      .global = 0,
      .description =
          "CapacityStatus: utilisation and escalation level per resource, scope, period (capacity)"},
+    {.name = HS_TOPIC_VARIATION,
+     .value_type = &healthsignals__v1__regional_variation__descriptor,
+     .key_layout = "indicator/period",
+     .grouping = "indicator",
+     .key_of = variation_key,
+     .partitions = 8,
+     .cleanup_policy = "compact",
+     .retention_ms = -1,
+     .global = 0,
+     .description = "RegionalVariation: best and worst region, spread and national value per indicator and "
+                    "period (variation)"},
     {.name = HS_TOPIC_DLQ,
      .value_type = NULL,
      .key_layout = "original key",

@@ -6,11 +6,13 @@
 #include "capacity.h"
 #include "count.h"
 #include "targets.h"
+#include "variation.h"
 
 static const hs_calc *const calcs[] = {
     &count_calc,
     &capacity_calc,
     &targets_calc,
+    &variation_calc,
 };
 
 const hs_calc *hsctl_calc_find(const char *name)

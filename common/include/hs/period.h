@@ -80,4 +80,13 @@ int hs_period_compare(const hs_period *a, const hs_period *b);
  * it straddles a month boundary. */
 bool hs_period_contains(const hs_period *outer, const hs_period *inner);
 
+/* Buffer size that holds any result of hs_period_end_rfc3339 and its NUL. */
+#define HS_RFC3339_MAX 32
+
+/* Writes the end of `p` as an RFC 3339 timestamp, midnight UTC after its last day ("2023Q2" ->
+ * "2023-07-01T00:00:00Z"), into `buf` like snprintf; returns the length, or -1 when `p` is not a period of
+ * years 1..9999. Services stamp alerts with it (startsAt/endsAt = the end of the period in which an alert
+ * fired / resolved), never with the wall clock, so that a replay produces the same bytes. */
+int hs_period_end_rfc3339(const hs_period *p, char *buf, size_t size);
+
 #endif

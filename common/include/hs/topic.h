@@ -68,6 +68,9 @@ int32_t hs_topic_partition(const hs_topic *topic, const char *group);
 /* Outputs of the capacity service. */
 #define HS_TOPIC_CAPACITY_STATUS "hs.capacity-status.v1"
 
+/* Outputs of the variation service. */
+#define HS_TOPIC_VARIATION "hs.variation.v1"
+
 /* "region:1084" — the key component of a scope (kind in lowercase, then the code). */
 void hs_topic_scope_component(const Healthsignals__V1__Scope *scope, char *out, size_t size);
 

@@ -1,0 +1,71 @@
+/* Alerts: what every service that raises alerts on hs.alerts.v1 shares, so that one alert reads like
+ * another whichever service raised it — the stable fingerprint, the identifying labels merged with a rule's
+ * own, the severity as a label, and the figures and names the annotations are written with. The state
+ * machine (when an alert fires and resolves) is the service's: it depends on what the service evaluates.
+ */
+#ifndef HS_ALERT_H
+#define HS_ALERT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "healthsignals/v1/alert.pb-c.h"
+#include "healthsignals/v1/common.pb-c.h"
+#include "healthsignals/v1/rule.pb-c.h"
+#include "hs/calc.h"
+#include "hs/table.h"
+
+/* Buffer size of a fingerprint: 16 hex digits and the NUL. */
+#define HS_FINGERPRINT_MAX 17
+
+/* The fingerprint of the alert of `rule` for one scope (its key component, "region:1085") and subject: a
+ * 64-bit XXH3 digest of the three, length-prefixed, in hex. Stable across versions: it is a record key. */
+void hs_alert_fingerprint(const char *rule, const char *scope_component, const char *subject,
+                          char out[HS_FINGERPRINT_MAX]);
+
+/* The severity as Alertmanager's label value: "info", "warning", "critical" ("none" when unspecified). */
+const char *hs_severity_label(Healthsignals__V1__Severity severity);
+
+/* The labels of one alert, in the form protobuf-c wants for a map (an array of entry pointers). The strings
+ * are borrowed from the arguments of hs_alert_labels_build. */
+typedef struct hs_alert_labels {
+    Healthsignals__V1__Alert__LabelsEntry *entries;
+    Healthsignals__V1__Alert__LabelsEntry **items;
+    size_t count;
+} hs_alert_labels;
+
+/* Builds the labels: the identifying `core` pairs {name, value} (alertname, service, scope, ...) and then
+ * `rule`'s own labels (may be NULL), where a core name wins over a rule label of the same name; sorted by
+ * name, for stable bytes. Returns false when out of memory (then `out` holds nothing to free). */
+bool hs_alert_labels_build(hs_alert_labels *out, const char *const core[][2], size_t n_core,
+                           const Healthsignals__V1__Rule *rule);
+void hs_alert_labels_free(hs_alert_labels *labels);
+
+/* The last alert emitted per fingerprint: a calculation keeps them in an hs_table (fingerprint -> packed
+ * Alert) so that an alert that fired can later be resolved, even by a revision or a deleted rule. */
+
+/* Emits `alert` (to hs.alerts.v1, key: its fingerprint) and stores it in `alerts` as the last emitted. */
+hs_err hs_alert_put(hs_table *alerts, const Healthsignals__V1__Alert *alert, hs_emit *emit, hs_error *error);
+
+/* The last alert emitted for `fingerprint`, unpacked (free with protobuf_c_message_free_unpacked), or
+ * NULL when none was (or out of memory). */
+Healthsignals__V1__Alert *hs_alert_stored(const hs_table *alerts, const char *fingerprint);
+
+/* The alert of `fingerprint` is no longer evaluated (its rule was deleted or changed, or nothing is left to
+ * evaluate): if its last state is FIRING, it is emitted RESOLVED, ending at the end of the period it last
+ * showed, with "Resolved: <reason>." added to its description. Otherwise nothing happens. */
+hs_err hs_alert_retire(hs_table *alerts, const char *fingerprint, const char *reason, hs_emit *emit,
+                       hs_error *error);
+
+/* A figure for annotations: at most two decimals, no trailing zeros ("134.4", "79", "-18"). Returns buf. */
+const char *hs_figure(double x, char *buf, size_t size);
+
+/* What follows a figure in text for its unit: "%", " days", " weeks", " DKK", " FTE", or "". */
+const char *hs_unit_suffix(Healthsignals__V1__Unit unit);
+
+/* A scope as people name it: the region's Danish name ("Sjælland"), "Hele landet" for the nation, else
+ * "hospital CODE" / "municipality CODE" written into `buf`. */
+const char *hs_scope_display_name(Healthsignals__V1__ScopeKind kind, const char *code, char *buf,
+                                  size_t size);
+
+#endif

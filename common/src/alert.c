@@ -1,0 +1,196 @@
+/* Alerts (see hs/alert.h). */
+#include "hs/alert.h"
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "hs/period.h"
+#include "hs/topic.h"
+#include "hs/validate.h"
+
+void hs_alert_fingerprint(const char *rule, const char *scope_component, const char *subject,
+                          char out[HS_FINGERPRINT_MAX])
+{
+    /* XXH3 over length-prefixed parts, so that ("ab", "c") and ("a", "bc") differ; the same digest as the
+     * targets service has always used, so its fingerprints stay what they were. */
+    XXH3_state_t *state = XXH3_createState();
+    uint64_t hash = 0;
+    if (state) {
+        XXH3_64bits_reset(state);
+        const char *texts[] = {rule, scope_component, subject};
+        for (int i = 0; i < 3; i++) {
+            uint64_t len = strlen(texts[i]);
+            XXH3_64bits_update(state, &len, sizeof len);
+            XXH3_64bits_update(state, texts[i], len);
+        }
+        hash = XXH3_64bits_digest(state);
+        XXH3_freeState(state);
+    }
+    snprintf(out, HS_FINGERPRINT_MAX, "%016" PRIx64, hash);
+}
+
+const char *hs_severity_label(Healthsignals__V1__Severity severity)
+{
+    switch (severity) {
+    case HEALTHSIGNALS__V1__SEVERITY__INFO: return "info";
+    case HEALTHSIGNALS__V1__SEVERITY__WARNING: return "warning";
+    case HEALTHSIGNALS__V1__SEVERITY__CRITICAL: return "critical";
+    default: return "none";
+    }
+}
+
+static int compare_labels(const void *a, const void *b)
+{
+    const Healthsignals__V1__Alert__LabelsEntry *const *la = a, *const *lb = b;
+    return strcmp((*la)->key, (*lb)->key);
+}
+
+bool hs_alert_labels_build(hs_alert_labels *out, const char *const core[][2], size_t n_core,
+                           const Healthsignals__V1__Rule *rule)
+{
+    size_t n_rule = rule ? rule->n_labels : 0, cap = n_core + n_rule;
+    *out = (hs_alert_labels){0};
+    out->entries = calloc(cap ? cap : 1, sizeof *out->entries);
+    out->items = calloc(cap ? cap : 1, sizeof *out->items); // NOLINT(bugprone-sizeof-expression): pointers
+    if (!out->entries || !out->items) {
+        hs_alert_labels_free(out);
+        return false;
+    }
+    for (size_t i = 0; i < cap; i++) {
+        Healthsignals__V1__Alert__LabelsEntry init = HEALTHSIGNALS__V1__ALERT__LABELS_ENTRY__INIT;
+        out->entries[i] = init;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < n_core; i++) {
+        out->entries[n].key = (char *)core[i][0];
+        out->entries[n].value = (char *)core[i][1];
+        out->items[n] = &out->entries[n];
+        n++;
+    }
+    for (size_t i = 0; i < n_rule; i++) {
+        bool taken = false;
+        for (size_t k = 0; k < n_core && !taken; k++)
+            taken = strcmp(rule->labels[i]->key, core[k][0]) == 0;
+        /* A rule's map may repeat a key only through a malformed record; keep the first. */
+        for (size_t k = n_core; k < n && !taken; k++)
+            taken = strcmp(rule->labels[i]->key, out->entries[k].key) == 0;
+        if (taken)
+            continue;
+        out->entries[n].key = rule->labels[i]->key;
+        out->entries[n].value = rule->labels[i]->value;
+        out->items[n] = &out->entries[n];
+        n++;
+    }
+    qsort(out->items, n, sizeof *out->items, compare_labels); // NOLINT(bugprone-sizeof-expression): as above
+    out->count = n;
+    return true;
+}
+
+void hs_alert_labels_free(hs_alert_labels *labels)
+{
+    free(labels->entries);
+    free(labels->items);
+    *labels = (hs_alert_labels){0};
+}
+
+hs_err hs_alert_put(hs_table *alerts, const Healthsignals__V1__Alert *alert, hs_emit *emit, hs_error *error)
+{
+    size_t len = protobuf_c_message_get_packed_size(&alert->base);
+    uint8_t *bytes = malloc(len ? len : 1);
+    if (!bytes)
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory packing an alert");
+    protobuf_c_message_pack(&alert->base, bytes);
+    hs_table_change change = hs_table_put(alerts, alert->fingerprint, bytes, len);
+    free(bytes);
+    if (change == HS_TABLE_NOMEM)
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing an alert");
+    hs_err err = hs_emit_put(emit, hs_topic_find(HS_TOPIC_ALERTS), alert->fingerprint, &alert->base);
+    return err ? hs_error_set(error, err, "emitting alert %s: %s", alert->fingerprint, hs_err_str(err))
+               : HS_OK;
+}
+
+Healthsignals__V1__Alert *hs_alert_stored(const hs_table *alerts, const char *fingerprint)
+{
+    const hs_table_entry *e = hs_table_get(alerts, fingerprint);
+    return e ? (Healthsignals__V1__Alert *)protobuf_c_message_unpack(&healthsignals__v1__alert__descriptor,
+                                                                     NULL, e->value_len, e->value)
+             : NULL;
+}
+
+hs_err hs_alert_retire(hs_table *alerts, const char *fingerprint, const char *reason, hs_emit *emit,
+                       hs_error *error)
+{
+    Healthsignals__V1__Alert *alert = hs_alert_stored(alerts, fingerprint);
+    if (!alert)
+        return HS_OK;
+    hs_err err = HS_OK;
+    if (alert->state == HEALTHSIGNALS__V1__ALERT_STATE__FIRING) {
+        hs_period period;
+        char ends[HS_RFC3339_MAX] = "", description[1200] = "";
+        if (hs_period_parse(alert->period, &period, NULL) == HS_OK)
+            hs_period_end_rfc3339(&period, ends, sizeof ends);
+        /* Borrowed strings go into the unpacked message for the put; the owned ones come back after, for
+         * protobuf_c_message_free_unpacked. */
+        Healthsignals__V1__Alert__AnnotationsEntry *described = NULL;
+        char *owned_description = NULL, *owned_ends = alert->ends_at;
+        for (size_t i = 0; i < alert->n_annotations; i++)
+            if (strcmp(alert->annotations[i]->key, "description") == 0) {
+                described = alert->annotations[i];
+                owned_description = described->value;
+                snprintf(description, sizeof description, "%s Resolved: %s.", owned_description, reason);
+                described->value = description;
+            }
+        alert->ends_at = ends;
+        alert->state = HEALTHSIGNALS__V1__ALERT_STATE__RESOLVED;
+        err = hs_alert_put(alerts, alert, emit, error);
+        alert->ends_at = owned_ends;
+        if (described)
+            described->value = owned_description;
+    }
+    protobuf_c_message_free_unpacked(&alert->base, NULL);
+    return err;
+}
+
+const char *hs_figure(double x, char *buf, size_t size)
+{
+    snprintf(buf, size, "%.2f", x);
+    char *dot = strchr(buf, '.');
+    if (dot) {
+        char *end = buf + strlen(buf) - 1;
+        while (end > dot && *end == '0')
+            *end-- = '\0';
+        if (end == dot)
+            *end = '\0';
+    }
+    if (strcmp(buf, "-0") == 0)
+        snprintf(buf, size, "0");
+    return buf;
+}
+
+const char *hs_unit_suffix(Healthsignals__V1__Unit unit)
+{
+    switch (unit) {
+    case HEALTHSIGNALS__V1__UNIT__PERCENT: return "%";
+    case HEALTHSIGNALS__V1__UNIT__DAYS: return " days";
+    case HEALTHSIGNALS__V1__UNIT__WEEKS: return " weeks";
+    case HEALTHSIGNALS__V1__UNIT__DKK: return " DKK";
+    case HEALTHSIGNALS__V1__UNIT__FTE: return " FTE";
+    default: return "";
+    }
+}
+
+const char *hs_scope_display_name(Healthsignals__V1__ScopeKind kind, const char *code, char *buf, size_t size)
+{
+    const char *region = hs_region_name(code);
+    if (kind == HEALTHSIGNALS__V1__SCOPE_KIND__REGION && region)
+        return region;
+    if (kind == HEALTHSIGNALS__V1__SCOPE_KIND__NATIONAL)
+        return "Hele landet";
+    snprintf(buf, size, "%s %s",
+             kind == HEALTHSIGNALS__V1__SCOPE_KIND__HOSPITAL ? "hospital" : "municipality", code);
+    return buf;
+}
