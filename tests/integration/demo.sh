@@ -31,6 +31,13 @@ grep -E '^[0-9a-f]{16} +fingerprint=[0-9a-f]{16} state=FIRING .*rule=akutplan.ud
 grep -E '^ +FIRING +akutplan.udredningsret.somatik.national-baseline +Midtjylland +2023Q2: 61 against 79$' "$out" >/dev/null ||
   { echo "FAIL: the Midtjylland udredningsret alert is not listed as firing"; cat "$out"; exit 1; }
 echo "ok: akutplan udredningsret Midtjylland 2023Q2 61 < 79 FIRING"
+# The regional variation (deploy/rules/variation.json): Tabel 10 2023Q2 in the table — best Nordjylland 87,
+# worst Sjælland 66, variation 21 — and its spread alert firing at 21 against 15.
+grep -E '^ +kraeft.standardforloeb.compliance +2023Q2 +77 +Nordjylland 87 +Sjælland 66 +21 \(provisional\)$' "$out" >/dev/null ||
+  { echo "FAIL: the variation table lacks Tabel 10 2023Q2"; cat "$out"; exit 1; }
+grep -E '^ +FIRING +variation.kraeft.spread +Hele landet +2023Q2: 21 against 15$' "$out" >/dev/null ||
+  { echo "FAIL: the kraeft spread alert is not listed as firing"; cat "$out"; exit 1; }
+echo "ok: variation Tabel 10 2023Q2 Nordjylland 87 / Sjælland 66 / 21 shown, spread alert FIRING"
 expect "stopping after 4 s"
 
 # Nothing the demo started may outlive it.
