@@ -155,6 +155,20 @@ hs_err hs_alert_retire(hs_table *alerts, const char *fingerprint, const char *re
     return err;
 }
 
+size_t hs_alert_count_firing(const hs_table *alerts)
+{
+    size_t firing = 0, cursor = 0;
+    for (const hs_table_entry *e; (e = hs_table_next(alerts, &cursor)) != NULL;) {
+        Healthsignals__V1__Alert *alert = (Healthsignals__V1__Alert *)protobuf_c_message_unpack(
+            &healthsignals__v1__alert__descriptor, NULL, e->value_len, e->value);
+        if (alert) {
+            firing += alert->state == HEALTHSIGNALS__V1__ALERT_STATE__FIRING;
+            protobuf_c_message_free_unpacked(&alert->base, NULL);
+        }
+    }
+    return firing;
+}
+
 const char *hs_figure(double x, char *buf, size_t size)
 {
     snprintf(buf, size, "%.2f", x);

@@ -85,8 +85,8 @@ typedef struct vr_indicator {
 } vr_indicator;
 
 typedef struct vr_state {
-    hs_table index; /* indicator code -> vr_indicator * */
-    vr_indicator **indicators;
+    hs_table index; /* indicator code -> index into `indicators` (size_t) */
+    vr_indicator *indicators;
     size_t n_indicators, cap_indicators;
     rule_msg **rules; /* owned copies, sorted by id */
     size_t n_rules, cap_rules;
@@ -158,12 +158,11 @@ static void variation_destroy(void *state)
 {
     vr_state *s = state;
     for (size_t i = 0; i < s->n_indicators; i++) {
-        vr_indicator *ind = s->indicators[i];
+        vr_indicator *ind = &s->indicators[i];
         for (size_t c = 0; c < ind->n_cells; c++)
             cell_clear(&ind->cells[c]);
         free(ind->cells);
         free(ind->code);
-        free(ind);
     }
     free(s->indicators);
     for (size_t i = 0; i < s->n_rules; i++)
@@ -174,35 +173,36 @@ static void variation_destroy(void *state)
     free(s);
 }
 
+/* The indicator `code`, or NULL. Valid until the next indicator is added. */
 static vr_indicator *indicator_find(const vr_state *s, const char *code)
 {
     const hs_table_entry *e = hs_table_get(&s->index, code);
-    vr_indicator *ind = NULL;
-    if (e)
-        memcpy(&ind, e->value, sizeof ind);
-    return ind;
+    if (!e)
+        return NULL;
+    size_t at;
+    memcpy(&at, e->value, sizeof at);
+    return &s->indicators[at];
 }
 
 static vr_indicator *indicator_add(vr_state *s, const char *code)
 {
     if (s->n_indicators == s->cap_indicators) {
         size_t cap = s->cap_indicators ? 2 * s->cap_indicators : 16;
-        vr_indicator **grown = realloc(s->indicators, cap * sizeof *grown);
+        vr_indicator *grown = realloc(s->indicators, cap * sizeof *grown);
         if (!grown)
             return NULL;
         s->indicators = grown;
         s->cap_indicators = cap;
     }
-    vr_indicator *ind = calloc(1, sizeof *ind);
-    if (!ind || !(ind->code = strdup(code)) ||
-        hs_table_put(&s->index, code, &ind, sizeof ind) == HS_TABLE_NOMEM) {
-        if (ind)
-            free(ind->code);
-        free(ind);
+    size_t at = s->n_indicators;
+    char *copy = strdup(code);
+    if (!copy || hs_table_put(&s->index, code, &at, sizeof at) == HS_TABLE_NOMEM) {
+        free(copy);
         return NULL;
     }
-    s->indicators[s->n_indicators++] = ind;
-    return ind;
+    s->indicators[at] = (vr_indicator){.code = copy};
+    s->n_indicators++;
+    return &s->indicators[at];
 }
 
 /* The position of `p` in the indicator's cells: where it is (*found) or would be inserted. */
@@ -227,7 +227,7 @@ static size_t cell_position(const vr_indicator *ind, const hs_period *p, bool *f
 
 static vr_cell *cell_insert(vr_indicator *ind, size_t at, const hs_period *p)
 {
-    if (ind->n_cells == ind->cap_cells) {
+    if (ind->n_cells == ind->cap_cells || !ind->cells) {
         size_t cap = ind->cap_cells ? 2 * ind->cap_cells : 8;
         vr_cell *grown = realloc(ind->cells, cap * sizeof *grown);
         if (!grown)
@@ -910,7 +910,7 @@ static hs_err apply_rule(vr_state *s, const char *key, const rule_msg *value, hs
     if (!had) {
         if (s->n_rules == s->cap_rules) {
             size_t cap = s->cap_rules ? 2 * s->cap_rules : 8;
-            rule_msg **grown = realloc(s->rules, cap * sizeof *grown);
+            rule_msg **grown = realloc(s->rules, cap * sizeof *grown); // NOLINT(bugprone-sizeof-expression)
             if (!grown) {
                 protobuf_c_message_free_unpacked(&fresh->base, NULL);
                 return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing a rule");
@@ -918,13 +918,16 @@ static hs_err apply_rule(vr_state *s, const char *key, const rule_msg *value, hs
             s->rules = grown;
             s->cap_rules = cap;
         }
-        memmove(&s->rules[at + 1], &s->rules[at], (s->n_rules - at) * sizeof *s->rules);
+        /* An array of pointers: sizeof *s->rules is a pointer's size, meant. */
+        memmove(&s->rules[at + 1], &s->rules[at],
+                (s->n_rules - at) * sizeof *s->rules); // NOLINT(bugprone-sizeof-expression)
         s->n_rules++;
         s->rules[at] = fresh;
     } else if (fresh) {
         s->rules[at] = fresh;
     } else {
-        memmove(&s->rules[at], &s->rules[at + 1], (s->n_rules - at - 1) * sizeof *s->rules);
+        memmove(&s->rules[at], &s->rules[at + 1],
+                (s->n_rules - at - 1) * sizeof *s->rules); // NOLINT(bugprone-sizeof-expression)
         s->n_rules--;
     }
 
@@ -1046,17 +1049,9 @@ void variation_stats_add(const void *state, variation_stats *stats)
         stats->rules = s->n_rules;
     stats->facts += s->facts;
     for (size_t i = 0; i < s->n_indicators; i++)
-        for (size_t c = 0; c < s->indicators[i]->n_cells; c++)
-            stats->variations += cell_regions(&s->indicators[i]->cells[c]) > 0;
-    size_t cursor = 0;
-    for (const hs_table_entry *e; (e = hs_table_next(&s->alerts, &cursor)) != NULL;) {
-        alert_msg *alert = (alert_msg *)protobuf_c_message_unpack(&healthsignals__v1__alert__descriptor, NULL,
-                                                                  e->value_len, e->value);
-        if (alert) {
-            stats->alerts_firing += alert->state == HEALTHSIGNALS__V1__ALERT_STATE__FIRING;
-            protobuf_c_message_free_unpacked(&alert->base, NULL);
-        }
-    }
+        for (size_t c = 0; c < s->indicators[i].n_cells; c++)
+            stats->variations += cell_regions(&s->indicators[i].cells[c]) > 0;
+    stats->alerts_firing += hs_alert_count_firing(&s->alerts);
 }
 
 static const char *const inputs[] = {HS_TOPIC_INDICATORS, NULL};

@@ -57,6 +57,9 @@ Healthsignals__V1__Alert *hs_alert_stored(const hs_table *alerts, const char *fi
 hs_err hs_alert_retire(hs_table *alerts, const char *fingerprint, const char *reason, hs_emit *emit,
                        hs_error *error);
 
+/* How many alerts of `alerts` are FIRING in their last state, for a service's gauge. */
+size_t hs_alert_count_firing(const hs_table *alerts);
+
 /* A figure for annotations: at most two decimals, no trailing zeros ("134.4", "79", "-18"). Returns buf. */
 const char *hs_figure(double x, char *buf, size_t size);
 
