@@ -60,32 +60,14 @@ def publish_events(events):
     run_ok("publish", "hs.indicators.v1", "--ndjson", path)
 
 
-def ours(data):
-    return data is None or data.get("service", "variation") == "variation"
-
-
-def final_table(lines):
-    """Latest data per key of CloudEvents lines in log order; a null data deletes the key."""
-    table = {}
-    for line in lines:
-        if not line.strip():
-            continue
-        event = json.loads(line)
-        if not ours(event["data"]):
-            continue
-        if event["data"] is None:
-            table.pop(event["subject"], None)
-        else:
-            table[event["subject"]] = event["data"]
-    return table
-
-
 def records(topic):
     return [line for line in run_ok("tail", topic, "--from-beginning").stdout.splitlines() if line.strip()]
 
 
 def service_tables():
-    return {topic: final_table(records(topic)) for topic in OUTPUTS}
+    """The service's output tables; alerts of other services left out."""
+    return {topic: hstest.latest_table(records(topic), lambda key, data: data is None or
+                                       data.get("service", "variation") == "variation") for topic in OUTPUTS}
 
 
 def offline_tables():
@@ -101,25 +83,6 @@ def offline_tables():
         topic = "hs.alerts.v1" if event["type"] == "healthsignals.v1.Alert" else "hs.variation.v1"
         tables[topic][event["subject"]] = event["data"]
     return tables
-
-
-def differences(got, want):
-    out = []
-    for topic in want:
-        g, w = got[topic], want[topic]
-        for key in sorted(set(g) | set(w)):
-            if g.get(key) != w.get(key):
-                out.append(f"{topic} {key}: service {json.dumps(g.get(key))}, hsctl calc {json.dumps(w.get(key))}")
-    return out
-
-
-def wait_until_equal(want, timeout=90):
-    deadline = time.time() + timeout
-    got = service_tables()
-    while time.time() < deadline and differences(got, want):
-        time.sleep(0.5)
-        got = service_tables()
-    return got
 
 
 def alert_of(tables, rule, code):
@@ -145,8 +108,8 @@ publish_events([fact("test.weighted", code, "2022Q1", values[code], "PERCENT", v
 publish_events([fact("kraeft.standardforloeb.compliance", "1081", "2023Q2", 30, "DAYS")])
 
 want = offline_tables()
-got = wait_until_equal(want)
-diff = differences(got, want)
+got = hstest.wait_until_equal(service_tables, want)
+diff = hstest.table_differences(got, want)
 if diff:
     fail(f"service and hsctl calc differ in {len(diff)} keys:\n  " + "\n  ".join(diff[:10]))
 ok(f"service == hsctl calc variation ({len(want['hs.variation.v1'])} variations, "
@@ -181,9 +144,9 @@ deadline = time.time() + 60
 while time.time() < deadline and (service.metric("hs_records_in_total", topic="hs.indicators.v1") or 0) <= consumed:
     time.sleep(0.2)
 want = offline_tables()
-got = wait_until_equal(want)
-if differences(got, want):
-    fail("after the revision, service and hsctl calc differ: " + "; ".join(differences(got, want)[:5]))
+got = hstest.wait_until_equal(service_tables, want)
+if hstest.table_differences(got, want):
+    fail("after the revision, service and hsctl calc differ: " + "; ".join(hstest.table_differences(got, want)[:5]))
 after = len(records("hs.variation.v1"))
 if after != before + 1:
     fail(f"the revision added {after - before} records to hs.variation.v1, want exactly 1")

@@ -1,6 +1,7 @@
 """Shared helpers of the Python test scripts (tests/integration, tests/e2e): a failed expectation is counted
 and printed, not raised, so one run shows every broken expectation; finish() prints the closing line that
 ctest's log shows and exits with the status ctest reads."""
+import json
 import os
 import re
 import signal
@@ -92,3 +93,44 @@ class Service:
             self.proc.kill()
             code = self.proc.wait()
         return code, time.time() - start
+
+
+def latest_table(lines, keep=None):
+    """The table a compacted topic holds, from its CloudEvents JSON lines in log order (`hsctl tail
+    --from-beginning`): the latest data per key (the event's subject), a null data deleting the key. `keep`,
+    if given, is called with (key, data) and filters out the records it returns False for."""
+    table = {}
+    for line in lines:
+        if not line.strip():
+            continue
+        event = json.loads(line)
+        key, data = event["subject"], event["data"]
+        if keep is not None and not keep(key, data):
+            continue
+        if data is None:
+            table.pop(key, None)
+        else:
+            table[key] = data
+    return table
+
+
+def table_differences(got, want):
+    """Differences between two {topic: {key: data}} dicts, one line per differing key, for a failure message."""
+    out = []
+    for topic in want:
+        g, w = got.get(topic, {}), want[topic]
+        for key in sorted(set(g) | set(w)):
+            if g.get(key) != w.get(key):
+                out.append(f"{topic} {key}: service {json.dumps(g.get(key))}, offline {json.dumps(w.get(key))}")
+    return out
+
+
+def wait_until_equal(fetch, want, timeout=90, interval=0.5):
+    """Calls fetch() until it returns `want` (the service caught up) or `timeout` seconds pass; returns the
+    last result, for the caller to compare and report."""
+    deadline = time.time() + timeout
+    got = fetch()
+    while time.time() < deadline and table_differences(got, want):
+        time.sleep(interval)
+        got = fetch()
+    return got
