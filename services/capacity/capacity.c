@@ -15,6 +15,7 @@
 #include "healthsignals/v1/capacity.pb-c.h"
 #include "healthsignals/v1/capacity_status.pb-c.h"
 #include "healthsignals/v1/rule.pb-c.h"
+#include "hs/alert.h"
 #include "hs/event.h"
 #include "hs/period.h"
 #include "hs/validate.h"
@@ -551,28 +552,6 @@ static Healthsignals__V1__Severity severity_of(unsigned level)
                         : HEALTHSIGNALS__V1__SEVERITY__INFO;
 }
 
-static const char *severity_label(Healthsignals__V1__Severity severity)
-{
-    return severity == HEALTHSIGNALS__V1__SEVERITY__CRITICAL  ? "critical"
-           : severity == HEALTHSIGNALS__V1__SEVERITY__WARNING ? "warning"
-                                                              : "info";
-}
-
-/* Publishes `alert` and remembers it as the last emitted for its fingerprint. */
-static hs_err alert_put(capacity_state *s, Healthsignals__V1__Alert *alert, hs_emit *emit, hs_error *error)
-{
-    size_t len = protobuf_c_message_get_packed_size(&alert->base);
-    uint8_t *bytes = malloc(len ? len : 1);
-    if (!bytes)
-        return hs_error_set(error, HS_ERR_NOMEM, "out of memory");
-    protobuf_c_message_pack(&alert->base, bytes);
-    hs_table_change change = hs_table_put(&s->alerts, alert->fingerprint, bytes, len);
-    free(bytes);
-    if (change == HS_TABLE_NOMEM)
-        return hs_error_set(error, HS_ERR_NOMEM, "out of memory");
-    return hs_emit_put(emit, hs_topic_find(HS_TOPIC_ALERTS), alert->fingerprint, &alert->base);
-}
-
 /* The alert of one series (its entries in period order, levels computed): FIRING while the latest period's
  * level is at or above the alert level; RESOLVED once an episode ended, or when the alert fired before and
  * the facts (a revision) no longer show it. Nothing when it never fired. */
@@ -650,26 +629,16 @@ static hs_err emit_alert(capacity_state *s, const char *resource, const capacity
             "%s in %s, %s: no capacity available with %.0f occupied, level %u; the alert fires at level %u.",
             resource, scope_text, period, last->fact.occupied, last->level, alert_level);
 
-    Healthsignals__V1__Alert__LabelsEntry fixed[6], *labels[6 + 64];
-    const char *names[] = {"alertname", "service", "resource", "scope", "severity", "level"};
-    const char *values[] = {"CapacityEscalation",     SERVICE,   resource, scope_text,
-                            severity_label(severity), level_text};
-    size_t n_labels = 0;
-    for (size_t i = 0; i < 6; i++) {
-        Healthsignals__V1__Alert__LabelsEntry init = HEALTHSIGNALS__V1__ALERT__LABELS_ENTRY__INIT;
-        fixed[i] = init;
-        fixed[i].key = (char *)names[i];
-        fixed[i].value = (char *)values[i];
-        labels[n_labels++] = &fixed[i];
-    }
-    Healthsignals__V1__Alert__LabelsEntry extra[64];
-    for (size_t i = 0; rule && i < rule->n_labels && i < 64; i++) {
-        Healthsignals__V1__Alert__LabelsEntry init = HEALTHSIGNALS__V1__ALERT__LABELS_ENTRY__INIT;
-        extra[i] = init;
-        extra[i].key = rule->labels[i]->key;
-        extra[i].value = rule->labels[i]->value;
-        labels[n_labels++] = &extra[i];
-    }
+    /* The identifying labels, then the rule's own (an identifying name wins), sorted by name. */
+    const char *const core[][2] = {{"alertname", "CapacityEscalation"},
+                                   {"service", SERVICE},
+                                   {"resource", resource},
+                                   {"scope", scope_text},
+                                   {"severity", hs_severity_label(severity)},
+                                   {"level", level_text}};
+    hs_alert_labels labels;
+    if (!hs_alert_labels_build(&labels, core, sizeof core / sizeof core[0], rule))
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory building an alert");
     Healthsignals__V1__Alert__AnnotationsEntry annotations[2] = {
         HEALTHSIGNALS__V1__ALERT__ANNOTATIONS_ENTRY__INIT, HEALTHSIGNALS__V1__ALERT__ANNOTATIONS_ENTRY__INIT};
     annotations[0].key = "summary";
@@ -689,13 +658,15 @@ static hs_err emit_alert(capacity_state *s, const char *resource, const capacity
     alert.period = period;
     alert.value = pct;
     alert.threshold = alert_level >= 2 ? params->thresholds_pct[alert_level - 2] : 0.0;
-    alert.n_labels = n_labels;
-    alert.labels = labels;
+    alert.n_labels = labels.count;
+    alert.labels = labels.items;
     alert.n_annotations = 2;
     alert.annotations = annotation_ptrs;
     alert.starts_at = starts_at;
     alert.ends_at = ends_at;
-    return alert_put(s, &alert, emit, error);
+    hs_err err = hs_alert_put(&s->alerts, &alert, emit, error);
+    hs_alert_labels_free(&labels);
+    return err;
 }
 
 /* Resolves the remembered FIRING alerts of `resource` whose scope has no series any more (every fact of the
@@ -731,7 +702,7 @@ static hs_err resolve_orphans(capacity_state *s, const char *resource, const ent
             free(a->ends_at);
             a->ends_at = strdup(ends_at);
             a->state = HEALTHSIGNALS__V1__ALERT_STATE__RESOLVED;
-            err = a->ends_at ? alert_put(s, a, emit, error)
+            err = a->ends_at ? hs_alert_put(&s->alerts, a, emit, error)
                              : hs_error_set(error, HS_ERR_NOMEM, "out of memory");
         }
         if (a)
