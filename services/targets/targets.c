@@ -1,12 +1,15 @@
-/* The targets calculation (see targets.h). State: the rules of service "targets"; every indicator fact, as
- * a time-ordered series per indicator and scope (a rule may arrive after its facts, and a rule change
- * re-evaluates everything under it); and the last Alert emitted per fingerprint. A fact re-evaluates only the
- * rules whose subject is its indicator and whose scopes hold its scope: the status of its own period (all of
- * the scope's periods when it is a baseline period, the period a year later for GROWTH) and the alert of
- * that rule and scope. The alert is a function of the series: its periods are replayed in time order through
- * the Alertmanager-like state machine of DOMAIN.md, so the final alerts do not depend on arrival order.
- * startsAt / endsAt are the end of the period in which the alert fired / resolved — deterministic, never the
- * wall clock, so that a replay and `hsctl calc` produce the same bytes.
+/* The targets calculation (see targets.h). State: the rules of service "targets", indexed by subject; every
+ * indicator fact, as a time-ordered series per indicator and scope (a rule may arrive after its facts, and a
+ * rule change re-evaluates everything under it); and the last Alert emitted per fingerprint. A fact
+ * re-evaluates only the rules whose subject is its indicator and whose scopes hold its scope, and of each
+ * only the periods that can depend on it: its own (all of the scope's periods when it is a baseline period)
+ * and for GROWTH the period a year later. The alert is a function of the series: its evaluated periods are
+ * replayed in time order through the Alertmanager-like state machine of DOMAIN.md, so the final alerts do not
+ * depend on arrival order. To keep a fact's cost independent of the length of its series, each rule keeps a
+ * track of each series it covers (tg_track): every period's last evaluation, with the state machine's
+ * checkpoint after it, so the replay starts at the first period that changed. startsAt / endsAt are the end
+ * of the period in which the alert fired / resolved — deterministic, never the wall clock, so that a replay
+ * and `hsctl calc` produce the same bytes.
  */
 #include "targets.h"
 
@@ -121,15 +124,22 @@ typedef struct tg_fact {
     size_t n_flags;
 } tg_fact;
 
+typedef struct tg_track tg_track;
+
 /* Every fact of one indicator in one scope, ordered by (end_day, first_day): the order of time, and unique
- * per period, since no two periods cover the same days. Owns its strings and facts. */
+ * per period, since no two periods cover the same days; and, per rule that covers it, the rule's track of
+ * it (the last evaluation of every period, see tg_track). Owns its strings, facts and tracks. */
 typedef struct tg_series {
     char *indicator;
     Healthsignals__V1__ScopeKind scope_kind;
     char *scope_code;
     tg_fact *facts;
     size_t count, cap;
+    tg_track *tracks; /* each with `cap` points, in step with `facts` */
+    size_t n_tracks, cap_tracks;
 } tg_series;
+
+static void tracks_free(tg_series *s);
 
 static void fact_clear(tg_fact *f)
 {
@@ -144,6 +154,7 @@ static void series_clear(tg_series *s)
 {
     for (size_t i = 0; i < s->count; i++)
         fact_clear(&s->facts[i]);
+    tracks_free(s);
     free(s->facts);
     free(s->indicator);
     free(s->scope_code);
@@ -217,6 +228,7 @@ typedef struct tg_scope {
 /* A rule of this service with its parameters parsed. Owns `msg` (unpacked with the default allocator). */
 typedef struct tg_rule {
     rule_msg *msg;
+    uint64_t serial;  /* this version of the rule, unique in its state: names its tracks */
     tg_scope *scopes; /* the rule's scopes, or the five regions and the nation */
     size_t n_scopes;
     hs_period *baseline; /* BASELINE_BAND range or BASELINE_MARGIN list, in time order; or the base period */
@@ -507,6 +519,10 @@ static bool higher_is_better(const tg_rule *r)
 
 /* --- state ---------------------------------------------------------------------------------------------- */
 
+struct tg_baseline;
+static struct tg_baseline *baseline_new(void);
+static void baseline_free(struct tg_baseline *b);
+
 typedef struct tg_state {
     tg_rule *rules; /* in arrival order */
     size_t n_rules, cap_rules;
@@ -515,14 +531,24 @@ typedef struct tg_state {
     hs_table series_index; /* "indicator/scope" -> index into `series` (size_t) */
     size_t facts;
     hs_table alerts; /* fingerprint -> packed Alert: the last one emitted (an alert, once emitted, stays) */
+    hs_table rules_by_subject; /* subject -> size_t[]: indices into `rules`; rebuilt when !rules_indexed */
+    bool rules_indexed;
+    uint64_t next_serial;        /* the serial of the next rule version */
+    struct tg_baseline *scratch; /* reused for the per-period baselines of GROWTH; owned */
 } tg_state;
 
 static void *targets_create(void)
 {
     tg_state *s = calloc(1, sizeof *s);
+    if (s && !(s->scratch = baseline_new())) {
+        free(s);
+        return NULL;
+    }
     if (s) {
         hs_table_init(&s->series_index);
         hs_table_init(&s->alerts);
+        hs_table_init(&s->rules_by_subject);
+        s->next_serial = 1;
     }
     return s;
 }
@@ -549,6 +575,9 @@ static void targets_destroy(void *state)
     free(s->series);
     hs_table_free(&s->series_index);
     hs_table_free(&s->alerts);
+    hs_table_free(&s->rules_by_subject);
+    baseline_free(s->scratch);
+    free(s->scratch);
     free(s);
 }
 
@@ -635,6 +664,12 @@ static void baseline_reset(tg_baseline *b)
     b->known = b->provisional = false;
     b->value = 0;
     b->used.count = b->excluded.count = b->missing.count = b->flags.count = 0;
+}
+
+/* A new, empty baseline (baseline_free, then free); NULL when out of memory. */
+static tg_baseline *baseline_new(void)
+{
+    return calloc(1, sizeof(tg_baseline));
 }
 
 static void baseline_free(tg_baseline *b)
@@ -780,10 +815,10 @@ static tg_eval evaluate(const tg_rule *r, const tg_fact *f, const tg_baseline *b
     return ev;
 }
 
-static bool evaluable(const tg_eval *ev)
+/* MET and MISSED periods count for alerts; SUSPENDED and NO_BASELINE ones neither fire nor resolve. */
+static bool evaluable(Healthsignals__V1__TargetState state)
 {
-    return ev->state == HEALTHSIGNALS__V1__TARGET_STATE__MET ||
-           ev->state == HEALTHSIGNALS__V1__TARGET_STATE__MISSED;
+    return state == HEALTHSIGNALS__V1__TARGET_STATE__MET || state == HEALTHSIGNALS__V1__TARGET_STATE__MISSED;
 }
 
 /* --- TargetStatus --------------------------------------------------------------------------------------- */
@@ -939,37 +974,54 @@ static void alert_fingerprint(const char *rule, const char *scope_component_text
     snprintf(out, 17, "%016" PRIx64, hash);
 }
 
-/* What replaying a series through the alert state machine found. */
+/* The alert state machine after some prefix of a series' evaluated periods. Periods are indices into the
+ * series' facts (-1: none), so that a checkpoint of it can be kept per period (tg_point). */
 typedef struct tg_history {
-    bool episode;         /* the alert fired at least once over the series */
-    bool firing;          /* ... and is firing after its latest evaluable period */
-    const tg_fact *fired; /* the period the last episode fired in */
-    const tg_fact *resolved;
-    tg_eval last; /* the latest evaluable period (last.fact NULL: none) */
-    int missed_run;
+    bool episode;       /* the alert fired at least once */
+    bool firing;        /* ... and is firing after the latest evaluable period */
+    int32_t fired;      /* the period the last episode fired in */
+    int32_t resolved;   /* the period it resolved in, when not firing */
+    int32_t last;       /* the latest evaluable period */
+    int32_t missed_run; /* consecutive missed evaluable periods up to `last` */
 } tg_history;
 
-/* One evaluable period through the state machine of DOMAIN.md "Alert semantics": fire after for_periods
- * consecutive missed evaluable periods; stay firing while missed; resolve when met by at least the
- * hysteresis margin. */
-static void history_step(const tg_rule *r, tg_history *h, const tg_eval *ev)
+static const tg_history history_start = {.fired = -1, .resolved = -1, .last = -1};
+
+/* One evaluable period (`index`, evaluated MET or MISSED with `gap`) through the state machine of DOMAIN.md
+ * "Alert semantics": fire after for_periods consecutive missed evaluable periods; stay firing while
+ * missed; resolve when met by at least the hysteresis margin. */
+static void history_step(const tg_rule *r, tg_history *h, int32_t index, Healthsignals__V1__TargetState state,
+                         double gap)
 {
-    h->last = *ev;
-    if (ev->state == HEALTHSIGNALS__V1__TARGET_STATE__MISSED) {
+    h->last = index;
+    if (state == HEALTHSIGNALS__V1__TARGET_STATE__MISSED) {
         h->missed_run++;
         if (!h->firing && (unsigned)h->missed_run >= r->for_periods) {
             h->firing = h->episode = true;
-            h->fired = ev->fact;
-            h->resolved = NULL;
+            h->fired = index;
+            h->resolved = -1;
         }
         return;
     }
     h->missed_run = 0;
-    if (h->firing && ev->gap >= r->msg->hysteresis) {
+    if (h->firing && gap >= r->msg->hysteresis) {
         h->firing = false;
-        h->resolved = ev->fact;
+        h->resolved = index;
     }
 }
+
+static bool history_equal(const tg_history *a, const tg_history *b)
+{
+    return a->episode == b->episode && a->firing == b->firing && a->fired == b->fired &&
+           a->resolved == b->resolved && a->last == b->last && a->missed_run == b->missed_run;
+}
+
+/* What the alert shows: the outcome of the replay, with the latest evaluable period evaluated in full. */
+typedef struct tg_outcome {
+    bool episode, firing;
+    const tg_fact *fired, *resolved;
+    tg_eval last;
+} tg_outcome;
 
 static const char *scope_name(Healthsignals__V1__ScopeKind kind, const char *code, char *buf, size_t size)
 {
@@ -1086,7 +1138,7 @@ static Healthsignals__V1__Alert *alert_stored(const tg_state *s, const char *fin
 /* Builds and emits the alert of `r` in `series` from its replayed history. `b` is the baseline of the
  * latest evaluable period; `stored` the last alert emitted for the fingerprint, or NULL. */
 static hs_err alert_emit(tg_state *s, const tg_rule *r, const tg_series *series, const char *fingerprint,
-                         const tg_history *h, const tg_baseline *b, const Healthsignals__V1__Alert *stored,
+                         const tg_outcome *h, const tg_baseline *b, const Healthsignals__V1__Alert *stored,
                          hs_emit *emit, hs_error *error)
 {
     const rule_msg *m = r->msg;
@@ -1253,6 +1305,130 @@ static hs_err alert_retire(tg_state *s, const char *fingerprint, const char *rea
 
 /* --- evaluating a rule in a series ---------------------------------------------------------------------- */
 
+/* One period of a series as a rule last evaluated it: what the alert's replay needs, and the alert state
+ * machine's checkpoint after it. */
+typedef struct tg_point {
+    Healthsignals__V1__TargetState state; /* UNSPECIFIED: not evaluated (in or before the baseline) */
+    bool dirty;                           /* its fact was stored or replaced since: evaluate before use */
+    double gap;
+    tg_history after; /* valid for the points before the track's replay_from */
+} tg_point;
+
+/* What makes a fact cost only the periods that can depend on it: one rule's incremental evaluation of one
+ * series. Its points are in step with the series' facts (inserted, replaced and removed with them); the
+ * baseline is the rule's for the series when it is the same for every period (every kind but GROWTH),
+ * recomputed when one of its periods changes. It belongs to one version of the rule (`rule_serial`); a new
+ * version gets a new track, and a track is given up (valid false) when an update fails half-way. */
+struct tg_track {
+    uint64_t rule_serial;
+    bool valid;
+    tg_point *points;     /* the series' `cap` of them */
+    size_t dirty;         /* points marked dirty */
+    size_t replay_from;   /* points[replay_from..] need their checkpoint recomputed */
+    int64_t touched_to;   /* the last point the latest update evaluated, -1 none */
+    bool structural;      /* a fact was inserted or removed since the last alert decision */
+    tg_baseline baseline; /* borrows flag strings from the baseline's facts */
+    tg_history shown;     /* the history the last alert decision was made on */
+};
+
+static void tracks_free(tg_series *series)
+{
+    for (size_t i = 0; i < series->n_tracks; i++) {
+        free(series->tracks[i].points);
+        baseline_free(&series->tracks[i].baseline);
+    }
+    free(series->tracks);
+    series->tracks = NULL;
+    series->n_tracks = series->cap_tracks = 0;
+}
+
+/* Drops the track of rule version `serial` from `series`, if it has one. */
+static void series_drop_track(tg_series *series, uint64_t serial)
+{
+    for (size_t i = 0; i < series->n_tracks; i++) {
+        tg_track *t = &series->tracks[i];
+        if (t->rule_serial != serial)
+            continue;
+        free(t->points);
+        baseline_free(&t->baseline);
+        series->tracks[i] = series->tracks[--series->n_tracks];
+        return;
+    }
+}
+
+/* Room for one more fact in `series`, for its tracks too. False when out of memory (nothing changed). */
+static bool series_reserve(tg_series *series)
+{
+    if (series->count < series->cap)
+        return true;
+    size_t cap = series->cap ? 2 * series->cap : 8;
+    tg_fact *facts = realloc(series->facts, cap * sizeof *facts);
+    if (!facts)
+        return false;
+    series->facts = facts;
+    for (size_t i = 0; i < series->n_tracks; i++) {
+        tg_point *points = realloc(series->tracks[i].points, cap * sizeof *points);
+        if (!points)
+            return false; /* the tracks grown so far keep their larger arrays: harmless */
+        series->tracks[i].points = points;
+    }
+    series->cap = cap;
+    return true;
+}
+
+/* Inserts `fact` at `at` (series_reserve first), with a dirty point in every track. */
+static void series_insert(tg_series *series, size_t at, const tg_fact *fact)
+{
+    assert(series->count < series->cap && at <= series->count && series->count < INT32_MAX);
+    memmove(&series->facts[at + 1], &series->facts[at], (series->count - at) * sizeof *series->facts);
+    series->facts[at] = *fact;
+    for (size_t i = 0; i < series->n_tracks; i++) {
+        tg_track *t = &series->tracks[i];
+        memmove(&t->points[at + 1], &t->points[at], (series->count - at) * sizeof *t->points);
+        memset(&t->points[at], 0, sizeof t->points[at]);
+        t->points[at].dirty = true;
+        t->dirty++;
+        t->structural = true;
+        if (at < t->replay_from)
+            t->replay_from = at;
+    }
+    series->count++;
+}
+
+/* Replaces the fact at `at` by `fact` (which the series takes over), marking its points dirty. */
+static void series_replace(tg_series *series, size_t at, const tg_fact *fact)
+{
+    fact_clear(&series->facts[at]);
+    series->facts[at] = *fact;
+    for (size_t i = 0; i < series->n_tracks; i++) {
+        tg_track *t = &series->tracks[i];
+        if (!t->points[at].dirty) {
+            t->points[at].dirty = true;
+            t->dirty++;
+        }
+        if (at < t->replay_from)
+            t->replay_from = at;
+    }
+}
+
+/* Removes the fact at `at` and its points. */
+static void series_remove(tg_series *series, size_t at)
+{
+    assert(at < series->count);
+    fact_clear(&series->facts[at]);
+    memmove(&series->facts[at], &series->facts[at + 1], (series->count - at - 1) * sizeof *series->facts);
+    for (size_t i = 0; i < series->n_tracks; i++) {
+        tg_track *t = &series->tracks[i];
+        if (t->points[at].dirty)
+            t->dirty--;
+        memmove(&t->points[at], &t->points[at + 1], (series->count - at - 1) * sizeof *t->points);
+        t->structural = true;
+        if (at < t->replay_from)
+            t->replay_from = at;
+    }
+    series->count--;
+}
+
 /* Which statuses of a series to emit: all, or the facts of at most two periods. */
 typedef struct tg_affected {
     bool all;
@@ -1260,69 +1436,192 @@ typedef struct tg_affected {
     size_t count;
 } tg_affected;
 
-static bool affected_has(const tg_affected *a, const hs_period *p)
+/* Finds or creates the track of `r` in `series`. *fresh says that it holds nothing yet (new, or given up
+ * after an error): everything must be evaluated. NULL when out of memory. */
+static tg_track *series_track(tg_series *series, const tg_rule *r, bool *fresh)
 {
-    if (a->all)
-        return true;
-    for (size_t i = 0; i < a->count; i++)
-        if (period_equal(&a->periods[i], p))
-            return true;
-    return false;
+    for (size_t i = 0; i < series->n_tracks; i++) {
+        tg_track *t = &series->tracks[i];
+        if (t->rule_serial == r->serial) {
+            *fresh = !t->valid;
+            return t;
+        }
+    }
+    if (series->n_tracks == series->cap_tracks) {
+        size_t cap = series->cap_tracks ? 2 * series->cap_tracks : 4;
+        tg_track *tracks = realloc(series->tracks, cap * sizeof *tracks);
+        if (!tracks)
+            return NULL;
+        series->tracks = tracks;
+        series->cap_tracks = cap;
+    }
+    tg_track *t = &series->tracks[series->n_tracks];
+    memset(t, 0, sizeof *t);
+    if (series->cap && !(t->points = calloc(series->cap, sizeof *t->points)))
+        return NULL;
+    t->rule_serial = r->serial;
+    series->n_tracks++;
+    *fresh = true;
+    return t;
 }
 
-/* Evaluates `r` in one scope: emits the statuses of the affected periods, then the alert, from a replay of
- * every evaluated period of `series` (which may be NULL: no facts in the scope). */
-static hs_err evaluate_scope(tg_state *s, const tg_rule *r, const tg_scope *scope, const tg_series *series,
-                             const tg_affected *affected, hs_emit *emit, hs_error *error)
+/* Evaluates one period (index `i`) of `series` under `r` into its point, and emits its status when
+ * `emit_it`. */
+static hs_err track_evaluate(tg_state *s, const tg_rule *r, const tg_series *series, tg_track *t, size_t i,
+                             bool emit_it, hs_emit *emit, hs_error *error)
 {
-    bool per_period = r->msg->kind == HEALTHSIGNALS__V1__RULE_KIND__GROWTH;
-    tg_baseline shared = {0}, own = {0}, last_baseline = {0};
-    tg_history h = {0};
+    const tg_fact *f = &series->facts[i];
+    tg_point *pt = &t->points[i];
     hs_err err = HS_OK;
-    if (series && !per_period && series->count && !baseline_compute(r, series, &series->facts[0], &shared))
-        err = hs_error_set(error, HS_ERR_NOMEM, "out of memory computing a baseline");
-    const tg_baseline *last_b = &shared;
-    for (size_t i = 0; err == HS_OK && series && i < series->count; i++) {
-        const tg_fact *f = &series->facts[i];
-        if (!rule_evaluates(r, f))
-            continue;
-        const tg_baseline *b = &shared;
-        if (per_period) {
-            if (!baseline_compute(r, series, f, &own)) {
-                err = hs_error_set(error, HS_ERR_NOMEM, "out of memory computing a baseline");
-                break;
-            }
-            b = &own;
+    if (!rule_evaluates(r, f)) {
+        pt->state = HEALTHSIGNALS__V1__TARGET_STATE__TARGET_STATE_UNSPECIFIED;
+    } else {
+        const tg_baseline *b = &t->baseline;
+        if (r->msg->kind == HEALTHSIGNALS__V1__RULE_KIND__GROWTH) {
+            if (!baseline_compute(r, series, f, s->scratch))
+                return hs_error_set(error, HS_ERR_NOMEM, "out of memory computing a baseline");
+            b = s->scratch;
         }
         tg_eval ev = evaluate(r, f, b);
-        if (affected_has(affected, &f->period))
+        if (emit_it)
             err = emit_status(r, series, &ev, b, emit, error);
-        if (evaluable(&ev)) {
-            history_step(r, &h, &ev);
-            if (per_period) { /* keep the latest evaluable period's baseline for the alert's text */
-                tg_baseline swap = last_baseline;
-                last_baseline = own;
-                own = swap;
-                last_b = &last_baseline;
-            }
-        }
+        pt->state = ev.state;
+        pt->gap = ev.gap;
+    }
+    if (pt->dirty) {
+        pt->dirty = false;
+        t->dirty--;
+    }
+    if (i < t->replay_from)
+        t->replay_from = i;
+    if (t->touched_to < (int64_t)i)
+        t->touched_to = (int64_t)i;
+    return err;
+}
+
+/* Brings the points of `t` up to date after a change of `series`: every point when `full` (a new track, a
+ * changed baseline, a rule change), else only the points of the affected periods and those marked dirty.
+ * Emits the status of every point it evaluates that `affected` names (every one, when `full`). */
+static hs_err track_update(tg_state *s, const tg_rule *r, const tg_series *series, tg_track *t,
+                           const tg_affected *affected, bool full, hs_emit *emit, hs_error *error)
+{
+    hs_err err = HS_OK;
+    t->touched_to = -1;
+    if (full) {
+        /* The baseline of every kind but GROWTH is the same for all periods: computed once here, and again
+         * only when one of its periods changes (which makes the update full). */
+        if (r->msg->kind != HEALTHSIGNALS__V1__RULE_KIND__GROWTH &&
+            !baseline_compute(r, series, &series->facts[0], &t->baseline))
+            return hs_error_set(error, HS_ERR_NOMEM, "out of memory computing a baseline");
+        for (size_t i = 0; err == HS_OK && i < series->count; i++)
+            err = track_evaluate(s, r, series, t, i, true, emit, error);
+        return err;
+    }
+    for (size_t k = 0; err == HS_OK && k < affected->count; k++) {
+        bool found;
+        const hs_period *p = &affected->periods[k];
+        size_t i = series_position(series, period_first_day(p), period_end_day(p), &found);
+        if (found)
+            err = track_evaluate(s, r, series, t, i, true, emit, error);
+    }
+    /* Points left dirty by an earlier failure: evaluated, and their statuses emitted, now. */
+    for (size_t i = 0; err == HS_OK && t->dirty && i < series->count; i++)
+        if (t->points[i].dirty)
+            err = track_evaluate(s, r, series, t, i, true, emit, error);
+    return err;
+}
+
+/* Replays the alert state machine over the points from t->replay_from on, from the checkpoint before it,
+ * and returns the history after the last period. */
+static tg_history track_replay(const tg_rule *r, const tg_series *series, tg_track *t)
+{
+    size_t from = t->replay_from < series->count ? t->replay_from : series->count;
+    tg_history h = from ? t->points[from - 1].after : history_start;
+    for (size_t i = from; i < series->count; i++) {
+        tg_point *pt = &t->points[i];
+        assert(!pt->dirty);
+        if (evaluable(pt->state))
+            history_step(r, &h, (int32_t)i, pt->state, pt->gap);
+        pt->after = h;
+    }
+    t->replay_from = series->count;
+    return h;
+}
+
+/* Emits the alert of `r` in `series` for the replayed history `h`: the latest evaluable period is evaluated
+ * again in full for the alert's figures. `had` says an alert was emitted for `fingerprint` before. */
+static hs_err alert_update(tg_state *s, const tg_rule *r, const tg_series *series, const tg_track *t,
+                           const tg_history *h, const char *fingerprint, bool had, hs_emit *emit,
+                           hs_error *error)
+{
+    const tg_fact *last = &series->facts[h->last];
+    const tg_baseline *b = &t->baseline;
+    if (r->msg->kind == HEALTHSIGNALS__V1__RULE_KIND__GROWTH) {
+        if (!baseline_compute(r, series, last, s->scratch))
+            return hs_error_set(error, HS_ERR_NOMEM, "out of memory computing a baseline");
+        b = s->scratch;
+    }
+    tg_outcome outcome = {
+        .episode = h->episode,
+        .firing = h->firing,
+        .fired = h->fired >= 0 ? &series->facts[h->fired] : NULL,
+        .resolved = h->resolved >= 0 ? &series->facts[h->resolved] : NULL,
+        .last = evaluate(r, last, b),
+    };
+    /* Without an episode the alert is one that a revision resolved: it keeps the startsAt it had. */
+    Healthsignals__V1__Alert *stored = had && !h->episode ? alert_stored(s, fingerprint) : NULL;
+    if (had && !h->episode && !stored)
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory reading an alert");
+    hs_err err = alert_emit(s, r, series, fingerprint, &outcome, b, stored, emit, error);
+    if (stored)
+        protobuf_c_message_free_unpacked(&stored->base, NULL);
+    return err;
+}
+
+/* Evaluates `r` in one scope after a change of `series` (which may be NULL: no facts in the scope): brings
+ * the rule's track of the series up to date, emitting the statuses of the affected periods, replays the alert
+ * state machine from the first period that changed, and emits the alert unless nothing it shows can have
+ * changed. With a rule change or a baseline period in `affected`, every period is evaluated again. */
+static hs_err evaluate_scope(tg_state *s, const tg_rule *r, const tg_scope *scope, tg_series *series,
+                             const tg_affected *affected, hs_emit *emit, hs_error *error)
+{
+    hs_err err = HS_OK;
+    tg_history h = history_start;
+    tg_track *t = NULL;
+    bool full = affected->all;
+    if (series && !series->count)
+        series_drop_track(series, r->serial); /* nothing left to keep: the next fact starts afresh */
+    if (series && series->count) {
+        bool fresh = false;
+        if (!(t = series_track(series, r, &fresh)))
+            return hs_error_set(error, HS_ERR_NOMEM, "out of memory evaluating a rule");
+        full |= fresh;
+        t->valid = false; /* until the update and the alert are through */
+        err = track_update(s, r, series, t, affected, full, emit, error);
+        if (err)
+            return err;
+        h = track_replay(r, series, t);
     }
 
     char component[160], fingerprint[17];
     scope_component(scope->kind, scope->code, component);
     alert_fingerprint(r->msg->id, component, r->msg->subject, fingerprint);
-    if (err == HS_OK) {
-        Healthsignals__V1__Alert *stored = alert_stored(s, fingerprint);
-        if (h.last.fact && (h.episode || stored))
-            err = alert_emit(s, r, series, fingerprint, &h, last_b, stored, emit, error);
-        else if (stored)
-            err = alert_retire(s, fingerprint, "no evaluable period left", emit, error);
-        if (stored)
-            protobuf_c_message_free_unpacked(&stored->base, NULL);
+    bool had = hs_table_get(&s->alerts, fingerprint) != NULL;
+    if (h.last >= 0 && (h.episode || had)) {
+        /* The alert shows the history and the latest evaluable period (its fact and baseline), nothing else:
+         * unchanged history, no period at or after the latest re-evaluated and no insertion or removal
+         * (which moves the indices) mean an unchanged alert. */
+        bool changed = full || t->structural || t->touched_to >= h.last || !history_equal(&h, &t->shown);
+        if (changed)
+            err = alert_update(s, r, series, t, &h, fingerprint, had, emit, error);
+    } else if (had) {
+        err = alert_retire(s, fingerprint, "no evaluable period left", emit, error);
     }
-    baseline_free(&shared);
-    baseline_free(&own);
-    baseline_free(&last_baseline);
+    if (t && err == HS_OK) {
+        t->shown = h;
+        t->structural = false;
+        t->valid = true;
+    }
     return err;
 }
 
@@ -1331,7 +1630,7 @@ static hs_err evaluate_rule(tg_state *s, const tg_rule *r, hs_emit *emit, hs_err
 {
     tg_affected all = {.all = true};
     for (size_t i = 0; i < r->n_scopes; i++) {
-        const tg_series *series = series_get(s, r->msg->subject, r->scopes[i].kind, r->scopes[i].code);
+        tg_series *series = series_get(s, r->msg->subject, r->scopes[i].kind, r->scopes[i].code);
         hs_err err = evaluate_scope(s, r, &r->scopes[i], series, &all, emit, error);
         if (err)
             return err;
@@ -1348,7 +1647,9 @@ static hs_err retract_rule(tg_state *s, const tg_rule *old, const tg_rule *fresh
     for (size_t i = 0; i < old->n_scopes; i++) {
         const tg_scope *scope = &old->scopes[i];
         bool covered = fresh && rule_covers(fresh, old->msg->subject, scope->kind, scope->code);
-        const tg_series *series = series_get(s, old->msg->subject, scope->kind, scope->code);
+        tg_series *series = series_get(s, old->msg->subject, scope->kind, scope->code);
+        if (series)
+            series_drop_track(series, old->serial);
         for (size_t k = 0; series && k < series->count; k++) {
             const tg_fact *f = &series->facts[k];
             if (!rule_evaluates(old, f) || (covered && rule_evaluates(fresh, f)))
@@ -1380,6 +1681,7 @@ static hs_err apply_rule(tg_state *s, const char *key, const rule_msg *value, hs
         hs_err err = rule_init(&fresh, value, error);
         if (err)
             return err;
+        fresh.serial = s->next_serial++;
     }
     size_t at = 0;
     while (at < s->n_rules && strcmp(s->rules[at].msg->id, value ? value->id : key) != 0)
@@ -1407,6 +1709,7 @@ static hs_err apply_rule(tg_state *s, const char *key, const rule_msg *value, hs
         memmove(&s->rules[at], &s->rules[at + 1], (s->n_rules - at - 1) * sizeof *s->rules);
         s->n_rules--;
     }
+    s->rules_indexed = false;
     /* `fresh` and the array share the new rule's memory; `old` alone owns the old rule's now. */
     hs_err err = had ? retract_rule(s, &old, value ? &fresh : NULL, emit, error) : HS_OK;
     if (err == HS_OK && value)
@@ -1428,6 +1731,36 @@ static tg_affected affected_by(const tg_rule *r, const hs_period *p)
         hs_period_year_earlier(p, -(int)r->reference_years, &later))
         a.periods[a.count++] = later;
     return a;
+}
+
+/* Rebuilds s->rules_by_subject: for each subject, the indices of its rules in s->rules, in order, so that a
+ * fact looks at the few rules of its indicator instead of all. */
+static hs_err index_rules(tg_state *s, hs_error *error)
+{
+    hs_table_free(&s->rules_by_subject);
+    hs_table_init(&s->rules_by_subject);
+    if (!s->n_rules) {
+        s->rules_indexed = true;
+        return HS_OK;
+    }
+    size_t *indices = malloc(s->n_rules * sizeof *indices); /* room for a subject that has every rule */
+    if (!indices)
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory indexing the rules");
+    hs_err err = HS_OK;
+    for (size_t i = 0; err == HS_OK && i < s->n_rules; i++) {
+        const char *subject = s->rules[i].msg->subject;
+        const hs_table_entry *e = hs_table_get(&s->rules_by_subject, subject);
+        size_t n = e ? e->value_len / sizeof *indices : 0;
+        assert(n < s->n_rules);
+        if (n)
+            memcpy(indices, e->value, n * sizeof *indices);
+        indices[n] = i;
+        if (hs_table_put(&s->rules_by_subject, subject, indices, (n + 1) * sizeof *indices) == HS_TABLE_NOMEM)
+            err = hs_error_set(error, HS_ERR_NOMEM, "out of memory indexing the rules");
+    }
+    free(indices);
+    s->rules_indexed = err == HS_OK;
+    return err;
 }
 
 /* A new, empty series for the indicator and scope of `obs`, under `key`; NULL when out of memory. */
@@ -1473,22 +1806,13 @@ static hs_err store_fact(tg_state *s, const char *series_key_text, const fact_ms
     bool found;
     size_t at = series_position(series, fact.first_day, fact.end_day, &found);
     if (found) {
-        fact_clear(&series->facts[at]);
-        series->facts[at] = fact;
+        series_replace(series, at, &fact);
     } else {
-        if (series->count == series->cap) {
-            size_t cap = series->cap ? 2 * series->cap : 8;
-            tg_fact *facts = realloc(series->facts, cap * sizeof *facts);
-            if (!facts) {
-                fact_clear(&fact);
-                return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing a fact");
-            }
-            series->facts = facts;
-            series->cap = cap;
+        if (!series_reserve(series)) {
+            fact_clear(&fact);
+            return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing a fact");
         }
-        memmove(&series->facts[at + 1], &series->facts[at], (series->count - at) * sizeof *series->facts);
-        series->facts[at] = fact;
-        series->count++;
+        series_insert(series, at, &fact);
         s->facts++;
     }
     *out = series;
@@ -1519,14 +1843,19 @@ static hs_err apply_fact(tg_state *s, const char *key, const fact_msg *obs, hs_e
             series ? series_position(series, period_first_day(&period), period_end_day(&period), &found) : 0;
         if (!found)
             return HS_OK;
-        fact_clear(&series->facts[at]);
-        memmove(&series->facts[at], &series->facts[at + 1], (series->count - at - 1) * sizeof *series->facts);
-        series->count--;
+        series_remove(series, at);
         s->facts--;
     }
 
     const hs_topic *status_topic = hs_topic_find(HS_TOPIC_TARGET_STATUS);
-    for (size_t i = 0; i < s->n_rules; i++) {
+    if (!s->rules_indexed && (err = index_rules(s, error)) != HS_OK)
+        return err;
+    const hs_table_entry *subject_rules = hs_table_get(&s->rules_by_subject, series->indicator);
+    size_t n_subject_rules = subject_rules ? subject_rules->value_len / sizeof(size_t) : 0;
+    for (size_t k = 0; k < n_subject_rules; k++) {
+        size_t i;
+        memcpy(&i, subject_rules->value + k * sizeof i, sizeof i);
+        assert(i < s->n_rules);
         const tg_rule *r = &s->rules[i];
         if (!rule_covers(r, series->indicator, series->scope_kind, series->scope_code))
             continue;
