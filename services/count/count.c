@@ -1,24 +1,32 @@
-/* The count calculation (see count.h). State: each live fact's key with its grouping key (so that a
- * tombstone, which carries no value, finds its group), and the count per topic and group.
+/* The count calculation (see count.h). State: per input topic, the key of each live fact (so that a revision
+ * is not counted twice and a tombstone, which carries no value, finds its group), and the count per group.
+ * A fact's group is normally the first component of its record key (hs_topic_group_of_key), so a fact is
+ * stored as its key alone; only a record whose key disagrees with its value keeps the value's group beside
+ * it, which keeps the count right for such records at no cost to the others.
  */
 #include "count.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "healthsignals/v1/diagnostics.pb-c.h"
 
+static const char *const count_inputs[] = {HS_TOPIC_INDICATORS, HS_TOPIC_CAPACITY, NULL};
+static const char *const count_outputs[] = {HS_TOPIC_FACT_COUNTS, NULL};
+
+#define INPUT_CNT (sizeof count_inputs / sizeof count_inputs[0] - 1)
+
 typedef struct count_state {
-    hs_table facts;  /* "<topic>/<fact key>" -> grouping key */
-    hs_table counts; /* output key "<group>/<topic>" -> int64 count */
+    hs_table facts[INPUT_CNT]; /* by input topic: fact key -> "" (group = the key's), or the group */
+    hs_table counts;           /* output key "<group>/<topic>" -> int64 count */
 } count_state;
 
 static void *count_create(void)
 {
     count_state *s = calloc(1, sizeof *s);
     if (s) {
-        hs_table_init(&s->facts);
+        for (size_t i = 0; i < INPUT_CNT; i++)
+            hs_table_init(&s->facts[i]);
         hs_table_init(&s->counts);
     }
     return s;
@@ -27,9 +35,19 @@ static void *count_create(void)
 static void count_destroy(void *state)
 {
     count_state *s = state;
-    hs_table_free(&s->facts);
+    for (size_t i = 0; i < INPUT_CNT; i++)
+        hs_table_free(&s->facts[i]);
     hs_table_free(&s->counts);
     free(s);
+}
+
+/* The facts table of `topic`, or NULL for a topic that is not an input. */
+static hs_table *facts_of(count_state *s, const hs_topic *topic)
+{
+    for (size_t i = 0; i < INPUT_CNT; i++)
+        if (strcmp(topic->name, count_inputs[i]) == 0)
+            return &s->facts[i];
+    return NULL;
 }
 
 /* Adds `delta` to the count of `group` in `topic` and emits the new count (a deletion at zero). */
@@ -64,35 +82,43 @@ static hs_err count_apply(void *state, const hs_topic *topic, const char *key, c
                           hs_emit *emit, hs_error *error)
 {
     count_state *s = state;
-    char fact[HS_KEY_MAX * 2];
-    snprintf(fact, sizeof fact, "%s/%s", topic->name, key);
-    const hs_table_entry *known = hs_table_get(&s->facts, fact);
+    hs_table *facts = facts_of(s, topic);
+    if (!facts)
+        return hs_error_set(error, HS_ERR_INTERNAL, "count does not read %s", topic->name);
+    const hs_table_entry *known = hs_table_get(facts, key);
 
     if (!value) { /* tombstone: forget the fact, if we knew it */
         if (!known)
             return HS_OK;
         char group[HS_KEY_MAX];
-        snprintf(group, sizeof group, "%.*s", (int)known->value_len, (const char *)known->value);
-        hs_table_delete(&s->facts, fact);
+        if (known->value_len) {
+            memcpy(group, known->value, known->value_len);
+            group[known->value_len] = '\0';
+        } else {
+            hs_err err = hs_topic_group_of_key(topic, key, group, error);
+            if (err)
+                return err; /* cannot happen: the key was split when the fact was stored */
+        }
+        hs_table_delete(facts, key);
         return count_adjust(s, topic, group, -1, emit, error);
     }
     if (known)
         return HS_OK; /* a revision of a fact already counted */
 
-    char record_key[HS_KEY_MAX], group[HS_KEY_MAX];
+    char record_key[HS_KEY_MAX], group[HS_KEY_MAX], key_group[HS_KEY_MAX];
     hs_err err = topic->key_of(value, record_key, group, error);
     if (err)
         return err;
-    if (hs_table_put(&s->facts, fact, group, strlen(group)) == HS_TABLE_NOMEM)
-        return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing %s", fact);
+    if (hs_topic_group_of_key(topic, key, key_group, error) != HS_OK)
+        key_group[0] = '\0'; /* not a key of this topic's layout: keep the value's group */
+    size_t stored_len = strcmp(group, key_group) == 0 ? 0 : strlen(group);
+    if (hs_table_put(facts, key, group, stored_len) == HS_TABLE_NOMEM)
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing %s", key);
     err = count_adjust(s, topic, group, +1, emit, error);
     if (err)
-        hs_table_delete(&s->facts, fact); /* leave the state as it was */
+        hs_table_delete(facts, key); /* leave the state as it was */
     return err;
 }
-
-static const char *const count_inputs[] = {HS_TOPIC_INDICATORS, HS_TOPIC_CAPACITY, NULL};
-static const char *const count_outputs[] = {HS_TOPIC_FACT_COUNTS, NULL};
 
 const hs_calc count_calc = {
     .name = "count",

@@ -13,6 +13,8 @@
 #include <cmocka.h>
 
 #include "count.h"
+#include "healthsignals/v1/diagnostics.pb-c.h"
+#include "healthsignals/v1/indicator.pb-c.h"
 
 #define FACT(indicator, region, period, value)                                                               \
     "{\"specversion\":\"1.0\",\"id\":\"t\",\"source\":\"test\",\"type\":\"healthsignals.v1."                 \
@@ -129,6 +131,51 @@ static void test_bad_lines_are_reported_and_skipped(void **state)
     free(out);
 }
 
+/* An emitter that remembers the last FactCount emitted (facts 0: a deletion). */
+typedef struct last_count {
+    hs_emit base;
+    char key[HS_KEY_MAX];
+    int64_t facts;
+} last_count;
+
+static hs_err remember_count(hs_emit *self, const hs_topic *topic, const char *key,
+                             const ProtobufCMessage *value)
+{
+    last_count *last = (last_count *)self;
+    snprintf(last->key, sizeof last->key, "%s", key);
+    last->facts = value ? ((const Healthsignals__V1__FactCount *)value)->facts : 0;
+    return HS_OK;
+}
+
+/* The state keeps a fact as its key alone when the key names its group; a record whose key names another
+ * group keeps the value's group, so that its tombstone still finds the count it added to. */
+static void test_tombstone_of_a_key_naming_another_group_finds_its_group(void **state)
+{
+    const hs_topic *indicators = hs_topic_find(HS_TOPIC_INDICATORS);
+    Healthsignals__V1__Scope scope = HEALTHSIGNALS__V1__SCOPE__INIT;
+    scope.kind = HEALTHSIGNALS__V1__SCOPE_KIND__REGION;
+    scope.code = "1084";
+    Healthsignals__V1__IndicatorObservation fact = HEALTHSIGNALS__V1__INDICATOR_OBSERVATION__INIT;
+    fact.indicator = "a.x";
+    fact.scope = &scope;
+    fact.period = "2023Q1";
+    fact.value = 83;
+    fact.unit = HEALTHSIGNALS__V1__UNIT__PERCENT;
+
+    void *count = count_calc.create();
+    last_count last = {.base = {.put = remember_count}};
+    hs_error error;
+    assert_int_equal(
+        count_calc.apply(count, indicators, "b.y/region:1084/2023Q1", &fact.base, &last.base, &error), HS_OK);
+    assert_string_equal(last.key, "a.x/hs.indicators.v1");
+    assert_int_equal(last.facts, 1);
+    assert_int_equal(count_calc.apply(count, indicators, "b.y/region:1084/2023Q1", NULL, &last.base, &error),
+                     HS_OK);
+    assert_string_equal(last.key, "a.x/hs.indicators.v1");
+    assert_int_equal(last.facts, 0);
+    count_calc.destroy(count);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -138,6 +185,7 @@ int main(void)
         cmocka_unit_test(test_tombstone_removes_fact_and_deletes_empty_group),
         cmocka_unit_test(test_final_table_does_not_depend_on_order),
         cmocka_unit_test(test_bad_lines_are_reported_and_skipped),
+        cmocka_unit_test(test_tombstone_of_a_key_naming_another_group_finds_its_group),
     };
     return cmocka_run_group_tests_name("count", tests, NULL, NULL);
 }

@@ -96,6 +96,41 @@ static void test_sorted_returns_keys_in_byte_order(void **state)
     hs_table_free(&t);
 }
 
+/* Entries live in an arena that deletions and growing values leave garbage in; compaction must move every
+ * live entry intact and keep the arena within about twice the live bytes. */
+static void test_compaction_keeps_entries_and_bounds_memory(void **state)
+{
+    hs_table t;
+    hs_table_init(&t);
+    char key[32], value[64];
+    for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < 20000; i++) {
+            snprintf(key, sizeof key, "key-%d", i);
+            int len = snprintf(value, sizeof value, "value-%d-%0*d", i, 1 + round * 8, round);
+            hs_table_put(&t, key, value, (size_t)len);
+        }
+        for (int i = round; i < 20000; i += 4) {
+            snprintf(key, sizeof key, "key-%d", i);
+            assert_true(hs_table_delete(&t, key));
+        }
+        assert_true(t.arena_bytes <= 2 * t.live_bytes + 4096);
+    }
+    for (int i = 0; i < 20000; i++) {
+        snprintf(key, sizeof key, "key-%d", i);
+        const hs_table_entry *e = hs_table_get(&t, key);
+        if (i % 4 == 3) {
+            assert_null(e);
+            continue;
+        }
+        assert_non_null(e);
+        int len = snprintf(value, sizeof value, "value-%d-%0*d", i, 1 + 3 * 8, 3);
+        assert_int_equal(e->value_len, len);
+        assert_memory_equal(e->value, value, (size_t)len);
+        assert_string_equal(e->key, key);
+    }
+    hs_table_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -103,6 +138,7 @@ int main(void)
         cmocka_unit_test(test_empty_value_differs_from_absent),
         cmocka_unit_test(test_many_keys_with_deletions_stay_consistent),
         cmocka_unit_test(test_sorted_returns_keys_in_byte_order),
+        cmocka_unit_test(test_compaction_keeps_entries_and_bounds_memory),
     };
     return cmocka_run_group_tests_name("table", tests, NULL, NULL);
 }

@@ -1,7 +1,9 @@
 /* hs_table: a hash table from text keys to byte values, the in-memory form of a compacted topic. The
- * runtime keeps one per input partition (the materialised facts) and one per output table (the last value
- * emitted per key, so that only changes are published); the offline mode keeps the same. Open addressing
- * with linear probing, power-of-two capacity, tombstone slots on delete. Keys and values are copied in.
+ * runtime keeps one per output table (the digest of the value last emitted per key, so that only changes are
+ * published), calculations keep their facts in them, and the offline mode keeps its output tables in them.
+ * Open addressing with linear probing, power-of-two capacity, tombstone slots on delete. Keys and values are
+ * copied in: each entry is one block of the table's own arena holding a small header, the key and the value,
+ * so a million keys cost a million small blocks of a few large allocations, not two mallocs each.
  */
 #ifndef HS_TABLE_H
 #define HS_TABLE_H
@@ -10,18 +12,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* One live entry. Entries live in the table's arena and move when it is compacted: a pointer to an entry,
+ * its key or its value stays valid only until the next put or delete on the same table. */
 typedef struct hs_table_entry {
-    char *key; /* NULL: empty slot; HS_TABLE_DELETED: deleted slot */
-    uint8_t *value;
+    const uint8_t *value; /* value_len bytes inside this entry, after the key; not aligned (memcpy them) */
     size_t value_len;
-    uint64_t hash;
+    char key[]; /* NUL-terminated */
 } hs_table_entry;
 
+typedef struct hs_table_slot hs_table_slot;   /* table.c: an entry's hash and address */
+typedef struct hs_table_block hs_table_block; /* table.c: one allocation of the arena */
+
 typedef struct hs_table {
-    hs_table_entry *slots;
-    size_t capacity; /* power of two, or 0 before the first put */
-    size_t count;    /* live entries */
-    size_t used;     /* live + deleted slots */
+    hs_table_slot *slots;
+    size_t capacity;        /* power of two, or 0 before the first put */
+    size_t count;           /* live entries */
+    size_t used;            /* live + deleted slots */
+    hs_table_block *blocks; /* the arena, newest block first */
+    size_t arena_bytes;     /* bytes handed out from the arena: live entries and garbage */
+    size_t live_bytes;      /* bytes of live entries; the rest is reclaimed by compaction */
 } hs_table;
 
 /* How a put changed the table: lets a caller publish only what changed. */
@@ -49,7 +58,8 @@ const hs_table_entry *hs_table_get(const hs_table *table, const char *key);
 const hs_table_entry *hs_table_next(const hs_table *table, size_t *cursor);
 
 /* The live entries sorted by key, in a malloc'd array the caller frees (the entries stay owned by the
- * table). NULL when the table is empty or out of memory; `*count` says which. */
+ * table, valid until the next put or delete). NULL when the table is empty or out of memory; `*count` says
+ * which. */
 const hs_table_entry **hs_table_sorted(const hs_table *table, size_t *count);
 
 #endif
