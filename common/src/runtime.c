@@ -1,14 +1,21 @@
 /* The service runtime (see hs/runtime.h for the contract). One libuv loop owns the process; librdkafka's
- * queues wake it through pipes (rd_kafka_queue_io_event_enable), and every Kafka call is made from the loop
- * thread. The transactional consume-process-produce cycle follows librdkafka's examples/transactions.c:
- * begin a transaction at the first live record, produce outputs and dead letters into it, and at the commit
- * interval (or after commit-records records) send the consumed offsets to it and commit. An abortable error
- * aborts, and every assigned partition is rebuilt from its last committed offset, because the in-memory state
- * already holds the effect of the aborted records.
+ * queues wake it through pipes (rd_kafka_queue_io_event_enable). The transactional consume-process-produce
+ * cycle follows librdkafka's examples/transactions.c: begin a transaction at the first live record, produce
+ * outputs and dead letters into it, and at the commit interval (or after commit-records records) send the
+ * consumed offsets to it and commit. An abortable error aborts, and every assigned partition is rebuilt from
+ * its last committed offset, because the in-memory state already holds the effect of the aborted records.
+ *
+ * Every Kafka call is made from the loop thread except the commit's own two: sending the offsets and
+ * committing take several broker round trips (tens of milliseconds on a busy broker), so they run on a short
+ * thread of their own while the loop consumes and calculates on. librdkafka accepts no record into a
+ * committing transaction, and the records consumed meanwhile belong to the next one anyway, so their outputs
+ * are deferred and produced into the next transaction when the commit is done. Should it fail, they are
+ * dropped with the rest: the rewind consumes their records again.
  */
 #include "hs/runtime.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -20,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
+#include <xxhash.h>
 
 #include "healthsignals/v1/rule.pb-c.h"
 #include "hs/event.h"
@@ -57,9 +65,12 @@ static const hs_option runtime_options[] = {
      .help = "commit the open transaction at least this often",
      .min = 1,
      .max = 60000},
+    /* A transaction costs the broker about the same whatever its size (measured: ~25 ms of CPU each), so
+     * under load a commit should carry as many records as one interval brings; but its commit has to flush
+     * every output first, and beyond some 20 000 records that took longer than the interval itself. */
     {.name = "commit-records",
      .type = HS_OPTION_INT,
-     .default_value = "5000",
+     .default_value = "20000",
      .help = "commit the open transaction after this many consumed records",
      .min = 1,
      .max = 10000000},
@@ -69,7 +80,7 @@ static const hs_option runtime_options[] = {
 typedef struct part_state {
     int32_t partition;
     void *calc_state;
-    hs_table outputs[MAX_OUTPUTS];        /* last value emitted per output key, by output topic */
+    hs_table outputs[MAX_OUTPUTS];        /* digest of the value last emitted per output key, by topic */
     bool assigned[MAX_INPUTS];            /* by input topic */
     bool live[MAX_INPUTS];                /* rebuild finished */
     int64_t rebuild_end[MAX_INPUTS];      /* records below this offset are replayed without emitting */
@@ -77,6 +88,34 @@ typedef struct part_state {
     int64_t committed_offset[MAX_INPUTS]; /* what the last transaction committed */
     uint64_t rebuild_started_ns;
 } part_state;
+
+/* Where the transaction is. While a commit runs on its thread (commit_main), outputs wait in `deferred`. */
+typedef enum txn_state {
+    TXN_NONE,       /* no transaction begun */
+    TXN_OPEN,       /* begun: outputs and dead letters are produced into it */
+    TXN_COMMITTING, /* being committed by rt->commit.thread; nothing else touches the producer meanwhile */
+} txn_state;
+
+/* An output of the next transaction, produced when the commit in flight is done. */
+typedef struct deferred_output {
+    struct deferred_output *next;
+    size_t output;        /* index into rt->outputs */
+    const uint8_t *value; /* the packed value, or NULL for a deletion; inside this allocation */
+    size_t value_len;
+    const char *cause; /* as runtime_emit.cause; inside this allocation */
+    char key[];
+} deferred_output;
+
+/* One commit, handed to its thread. The thread writes only `error` and `finished`. */
+typedef struct commit_job {
+    uv_thread_t thread;
+    bool threaded; /* false: the thread could not be started and the commit ran on the loop */
+    rd_kafka_topic_partition_list_t *offsets;
+    rd_kafka_consumer_group_metadata_t *group; /* NULL when no offsets moved */
+    rd_kafka_error_t *error;
+    atomic_bool finished;
+    uint64_t started_ns;
+} commit_job;
 
 typedef struct wake {
     uv_poll_t poll;
@@ -108,15 +147,24 @@ typedef struct runtime {
     part_state **parts; /* by partition number */
     size_t part_cap;
     hs_table rules; /* this service's rules: key -> packed Rule */
-    bool rules_loaded, assignment_seen, brokers_down;
+    bool rules_loaded, assignment_seen;
+    atomic_bool brokers_down; /* also written by delivery reports served on the commit thread */
+    uv_thread_t loop_thread;
 
-    bool txn_open;
-    long txn_records;
+    txn_state txn;
+    long txn_records;  /* live records consumed into the open (while committing: the next) transaction */
+    bool next_txn;     /* while committing: the next transaction has records */
+    bool commit_due;   /* while committing: the commit timer fired */
+    commit_job commit; /* the commit in flight */
+    uv_async_t commit_done;
+    deferred_output *deferred, **deferred_tail; /* outputs of the next transaction, in order */
+    uint64_t rewinds;                           /* how many times rewind_all() ran */
     long commit_records;
     bool stopping;
     int exit_code;
 
     hs_metrics *metrics;
+    hs_counter *records_in[MAX_INPUTS], *records_out[MAX_OUTPUTS]; /* by topic, looked up once */
     hs_counter *txn_committed, *txn_aborted;
     hs_histogram *commit_seconds, *calc_seconds;
     hs_gauge *rebuild_seconds;
@@ -166,26 +214,41 @@ static hs_counter *topic_counter(runtime *rt, const char *name, const char *help
 
 static bool txn_begin(runtime *rt)
 {
-    if (rt->txn_open)
+    if (rt->txn == TXN_OPEN)
         return true;
+    if (rt->txn == TXN_COMMITTING) {
+        rt->next_txn = true; /* begun when the commit in flight is done */
+        return true;
+    }
     rd_kafka_error_t *error = rd_kafka_begin_transaction(rt->producer);
     if (error) {
         fatal(rt, "cannot begin a transaction", rd_kafka_error_string(error));
         rd_kafka_error_destroy(error);
         return false;
     }
-    rt->txn_open = true;
-    rt->txn_records = 0;
+    rt->txn = TXN_OPEN;
     return true;
 }
 
 static void state_reset(runtime *rt, part_state *ps);
 static void apply_rules_silently(runtime *rt, part_state *ps);
+static void produce_deferred(runtime *rt);
+
+static void discard_deferred(runtime *rt)
+{
+    while (rt->deferred) {
+        deferred_output *d = rt->deferred;
+        rt->deferred = d->next;
+        free(d);
+    }
+    rt->deferred_tail = &rt->deferred;
+}
 
 /* After an abort: every assigned partition starts again from its beginning and is rebuilt up to what was
  * last committed, since the in-memory state holds the effects of the aborted records. */
 static void rewind_all(runtime *rt)
 {
+    rt->rewinds++;
     rd_kafka_topic_partition_list_t *seek = rd_kafka_topic_partition_list_new(16);
     for (size_t p = 0; p < rt->part_cap; p++) {
         part_state *ps = rt->parts[p];
@@ -213,16 +276,21 @@ static void rewind_all(runtime *rt)
     rd_kafka_topic_partition_list_destroy(seek);
 }
 
+/* Aborts the open transaction (or the one whose commit failed) and rewinds; what was consumed after the last
+ * committed offsets, deferred outputs included, is consumed again. */
 static void txn_abort(runtime *rt, const char *reason)
 {
     hs_log(HS_LOG_WARN, "aborting the transaction and rewinding", "{s:s}", "reason", reason);
+    discard_deferred(rt);
+    rt->next_txn = false;
+    rt->txn_records = 0;
     rd_kafka_error_t *error = rd_kafka_abort_transaction(rt->producer, OP_TIMEOUT_MS);
     if (error) {
         fatal(rt, "cannot abort the transaction", rd_kafka_error_string(error));
         rd_kafka_error_destroy(error);
         return;
     }
-    rt->txn_open = false;
+    rt->txn = TXN_NONE;
     hs_counter_add(rt->txn_aborted, 1);
     rewind_all(rt);
 }
@@ -241,39 +309,62 @@ static rd_kafka_topic_partition_list_t *pending_offsets(runtime *rt)
     return offsets;
 }
 
-/* Commits the open transaction with the consumed offsets; returns false if it had to abort. */
-static bool txn_commit(runtime *rt)
+/* The commit thread: the two blocking calls of a commit (examples/transactions.c), each with the remaining
+ * transaction time as librdkafka recommends. Meanwhile the loop makes no call on the producer: the
+ * delivery reports that rd_kafka_commit_transaction() serves while it flushes run here. */
+static void commit_main(void *arg)
 {
-    if (!rt->txn_open)
-        return true;
-    uint64_t started = now_ns();
-    rd_kafka_topic_partition_list_t *offsets = pending_offsets(rt);
+    runtime *rt = arg;
+    commit_job *job = &rt->commit;
     rd_kafka_error_t *error = NULL;
-    if (offsets->cnt) {
-        rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(rt->consumer);
-        error = rd_kafka_send_offsets_to_transaction(rt->producer, offsets, cgmd, -1);
-        rd_kafka_consumer_group_metadata_destroy(cgmd);
-    }
+    if (job->group)
+        error = rd_kafka_send_offsets_to_transaction(rt->producer, job->offsets, job->group, -1);
     if (!error)
         error = rd_kafka_commit_transaction(rt->producer, -1);
+    job->error = error;
+    atomic_store(&job->finished, true);
+    uv_async_send(&rt->commit_done);
+}
 
-    bool ok = true;
-    if (error) {
-        if (rd_kafka_error_is_fatal(error)) {
-            fatal(rt, "fatal transaction error (another instance with the same transactional.id?)",
-                  rd_kafka_error_string(error));
-            ok = false;
-        } else {
-            /* Retriable errors are retried inside librdkafka up to the timeout; what is left aborts. */
-            char reason[512];
-            snprintf(reason, sizeof reason, "%s", rd_kafka_error_string(error));
-            rt->txn_open = true;
-            txn_abort(rt, reason);
-            ok = false;
-        }
-        rd_kafka_error_destroy(error);
-    } else {
-        rt->txn_open = false;
+/* Starts committing the open transaction with the offsets consumed so far and returns at once; the loop
+ * consumes on into the next transaction until commit_complete() runs. */
+static void txn_commit_start(runtime *rt)
+{
+    assert(rt->txn == TXN_OPEN && !rt->deferred);
+    commit_job *job = &rt->commit;
+    job->offsets = pending_offsets(rt);
+    job->group = job->offsets->cnt ? rd_kafka_consumer_group_metadata(rt->consumer) : NULL;
+    job->error = NULL;
+    atomic_store(&job->finished, false);
+    job->started_ns = now_ns();
+    rt->txn = TXN_COMMITTING;
+    rt->txn_records = 0;
+    rt->next_txn = false;
+    rt->commit_due = false;
+    job->threaded = uv_thread_create(&job->thread, commit_main, rt) == 0;
+    if (!job->threaded)
+        commit_main(rt); /* no thread to be had: commit on the loop, as a blocking commit would */
+}
+
+/* Finishes the commit in flight, waiting for its thread: on success the offsets count as committed and the
+ * next transaction begins with the deferred outputs; a fatal error stops the service; any other error
+ * aborts and rewinds. */
+static void commit_complete(runtime *rt)
+{
+    assert(rt->txn == TXN_COMMITTING);
+    commit_job *job = &rt->commit;
+    if (job->threaded)
+        uv_thread_join(&job->thread);
+    rd_kafka_error_t *error = job->error;
+    rd_kafka_topic_partition_list_t *offsets = job->offsets;
+    if (job->group)
+        rd_kafka_consumer_group_metadata_destroy(job->group);
+    job->group = NULL;
+    job->offsets = NULL;
+    job->error = NULL;
+
+    if (!error) {
+        rt->txn = TXN_NONE;
         for (int k = 0; k < offsets->cnt; k++) {
             rd_kafka_topic_partition_t *tp = &offsets->elems[k];
             part_state *ps = rt->parts[tp->partition];
@@ -282,10 +373,60 @@ static bool txn_commit(runtime *rt)
                 ps->committed_offset[i] = tp->offset;
         }
         hs_counter_add(rt->txn_committed, 1);
-        hs_histogram_observe(rt->commit_seconds, (double)(now_ns() - started) / 1e9);
+        hs_histogram_observe(rt->commit_seconds, (double)(now_ns() - job->started_ns) / 1e9);
+        rd_kafka_poll(rt->producer,
+                      0); /* delivery reports left unserved while the thread owned the producer */
+        if (rt->next_txn && txn_begin(rt))
+            produce_deferred(rt);
+        if (rt->commit_due && rt->txn == TXN_OPEN && !rt->stopping)
+            txn_commit_start(rt); /* the timer fired meanwhile: the next transaction is due already */
+    } else if (rd_kafka_error_is_fatal(error)) {
+        discard_deferred(rt);
+        rt->txn = TXN_NONE;
+        fatal(rt, "fatal transaction error (another instance with the same transactional.id?)",
+              rd_kafka_error_string(error));
+    } else {
+        /* Retriable errors are retried inside librdkafka up to the timeout; what is left aborts. */
+        char reason[512];
+        snprintf(reason, sizeof reason, "%s", rd_kafka_error_string(error));
+        txn_abort(rt, reason);
     }
+    if (error)
+        rd_kafka_error_destroy(error);
     rd_kafka_topic_partition_list_destroy(offsets);
-    return ok;
+}
+
+/* Waits for the commit in flight, if any, and completes it. */
+static void commit_wait(runtime *rt)
+{
+    if (rt->txn == TXN_COMMITTING)
+        commit_complete(rt);
+}
+
+static void on_commit_done(uv_async_t *handle)
+{
+    runtime *rt = handle->data;
+    /* Sends coalesce, and commit_wait() may have completed this commit already and started another. */
+    if (rt->txn == TXN_COMMITTING && atomic_load(&rt->commit.finished))
+        commit_complete(rt);
+}
+
+/* Commits everything consumed so far before returning: for a revocation and the shutdown. */
+static void txn_commit_now(runtime *rt)
+{
+    commit_wait(rt);
+    if (rt->txn == TXN_OPEN)
+        txn_commit_start(rt);
+    commit_wait(rt);
+}
+
+/* commit-records reached: commit now. A commit still in flight is waited for first, so that a slow commit
+ * holds the loop back instead of letting deferred outputs pile up. */
+static void txn_commit_full(runtime *rt)
+{
+    commit_wait(rt);
+    if (rt->txn == TXN_OPEN)
+        txn_commit_start(rt);
 }
 
 /* --- emitting --------------------------------------------------------------------------------------------
@@ -317,6 +458,74 @@ static hs_err produce_output(runtime *rt, const hs_topic *topic, const char *key
     }
 }
 
+/* Produces an output into the open transaction, or defers it to the next one while a commit is in flight.
+ * `bytes` is `value` packed (NULL for a deletion); the caller keeps both. */
+static hs_err emit_output(runtime *rt, size_t i, const char *key, const ProtobufCMessage *value,
+                          const uint8_t *bytes, size_t len, const char *cause)
+{
+    if (!txn_begin(rt))
+        return HS_ERR_KAFKA;
+    if (rt->txn == TXN_COMMITTING) {
+        size_t key_len = strlen(key), cause_len = strlen(cause);
+        deferred_output *d = malloc(sizeof *d + key_len + 1 + cause_len + 1 + len);
+        if (!d)
+            return HS_ERR_NOMEM;
+        char *cause_copy = d->key + key_len + 1;
+        uint8_t *value_copy = (uint8_t *)cause_copy + cause_len + 1;
+        *d = (deferred_output){
+            .output = i, .value = bytes ? value_copy : NULL, .value_len = len, .cause = cause_copy};
+        memcpy(d->key, key, key_len + 1);
+        memcpy(cause_copy, cause, cause_len + 1);
+        if (bytes)
+            memcpy(value_copy, bytes, len);
+        *rt->deferred_tail = d;
+        rt->deferred_tail = &d->next;
+        return HS_OK;
+    }
+    const hs_topic *topic = rt->outputs[i];
+    hs_error error;
+    hs_err err = produce_output(rt, topic, key, value, cause, &error);
+    if (err) {
+        hs_log(HS_LOG_ERROR, "cannot produce an output", "{s:s, s:s, s:s}", "topic", topic->name, "key", key,
+               "error", error.message);
+        return err;
+    }
+    hs_counter_add(rt->records_out[i], 1);
+    return HS_OK;
+}
+
+/* Produces the outputs deferred while the last commit ran into the transaction that has just begun. */
+static void produce_deferred(runtime *rt)
+{
+    assert(rt->txn == TXN_OPEN);
+    hs_err err = HS_OK;
+    while (rt->deferred && err == HS_OK) {
+        deferred_output *d = rt->deferred;
+        const hs_topic *topic = rt->outputs[d->output];
+        ProtobufCMessage *value = NULL;
+        if (d->value && !(value = protobuf_c_message_unpack(topic->value_type, NULL, d->value_len, d->value)))
+            err = HS_ERR_INTERNAL;
+        else
+            err = emit_output(rt, d->output, d->key, value, d->value, d->value_len, d->cause);
+        if (value)
+            protobuf_c_message_free_unpacked(value, NULL);
+        if (err == HS_OK) {
+            rt->deferred = d->next;
+            free(d);
+        }
+    }
+    if (err == HS_OK) {
+        rt->deferred_tail = &rt->deferred;
+        return;
+    }
+    /* The transaction now lacks outputs of records whose offsets it would commit: it must never commit. */
+    txn_abort(rt, "cannot produce a deferred output");
+    fatal(rt, "cannot produce a deferred output", hs_err_str(err));
+}
+
+/* The last-emitted table keeps a 128-bit XXH3 digest of each output's packed bytes, not the bytes: it is only
+ * ever compared, a digest is a fraction of a value's size, and two different values share one with a
+ * probability (about 2^-128 per pair) far below that of a memory error. */
 static hs_err runtime_put(hs_emit *base, const hs_topic *topic, const char *key,
                           const ProtobufCMessage *value)
 {
@@ -325,36 +534,30 @@ static hs_err runtime_put(hs_emit *base, const hs_topic *topic, const char *key,
     int i = output_index(rt, topic);
     if (i < 0 || (value && value->descriptor != topic->value_type))
         return HS_ERR_INTERNAL;
+    hs_table *outputs = &emit->ps->outputs[i];
 
-    bool changed;
     if (!value) {
-        changed = hs_table_delete(&emit->ps->outputs[i], key);
-    } else {
-        size_t len = protobuf_c_message_get_packed_size(value);
-        uint8_t *bytes = malloc(len ? len : 1);
-        if (!bytes)
-            return HS_ERR_NOMEM;
-        protobuf_c_message_pack(value, bytes);
-        hs_table_change change = hs_table_put(&emit->ps->outputs[i], key, bytes, len);
+        if (!hs_table_delete(outputs, key) || emit->silent)
+            return HS_OK;
+        return emit_output(rt, (size_t)i, key, NULL, NULL, 0, emit->cause);
+    }
+    uint8_t small[512];
+    size_t len = protobuf_c_message_get_packed_size(value);
+    uint8_t *bytes = len <= sizeof small ? small : malloc(len);
+    if (!bytes)
+        return HS_ERR_NOMEM;
+    protobuf_c_message_pack(value, bytes);
+    XXH128_canonical_t digest;
+    XXH128_canonicalFromHash(&digest, XXH3_128bits(bytes, len));
+    hs_err err = HS_OK;
+    hs_table_change change = hs_table_put(outputs, key, digest.digest, sizeof digest.digest);
+    if (change == HS_TABLE_NOMEM)
+        err = HS_ERR_NOMEM;
+    else if (change != HS_TABLE_UNCHANGED && !emit->silent)
+        err = emit_output(rt, (size_t)i, key, value, bytes, len, emit->cause);
+    if (bytes != small)
         free(bytes);
-        if (change == HS_TABLE_NOMEM)
-            return HS_ERR_NOMEM;
-        changed = change != HS_TABLE_UNCHANGED;
-    }
-    if (!changed || emit->silent)
-        return HS_OK;
-    if (!txn_begin(rt))
-        return HS_ERR_KAFKA;
-    hs_error error;
-    hs_err err = produce_output(rt, topic, key, value, emit->cause, &error);
-    if (err) {
-        hs_log(HS_LOG_ERROR, "cannot produce an output", "{s:s, s:s, s:s}", "topic", topic->name, "key", key,
-               "error", error.message);
-        return err;
-    }
-    hs_counter_add(
-        topic_counter(rt, "hs_records_out_total", "Output records produced, by topic", topic->name), 1);
-    return HS_OK;
+    return err;
 }
 
 /* --- partition state -------------------------------------------------------------------------------------
@@ -456,7 +659,11 @@ static void dead_letter(runtime *rt, const rd_kafka_message_t *msg, hs_err code,
     hs_log(HS_LOG_WARN, "record sent to the dead-letter queue", "{s:s, s:i, s:I, s:s, s:s}", "topic", topic,
            "partition", (int)msg->partition, "offset", (json_int_t)msg->offset, "code", hs_err_name(code),
            "error", reason);
-    if (!txn_begin(rt))
+    /* A dead letter is produced at once, never deferred: wait for a commit in flight. If that commit failed,
+     * everything was rewound and this record will be met (and dead-lettered) again. */
+    uint64_t rewinds = rt->rewinds;
+    commit_wait(rt);
+    if (rt->rewinds != rewinds || !txn_begin(rt))
         return;
     char partition[16], offset[32];
     snprintf(partition, sizeof partition, "%" PRId32, msg->partition);
@@ -501,8 +708,7 @@ static void process_fact(runtime *rt, const rd_kafka_message_t *msg)
     bool silent = msg->offset < ps->rebuild_end[i];
     if (!silent)
         mark_live(rt, ps, i);
-    hs_counter_add(topic_counter(rt, "hs_records_in_total", "Input records consumed, by topic", topic_name),
-                   1);
+    hs_counter_add(rt->records_in[i], 1);
 
     char key[HS_KEY_MAX];
     hs_error error = {0};
@@ -542,15 +748,18 @@ static void process_fact(runtime *rt, const rd_kafka_message_t *msg)
     }
     if (value)
         protobuf_c_message_free_unpacked(value, NULL);
+    uint64_t rewinds = rt->rewinds;
     if (err != HS_OK && !silent) /* a bad record met during a rebuild was dead-lettered the first time */
         dead_letter(rt, msg, err, error.message);
+    if (rt->rewinds != rewinds)
+        return; /* the commit it waited for failed: this record is consumed again */
 
     ps->next_offset[i] = msg->offset + 1;
     if (!silent) {
         if (!txn_begin(rt))
             return;
         if (++rt->txn_records >= rt->commit_records)
-            txn_commit(rt);
+            txn_commit_full(rt);
     }
 }
 
@@ -606,8 +815,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     } else {
         /* Revoked: commit what was processed for them (an abortable failure aborts), then drop their state.
          */
-        if (rt->txn_open)
-            txn_commit(rt);
+        txn_commit_now(rt);
         for (int k = 0; k < partitions->cnt; k++) {
             rd_kafka_topic_partition_t *tp = &partitions->elems[k];
             int i = input_index(rt, tp->topic);
@@ -663,7 +871,8 @@ static void on_producer_wake(uv_poll_t *handle, int status, int events)
 {
     runtime *rt = handle->data;
     drain_wake(&rt->producer_wake);
-    rd_kafka_poll(rt->producer, 0);
+    if (rt->txn != TXN_COMMITTING) /* the commit thread serves the producer meanwhile */
+        rd_kafka_poll(rt->producer, 0);
 }
 
 /* One record of hs.rules.v1: update the rules table and, when this service's rule changed, apply it to every
@@ -778,8 +987,10 @@ static bool wake_start(runtime *rt, wake *w, rd_kafka_queue_t *queue, uv_poll_cb
 static void on_commit_timer(uv_timer_t *timer)
 {
     runtime *rt = timer->data;
-    if (rt->txn_open)
-        txn_commit(rt);
+    if (rt->txn == TXN_COMMITTING)
+        rt->commit_due = true; /* a slow commit: the next one starts as soon as it is done */
+    else if (rt->txn == TXN_OPEN)
+        txn_commit_start(rt);
 }
 
 /* The runtime running in this process, for hs_runtime_stop(); one at a time. */
@@ -826,7 +1037,7 @@ static const char *not_ready_reason(const runtime *rt)
         return "waiting for a partition assignment";
     if (!all_live(rt))
         return "rebuilding state";
-    if (rt->brokers_down)
+    if (atomic_load(&rt->brokers_down))
         return "no broker reachable";
     return NULL;
 }
@@ -897,8 +1108,9 @@ static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *op
 {
     runtime *rt = opaque;
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
-        rt->brokers_down = true;
-    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        atomic_store(&rt->brokers_down, true);
+    uv_thread_t self = uv_thread_self();
+    if (err == RD_KAFKA_RESP_ERR__FATAL && uv_thread_equal(&self, &rt->loop_thread)) {
         char fatal_reason[512];
         rd_kafka_fatal_error(rk, fatal_reason, sizeof fatal_reason);
         fatal(rt, "fatal Kafka error", fatal_reason);
@@ -912,7 +1124,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
 {
     runtime *rt = opaque;
     if (!msg->err) {
-        rt->brokers_down = false;
+        atomic_store(&rt->brokers_down, false);
         return;
     }
     /* A failed delivery inside a transaction makes the commit fail, which aborts and rewinds. */
@@ -926,13 +1138,34 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *partitions,
                          void *opaque);
 
-/* A Kafka client of the runtime; `group_member` consumers get the rebalance callback. */
+/* Whether the environment sets librdkafka property `name` (HS_KAFKA_<NAME>, as hs_kafka_conf_new reads it).
+ */
+static bool environment_sets(const char *name)
+{
+    char variable[256] = "HS_KAFKA_";
+    size_t n = strlen(variable);
+    for (; *name && n + 1 < sizeof variable; name++)
+        variable[n++] = *name == '.' ? '_' : (char)toupper((unsigned char)*name);
+    variable[n] = '\0';
+    const char *value = getenv(variable);
+    return value && *value;
+}
+
+/* A Kafka client of the runtime; `group_member` consumers get the rebalance callback. `props` (name, value
+ * pairs, NULL-terminated) are what exactly-once needs and override the environment; `defaults` are tuning
+ * that an HS_KAFKA_* variable may override. */
 static rd_kafka_t *client_new(runtime *rt, rd_kafka_type_t type, bool group_member, const char *const *props,
-                              hs_error *error)
+                              const char *const *defaults, hs_error *error)
 {
     rd_kafka_conf_t *conf = hs_kafka_conf_new(hs_config_string(rt->config, "bootstrap-servers"), error);
     if (!conf)
         return NULL;
+    for (; defaults && defaults[0]; defaults += 2)
+        if (!environment_sets(defaults[0]) &&
+            hs_kafka_conf_set(conf, defaults[0], defaults[1], error) != HS_OK) {
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
     for (; props && props[0]; props += 2)
         if (hs_kafka_conf_set(conf, props[0], props[1], error) != HS_OK) {
             rd_kafka_conf_destroy(conf);
@@ -971,10 +1204,22 @@ static hs_err start_kafka(runtime *rt, hs_error *error)
 
     char max_bytes[32];
     snprintf(max_bytes, sizeof max_bytes, "%d", HS_DLQ_MAX_MESSAGE_BYTES + 64 * 1024);
-    const char *producer_props[] = {"transactional.id",       txn_id,    "linger.ms", "5",
-                                    "transaction.timeout.ms", "30000",   "client.id", txn_id,
-                                    "message.max.bytes",      max_bytes, NULL};
-    rt->producer = client_new(rt, RD_KAFKA_PRODUCER, false, producer_props, error);
+    const char *producer_props[] = {"transactional.id",
+                                    txn_id,
+                                    "transaction.timeout.ms",
+                                    "30000",
+                                    "client.id",
+                                    txn_id,
+                                    "message.max.bytes",
+                                    max_bytes,
+                                    NULL};
+    /* retry.backoff.ms: right after a commit the coordinator is still writing the transaction markers and
+     * answers the next transaction's AddOffsetsToTxn with CONCURRENT_TRANSACTIONS; librdkafka 2.0 retries
+     * that after retry.backoff.ms, 100 ms by default, which measured as a 100 ms stall in about half of all
+     * commits. The markers take milliseconds, so retry after 10 ms (the Java client retries this case
+     * after 20 ms). */
+    const char *producer_defaults[] = {"linger.ms", "5", "retry.backoff.ms", "10", NULL};
+    rt->producer = client_new(rt, RD_KAFKA_PRODUCER, false, producer_props, producer_defaults, error);
     if (!rt->producer)
         return error->code;
     rd_kafka_error_t *kerr = rd_kafka_init_transactions(rt->producer, OP_TIMEOUT_MS);
@@ -996,7 +1241,7 @@ static hs_err start_kafka(runtime *rt, hs_error *error)
                                      "client.id",
                                      txn_id,
                                      NULL};
-        rt->rules_consumer = client_new(rt, RD_KAFKA_CONSUMER, false, rules_props, error);
+        rt->rules_consumer = client_new(rt, RD_KAFKA_CONSUMER, false, rules_props, NULL, error);
         if (!rt->rules_consumer)
             return error->code;
         rd_kafka_poll_set_consumer(rt->rules_consumer);
@@ -1023,7 +1268,7 @@ static hs_err start_kafka(runtime *rt, hs_error *error)
                                     "client.id",
                                     txn_id,
                                     NULL};
-    rt->consumer = client_new(rt, RD_KAFKA_CONSUMER, true, consumer_props, error);
+    rt->consumer = client_new(rt, RD_KAFKA_CONSUMER, true, consumer_props, NULL, error);
     if (!rt->consumer)
         return error->code;
     rd_kafka_poll_set_consumer(rt->consumer);
@@ -1042,8 +1287,8 @@ static hs_err start_kafka(runtime *rt, hs_error *error)
 
 static void shutdown_kafka(runtime *rt)
 {
-    if (rt->producer && rt->txn_open)
-        txn_commit(rt);
+    if (rt->producer)
+        txn_commit_now(rt); /* waits for a commit in flight, then commits the rest */
     if (rt->consumer) {
         /* Leaves the group; the revoke callback commits anything still open. */
         rd_kafka_consumer_close(rt->consumer);
@@ -1057,7 +1302,7 @@ static void shutdown_kafka(runtime *rt)
         rd_kafka_destroy(rt->rules_consumer);
     }
     if (rt->producer) {
-        if (rt->txn_open) {
+        if (rt->txn == TXN_OPEN) {
             rd_kafka_error_t *error = rd_kafka_abort_transaction(rt->producer, 5000);
             if (error)
                 rd_kafka_error_destroy(error);
@@ -1081,12 +1326,16 @@ static hs_err resolve_topics(runtime *rt, hs_error *error)
         const hs_topic *topic = hs_topic_find(*t);
         if (!topic || !topic->value_type || rt->input_cnt == MAX_INPUTS)
             return hs_error_set(error, HS_ERR_INTERNAL, "input %s is not a registered typed topic", *t);
+        rt->records_in[rt->input_cnt] =
+            topic_counter(rt, "hs_records_in_total", "Input records consumed, by topic", topic->name);
         rt->inputs[rt->input_cnt++] = topic;
     }
     for (const char *const *t = rt->calc->outputs; *t; t++) {
         const hs_topic *topic = hs_topic_find(*t);
         if (!topic || !topic->value_type || rt->output_cnt == MAX_OUTPUTS)
             return hs_error_set(error, HS_ERR_INTERNAL, "output %s is not a registered typed topic", *t);
+        rt->records_out[rt->output_cnt] =
+            topic_counter(rt, "hs_records_out_total", "Output records produced, by topic", topic->name);
         rt->outputs[rt->output_cnt++] = topic;
     }
     rt->dlq = hs_topic_find(HS_TOPIC_DLQ);
@@ -1138,6 +1387,8 @@ int hs_runtime_main(const hs_service *service, int argc, char **argv)
     rt.commit_records = (long)hs_config_int(rt.config, "commit-records");
     snprintf(rt.source, sizeof rt.source, "/healthsignals/%s", service->calc->name);
     hs_table_init(&rt.rules);
+    rt.deferred_tail = &rt.deferred;
+    rt.loop_thread = uv_thread_self();
     setup_metrics(&rt);
     uv_loop_init(&rt.loop);
 
@@ -1165,6 +1416,8 @@ int hs_runtime_main(const hs_service *service, int argc, char **argv)
             rt.rules_queue = rd_kafka_queue_get_consumer(rt.rules_consumer);
             wake_start(&rt, &rt.rules_wake, rt.rules_queue, on_rules_wake);
         }
+        uv_async_init(&rt.loop, &rt.commit_done, on_commit_done);
+        rt.commit_done.data = &rt;
         uv_timer_init(&rt.loop, &rt.commit_timer);
         rt.commit_timer.data = &rt;
         uint64_t interval = (uint64_t)hs_config_duration_ms(rt.config, "commit-interval");

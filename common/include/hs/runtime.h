@@ -5,10 +5,11 @@
  * facts exactly once: consume -> calculate -> produce only the outputs that changed, with the consumed
  * offsets committed in the same Kafka transaction.
  *
- * Per assigned partition it keeps the calculation's state and the last value emitted for each output key.
- * On assignment a partition is rebuilt: read from its beginning up to the committed offset without emitting,
- * then live. hs.rules.v1 is read in full by every instance, before facts and whenever it changes. Records
- * that do not decode or validate, or that the calculation refuses, go to hs.dlq.v1 inside the transaction.
+ * Per assigned partition it keeps the calculation's state and, for each output key, a digest of the value
+ * last emitted (only changes are published). On assignment a partition is rebuilt: read from its beginning up
+ * to the committed offset without emitting, then live. hs.rules.v1 is read in full by every instance, before
+ * facts and whenever it changes. Records that do not decode or validate, or that the calculation refuses, go
+ * to hs.dlq.v1 inside the transaction.
  */
 #ifndef HS_RUNTIME_H
 #define HS_RUNTIME_H
