@@ -4,10 +4,13 @@
  * "targets" — and writes the rules as a JSON array (for `hsctl rules apply` and `hsctl calc --rules`), the
  * facts as CloudEvents JSON lines (for `hsctl calc`, the offline reference), and/or publishes the facts to
  * hs.indicators.v1 through hs_kafka_produce() (registry key, murmur2 partition of the indicator,
- * CloudEvents headers) as fast as the producer goes.
+ * CloudEvents headers) as fast as the producer goes. With --await N it is the benchmark's finish line
+ * instead: a read_committed consumer of hs.target-status.v1 and hs.alerts.v1 from their current ends, which
+ * prints the wall-clock time at which the N-th output became visible.
  *
  *   usage: targets_load [--indicators M] [--quarters Q] [--rules FILE] [--facts FILE]
  *                       [--publish --bootstrap B]
+ *          targets_load --await N --bootstrap B [--timeout S]
  *
  * The data: indicator "bench.targets.i<n>" is a share in percent (even n, higher is better) or a waiting
  * time in days (odd n, lower is better); its series per scope has a level of its own, a covid shift from
@@ -44,6 +47,8 @@ typedef struct options {
     long indicators, quarters;
     const char *rules_path, *facts_path, *bootstrap;
     bool publish;
+    long await_outputs; /* --await N, 0 = not */
+    double timeout_s;
 } options;
 
 static const struct {
@@ -138,8 +143,7 @@ static void fact_fill(Healthsignals__V1__IndicatorObservation *obs, Healthsignal
     obs->source = "tools/bench/targets_load";
 }
 
-/* --- rules ------------------------------------------------------------------------------------------------
- */
+/* --- rules ---------------------------------------------------------------------------------------------- */
 
 enum second_kind { MARGIN, THRESHOLD, GROWTH };
 
@@ -225,8 +229,7 @@ static bool write_rules(const options *o)
     return true;
 }
 
-/* --- facts ------------------------------------------------------------------------------------------------
- */
+/* --- facts ---------------------------------------------------------------------------------------------- */
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
@@ -342,18 +345,118 @@ static bool generate_facts(const options *o)
     return ok && !delivery_errors;
 }
 
-/* --- main -------------------------------------------------------------------------------------------------
- */
+/* --- the finish line ------------------------------------------------------------------------------------ */
+
+static double wall_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (double)t.tv_sec * 1000.0 + (double)t.tv_nsec / 1e6;
+}
+
+/* Adds every partition of `topic` to `list` at its current end. False when the broker cannot say. */
+static bool assign_at_end(rd_kafka_t *rk, const char *topic, rd_kafka_topic_partition_list_t *list)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, OP_TIMEOUT_MS);
+    rd_kafka_topic_destroy(rkt);
+    bool ok = !err && md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0;
+    for (int32_t p = 0; ok && p < md->topics[0].partition_cnt; p++) {
+        int64_t low = 0, high = 0;
+        err = rd_kafka_query_watermark_offsets(rk, topic, p, &low, &high, OP_TIMEOUT_MS);
+        ok = !err;
+        if (ok)
+            rd_kafka_topic_partition_list_add(list, topic, p)->offset = high;
+    }
+    if (!ok)
+        fprintf(stderr, "targets_load: the end of %s: %s\n", topic,
+                err ? rd_kafka_err2str(err) : "no such topic");
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    return ok;
+}
+
+/* Reads both output topics with read_committed from their ends as they are now; prints "ready", then, once
+ * `o->await_outputs` records have been read, the wall-clock time of the last. The records of an aborted
+ * transaction are never returned, so every record counted was committed. */
+static bool await_outputs(const options *o)
+{
+    hs_error error;
+    rd_kafka_conf_t *conf = hs_kafka_conf_new(o->bootstrap, &error);
+    if (!conf) {
+        fprintf(stderr, "targets_load: %s\n", error.message);
+        return false;
+    }
+    const char *props[] = {"group.id",
+                           "bench-targets-await",
+                           "isolation.level",
+                           "read_committed",
+                           "enable.auto.commit",
+                           "false",
+                           "fetch.wait.max.ms",
+                           "10",
+                           "client.id",
+                           "bench-targets-await",
+                           NULL};
+    for (const char **p = props; p[0]; p += 2)
+        if (hs_kafka_conf_set(conf, p[0], p[1], &error) != HS_OK) {
+            fprintf(stderr, "targets_load: %s\n", error.message);
+            rd_kafka_conf_destroy(conf);
+            return false;
+        }
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        fprintf(stderr, "targets_load: %s\n", errstr);
+        rd_kafka_conf_destroy(conf);
+        return false;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *assignment = rd_kafka_topic_partition_list_new(16);
+    bool ok = assign_at_end(rk, HS_TOPIC_TARGET_STATUS, assignment) &&
+              assign_at_end(rk, HS_TOPIC_ALERTS, assignment) && !rd_kafka_assign(rk, assignment);
+    rd_kafka_topic_partition_list_destroy(assignment);
+    long seen = 0;
+    double last_ms = 0, deadline = now_s() + o->timeout_s;
+    if (ok) {
+        printf("targets_load: ready\n");
+        fflush(stdout);
+    }
+    while (ok && seen < o->await_outputs && now_s() < deadline) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(rk, 100);
+        if (!msg)
+            continue;
+        if (!msg->err) {
+            seen++;
+            last_ms = wall_ms();
+        } else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            fprintf(stderr, "targets_load: %s\n", rd_kafka_message_errstr(msg));
+        }
+        rd_kafka_message_destroy(msg);
+    }
+    if (ok)
+        printf("targets_load: outputs=%ld expected=%ld last_ms=%.0f\n", seen, o->await_outputs, last_ms);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return ok && seen >= o->await_outputs;
+}
+
+/* --- main ----------------------------------------------------------------------------------------------- */
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: targets_load [--indicators M] [--quarters Q] [--rules FILE] [--facts FILE]\n"
-                 "                    [--publish --bootstrap B]\n"
-                 "  --indicators M   indicators (default 500); 3 rules each, 6 scopes each\n"
-                 "  --quarters Q     quarters from 2014Q1 (default 40), 1..400\n"
-                 "  --rules FILE     write the rules as a JSON array (hsctl rules apply / calc --rules)\n"
-                 "  --facts FILE     write the facts as CloudEvents JSON lines (hsctl calc)\n"
-                 "  --publish        publish the facts to hs.indicators.v1 at --bootstrap\n");
+    fprintf(out,
+            "usage: targets_load [--indicators M] [--quarters Q] [--rules FILE] [--facts FILE]\n"
+            "                    [--publish --bootstrap B]\n"
+            "  --indicators M   indicators (default 500); 3 rules each, 6 scopes each\n"
+            "  --quarters Q     quarters from 2014Q1 (default 40), 1..400\n"
+            "  --rules FILE     write the rules as a JSON array (hsctl rules apply / calc --rules)\n"
+            "  --facts FILE     write the facts as CloudEvents JSON lines (hsctl calc)\n"
+            "  --publish        publish the facts to hs.indicators.v1 at --bootstrap\n"
+            "  --await N        read hs.target-status.v1 and hs.alerts.v1 (read_committed) from their\n"
+            "                   ends: print 'ready', then when N outputs were read, the time of the last\n"
+            "  --timeout S      give up waiting after S seconds (default 1800)\n");
 }
 
 int main(int argc, char **argv)
@@ -365,10 +468,12 @@ int main(int argc, char **argv)
         {"facts", required_argument, NULL, 'f'},
         {"publish", no_argument, NULL, 'p'},
         {"bootstrap", required_argument, NULL, 'b'},
+        {"await", required_argument, NULL, 'a'},
+        {"timeout", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    options o = {.indicators = 500, .quarters = 40};
+    options o = {.indicators = 500, .quarters = 40, .timeout_s = 1800};
     int opt;
     while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
         switch (opt) {
@@ -378,16 +483,21 @@ int main(int argc, char **argv)
         case 'f': o.facts_path = optarg; break;
         case 'p': o.publish = true; break;
         case 'b': o.bootstrap = optarg; break;
+        case 'a': o.await_outputs = strtol(optarg, NULL, 10); break;
+        case 't': o.timeout_s = strtod(optarg, NULL); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
     if (optind != argc || o.indicators <= 0 || o.indicators > 100000 || o.quarters <= 0 || o.quarters > 400 ||
-        !(o.rules_path || o.facts_path || o.publish)) {
+        o.await_outputs < 0 || o.timeout_s <= 0 ||
+        !(o.rules_path || o.facts_path || o.publish || o.await_outputs)) {
         usage(stderr);
         return 2;
     }
     o.bootstrap = hs_kafka_bootstrap(o.bootstrap);
+    if (o.await_outputs)
+        return await_outputs(&o) ? 0 : 1;
     if (o.rules_path && !write_rules(&o))
         return 1;
     if ((o.facts_path || o.publish) && !generate_facts(&o))
