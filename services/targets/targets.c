@@ -530,7 +530,9 @@ typedef struct tg_state {
     size_t n_series, cap_series;
     hs_table series_index; /* "indicator/scope" -> index into `series` (size_t) */
     size_t facts;
-    hs_table alerts; /* fingerprint -> packed Alert: the last one emitted (an alert, once emitted, stays) */
+    hs_table
+        alerts; /* fingerprint -> the last Alert emitted (an alert, once emitted, stays): see alert_put */
+    size_t alerts_firing;      /* alerts whose last state is FIRING */
     hs_table rules_by_subject; /* subject -> size_t[]: indices into `rules`; rebuilt when !rules_indexed */
     bool rules_indexed;
     uint64_t next_serial;        /* the serial of the next rule version */
@@ -1110,19 +1112,32 @@ static int compare_labels(const void *a, const void *b)
     return strcmp((*la)->key, (*lb)->key);
 }
 
-/* Emits `alert` for `fingerprint` and remembers it as the last emitted. */
+/* Emits `alert` for `fingerprint` and remembers it as the last emitted: in s->alerts, one byte that says
+ * whether it is FIRING (so that s->alerts_firing is kept without unpacking), then the packed Alert. */
 static hs_err alert_put(tg_state *s, const char *fingerprint, const Healthsignals__V1__Alert *alert,
                         hs_emit *emit, hs_error *error)
 {
-    size_t len = protobuf_c_message_get_packed_size(&alert->base);
-    uint8_t *bytes = malloc(len ? len : 1);
+    size_t len = 1 + protobuf_c_message_get_packed_size(&alert->base);
+    uint8_t small[2048];
+    uint8_t *bytes = len <= sizeof small ? small : malloc(len);
     if (!bytes)
         return hs_error_set(error, HS_ERR_NOMEM, "out of memory packing an alert");
-    protobuf_c_message_pack(&alert->base, bytes);
+    bool firing = alert->state == HEALTHSIGNALS__V1__ALERT_STATE__FIRING;
+    bytes[0] = firing;
+    protobuf_c_message_pack(&alert->base, bytes + 1);
+    const hs_table_entry *old = hs_table_get(&s->alerts, fingerprint);
+    bool was_firing = old && old->value[0];
     hs_table_change change = hs_table_put(&s->alerts, fingerprint, bytes, len);
-    free(bytes);
+    if (bytes != small)
+        free(bytes);
     if (change == HS_TABLE_NOMEM)
         return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing an alert");
+    if (firing && !was_firing)
+        s->alerts_firing++;
+    if (was_firing && !firing) {
+        assert(s->alerts_firing > 0);
+        s->alerts_firing--;
+    }
     hs_err err = hs_emit_put(emit, hs_topic_find(HS_TOPIC_ALERTS), fingerprint, &alert->base);
     return err ? hs_error_set(error, err, "emitting alert %s: %s", fingerprint, hs_err_str(err)) : HS_OK;
 }
@@ -1130,8 +1145,9 @@ static hs_err alert_put(tg_state *s, const char *fingerprint, const Healthsignal
 static Healthsignals__V1__Alert *alert_stored(const tg_state *s, const char *fingerprint)
 {
     const hs_table_entry *e = hs_table_get(&s->alerts, fingerprint);
+    assert(!e || e->value_len > 1);
     return e ? (Healthsignals__V1__Alert *)protobuf_c_message_unpack(&healthsignals__v1__alert__descriptor,
-                                                                     NULL, e->value_len, e->value)
+                                                                     NULL, e->value_len - 1, e->value + 1)
              : NULL;
 }
 
@@ -1893,16 +1909,7 @@ void targets_stats_add(const void *state, targets_stats *stats)
     if (s->n_rules > stats->rules)
         stats->rules = s->n_rules;
     stats->facts += s->facts;
-    size_t cursor = 0;
-    const hs_table_entry *e;
-    while ((e = hs_table_next(&s->alerts, &cursor))) {
-        Healthsignals__V1__Alert *alert = (Healthsignals__V1__Alert *)protobuf_c_message_unpack(
-            &healthsignals__v1__alert__descriptor, NULL, e->value_len, e->value);
-        if (alert && alert->state == HEALTHSIGNALS__V1__ALERT_STATE__FIRING)
-            stats->alerts_firing++;
-        if (alert)
-            protobuf_c_message_free_unpacked(&alert->base, NULL);
-    }
+    stats->alerts_firing += s->alerts_firing;
 }
 
 static const char *const targets_inputs[] = {HS_TOPIC_INDICATORS, NULL};

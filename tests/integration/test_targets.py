@@ -260,8 +260,10 @@ if after != before:
 ok(f"replayed Tabel 1 and the surgical facts: nothing emitted ({after} records)")
 
 firing = service.metric("hs_targets_alerts_firing")
-if firing is None or firing < 1:
-    fail(f"/metrics hs_targets_alerts_firing = {firing}")
+want_firing = sum(1 for data in got["hs.alerts.v1"].values() if data["state"] == "FIRING")
+if firing is None or want_firing < 1 or firing != want_firing:
+    fail(f"/metrics hs_targets_alerts_firing = {firing}, the alerts table has {want_firing} FIRING")
+ok(f"/metrics hs_targets_alerts_firing = {firing}, as many as FIRING in the alerts table")
 code, _ = service.stop()
 if code != 0:
     fail(f"SIGTERM: exit {code}")
