@@ -97,34 +97,56 @@ void hs_alert_labels_free(hs_alert_labels *labels)
     *labels = (hs_alert_labels){0};
 }
 
-hs_err hs_alert_put(hs_table *alerts, const Healthsignals__V1__Alert *alert, hs_emit *emit, hs_error *error)
+void hs_alert_store_init(hs_alert_store *store)
 {
-    size_t len = protobuf_c_message_get_packed_size(&alert->base);
-    uint8_t *bytes = malloc(len ? len : 1);
+    hs_table_init(&store->alerts);
+    store->firing = 0;
+}
+
+void hs_alert_store_free(hs_alert_store *store)
+{
+    hs_table_free(&store->alerts);
+    store->firing = 0;
+}
+
+hs_err hs_alert_put(hs_alert_store *store, const Healthsignals__V1__Alert *alert, hs_emit *emit,
+                    hs_error *error)
+{
+    size_t len = 1 + protobuf_c_message_get_packed_size(&alert->base);
+    uint8_t small[2048];
+    uint8_t *bytes = len <= sizeof small ? small : malloc(len);
     if (!bytes)
         return hs_error_set(error, HS_ERR_NOMEM, "out of memory packing an alert");
-    protobuf_c_message_pack(&alert->base, bytes);
-    hs_table_change change = hs_table_put(alerts, alert->fingerprint, bytes, len);
-    free(bytes);
+    bool firing = alert->state == HEALTHSIGNALS__V1__ALERT_STATE__FIRING;
+    bytes[0] = firing;
+    protobuf_c_message_pack(&alert->base, bytes + 1);
+    const hs_table_entry *old = hs_table_get(&store->alerts, alert->fingerprint);
+    bool was_firing = old && old->value[0];
+    hs_table_change change = hs_table_put(&store->alerts, alert->fingerprint, bytes, len);
+    if (bytes != small)
+        free(bytes);
     if (change == HS_TABLE_NOMEM)
         return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing an alert");
+    store->firing += firing && !was_firing;
+    store->firing -= was_firing && !firing;
     hs_err err = hs_emit_put(emit, hs_topic_find(HS_TOPIC_ALERTS), alert->fingerprint, &alert->base);
     return err ? hs_error_set(error, err, "emitting alert %s: %s", alert->fingerprint, hs_err_str(err))
                : HS_OK;
 }
 
-Healthsignals__V1__Alert *hs_alert_stored(const hs_table *alerts, const char *fingerprint)
+Healthsignals__V1__Alert *hs_alert_stored(const hs_alert_store *store, const char *fingerprint)
 {
-    const hs_table_entry *e = hs_table_get(alerts, fingerprint);
-    return e ? (Healthsignals__V1__Alert *)protobuf_c_message_unpack(&healthsignals__v1__alert__descriptor,
-                                                                     NULL, e->value_len, e->value)
-             : NULL;
+    const hs_table_entry *e = hs_table_get(&store->alerts, fingerprint);
+    if (!e || e->value_len < 1)
+        return NULL;
+    return (Healthsignals__V1__Alert *)protobuf_c_message_unpack(&healthsignals__v1__alert__descriptor, NULL,
+                                                                 e->value_len - 1, e->value + 1);
 }
 
-hs_err hs_alert_retire(hs_table *alerts, const char *fingerprint, const char *reason, hs_emit *emit,
+hs_err hs_alert_retire(hs_alert_store *store, const char *fingerprint, const char *reason, hs_emit *emit,
                        hs_error *error)
 {
-    Healthsignals__V1__Alert *alert = hs_alert_stored(alerts, fingerprint);
+    Healthsignals__V1__Alert *alert = hs_alert_stored(store, fingerprint);
     if (!alert)
         return HS_OK;
     hs_err err = HS_OK;
@@ -146,27 +168,13 @@ hs_err hs_alert_retire(hs_table *alerts, const char *fingerprint, const char *re
             }
         alert->ends_at = ends;
         alert->state = HEALTHSIGNALS__V1__ALERT_STATE__RESOLVED;
-        err = hs_alert_put(alerts, alert, emit, error);
+        err = hs_alert_put(store, alert, emit, error);
         alert->ends_at = owned_ends;
         if (described)
             described->value = owned_description;
     }
     protobuf_c_message_free_unpacked(&alert->base, NULL);
     return err;
-}
-
-size_t hs_alert_count_firing(const hs_table *alerts)
-{
-    size_t firing = 0, cursor = 0;
-    for (const hs_table_entry *e; (e = hs_table_next(alerts, &cursor)) != NULL;) {
-        Healthsignals__V1__Alert *alert = (Healthsignals__V1__Alert *)protobuf_c_message_unpack(
-            &healthsignals__v1__alert__descriptor, NULL, e->value_len, e->value);
-        if (alert) {
-            firing += alert->state == HEALTHSIGNALS__V1__ALERT_STATE__FIRING;
-            protobuf_c_message_free_unpacked(&alert->base, NULL);
-        }
-    }
-    return firing;
 }
 
 const char *hs_figure(double x, char *buf, size_t size)

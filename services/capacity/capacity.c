@@ -45,8 +45,8 @@ typedef struct capacity_resource {
 typedef struct capacity_state {
     capacity_resource *resources; /* owned; a few, one per resource seen */
     size_t count, capacity;
-    hs_table rules;  /* rule id -> packed Rule (service "capacity") */
-    hs_table alerts; /* fingerprint -> packed Alert, the last emitted */
+    hs_table rules;        /* rule id -> packed Rule (service "capacity") */
+    hs_alert_store alerts; /* the last Alert emitted per fingerprint */
 } capacity_state;
 
 /* A status being computed: an observation, or a roll-up of its members. */
@@ -211,7 +211,7 @@ static void *capacity_create(void)
     capacity_state *s = calloc(1, sizeof *s);
     if (s) {
         hs_table_init(&s->rules);
-        hs_table_init(&s->alerts);
+        hs_alert_store_init(&s->alerts);
     }
     return s;
 }
@@ -226,7 +226,7 @@ static void capacity_destroy(void *state)
     }
     free(s->resources);
     hs_table_free(&s->rules);
-    hs_table_free(&s->alerts);
+    hs_alert_store_free(&s->alerts);
     free(s);
 }
 
@@ -583,10 +583,7 @@ static hs_err emit_alert(capacity_state *s, const char *resource, const capacity
     for (size_t i = start; i < end; i++)
         peak = series[i].level > peak ? series[i].level : peak;
 
-    Healthsignals__V1__Alert *remembered = NULL;
-    const hs_table_entry *known = hs_table_get(&s->alerts, fingerprint);
-    if (known)
-        remembered = healthsignals__v1__alert__unpack(NULL, known->value_len, known->value);
+    Healthsignals__V1__Alert *remembered = hs_alert_stored(&s->alerts, fingerprint);
     if (start == n && !remembered)
         return HS_OK; /* never fired */
 
@@ -676,11 +673,11 @@ static hs_err resolve_orphans(capacity_state *s, const char *resource, const ent
 {
     size_t cursor = 0, n = 0;
     const hs_table_entry *e;
-    char **orphans = calloc(s->alerts.count + 1, sizeof(char *));
+    char **orphans = calloc(s->alerts.alerts.count + 1, sizeof(char *));
     if (!orphans)
         return hs_error_set(error, HS_ERR_NOMEM, "out of memory");
-    while ((e = hs_table_next(&s->alerts, &cursor))) {
-        Healthsignals__V1__Alert *a = healthsignals__v1__alert__unpack(NULL, e->value_len, e->value);
+    while ((e = hs_table_next(&s->alerts.alerts, &cursor))) {
+        Healthsignals__V1__Alert *a = hs_alert_stored(&s->alerts, e->key);
         if (!a)
             continue;
         bool mine = strcmp(a->subject, resource) == 0 && a->state == HEALTHSIGNALS__V1__ALERT_STATE__FIRING;
@@ -693,9 +690,7 @@ static hs_err resolve_orphans(capacity_state *s, const char *resource, const ent
     }
     hs_err err = HS_OK;
     for (size_t i = 0; i < n; i++) {
-        const hs_table_entry *known = orphans[i] ? hs_table_get(&s->alerts, orphans[i]) : NULL;
-        Healthsignals__V1__Alert *a =
-            known ? healthsignals__v1__alert__unpack(NULL, known->value_len, known->value) : NULL;
+        Healthsignals__V1__Alert *a = orphans[i] ? hs_alert_stored(&s->alerts, orphans[i]) : NULL;
         if (a && !err) {
             char ends_at[32];
             capacity_period_start(a->period, ends_at);

@@ -20,12 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "healthsignals/v1/alert.pb-c.h"
 #include "healthsignals/v1/indicator.pb-c.h"
 #include "healthsignals/v1/rule.pb-c.h"
 #include "healthsignals/v1/target_status.pb-c.h"
+#include "hs/alert.h"
 #include "hs/key.h"
 #include "hs/period.h"
 #include "hs/validate.h"
@@ -530,9 +530,7 @@ typedef struct tg_state {
     size_t n_series, cap_series;
     hs_table series_index; /* "indicator/scope" -> index into `series` (size_t) */
     size_t facts;
-    hs_table
-        alerts; /* fingerprint -> the last Alert emitted (an alert, once emitted, stays): see alert_put */
-    size_t alerts_firing;      /* alerts whose last state is FIRING */
+    hs_alert_store alerts;     /* the last Alert emitted per fingerprint (an alert, once emitted, stays) */
     hs_table rules_by_subject; /* subject -> size_t[]: indices into `rules`; rebuilt when !rules_indexed */
     bool rules_indexed;
     uint64_t next_serial;        /* the serial of the next rule version */
@@ -548,7 +546,7 @@ static void *targets_create(void)
     }
     if (s) {
         hs_table_init(&s->series_index);
-        hs_table_init(&s->alerts);
+        hs_alert_store_init(&s->alerts);
         hs_table_init(&s->rules_by_subject);
         s->next_serial = 1;
     }
@@ -576,7 +574,7 @@ static void targets_destroy(void *state)
         series_clear(&s->series[i]);
     free(s->series);
     hs_table_free(&s->series_index);
-    hs_table_free(&s->alerts);
+    hs_alert_store_free(&s->alerts);
     hs_table_free(&s->rules_by_subject);
     baseline_free(s->scratch);
     free(s->scratch);
@@ -955,27 +953,6 @@ static hs_err emit_status(const tg_rule *r, const tg_series *series, const tg_ev
 
 /* --- alerts --------------------------------------------------------------------------------------------- */
 
-/* Stable identity of the alert of one rule, scope and subject: 16 hex digits of XXH3-64 over the three,
- * each preceded by its length (like Alertmanager's fingerprint of a label set, and as long). */
-static void alert_fingerprint(const char *rule, const char *scope_component_text, const char *subject,
-                              char out[17])
-{
-    XXH3_state_t *state = XXH3_createState();
-    uint64_t hash = 0;
-    if (state) {
-        XXH3_64bits_reset(state);
-        const char *texts[] = {rule, scope_component_text, subject};
-        for (int i = 0; i < 3; i++) {
-            uint64_t len = strlen(texts[i]);
-            XXH3_64bits_update(state, &len, sizeof len);
-            XXH3_64bits_update(state, texts[i], len);
-        }
-        hash = XXH3_64bits_digest(state);
-        XXH3_freeState(state);
-    }
-    snprintf(out, 17, "%016" PRIx64, hash);
-}
-
 /* The alert state machine after some prefix of a series' evaluated periods. Periods are indices into the
  * series' facts (-1: none), so that a checkpoint of it can be kept per period (tg_point). */
 typedef struct tg_history {
@@ -1025,47 +1002,6 @@ typedef struct tg_outcome {
     tg_eval last;
 } tg_outcome;
 
-static const char *scope_name(Healthsignals__V1__ScopeKind kind, const char *code, char *buf, size_t size)
-{
-    const char *region = hs_region_name(code);
-    if (kind == HEALTHSIGNALS__V1__SCOPE_KIND__REGION && region)
-        return region;
-    if (kind == HEALTHSIGNALS__V1__SCOPE_KIND__NATIONAL)
-        return "Hele landet";
-    snprintf(buf, size, "%s %s",
-             kind == HEALTHSIGNALS__V1__SCOPE_KIND__HOSPITAL ? "hospital" : "municipality", code);
-    return buf;
-}
-
-/* A figure for the annotations: at most two decimals, no trailing zeros ("134.4", "79", "-18"). */
-static const char *figure(double x, char *buf, size_t size)
-{
-    snprintf(buf, size, "%.2f", x);
-    char *dot = strchr(buf, '.');
-    if (dot) {
-        char *end = buf + strlen(buf) - 1;
-        while (end > dot && *end == '0')
-            *end-- = '\0';
-        if (end == dot)
-            *end = '\0';
-    }
-    if (strcmp(buf, "-0") == 0)
-        snprintf(buf, size, "0");
-    return buf;
-}
-
-static const char *unit_suffix(Healthsignals__V1__Unit unit)
-{
-    switch (unit) {
-    case HEALTHSIGNALS__V1__UNIT__PERCENT: return "%";
-    case HEALTHSIGNALS__V1__UNIT__DAYS: return " days";
-    case HEALTHSIGNALS__V1__UNIT__WEEKS: return " weeks";
-    case HEALTHSIGNALS__V1__UNIT__DKK: return " DKK";
-    case HEALTHSIGNALS__V1__UNIT__FTE: return " FTE";
-    default: return "";
-    }
-}
-
 /* How the target was derived, for the description: "baseline 82 (supplied) - band 3", "baseline 31 (mean of
  * 2020Q1) + margin 2", "100 in 2022Q2 +3%". */
 static void target_basis(const tg_rule *r, const tg_baseline *b, char *out, size_t size)
@@ -1085,17 +1021,17 @@ static void target_basis(const tg_rule *r, const tg_baseline *b, char *out, size
                  first, b->used.count > 1 ? ".." : "", b->used.count > 1 ? last : "");
     switch (m->kind) {
     case HEALTHSIGNALS__V1__RULE_KIND__BASELINE_BAND:
-        snprintf(out, size, "baseline %s (%s) %s band %s", figure(b->value, x, sizeof x), how,
-                 higher_is_better(r) ? "-" : "+", figure(m->band, y, sizeof y));
+        snprintf(out, size, "baseline %s (%s) %s band %s", hs_figure(b->value, x, sizeof x), how,
+                 higher_is_better(r) ? "-" : "+", hs_figure(m->band, y, sizeof y));
         break;
     case HEALTHSIGNALS__V1__RULE_KIND__BASELINE_MARGIN:
-        snprintf(out, size, "baseline %s (%s) %s margin %s", figure(b->value, x, sizeof x), how,
-                 higher_is_better(r) ? "-" : "+", figure(m->margin, y, sizeof y));
+        snprintf(out, size, "baseline %s (%s) %s margin %s", hs_figure(b->value, x, sizeof x), how,
+                 higher_is_better(r) ? "-" : "+", hs_figure(m->margin, y, sizeof y));
         break;
     case HEALTHSIGNALS__V1__RULE_KIND__GROWTH:
     case HEALTHSIGNALS__V1__RULE_KIND__BASE_YEAR_GROWTH:
-        snprintf(out, size, "%s in %s %s%s%%", figure(b->value, x, sizeof x), first,
-                 m->growth_pct >= 0 ? "+" : "", figure(m->growth_pct, y, sizeof y));
+        snprintf(out, size, "%s in %s %s%s%%", hs_figure(b->value, x, sizeof x), first,
+                 m->growth_pct >= 0 ? "+" : "", hs_figure(m->growth_pct, y, sizeof y));
         break;
     default: snprintf(out, size, "threshold"); break;
     }
@@ -1104,51 +1040,6 @@ static void target_basis(const tg_rule *r, const tg_baseline *b, char *out, size
 static Healthsignals__V1__Severity alert_severity(const tg_rule *r)
 {
     return r->msg->severity ? r->msg->severity : HEALTHSIGNALS__V1__SEVERITY__WARNING;
-}
-
-static int compare_labels(const void *a, const void *b)
-{
-    const Healthsignals__V1__Alert__LabelsEntry *const *la = a, *const *lb = b;
-    return strcmp((*la)->key, (*lb)->key);
-}
-
-/* Emits `alert` for `fingerprint` and remembers it as the last emitted: in s->alerts, one byte that says
- * whether it is FIRING (so that s->alerts_firing is kept without unpacking), then the packed Alert. */
-static hs_err alert_put(tg_state *s, const char *fingerprint, const Healthsignals__V1__Alert *alert,
-                        hs_emit *emit, hs_error *error)
-{
-    size_t len = 1 + protobuf_c_message_get_packed_size(&alert->base);
-    uint8_t small[2048];
-    uint8_t *bytes = len <= sizeof small ? small : malloc(len);
-    if (!bytes)
-        return hs_error_set(error, HS_ERR_NOMEM, "out of memory packing an alert");
-    bool firing = alert->state == HEALTHSIGNALS__V1__ALERT_STATE__FIRING;
-    bytes[0] = firing;
-    protobuf_c_message_pack(&alert->base, bytes + 1);
-    const hs_table_entry *old = hs_table_get(&s->alerts, fingerprint);
-    bool was_firing = old && old->value[0];
-    hs_table_change change = hs_table_put(&s->alerts, fingerprint, bytes, len);
-    if (bytes != small)
-        free(bytes);
-    if (change == HS_TABLE_NOMEM)
-        return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing an alert");
-    if (firing && !was_firing)
-        s->alerts_firing++;
-    if (was_firing && !firing) {
-        assert(s->alerts_firing > 0);
-        s->alerts_firing--;
-    }
-    hs_err err = hs_emit_put(emit, hs_topic_find(HS_TOPIC_ALERTS), fingerprint, &alert->base);
-    return err ? hs_error_set(error, err, "emitting alert %s: %s", fingerprint, hs_err_str(err)) : HS_OK;
-}
-
-static Healthsignals__V1__Alert *alert_stored(const tg_state *s, const char *fingerprint)
-{
-    const hs_table_entry *e = hs_table_get(&s->alerts, fingerprint);
-    assert(!e || e->value_len > 1);
-    return e ? (Healthsignals__V1__Alert *)protobuf_c_message_unpack(&healthsignals__v1__alert__descriptor,
-                                                                     NULL, e->value_len - 1, e->value + 1)
-             : NULL;
 }
 
 /* Builds and emits the alert of `r` in `series` from its replayed history. `b` is the baseline of the
@@ -1161,7 +1052,8 @@ static hs_err alert_emit(tg_state *s, const tg_rule *r, const tg_series *series,
     const tg_fact *f = h->last.fact;
     char component[160], name_buf[64], starts[40] = "", ends[40] = "";
     scope_component(series->scope_kind, series->scope_code, component);
-    const char *name = scope_name(series->scope_kind, series->scope_code, name_buf, sizeof name_buf);
+    const char *name =
+        hs_scope_display_name(series->scope_kind, series->scope_code, name_buf, sizeof name_buf);
     bool firing = h->episode && h->firing;
     if (h->episode) {
         day_rfc3339(h->fired->end_day, starts);
@@ -1189,60 +1081,28 @@ static hs_err alert_emit(tg_state *s, const tg_rule *r, const tg_series *series,
     alert.starts_at = starts;
     alert.ends_at = ends;
 
-    /* Labels: the rule's own, then the identifying ones (which win), sorted by name for stable bytes. */
-    const ProtobufCEnumValue *sev =
-        protobuf_c_enum_descriptor_get_value(&healthsignals__v1__severity__descriptor, (int)alert.severity);
-    char severity[32] = "";
-    for (size_t i = 0; sev && sev->name[i] && i + 1 < sizeof severity; i++)
-        severity[i] =
-            (char)(sev->name[i] >= 'A' && sev->name[i] <= 'Z' ? sev->name[i] - 'A' + 'a' : sev->name[i]);
-    const char *core[][2] = {{"alertname", m->id},
-                             {"service", SERVICE_NAME},
-                             {"scope", component},
-                             {"subject", m->subject},
-                             {"severity", severity}};
-    size_t n_core = sizeof core / sizeof core[0];
-    size_t cap = n_core + m->n_labels;
-    Healthsignals__V1__Alert__LabelsEntry *entries = calloc(cap, sizeof *entries);
-    /* protobuf-c wants the map as an array of pointers to its entries. */
-    Healthsignals__V1__Alert__LabelsEntry **labels =
-        calloc(cap, sizeof *labels); // NOLINT(bugprone-sizeof-expression): an array of pointers
+    /* Labels: the identifying ones, then the rule's own (an identifying name wins), sorted by name. */
+    const char *const core[][2] = {{"alertname", m->id},
+                                   {"service", SERVICE_NAME},
+                                   {"scope", component},
+                                   {"subject", m->subject},
+                                   {"severity", hs_severity_label(alert.severity)}};
+    hs_alert_labels labels;
+    if (!hs_alert_labels_build(&labels, core, sizeof core / sizeof core[0], m))
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory building an alert");
     tg_strings flags = {0};
     hs_err err = HS_OK;
-    if (!entries || !labels || !eval_flags(f, b, &flags)) {
+    if (!eval_flags(f, b, &flags)) {
         err = hs_error_set(error, HS_ERR_NOMEM, "out of memory building an alert");
         goto done;
     }
-    for (size_t i = 0; i < cap; i++) {
-        Healthsignals__V1__Alert__LabelsEntry init = HEALTHSIGNALS__V1__ALERT__LABELS_ENTRY__INIT;
-        entries[i] = init;
-    }
-    size_t n = 0;
-    for (size_t i = 0; i < n_core; i++) {
-        entries[n].key = (char *)core[i][0];
-        entries[n].value = (char *)core[i][1];
-        labels[n] = &entries[n];
-        n++;
-    }
-    for (size_t i = 0; i < m->n_labels; i++) {
-        bool taken = false;
-        for (size_t k = 0; k < n_core; k++)
-            taken |= strcmp(m->labels[i]->key, core[k][0]) == 0;
-        if (taken)
-            continue;
-        entries[n].key = m->labels[i]->key;
-        entries[n].value = m->labels[i]->value;
-        labels[n] = &entries[n];
-        n++;
-    }
-    qsort(labels, n, sizeof *labels, compare_labels); // NOLINT(bugprone-sizeof-expression): as above
-    alert.n_labels = n;
-    alert.labels = labels;
+    alert.n_labels = labels.count;
+    alert.labels = labels.items;
 
     /* Annotations: summary and description, with the figures. */
     char summary[512], description[1024], basis[160], v[64], t[64], g[64],
         since[HS_PERIOD_TEXT_MAX + 16] = "";
-    const char *unit = unit_suffix(f->unit);
+    const char *unit = hs_unit_suffix(f->unit);
     snprintf(summary, sizeof summary, "%s: %s %s", *m->summary ? m->summary : m->id, name,
              firing ? "misses the target" : "meets the target again");
     target_basis(r, b, basis, sizeof basis);
@@ -1260,9 +1120,9 @@ static hs_err alert_emit(tg_state *s, const tg_rule *r, const tg_series *series,
         used += (size_t)snprintf(flagged + used, sizeof flagged - used, "%s%s",
                                  i ? ", " : "; quality flags: ", flags.items[i]);
     snprintf(description, sizeof description, "%s %s%s: %s%s against the target %s%s (%s): %s%s%s; %s%s.",
-             name, f->period_text, f->provisional ? " (provisional)" : "", figure(f->value, v, sizeof v),
-             unit, figure(h->last.target, t, sizeof t), unit, basis, verdict, h->last.gap != 0 ? " " : "",
-             h->last.gap != 0 ? figure(fabs(h->last.gap), g, sizeof g) : "", since, flagged);
+             name, f->period_text, f->provisional ? " (provisional)" : "", hs_figure(f->value, v, sizeof v),
+             unit, hs_figure(h->last.target, t, sizeof t), unit, basis, verdict, h->last.gap != 0 ? " " : "",
+             h->last.gap != 0 ? hs_figure(fabs(h->last.gap), g, sizeof g) : "", since, flagged);
     Healthsignals__V1__Alert__AnnotationsEntry annotation_entries[2] = {
         HEALTHSIGNALS__V1__ALERT__ANNOTATIONS_ENTRY__INIT, HEALTHSIGNALS__V1__ALERT__ANNOTATIONS_ENTRY__INIT};
     annotation_entries[0].key = "description";
@@ -1276,46 +1136,10 @@ static hs_err alert_emit(tg_state *s, const tg_rule *r, const tg_series *series,
     alert.n_quality_flags = flags.count;
     alert.quality_flags = (char **)flags.items;
 
-    err = alert_put(s, fingerprint, &alert, emit, error);
+    err = hs_alert_put(&s->alerts, &alert, emit, error);
 done:
-    free(entries);
-    free(labels);
+    hs_alert_labels_free(&labels);
     free((void *)flags.items);
-    return err;
-}
-
-/* The alert of `r` in `scope` is no longer evaluated (its rule was deleted, or no longer covers the scope
- * or subject): a FIRING alert resolves at the end of the period it last showed, with `reason`. */
-static hs_err alert_retire(tg_state *s, const char *fingerprint, const char *reason, hs_emit *emit,
-                           hs_error *error)
-{
-    Healthsignals__V1__Alert *alert = alert_stored(s, fingerprint);
-    if (!alert)
-        return HS_OK;
-    hs_err err = HS_OK;
-    if (alert->state == HEALTHSIGNALS__V1__ALERT_STATE__FIRING) {
-        hs_period period;
-        char ends[40] = "", description[1200] = "";
-        if (hs_period_parse(alert->period, &period, NULL) == HS_OK)
-            day_rfc3339(period_end_day(&period), ends);
-        /* Borrowed strings go into the unpacked message for the put, and the owned ones come back after. */
-        Healthsignals__V1__Alert__AnnotationsEntry *described = NULL;
-        char *owned_description = NULL, *owned_ends = alert->ends_at;
-        for (size_t i = 0; i < alert->n_annotations; i++)
-            if (strcmp(alert->annotations[i]->key, "description") == 0) {
-                described = alert->annotations[i];
-                owned_description = described->value;
-                snprintf(description, sizeof description, "%s Resolved: %s.", owned_description, reason);
-                described->value = description;
-            }
-        alert->ends_at = ends;
-        alert->state = HEALTHSIGNALS__V1__ALERT_STATE__RESOLVED;
-        err = alert_put(s, fingerprint, alert, emit, error);
-        alert->ends_at = owned_ends;
-        if (described)
-            described->value = owned_description;
-    }
-    protobuf_c_message_free_unpacked(&alert->base, NULL);
     return err;
 }
 
@@ -1585,7 +1409,7 @@ static hs_err alert_update(tg_state *s, const tg_rule *r, const tg_series *serie
         .last = evaluate(r, last, b),
     };
     /* Without an episode the alert is one that a revision resolved: it keeps the startsAt it had. */
-    Healthsignals__V1__Alert *stored = had && !h->episode ? alert_stored(s, fingerprint) : NULL;
+    Healthsignals__V1__Alert *stored = had && !h->episode ? hs_alert_stored(&s->alerts, fingerprint) : NULL;
     if (had && !h->episode && !stored)
         return hs_error_set(error, HS_ERR_NOMEM, "out of memory reading an alert");
     hs_err err = alert_emit(s, r, series, fingerprint, &outcome, b, stored, emit, error);
@@ -1619,10 +1443,10 @@ static hs_err evaluate_scope(tg_state *s, const tg_rule *r, const tg_scope *scop
         h = track_replay(r, series, t);
     }
 
-    char component[160], fingerprint[17];
+    char component[160], fingerprint[HS_FINGERPRINT_MAX];
     scope_component(scope->kind, scope->code, component);
-    alert_fingerprint(r->msg->id, component, r->msg->subject, fingerprint);
-    bool had = hs_table_get(&s->alerts, fingerprint) != NULL;
+    hs_alert_fingerprint(r->msg->id, component, r->msg->subject, fingerprint);
+    bool had = hs_table_get(&s->alerts.alerts, fingerprint) != NULL;
     if (h.last >= 0 && (h.episode || had)) {
         /* The alert shows the history and the latest evaluable period (its fact and baseline), nothing else:
          * unchanged history, no period at or after the latest re-evaluated and no insertion or removal
@@ -1631,7 +1455,7 @@ static hs_err evaluate_scope(tg_state *s, const tg_rule *r, const tg_scope *scop
         if (changed)
             err = alert_update(s, r, series, t, &h, fingerprint, had, emit, error);
     } else if (had) {
-        err = alert_retire(s, fingerprint, "no evaluable period left", emit, error);
+        err = hs_alert_retire(&s->alerts, fingerprint, "no evaluable period left", emit, error);
     }
     if (t && err == HS_OK) {
         t->shown = h;
@@ -1678,11 +1502,12 @@ static hs_err retract_rule(tg_state *s, const tg_rule *old, const tg_rule *fresh
                 return err;
         }
         if (!covered) {
-            char component[160], fingerprint[17];
+            char component[160], fingerprint[HS_FINGERPRINT_MAX];
             scope_component(scope->kind, scope->code, component);
-            alert_fingerprint(old->msg->id, component, old->msg->subject, fingerprint);
-            hs_err err = alert_retire(
-                s, fingerprint, fresh ? "the rule no longer covers it" : "the rule was deleted", emit, error);
+            hs_alert_fingerprint(old->msg->id, component, old->msg->subject, fingerprint);
+            hs_err err =
+                hs_alert_retire(&s->alerts, fingerprint,
+                                fresh ? "the rule no longer covers it" : "the rule was deleted", emit, error);
             if (err)
                 return err;
         }
@@ -1909,7 +1734,7 @@ void targets_stats_add(const void *state, targets_stats *stats)
     if (s->n_rules > stats->rules)
         stats->rules = s->n_rules;
     stats->facts += s->facts;
-    stats->alerts_firing += s->alerts_firing;
+    stats->alerts_firing += s->alerts.firing;
 }
 
 static const char *const targets_inputs[] = {HS_TOPIC_INDICATORS, NULL};

@@ -90,7 +90,7 @@ typedef struct vr_state {
     size_t n_indicators, cap_indicators;
     rule_msg **rules; /* owned copies, sorted by id */
     size_t n_rules, cap_rules;
-    hs_table alerts; /* fingerprint -> packed Alert, the last emitted */
+    hs_alert_store alerts; /* the last Alert emitted per fingerprint */
     size_t facts;
 } vr_state;
 
@@ -149,7 +149,7 @@ static void *variation_create(void)
     vr_state *s = calloc(1, sizeof *s);
     if (s) {
         hs_table_init(&s->index);
-        hs_table_init(&s->alerts);
+        hs_alert_store_init(&s->alerts);
     }
     return s;
 }
@@ -169,7 +169,7 @@ static void variation_destroy(void *state)
         protobuf_c_message_free_unpacked(&s->rules[i]->base, NULL);
     free(s->rules);
     hs_table_free(&s->index);
-    hs_table_free(&s->alerts);
+    hs_alert_store_free(&s->alerts);
     free(s);
 }
 
@@ -1051,7 +1051,7 @@ void variation_stats_add(const void *state, variation_stats *stats)
     for (size_t i = 0; i < s->n_indicators; i++)
         for (size_t c = 0; c < s->indicators[i].n_cells; c++)
             stats->variations += cell_regions(&s->indicators[i].cells[c]) > 0;
-    stats->alerts_firing += hs_alert_count_firing(&s->alerts);
+    stats->alerts_firing += s->alerts.firing;
 }
 
 static const char *const inputs[] = {HS_TOPIC_INDICATORS, NULL};

@@ -41,24 +41,31 @@ bool hs_alert_labels_build(hs_alert_labels *out, const char *const core[][2], si
                            const Healthsignals__V1__Rule *rule);
 void hs_alert_labels_free(hs_alert_labels *labels);
 
-/* The last alert emitted per fingerprint: a calculation keeps them in an hs_table (fingerprint -> packed
- * Alert) so that an alert that fired can later be resolved, even by a revision or a deleted rule. */
+/* The last alert emitted per fingerprint, which a calculation keeps so that an alert that fired can later
+ * be resolved — by a revision, a deleted rule, or data that is gone — and a count of those FIRING, for the
+ * service's gauge without unpacking every alert on each scrape. Entries are the packed Alert after one byte
+ * that says whether it is FIRING. */
+typedef struct hs_alert_store {
+    hs_table alerts; /* fingerprint -> FIRING byte + packed Alert */
+    size_t firing;
+} hs_alert_store;
 
-/* Emits `alert` (to hs.alerts.v1, key: its fingerprint) and stores it in `alerts` as the last emitted. */
-hs_err hs_alert_put(hs_table *alerts, const Healthsignals__V1__Alert *alert, hs_emit *emit, hs_error *error);
+void hs_alert_store_init(hs_alert_store *store);
+void hs_alert_store_free(hs_alert_store *store);
+
+/* Emits `alert` (to hs.alerts.v1, key: its fingerprint) and stores it as the last emitted. */
+hs_err hs_alert_put(hs_alert_store *store, const Healthsignals__V1__Alert *alert, hs_emit *emit,
+                    hs_error *error);
 
 /* The last alert emitted for `fingerprint`, unpacked (free with protobuf_c_message_free_unpacked), or
  * NULL when none was (or out of memory). */
-Healthsignals__V1__Alert *hs_alert_stored(const hs_table *alerts, const char *fingerprint);
+Healthsignals__V1__Alert *hs_alert_stored(const hs_alert_store *store, const char *fingerprint);
 
 /* The alert of `fingerprint` is no longer evaluated (its rule was deleted or changed, or nothing is left to
  * evaluate): if its last state is FIRING, it is emitted RESOLVED, ending at the end of the period it last
  * showed, with "Resolved: <reason>." added to its description. Otherwise nothing happens. */
-hs_err hs_alert_retire(hs_table *alerts, const char *fingerprint, const char *reason, hs_emit *emit,
+hs_err hs_alert_retire(hs_alert_store *store, const char *fingerprint, const char *reason, hs_emit *emit,
                        hs_error *error);
-
-/* How many alerts of `alerts` are FIRING in their last state, for a service's gauge. */
-size_t hs_alert_count_firing(const hs_table *alerts);
 
 /* A figure for annotations: at most two decimals, no trailing zeros ("134.4", "79", "-18"). Returns buf. */
 const char *hs_figure(double x, char *buf, size_t size);
