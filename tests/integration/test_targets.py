@@ -74,30 +74,13 @@ def ours(key, data):
     return len(parts) > 1 and parts[1] in RULE_IDS
 
 
-def final_table(lines):
-    """Latest data per key of CloudEvents lines in log order; a null data deletes the key."""
-    table = {}
-    for line in lines:
-        if not line.strip():
-            continue
-        event = json.loads(line)
-        key, data = event["subject"], event["data"]
-        if not ours(key, data):
-            continue
-        if data is None:
-            table.pop(key, None)
-        else:
-            table[key] = data
-    return table
-
-
 def service_tables():
     tables = {}
     for topic in ("hs.target-status.v1", "hs.alerts.v1"):
         proc = hsctl("tail", topic, "--from-beginning")
         if proc.returncode != 0:
             fail(f"tail {topic}: {proc.stderr}")
-        tables[topic] = final_table(proc.stdout.splitlines())
+        tables[topic] = hstest.latest_table(proc.stdout.splitlines(), ours)
     return tables
 
 
@@ -121,25 +104,6 @@ def offline_tables():
         if ours(event["subject"], event["data"]):
             tables[topic][event["subject"]] = event["data"]
     return tables
-
-
-def differences(got, want):
-    out = []
-    for topic in want:
-        g, w = got[topic], want[topic]
-        for key in sorted(set(g) | set(w)):
-            if g.get(key) != w.get(key):
-                out.append(f"{topic} {key}: service {json.dumps(g.get(key))}, hsctl calc {json.dumps(w.get(key))}")
-    return out
-
-
-def wait_until_equal(want, timeout=90):
-    deadline = time.time() + timeout
-    got = service_tables()
-    while time.time() < deadline and differences(got, want):
-        time.sleep(1)
-        got = service_tables()
-    return got
 
 
 def Service(name, group):
@@ -189,8 +153,8 @@ for name in first_half_csv:
     publish_csv(name)
 publish_events(first_half_events)
 want = offline_tables()
-got = wait_until_equal(want)
-diff = differences(got, want)
+got = hstest.wait_until_equal(service_tables, want, interval=1)
+diff = hstest.table_differences(got, want)
 if diff:
     fail(f"after the first half, service and hsctl calc differ in {len(diff)} keys:\n  " + "\n  ".join(diff[:10]))
 ok(f"first half: service == hsctl calc ({len(want['hs.target-status.v1'])} statuses, "
@@ -227,8 +191,8 @@ for name in second_half_csv:
     publish_csv(name)
 publish_events(second_half_events)
 want = offline_tables()
-got = wait_until_equal(want)
-diff = differences(got, want)
+got = hstest.wait_until_equal(service_tables, want, interval=1)
+diff = hstest.table_differences(got, want)
 if diff:
     fail(f"final tables: service and hsctl calc differ in {len(diff)} keys:\n  " + "\n  ".join(diff[:10]))
 ok(f"final tables: service == hsctl calc ({len(want['hs.target-status.v1'])} statuses, "

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "calcrun.h"
 #include "targets.h"
 
 /* Targets derived by a division or a product of non-integers are compared with this tolerance. */
@@ -58,39 +59,11 @@
 // clang-format on
 
 /* The output of one run: every output event by key, and the run's counts. */
-typedef struct run_result {
-    json_t *by_key; /* key -> data */
-    hs_offline_stats stats;
-    char *text;
-} run_result;
+typedef calcrun run_result;
 
 static run_result run_with(const char *rules, const char *input, bool changes)
 {
-    run_result r = {0};
-    FILE *rules_in = rules ? fmemopen((void *)rules, strlen(rules), "r") : NULL;
-    FILE *in = fmemopen((void *)input, strlen(input), "r");
-    size_t len = 0;
-    FILE *out = open_memstream(&r.text, &len);
-    hs_offline_options options = {.changes = changes};
-    hs_error error;
-    assert_int_equal(
-        hs_offline_run(&targets_calc, rules_in, "rules", in, "test", out, &options, &r.stats, &error), HS_OK);
-    if (rules_in)
-        fclose(rules_in);
-    fclose(in);
-    fclose(out);
-    r.by_key = json_object();
-    char *save = NULL;
-    char *copy = strdup(r.text);
-    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        json_t *event = json_loads(line, 0, NULL);
-        assert_non_null(event);
-        json_object_set(r.by_key, json_string_value(json_object_get(event, "subject")),
-                        json_object_get(event, "data"));
-        json_decref(event);
-    }
-    free(copy);
-    return r;
+    return calcrun_run(&targets_calc, rules, input, changes);
 }
 
 static run_result run(const char *input)
@@ -100,8 +73,7 @@ static run_result run(const char *input)
 
 static void run_free(run_result *r)
 {
-    json_decref(r->by_key);
-    free(r->text);
+    calcrun_free(r);
 }
 
 /* The status of `rule` for `scope` ("region:1082") in `period` of `subject`; fails the test if absent. */
