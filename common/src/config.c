@@ -28,8 +28,8 @@
 /* HS_* variables that are not options and never an error (see hs_config_load in config.h). */
 static const char kafka_prefix[] = "HS_KAFKA_";
 static const char log_level_var[] = "HS_LOG_LEVEL";
-static const char *const script_vars[] = {"HS_BUILD_DIR", "HS_CACHE_DIR", "HS_BROKER_KIND",
-                                          "HS_FIXTURES_DIR"};
+static const char *const script_vars[] = {"HS_BUILD_DIR", "HS_CACHE_DIR", "HS_BROKER_KIND", "HS_FIXTURES_DIR",
+                                          "HS_BENCH_KAFKA_DIR"};
 static const char script_prefix[] = "HS_LOCAL_KAFKA_";
 
 static const char origin_default[] = "default";

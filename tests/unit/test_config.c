@@ -409,8 +409,8 @@ static void test_kafka_pass_through_log_level_and_script_variables_are_not_error
     hs_error error;
     char **env = ENV("HS_KAFKA_SECURITY_PROTOCOL=SASL_SSL", "HS_KAFKA_SASL_PASSWORD=s3cret",
                      "HS_BUILD_DIR=/b", "HS_CACHE_DIR=/c", "HS_BROKER_KIND=mock", "HS_LOCAL_KAFKA_PORT=19092",
-                     "HS_LOCAL_KAFKA_CONTROLLER_PORT=19093", "HS_FIXTURES_DIR=/f", "HS_LOG_LEVEL=error",
-                     "hs_lowercase=not ours", "HOME=/root");
+                     "HS_LOCAL_KAFKA_CONTROLLER_PORT=19093", "HS_FIXTURES_DIR=/f", "HS_BENCH_KAFKA_DIR=/b",
+                     "HS_LOG_LEVEL=error", "hs_lowercase=not ours", "HOME=/root");
     assert_int_equal(load(NO_ARGS, env, &c, &error), HS_OK);
     hs_config_free(c);
     hs_log_set_level(HS_LOG_INFO); /* HS_LOG_LEVEL=error took effect; restore the default */

@@ -55,7 +55,7 @@ typedef struct hs_config hs_config;
  *   HS_LOG_LEVEL         debug, info, warn or error, overridden by the built-in flag --log-level: checked
  *                        here and applied with hs_log_set_level() when the load succeeds (when neither is
  *                        given, the level the program set before stays)
- *   HS_BUILD_DIR, HS_CACHE_DIR, HS_BROKER_KIND, HS_FIXTURES_DIR, HS_LOCAL_KAFKA_*
+ *   HS_BUILD_DIR, HS_CACHE_DIR, HS_BROKER_KIND, HS_FIXTURES_DIR, HS_BENCH_KAFKA_DIR, HS_LOCAL_KAFKA_*
  *                        read by the project's scripts and tests, which may be set in the same shell
  * Option names that would collide with these (log-level, kafka-*, build-dir, ...) are a bug, like duplicate
  * names, invalid names or a default that does not parse: asserted, and HS_ERR_INTERNAL without assertions.
