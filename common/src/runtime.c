@@ -65,7 +65,7 @@ static const hs_option runtime_options[] = {
      .help = "commit the open transaction at least this often",
      .min = 1,
      .max = 60000},
-    /* A transaction costs the broker about the same whatever its size (measured: ~25 ms of CPU each), so
+    /* A transaction costs the broker about the same whatever its size (measured: 25-50 ms of CPU each), so
      * under load a commit should carry as many records as one interval brings; but its commit has to flush
      * every output first, and beyond some 20 000 records that took longer than the interval itself. */
     {.name = "commit-records",
