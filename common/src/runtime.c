@@ -386,9 +386,11 @@ static void commit_complete(runtime *rt)
         fatal(rt, "fatal transaction error (another instance with the same transactional.id?)",
               rd_kafka_error_string(error));
     } else {
-        /* Retriable errors are retried inside librdkafka up to the timeout; what is left aborts. */
+        /* Retriable errors are retried inside librdkafka up to the timeout; what is left aborts. The
+         * transaction is open again until the abort succeeds. */
         char reason[512];
         snprintf(reason, sizeof reason, "%s", rd_kafka_error_string(error));
+        rt->txn = TXN_OPEN;
         txn_abort(rt, reason);
     }
     if (error)
@@ -1049,7 +1051,7 @@ static void refresh_gauges(void *ctx, hs_metrics *m)
                  (double)hs_process_rss_bytes());
     hs_gauge_set(hs_metrics_gauge_l(m, "hs_ready", "1 when /readyz answers ready", NULL),
                  not_ready_reason(rt) ? 0 : 1);
-    double keys = 0;
+    double keys = 0, uncommitted = 0;
     void *states[1024];
     size_t state_cnt = 0;
     for (size_t p = 0; p < rt->part_cap; p++) {
@@ -1063,6 +1065,9 @@ static void refresh_gauges(void *ctx, hs_metrics *m)
         for (size_t i = 0; i < rt->input_cnt; i++) {
             if (!ps->assigned[i])
                 continue;
+            if (ps->next_offset[i] > ps->committed_offset[i])
+                uncommitted += (double)(ps->next_offset[i] -
+                                        (ps->committed_offset[i] > 0 ? ps->committed_offset[i] : 0));
             int64_t low = 0, high = 0;
             char partition[16];
             snprintf(partition, sizeof partition, "%" PRId32, ps->partition);
@@ -1080,6 +1085,10 @@ static void refresh_gauges(void *ctx, hs_metrics *m)
     hs_gauge_set(
         hs_metrics_gauge_l(m, "hs_state_keys", "Output keys held in state (last emitted values)", NULL),
         keys);
+    /* 0 exactly when everything consumed is committed: what a crash now would make the service redo. */
+    hs_gauge_set(hs_metrics_gauge_l(m, "hs_uncommitted_records",
+                                    "Input records consumed whose transaction has not committed yet", NULL),
+                 uncommitted);
     if (rt->service->metrics)
         rt->service->metrics(m, states, state_cnt);
 }

@@ -77,14 +77,15 @@ class Service(hstest.Service):
         super().__init__(COUNT, name, group, BOOTSTRAP, work, RUN)
 
     def wait_consumed(self, count, timeout=60):
-        """Waits until the instance has consumed `count` input records and committed them."""
+        """Waits until the instance has consumed `count` input records and committed them (a commit may
+        still be running when the last records are consumed, and they then go into the one after it)."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             if (self.metric("hs_records_in_total", topic="hs.indicators.v1") or 0) >= count and \
-                    (self.metric("hs_consumer_lag") or 0) == 0:
-                time.sleep(0.3)  # one commit interval and then some
+                    (self.metric("hs_consumer_lag") or 0) == 0 and \
+                    (self.metric("hs_uncommitted_records") or 0) == 0:
                 return True
-            time.sleep(0.2)
+            time.sleep(0.1)
         fail(f"{self.name} consumed {self.metric('hs_records_in_total')} records, want {count}")
         return False
 
