@@ -610,8 +610,8 @@ static bool evaluate(const rule_msg *rule, int region, const vr_cell *c, const v
 }
 
 /* Replays the periods of the shortest period kind of `ind` (days before weeks before ... years: the
- * finest series is the one followed) in time order. */
-static vr_history replay(const vr_state *s, const rule_msg *rule, int region, const vr_indicator *ind)
+ * finest series is the one followed) in time order; `results` holds the variation of each of its cells. */
+static vr_history replay(const rule_msg *rule, int region, const vr_indicator *ind, const vr_result *results)
 {
     vr_history h = {0};
     hs_period_kind kind = HS_PERIOD_YEAR;
@@ -622,10 +622,8 @@ static vr_history replay(const vr_state *s, const rule_msg *rule, int region, co
         const vr_cell *c = &ind->cells[i];
         if (c->period.kind != kind)
             continue;
-        vr_result r;
-        compute(s, ind->code, c, &r);
         vr_eval ev = {.cell = i};
-        if (evaluate(rule, region, c, &r, &ev))
+        if (evaluate(rule, region, c, &results[i], &ev))
             history_step(rule, &h, &ev);
     }
     return h;
@@ -699,12 +697,11 @@ static void alert_texts(const rule_msg *rule, int region, const vr_cell *c, cons
 /* Builds and emits the alert of `rule` for `region` from its replayed history `h`; `stored` is the last
  * alert emitted for the fingerprint, or NULL. */
 static hs_err alert_emit(vr_state *s, const rule_msg *rule, int region, const vr_indicator *ind,
-                         const char *fingerprint, const vr_history *h, const alert_msg *stored, hs_emit *emit,
-                         hs_error *error)
+                         const vr_result *results, const char *fingerprint, const vr_history *h,
+                         const alert_msg *stored, hs_emit *emit, hs_error *error)
 {
     const vr_cell *c = &ind->cells[h->last.cell];
-    vr_result r;
-    compute(s, ind->code, c, &r);
+    const vr_result r = results[h->last.cell];
     Healthsignals__V1__Scope scope;
     char component[160], starts[HS_RFC3339_MAX] = "", ends[HS_RFC3339_MAX] = "",
                          since[HS_PERIOD_TEXT_MAX + 32];
@@ -780,36 +777,58 @@ done:
 
 /* Replays `rule` for `region` over its indicator and emits the alert, or retires it when nothing is left
  * to evaluate. An alert is emitted only once it has fired; afterwards it stays in the table. */
-static hs_err evaluate_alert(vr_state *s, const rule_msg *rule, int region, hs_emit *emit, hs_error *error)
+static hs_err evaluate_alert(vr_state *s, const rule_msg *rule, int region, const vr_indicator *ind,
+                             const vr_result *results, hs_emit *emit, hs_error *error)
 {
     Healthsignals__V1__Scope scope;
     char component[160], fingerprint[HS_FINGERPRINT_MAX];
     alert_scope(rule, region, &scope, component);
     hs_alert_fingerprint(rule->id, component, rule->subject, fingerprint);
-    const vr_indicator *ind = indicator_find(s, rule->subject);
-    vr_history h = ind ? replay(s, rule, region, ind) : (vr_history){0};
+    vr_history h = ind ? replay(rule, region, ind, results) : (vr_history){0};
     if (!h.evaluated)
         return hs_alert_retire(&s->alerts, fingerprint, "no period left to evaluate", emit, error);
     alert_msg *stored = h.episode ? NULL : hs_alert_stored(&s->alerts, fingerprint);
-    hs_err err =
-        h.episode || stored ? alert_emit(s, rule, region, ind, fingerprint, &h, stored, emit, error) : HS_OK;
+    hs_err err = h.episode || stored
+                     ? alert_emit(s, rule, region, ind, results, fingerprint, &h, stored, emit, error)
+                     : HS_OK;
     if (stored)
         protobuf_c_message_free_unpacked(&stored->base, NULL);
     return err;
 }
 
-/* Every alert of `rule`. */
-static hs_err evaluate_rule_alerts(vr_state *s, const rule_msg *rule, hs_emit *emit, hs_error *error)
+/* Every alert of `rule` over `ind` (NULL: its subject has no facts) and the variations of its cells. */
+static hs_err evaluate_rule_alerts(vr_state *s, const rule_msg *rule, const vr_indicator *ind,
+                                   const vr_result *results, hs_emit *emit, hs_error *error)
 {
     if (is_spread(rule))
-        return evaluate_alert(s, rule, -1, emit, error);
+        return evaluate_alert(s, rule, -1, ind, results, emit, error);
     unsigned regions = rule_regions(rule);
     for (int i = 0; i < N_REGIONS; i++) {
-        hs_err err = regions & (1U << i) ? evaluate_alert(s, rule, i, emit, error) : HS_OK;
+        hs_err err = regions & (1U << i) ? evaluate_alert(s, rule, i, ind, results, emit, error) : HS_OK;
         if (err)
             return err;
     }
     return HS_OK;
+}
+
+/* Every alert of every rule about `subject`. The variation of each of its cells is computed once here and
+ * shared by all the replays (a deviation rule replays the series once per region). */
+static hs_err evaluate_subject_alerts(vr_state *s, const char *subject, hs_emit *emit, hs_error *error)
+{
+    const vr_indicator *ind = indicator_find(s, subject);
+    vr_result *results = NULL;
+    if (ind && ind->n_cells) {
+        if (!(results = malloc(ind->n_cells * sizeof *results)))
+            return hs_error_set(error, HS_ERR_NOMEM, "out of memory evaluating the alerts of %s", subject);
+        for (size_t i = 0; i < ind->n_cells; i++)
+            compute(s, ind->code, &ind->cells[i], &results[i]);
+    }
+    hs_err err = HS_OK;
+    for (size_t i = 0; err == HS_OK && i < s->n_rules; i++)
+        if (strcmp(s->rules[i]->subject, subject) == 0)
+            err = evaluate_rule_alerts(s, s->rules[i], ind, results, emit, error);
+    free(results);
+    return err;
 }
 
 /* --- rules ------------------------------------------------------------------------------------------------
@@ -944,10 +963,10 @@ static hs_err apply_rule(vr_state *s, const char *key, const rule_msg *value, hs
     if (err == HS_OK && fresh && (!old || strcmp(old->subject, fresh->subject) != 0))
         err = emit_indicator(s, fresh->subject, emit, error);
     /* Every rule about the subjects: a direction set or removed here changes the others' deviations. */
-    for (size_t i = 0; err == HS_OK && i < s->n_rules; i++)
-        if ((old && strcmp(s->rules[i]->subject, old->subject) == 0) ||
-            (fresh && strcmp(s->rules[i]->subject, fresh->subject) == 0))
-            err = evaluate_rule_alerts(s, s->rules[i], emit, error);
+    if (err == HS_OK && old)
+        err = evaluate_subject_alerts(s, old->subject, emit, error);
+    if (err == HS_OK && fresh && (!old || strcmp(old->subject, fresh->subject) != 0))
+        err = evaluate_subject_alerts(s, fresh->subject, emit, error);
     if (old)
         protobuf_c_message_free_unpacked(&old->base, NULL);
     return err;
@@ -1025,10 +1044,7 @@ static hs_err apply_fact(vr_state *s, const char *key, const fact_msg *obs, hs_e
     hs_err err = emit_variation(s, ind, c, emit, error);
     if (err == HS_OK && cell_regions(c) == 0 && !c->national.present)
         cell_remove(ind, at);
-    for (size_t i = 0; err == HS_OK && i < s->n_rules; i++)
-        if (strcmp(s->rules[i]->subject, ind->code) == 0)
-            err = evaluate_rule_alerts(s, s->rules[i], emit, error);
-    return err;
+    return err == HS_OK ? evaluate_subject_alerts(s, ind->code, emit, error) : err;
 }
 
 static hs_err variation_apply(void *state, const hs_topic *topic, const char *key,
