@@ -26,6 +26,7 @@
 #include "healthsignals/v1/rule.pb-c.h"
 #include "healthsignals/v1/target_status.pb-c.h"
 #include "hs/alert.h"
+#include "hs/flags.h"
 #include "hs/key.h"
 #include "hs/period.h"
 #include "hs/validate.h"
@@ -608,16 +609,11 @@ static tg_series *series_get(const tg_state *s, const char *indicator, Healthsig
 
 /* --- baselines and evaluation --------------------------------------------------------------------------- */
 
-/* Growable lists used while evaluating; `items` are borrowed (periods by value, strings from facts). */
+/* Growable list of periods used while evaluating (by value). */
 typedef struct tg_periods {
     hs_period *items;
     size_t count, cap;
 } tg_periods;
-
-typedef struct tg_strings {
-    const char **items;
-    size_t count, cap;
-} tg_strings;
 
 static bool periods_push(tg_periods *l, const hs_period *p)
 {
@@ -633,20 +629,6 @@ static bool periods_push(tg_periods *l, const hs_period *p)
     return true;
 }
 
-static bool strings_push(tg_strings *l, const char *text)
-{
-    if (l->count == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 8;
-        const char **items = realloc((void *)l->items, cap * sizeof *items);
-        if (!items)
-            return false;
-        l->items = items;
-        l->cap = cap;
-    }
-    l->items[l->count++] = text;
-    return true;
-}
-
 /* The baseline of one evaluation: for BASELINE_BAND / BASELINE_MARGIN / BASE_YEAR_GROWTH the same for every
  * period of a series, for GROWTH the period `reference_years` earlier. */
 typedef struct tg_baseline {
@@ -654,7 +636,7 @@ typedef struct tg_baseline {
     bool known;
     double value;
     tg_periods used, excluded, missing;
-    tg_strings flags; /* quality flags of the facts used */
+    hs_flags flags;   /* quality flags of the facts used */
     bool provisional; /* a fact used is provisional */
 } tg_baseline;
 
@@ -677,7 +659,7 @@ static void baseline_free(tg_baseline *b)
     free(b->used.items);
     free(b->excluded.items);
     free(b->missing.items);
-    free((void *)b->flags.items);
+    hs_flags_free(&b->flags);
 }
 
 /* Averages the facts of `periods` in `series`, weighted by volume when every one has a volume (and they do
@@ -702,9 +684,8 @@ static bool baseline_mean(const tg_rule *r, const tg_series *series, const hs_pe
         }
         if (!periods_push(&b->used, &periods[i]))
             return false;
-        for (size_t k = 0; k < f->n_flags; k++)
-            if (!strings_push(&b->flags, f->flags[k]))
-                return false;
+        if (!hs_flags_add_all(&b->flags, f->flags, f->n_flags))
+            return false;
         b->provisional |= f->provisional;
         sum += f->value;
         all_volumes &= f->has_volume;
@@ -832,35 +813,17 @@ static hs_err status_key(const tg_rule *r, const tg_series *series, const char *
     return hs_key_join(key, parts, 4, error);
 }
 
-static int compare_strings(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Sorts `l` and drops repeats. */
-static void strings_sort_unique(tg_strings *l)
-{
-    if (!l->count)
-        return;
-    qsort((void *)l->items, l->count, sizeof *l->items, compare_strings);
-    size_t n = 1;
-    for (size_t i = 1; i < l->count; i++)
-        if (strcmp(l->items[i], l->items[n - 1]) != 0)
-            l->items[n++] = l->items[i];
-    l->count = n;
-}
-
 /* The quality flags of an evaluation: the fact's and the baseline's, sorted, unique. `out` is reset. */
-static bool eval_flags(const tg_fact *f, const tg_baseline *b, tg_strings *out)
+static bool eval_flags(const tg_fact *f, const tg_baseline *b, hs_flags *out)
 {
     out->count = 0;
     for (size_t i = 0; i < f->n_flags; i++)
-        if (!strings_push(out, f->flags[i]))
+        if (!hs_flags_add(out, f->flags[i]))
             return false;
     for (size_t i = 0; i < b->flags.count; i++)
-        if (!strings_push(out, b->flags.items[i]))
+        if (!hs_flags_add(out, b->flags.items[i]))
             return false;
-    strings_sort_unique(out);
+    hs_flags_sort_unique(out);
     return true;
 }
 
@@ -924,7 +887,7 @@ static hs_err emit_status(const tg_rule *r, const tg_series *series, const tg_ev
     }
     st.baseline_method = b->method;
 
-    tg_strings flags = {0};
+    hs_flags flags = {0};
     bool ok_used, ok_excluded, ok_missing;
     char **used = period_texts(&b->used, &ok_used);
     char **excluded = period_texts(&b->excluded, &ok_excluded);
@@ -944,7 +907,7 @@ static hs_err emit_status(const tg_rule *r, const tg_series *series, const tg_ev
     } else {
         err = hs_error_set(error, HS_ERR_NOMEM, "out of memory evaluating %s", key);
     }
-    free((void *)flags.items);
+    hs_flags_free(&flags);
     free(used);
     free(excluded);
     free(missing);
@@ -1090,7 +1053,7 @@ static hs_err alert_emit(tg_state *s, const tg_rule *r, const tg_series *series,
     hs_alert_labels labels;
     if (!hs_alert_labels_build(&labels, core, sizeof core / sizeof core[0], m))
         return hs_error_set(error, HS_ERR_NOMEM, "out of memory building an alert");
-    tg_strings flags = {0};
+    hs_flags flags = {0};
     hs_err err = HS_OK;
     if (!eval_flags(f, b, &flags)) {
         err = hs_error_set(error, HS_ERR_NOMEM, "out of memory building an alert");
@@ -1139,7 +1102,7 @@ static hs_err alert_emit(tg_state *s, const tg_rule *r, const tg_series *series,
     err = hs_alert_put(&s->alerts, &alert, emit, error);
 done:
     hs_alert_labels_free(&labels);
-    free((void *)flags.items);
+    hs_flags_free(&flags);
     return err;
 }
 

@@ -25,6 +25,7 @@
 #include "healthsignals/v1/regional_variation.pb-c.h"
 #include "healthsignals/v1/rule.pb-c.h"
 #include "hs/alert.h"
+#include "hs/flags.h"
 #include "hs/key.h"
 #include "hs/period.h"
 #include "hs/validate.h"
@@ -357,49 +358,22 @@ static void compute(const vr_state *s, const char *indicator, const vr_cell *c, 
     }
 }
 
-/* Growable list of borrowed strings. */
-typedef struct vr_strings {
-    const char **items;
-    size_t count, cap;
-} vr_strings;
-
-static bool strings_push(vr_strings *l, const char *text)
-{
-    if (l->count == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 8;
-        const char **grown = realloc(l->items, cap * sizeof *grown);
-        if (!grown)
-            return false;
-        l->items = grown;
-        l->cap = cap;
-    }
-    l->items[l->count++] = text;
-    return true;
-}
-
 static int compare_strings(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /* The quality flags of `facts`, sorted, without repeats, into `out` (borrowed strings). */
-static bool flags_union(const vr_fact *const *facts, size_t n, vr_strings *out)
+static bool flags_union(const vr_fact *const *facts, size_t n, hs_flags *out)
 {
     for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; facts[i]->present && k < facts[i]->n_flags; k++)
-            if (!strings_push(out, facts[i]->flags[k]))
-                return false;
-    if (out->count)
-        qsort(out->items, out->count, sizeof *out->items, compare_strings);
-    size_t kept = 0;
-    for (size_t i = 0; i < out->count; i++)
-        if (kept == 0 || strcmp(out->items[kept - 1], out->items[i]) != 0)
-            out->items[kept++] = out->items[i];
-    out->count = kept;
+        if (facts[i]->present && !hs_flags_add_all(out, facts[i]->flags, facts[i]->n_flags))
+            return false;
+    hs_flags_sort_unique(out);
     return true;
 }
 
-static bool cell_flags(const vr_cell *c, vr_strings *out)
+static bool cell_flags(const vr_cell *c, hs_flags *out)
 {
     const vr_fact *facts[N_REGIONS + 1];
     for (int i = 0; i < N_REGIONS; i++)
@@ -435,7 +409,7 @@ static hs_err emit_variation(const vr_state *s, const vr_indicator *ind, const v
     Healthsignals__V1__RegionValue *regions[N_REGIONS];
     const char *best[N_REGIONS], *worst[N_REGIONS], *missing[N_REGIONS];
     size_t n_best = 0, n_worst = 0, n_missing = 0;
-    vr_strings region_flags[N_REGIONS] = {0}, flags = {0};
+    hs_flags region_flags[N_REGIONS] = {0}, flags = {0};
     bool ok = cell_flags(c, &flags);
     for (size_t k = 0; k < r.n; k++) {
         int i = r.order[k];
@@ -501,8 +475,8 @@ static hs_err emit_variation(const vr_state *s, const vr_indicator *ind, const v
         err = hs_error_set(error, HS_ERR_NOMEM, "out of memory building the variation %s", key);
     }
     for (size_t k = 0; k < r.n; k++)
-        free(region_flags[k].items);
-    free(flags.items);
+        hs_flags_free(&region_flags[k]);
+    hs_flags_free(&flags);
     return err;
 }
 
@@ -739,7 +713,7 @@ static hs_err alert_emit(vr_state *s, const rule_msg *rule, int region, const vr
                                    {"subject", rule->subject},
                                    {"severity", hs_severity_label(alert.severity)}};
     hs_alert_labels labels;
-    vr_strings flags = {0};
+    hs_flags flags = {0};
     if (!hs_alert_labels_build(&labels, core, sizeof core / sizeof core[0], rule)) {
         return hs_error_set(error, HS_ERR_NOMEM, "out of memory building an alert");
     }
@@ -771,7 +745,7 @@ static hs_err alert_emit(vr_state *s, const rule_msg *rule, int region, const vr
     err = hs_alert_put(&s->alerts, &alert, emit, error);
 done:
     hs_alert_labels_free(&labels);
-    free(flags.items);
+    hs_flags_free(&flags);
     return err;
 }
 
