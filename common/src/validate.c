@@ -413,6 +413,13 @@ const char *hs_unit_name(Healthsignals__V1__Unit unit)
     return value ? value->name : NULL;
 }
 
+const char *hs_rule_kind_name(Healthsignals__V1__RuleKind kind)
+{
+    const ProtobufCEnumValue *value =
+        protobuf_c_enum_descriptor_get_value(&healthsignals__v1__rule_kind__descriptor, (int)kind);
+    return value ? value->name : "?";
+}
+
 bool hs_unit_parse(const char *text, Healthsignals__V1__Unit *out)
 {
     if (!text)
@@ -629,10 +636,8 @@ hs_err hs_validate_rule(Healthsignals__V1__Rule *rule, hs_error *error)
                             (int)rule->direction);
     if (rule->direction == HEALTHSIGNALS__V1__DIRECTION__DIRECTION_UNSPECIFIED &&
         kind_needs_direction(rule->kind))
-        return hs_error_set(
-            error, HS_ERR_VALIDATION, "direction is required for kind %s",
-            protobuf_c_enum_descriptor_get_value(&healthsignals__v1__rule_kind__descriptor, (int)rule->kind)
-                ->name);
+        return hs_error_set(error, HS_ERR_VALIDATION, "direction is required for kind %s",
+                            hs_rule_kind_name(rule->kind));
     if (!enum_known(&healthsignals__v1__severity__descriptor, (int)rule->severity))
         return hs_error_set(error, HS_ERR_VALIDATION, "severity: unknown severity %d", (int)rule->severity);
     for (size_t i = 0; i < rule->n_scopes; i++) {

@@ -249,13 +249,6 @@ static void rule_clear(tg_rule *r)
     memset(r, 0, sizeof *r);
 }
 
-static const char *kind_name(Healthsignals__V1__RuleKind kind)
-{
-    const ProtobufCEnumValue *v =
-        protobuf_c_enum_descriptor_get_value(&healthsignals__v1__rule_kind__descriptor, (int)kind);
-    return v ? v->name : "?";
-}
-
 /* The kind parameters of a rule, as bits, so that each kind can say which it takes. */
 enum {
     P_BASELINE_VALUE = 1 << 0,
@@ -329,13 +322,13 @@ static hs_err rule_check_params(const rule_msg *m, hs_error *error)
     case HEALTHSIGNALS__V1__RULE_KIND__BASE_YEAR_GROWTH: allowed = P_BASE_PERIOD | P_GROWTH; break;
     default:
         return hs_error_set(error, HS_ERR_VALIDATION, "kind: %s is not a kind the targets service evaluates",
-                            kind_name(m->kind));
+                            hs_rule_kind_name(m->kind));
     }
     unsigned given = params_given(m);
     for (size_t i = 0; i < sizeof param_names / sizeof param_names[0]; i++)
         if ((given & param_names[i].bit) && !(allowed & param_names[i].bit))
             return hs_error_set(error, HS_ERR_VALIDATION, "%s: not a parameter of %s", param_names[i].name,
-                                kind_name(m->kind));
+                                hs_rule_kind_name(m->kind));
     const char *needs = NULL;
     unsigned computed =
         m->kind == HEALTHSIGNALS__V1__RULE_KIND__BASELINE_BAND ? P_BASELINE_RANGE : P_BASELINE_PERIODS;
@@ -361,7 +354,7 @@ static hs_err rule_check_params(const rule_msg *m, hs_error *error)
     default: break;
     }
     if (needs)
-        return hs_error_set(error, HS_ERR_VALIDATION, "%s needs %s", kind_name(m->kind), needs);
+        return hs_error_set(error, HS_ERR_VALIDATION, "%s needs %s", hs_rule_kind_name(m->kind), needs);
     if (m->reference_years > REFERENCE_YEARS_MAX)
         return hs_error_set(error, HS_ERR_VALIDATION, "reference_years: %u is more than %d",
                             (unsigned)m->reference_years, REFERENCE_YEARS_MAX);

@@ -808,13 +808,6 @@ static hs_err evaluate_subject_alerts(vr_state *s, const char *subject, hs_emit 
 /* --- rules ------------------------------------------------------------------------------------------------
  */
 
-static const char *kind_name(Healthsignals__V1__RuleKind kind)
-{
-    const ProtobufCEnumValue *v =
-        protobuf_c_enum_descriptor_get_value(&healthsignals__v1__rule_kind__descriptor, (int)kind);
-    return v ? v->name : "?";
-}
-
 /* What the variation service asks of a rule beyond the shared validation (hs_validate_rule). */
 static hs_err rule_check(const rule_msg *rule, hs_error *error)
 {
@@ -822,10 +815,10 @@ static hs_err rule_check(const rule_msg *rule, hs_error *error)
         rule->kind != HEALTHSIGNALS__V1__RULE_KIND__DEVIATION_FROM_NATIONAL)
         return hs_error_set(error, HS_ERR_VALIDATION,
                             "rule %s: kind %s is not a variation rule (SPREAD or DEVIATION_FROM_NATIONAL)",
-                            rule->id, kind_name(rule->kind));
+                            rule->id, hs_rule_kind_name(rule->kind));
     if (rule->_threshold_case != HEALTHSIGNALS__V1__RULE___THRESHOLD_THRESHOLD)
         return hs_error_set(error, HS_ERR_VALIDATION, "rule %s: threshold is required for %s", rule->id,
-                            kind_name(rule->kind));
+                            hs_rule_kind_name(rule->kind));
     if (rule->threshold < 0)
         return hs_error_set(error, HS_ERR_VALIDATION,
                             "rule %s: threshold %g is negative (a distance in the indicator's unit)",

@@ -110,6 +110,9 @@ bool hs_unit_parse(const char *text, Healthsignals__V1__Unit *out);
 /* The enum name of `unit` ("PERCENT"), or NULL for a number outside the enum. The string is static. */
 const char *hs_unit_name(Healthsignals__V1__Unit unit);
 
+/* The enum name of a rule kind ("BASELINE_BAND"), or "?" for a number outside the enum. Static. */
+const char *hs_rule_kind_name(Healthsignals__V1__RuleKind kind);
+
 /* --- Building blocks ----------------------------------------------------------------------------------- */
 
 /* Checks `code` against the code syntax of indicators, resources, rule ids and budget unit slugs:
