@@ -43,11 +43,7 @@ def hsctl(*args, stdin=None):
 
 
 def fact(indicator, scope, period, value, unit, **extra):
-    kind = "NATIONAL" if scope == "DK" else "REGION"
-    data = {"indicator": indicator, "scope": {"kind": kind, "code": scope}, "period": period, "value": value,
-            "unit": unit, **extra}
-    return {"specversion": "1.0", "id": "", "source": "test_targets",
-            "type": "healthsignals.v1.IndicatorObservation", "data": data}
+    return hstest.indicator_fact(indicator, scope, period, value, unit, source="test_targets", **extra)
 
 
 def publish_csv(name):

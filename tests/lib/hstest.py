@@ -134,3 +134,13 @@ def wait_until_equal(fetch, want, timeout=90, interval=0.5):
         time.sleep(interval)
         got = fetch()
     return got
+
+
+def indicator_fact(indicator, scope, period, value, unit, source="test", **extra):
+    """An IndicatorObservation CloudEvent as `hsctl publish --ndjson` reads it: scope "DK" is the nation, any
+    other code a region; `extra` adds data fields (volume, provisional, revision, ...)."""
+    kind = "NATIONAL" if scope == "DK" else "REGION"
+    data = {"indicator": indicator, "scope": {"kind": kind, "code": scope}, "period": period, "value": value,
+            "unit": unit, **extra}
+    return {"specversion": "1.0", "id": "", "source": source, "type": "healthsignals.v1.IndicatorObservation",
+            "data": data}
