@@ -43,7 +43,7 @@ def hsctl(*args, stdin=None):
 
 
 def fact(indicator, scope, period, value, unit, **extra):
-    return hstest.indicator_fact(indicator, scope, period, value, unit, source="test_targets", **extra)
+    return hstest.indicator_fact(indicator, scope, period, value, unit, event_source="test_targets", **extra)
 
 
 def publish_csv(name):

@@ -48,7 +48,7 @@ def run_ok(*args):
 
 
 def fact(indicator, scope, period, value, unit, **extra):
-    return hstest.indicator_fact(indicator, scope, period, value, unit, source="test_variation", **extra)
+    return hstest.indicator_fact(indicator, scope, period, value, unit, event_source="test_variation", **extra)
 
 
 def publish_events(events):

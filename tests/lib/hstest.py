@@ -136,11 +136,12 @@ def wait_until_equal(fetch, want, timeout=90, interval=0.5):
     return got
 
 
-def indicator_fact(indicator, scope, period, value, unit, source="test", **extra):
+def indicator_fact(indicator, scope, period, value, unit, event_source="test", **extra):
     """An IndicatorObservation CloudEvent as `hsctl publish --ndjson` reads it: scope "DK" is the nation, any
-    other code a region; `extra` adds data fields (volume, provisional, revision, ...)."""
+    other code a region; `extra` adds data fields (volume, provisional, revision, source, ...); `event_source`
+    is the CloudEvents source."""
     kind = "NATIONAL" if scope == "DK" else "REGION"
     data = {"indicator": indicator, "scope": {"kind": kind, "code": scope}, "period": period, "value": value,
             "unit": unit, **extra}
-    return {"specversion": "1.0", "id": "", "source": source, "type": "healthsignals.v1.IndicatorObservation",
+    return {"specversion": "1.0", "id": "", "source": event_source, "type": "healthsignals.v1.IndicatorObservation",
             "data": data}
