@@ -387,6 +387,29 @@ static void test_zeroed_struct_is_not_a_period(void **state)
     assert_int_equal(same.kind, 0);
 }
 
+/* The end of a period, as alerts stamp startsAt / endsAt: midnight UTC after its last day. */
+static void test_end_rfc3339_is_midnight_after_the_last_day(void **state)
+{
+    (void)state;
+    const char *cases[][2] = {
+        {"2023Q2", "2023-07-01T00:00:00Z"},     {"2023Q4", "2024-01-01T00:00:00Z"},
+        {"2023", "2024-01-01T00:00:00Z"},       {"2023H1", "2023-07-01T00:00:00Z"},
+        {"2024-02", "2024-03-01T00:00:00Z"},    {"2023-02", "2023-03-01T00:00:00Z"},
+        {"2024-02-29", "2024-03-01T00:00:00Z"}, {"2023-12-31", "2024-01-01T00:00:00Z"},
+        {"2023W05", "2023-02-06T00:00:00Z"}, /* Monday 30 January .. Sunday 5 February */
+        {"2020W53", "2021-01-04T00:00:00Z"}, /* ISO week 53 of 2020 ends on Sunday 3 January 2021 */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hs_period p = parsed(cases[i][0]);
+        char buf[HS_RFC3339_MAX];
+        assert_int_equal(hs_period_end_rfc3339(&p, buf, sizeof buf), (int)strlen(cases[i][1]));
+        assert_string_equal(buf, cases[i][1]);
+    }
+    hs_period zero = {0};
+    char buf[HS_RFC3339_MAX];
+    assert_int_equal(hs_period_end_rfc3339(&zero, buf, sizeof buf), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -417,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_half_contains_its_quarters_only),
         cmocka_unit_test(test_iso_week_is_contained_by_its_days),
         cmocka_unit_test(test_zeroed_struct_is_not_a_period),
+        cmocka_unit_test(test_end_rfc3339_is_midnight_after_the_last_day),
     };
     return cmocka_run_group_tests_name("period", tests, NULL, NULL);
 }

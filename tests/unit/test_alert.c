@@ -1,0 +1,179 @@
+/* The alert toolkit every alerting service shares (hs/alert.h): fingerprints, labels, the store of the last
+ * alert per fingerprint with its FIRING count, retiring an alert, and the figures of annotations.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hs/alert.h"
+
+/* An emitter that remembers what was put. */
+typedef struct recorder {
+    hs_emit base;
+    int puts;
+    char last_key[64];
+    Healthsignals__V1__Alert *last; /* unpacked copy of the last value */
+} recorder;
+
+static hs_err record_put(hs_emit *self, const hs_topic *topic, const char *key, const ProtobufCMessage *value)
+{
+    recorder *r = (recorder *)self;
+    assert_string_equal(topic->name, HS_TOPIC_ALERTS);
+    r->puts++;
+    snprintf(r->last_key, sizeof r->last_key, "%s", key);
+    if (r->last)
+        protobuf_c_message_free_unpacked(&r->last->base, NULL);
+    size_t len = protobuf_c_message_get_packed_size(value);
+    uint8_t *bytes = malloc(len ? len : 1);
+    assert_non_null(bytes);
+    protobuf_c_message_pack(value, bytes);
+    r->last = healthsignals__v1__alert__unpack(NULL, len, bytes);
+    free(bytes);
+    return HS_OK;
+}
+
+static void recorder_free(recorder *r)
+{
+    if (r->last)
+        protobuf_c_message_free_unpacked(&r->last->base, NULL);
+}
+
+static void test_fingerprint_is_stable_and_length_prefixed(void **state)
+{
+    (void)state;
+    char a[HS_FINGERPRINT_MAX], b[HS_FINGERPRINT_MAX], c[HS_FINGERPRINT_MAX];
+    hs_alert_fingerprint("rule", "region:1085", "kraeft", a);
+    hs_alert_fingerprint("rule", "region:1085", "kraeft", b);
+    hs_alert_fingerprint("rule", "region:108", "5kraeft", c);
+    assert_int_equal(strlen(a), 16);
+    assert_string_equal(a, b);
+    assert_string_not_equal(a, c); /* the parts are length-prefixed: moving a character changes it */
+}
+
+static void test_labels_core_wins_and_sorted(void **state)
+{
+    (void)state;
+    Healthsignals__V1__Rule__LabelsEntry team = HEALTHSIGNALS__V1__RULE__LABELS_ENTRY__INIT,
+                                         sev = HEALTHSIGNALS__V1__RULE__LABELS_ENTRY__INIT,
+                                         again = HEALTHSIGNALS__V1__RULE__LABELS_ENTRY__INIT;
+    team.key = "team";
+    team.value = "akut";
+    sev.key = "severity";
+    sev.value = "page-everyone"; /* a rule cannot override an identifying label */
+    again.key = "team";
+    again.value = "other"; /* a repeated key: the first is kept */
+    Healthsignals__V1__Rule__LabelsEntry *entries[] = {&team, &sev, &again};
+    Healthsignals__V1__Rule rule = HEALTHSIGNALS__V1__RULE__INIT;
+    rule.n_labels = 3;
+    rule.labels = entries;
+    const char *const core[][2] = {{"severity", "warning"}, {"alertname", "r1"}, {"scope", "national:DK"}};
+    hs_alert_labels labels;
+    assert_true(hs_alert_labels_build(&labels, core, 3, &rule));
+    assert_int_equal(labels.count, 4);
+    const char *want[][2] = {
+        {"alertname", "r1"}, {"scope", "national:DK"}, {"severity", "warning"}, {"team", "akut"}};
+    for (size_t i = 0; i < 4; i++) {
+        assert_string_equal(labels.items[i]->key, want[i][0]);
+        assert_string_equal(labels.items[i]->value, want[i][1]);
+    }
+    hs_alert_labels_free(&labels);
+    assert_true(hs_alert_labels_build(&labels, core, 3, NULL));
+    assert_int_equal(labels.count, 3);
+    hs_alert_labels_free(&labels);
+}
+
+static Healthsignals__V1__Alert alert_of(const char *fingerprint, Healthsignals__V1__AlertState state,
+                                         Healthsignals__V1__Alert__AnnotationsEntry **annotations)
+{
+    Healthsignals__V1__Alert a = HEALTHSIGNALS__V1__ALERT__INIT;
+    a.fingerprint = (char *)fingerprint;
+    a.state = state;
+    a.period = "2023Q2";
+    a.starts_at = "2023-07-01T00:00:00Z";
+    a.n_annotations = 1;
+    a.annotations = annotations;
+    return a;
+}
+
+/* The store counts FIRING alerts as they are put; retiring resolves a FIRING alert at the end of its
+ * period with the reason, and leaves a RESOLVED one alone. */
+static void test_store_counts_firing_and_retire_resolves(void **state)
+{
+    (void)state;
+    Healthsignals__V1__Alert__AnnotationsEntry described = HEALTHSIGNALS__V1__ALERT__ANNOTATIONS_ENTRY__INIT;
+    described.key = "description";
+    described.value = "Sjælland 2023Q2: 66% against 69%.";
+    Healthsignals__V1__Alert__AnnotationsEntry *annotations[] = {&described};
+    hs_alert_store store;
+    hs_alert_store_init(&store);
+    recorder r = {.base = {.put = record_put}};
+    hs_error error;
+
+    Healthsignals__V1__Alert a = alert_of("aaaa", HEALTHSIGNALS__V1__ALERT_STATE__FIRING, annotations);
+    Healthsignals__V1__Alert b = alert_of("bbbb", HEALTHSIGNALS__V1__ALERT_STATE__FIRING, annotations);
+    assert_int_equal(hs_alert_put(&store, &a, &r.base, &error), HS_OK);
+    assert_int_equal(hs_alert_put(&store, &a, &r.base, &error), HS_OK); /* again: still one */
+    assert_int_equal(hs_alert_put(&store, &b, &r.base, &error), HS_OK);
+    assert_int_equal(store.firing, 2);
+    b.state = HEALTHSIGNALS__V1__ALERT_STATE__RESOLVED;
+    assert_int_equal(hs_alert_put(&store, &b, &r.base, &error), HS_OK);
+    assert_int_equal(store.firing, 1);
+    assert_int_equal(r.puts, 4);
+
+    Healthsignals__V1__Alert *stored = hs_alert_stored(&store, "aaaa");
+    assert_non_null(stored);
+    assert_int_equal(stored->state, HEALTHSIGNALS__V1__ALERT_STATE__FIRING);
+    protobuf_c_message_free_unpacked(&stored->base, NULL);
+    assert_null(hs_alert_stored(&store, "cccc"));
+
+    assert_int_equal(hs_alert_retire(&store, "aaaa", "the rule was deleted", &r.base, &error), HS_OK);
+    assert_int_equal(r.puts, 5);
+    assert_string_equal(r.last_key, "aaaa");
+    assert_int_equal(r.last->state, HEALTHSIGNALS__V1__ALERT_STATE__RESOLVED);
+    assert_string_equal(r.last->ends_at, "2023-07-01T00:00:00Z"); /* the end of 2023Q2 */
+    assert_string_equal(r.last->annotations[0]->value,
+                        "Sjælland 2023Q2: 66% against 69%. Resolved: the rule was deleted.");
+    assert_int_equal(store.firing, 0);
+    /* Already resolved, or never emitted: nothing to retire. */
+    assert_int_equal(hs_alert_retire(&store, "bbbb", "gone", &r.base, &error), HS_OK);
+    assert_int_equal(hs_alert_retire(&store, "cccc", "gone", &r.base, &error), HS_OK);
+    assert_int_equal(r.puts, 5);
+
+    recorder_free(&r);
+    hs_alert_store_free(&store);
+}
+
+static void test_figures_and_names(void **state)
+{
+    (void)state;
+    char buf[64];
+    assert_string_equal(hs_figure(134.4, buf, sizeof buf), "134.4");
+    assert_string_equal(hs_figure(79, buf, sizeof buf), "79");
+    assert_string_equal(hs_figure(-18.005, buf, sizeof buf), "-18"); /* rounded to two decimals: -18.00 */
+    assert_string_equal(hs_figure(-0.001, buf, sizeof buf), "0");
+    assert_string_equal(hs_unit_suffix(HEALTHSIGNALS__V1__UNIT__DAYS), " days");
+    assert_string_equal(hs_severity_label(HEALTHSIGNALS__V1__SEVERITY__CRITICAL), "critical");
+    assert_string_equal(hs_scope_display_name(HEALTHSIGNALS__V1__SCOPE_KIND__REGION, "1085", buf, sizeof buf),
+                        "Sjælland");
+    assert_string_equal(hs_scope_display_name(HEALTHSIGNALS__V1__SCOPE_KIND__NATIONAL, "DK", buf, sizeof buf),
+                        "Hele landet");
+    assert_string_equal(hs_scope_display_name(HEALTHSIGNALS__V1__SCOPE_KIND__HOSPITAL, "1084-rigshospitalet",
+                                              buf, sizeof buf),
+                        "hospital 1084-rigshospitalet");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fingerprint_is_stable_and_length_prefixed),
+        cmocka_unit_test(test_labels_core_wins_and_sorted),
+        cmocka_unit_test(test_store_counts_firing_and_retire_resolves),
+        cmocka_unit_test(test_figures_and_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
