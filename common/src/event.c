@@ -3,41 +3,67 @@
  */
 #include "hs/event.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack: no allocation per event id */
 #include <xxhash.h>
 
 #include "hs/json.h"
 
+static void hex64(char *out, uint64_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--, v >>= 4)
+        out[i] = digits[v & 0xf];
+}
+
 void hs_event_id(char out[72], const char *topic, const char *key, const void *value, size_t value_len)
 {
-    XXH3_state_t *state = XXH3_createState();
-    XXH3_128bits_reset(state);
+    XXH3_state_t state;
+    XXH3_INITSTATE(&state);
+    XXH3_128bits_reset(&state);
     /* Lengths are hashed with the bytes so that ("ab","c") and ("a","bc") differ. */
     const char *texts[] = {topic, key};
     for (int i = 0; i < 2; i++) {
         uint64_t len = strlen(texts[i]);
-        XXH3_128bits_update(state, &len, sizeof len);
-        XXH3_128bits_update(state, texts[i], len);
+        XXH3_128bits_update(&state, &len, sizeof len);
+        XXH3_128bits_update(&state, texts[i], len);
     }
     uint64_t len = value_len;
-    XXH3_128bits_update(state, &len, sizeof len);
+    XXH3_128bits_update(&state, &len, sizeof len);
     if (value_len)
-        XXH3_128bits_update(state, value, value_len);
-    XXH128_hash_t hash = XXH3_128bits_digest(state);
-    XXH3_freeState(state);
-    snprintf(out, 72, "%016llx%016llx", (unsigned long long)hash.high64, (unsigned long long)hash.low64);
+        XXH3_128bits_update(&state, value, value_len);
+    XXH128_hash_t hash = XXH3_128bits_digest(&state);
+    hex64(out, hash.high64);
+    hex64(out + 16, hash.low64);
+    out[32] = '\0';
 }
 
 void hs_event_time_now(char out[40])
 {
+    /* The date and time of day change once a second: formatted then, per thread, and reused. */
+    static _Thread_local time_t cached_second = -1;
+    static _Thread_local char cached[32];
+    static _Thread_local size_t cached_len;
     struct timespec now;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 40 - n, ".%03ldZ", now.tv_nsec / 1000000);
+    if (now.tv_sec != cached_second) {
+        struct tm tm;
+        gmtime_r(&now.tv_sec, &tm);
+        cached_len = strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_second = now.tv_sec;
+    }
+    long ms = now.tv_nsec / 1000000;
+    memcpy(out, cached, cached_len);
+    char *p = out + cached_len;
+    *p++ = '.';
+    *p++ = (char)('0' + ms / 100);
+    *p++ = (char)('0' + ms / 10 % 10);
+    *p++ = (char)('0' + ms % 10);
+    *p++ = 'Z';
+    *p = '\0';
 }
 
 void hs_event_add_headers(rd_kafka_headers_t *headers, const hs_event_meta *meta, bool has_value)

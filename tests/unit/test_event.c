@@ -2,12 +2,14 @@
  * the fact identity as subject and the proto3 JSON of the value as data, tombstones are "data": null, and a
  * malformed event is refused with the attribute it concerns.
  */
+#define _XOPEN_SOURCE 700 /* strptime */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -25,6 +27,34 @@ static void test_event_id_is_deterministic_and_sensitive(void **state)
     assert_string_not_equal(a, c);
     assert_string_not_equal(a, d);
     assert_int_equal(strlen(a), 32);
+    /* Pinned: ids already published must keep their value across versions of the code. */
+    assert_string_equal(a, "abd12bbea4732d4c3007de74daa0a75c");
+}
+
+/* ce_time is RFC 3339 UTC with milliseconds, and the cached date part follows the clock. */
+static void test_event_time_now_is_rfc3339_milliseconds(void **state)
+{
+    for (int i = 0; i < 3; i++) {
+        struct timespec before, after;
+        char text[40];
+        clock_gettime(CLOCK_REALTIME, &before);
+        hs_event_time_now(text);
+        clock_gettime(CLOCK_REALTIME, &after);
+        assert_int_equal(strlen(text), 24);
+        struct tm tm = {0};
+        const char *rest = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
+        assert_non_null(rest);
+        assert_true(rest[0] == '.' && rest[4] == 'Z');
+        for (int d = 1; d <= 3; d++)
+            assert_true(rest[d] >= '0' && rest[d] <= '9');
+        time_t seconds = timegm(&tm);
+        assert_true(seconds >= before.tv_sec && seconds <= after.tv_sec);
+        long ms = strtol(rest + 1, NULL, 10);
+        if (seconds == before.tv_sec && seconds == after.tv_sec)
+            assert_true(ms >= before.tv_nsec / 1000000 && ms <= after.tv_nsec / 1000000);
+        struct timespec pause = {0, 400 * 1000 * 1000}; /* across a second boundary at least once */
+        nanosleep(&pause, NULL);
+    }
 }
 
 static void test_json_round_trip_keeps_identity_and_data(void **state)
@@ -116,6 +146,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_event_id_is_deterministic_and_sensitive),
+        cmocka_unit_test(test_event_time_now_is_rfc3339_milliseconds),
         cmocka_unit_test(test_json_round_trip_keeps_identity_and_data),
         cmocka_unit_test(test_tombstone_is_data_null_with_subject),
         cmocka_unit_test(test_malformed_events_name_the_attribute),

@@ -11,6 +11,7 @@
  * It creates the output topic (partitions as the input's) if missing. With --records N it passes W + N
  * records, the first W unmeasured (connections, metadata, first batches), flushes, commits and prints one
  * line of `key=value` results about the N (see print_result); with --records 0 it runs until SIGINT/SIGTERM.
+ * Configured as the runtime's clients are (HS_KAFKA_* from the environment, then its own settings).
  * Run through tools/bench/run, which describes the figures.
  */
 #include <getopt.h>
@@ -24,6 +25,8 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "hs/kafka.h"
 
 #define OP_TIMEOUT_MS 30000
 
@@ -61,23 +64,30 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
         fprintf(stderr, "passthrough: delivery failed: %s\n", rd_kafka_err2str(msg->err));
 }
 
+/* A client configured as the runtime's are: HS_KAFKA_* from the environment first (so that a benchmark
+ * setting reaches (a) as it reaches (b)), then `props`. */
 static rd_kafka_t *client_new(rd_kafka_type_t type, const char *bootstrap, const char *const *props)
 {
-    char errstr[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
-        goto fail;
+    hs_error error;
+    rd_kafka_conf_t *conf = hs_kafka_conf_new(bootstrap, &error);
+    if (!conf) {
+        fprintf(stderr, "passthrough: %s\n", error.message);
+        return NULL;
+    }
     for (; props[0]; props += 2)
-        if (rd_kafka_conf_set(conf, props[0], props[1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
-            goto fail;
+        if (hs_kafka_conf_set(conf, props[0], props[1], &error) != HS_OK) {
+            fprintf(stderr, "passthrough: %s\n", error.message);
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
     if (type == RD_KAFKA_PRODUCER)
         rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     else
         rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    char errstr[512];
     rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
     if (rk)
         return rk;
-fail:
     fprintf(stderr, "passthrough: %s\n", errstr);
     rd_kafka_conf_destroy(conf);
     return NULL;
@@ -206,9 +216,11 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    /* The producer: idempotent, linger as the runtime's producer (5 ms), no transactions. */
-    const char *producer_props[] = {"enable.idempotence", "true", "linger.ms", "5", "client.id",
-                                    "bench-passthrough",  NULL};
+    /* The producer: idempotent, linger and compression as the runtime's producer (5 ms, lz4), no
+     * transactions. */
+    const char *producer_props[] = {
+        "enable.idempotence", "true", "linger.ms", "5", "compression.type", "lz4", "client.id",
+        "bench-passthrough",  NULL};
     rd_kafka_t *producer = client_new(RD_KAFKA_PRODUCER, bootstrap, producer_props);
     if (!producer || !ensure_output(producer, input, output))
         return 1;

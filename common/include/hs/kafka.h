@@ -34,4 +34,11 @@ hs_err hs_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *va
 hs_err hs_kafka_produce(rd_kafka_t *producer, const hs_topic *topic, const char *key, const char *group,
                         const ProtobufCMessage *value, hs_event_meta *meta, hs_error *error);
 
+/* hs_kafka_produce() of a value already packed: `bytes` (`len` of them, copied; NULL for a tombstone) are a
+ * message of topic->value_type, `key` its record key and `group` its grouping key, both required. For a
+ * caller that has packed the value anyway (the runtime compares digests of packed outputs). */
+hs_err hs_kafka_produce_packed(rd_kafka_t *producer, const hs_topic *topic, const char *key,
+                               const char *group, const void *bytes, size_t len, hs_event_meta *meta,
+                               hs_error *error);
+
 #endif
