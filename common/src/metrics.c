@@ -487,6 +487,30 @@ static series *series_new(family *f, const char *labels, size_t labels_len, cons
     return s;
 }
 
+/* The index key of a series into `key` (buf_init()ed here; the caller frees it): name{a="x",b="y"} with the
+ * labels sorted; the braces keep "name" apart from a family named "name{...". Returns where the labels
+ * start in it. */
+static size_t series_key(buf *key, const char *name, const label *labels, size_t nlabels)
+{
+    buf_init(key);
+    buf_puts(key, name);
+    size_t labels_at = key->len + 1;
+    buf_putc(key, '{');
+    for (size_t i = 0; i < nlabels; i++) {
+        if (i)
+            buf_putc(key, ',');
+        buf_append(key, labels[i].name, labels[i].name_len);
+        buf_append(key, "=\"", 2);
+        if (labels[i].escaped)
+            buf_append(key, labels[i].value, labels[i].value_len);
+        else
+            buf_escaped(key, labels[i].value, labels[i].value_len, true);
+        buf_putc(key, '"');
+    }
+    buf_putc(key, '}');
+    return labels_at;
+}
+
 /* The series of (name, labels), created when new; NULL when out of memory or, a bug that also fails an
  * assert, for a bad name or label set or a type clash. */
 static series *series_get(hs_metrics *m, metric_kind kind, const char *name, const char *help, label *labels,
@@ -497,24 +521,8 @@ static series *series_get(hs_metrics *m, metric_kind kind, const char *name, con
     if (!valid || !sort_labels(labels, nlabels, kind))
         return NULL;
 
-    /* The key: name{a="x",b="y"} — the braces keep "name" apart from a family named "name{...". */
     buf key;
-    buf_init(&key);
-    buf_puts(&key, name);
-    size_t labels_at = key.len + 1;
-    buf_putc(&key, '{');
-    for (size_t i = 0; i < nlabels; i++) {
-        if (i)
-            buf_putc(&key, ',');
-        buf_append(&key, labels[i].name, labels[i].name_len);
-        buf_append(&key, "=\"", 2);
-        if (labels[i].escaped)
-            buf_append(&key, labels[i].value, labels[i].value_len);
-        else
-            buf_escaped(&key, labels[i].value, labels[i].value_len, true);
-        buf_putc(&key, '"');
-    }
-    buf_putc(&key, '}');
+    size_t labels_at = series_key(&key, name, labels, nlabels);
 
     series *s = key.failed ? NULL : index_get(&m->series_by_key, key.data);
     if (s) {
@@ -595,6 +603,33 @@ hs_histogram *hs_metrics_histogram_l(hs_metrics *m, const char *name, const char
     va_end(ap);
     series *s = series_get(m, KIND_HISTOGRAM, name, help, l, count, upper_bounds, n);
     return s ? &s->u.histogram : NULL;
+}
+
+bool hs_metrics_remove_l(hs_metrics *m, const char *name, ...)
+{
+    label l[MAX_LABELS];
+    va_list ap;
+    va_start(ap, name);
+    size_t n = collect_labels(ap, l);
+    va_end(ap);
+    family *f = m && name ? index_get(&m->family_by_name, name) : NULL;
+    if (!f || !sort_labels(l, n, f->kind))
+        return false;
+    buf key;
+    series_key(&key, name, l, n);
+    series *s = key.failed ? NULL : index_get(&m->series_by_key, key.data);
+    if (s)
+        hs_table_delete(&m->series_by_key, key.data);
+    buf_free(&key);
+    if (!s)
+        return false;
+    for (size_t i = 0; i < f->count; i++)
+        if (f->series[i] == s) {
+            f->series[i] = f->series[--f->count]; /* rendering sorts them again */
+            break;
+        }
+    series_free(s);
+    return true;
 }
 
 /* --- Updates ------------------------------------------------------------------------------------------- */
@@ -734,7 +769,7 @@ char *hs_metrics_render(hs_metrics *m)
     for (size_t i = 0; i < m->family_count; i++) {
         family *f = m->families[i];
         if (f->count == 0)
-            continue; /* left behind by an allocation failure */
+            continue; /* every series removed, or left behind by an allocation failure */
         qsort(f->series, f->count, sizeof(series *), series_cmp);
         buf_puts(&out, "# HELP ");
         buf_puts(&out, f->name);

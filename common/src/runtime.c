@@ -494,7 +494,7 @@ static hs_err defer_output(deferred_buffer *b, size_t i, const char *key, const 
     size_t start = deferred_align(b->len);
     size_t need = start + sizeof(deferred_output) + key_len + 1 + cause_len + 1 + len;
     if (need > b->cap) {
-        size_t cap = b->cap ? b->cap : 64 * 1024;
+        size_t cap = b->cap ? b->cap : (size_t)64 * 1024;
         while (cap < need)
             cap *= 2;
         uint8_t *data = realloc(b->data, cap);
@@ -754,7 +754,8 @@ static size_t format_decimal(char *out, uint64_t v)
 static void format_cause(char *out, size_t size, const char *topic, int32_t partition, int64_t offset)
 {
     size_t topic_len = strlen(topic);
-    if (topic_len + 2 * 24 + 3 > size || partition < 0 || offset < 0) {
+    const size_t digits_max = 20; /* of a 64-bit number */
+    if (topic_len + 2 * digits_max + 3 > size || partition < 0 || offset < 0) {
         snprintf(out, size, "%s/%" PRId32 "/%" PRId64, topic, partition, offset);
         return;
     }
@@ -893,6 +894,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
                 continue;
             ps->assigned[i] = false;
             ps->live[i] = false;
+            char partition[16];
+            snprintf(partition, sizeof partition, "%" PRId32, tp->partition);
+            hs_metrics_remove_l(rt->metrics, "hs_consumer_lag", "topic", tp->topic, "partition", partition,
+                                NULL); /* another instance reports it now */
             if (!state_has_inputs(rt, ps)) {
                 state_free(rt, ps);
                 rt->parts[tp->partition] = NULL;

@@ -2,7 +2,8 @@
 """The service runtime end to end, with the count service (live facts per indicator) as the calculation:
 outputs are complete; replaying the same facts emits nothing new; poison input (garbage bytes, a valid
 message failing validation, a 1 MB record) goes to hs.dlq.v1 with its headers while processing continues
-and /metrics counts it; a tombstone is a deletion; /healthz and /readyz answer; SIGTERM exits 0 within 10 s.
+and /metrics counts it; a tombstone is a deletion; /healthz and /readyz answer; SIGTERM exits 0 within 10 s;
+the per-partition lag in /metrics follows the assignment when a second instance joins and leaves.
 Against real Kafka (HS_BROKER_KIND=kafka) also: a restart rebuilds its state without emitting, and two
 instances in one group, one stopped mid-stream, end with complete outputs and no value emitted twice.
 (librdkafka's mock does not store offsets sent in a transaction, so those two need real Kafka.)
@@ -198,6 +199,43 @@ code, seconds = a.stop()
 if code != 0 or seconds >= 10:
     fail(f"SIGTERM: exit {code} after {seconds:.1f} s, want 0 within 10 s")
 ok(f"SIGTERM: exit {code} after {seconds:.1f} s")
+
+# --- per-partition metrics follow the assignment -------------------------------------------------------------
+def lag_partitions(service):
+    """The input partitions an instance reports hs_consumer_lag for."""
+    _, text = service.get("/metrics")
+    return {int(m.group(1)) for m in re.finditer(r'^hs_consumer_lag\{partition="(\d+)",topic="hs.indicators.v1"\}',
+                                                text, re.M)}
+
+
+def wait_for(check, failure, timeout=60):
+    """Waits until check() holds; otherwise fails with failure(), which describes the state then."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if check():
+            return True
+        time.sleep(0.3)
+    fail(failure())
+    return False
+
+
+group3 = f"hs-count-assign-{RUN}"
+x = Service("x", group3)
+x.wait_ready()
+wait_for(lambda: lag_partitions(x), lambda: "x reports no hs_consumer_lag")
+everything = lag_partitions(x)
+y = Service("y", group3)
+y.wait_ready()
+wait_for(lambda: lag_partitions(x) and lag_partitions(y) and not lag_partitions(x) & lag_partitions(y)
+         and lag_partitions(x) | lag_partitions(y) == everything,
+         lambda: f"after y joined, x reports lag for partitions {sorted(lag_partitions(x))} and y for "
+                 f"{sorted(lag_partitions(y))} of {sorted(everything)}: revoked partitions must leave /metrics")
+y.stop()
+wait_for(lambda: lag_partitions(x) == everything,
+         lambda: f"x reports lag for {sorted(lag_partitions(x))} after y left, want {sorted(everything)}")
+x.stop()
+ok(f"hs_consumer_lag follows the assignment: {len(everything)} partitions, split between two instances "
+   "and taken back, none reported by two")
 
 if REAL_KAFKA:
     # --- restart: rebuild without emitting, then live ---------------------------------------------------------

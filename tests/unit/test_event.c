@@ -52,7 +52,7 @@ static void test_event_time_now_is_rfc3339_milliseconds(void **state)
         long ms = strtol(rest + 1, NULL, 10);
         if (seconds == before.tv_sec && seconds == after.tv_sec)
             assert_true(ms >= before.tv_nsec / 1000000 && ms <= after.tv_nsec / 1000000);
-        struct timespec pause = {0, 400 * 1000 * 1000}; /* across a second boundary at least once */
+        struct timespec pause = {0, 400L * 1000 * 1000}; /* across a second boundary at least once */
         nanosleep(&pause, NULL);
     }
 }

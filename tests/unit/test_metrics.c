@@ -210,6 +210,40 @@ static void test_series_of_one_name_render_together_sorted_by_labels(void **stat
     hs_metrics_free(m);
 }
 
+static void test_a_removed_series_is_no_longer_rendered(void **state)
+{
+    hs_metrics *m = hs_metrics_new();
+    hs_gauge_set(hs_metrics_gauge_l(m, "hs_consumer_lag", "Lag.", "topic", "t", "partition", "1", NULL), 5);
+    hs_gauge_set(hs_metrics_gauge_l(m, "hs_consumer_lag", NULL, "topic", "t", "partition", "2", NULL), 7);
+    hs_counter_add(hs_metrics_counter(m, "hs_other_total", "Other.", NULL), 1);
+
+    /* Labels in any order find the series; a second removal or an unknown series finds nothing. */
+    assert_true(hs_metrics_remove_l(m, "hs_consumer_lag", "partition", "1", "topic", "t", NULL));
+    assert_false(hs_metrics_remove_l(m, "hs_consumer_lag", "topic", "t", "partition", "1", NULL));
+    assert_false(hs_metrics_remove_l(m, "hs_consumer_lag", "topic", "t", NULL));
+    assert_false(hs_metrics_remove_l(m, "hs_no_such_metric", NULL));
+    assert_renders(m, "# HELP hs_consumer_lag Lag.\n"
+                      "# TYPE hs_consumer_lag gauge\n"
+                      "hs_consumer_lag{partition=\"2\",topic=\"t\"} 7\n"
+                      "# HELP hs_other_total Other.\n"
+                      "# TYPE hs_other_total counter\n"
+                      "hs_other_total 1\n");
+
+    /* The last series gone, the family is not rendered; asked for again, the series starts from 0. */
+    assert_true(hs_metrics_remove_l(m, "hs_consumer_lag", "topic", "t", "partition", "2", NULL));
+    assert_renders(m, "# HELP hs_other_total Other.\n"
+                      "# TYPE hs_other_total counter\n"
+                      "hs_other_total 1\n");
+    hs_gauge *again = hs_metrics_gauge_l(m, "hs_consumer_lag", NULL, "topic", "t", "partition", "1", NULL);
+    assert_non_null(again);
+    assert_true(hs_gauge_value(again) == 0);
+    assert_true(hs_metrics_remove_l(m, "hs_other_total", NULL));
+    assert_renders(m, "# HELP hs_consumer_lag Lag.\n"
+                      "# TYPE hs_consumer_lag gauge\n"
+                      "hs_consumer_lag{partition=\"1\",topic=\"t\"} 0\n");
+    hs_metrics_free(m);
+}
+
 static void test_many_series_stay_distinct(void **state)
 {
     hs_metrics *m = hs_metrics_new();
@@ -292,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_histogram_ignores_a_trailing_inf_bound),
         cmocka_unit_test(test_same_name_and_labels_return_the_same_pointer),
         cmocka_unit_test(test_series_of_one_name_render_together_sorted_by_labels),
+        cmocka_unit_test(test_a_removed_series_is_no_longer_rendered),
         cmocka_unit_test(test_many_series_stay_distinct),
         cmocka_unit_test(test_render_callbacks_run_before_every_render),
         cmocka_unit_test(test_an_empty_registry_renders_nothing),

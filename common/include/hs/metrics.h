@@ -6,6 +6,7 @@
 #ifndef HS_METRICS_H
 #define HS_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,6 +63,13 @@ hs_histogram *hs_metrics_histogram(hs_metrics *m, const char *name, const char *
                                    const double *upper_bounds, size_t n);
 hs_histogram *hs_metrics_histogram_l(hs_metrics *m, const char *name, const char *help,
                                      const double *upper_bounds, size_t n, ...) __attribute__((sentinel));
+
+/* Removes the series of `name` with the given labels (name, value pairs, NULL-terminated, as for the _l
+ * functions); returns whether there was one. For series that stop describing anything, such as the lag of
+ * a partition this instance no longer consumes: rendering them on would report a stale value. Every
+ * pointer to the removed series dies with it, so only series looked up at each use may be removed. A
+ * family left without series is not rendered; the same (name, labels) later makes a new series from 0. */
+bool hs_metrics_remove_l(hs_metrics *m, const char *name, ...) __attribute__((sentinel));
 
 void hs_counter_add(hs_counter *c, uint64_t n);
 uint64_t hs_counter_value(const hs_counter *c); /* 0 for NULL */
