@@ -76,6 +76,11 @@ const char *hs_testkit_bootstrap(const hs_testkit *kit)
     return kit->bootstrap;
 }
 
+rd_kafka_mock_cluster_t *hs_testkit_cluster(hs_testkit *kit)
+{
+    return kit->cluster;
+}
+
 static void *service_thread(void *arg)
 {
     hs_testkit *kit = arg;

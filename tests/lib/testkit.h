@@ -6,6 +6,8 @@
 #ifndef HS_TESTKIT_H
 #define HS_TESTKIT_H
 
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h> /* after rdkafka.h, as it requires */
 #include <stdbool.h>
 
 #include "hs/runtime.h"
@@ -17,6 +19,9 @@ hs_testkit *hs_testkit_new(void);
 
 /* The embedded broker's bootstrap servers. */
 const char *hs_testkit_bootstrap(const hs_testkit *kit);
+
+/* The embedded broker itself, for a test that injects errors (rd_kafka_mock_push_request_errors()). */
+rd_kafka_mock_cluster_t *hs_testkit_cluster(hs_testkit *kit);
 
 /* Runs `service` on a thread (fresh consumer group, HTTP on a free port, 20 ms commit interval). */
 hs_err hs_testkit_start(hs_testkit *kit, const hs_service *service);
