@@ -123,15 +123,21 @@ hs_err hs_alert_put(hs_alert_store *store, const Healthsignals__V1__Alert *alert
     const hs_table_entry *old = hs_table_get(&store->alerts, alert->fingerprint);
     bool was_firing = old && old->value[0];
     hs_table_change change = hs_table_put(&store->alerts, alert->fingerprint, bytes, len);
+    hs_err err = HS_OK;
+    if (change == HS_TABLE_NOMEM) {
+        err = hs_error_set(error, HS_ERR_NOMEM, "out of memory storing an alert");
+    } else if (change != HS_TABLE_UNCHANGED) {
+        /* What was stored is what was emitted: the same bytes again would change nothing downstream. */
+        store->firing += firing && !was_firing;
+        store->firing -= was_firing && !firing;
+        err = hs_emit_put_packed(emit, hs_topic_find(HS_TOPIC_ALERTS), alert->fingerprint, &alert->base,
+                                 bytes + 1, len - 1);
+        if (err)
+            hs_error_set(error, err, "emitting alert %s: %s", alert->fingerprint, hs_err_str(err));
+    }
     if (bytes != small)
         free(bytes);
-    if (change == HS_TABLE_NOMEM)
-        return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing an alert");
-    store->firing += firing && !was_firing;
-    store->firing -= was_firing && !firing;
-    hs_err err = hs_emit_put(emit, hs_topic_find(HS_TOPIC_ALERTS), alert->fingerprint, &alert->base);
-    return err ? hs_error_set(error, err, "emitting alert %s: %s", alert->fingerprint, hs_err_str(err))
-               : HS_OK;
+    return err;
 }
 
 Healthsignals__V1__Alert *hs_alert_stored(const hs_alert_store *store, const char *fingerprint)

@@ -5,3 +5,10 @@ hs_err hs_emit_put(hs_emit *emit, const hs_topic *topic, const char *key, const 
 {
     return emit->put(emit, topic, key, value);
 }
+
+hs_err hs_emit_put_packed(hs_emit *emit, const hs_topic *topic, const char *key,
+                          const ProtobufCMessage *value, const uint8_t *bytes, size_t len)
+{
+    return emit->put_packed ? emit->put_packed(emit, topic, key, bytes, len)
+                            : emit->put(emit, topic, key, value);
+}

@@ -515,7 +515,7 @@ static hs_err defer_output(deferred_buffer *b, size_t i, const char *key, const 
     char *text = (char *)(d + 1);
     memcpy(text, key, key_len + 1);
     memcpy(text + key_len + 1, cause, cause_len + 1);
-    if (len)
+    if (bytes && len)
         memcpy(text + key_len + 1 + cause_len + 1, bytes, len);
     b->len = need;
     return HS_OK;
@@ -565,6 +565,19 @@ static void produce_deferred(runtime *rt)
     fatal(rt, "cannot produce a deferred output", hs_err_str(err));
 }
 
+/* A value of output `i`, packed: emitted unless its digest says the key holds these bytes already. */
+static hs_err put_bytes(runtime_emit *emit, size_t i, const char *key, const uint8_t *bytes, size_t len)
+{
+    XXH128_canonical_t digest;
+    XXH128_canonicalFromHash(&digest, XXH3_128bits(bytes, len));
+    hs_table_change change = hs_table_put(&emit->ps->outputs[i], key, digest.digest, sizeof digest.digest);
+    if (change == HS_TABLE_NOMEM)
+        return HS_ERR_NOMEM;
+    if (change == HS_TABLE_UNCHANGED || emit->silent)
+        return HS_OK;
+    return emit_output(emit->rt, i, key, bytes, len, emit->cause);
+}
+
 /* The last-emitted table keeps a 128-bit XXH3 digest of each output's packed bytes, not the bytes: it is only
  * ever compared, a digest is a fraction of a value's size, and two different values share one with a
  * probability (about 2^-128 per pair) far below that of a memory error. */
@@ -589,17 +602,21 @@ static hs_err runtime_put(hs_emit *base, const hs_topic *topic, const char *key,
     if (!bytes)
         return HS_ERR_NOMEM;
     protobuf_c_message_pack(value, bytes);
-    XXH128_canonical_t digest;
-    XXH128_canonicalFromHash(&digest, XXH3_128bits(bytes, len));
-    hs_err err = HS_OK;
-    hs_table_change change = hs_table_put(outputs, key, digest.digest, sizeof digest.digest);
-    if (change == HS_TABLE_NOMEM)
-        err = HS_ERR_NOMEM;
-    else if (change != HS_TABLE_UNCHANGED && !emit->silent)
-        err = emit_output(rt, (size_t)i, key, bytes, len, emit->cause);
+    hs_err err = put_bytes(emit, (size_t)i, key, bytes, len);
     if (bytes != small)
         free(bytes);
     return err;
+}
+
+/* runtime_put() of a value the calculation has packed already (the alert store does). */
+static hs_err runtime_put_packed(hs_emit *base, const hs_topic *topic, const char *key, const uint8_t *bytes,
+                                 size_t len)
+{
+    runtime_emit *emit = (runtime_emit *)base;
+    int i = output_index(emit->rt, topic);
+    if (i < 0 || !bytes) /* a deletion goes through put */
+        return HS_ERR_INTERNAL;
+    return put_bytes(emit, (size_t)i, key, bytes, len);
 }
 
 /* --- partition state -------------------------------------------------------------------------------------
@@ -671,7 +688,10 @@ static void apply_rules_silently(runtime *rt, part_state *ps)
             protobuf_c_message_unpack(&healthsignals__v1__rule__descriptor, NULL, e->value_len, e->value);
         if (!rule)
             continue;
-        runtime_emit emit = {.base = {.put = runtime_put}, .rt = rt, .ps = ps, .silent = true};
+        runtime_emit emit = {.base = {.put = runtime_put, .put_packed = runtime_put_packed},
+                             .rt = rt,
+                             .ps = ps,
+                             .silent = true};
         hs_error error;
         if (rt->calc->apply(ps->calc_state, rules_topic, e->key, rule, &emit.base, &error) != HS_OK)
             hs_log(HS_LOG_WARN, "rule refused by the calculation", "{s:s, s:s}", "rule", e->key, "error",
@@ -807,7 +827,10 @@ static void process_fact(runtime *rt, const rd_kafka_message_t *msg)
         }
     }
     if (err == HS_OK) {
-        runtime_emit emit = {.base = {.put = runtime_put}, .rt = rt, .ps = ps, .silent = silent};
+        runtime_emit emit = {.base = {.put = runtime_put, .put_packed = runtime_put_packed},
+                             .rt = rt,
+                             .ps = ps,
+                             .silent = silent};
         format_cause(emit.cause, sizeof emit.cause, topic_name, msg->partition, msg->offset);
         uint64_t started = now_ns();
         err = rt->calc->apply(ps->calc_state, topic, key, value, &emit.base, &error);
@@ -990,7 +1013,10 @@ static void process_rule(runtime *rt, const rd_kafka_message_t *msg, bool loadin
             part_state *ps = rt->parts[p];
             if (!ps)
                 continue;
-            runtime_emit emit = {.base = {.put = runtime_put}, .rt = rt, .ps = ps, .silent = false};
+            runtime_emit emit = {.base = {.put = runtime_put, .put_packed = runtime_put_packed},
+                                 .rt = rt,
+                                 .ps = ps,
+                                 .silent = false};
             snprintf(emit.cause, sizeof emit.cause, "%s/%" PRId32 "/%" PRId64, HS_TOPIC_RULES, msg->partition,
                      msg->offset);
             if (rt->calc->apply(ps->calc_state, rules_topic, key, rule ? &rule->base : NULL, &emit.base,

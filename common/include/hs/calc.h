@@ -10,6 +10,8 @@
 
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "hs/err.h"
@@ -17,15 +19,24 @@
 #include "hs/topic.h"
 
 /* Where a calculation's outputs go; provided by the driver (the runtime, or the offline mode), which embeds
- * it as the first member of its own emitter and implements `put`. */
+ * it as the first member of its own emitter and implements `put`, and may implement `put_packed` for a
+ * value its caller has packed already (NULL: `put` is used). */
 typedef struct hs_emit hs_emit;
 struct hs_emit {
     hs_err (*put)(hs_emit *self, const hs_topic *topic, const char *key, const ProtobufCMessage *value);
+    hs_err (*put_packed)(hs_emit *self, const hs_topic *topic, const char *key, const uint8_t *bytes,
+                         size_t len);
 };
 
 /* Emits `value` (a message of topic->value_type, packed and copied now: the caller keeps ownership) for
  * `key` of output `topic`, or a deletion of `key` when `value` is NULL. */
 hs_err hs_emit_put(hs_emit *emit, const hs_topic *topic, const char *key, const ProtobufCMessage *value);
+
+/* hs_emit_put() of a value its caller has packed anyway: `bytes` (`len` of them) must be exactly what
+ * protobuf_c_message_pack(value) writes. A driver with `put_packed` takes the bytes and does not pack again;
+ * any other gets `value`. */
+hs_err hs_emit_put_packed(hs_emit *emit, const hs_topic *topic, const char *key,
+                          const ProtobufCMessage *value, const uint8_t *bytes, size_t len);
 
 typedef struct hs_calc {
     const char *name;           /* the service: "targets"; also the `service` its rules name */
