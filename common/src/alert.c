@@ -140,6 +140,22 @@ hs_err hs_alert_put(hs_alert_store *store, const Healthsignals__V1__Alert *alert
     return err;
 }
 
+hs_err hs_alert_put_described(hs_alert_store *store, const Healthsignals__V1__Alert *alert,
+                              const char *summary, const char *description, hs_emit *emit, hs_error *error)
+{
+    Healthsignals__V1__Alert__AnnotationsEntry entries[2] = {
+        HEALTHSIGNALS__V1__ALERT__ANNOTATIONS_ENTRY__INIT, HEALTHSIGNALS__V1__ALERT__ANNOTATIONS_ENTRY__INIT};
+    entries[0].key = "description";
+    entries[0].value = (char *)description;
+    entries[1].key = "summary";
+    entries[1].value = (char *)summary;
+    Healthsignals__V1__Alert__AnnotationsEntry *annotations[2] = {&entries[0], &entries[1]};
+    Healthsignals__V1__Alert described = *alert;
+    described.n_annotations = 2;
+    described.annotations = annotations;
+    return hs_alert_put(store, &described, emit, error);
+}
+
 Healthsignals__V1__Alert *hs_alert_stored(const hs_alert_store *store, const char *fingerprint)
 {
     const hs_table_entry *e = hs_table_get(&store->alerts, fingerprint);

@@ -636,14 +636,6 @@ static hs_err emit_alert(capacity_state *s, const char *resource, const capacity
     hs_alert_labels labels;
     if (!hs_alert_labels_build(&labels, core, sizeof core / sizeof core[0], rule))
         return hs_error_set(error, HS_ERR_NOMEM, "out of memory building an alert");
-    Healthsignals__V1__Alert__AnnotationsEntry annotations[2] = {
-        HEALTHSIGNALS__V1__ALERT__ANNOTATIONS_ENTRY__INIT, HEALTHSIGNALS__V1__ALERT__ANNOTATIONS_ENTRY__INIT};
-    annotations[0].key = "summary";
-    annotations[0].value = summary;
-    annotations[1].key = "description";
-    annotations[1].value = description;
-    Healthsignals__V1__Alert__AnnotationsEntry *annotation_ptrs[2] = {&annotations[0], &annotations[1]};
-
     Healthsignals__V1__Alert alert = HEALTHSIGNALS__V1__ALERT__INIT;
     alert.fingerprint = fingerprint;
     alert.state = firing ? HEALTHSIGNALS__V1__ALERT_STATE__FIRING : HEALTHSIGNALS__V1__ALERT_STATE__RESOLVED;
@@ -657,11 +649,9 @@ static hs_err emit_alert(capacity_state *s, const char *resource, const capacity
     alert.threshold = alert_level >= 2 ? params->thresholds_pct[alert_level - 2] : 0.0;
     alert.n_labels = labels.count;
     alert.labels = labels.items;
-    alert.n_annotations = 2;
-    alert.annotations = annotation_ptrs;
     alert.starts_at = starts_at;
     alert.ends_at = ends_at;
-    hs_err err = hs_alert_put(&s->alerts, &alert, emit, error);
+    hs_err err = hs_alert_put_described(&s->alerts, &alert, summary, description, emit, error);
     hs_alert_labels_free(&labels);
     return err;
 }

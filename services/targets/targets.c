@@ -1079,20 +1079,9 @@ static hs_err alert_emit(tg_state *s, const tg_rule *r, const tg_series *series,
              name, f->period_text, f->provisional ? " (provisional)" : "", hs_figure(f->value, v, sizeof v),
              unit, hs_figure(h->last.target, t, sizeof t), unit, basis, verdict, h->last.gap != 0 ? " " : "",
              h->last.gap != 0 ? hs_figure(fabs(h->last.gap), g, sizeof g) : "", since, flagged);
-    Healthsignals__V1__Alert__AnnotationsEntry annotation_entries[2] = {
-        HEALTHSIGNALS__V1__ALERT__ANNOTATIONS_ENTRY__INIT, HEALTHSIGNALS__V1__ALERT__ANNOTATIONS_ENTRY__INIT};
-    annotation_entries[0].key = "description";
-    annotation_entries[0].value = description;
-    annotation_entries[1].key = "summary";
-    annotation_entries[1].value = summary;
-    Healthsignals__V1__Alert__AnnotationsEntry *annotations[2] = {&annotation_entries[0],
-                                                                  &annotation_entries[1]};
-    alert.n_annotations = 2;
-    alert.annotations = annotations;
     alert.n_quality_flags = flags.count;
     alert.quality_flags = (char **)flags.items;
-
-    err = hs_alert_put(&s->alerts, &alert, emit, error);
+    err = hs_alert_put_described(&s->alerts, &alert, summary, description, emit, error);
 done:
     hs_alert_labels_free(&labels);
     hs_flags_free(&flags);

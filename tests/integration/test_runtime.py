@@ -208,30 +208,19 @@ def lag_partitions(service):
                                                 text, re.M)}
 
 
-def wait_for(check, failure, timeout=60):
-    """Waits until check() holds; otherwise fails with failure(), which describes the state then."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if check():
-            return True
-        time.sleep(0.3)
-    fail(failure())
-    return False
-
-
 group3 = f"hs-count-assign-{RUN}"
 x = Service("x", group3)
 x.wait_ready()
-wait_for(lambda: lag_partitions(x), lambda: "x reports no hs_consumer_lag")
+hstest.wait_for(lambda: lag_partitions(x), lambda: "x reports no hs_consumer_lag")
 everything = lag_partitions(x)
 y = Service("y", group3)
 y.wait_ready()
-wait_for(lambda: lag_partitions(x) and lag_partitions(y) and not lag_partitions(x) & lag_partitions(y)
+hstest.wait_for(lambda: lag_partitions(x) and lag_partitions(y) and not lag_partitions(x) & lag_partitions(y)
          and lag_partitions(x) | lag_partitions(y) == everything,
          lambda: f"after y joined, x reports lag for partitions {sorted(lag_partitions(x))} and y for "
                  f"{sorted(lag_partitions(y))} of {sorted(everything)}: revoked partitions must leave /metrics")
 y.stop()
-wait_for(lambda: lag_partitions(x) == everything,
+hstest.wait_for(lambda: lag_partitions(x) == everything,
          lambda: f"x reports lag for {sorted(lag_partitions(x))} after y left, want {sorted(everything)}")
 x.stop()
 ok(f"hs_consumer_lag follows the assignment: {len(everything)} partitions, split between two instances "

@@ -136,6 +136,18 @@ def wait_until_equal(fetch, want, timeout=90, interval=0.5):
     return got
 
 
+def wait_for(check, failure, timeout=60, interval=0.3):
+    """Waits until check() holds and returns True; otherwise fails with failure(), a description of the state
+    then, and returns False."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if check():
+            return True
+        time.sleep(interval)
+    fail(failure())
+    return False
+
+
 def indicator_fact(indicator, scope, period, value, unit, event_source="test", **extra):
     """An IndicatorObservation CloudEvent as `hsctl publish --ndjson` reads it: scope "DK" is the nation, any
     other code a region; `extra` adds data fields (volume, provisional, revision, source, ...); `event_source`

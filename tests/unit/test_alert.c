@@ -116,7 +116,7 @@ static Healthsignals__V1__Alert alert_of(const char *fingerprint, Healthsignals_
     a.state = state;
     a.period = "2023Q2";
     a.starts_at = "2023-07-01T00:00:00Z";
-    a.n_annotations = 1;
+    a.n_annotations = annotations ? 1 : 0;
     a.annotations = annotations;
     return a;
 }
@@ -169,27 +169,30 @@ static void test_store_counts_firing_and_retire_resolves(void **state)
     hs_alert_store_free(&store);
 }
 
-/* A driver with put_packed gets the alert's exact bytes (the store packs them anyway), and only changes. */
+/* A driver with put_packed gets the alert's exact bytes (the store packs them anyway), and only changes;
+ * hs_alert_put_described() sets the two annotations, description first. */
 static void test_store_hands_packed_alerts_to_a_driver_that_takes_them(void **state)
 {
     (void)state;
-    Healthsignals__V1__Alert__AnnotationsEntry described = HEALTHSIGNALS__V1__ALERT__ANNOTATIONS_ENTRY__INIT;
-    described.key = "description";
-    described.value = "Nordjylland 2023Q2: 72% against 69%.";
-    Healthsignals__V1__Alert__AnnotationsEntry *annotations[] = {&described};
     hs_alert_store store;
     hs_alert_store_init(&store);
     recorder r = {.base = {.put = record_put, .put_packed = record_put_packed}};
     hs_error error;
-    Healthsignals__V1__Alert a = alert_of("dddd", HEALTHSIGNALS__V1__ALERT_STATE__FIRING, annotations);
-    assert_int_equal(hs_alert_put(&store, &a, &r.base, &error), HS_OK);
-    assert_int_equal(hs_alert_put(&store, &a, &r.base, &error), HS_OK);
+    Healthsignals__V1__Alert a = alert_of("dddd", HEALTHSIGNALS__V1__ALERT_STATE__FIRING, NULL);
+    const char *summary = "Nordjylland misses the target";
+    const char *description = "Nordjylland 2023Q2: 62% against 69%.";
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(hs_alert_put_described(&store, &a, summary, description, &r.base, &error), HS_OK);
     a.state = HEALTHSIGNALS__V1__ALERT_STATE__RESOLVED;
-    assert_int_equal(hs_alert_put(&store, &a, &r.base, &error), HS_OK);
+    assert_int_equal(hs_alert_put_described(&store, &a, summary, description, &r.base, &error), HS_OK);
     assert_int_equal(r.puts, 2);
     assert_int_equal(r.packed, 2);
     assert_int_equal(r.last->state, HEALTHSIGNALS__V1__ALERT_STATE__RESOLVED);
-    assert_string_equal(r.last->annotations[0]->value, "Nordjylland 2023Q2: 72% against 69%.");
+    assert_int_equal(r.last->n_annotations, 2);
+    assert_string_equal(r.last->annotations[0]->key, "description");
+    assert_string_equal(r.last->annotations[0]->value, description);
+    assert_string_equal(r.last->annotations[1]->key, "summary");
+    assert_string_equal(r.last->annotations[1]->value, summary);
     assert_int_equal(store.firing, 0);
     recorder_free(&r);
     hs_alert_store_free(&store);

@@ -57,6 +57,11 @@ void hs_alert_store_free(hs_alert_store *store);
 hs_err hs_alert_put(hs_alert_store *store, const Healthsignals__V1__Alert *alert, hs_emit *emit,
                     hs_error *error);
 
+/* hs_alert_put() with the two annotations every alert carries, "description" and "summary" (in that order,
+ * sorted by key as a map's entries are); whatever `alert` held as annotations is not used. */
+hs_err hs_alert_put_described(hs_alert_store *store, const Healthsignals__V1__Alert *alert,
+                              const char *summary, const char *description, hs_emit *emit, hs_error *error);
+
 /* The last alert emitted for `fingerprint`, unpacked (free with protobuf_c_message_free_unpacked), or
  * NULL when none was (or out of memory). */
 Healthsignals__V1__Alert *hs_alert_stored(const hs_alert_store *store, const char *fingerprint);
