@@ -213,15 +213,18 @@ x = Service("x", group3)
 x.wait_ready()
 hstest.wait_for(lambda: lag_partitions(x), lambda: "x reports no hs_consumer_lag")
 everything = lag_partitions(x)
+# Not y.wait_ready(): the embedded broker sometimes takes over a minute to finish this rebalance under load
+# (seen in CI); what is checked here is the split once it has happened.
 y = Service("y", group3)
-y.wait_ready()
 hstest.wait_for(lambda: lag_partitions(x) and lag_partitions(y) and not lag_partitions(x) & lag_partitions(y)
-         and lag_partitions(x) | lag_partitions(y) == everything,
-         lambda: f"after y joined, x reports lag for partitions {sorted(lag_partitions(x))} and y for "
-                 f"{sorted(lag_partitions(y))} of {sorted(everything)}: revoked partitions must leave /metrics")
+                and lag_partitions(x) | lag_partitions(y) == everything,
+                lambda: f"after y joined, x reports lag for partitions {sorted(lag_partitions(x))} and y for "
+                        f"{sorted(lag_partitions(y))} of {sorted(everything)}: revoked partitions must leave "
+                        f"/metrics", timeout=180)
 y.stop()
 hstest.wait_for(lambda: lag_partitions(x) == everything,
-         lambda: f"x reports lag for {sorted(lag_partitions(x))} after y left, want {sorted(everything)}")
+                lambda: f"x reports lag for {sorted(lag_partitions(x))} after y left, want {sorted(everything)}",
+                timeout=180)
 x.stop()
 ok(f"hs_consumer_lag follows the assignment: {len(everything)} partitions, split between two instances "
    "and taken back, none reported by two")
