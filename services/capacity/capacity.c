@@ -587,8 +587,11 @@ static hs_err emit_alert(capacity_state *s, const char *resource, const capacity
     if (start == n && !remembered)
         return HS_OK; /* never fired */
 
+    /* A resolved episode shows the period it resolved in, as Alertmanager keeps a resolved alert as it was
+     * when it resolved; later periods below the alert level change nothing in it. */
+    const capacity_entry *shown = start < n && end < n ? &series[end] : last;
     char period[HS_PERIOD_TEXT_MAX], starts_at[32] = "", ends_at[32] = "", start_period[HS_PERIOD_TEXT_MAX];
-    period_text(&last->fact.period, period);
+    period_text(&shown->fact.period, period);
     Healthsignals__V1__Severity severity;
     bool firing = start < n && end == n;
     if (start < n) {
@@ -609,22 +612,22 @@ static hs_err emit_alert(capacity_state *s, const char *resource, const capacity
         healthsignals__v1__alert__free_unpacked(remembered, NULL);
 
     double pct = 0;
-    bool has_pct = capacity_utilisation(last->fact.available, last->fact.occupied, &pct);
+    bool has_pct = capacity_utilisation(shown->fact.available, shown->fact.occupied, &pct);
     char summary[256], description[512], level_text[4];
-    snprintf(level_text, sizeof level_text, "%u", last->level);
-    snprintf(summary, sizeof summary, "%s %s: escalation level %u%s", resource, scope_text, last->level,
+    snprintf(level_text, sizeof level_text, "%u", shown->level);
+    snprintf(summary, sizeof summary, "%s %s: escalation level %u%s", resource, scope_text, shown->level,
              firing ? "" : " (resolved)");
     if (has_pct)
         snprintf(description, sizeof description,
                  "%s in %s, %s: utilisation %.1f %% (%.0f of %.0f), level %u; the alert fires at level %u "
                  "(%.1f %%).",
-                 resource, scope_text, period, pct, last->fact.occupied, last->fact.available, last->level,
+                 resource, scope_text, period, pct, shown->fact.occupied, shown->fact.available, shown->level,
                  alert_level, alert_level >= 2 ? params->thresholds_pct[alert_level - 2] : 0.0);
     else
         snprintf(
             description, sizeof description,
             "%s in %s, %s: no capacity available with %.0f occupied, level %u; the alert fires at level %u.",
-            resource, scope_text, period, last->fact.occupied, last->level, alert_level);
+            resource, scope_text, period, shown->fact.occupied, shown->level, alert_level);
 
     /* The identifying labels, then the rule's own (an identifying name wins), sorted by name. */
     const char *const core[][2] = {{"alertname", "CapacityEscalation"},

@@ -951,11 +951,26 @@ static bool history_equal(const tg_history *a, const tg_history *b)
            a->resolved == b->resolved && a->last == b->last && a->missed_run == b->missed_run;
 }
 
-/* What the alert shows: the outcome of the replay, with the latest evaluable period evaluated in full. */
+/* An alert that resolved is frozen at the period it resolved in, as Alertmanager keeps a resolved alert
+ * as it was when it resolved: later met periods change nothing it shows, and a later miss either fires a
+ * new episode or (before forPeriods misses) changes nothing. */
+static bool history_resolved(const tg_history *h)
+{
+    return h->episode && !h->firing;
+}
+
+/* The period the alert shows: where it resolved, else the latest evaluable one. */
+static int32_t history_shown(const tg_history *h)
+{
+    return history_resolved(h) ? h->resolved : h->last;
+}
+
+/* What the alert shows: the outcome of the replay, with the period it shows (history_shown) evaluated in
+ * full. */
 typedef struct tg_outcome {
     bool episode, firing;
     const tg_fact *fired, *resolved;
-    tg_eval last;
+    tg_eval shown;
 } tg_outcome;
 
 /* How the target was derived, for the description: "baseline 82 (supplied) - band 3", "baseline 31 (mean of
@@ -1005,7 +1020,7 @@ static hs_err alert_emit(tg_state *s, const tg_rule *r, const tg_series *series,
                          hs_emit *emit, hs_error *error)
 {
     const rule_msg *m = r->msg;
-    const tg_fact *f = h->last.fact;
+    const tg_fact *f = h->shown.fact;
     char component[160], name_buf[64], starts[40] = "", ends[40] = "";
     scope_component(series->scope_kind, series->scope_code, component);
     const char *name =
@@ -1033,7 +1048,7 @@ static hs_err alert_emit(tg_state *s, const tg_rule *r, const tg_series *series,
     alert.subject = m->subject;
     alert.period = (char *)f->period_text;
     alert.value = f->value;
-    alert.threshold = h->last.target;
+    alert.threshold = h->shown.target;
     alert.starts_at = starts;
     alert.ends_at = ends;
 
@@ -1062,9 +1077,9 @@ static hs_err alert_emit(tg_state *s, const tg_rule *r, const tg_series *series,
     snprintf(summary, sizeof summary, "%s: %s %s", *m->summary ? m->summary : m->id, name,
              firing ? "misses the target" : "meets the target again");
     target_basis(r, b, basis, sizeof basis);
-    const char *verdict = h->last.state == HEALTHSIGNALS__V1__TARGET_STATE__MISSED ? "missed by"
-                          : h->last.gap > 0                                        ? "met, better by"
-                                                                                   : "met exactly";
+    const char *verdict = h->shown.state == HEALTHSIGNALS__V1__TARGET_STATE__MISSED ? "missed by"
+                          : h->shown.gap > 0                                        ? "met, better by"
+                                                                                    : "met exactly";
     if (h->episode && firing)
         snprintf(since, sizeof since, "firing since %s", h->fired->period_text);
     else if (h->episode)
@@ -1077,8 +1092,9 @@ static hs_err alert_emit(tg_state *s, const tg_rule *r, const tg_series *series,
                                  i ? ", " : "; quality flags: ", flags.items[i]);
     snprintf(description, sizeof description, "%s %s%s: %s%s against the target %s%s (%s): %s%s%s; %s%s.",
              name, f->period_text, f->provisional ? " (provisional)" : "", hs_figure(f->value, v, sizeof v),
-             unit, hs_figure(h->last.target, t, sizeof t), unit, basis, verdict, h->last.gap != 0 ? " " : "",
-             h->last.gap != 0 ? hs_figure(fabs(h->last.gap), g, sizeof g) : "", since, flagged);
+             unit, hs_figure(h->shown.target, t, sizeof t), unit, basis, verdict,
+             h->shown.gap != 0 ? " " : "",
+             h->shown.gap != 0 ? hs_figure(fabs(h->shown.gap), g, sizeof g) : "", since, flagged);
     alert.n_quality_flags = flags.count;
     alert.quality_flags = (char **)flags.items;
     err = hs_alert_put_described(&s->alerts, &alert, summary, description, emit, error);
@@ -1110,7 +1126,8 @@ struct tg_track {
     tg_point *points;     /* the series' `cap` of them */
     size_t dirty;         /* points marked dirty */
     size_t replay_from;   /* points[replay_from..] need their checkpoint recomputed */
-    int64_t touched_to;   /* the last point the latest update evaluated, -1 none */
+    int64_t touched_from; /* the first and the last point the latest update evaluated, -1 none */
+    int64_t touched_to;
     bool structural;      /* a fact was inserted or removed since the last alert decision */
     tg_baseline baseline; /* borrows flag strings from the baseline's facts */
     tg_history shown;     /* the history the last alert decision was made on */
@@ -1279,6 +1296,8 @@ static hs_err track_evaluate(tg_state *s, const tg_rule *r, const tg_series *ser
     }
     if (i < t->replay_from)
         t->replay_from = i;
+    if (t->touched_from < 0 || t->touched_from > (int64_t)i)
+        t->touched_from = (int64_t)i;
     if (t->touched_to < (int64_t)i)
         t->touched_to = (int64_t)i;
     return err;
@@ -1291,7 +1310,7 @@ static hs_err track_update(tg_state *s, const tg_rule *r, const tg_series *serie
                            const tg_affected *affected, bool full, hs_emit *emit, hs_error *error)
 {
     hs_err err = HS_OK;
-    t->touched_to = -1;
+    t->touched_from = t->touched_to = -1;
     if (full) {
         /* The baseline of every kind but GROWTH is the same for all periods: computed once here, and again
          * only when one of its periods changes (which makes the update full). */
@@ -1333,16 +1352,17 @@ static tg_history track_replay(const tg_rule *r, const tg_series *series, tg_tra
     return h;
 }
 
-/* Emits the alert of `r` in `series` for the replayed history `h`: the latest evaluable period is evaluated
- * again in full for the alert's figures. `had` says an alert was emitted for `fingerprint` before. */
+/* Emits the alert of `r` in `series` for the replayed history `h`: the period it shows (history_shown) is
+ * evaluated again in full for the alert's figures. `had` says an alert was emitted for `fingerprint` before.
+ */
 static hs_err alert_update(tg_state *s, const tg_rule *r, const tg_series *series, const tg_track *t,
                            const tg_history *h, const char *fingerprint, bool had, hs_emit *emit,
                            hs_error *error)
 {
-    const tg_fact *last = &series->facts[h->last];
+    const tg_fact *shown = &series->facts[history_shown(h)];
     const tg_baseline *b = &t->baseline;
     if (r->msg->kind == HEALTHSIGNALS__V1__RULE_KIND__GROWTH) {
-        if (!baseline_compute(r, series, last, s->scratch))
+        if (!baseline_compute(r, series, shown, s->scratch))
             return hs_error_set(error, HS_ERR_NOMEM, "out of memory computing a baseline");
         b = s->scratch;
     }
@@ -1351,7 +1371,7 @@ static hs_err alert_update(tg_state *s, const tg_rule *r, const tg_series *serie
         .firing = h->firing,
         .fired = h->fired >= 0 ? &series->facts[h->fired] : NULL,
         .resolved = h->resolved >= 0 ? &series->facts[h->resolved] : NULL,
-        .last = evaluate(r, last, b),
+        .shown = evaluate(r, shown, b),
     };
     /* Without an episode the alert is one that a revision resolved: it keeps the startsAt it had. */
     Healthsignals__V1__Alert *stored = had && !h->episode ? hs_alert_stored(&s->alerts, fingerprint) : NULL;
@@ -1396,7 +1416,13 @@ static hs_err evaluate_scope(tg_state *s, const tg_rule *r, const tg_scope *scop
         /* The alert shows the history and the latest evaluable period (its fact and baseline), nothing else:
          * unchanged history, no period at or after the latest re-evaluated and no insertion or removal
          * (which moves the indices) mean an unchanged alert. */
-        bool changed = full || t->structural || t->touched_to >= h.last || !history_equal(&h, &t->shown);
+        bool changed;
+        if (history_resolved(&h)) /* only the episode and the evaluation of its resolving period count */
+            changed = full || t->structural || !history_resolved(&t->shown) || t->shown.fired != h.fired ||
+                      t->shown.resolved != h.resolved ||
+                      (t->touched_from >= 0 && t->touched_from <= h.resolved && t->touched_to >= h.resolved);
+        else
+            changed = full || t->structural || t->touched_to >= h.last || !history_equal(&h, &t->shown);
         if (changed)
             err = alert_update(s, r, series, t, &h, fingerprint, had, emit, error);
     } else if (had) {

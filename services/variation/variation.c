@@ -535,6 +535,8 @@ typedef struct vr_history {
     size_t fired, resolved;
     unsigned missed_run;
     vr_eval last;
+    vr_eval at_resolve; /* the period it resolved in: what a resolved alert shows, as Alertmanager keeps a
+                           resolved alert as it was when it resolved */
 } vr_history;
 
 static void history_step(const rule_msg *rule, vr_history *h, const vr_eval *ev)
@@ -554,6 +556,7 @@ static void history_step(const rule_msg *rule, vr_history *h, const vr_eval *ev)
     if (h->firing && ev->gap >= rule->hysteresis) {
         h->firing = false;
         h->resolved = ev->cell;
+        h->at_resolve = *ev;
     }
 }
 
@@ -629,7 +632,8 @@ static const char *national_how(Healthsignals__V1__NationalSource source)
     }
 }
 
-/* The summary and description of an alert from its latest evaluated period. */
+/* The summary and description of an alert from the period it shows (`c`): the latest evaluated one, or the
+ * one it resolved in. */
 static void alert_texts(const rule_msg *rule, int region, const vr_cell *c, const vr_result *r,
                         const vr_history *h, const char *since, char *summary, size_t summary_size,
                         char *description, size_t description_size)
@@ -674,8 +678,9 @@ static hs_err alert_emit(vr_state *s, const rule_msg *rule, int region, const vr
                          const vr_result *results, const char *fingerprint, const vr_history *h,
                          const alert_msg *stored, hs_emit *emit, hs_error *error)
 {
-    const vr_cell *c = &ind->cells[h->last.cell];
-    const vr_result r = results[h->last.cell];
+    const vr_eval *shown = h->episode && !h->firing ? &h->at_resolve : &h->last;
+    const vr_cell *c = &ind->cells[shown->cell];
+    const vr_result r = results[shown->cell];
     Healthsignals__V1__Scope scope;
     char component[160], starts[HS_RFC3339_MAX] = "", ends[HS_RFC3339_MAX] = "",
                          since[HS_PERIOD_TEXT_MAX + 32];
@@ -702,8 +707,8 @@ static hs_err alert_emit(vr_state *s, const rule_msg *rule, int region, const vr
     alert.scope = &scope;
     alert.subject = rule->subject;
     alert.period = (char *)c->period_text;
-    alert.value = h->last.value;
-    alert.threshold = h->last.threshold;
+    alert.value = shown->value;
+    alert.threshold = shown->threshold;
     alert.starts_at = starts;
     alert.ends_at = ends;
 

@@ -226,6 +226,9 @@ static void test_demo_series_fires_escalates_and_resolves(void **state)
     assert_contains(line, "\"severity\":\"CRITICAL\""); /* the peak of the episode */
     assert_contains(line, "\"startsAt\":\"2023-01-04T00:00:00Z\"");
     assert_contains(line, "\"endsAt\":\"2023-01-11T00:00:00Z\"");
+    /* As it resolved (Alertmanager keeps a resolved alert so): 01-11 at 88 %, not the later 01-12 at 86 %. */
+    assert_contains(line, "\"period\":\"2023-01-11\"");
+    assert_contains(line, "\"value\":88,");
     assert_contains(line, "\"alertname\":\"CapacityEscalation\"");
     free(out);
 }

@@ -594,6 +594,43 @@ static void test_hysteresis_resolves_only_when_better_by_the_margin(void **state
     run_free(&resolved);
 }
 
+static void test_resolved_alert_stays_as_it_resolved(void **state)
+{
+    /* Target 79: 2023Q1 75 fires, 2023Q2 80 resolves. The alert stays as it resolved, as Alertmanager keeps a
+     * resolved alert: a later met period adds its status and nothing else; a revision of the resolving
+     * period shows in the alert; a later miss fires a new episode. */
+#define EPISODE FACT(UDR, "1085", "2023Q1", "75", "PERCENT") FACT(UDR, "1085", "2023Q2", "80", "PERCENT")
+    run_result resolved = run_with(NULL, NATIONAL_TARGET("") EPISODE, true);
+    run_result later =
+        run_with(NULL, NATIONAL_TARGET("") EPISODE FACT(UDR, "1085", "2023Q3", "85", "PERCENT"), true);
+    assert_int_equal(later.stats.changes, resolved.stats.changes + 1); /* the 2023Q3 status, no alert */
+    json_t *a = alert(&later, "national-target", "1085");
+    assert_string_equal(text_of(a, "state"), "RESOLVED");
+    assert_string_equal(text_of(a, "period"), "2023Q2");
+    assert_true(number_of(a, "value") == 80);
+    assert_string_equal(text_of(a, "endsAt"), "2023-07-01T00:00:00Z");
+    assert_non_null(strstr(text_of(json_object_get(a, "annotations"), "description"), "resolved in 2023Q2"));
+
+    run_result revised = run(NATIONAL_TARGET("") EPISODE FACT(UDR, "1085", "2023Q3", "85", "PERCENT")
+                                 FACT(UDR, "1085", "2023Q2", "81", "PERCENT"));
+    a = alert(&revised, "national-target", "1085");
+    assert_string_equal(text_of(a, "period"), "2023Q2");
+    assert_true(number_of(a, "value") == 81); /* the resolving period's revision */
+
+    run_result again = run(NATIONAL_TARGET("") EPISODE FACT(UDR, "1085", "2023Q3", "85", "PERCENT")
+                               FACT(UDR, "1085", "2023Q4", "70", "PERCENT"));
+    a = alert(&again, "national-target", "1085");
+    assert_string_equal(text_of(a, "state"), "FIRING");
+    assert_string_equal(text_of(a, "period"), "2023Q4");
+    assert_string_equal(text_of(a, "startsAt"),
+                        "2024-01-01T00:00:00Z"); /* a new episode, fired with 2023Q4 */
+#undef EPISODE
+    run_free(&resolved);
+    run_free(&later);
+    run_free(&revised);
+    run_free(&again);
+}
+
 static void test_deleted_rule_resolves_its_alerts_and_deletes_its_statuses(void **state)
 {
     run_result r = run(NATIONAL_TARGET("") SJAELLAND RULE_DELETED("national-target"));
@@ -900,6 +937,7 @@ int main(void)
         cmocka_unit_test(test_rule_narrowed_to_fewer_scopes_resolves_the_others),
         cmocka_unit_test(test_fact_tombstone_deletes_its_status),
         cmocka_unit_test(test_rule_with_parameters_invalid_for_its_kind_is_refused),
+        cmocka_unit_test(test_resolved_alert_stays_as_it_resolved),
         cmocka_unit_test(test_same_facts_twice_emit_nothing_new),
         cmocka_unit_test(test_final_table_does_not_depend_on_order),
         cmocka_unit_test(test_rules_file_as_json_array),

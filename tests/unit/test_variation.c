@@ -623,6 +623,19 @@ static void test_spread_alert_fires_stays_resolves(void **state)
     assert_string_equal(string(a, "period"), "2022Q4");
     run_free(&r);
 
+    /* Against 21: 24 fires in 2022Q2, 20 resolves in 2022Q3; 16, 15 and 21 are not above it. The resolved
+     * alert stays as it resolved, as Alertmanager keeps it: 2022Q3 and its 20, not the latest 2023Q2. */
+    r = run_rules("{\"id\":\"kraeft.spread\",\"service\":\"variation\",\"subject\":\"" KRAEFT
+                  "\",\"kind\":\"SPREAD\",\"threshold\":21}",
+                  tabel10, 7, NULL);
+    a = alert(&r, "kraeft.spread", "DK");
+    assert_string_equal(string(a, "state"), "RESOLVED");
+    assert_string_equal(string(a, "period"), "2022Q3");
+    assert_string_equal(string(a, "endsAt"), "2022-10-01T00:00:00Z");
+    assert_float_equal(number(a, "value"), 20, TOLERANCE);
+    assert_non_null(strstr(string(json_object_get(a, "annotations"), "description"), "2022Q3: variation 20"));
+    run_free(&r);
+
     /* Never above 30: no alert at all. */
     r = run_rules("{\"id\":\"kraeft.spread\",\"service\":\"variation\",\"subject\":\"" KRAEFT
                   "\",\"kind\":\"SPREAD\",\"threshold\":30}",
