@@ -2,6 +2,7 @@
 #include "hs/alert.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,6 +202,22 @@ hs_err hs_alert_retire(hs_alert_store *store, const char *fingerprint, const cha
 
 const char *hs_figure(double x, char *buf, size_t size)
 {
+    /* Whole numbers, most figures, without printf: what "%.2f" and the trimming below make of them. */
+    if (x > -1e15 && x < 1e15 && x == (double)(int64_t)x && size >= 18) {
+        int64_t v = (int64_t)x;
+        char digits[20];
+        size_t n = 0, k = 0;
+        uint64_t u = v < 0 ? (uint64_t)-v : (uint64_t)v;
+        do
+            digits[n++] = (char)('0' + u % 10);
+        while ((u /= 10) != 0);
+        if (v < 0)
+            buf[k++] = '-';
+        while (n)
+            buf[k++] = digits[--n];
+        buf[k] = '\0';
+        return buf;
+    }
     snprintf(buf, size, "%.2f", x);
     char *dot = strchr(buf, '.');
     if (dot) {
@@ -213,6 +230,37 @@ const char *hs_figure(double x, char *buf, size_t size)
     if (strcmp(buf, "-0") == 0)
         snprintf(buf, size, "0");
     return buf;
+}
+
+hs_text hs_text_in(char *buf, size_t size)
+{
+    buf[0] = '\0';
+    return (hs_text){.buf = buf, .size = size, .len = 0};
+}
+
+void hs_text_add(hs_text *t, const char *s)
+{
+    size_t room = t->size - 1 - t->len, n = strlen(s);
+    if (n > room)
+        n = room;
+    memcpy(t->buf + t->len, s, n);
+    t->len += n;
+    t->buf[t->len] = '\0';
+}
+
+void hs_text_cat(hs_text *t, ...)
+{
+    va_list pieces;
+    va_start(pieces, t);
+    for (const char *s; (s = va_arg(pieces, const char *)) != NULL;)
+        hs_text_add(t, s);
+    va_end(pieces);
+}
+
+void hs_text_figure(hs_text *t, double x)
+{
+    char figure[64];
+    hs_text_add(t, hs_figure(x, figure, sizeof figure));
 }
 
 const char *hs_unit_suffix(Healthsignals__V1__Unit unit)

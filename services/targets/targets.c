@@ -975,36 +975,40 @@ typedef struct tg_outcome {
 
 /* How the target was derived, for the description: "baseline 82 (supplied) - band 3", "baseline 31 (mean of
  * 2020Q1) + margin 2", "100 in 2022Q2 +3%". */
-static void target_basis(const tg_rule *r, const tg_baseline *b, char *out, size_t size)
+static void target_basis(const tg_rule *r, const tg_baseline *b, hs_text *out)
 {
     const rule_msg *m = r->msg;
-    char x[64], y[64], first[HS_PERIOD_TEXT_MAX] = "", last[HS_PERIOD_TEXT_MAX] = "", how[64];
+    char first[HS_PERIOD_TEXT_MAX] = "", last[HS_PERIOD_TEXT_MAX] = "";
     if (b->used.count) {
         hs_period_format(&b->used.items[0], first, sizeof first);
         hs_period_format(&b->used.items[b->used.count - 1], last, sizeof last);
     }
-    if (b->method == HEALTHSIGNALS__V1__BASELINE_METHOD__BASELINE_SUPPLIED)
-        snprintf(how, sizeof how, "supplied");
-    else
-        snprintf(how, sizeof how, "%s of %s%s%s",
-                 b->method == HEALTHSIGNALS__V1__BASELINE_METHOD__BASELINE_WEIGHTED_MEAN ? "weighted mean"
-                                                                                         : "mean",
-                 first, b->used.count > 1 ? ".." : "", b->used.count > 1 ? last : "");
     switch (m->kind) {
     case HEALTHSIGNALS__V1__RULE_KIND__BASELINE_BAND:
-        snprintf(out, size, "baseline %s (%s) %s band %s", hs_figure(b->value, x, sizeof x), how,
-                 higher_is_better(r) ? "-" : "+", hs_figure(m->band, y, sizeof y));
+    case HEALTHSIGNALS__V1__RULE_KIND__BASELINE_MARGIN: {
+        bool band = m->kind == HEALTHSIGNALS__V1__RULE_KIND__BASELINE_BAND;
+        hs_text_add(out, "baseline ");
+        hs_text_figure(out, b->value);
+        if (b->method == HEALTHSIGNALS__V1__BASELINE_METHOD__BASELINE_SUPPLIED)
+            hs_text_add(out, " (supplied");
+        else
+            hs_text_cat(out,
+                        b->method == HEALTHSIGNALS__V1__BASELINE_METHOD__BASELINE_WEIGHTED_MEAN
+                            ? " (weighted mean of "
+                            : " (mean of ",
+                        first, b->used.count > 1 ? ".." : "", b->used.count > 1 ? last : "", NULL);
+        hs_text_cat(out, higher_is_better(r) ? ") -" : ") +", band ? " band " : " margin ", NULL);
+        hs_text_figure(out, band ? m->band : m->margin);
         break;
-    case HEALTHSIGNALS__V1__RULE_KIND__BASELINE_MARGIN:
-        snprintf(out, size, "baseline %s (%s) %s margin %s", hs_figure(b->value, x, sizeof x), how,
-                 higher_is_better(r) ? "-" : "+", hs_figure(m->margin, y, sizeof y));
-        break;
+    }
     case HEALTHSIGNALS__V1__RULE_KIND__GROWTH:
     case HEALTHSIGNALS__V1__RULE_KIND__BASE_YEAR_GROWTH:
-        snprintf(out, size, "%s in %s %s%s%%", hs_figure(b->value, x, sizeof x), first,
-                 m->growth_pct >= 0 ? "+" : "", hs_figure(m->growth_pct, y, sizeof y));
+        hs_text_figure(out, b->value);
+        hs_text_cat(out, " in ", first, m->growth_pct >= 0 ? " +" : " ", NULL);
+        hs_text_figure(out, m->growth_pct);
+        hs_text_add(out, "%");
         break;
-    default: snprintf(out, size, "threshold"); break;
+    default: hs_text_add(out, "threshold"); break;
     }
 }
 
@@ -1071,33 +1075,37 @@ static hs_err alert_emit(tg_state *s, const tg_rule *r, const tg_series *series,
     alert.labels = labels.items;
 
     /* Annotations: summary and description, with the figures. */
-    char summary[512], description[1024], basis[160], v[64], t[64], g[64],
-        since[HS_PERIOD_TEXT_MAX + 16] = "";
+    char summary_buf[512], description_buf[1024];
+    hs_text summary = hs_text_in(summary_buf, sizeof summary_buf);
+    hs_text_cat(&summary, *m->summary ? m->summary : m->id, ": ", name,
+                firing ? " misses the target" : " meets the target again", NULL);
+
+    /* "Midtjylland 2023Q2 (provisional): 61% against the target 79% (baseline 82 (supplied) - band 3):
+     * missed by 18; firing since 2022Q1." */
     const char *unit = hs_unit_suffix(f->unit);
-    snprintf(summary, sizeof summary, "%s: %s %s", *m->summary ? m->summary : m->id, name,
-             firing ? "misses the target" : "meets the target again");
-    target_basis(r, b, basis, sizeof basis);
-    const char *verdict = h->shown.state == HEALTHSIGNALS__V1__TARGET_STATE__MISSED ? "missed by"
-                          : h->shown.gap > 0                                        ? "met, better by"
-                                                                                    : "met exactly";
-    if (h->episode && firing)
-        snprintf(since, sizeof since, "firing since %s", h->fired->period_text);
-    else if (h->episode)
-        snprintf(since, sizeof since, "resolved in %s", h->resolved->period_text);
+    hs_text d = hs_text_in(description_buf, sizeof description_buf);
+    hs_text_cat(&d, name, " ", f->period_text, f->provisional ? " (provisional): " : ": ", NULL);
+    hs_text_figure(&d, f->value);
+    hs_text_cat(&d, unit, " against the target ", NULL);
+    hs_text_figure(&d, h->shown.target);
+    hs_text_cat(&d, unit, " (", NULL);
+    target_basis(r, b, &d);
+    hs_text_add(&d, h->shown.state == HEALTHSIGNALS__V1__TARGET_STATE__MISSED ? "): missed by "
+                    : h->shown.gap > 0                                        ? "): met, better by "
+                                                                              : "): met exactly");
+    if (h->shown.gap != 0)
+        hs_text_figure(&d, fabs(h->shown.gap));
+    if (h->episode)
+        hs_text_cat(&d, firing ? "; firing since " : "; resolved in ",
+                    (firing ? h->fired : h->resolved)->period_text, NULL);
     else
-        snprintf(since, sizeof since, "resolved by a revision");
-    char flagged[256] = "";
-    for (size_t i = 0, used = 0; i < flags.count && used < sizeof flagged; i++)
-        used += (size_t)snprintf(flagged + used, sizeof flagged - used, "%s%s",
-                                 i ? ", " : "; quality flags: ", flags.items[i]);
-    snprintf(description, sizeof description, "%s %s%s: %s%s against the target %s%s (%s): %s%s%s; %s%s.",
-             name, f->period_text, f->provisional ? " (provisional)" : "", hs_figure(f->value, v, sizeof v),
-             unit, hs_figure(h->shown.target, t, sizeof t), unit, basis, verdict,
-             h->shown.gap != 0 ? " " : "",
-             h->shown.gap != 0 ? hs_figure(fabs(h->shown.gap), g, sizeof g) : "", since, flagged);
+        hs_text_add(&d, "; resolved by a revision");
+    for (size_t i = 0; i < flags.count; i++)
+        hs_text_cat(&d, i ? ", " : "; quality flags: ", flags.items[i], NULL);
+    hs_text_add(&d, ".");
     alert.n_quality_flags = flags.count;
     alert.quality_flags = (char **)flags.items;
-    err = hs_alert_put_described(&s->alerts, &alert, summary, description, emit, error);
+    err = hs_alert_put_described(&s->alerts, &alert, summary_buf, description_buf, emit, error);
 done:
     hs_alert_labels_free(&labels);
     hs_flags_free(&flags);

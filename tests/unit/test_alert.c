@@ -206,6 +206,35 @@ static void test_figures_and_names(void **state)
     assert_string_equal(hs_figure(79, buf, sizeof buf), "79");
     assert_string_equal(hs_figure(-18.005, buf, sizeof buf), "-18"); /* rounded to two decimals: -18.00 */
     assert_string_equal(hs_figure(-0.001, buf, sizeof buf), "0");
+    assert_string_equal(hs_figure(-0.0, buf, sizeof buf), "0");
+    assert_string_equal(hs_figure(-41, buf, sizeof buf), "-41");
+    /* Whole numbers take a path without printf: the same text as "%.2f" with the zeros trimmed. */
+    const double wholes[] = {0,
+                             1,
+                             -1,
+                             9,
+                             10,
+                             -10,
+                             99,
+                             100,
+                             1000,
+                             2147483648.0,
+                             -2147483649.0,
+                             999999999999999.0,
+                             -999999999999999.0,
+                             1e15,
+                             -1e15,
+                             123456789012345678.0};
+    for (size_t i = 0; i < sizeof wholes / sizeof wholes[0]; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "%.0f", wholes[i]);
+        assert_string_equal(hs_figure(wholes[i], buf, sizeof buf), want);
+    }
+    for (int v = -2000; v <= 2000; v += 7) {
+        char want[64];
+        snprintf(want, sizeof want, "%d", v);
+        assert_string_equal(hs_figure(v, buf, sizeof buf), want);
+    }
     assert_string_equal(hs_unit_suffix(HEALTHSIGNALS__V1__UNIT__DAYS), " days");
     assert_string_equal(hs_severity_label(HEALTHSIGNALS__V1__SEVERITY__CRITICAL), "critical");
     assert_string_equal(hs_scope_display_name(HEALTHSIGNALS__V1__SCOPE_KIND__REGION, "1085", buf, sizeof buf),
