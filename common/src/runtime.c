@@ -19,9 +19,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#ifdef __GLIBC__
-#include <malloc.h> /* mallopt */
-#endif
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -33,6 +30,7 @@
 #include <xxhash.h>
 
 #include "healthsignals/v1/rule.pb-c.h"
+#include "hs/alloc.h"
 #include "hs/event.h"
 #include "hs/http.h"
 #include "hs/kafka.h"
@@ -1480,24 +1478,9 @@ static void setup_metrics(runtime *rt)
     hs_metrics_on_render(rt->metrics, refresh_gauges, rt);
 }
 
-/* glibc raises its mmap threshold to the size of every mmap'd block freed, up to 32 MB, so that after the
- * first few of librdkafka's fetch buffers (about 1 MB each) are freed, later ones come from the heaps of its
- * threads' arenas, and stay there once freed. A fixed threshold (which also turns the raising off) keeps
- * them mmap'd and returns them at once: measured with 1 000 000 keys in state, peak RSS 202 -> 181 MB and
- * RSS after the fill 194 -> 150 MB, rebuild time unchanged. MALLOC_MMAP_THRESHOLD_ in the environment wins.
- */
-static void tune_malloc(void)
-{
-#ifdef __GLIBC__
-    const char *set = getenv("MALLOC_MMAP_THRESHOLD_");
-    if (!set || !*set)
-        mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-#endif
-}
-
 int hs_runtime_main(const hs_service *service, int argc, char **argv)
 {
-    tune_malloc();
+    hs_alloc_tune();
     runtime rt = {.service = service, .calc = service->calc, .exit_code = HS_EXIT_OK};
     hs_log_set_service(service->calc->name); /* the level comes from HS_LOG_LEVEL / --log-level (config) */
 
@@ -1563,7 +1546,8 @@ int hs_runtime_main(const hs_service *service, int argc, char **argv)
         uv_async_init(&rt.loop, &rt.stop_request, on_stop_request);
         rt.stop_request.data = &rt;
         running_stop_request = &rt.stop_request;
-        hs_log(HS_LOG_INFO, "running", "{s:s}", "version", service->version);
+        hs_log(HS_LOG_INFO, "running", "{s:s, s:s}", "version", service->version, "allocator",
+               hs_alloc_name());
 
         uv_run(&rt.loop, UV_RUN_DEFAULT);
         exit_code = rt.exit_code;

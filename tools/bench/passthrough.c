@@ -11,7 +11,8 @@
  * It creates the output topic (partitions as the input's) if missing. With --records N it passes W + N
  * records, the first W unmeasured (connections, metadata, first batches), flushes, commits and prints one
  * line of `key=value` results about the N (see print_result); with --records 0 it runs until SIGINT/SIGTERM.
- * Configured as the runtime's clients are (HS_KAFKA_* from the environment, then its own settings).
+ * Configured as the runtime's clients are (HS_KAFKA_* from the environment, then its own settings), and on
+ * the same malloc (hs/alloc.h), so that (a) stays the floor.
  * Run through tools/bench/run, which describes the figures.
  */
 #include <getopt.h>
@@ -26,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hs/alloc.h"
 #include "hs/kafka.h"
 
 #define OP_TIMEOUT_MS 30000
@@ -181,6 +183,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    hs_alloc_tune(); /* as the runtime does */
     const char *bootstrap = "127.0.0.1:9092", *input = NULL, *output = NULL, *group = "bench-passthrough";
     long records = 0, warmup = 0, commit_interval_ms = 100;
     bool from_end = false;
@@ -250,7 +253,7 @@ int main(int argc, char **argv)
     rd_kafka_topic_t *out = rd_kafka_topic_new(producer, output, NULL);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    fprintf(stderr, "passthrough: %s -> %s, group %s\n", input, output, group);
+    fprintf(stderr, "passthrough: %s -> %s, group %s, %s\n", input, output, group, hs_alloc_name());
 
     long done = 0;
     double first_s = 0, last_s = 0, first_cpu_s = 0,
