@@ -248,6 +248,14 @@ bool hs_period_contains(const hs_period *outer, const hs_period *inner)
     return inner_first >= outer_first && inner_last <= outer_last;
 }
 
+/* `v` (0 <= v < 10^width) as exactly `width` digits, zero-padded. */
+static size_t put_digits(char *out, int v, int width)
+{
+    for (int i = width - 1; i >= 0; i--, v /= 10)
+        out[i] = (char)('0' + v % 10);
+    return (size_t)width;
+}
+
 int hs_period_format(const hs_period *p, char *buf, size_t size)
 {
     if (!in_arith_range(p)) {
@@ -255,19 +263,46 @@ int hs_period_format(const hs_period *p, char *buf, size_t size)
             buf[0] = '\0';
         return -1;
     }
+    /* What "%04d", "%04dQ%d", "%04d-%02d", ... print (the year is 1-9999, every index in range), without
+     * printf: a period is formatted for every key and status the services write. */
+    char text[HS_PERIOD_TEXT_MAX];
+    size_t n = put_digits(text, p->year, 4);
     switch (p->kind) {
-    case HS_PERIOD_YEAR: return snprintf(buf, size, "%04d", p->year);
-    case HS_PERIOD_HALF: return snprintf(buf, size, "%04dH%d", p->year, p->index);
-    case HS_PERIOD_QUARTER: return snprintf(buf, size, "%04dQ%d", p->year, p->index);
-    case HS_PERIOD_MONTH: return snprintf(buf, size, "%04d-%02d", p->year, p->index);
-    case HS_PERIOD_WEEK: return snprintf(buf, size, "%04dW%02d", p->year, p->index);
+    case HS_PERIOD_YEAR: break;
+    case HS_PERIOD_HALF:
+        text[n++] = 'H';
+        text[n++] = (char)('0' + p->index);
+        break;
+    case HS_PERIOD_QUARTER:
+        text[n++] = 'Q';
+        text[n++] = (char)('0' + p->index);
+        break;
+    case HS_PERIOD_MONTH:
+        text[n++] = '-';
+        n += put_digits(text + n, p->index, 2);
+        break;
+    case HS_PERIOD_WEEK:
+        text[n++] = 'W';
+        n += put_digits(text + n, p->index, 2);
+        break;
     case HS_PERIOD_DAY: {
         int month, day;
         month_and_day(p->year, p->index, &month, &day);
-        return snprintf(buf, size, "%04d-%02d-%02d", p->year, month, day);
+        text[n++] = '-';
+        n += put_digits(text + n, month, 2);
+        text[n++] = '-';
+        n += put_digits(text + n, day, 2);
+        break;
     }
+    default: return -1;
     }
-    return -1;
+    text[n] = '\0';
+    if (buf && size > 0) { /* as snprintf: truncated to fit, always terminated, the full length returned */
+        size_t copied = n < size - 1 ? n : size - 1;
+        memcpy(buf, text, copied);
+        buf[copied] = '\0';
+    }
+    return (int)n;
 }
 
 /* Reads exactly `n` ASCII digits at `s` into `out`; false if any of them is not a digit. */

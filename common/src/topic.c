@@ -34,10 +34,17 @@ void hs_topic_scope_component(const Healthsignals__V1__Scope *scope, char *out, 
         if (v)
             kind = v->name;
     }
+    if (!size)
+        return;
     size_t n = 0;
     for (; kind[n] && n + 1 < size; n++)
         out[n] = (char)(kind[n] >= 'A' && kind[n] <= 'Z' ? kind[n] - 'A' + 'a' : kind[n]);
-    snprintf(out + n, size - n, ":%s", scope && scope->code ? scope->code : "");
+    /* then ":code", truncated as snprintf would; a component is made for every key, so without printf */
+    if (n + 1 < size)
+        out[n++] = ':';
+    for (const char *code = scope && scope->code ? scope->code : ""; *code && n + 1 < size; code++)
+        out[n++] = *code;
+    out[n] = '\0';
 }
 
 static hs_err missing(hs_error *error, const char *field)

@@ -198,6 +198,22 @@ static void test_store_hands_packed_alerts_to_a_driver_that_takes_them(void **st
     hs_alert_store_free(&store);
 }
 
+/* What hs_figure promises: "%.2f" with trailing zeros (and a bare point) trimmed, "-0" as "0". */
+static void figure_reference(double x, char *out, size_t size)
+{
+    snprintf(out, size, "%.2f", x);
+    char *dot = strchr(out, '.');
+    if (dot) {
+        char *end = out + strlen(out) - 1;
+        while (end > dot && *end == '0')
+            *end-- = '\0';
+        if (end == dot)
+            *end = '\0';
+    }
+    if (strcmp(out, "-0") == 0)
+        snprintf(out, size, "0");
+}
+
 static void test_figures_and_names(void **state)
 {
     (void)state;
@@ -234,6 +250,29 @@ static void test_figures_and_names(void **state)
         char want[64];
         snprintf(want, sizeof want, "%d", v);
         assert_string_equal(hs_figure(v, buf, sizeof buf), want);
+    }
+    /* Figures with decimals take a path without printf too, except near a tie: every one the same text as
+     * "%.2f" with the zeros trimmed, ties (exact in binary: 0.125, 2.5 hundredths) and near-ties included. */
+    const double decimals[] = {
+        0.125,       -0.125,       0.375,        1.005,       2.675, -2.675, 0.045,       1.115, 0.005,
+        -0.005,      0.015,        99.995,       41.1,        39.45, 134.4,  0.1,         0.2,   -0.3,
+        21474836.47, 21474836.475, -21474836.48, 21474836.49, 1e-9,  -1e-9,  5e-3 + 1e-12};
+    for (size_t i = 0; i < sizeof decimals / sizeof decimals[0]; i++) {
+        char want[64];
+        figure_reference(decimals[i], want, sizeof want);
+        assert_string_equal(hs_figure(decimals[i], buf, sizeof buf), want);
+    }
+    uint64_t seed = 42;
+    for (int i = 0; i < 200000; i++) {
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        int64_t mantissa = (int64_t)(seed >> 20) % 100000000 - 50000000;
+        static const double scales[] = {1, 10, 100, 1000, 10000, 1e5, 1e6};
+        double x = (double)mantissa / scales[(seed >> 8) % 7];
+        if (i % 3 == 0)
+            x += ((double)(seed & 0xff) - 128.0) * 1e-9; /* off the decimal grid, near ties */
+        char want[64];
+        figure_reference(x, want, sizeof want);
+        assert_string_equal(hs_figure(x, buf, sizeof buf), want);
     }
     assert_string_equal(hs_unit_suffix(HEALTHSIGNALS__V1__UNIT__DAYS), " days");
     assert_string_equal(hs_severity_label(HEALTHSIGNALS__V1__SEVERITY__CRITICAL), "critical");

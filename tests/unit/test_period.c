@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -410,6 +411,53 @@ static void test_end_rfc3339_is_midnight_after_the_last_day(void **state)
     assert_int_equal(hs_period_end_rfc3339(&zero, buf, sizeof buf), -1);
 }
 
+/* hs_period_format writes without printf: the text of every period of every kind in years of one to four
+ * digits is what printf's "%04d..." makes of it (a day: the date it parses back to), and a short buffer gets
+ * what snprintf would put there. */
+static void test_format_matches_printf(void **state)
+{
+    static const int years[] = {1, 9, 10, 99, 100, 999, 1000, 1900, 2000, 2020, 2023, 2024, 9999};
+    static const hs_period_kind kinds[] = {HS_PERIOD_YEAR,  HS_PERIOD_HALF, HS_PERIOD_QUARTER,
+                                           HS_PERIOD_MONTH, HS_PERIOD_WEEK, HS_PERIOD_DAY};
+    size_t formatted = 0;
+    for (size_t y = 0; y < sizeof years / sizeof years[0]; y++)
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+            for (int index = 1; index <= 366; index++) {
+                hs_period p = {.kind = kinds[k], .year = years[y], .index = index};
+                char buf[HS_PERIOD_TEXT_MAX], want[32] = "";
+                int n = hs_period_format(&p, buf, sizeof buf);
+                if (n < 0)
+                    continue;
+                formatted++;
+                switch (kinds[k]) {
+                case HS_PERIOD_YEAR: snprintf(want, sizeof want, "%04d", p.year); break;
+                case HS_PERIOD_HALF: snprintf(want, sizeof want, "%04dH%d", p.year, p.index); break;
+                case HS_PERIOD_QUARTER: snprintf(want, sizeof want, "%04dQ%d", p.year, p.index); break;
+                case HS_PERIOD_MONTH: snprintf(want, sizeof want, "%04d-%02d", p.year, p.index); break;
+                case HS_PERIOD_WEEK: snprintf(want, sizeof want, "%04dW%02d", p.year, p.index); break;
+                case HS_PERIOD_DAY: {
+                    int month = 0, day = 0;
+                    assert_int_equal(sscanf(buf + 4, "-%2d-%2d", &month, &day), 2);
+                    snprintf(want, sizeof want, "%04d-%02d-%02d", p.year, month, day);
+                    if (p.year >= HS_PERIOD_YEAR_MIN && p.year <= HS_PERIOD_YEAR_MAX) {
+                        hs_period back = parsed(buf);
+                        assert_int_equal(back.index, p.index);
+                    }
+                    break;
+                }
+                }
+                assert_string_equal(buf, want);
+                assert_int_equal(n, (int)strlen(want));
+                for (size_t size = 0; size <= strlen(want); size++) {
+                    char small[HS_PERIOD_TEXT_MAX] = "xxxxxxxxxx", expect[HS_PERIOD_TEXT_MAX] = "xxxxxxxxxx";
+                    assert_int_equal(hs_period_format(&p, small, size), n);
+                    snprintf(expect, size, "%s", want);
+                    assert_memory_equal(small, expect, sizeof small);
+                }
+            }
+    assert_true(formatted > 13 * (1 + 2 + 4 + 12 + 52 + 365));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -441,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_iso_week_is_contained_by_its_days),
         cmocka_unit_test(test_zeroed_struct_is_not_a_period),
         cmocka_unit_test(test_end_rfc3339_is_midnight_after_the_last_day),
+        cmocka_unit_test(test_format_matches_printf),
     };
     return cmocka_run_group_tests_name("period", tests, NULL, NULL);
 }
