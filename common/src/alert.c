@@ -201,51 +201,46 @@ hs_err hs_alert_retire(hs_alert_store *store, const char *fingerprint, const cha
     return err;
 }
 
+/* "-"?, `whole`, and "." with one or two decimals when `hundredths` is not 0 (trailing zero left out): what
+ * "%.2f" and hs_figure's trimming make of the figure. `buf` holds at least 25 bytes. */
+static const char *write_figure(char *buf, bool negative, uint64_t whole, unsigned hundredths)
+{
+    char digits[20];
+    size_t n = 0, k = 0;
+    do
+        digits[n++] = (char)('0' + whole % 10);
+    while ((whole /= 10) != 0);
+    if (negative)
+        buf[k++] = '-';
+    while (n)
+        buf[k++] = digits[--n];
+    if (hundredths) {
+        buf[k++] = '.';
+        buf[k++] = (char)('0' + hundredths / 10);
+        if (hundredths % 10)
+            buf[k++] = (char)('0' + hundredths % 10);
+    }
+    buf[k] = '\0';
+    return buf;
+}
+
 const char *hs_figure(double x, char *buf, size_t size)
 {
-    /* Whole numbers, most figures, without printf: what "%.2f" and the trimming below make of them. */
-    if (x > -1e15 && x < 1e15 && x == (double)(int64_t)x && size >= 18) {
+    /* Whole numbers, most figures, without printf. */
+    if (x > -1e15 && x < 1e15 && x == (double)(int64_t)x && size >= 25) {
         int64_t v = (int64_t)x;
-        char digits[20];
-        size_t n = 0, k = 0;
-        uint64_t u = v < 0 ? (uint64_t)-v : (uint64_t)v;
-        do
-            digits[n++] = (char)('0' + u % 10);
-        while ((u /= 10) != 0);
-        if (v < 0)
-            buf[k++] = '-';
-        while (n)
-            buf[k++] = digits[--n];
-        buf[k] = '\0';
-        return buf;
+        return write_figure(buf, v < 0, v < 0 ? (uint64_t)-v : (uint64_t)v, 0);
     }
     /* Figures with decimals, when x * 100 is far enough from a tie (.5) that rounding it to the nearest
      * integer cannot differ from printf's rounding of the exact binary value: below 2^31 the product is off
      * by at most 2^-22 from the exact one, well inside the 1e-6 kept clear of the tie. */
     double scaled = x * 100.0;
-    if (scaled > -2147483648.0 && scaled < 2147483648.0 && size >= 16) {
+    if (scaled > -2147483648.0 && scaled < 2147483648.0 && size >= 25) {
         double floor_part = floor(scaled), frac = scaled - floor_part;
         if (fabs(frac - 0.5) > 1e-6) {
             int64_t cents = (int64_t)floor_part + (frac > 0.5);
             uint64_t u = cents < 0 ? (uint64_t)-cents : (uint64_t)cents;
-            uint64_t whole = u / 100, hundredths = u % 100;
-            char digits[20];
-            size_t n = 0, k = 0;
-            do
-                digits[n++] = (char)('0' + whole % 10);
-            while ((whole /= 10) != 0);
-            if (cents < 0)
-                buf[k++] = '-';
-            while (n)
-                buf[k++] = digits[--n];
-            if (hundredths) {
-                buf[k++] = '.';
-                buf[k++] = (char)('0' + hundredths / 10);
-                if (hundredths % 10)
-                    buf[k++] = (char)('0' + hundredths % 10);
-            }
-            buf[k] = '\0';
-            return buf;
+            return write_figure(buf, cents < 0, u / 100, (unsigned)(u % 100));
         }
     }
     snprintf(buf, size, "%.2f", x);

@@ -449,7 +449,7 @@ static void test_format_matches_printf(void **state)
                 assert_string_equal(buf, want);
                 assert_int_equal(n, (int)strlen(want));
                 for (size_t size = 0; size <= strlen(want); size++) {
-                    char small[HS_PERIOD_TEXT_MAX] = "xxxxxxxxxx", expect[HS_PERIOD_TEXT_MAX] = "xxxxxxxxxx";
+                    char small[HS_PERIOD_TEXT_MAX] = "##########", expect[HS_PERIOD_TEXT_MAX] = "##########";
                     assert_int_equal(hs_period_format(&p, small, size), n);
                     snprintf(expect, size, "%s", want);
                     assert_memory_equal(small, expect, sizeof small);
