@@ -201,8 +201,12 @@ hs_err hs_alert_retire(hs_alert_store *store, const char *fingerprint, const cha
     return err;
 }
 
+/* The longest figure hs_figure writes without printf: "-" and 15 digits (whole numbers below 1e15), or "-",
+ * 8 digits, "." and 2 (decimals below 2^31 hundredths), and the NUL. Smaller buffers take printf's path. */
+#define FIGURE_FAST_BYTES 17
+
 /* "-"?, `whole`, and "." with one or two decimals when `hundredths` is not 0 (trailing zero left out): what
- * "%.2f" and hs_figure's trimming make of the figure. `buf` holds at least 25 bytes. */
+ * "%.2f" and hs_figure's trimming make of the figure. `buf` holds FIGURE_FAST_BYTES. */
 static const char *write_figure(char *buf, bool negative, uint64_t whole, unsigned hundredths)
 {
     char digits[20];
@@ -227,7 +231,7 @@ static const char *write_figure(char *buf, bool negative, uint64_t whole, unsign
 const char *hs_figure(double x, char *buf, size_t size)
 {
     /* Whole numbers, most figures, without printf. */
-    if (x > -1e15 && x < 1e15 && x == (double)(int64_t)x && size >= 25) {
+    if (x > -1e15 && x < 1e15 && x == (double)(int64_t)x && size >= FIGURE_FAST_BYTES) {
         int64_t v = (int64_t)x;
         return write_figure(buf, v < 0, v < 0 ? (uint64_t)-v : (uint64_t)v, 0);
     }
@@ -235,7 +239,7 @@ const char *hs_figure(double x, char *buf, size_t size)
      * integer cannot differ from printf's rounding of the exact binary value: below 2^31 the product is off
      * by at most 2^-22 from the exact one, well inside the 1e-6 kept clear of the tie. */
     double scaled = x * 100.0;
-    if (scaled > -2147483648.0 && scaled < 2147483648.0 && size >= 25) {
+    if (scaled > -2147483648.0 && scaled < 2147483648.0 && size >= FIGURE_FAST_BYTES) {
         double floor_part = floor(scaled), frac = scaled - floor_part;
         if (fabs(frac - 0.5) > 1e-6) {
             int64_t cents = (int64_t)floor_part + (frac > 0.5);

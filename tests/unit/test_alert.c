@@ -262,6 +262,18 @@ static void test_figures_and_names(void **state)
         figure_reference(decimals[i], want, sizeof want);
         assert_string_equal(hs_figure(decimals[i], buf, sizeof buf), want);
     }
+    /* The longest figures of both paths, into buffers of every size from 1 up, each exactly that large (an
+     * overrun shows under the sanitizers): the text of a buffer large enough, snprintf's truncation below. */
+    const double longest[] = {-999999999999999.0, 999999999999999.0, -21474836.47, 21474836.47, -0.01};
+    for (size_t i = 0; i < sizeof longest / sizeof longest[0]; i++)
+        for (size_t size = 1; size <= 24; size++) {
+            char want[64];
+            figure_reference(longest[i], want, size);
+            char *exact = malloc(size);
+            assert_non_null(exact);
+            assert_string_equal(hs_figure(longest[i], exact, size), want);
+            free(exact);
+        }
     uint64_t seed = 42;
     for (int i = 0; i < 200000; i++) {
         seed = seed * 6364136223846793005u + 1442695040888963407u;
