@@ -3,7 +3,6 @@
 
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,15 +208,10 @@ hs_err hs_alert_retire(hs_alert_store *store, const char *fingerprint, const cha
  * "%.2f" and hs_figure's trimming make of the figure. `buf` holds FIGURE_FAST_BYTES. */
 static const char *write_figure(char *buf, bool negative, uint64_t whole, unsigned hundredths)
 {
-    char digits[20];
-    size_t n = 0, k = 0;
-    do
-        digits[n++] = (char)('0' + whole % 10);
-    while ((whole /= 10) != 0);
+    size_t k = 0;
     if (negative)
         buf[k++] = '-';
-    while (n)
-        buf[k++] = digits[--n];
+    k += hs_u64_digits(buf + k, whole);
     if (hundredths) {
         buf[k++] = '.';
         buf[k++] = (char)('0' + hundredths / 10);
@@ -259,31 +253,6 @@ const char *hs_figure(double x, char *buf, size_t size)
     if (strcmp(buf, "-0") == 0)
         snprintf(buf, size, "0");
     return buf;
-}
-
-hs_text hs_text_in(char *buf, size_t size)
-{
-    buf[0] = '\0';
-    return (hs_text){.buf = buf, .size = size, .len = 0};
-}
-
-void hs_text_add(hs_text *t, const char *s)
-{
-    size_t room = t->size - 1 - t->len, n = strlen(s);
-    if (n > room)
-        n = room;
-    memcpy(t->buf + t->len, s, n);
-    t->len += n;
-    t->buf[t->len] = '\0';
-}
-
-void hs_text_cat(hs_text *t, ...)
-{
-    va_list pieces;
-    va_start(pieces, t);
-    for (const char *s; (s = va_arg(pieces, const char *)) != NULL;)
-        hs_text_add(t, s);
-    va_end(pieces);
 }
 
 void hs_text_figure(hs_text *t, double x)

@@ -35,6 +35,7 @@
 #include "hs/http.h"
 #include "hs/kafka.h"
 #include "hs/log.h"
+#include "hs/text.h"
 #include "hs/validate.h"
 
 #define MAX_INPUTS    4
@@ -767,34 +768,21 @@ static void dead_letter(runtime *rt, const rd_kafka_message_t *msg, hs_err code,
  */
 
 /* decimal digits of `v` (non-negative) at `out`; returns how many. */
-static size_t format_decimal(char *out, uint64_t v)
-{
-    char digits[24];
-    size_t n = 0;
-    do
-        digits[n++] = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
-    for (size_t k = 0; k < n; k++)
-        out[k] = digits[n - 1 - k];
-    return n;
-}
-
 /* "topic/partition/offset": which input record caused an output (part of its event id). What
  * snprintf("%s/%d/%lld") writes, without its cost on every record. */
 static void format_cause(char *out, size_t size, const char *topic, int32_t partition, int64_t offset)
 {
     size_t topic_len = strlen(topic);
-    const size_t digits_max = 20; /* of a 64-bit number */
-    if (topic_len + 2 * digits_max + 3 > size || partition < 0 || offset < 0) {
+    if (topic_len + 2 * HS_U64_DIGITS_MAX + 3 > size || partition < 0 || offset < 0) {
         snprintf(out, size, "%s/%" PRId32 "/%" PRId64, topic, partition, offset);
         return;
     }
     memcpy(out, topic, topic_len);
     size_t n = topic_len;
     out[n++] = '/';
-    n += format_decimal(out + n, (uint64_t)partition);
+    n += hs_u64_digits(out + n, (uint64_t)partition);
     out[n++] = '/';
-    n += format_decimal(out + n, (uint64_t)offset);
+    n += hs_u64_digits(out + n, (uint64_t)offset);
     out[n] = '\0';
 }
 

@@ -14,6 +14,7 @@
 #include "healthsignals/v1/rule.pb-c.h"
 #include "hs/calc.h"
 #include "hs/table.h"
+#include "hs/text.h"
 
 /* Buffer size of a fingerprint: 16 hex digits and the NUL. */
 #define HS_FINGERPRINT_MAX 17
@@ -74,24 +75,6 @@ hs_err hs_alert_retire(hs_alert_store *store, const char *fingerprint, const cha
 
 /* A figure for annotations: at most two decimals, no trailing zeros ("134.4", "79", "-18"). Returns buf. */
 const char *hs_figure(double x, char *buf, size_t size);
-
-/* Text written piece by piece into a fixed buffer, for annotations: each piece is cut off where the buffer
- * ends, as snprintf would, and the text is always terminated. Cheaper than one snprintf with many
- * arguments, which is what made building alerts costly. */
-typedef struct hs_text {
-    char *buf;
-    size_t size; /* of buf, at least 1 */
-    size_t len;
-} hs_text;
-
-/* An empty text in `buf`. */
-hs_text hs_text_in(char *buf, size_t size);
-
-/* Appends `s`. */
-void hs_text_add(hs_text *t, const char *s);
-
-/* Appends each string up to the terminating NULL. */
-void hs_text_cat(hs_text *t, ...) __attribute__((sentinel));
 
 /* Appends hs_figure(x). */
 void hs_text_figure(hs_text *t, double x);
