@@ -36,9 +36,13 @@ void hs_alloc_tune(void)
 
 #if defined(__SANITIZE_ADDRESS__) /* gcc */
 #define HS_ASAN 1
+#elif defined(__SANITIZE_THREAD__)
+#define HS_TSAN 1
 #elif defined(__has_feature) /* clang */
 #if __has_feature(address_sanitizer)
 #define HS_ASAN 1
+#elif __has_feature(thread_sanitizer)
+#define HS_TSAN 1
 #endif
 #endif
 
@@ -51,6 +55,8 @@ const char *hs_alloc_name(void)
 {
 #if defined(HS_ASAN)
     return "AddressSanitizer malloc";
+#elif defined(HS_TSAN)
+    return "ThreadSanitizer malloc";
 #elif defined(__GLIBC__)
     static char name[64];
     if (!name[0])
