@@ -773,7 +773,7 @@ static void dead_letter(runtime *rt, const rd_kafka_message_t *msg, hs_err code,
 static void format_cause(char *out, size_t size, const char *topic, int32_t partition, int64_t offset)
 {
     size_t topic_len = strlen(topic);
-    if (topic_len + 2 * HS_U64_DIGITS_MAX + 3 > size || partition < 0 || offset < 0) {
+    if (topic_len + 2 * (size_t)HS_U64_DIGITS_MAX + 3 > size || partition < 0 || offset < 0) {
         snprintf(out, size, "%s/%" PRId32 "/%" PRId64, topic, partition, offset);
         return;
     }
