@@ -767,7 +767,6 @@ static void dead_letter(runtime *rt, const rd_kafka_message_t *msg, hs_err code,
 /* --- consuming -------------------------------------------------------------------------------------------
  */
 
-/* decimal digits of `v` (non-negative) at `out`; returns how many. */
 /* "topic/partition/offset": which input record caused an output (part of its event id). What
  * snprintf("%s/%d/%lld") writes, without its cost on every record. */
 static void format_cause(char *out, size_t size, const char *topic, int32_t partition, int64_t offset)
