@@ -34,18 +34,6 @@ void hs_alloc_tune(void)
 
 #else
 
-#if defined(__SANITIZE_ADDRESS__) /* gcc */
-#define HS_ASAN 1
-#elif defined(__SANITIZE_THREAD__)
-#define HS_TSAN 1
-#elif defined(__has_feature) /* clang */
-#if __has_feature(address_sanitizer)
-#define HS_ASAN 1
-#elif __has_feature(thread_sanitizer)
-#define HS_TSAN 1
-#endif
-#endif
-
 #ifdef __GLIBC__
 #include <gnu/libc-version.h>
 #include <malloc.h> /* mallopt */
@@ -53,9 +41,9 @@ void hs_alloc_tune(void)
 
 const char *hs_alloc_name(void)
 {
-#if defined(HS_ASAN)
+#if defined(HS_ALLOC_ASAN)
     return "AddressSanitizer malloc";
-#elif defined(HS_TSAN)
+#elif defined(HS_ALLOC_TSAN)
     return "ThreadSanitizer malloc";
 #elif defined(__GLIBC__)
     static char name[64];

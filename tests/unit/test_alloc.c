@@ -52,24 +52,13 @@ static void test_settings_are_compiled_in(void **state)
     assert_int_equal(muzzy, 0);
 }
 #else
-#if defined(__SANITIZE_ADDRESS__) /* gcc */
-#define ASAN 1
-#elif defined(__SANITIZE_THREAD__)
-#define TSAN 1
-#elif defined(__has_feature) /* clang */
-#if __has_feature(address_sanitizer)
-#define ASAN 1
-#elif __has_feature(thread_sanitizer)
-#define TSAN 1
-#endif
-#endif
 
 static void test_name_says_which_malloc(void **state)
 {
     const char *name = hs_alloc_name();
-#if defined(ASAN)
+#if defined(HS_ALLOC_ASAN)
     assert_string_equal(name, "AddressSanitizer malloc");
-#elif defined(TSAN)
+#elif defined(HS_ALLOC_TSAN)
     assert_string_equal(name, "ThreadSanitizer malloc");
 #elif defined(__GLIBC__)
     assert_true(strncmp(name, "glibc ", 6) == 0);

@@ -7,8 +7,22 @@
 #ifndef HS_ALLOC_H
 #define HS_ALLOC_H
 
-/* "jemalloc <version>", "AddressSanitizer malloc", "glibc <version> malloc" or "system malloc": for the
- * start-up log line. */
+/* Whether the compiler builds this code under a sanitizer that brings its own malloc (whichever way it was
+ * asked for: HS_SANITIZE, HS_TSAN or -fsanitize in CFLAGS): HS_ALLOC_ASAN or HS_ALLOC_TSAN. */
+#if defined(__SANITIZE_ADDRESS__) /* gcc */
+#define HS_ALLOC_ASAN 1
+#elif defined(__SANITIZE_THREAD__)
+#define HS_ALLOC_TSAN 1
+#elif defined(__has_feature) /* clang */
+#if __has_feature(address_sanitizer)
+#define HS_ALLOC_ASAN 1
+#elif __has_feature(thread_sanitizer)
+#define HS_ALLOC_TSAN 1
+#endif
+#endif
+
+/* "jemalloc <version>", "AddressSanitizer malloc", "ThreadSanitizer malloc", "glibc <version> malloc" or
+ * "system malloc": for the start-up log line. */
 const char *hs_alloc_name(void);
 
 /* Applies the settings that cannot be compiled in (glibc: the mmap threshold). Call first thing in main. */
