@@ -651,8 +651,8 @@ bool hs_metrics_remove_l(hs_metrics *m, const char *name, ...)
 /* --- Updates ------------------------------------------------------------------------------------------- */
 
 /* One writer per series (hs/metrics.h): a relaxed load and store, which the renderer reads whole. */
-#define RELAXED_ADD(var, n)                                                                                \
-    atomic_store_explicit(&(var), atomic_load_explicit(&(var), memory_order_relaxed) + (n),              \
+#define RELAXED_ADD(var, n)                                                                                  \
+    atomic_store_explicit(&(var), atomic_load_explicit(&(var), memory_order_relaxed) + (n),                  \
                           memory_order_relaxed)
 
 void hs_counter_add(hs_counter *c, uint64_t n)

@@ -332,8 +332,9 @@ static void *render_repeatedly(void *arg)
         assert_non_null(text);
         const char *inf = strstr(text, "h_seconds_bucket{le=\"+Inf\"} ");
         const char *count = strstr(text, "h_seconds_count ");
-        if (inf && count && strtoull(inf + strlen("h_seconds_bucket{le=\"+Inf\"} "), NULL, 10) !=
-                                strtoull(count + strlen("h_seconds_count "), NULL, 10))
+        if (inf && count &&
+            strtoull(inf + strlen("h_seconds_bucket{le=\"+Inf\"} "), NULL, 10) !=
+                strtoull(count + strlen("h_seconds_count "), NULL, 10))
             r->inconsistent++;
         r->renders++;
         free(text);
