@@ -78,7 +78,7 @@ case_ renumber_field 1 "$obs.revision (10): renumbered to 12" \
 case_ retype_field 1 "$obs.value (4): type changed from double to float" \
   sed -i 's/^  double value = 4;/  float value = 4;/' $indicator
 case_ rename_field 1 "$obs.volume (6): renamed to 'count'" \
-  sed -i 's/oneof _volume { int64 volume = 6; }/oneof _count { int64 count = 6; }/' $indicator
+  sed -i 's/optional int64 volume = 6;/optional int64 count = 6;/' $indicator
 case_ swap_numbers 1 "$obs.provisional (7): renumbered to 8, and number 7 reused by 'suspended'
 $obs.suspended (8): renumbered to 7, and number 8 reused by 'provisional'" \
   sed -i -e 's/^  bool provisional = 7;/  bool provisional = 8;/' -e 's/^  bool suspended = 8;/  bool suspended = 7;/' \
@@ -98,7 +98,7 @@ $obs.suspended (8): moved into oneof 'status'" \
 case_ add_presence_wrapper 1 "$obs.value (4): moved into presence oneof '_value' (optional)" \
   sed -i 's/^  double value = 4;/  oneof _value { double value = 4; }/' $indicator
 case_ drop_presence_wrapper 1 "$obs.volume (6): moved out of presence oneof '_volume' (optional)" \
-  sed -i 's/oneof _volume { int64 volume = 6; }/int64 volume = 6;/' $indicator
+  sed -i 's/optional int64 volume = 6;/int64 volume = 6;/' $indicator
 case_ remove_message 1 "healthsignals.v1.BudgetLine: message removed" \
   sed -i '/^message BudgetLine {/,/^}/d' healthsignals/v1/budget.proto
 case_ remove_enum_value 1 "healthsignals.v1.Unit.WEEKS (3): removed" \
@@ -126,8 +126,9 @@ case_ add_enum_value 0 "" \
 case_ add_file 0 "" \
   sh -c 'printf "syntax = \"proto3\";\npackage healthsignals.v1;\nmessage Extra { string x = 1; }\n" \
     >healthsignals/v1/extra.proto'
-case_ presence_wrapper_is_proto3_optional 0 "" \
-  sed -i 's/oneof _volume { int64 volume = 6; }/optional int64 volume = 6;/' $indicator
+# proto/ spells presence as proto3 `optional`; the released baselines before it, as the one-field oneof.
+case_ proto3_optional_is_presence_wrapper 0 "" \
+  sed -i 's/optional int64 volume = 6;/oneof _volume { int64 volume = 6; }/' $indicator
 
 echo "--- usage, I/O and parse errors: exit 2"
 expect_status() { # NAME STATUS ARGS...
