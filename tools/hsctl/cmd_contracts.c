@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +36,8 @@ static void usage(FILE *out)
 
 /* --- JSON schemas of the canonical proto3 JSON mapping ------------------------------------------------- */
 
+#define INTEGER_TEXT "written as a number; parsers also accept a decimal string"
+
 static json_t *ref_to(const char *section, const char *name)
 {
     char ref[256];
@@ -42,14 +45,17 @@ static json_t *ref_to(const char *section, const char *name)
     return json_pack("{s:s}", "$ref", ref);
 }
 
+/* An enum is written by name; the mapping's parsers also accept the number. */
 static json_t *enum_schema(const ProtobufCEnumDescriptor *desc)
 {
-    json_t *names = json_array();
+    json_t *values = json_array();
     for (unsigned i = 0; i < desc->n_values; i++)
-        json_array_append_new(names, json_string(desc->values[i].name));
-    return json_pack("{s:s, s:s, s:s, s:o, s:s}", "title", desc->short_name, "description",
-                     "A protobuf enum: its value names in JSON (parsers also accept the numbers).", "type",
-                     "string", "enum", names, "x-protobuf-type", desc->name);
+        json_array_append_new(values, json_string(desc->values[i].name));
+    for (unsigned i = 0; i < desc->n_values; i++)
+        json_array_append_new(values, json_integer(desc->values[i].value));
+    return json_pack("{s:s, s:s, s:[s,s], s:o, s:s}", "title", desc->short_name, "description",
+                     "A protobuf enum: written as the value's name; parsers also accept its number.", "type",
+                     "string", "integer", "enum", values, "x-protobuf-type", desc->name);
 }
 
 /* The schema of one value of `field` (not the repeated/map wrapping). Message and enum types are added to
@@ -61,11 +67,15 @@ static json_t *value_schema(const ProtobufCFieldDescriptor *field, json_t *schem
     switch (field->type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32: return json_pack("{s:s, s:s}", "type", "integer", "format", "int32");
+    case PROTOBUF_C_TYPE_SFIXED32:
+        return json_pack("{s:[s,s], s:s, s:I, s:I, s:s, s:s}", "type", "integer", "string", "format", "int32",
+                         "minimum", (json_int_t)INT32_MIN, "maximum", (json_int_t)INT32_MAX, "pattern",
+                         "^-?[0-9]+$", "description", INTEGER_TEXT);
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
-        return json_pack("{s:s, s:i, s:I}", "type", "integer", "minimum", 0, "maximum",
-                         (json_int_t)4294967295);
+        return json_pack("{s:[s,s], s:s, s:i, s:I, s:s, s:s}", "type", "integer", "string", "format",
+                         "uint32", "minimum", 0, "maximum", (json_int_t)UINT32_MAX, "pattern", "^[0-9]+$",
+                         "description", INTEGER_TEXT);
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
@@ -75,15 +85,16 @@ static json_t *value_schema(const ProtobufCFieldDescriptor *field, json_t *schem
         return json_pack("{s:[s,s], s:s, s:s, s:s}", "type", "string", "integer", "format",
                          is_signed ? "int64" : "uint64", "pattern", is_signed ? "^-?[0-9]+$" : "^[0-9]+$",
                          "description",
-                         "64-bit integer: written as a decimal string, read from a string or "
-                         "a number");
+                         "64-bit integer: written as a decimal string; parsers also accept a number");
     }
     case PROTOBUF_C_TYPE_FLOAT:
     case PROTOBUF_C_TYPE_DOUBLE:
-        return json_pack("{s:[s,s], s:s, s:s, s:s}", "type", "number", "string", "format",
-                         field->type == PROTOBUF_C_TYPE_FLOAT ? "float" : "double", "pattern",
-                         "^(NaN|-?Infinity)$", "description",
-                         "a number; the strings NaN, Infinity and -Infinity for the non-finite values");
+        return json_pack(
+            "{s:[s,s], s:s, s:s, s:s}", "type", "number", "string", "format",
+            field->type == PROTOBUF_C_TYPE_FLOAT ? "float" : "double", "pattern",
+            "^(NaN|-?Infinity|-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][-+]?[0-9]+)?)$", "description",
+            "written as a number, and as the strings NaN, Infinity and -Infinity for the non-finite "
+            "values; parsers also accept a number in a string");
     case PROTOBUF_C_TYPE_BOOL: return json_pack("{s:s}", "type", "boolean");
     case PROTOBUF_C_TYPE_STRING: return json_pack("{s:s}", "type", "string");
     case PROTOBUF_C_TYPE_BYTES: return json_pack("{s:s, s:s}", "type", "string", "contentEncoding", "base64");
