@@ -115,6 +115,18 @@ if mutate reserved pristine sed -i 's/^  string source = 11;/&\n  reserved 12;\n
 $obs.note (12): name 'note' is reserved in the baseline" reserved
 fi
 
+# The file options that place generated code: a change moves every generated type (Go import path, Java
+# package); a baseline without an option lets it be added.
+case_ change_go_package 1 "$indicator: option go_package changed from 'healthsignals/contracts/go/healthsignals/v1;healthsignalsv1' to 'example.org/hs;hs' (generated code moves)" \
+  sed -i 's|^option go_package = .*|option go_package = "example.org/hs;hs";|' $indicator
+case_ change_java_multiple_files 1 "$indicator: option java_multiple_files changed from 'true' to 'false' (generated code moves)" \
+  sed -i 's/^option java_multiple_files = true;/option java_multiple_files = false;/' $indicator
+case_ remove_java_package 1 "$indicator: option java_package changed from 'dk.healthsignals.v1' to '' (generated code moves)" \
+  sed -i '/^option java_package = /d' $indicator
+if mutate no_csharp_namespace pristine sed -i '/^option csharp_namespace = /d' $indicator; then
+  verdict pristine 0 "" no_csharp_namespace
+fi
+
 echo "--- additions and equivalent spellings: exit 0"
 case_ add_field 0 "" \
   sed -i 's/^  string source = 11;/&\n  string note = 12;/' $indicator
