@@ -34,9 +34,11 @@ module=${pkg%/healthsignals/v1}
 if [ ! -d "$work/go/$pkg" ]; then
   fail "go: protoc-gen-go wrote nothing under $pkg (go_package)"
 else
-  go_version=$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$gomodcache"/cache/download/google.golang.org/protobuf/@v/*.mod | head -n 1)
   protobuf_go=$(basename "$(dirname "$protoc_gen_go")")
   protobuf_go=${protobuf_go#bin-}
+  # The module's own minimum Go version, so that the oldest Go it supports (Debian 12's 1.19) builds it.
+  go_version=$(sed -n 's/^go \([0-9.]*\)$/\1/p' \
+    "$gomodcache/cache/download/google.golang.org/protobuf/@v/$protobuf_go.mod")
   cat >"$work/go/$module/go.mod" <<GOMOD
 module $module
 
