@@ -20,6 +20,18 @@ if ! diff -u "$doc" "$work/asyncapi.json" >"$work/diff"; then
 fi
 echo "asyncapi: docs/asyncapi.json is what hsctl contracts asyncapi generates"
 
+# The command's own errors: a wrong subcommand is a usage error (2), an unwritable output an I/O error (5)
+# that names the file.
+status=0
+"$hsctl" contracts openapi >/dev/null 2>&1 || status=$?
+[ "$status" = 2 ] || { echo "asyncapi: 'hsctl contracts openapi' exited $status, expected 2"; exit 1; }
+status=0
+"$hsctl" contracts asyncapi --output "$work/missing/asyncapi.json" 2>"$work/err" || status=$?
+if [ "$status" != 5 ] || ! grep -q "$work/missing/asyncapi.json" "$work/err"; then
+  echo "asyncapi: an unwritable --output exited $status ($(cat "$work/err")), expected 5 naming the file"
+  exit 1
+fi
+
 command -v node >/dev/null || { echo "asyncapi: node not found (tools/setup installs nodejs)"; exit 1; }
 parser=$("$src/tools/devtools" asyncapi-parser)
 node "$src/tests/lint/asyncapi_validate.js" "$parser" "$doc"

@@ -406,6 +406,30 @@ static json_t *asyncapi_document(void)
                      "schemas", schemas);
 }
 
+/* Writes `text` and a newline to `output`, or to standard output when NULL. A file is written beside it and
+ * renamed into place, so that a failed run leaves the committed document as it was. */
+static hs_err write_text(const char *output, const char *text)
+{
+    if (!output) {
+        bool ok = fputs(text, stdout) >= 0 && fputc('\n', stdout) != EOF && fflush(stdout) == 0;
+        return ok ? HS_OK : hsctl_fail(HS_ERR_IO, "cannot write standard output: %s", strerror(errno));
+    }
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", output) >= (int)sizeof tmp)
+        return hsctl_fail(HS_ERR_USAGE, "--output path too long");
+    FILE *out = fopen(tmp, "w");
+    if (!out)
+        return hsctl_fail(HS_ERR_IO, "cannot write %s: %s", output, strerror(errno));
+    bool ok = fputs(text, out) >= 0 && fputc('\n', out) != EOF;
+    ok = fclose(out) == 0 && ok;
+    if (!ok || rename(tmp, output) != 0) {
+        int saved = errno;
+        remove(tmp);
+        return hsctl_fail(HS_ERR_IO, "cannot write %s: %s", output, strerror(saved));
+    }
+    return HS_OK;
+}
+
 static hs_err contracts_asyncapi(const char *output)
 {
     json_t *doc = asyncapi_document();
@@ -415,17 +439,9 @@ static hs_err contracts_asyncapi(const char *output)
     json_decref(doc);
     if (!text)
         return hsctl_fail(HS_ERR_NOMEM, "out of memory");
-    FILE *out = output ? fopen(output, "w") : stdout;
-    if (!out) {
-        free(text);
-        return hsctl_fail(HS_ERR_IO, "cannot write %s: %s", output, strerror(errno));
-    }
-    bool ok = fputs(text, out) >= 0 && fputc('\n', out) != EOF;
-    ok = (output ? fclose(out) == 0 : fflush(out) == 0) && ok;
+    hs_err err = write_text(output, text);
     free(text);
-    if (!ok)
-        return hsctl_fail(HS_ERR_IO, "cannot write %s", output ? output : "standard output");
-    return HS_OK;
+    return err;
 }
 
 hs_err hsctl_contracts(int argc, char **argv, const hsctl_globals *g)
