@@ -283,7 +283,12 @@ static json_t *channel_binding(const hs_topic *topic)
 static json_t *partitioning(const hs_topic *topic)
 {
     if (!topic->key_of)
-        return json_pack("{s:s}", "description", "Any partition: dead letters are not grouped");
+        /* As the runtime produces them (common/src/runtime.c, the DLQ record). */
+        return json_pack(
+            "{s:s, s:i, s:s}", "algorithm", "source partition", "partitions", topic->partitions,
+            "description",
+            "partition = the rejected record's partition modulo the partition count, so that the "
+            "dead letters of one input partition stay in their order");
     char text[512];
     snprintf(text, sizeof text,
              "partition = (murmur2(grouping key as UTF-8) & 0x7fffffff) %% %d, the Java client's default "
