@@ -106,6 +106,14 @@ expect("invalid", [cloudevent("IndicatorObservation", {**fact, "period": 2023})]
 expect("invalid", [cloudevent("IndicatorObservation", {**fact, "scope": {"kind": "COUNTY", "code": "1"}})],
        "unknown enum name in a nested message")
 
+# Presence is part of the contract: an optional field is written even when zero, a plain one is not.
+with open(os.path.join(SRC, "docs", "asyncapi.json")) as f:
+    observation = json.load(f)["components"]["schemas"][T + "IndicatorObservation"]["properties"]
+if not observation["volume"]["x-protobuf-field"].get("optional") or \
+        observation["value"]["x-protobuf-field"].get("optional"):
+    raise SystemExit("FAIL: IndicatorObservation: volume must be marked optional and value not: "
+                     f"{observation['volume']['x-protobuf-field']}, {observation['value']['x-protobuf-field']}")
+
 events = write_lines("checks.ndjson", checks)
 parser = subprocess.run([os.path.join(SRC, "tools", "devtools"), "asyncapi-parser"], capture_output=True, text=True,
                         timeout=900)

@@ -109,7 +109,20 @@ static json_t *value_schema(const ProtobufCFieldDescriptor *field, json_t *schem
     return json_object(); /* a type protobuf-c does not know yet: any value */
 }
 
-static json_t *field_schema(const ProtobufCFieldDescriptor *field, json_t *schemas)
+/* The number of fields in the oneof of `field` (protobuf-c gives the members one shared case member). */
+static unsigned oneof_members(const ProtobufCMessageDescriptor *message,
+                              const ProtobufCFieldDescriptor *field)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < message->n_fields; i++)
+        if ((message->fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            message->fields[i].quantifier_offset == field->quantifier_offset)
+            n++;
+    return n;
+}
+
+static json_t *field_schema(const ProtobufCMessageDescriptor *message, const ProtobufCFieldDescriptor *field,
+                            json_t *schemas)
 {
     json_t *schema;
     if (hs_json_field_is_map(field)) {
@@ -125,10 +138,13 @@ static json_t *field_schema(const ProtobufCFieldDescriptor *field, json_t *schem
     }
     json_t *proto = json_pack("{s:s, s:i}", "name", field->name, "number", (int)field->id);
     if (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-        /* This project's presence wrapper (common.proto): in JSON, present whenever set, even when zero. */
-        json_object_set_new(proto, "presence", json_true());
+        /* A proto3 `optional` field reaches protobuf-c as a one-field oneof (tools/proto-lower): in JSON it
+         * is present whenever set, even when zero. A oneof of several fields holds at most one of them. */
+        bool alone = oneof_members(message, field) == 1;
+        json_object_set_new(proto, alone ? "optional" : "oneof", json_true());
         json_object_set_new(schema, "description",
-                            json_string("present when known, even if zero; absent means unknown"));
+                            json_string(alone ? "present when known, even if zero; absent means unknown"
+                                              : "at most one field of its oneof is present"));
     }
     json_object_set_new(schema, "x-protobuf-field", proto);
     return schema;
@@ -155,7 +171,7 @@ static json_t *message_schema_ref(const ProtobufCMessageDescriptor *desc, json_t
     for (unsigned i = 0; i < desc->n_fields; i++) {
         char name[128];
         hs_json_field_name(desc->fields[i].name, name, sizeof name);
-        json_object_set_new(properties, name, field_schema(&desc->fields[i], schemas));
+        json_object_set_new(properties, name, field_schema(desc, &desc->fields[i], schemas));
     }
     json_decref(schema);
     return ref_to("schemas", desc->name);
