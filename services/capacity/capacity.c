@@ -6,6 +6,7 @@
  */
 #include "capacity.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,7 +101,12 @@ bool capacity_utilisation(double available, double occupied, double *pct)
 {
     if (!(available > 0))
         return false;
-    *pct = occupied / available * 100.0;
+    /* A tiny `available` (1e-300 beds) can make the quotient overflow: such a utilisation is no figure, and
+     * is treated as nothing available, never emitted as Infinity. */
+    double quotient = occupied / available * 100.0;
+    if (!isfinite(quotient))
+        return false;
+    *pct = quotient;
     return true;
 }
 
@@ -115,6 +121,9 @@ static double effective_utilisation(double available, double occupied)
 
 unsigned capacity_threshold_level(double available, double occupied, const capacity_params *params)
 {
+    /* The calculation passes only counts it checked (apply_observation) and their sums, which stay finite:
+     * a NaN here would choose level 1 silently, so it is a bug, not input. */
+    assert(isfinite(available) && isfinite(occupied));
     double pct = effective_utilisation(available, occupied);
     unsigned level = 1;
     for (int i = 0; i < 3; i++)
@@ -372,7 +381,8 @@ static bool member_of(const capacity_fact *f, int kind, const char *code)
 
 /* Adds the roll-up of (kind, code) in `period` when it has no entry of its own and has members among the
  * entries (the nation: all five regions): sums of available, occupied (and normed, when every member has
- * one). */
+ * one). The sums cannot overflow: every member's counts are at most HS_VALIDATE_COUNT_MAX (1e12), so even
+ * a billion members sum below 1e21, nowhere near DBL_MAX. */
 static bool add_rollup(entry_list *list, int kind, const char *code, const hs_period *period)
 {
     size_t count = list->count;
@@ -854,8 +864,14 @@ static hs_err apply_observation(capacity_state *s, const hs_topic *topic, const 
                             obs->resource);
     if (obs->_available_case != HEALTHSIGNALS__V1__CAPACITY_OBSERVATION___AVAILABLE_AVAILABLE)
         return hs_error_set(error, HS_ERR_VALIDATION, "available is required");
-    if (!(obs->available >= 0) || !(obs->occupied >= 0))
-        return hs_error_set(error, HS_ERR_VALIDATION, "available and occupied must be >= 0");
+    /* Validation has refused these already; the calculation does not depend on it, since its sums are
+     * finite only for counts within the bound. */
+    if (!(obs->available >= 0 && obs->available <= HS_VALIDATE_COUNT_MAX) ||
+        !(obs->occupied >= 0 && obs->occupied <= HS_VALIDATE_COUNT_MAX) ||
+        (obs->_normed_case == HEALTHSIGNALS__V1__CAPACITY_OBSERVATION___NORMED_NORMED &&
+         !(obs->normed >= 0 && obs->normed <= HS_VALIDATE_COUNT_MAX)))
+        return hs_error_set(error, HS_ERR_VALIDATION, "available, occupied and normed must be counts 0-%.0f",
+                            HS_VALIDATE_COUNT_MAX);
     capacity_fact fact;
     memset(&fact, 0, sizeof fact);
     hs_err err = hs_period_parse(obs->period, &fact.period, error);

@@ -307,6 +307,66 @@ static void test_tombstone_deletes_the_status(void **state)
     free(out);
 }
 
+static void assert_no_infinity_or_nan(const char *out)
+{
+    if (strstr(out, "Infinity") || strstr(out, "NaN"))
+        fail_msg("a figure that is not finite in the output:\n%s", out);
+}
+
+/* Issue 15, item 5: two hospitals at level 4 with 1e308 beds rolled up to a region with available =
+ * Infinity, utilisation NaN and level 1. Such counts are refused (to the dead letters), and nothing of them
+ * reaches an output. */
+static void test_1e308_beds_are_refused_and_roll_up_nothing(void **state)
+{
+    hs_offline_stats stats;
+    char *out = run(NULL,
+                    OBS("beds.medical", "HOSPITAL", "1084-rigshospitalet", "2023Q1", "1e308", "9.8e307")
+                        OBS("beds.medical", "HOSPITAL", "1084-herlev", "2023Q1", "1e308", "9.8e307"),
+                    &stats);
+    assert_int_equal(stats.rejected, 2);
+    assert_no_infinity_or_nan(out);
+    assert_null(strstr(out, "region:1084"));
+    assert_null(alert_line(out, (char[4096]){0}, 4096));
+    free(out);
+}
+
+/* The same two hospitals at the largest count validation admits (1e12): the region's sums are finite, its
+ * utilisation is 98 % and it is at level 4, as both its members are. */
+static void test_counts_at_the_bound_roll_up_to_finite_sums_and_level_4(void **state)
+{
+    hs_offline_stats stats;
+    char *out = run(NULL,
+                    OBS("beds.medical", "HOSPITAL", "1084-rigshospitalet", "2023Q1", "1e12", "9.8e11")
+                        OBS("beds.medical", "HOSPITAL", "1084-herlev", "2023Q1", "1e12", "9.8e11"),
+                    &stats);
+    assert_int_equal(stats.rejected, 0);
+    assert_no_infinity_or_nan(out);
+    char line[4096];
+    line_of(out, "beds.medical/region:1084/2023Q1", line, sizeof line);
+    assert_contains(line, "\"available\":2000000000000,\"occupied\":1960000000000,\"utilisationPct\":98,");
+    assert_contains(line, "\"level\":4,");
+    free(out);
+}
+
+/* A capacity so small that occupied / available overflows (1e-300 beds, 1e10 patients) has no utilisation
+ * figure, never Infinity: it counts as nothing available with patients present, level 4. */
+static void test_utilisation_that_overflows_is_no_figure_and_level_4(void **state)
+{
+    double pct = -1;
+    assert_false(capacity_utilisation(1e-300, 1e10, &pct));
+    assert_float_equal(pct, -1, 0); /* untouched */
+    capacity_params p = capacity_params_default();
+    assert_int_equal(capacity_threshold_level(1e-300, 1e10, &p), 4);
+    hs_offline_stats stats;
+    char *out = run(NULL, OBS("beds.intensive", "REGION", "1081", "2023Q1", "1e-300", "1e10"), &stats);
+    assert_no_infinity_or_nan(out);
+    char line[4096];
+    line_of(out, "beds.intensive/region:1081/2023Q1", line, sizeof line);
+    assert_null(strstr(line, "utilisationPct"));
+    assert_contains(line, "\"level\":4,");
+    free(out);
+}
+
 static void test_period_start(void **state)
 {
     char out[32];
@@ -335,6 +395,9 @@ int main(void)
         cmocka_unit_test(test_hospital_without_region_prefix_is_refused),
         cmocka_unit_test(test_same_facts_twice_and_reverse_order_give_the_same_table),
         cmocka_unit_test(test_tombstone_deletes_the_status),
+        cmocka_unit_test(test_1e308_beds_are_refused_and_roll_up_nothing),
+        cmocka_unit_test(test_counts_at_the_bound_roll_up_to_finite_sums_and_level_4),
+        cmocka_unit_test(test_utilisation_that_overflows_is_no_figure_and_level_4),
         cmocka_unit_test(test_period_start),
     };
     return cmocka_run_group_tests_name("capacity", tests, NULL, NULL);
