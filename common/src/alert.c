@@ -34,6 +34,18 @@ void hs_alert_fingerprint(const char *rule, const char *scope_component, const c
     snprintf(out, HS_FINGERPRINT_MAX, "%016" PRIx64, hash);
 }
 
+bool hs_alert_fingerprint_valid(const char *fingerprint)
+{
+    size_t len = fingerprint ? strnlen(fingerprint, HS_FINGERPRINT_MAX) : 0;
+    if (len != HS_FINGERPRINT_MAX - 1)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((fingerprint[i] >= '0' && fingerprint[i] <= '9') ||
+              (fingerprint[i] >= 'a' && fingerprint[i] <= 'f')))
+            return false;
+    return true;
+}
+
 const char *hs_severity_label(Healthsignals__V1__Severity severity)
 {
     switch (severity) {
@@ -113,6 +125,12 @@ void hs_alert_store_free(hs_alert_store *store)
 hs_err hs_alert_put(hs_alert_store *store, const Healthsignals__V1__Alert *alert, hs_emit *emit,
                     hs_error *error)
 {
+    /* One key form for every service's alerts, so that a subscriber of hs.alerts.v1 can rely on it. */
+    if (!hs_alert_fingerprint_valid(alert->fingerprint))
+        return hs_error_set(error, HS_ERR_INTERNAL,
+                            "alert fingerprint '%.40s' is not 16 hex digits of "
+                            "hs_alert_fingerprint",
+                            alert->fingerprint ? alert->fingerprint : "");
     size_t len = 1 + protobuf_c_message_get_packed_size(&alert->base);
     uint8_t small[2048];
     uint8_t *bytes = len <= sizeof small ? small : malloc(len);

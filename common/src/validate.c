@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hs/alert.h"
 #include "hs/period.h"
 
 /* User text quoted in a reason is cut to this many bytes, so that the reason itself survives. */
@@ -683,6 +684,44 @@ static hs_err check_level_thresholds(const Healthsignals__V1__Rule *rule, hs_err
     return HS_OK;
 }
 
+/* A rule's labels go onto its alerts as they are, and Alertmanager refuses an alert whose label names are
+ * not Prometheus names (400, "invalid label name"): [a-zA-Z_][a-zA-Z0-9_]*, without the "__" that Prometheus
+ * keeps for itself. Values must be UTF-8. */
+static hs_err check_labels(const Healthsignals__V1__Rule *rule, hs_error *error)
+{
+    for (size_t i = 0; i < rule->n_labels; i++) {
+        const char *name = rule->labels[i]->key ? rule->labels[i]->key : "";
+        const char *value = rule->labels[i]->value ? rule->labels[i]->value : "";
+        size_t len = strnlen(name, HS_VALIDATE_CODE_MAX + 1);
+        if (len == 0)
+            return hs_error_set(error, HS_ERR_VALIDATION, "labels: a label has an empty name");
+        if (len > HS_VALIDATE_CODE_MAX)
+            return hs_error_set(error, HS_ERR_TOO_LARGE, "labels: '%.*s...' is longer than %d bytes",
+                                QUOTE_MAX, name, HS_VALIDATE_CODE_MAX);
+        bool ok = !(name[0] >= '0' && name[0] <= '9');
+        for (size_t k = 0; ok && k < len; k++)
+            ok = (name[k] >= 'a' && name[k] <= 'z') || (name[k] >= 'A' && name[k] <= 'Z') ||
+                 (name[k] >= '0' && name[k] <= '9') || name[k] == '_';
+        if (!ok)
+            return hs_error_set(
+                error, HS_ERR_VALIDATION,
+                "labels: '%.*s' is not a label name Alertmanager accepts: letters, digits and "
+                "'_', not starting with a digit",
+                QUOTE_MAX, name);
+        if (strncmp(name, "__", 2) == 0)
+            return hs_error_set(error, HS_ERR_VALIDATION,
+                                "labels: '%.*s' starts with '__', which Prometheus reserves", QUOTE_MAX,
+                                name);
+        if (!hs_validate_utf8(value, strlen(value)))
+            return hs_error_set(error, HS_ERR_VALIDATION, "labels: the value of '%s' is not valid UTF-8",
+                                name);
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(name, rule->labels[k]->key) == 0)
+                return hs_error_set(error, HS_ERR_VALIDATION, "labels: '%s' appears twice", name);
+    }
+    return HS_OK;
+}
+
 hs_err hs_validate_rule(Healthsignals__V1__Rule *rule, hs_error *error)
 {
     if (!rule)
@@ -736,6 +775,8 @@ hs_err hs_validate_rule(Healthsignals__V1__Rule *rule, hs_error *error)
         err = check_text("summary", rule->summary, SIZE_MAX - 1, false, error);
     if (err == HS_OK)
         err = check_text("description", rule->description, SIZE_MAX - 1, false, error);
+    if (err == HS_OK)
+        err = check_labels(rule, error);
     return err;
 }
 
@@ -744,16 +785,12 @@ hs_err hs_validate_alert(Healthsignals__V1__Alert *alert, hs_error *error)
     if (!alert)
         return hs_error_set(error, HS_ERR_VALIDATION, "alert is missing");
     const char *fp = alert->fingerprint ? alert->fingerprint : "";
-    size_t len = strnlen(fp, HS_VALIDATE_CODE_MAX + 1);
-    if (len == 0)
+    if (!*fp)
         return hs_error_set(error, HS_ERR_VALIDATION, "fingerprint is required");
-    if (len > HS_VALIDATE_CODE_MAX)
-        return hs_error_set(error, HS_ERR_TOO_LARGE, "fingerprint: longer than %d bytes",
-                            HS_VALIDATE_CODE_MAX);
-    for (size_t i = 0; i < len; i++)
-        if (fp[i] <= ' ' || fp[i] > '~')
-            return hs_error_set(error, HS_ERR_VALIDATION,
-                                "fingerprint: must be printable ASCII without spaces");
+    if (!hs_alert_fingerprint_valid(fp))
+        return hs_error_set(error, HS_ERR_VALIDATION,
+                            "fingerprint: '%.*s' is not 16 lowercase hex digits (hs_alert_fingerprint)",
+                            QUOTE_MAX, fp);
     if (alert->state == HEALTHSIGNALS__V1__ALERT_STATE__ALERT_STATE_UNSPECIFIED)
         return hs_error_set(error, HS_ERR_VALIDATION, "state is required");
     if (!enum_known(&healthsignals__v1__alert_state__descriptor, (int)alert->state))

@@ -904,6 +904,55 @@ static void test_rule_level_thresholds_are_three_increasing_percentages(void **s
     free_message(rule);
 }
 
+/* Sets the rule's labels to the `n` pairs {name, value} (malloc'd, as decoded ones are). */
+static void set_labels(Healthsignals__V1__Rule *rule, size_t n, const char *const pairs[][2])
+{
+    for (size_t i = 0; i < rule->n_labels; i++) {
+        free(rule->labels[i]->key);
+        free(rule->labels[i]->value);
+        free(rule->labels[i]);
+    }
+    free(rule->labels);
+    rule->labels = calloc(n ? n : 1, sizeof *rule->labels);
+    assert_non_null(rule->labels);
+    for (size_t i = 0; i < n; i++) {
+        rule->labels[i] = malloc(sizeof *rule->labels[i]);
+        assert_non_null(rule->labels[i]);
+        healthsignals__v1__rule__labels_entry__init(rule->labels[i]);
+        rule->labels[i]->key = strdup(pairs[i][0]);
+        rule->labels[i]->value = strdup(pairs[i][1]);
+    }
+    rule->n_labels = n;
+}
+
+/* Issue 14, item 4: `hsctl rules apply` accepted labels such as team-name and 0owner, which Alertmanager
+ * refuses (400, invalid label name) on every alert of the rule. */
+static void test_rule_label_names_are_prometheus_names(void **state)
+{
+    Healthsignals__V1__Rule *rule = new_rule();
+    set_labels(rule, 3, (const char *const[][2]){{"plan", "akutplan"}, {"Team_2", "Akut-team"}, {"_x", ""}});
+    assert_int_equal(hs_validate_rule(rule, NULL), HS_OK);
+    set_labels(rule, 2, (const char *const[][2]){{"plan", "akutplan"}, {"team-name", "akut"}});
+    assert_fails(hs_validate_rule(rule, &why), HS_ERR_VALIDATION,
+                 "labels: 'team-name' is not a label name Alertmanager accepts: letters, digits and '_', not "
+                 "starting with a digit");
+    set_labels(rule, 1, (const char *const[][2]){{"0owner", "x"}});
+    assert_fails(hs_validate_rule(rule, &why), HS_ERR_VALIDATION,
+                 "labels: '0owner' is not a label name Alertmanager accepts: letters, digits and '_', not "
+                 "starting with a digit");
+    set_labels(rule, 1, (const char *const[][2]){{"__name__", "x"}});
+    assert_fails(hs_validate_rule(rule, &why), HS_ERR_VALIDATION,
+                 "labels: '__name__' starts with '__', which Prometheus reserves");
+    set_labels(rule, 1, (const char *const[][2]){{"", "x"}});
+    assert_fails(hs_validate_rule(rule, &why), HS_ERR_VALIDATION, "labels: a label has an empty name");
+    set_labels(rule, 1, (const char *const[][2]){{"plan", "\xC3"}});
+    assert_fails(hs_validate_rule(rule, &why), HS_ERR_VALIDATION,
+                 "labels: the value of 'plan' is not valid UTF-8");
+    set_labels(rule, 2, (const char *const[][2]){{"plan", "a"}, {"plan", "b"}});
+    assert_fails(hs_validate_rule(rule, &why), HS_ERR_VALIDATION, "labels: 'plan' appears twice");
+    free_message(rule);
+}
+
 static void test_alert_needs_fingerprint_state_and_rule(void **state)
 {
     Healthsignals__V1__Alert *alert = new_alert();
@@ -919,7 +968,12 @@ static void test_alert_needs_fingerprint_state_and_rule(void **state)
     assert_fails(hs_validate_alert(alert, &why), HS_ERR_VALIDATION, "fingerprint is required");
     replace(&alert->fingerprint, "a b");
     assert_fails(hs_validate_alert(alert, &why), HS_ERR_VALIDATION,
-                 "fingerprint: must be printable ASCII without spaces");
+                 "fingerprint: 'a b' is not 16 lowercase hex digits (hs_alert_fingerprint)");
+    /* Issue 14, item 4: one length for every service; capacity's were 32 hex digits. */
+    replace(&alert->fingerprint, "b79d87321a3f00669ae1723bacefed71");
+    assert_fails(hs_validate_alert(alert, &why), HS_ERR_VALIDATION,
+                 "fingerprint: 'b79d87321a3f00669ae1723bacefed71' is not 16 lowercase hex digits "
+                 "(hs_alert_fingerprint)");
     free_message(alert);
 }
 
@@ -1018,6 +1072,7 @@ int main(void)
         cmocka_unit_test(test_rule_baseline_periods_parse_and_are_ordered),
         cmocka_unit_test(test_rule_band_margin_and_hysteresis_are_finite_and_non_negative),
         cmocka_unit_test(test_rule_level_thresholds_are_three_increasing_percentages),
+        cmocka_unit_test(test_rule_label_names_are_prometheus_names),
         cmocka_unit_test(test_alert_needs_fingerprint_state_and_rule),
         cmocka_unit_test(test_validate_message_dispatches_on_the_descriptor),
         cmocka_unit_test(test_validate_message_without_a_validator_is_an_internal_error),

@@ -73,10 +73,13 @@ hs_err hs_validate_budget_line(Healthsignals__V1__BudgetLine *line, hs_error *er
  * baseline_periods parse as periods when given, baseline_from and baseline_to together, of one kind and in
  * order; band, margin and hysteresis finite and >= 0; growth_pct, baseline_value and threshold finite;
  * level_thresholds_pct empty or exactly 3 values, finite, within 0..1000 and strictly increasing;
- * alert_level 0..4; severity and direction known values; summary and description valid UTF-8. */
+ * alert_level 0..4; severity and direction known values; summary and description valid UTF-8; labels named
+ * as Alertmanager requires ([a-zA-Z_][a-zA-Z0-9_]*, at most 128 bytes, not starting with "__"), each once,
+ * with UTF-8 values. */
 hs_err hs_validate_rule(Healthsignals__V1__Rule *rule, hs_error *error);
 
-/* Required: fingerprint (1..128 bytes of printable ASCII), state (FIRING or RESOLVED), rule (code syntax).
+/* Required: fingerprint (16 lowercase hex digits, as hs_alert_fingerprint writes every service's), state
+ * (FIRING or RESOLVED), rule (code syntax).
  * When present: scope valid (normalised), period parses, subject of code syntax, value and threshold
  * finite, quality flags as for indicators. */
 hs_err hs_validate_alert(Healthsignals__V1__Alert *alert, hs_error *error);
