@@ -19,6 +19,7 @@ typedef struct recorder {
     int packed; /* of them, through put_packed */
     char last_key[64];
     Healthsignals__V1__Alert *last; /* unpacked copy of the last value */
+    char resolved_labels[64];       /* the first label's value of the last RESOLVED alert put */
 } recorder;
 
 static hs_err record_put(hs_emit *self, const hs_topic *topic, const char *key, const ProtobufCMessage *value)
@@ -35,6 +36,9 @@ static hs_err record_put(hs_emit *self, const hs_topic *topic, const char *key, 
     protobuf_c_message_pack(value, bytes);
     r->last = healthsignals__v1__alert__unpack(NULL, len, bytes);
     free(bytes);
+    if (r->last->state == HEALTHSIGNALS__V1__ALERT_STATE__RESOLVED)
+        snprintf(r->resolved_labels, sizeof r->resolved_labels, "%s",
+                 r->last->n_labels ? r->last->labels[0]->value : "");
     return HS_OK;
 }
 
@@ -146,6 +150,40 @@ static void test_store_refuses_a_fingerprint_not_of_the_shared_form(void **state
     Healthsignals__V1__Alert good = alert_of(fp, HEALTHSIGNALS__V1__ALERT_STATE__FIRING, NULL);
     assert_int_equal(hs_alert_put(&store, &good, &r.base, &error), HS_OK);
     assert_int_equal(r.puts, 1);
+    recorder_free(&r);
+    hs_alert_store_free(&store);
+}
+
+/* Issue 14, item 4: an alert's labels are its identity to Alertmanager. When a FIRING alert's labels change
+ * (its rule's severity was raised), it is first resolved under the old labels, then fires under the new
+ * ones: a subscriber that knows alerts by their labels has one active, as one fires. */
+static void test_relabelled_firing_alert_is_resolved_under_its_old_labels_first(void **state)
+{
+    (void)state;
+    Healthsignals__V1__Alert__LabelsEntry warning = HEALTHSIGNALS__V1__ALERT__LABELS_ENTRY__INIT,
+                                          critical = HEALTHSIGNALS__V1__ALERT__LABELS_ENTRY__INIT;
+    warning.key = critical.key = "severity";
+    warning.value = "warning";
+    critical.value = "critical";
+    Healthsignals__V1__Alert__LabelsEntry *old_labels[] = {&warning}, *new_labels[] = {&critical};
+    hs_alert_store store;
+    hs_alert_store_init(&store);
+    recorder r = {.base = {.put = record_put}};
+    hs_error error;
+    Healthsignals__V1__Alert a = alert_of("aaaaaaaaaaaaaaaa", HEALTHSIGNALS__V1__ALERT_STATE__FIRING, NULL);
+    a.n_labels = 1;
+    a.labels = old_labels;
+    assert_int_equal(hs_alert_put(&store, &a, &r.base, &error), HS_OK);
+    a.period = "2023Q3"; /* the same labels, a later period: just the new value */
+    assert_int_equal(hs_alert_put(&store, &a, &r.base, &error), HS_OK);
+    assert_int_equal(r.puts, 2);
+    a.labels = new_labels;
+    assert_int_equal(hs_alert_put(&store, &a, &r.base, &error), HS_OK);
+    assert_int_equal(r.puts, 4); /* the old one RESOLVED, then the new one FIRING */
+    assert_string_equal(r.resolved_labels, "warning");
+    assert_int_equal(r.last->state, HEALTHSIGNALS__V1__ALERT_STATE__FIRING);
+    assert_string_equal(r.last->labels[0]->value, "critical");
+    assert_int_equal(store.firing, 1);
     recorder_free(&r);
     hs_alert_store_free(&store);
 }
@@ -334,6 +372,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fingerprint_is_stable_and_length_prefixed),
         cmocka_unit_test(test_store_refuses_a_fingerprint_not_of_the_shared_form),
+        cmocka_unit_test(test_relabelled_firing_alert_is_resolved_under_its_old_labels_first),
         cmocka_unit_test(test_labels_core_wins_and_sorted),
         cmocka_unit_test(test_store_counts_firing_and_retire_resolves),
         cmocka_unit_test(test_store_hands_packed_alerts_to_a_driver_that_takes_them),

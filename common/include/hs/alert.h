@@ -61,7 +61,10 @@ void hs_alert_store_init(hs_alert_store *store);
 void hs_alert_store_free(hs_alert_store *store);
 
 /* Emits `alert` (to hs.alerts.v1, key: its fingerprint) and stores it as the last emitted. A fingerprint
- * not of hs_alert_fingerprint's form is a bug of the caller: HS_ERR_INTERNAL, nothing emitted. */
+ * not of hs_alert_fingerprint's form is a bug of the caller: HS_ERR_INTERNAL, nothing emitted. When the
+ * alert of the fingerprint is FIRING under other labels (its rule's labels or severity changed), that one is
+ * first emitted RESOLVED ("Resolved: its labels changed.", as hs_alert_retire), so that a subscriber that
+ * knows alerts by their labels never keeps one active that no longer fires. */
 hs_err hs_alert_put(hs_alert_store *store, const Healthsignals__V1__Alert *alert, hs_emit *emit,
                     hs_error *error);
 
