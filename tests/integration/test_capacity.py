@@ -7,6 +7,7 @@ labels has as many active as are firing after every record; a negative count, a 
 
 usage: test_capacity.py CAPACITY_BINARY HSCTL PRODUCE_RAW DEMO_DATA_DIR
 """
+import atexit
 import json
 import os
 import re
@@ -143,6 +144,7 @@ def produce_raw(key, value):
 run_ok("topics", "create")
 run_ok("rules", "apply", RULES)
 service, port, log = start_service()
+atexit.register(lambda: service.poll() is None and service.kill())  # also when a check raises
 wait_ready(port)
 facts = 0
 for path in SERIES + [EXTRA]:
