@@ -41,6 +41,7 @@
 #include "hs/http.h"
 #include "hs/kafka.h"
 #include "hs/log.h"
+#include "hs/process.h"
 #include "hs/text.h"
 #include "hs/validate.h"
 
@@ -1217,7 +1218,13 @@ static void refresh_process_gauges(void *ctx, hs_metrics *m)
     runtime *rt = ctx;
     hs_health_status st;
     read_health(rt, &st);
-    hs_gauge_set(hs_metrics_gauge_l(m, "hs_process_resident_bytes", "Resident set size of the process", NULL),
+    hs_process_metrics_refresh(m);
+    /* Deprecated for process_resident_memory_bytes (README, "Contracts for other systems"); kept one
+     * release so that existing dashboards keep working. */
+    hs_gauge_set(hs_metrics_gauge_l(m, "hs_process_resident_bytes",
+                                    "Resident set size of the process (deprecated: use "
+                                    "process_resident_memory_bytes)",
+                                    NULL),
                  (double)hs_process_rss_bytes());
     hs_gauge_set(hs_metrics_gauge_l(m, "hs_ready", "1 when /readyz answers ready", NULL), st.ready ? 1 : 0);
     hs_gauge_set(hs_metrics_gauge_l(m, "hs_event_loop_blocked_seconds",
