@@ -36,8 +36,7 @@
 
 #define HTTP_LISTEN_BACKLOG   128
 #define HTTP_ACCEPT_BATCH     16  /* connections accepted per wake-up before MHD gets a turn */
-#define HTTP_SWEEP_MS         250 /* how often the exchange deadline is checked */
-#define HTTP_ACCEPT_PAUSE_MS  100 /* after accept() ran out of descriptors */
+#define HTTP_SWEEP_MS         250 /* how often the exchange deadline is checked, and a paused accept resumed */
 #define HTTP_DEFAULT_TYPE     "text/plain; charset=utf-8"
 #define HTTP_ALLOWED_METHODS  "GET, HEAD"
 #define HTTP_NOT_ALLOWED_TEXT "method not allowed\n"
@@ -48,7 +47,7 @@ struct client {
     client *prev, *next;
     int fd;
     uint64_t exchange_start_ms; /* accept, or the end of the previous response (uv_now of the HTTP loop) */
-    bool answering;             /* the request is complete and its response under way: never evicted */
+    bool answering;             /* request complete, response under way: not evicted (the deadline holds) */
     bool dropped;               /* shut down by us; MHD closes it at its next run */
 };
 
@@ -522,7 +521,10 @@ hs_err hs_http_start(const char *address, const hs_http_limits *limits, hs_http_
     assert(address && handler && out);
     *out = NULL;
     hs_http_limits chosen = limits ? *limits : HS_HTTP_LIMITS_DEFAULT;
-    assert(valid_limits(&chosen));
+    if (!valid_limits(&chosen))
+        return hs_error_set(error, HS_ERR_CONFIG,
+                            "HTTP server: limits out of range (connections 1..65536, exchange >= 1 s, "
+                            "request >= 4096 bytes)");
     int fd = -1;
     hs_err err = bind_address(address, &fd, error);
     if (err != HS_OK)
@@ -579,8 +581,10 @@ void hs_http_stop(hs_http *http)
 {
     if (!http)
         return;
+#ifndef NDEBUG
     uv_thread_t self = uv_thread_self();
     assert(!uv_thread_equal(&self, &http->thread)); /* not from the handler */
+#endif
     uv_async_send(&http->stop_async);
     uv_thread_join(&http->thread);
     uv_loop_close(&http->loop);

@@ -780,6 +780,22 @@ static void test_unparseable_addresses_are_configuration_errors(void **state)
     assert_int_equal(open_descriptors(), before);
 }
 
+static void test_limits_out_of_range_are_configuration_errors(void **state)
+{
+    static const hs_http_limits bad[] = {
+        {.max_connections = 0, .exchange_seconds = 10, .max_request_bytes = 16384},
+        {.max_connections = 64, .exchange_seconds = 0, .max_request_bytes = 16384},
+        {.max_connections = 64, .exchange_seconds = 10, .max_request_bytes = 100},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        hs_http *http = NULL;
+        hs_error error = {0};
+        assert_int_equal(hs_http_start("127.0.0.1:0", &bad[i], handler, NULL, &http, &error), HS_ERR_CONFIG);
+        assert_null(http);
+        assert_non_null(strstr(error.message, "limits out of range"));
+    }
+}
+
 static void test_stop_closes_every_descriptor(void **state)
 {
     int before = open_descriptors();
@@ -812,6 +828,7 @@ int main(void)
         cmocka_unit_test(test_ipv6_loopback_in_brackets),
         cmocka_unit_test(test_a_port_in_use_fails_with_io_naming_the_address),
         cmocka_unit_test(test_unparseable_addresses_are_configuration_errors),
+        cmocka_unit_test(test_limits_out_of_range_are_configuration_errors),
         cmocka_unit_test(test_stop_closes_every_descriptor),
     };
     return cmocka_run_group_tests_name("http", tests, NULL, NULL);

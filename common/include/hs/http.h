@@ -46,9 +46,10 @@ typedef struct hs_http_limits {
  *   "127.0.0.1:9464", "[::1]:9464", "localhost:9464", or ":9464" for every interface (IPv6 and IPv4);
  *   port 0 takes any free port (see hs_http_port).
  * `limits` NULL means HS_HTTP_LIMITS_DEFAULT. On success *out owns the server (and its thread) until
- * hs_http_stop(). HS_ERR_CONFIG when `address` cannot be parsed or resolved, HS_ERR_IO when it cannot be
- * bound (the message names the address and the reason, e.g. "Address already in use") or the thread cannot
- * start, HS_ERR_NOMEM. On failure nothing is left to free or close. */
+ * hs_http_stop(). HS_ERR_CONFIG when `address` cannot be parsed or resolved or `limits` are out of the
+ * ranges above, HS_ERR_IO when it cannot be bound (the message names the address and the reason, e.g.
+ * "Address already in use") or the thread cannot start, HS_ERR_NOMEM. On failure nothing is left to free or
+ * close. */
 hs_err hs_http_start(const char *address, const hs_http_limits *limits, hs_http_handler handler, void *ctx,
                      hs_http **out, hs_error *error);
 
