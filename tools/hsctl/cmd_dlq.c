@@ -139,7 +139,10 @@ static bool selected(const selection *s, const rd_kafka_message_t *record, const
 
 /* --- reading hs.dlq.v1 ---------------------------------------------------------------------------------- */
 
-typedef void (*on_dead_letter)(void *ctx, const rd_kafka_message_t *record, const dead_letter *d);
+/* `previous` is the offset of the record before this one in its partition (-1 for none): offsets between
+ * the two are transaction markers, not records. */
+typedef void (*on_dead_letter)(void *ctx, const rd_kafka_message_t *record, const dead_letter *d,
+                               int64_t previous);
 
 /* Calls `fn` for every selected dead letter, from the beginning of each partition to its end now. */
 static hs_err scan_dlq(const hsctl_globals *g, const selection *s, on_dead_letter fn, void *ctx)
@@ -164,6 +167,9 @@ static hs_err scan_dlq(const hsctl_globals *g, const selection *s, on_dead_lette
     }
     int partition_cnt = md->topics[0].partition_cnt, remaining = 0;
     int64_t *end = calloc((size_t)partition_cnt, sizeof *end);
+    int64_t *previous = malloc((size_t)partition_cnt * sizeof *previous);
+    for (int i = 0; i < partition_cnt; i++)
+        previous[i] = -1;
     rd_kafka_topic_partition_list_t *assignment = rd_kafka_topic_partition_list_new(partition_cnt);
     for (int i = 0; i < partition_cnt && err == HS_OK; i++) {
         int32_t id = md->topics[0].partitions[i].id;
@@ -202,7 +208,8 @@ static hs_err scan_dlq(const hsctl_globals *g, const selection *s, on_dead_lette
             dead_letter d;
             dead_letter_read(record, &d);
             if (selected(s, record, &d))
-                fn(ctx, record, &d);
+                fn(ctx, record, &d, previous[p]);
+            previous[p] = record->offset;
             done = record->offset + 1 >= end[p];
         }
         if (done) {
@@ -212,6 +219,7 @@ static hs_err scan_dlq(const hsctl_globals *g, const selection *s, on_dead_lette
         rd_kafka_message_destroy(record);
     }
     free(end);
+    free(previous);
 out:
     if (md)
         rd_kafka_metadata_destroy(md);
@@ -225,7 +233,7 @@ out:
 typedef struct dlq_group {
     dead_letter first; /* service, code and source topic of the group; the first error */
     long count;
-    char where[256]; /* "P:FROM-TO, ..." of hs.dlq.v1, cut with "..." when long */
+    char where[256]; /* "P:FROM-TO, ..." of hs.dlq.v1 (a range spans transaction markers), "..." when long */
     int32_t last_partition;
     int64_t range_from, range_to;
     size_t where_len; /* of `where` up to the open range */
@@ -256,9 +264,9 @@ static void group_write_where(dlq_group *gr)
                  gr->range_from, gr->range_to);
 }
 
-static void group_add(dlq_group *gr, const rd_kafka_message_t *record)
+static void group_add(dlq_group *gr, const rd_kafka_message_t *record, int64_t previous)
 {
-    if (gr->count > 0 && record->partition == gr->last_partition && record->offset == gr->range_to + 1) {
+    if (gr->count > 0 && record->partition == gr->last_partition && previous == gr->range_to) {
         gr->range_to = record->offset;
     } else {
         if (gr->count > 0)
@@ -307,7 +315,7 @@ static json_t *fixup_json(const rd_kafka_message_t *record, const dead_letter *d
     return event;
 }
 
-static void list_one(void *ctx, const rd_kafka_message_t *record, const dead_letter *d)
+static void list_one(void *ctx, const rd_kafka_message_t *record, const dead_letter *d, int64_t previous)
 {
     list_run *run = ctx;
     run->total++;
@@ -329,7 +337,7 @@ static void list_one(void *ctx, const rd_kafka_message_t *record, const dead_let
         dlq_group *gr = &run->groups[i];
         if (strcmp(gr->first.service, d->service) == 0 && strcmp(gr->first.code, d->code) == 0 &&
             strcmp(gr->first.source_topic, d->source_topic) == 0) {
-            group_add(gr, record);
+            group_add(gr, record, previous);
             return;
         }
     }
@@ -345,7 +353,7 @@ static void list_one(void *ctx, const rd_kafka_message_t *record, const dead_let
     }
     dlq_group *gr = &run->groups[run->count++];
     *gr = (dlq_group){.first = *d};
-    group_add(gr, record);
+    group_add(gr, record, previous);
 }
 
 /* `text` for a terminal: bytes that are not UTF-8 escaped as \xNN, as everywhere else. */
@@ -470,7 +478,7 @@ static hs_err still_valid(const hs_topic *topic, const rd_kafka_message_t *recor
     return err;
 }
 
-static void replay_one(void *ctx, const rd_kafka_message_t *record, const dead_letter *d)
+static void replay_one(void *ctx, const rd_kafka_message_t *record, const dead_letter *d, int64_t previous)
 {
     replay_run *run = ctx;
     if (run->fatal)
