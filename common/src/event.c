@@ -295,6 +295,8 @@ hs_err hs_event_extensions(const json_t *event, json_t **out, char dropped[256],
         }
         if (!*out)
             *out = json_object();
+        if (!*out)
+            json_decref(text);
         if (!text || !*out || json_object_set_new(*out, name, text) != 0) {
             json_decref(*out);
             *out = NULL;

@@ -331,6 +331,11 @@ if len(letters) != 1 or letters[0].get("data", {}).get("value") != 150 or letter
     fail(f"dlq list --json should give the rejected fact as JSON: {listed.stdout}")
 else:
     letters[0]["data"]["value"] = 50  # the fix
+    elsewhere = write("elsewhere.ndjson", json.dumps({**letters[0], "hssourcetopic": "hs.capacity.v1"}) + "\n")
+    proc = hsctl("dlq", "replay", "--from", elsewhere, "--dry-run")
+    if expect(proc, 1, "dlq replay --from of a line moved to another topic") and \
+            "the dead letter came from hs.capacity.v1" not in proc.stderr:
+        fail(f"the line should be refused for its source topic: {proc.stderr}")
     fixed = write("fixed.ndjson", json.dumps(letters[0]) + "\n")
     proc = hsctl("dlq", "replay", "--from", fixed, "--dry-run")
     if expect(proc, 0, "dlq replay --from --dry-run") and "would replay 1 to hs.indicators.v1" not in proc.stderr:

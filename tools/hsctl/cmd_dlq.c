@@ -539,15 +539,19 @@ static void replay_line(replay_run *run, long line_no, const char *text, size_t 
     char key[HS_KEY_MAX], subject[HS_KEY_MAX] = "", group[HS_KEY_MAX];
     json_t *extensions = NULL;
     hs_error error;
-    const char *from = json_string_value(json_object_get(event, "hssourcetopic"));
+    /* Copied: the event is released before they are compared. */
+    char from[128] = "";
+    const char *given_from = json_string_value(json_object_get(event, "hssourcetopic"));
     const char *given_subject = json_string_value(json_object_get(event, "subject"));
+    if (given_from)
+        snprintf(from, sizeof from, "%s", given_from);
     if (given_subject)
         snprintf(subject, sizeof subject, "%s", given_subject);
     hs_err err = hs_event_from_json(event, &topic, &value, &meta, key, &error);
     if (err == HS_OK)
         err = hs_event_extensions(event, &extensions, NULL, &error);
     json_decref(event);
-    if (err == HS_OK && from && strcmp(from, topic->name) != 0)
+    if (err == HS_OK && from[0] && strcmp(from, topic->name) != 0)
         err = hs_error_set(&error, HS_ERR_VALIDATION,
                            "type: %s belongs on %s, but the dead letter came from %s", meta.type, topic->name,
                            from);
