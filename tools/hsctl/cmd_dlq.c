@@ -397,7 +397,6 @@ typedef struct topic_count {
 } topic_count;
 
 typedef struct replay_run {
-    const hsctl_globals *g;
     rd_kafka_t *producer; /* NULL for a dry run */
     const char *name;     /* --from FILE, for messages */
     long selected, skipped, undelivered;
@@ -435,6 +434,8 @@ static void skip(replay_run *run, const char *where, const char *kind, const cha
         json_t *escaped = hs_json_string_escaped(reason, strlen(reason));
         fprintf(stderr, "%s: skipped: %s\n", where, escaped ? json_string_value(escaped) : kind);
         json_decref(escaped);
+    } else if (run->skipped == MAX_SKIP_REPORTS + 1) {
+        fprintf(stderr, "hsctl dlq: more skipped; only the first %d are shown\n", MAX_SKIP_REPORTS);
     }
     if (!strstr(run->skip_reasons, kind)) {
         size_t len = strlen(run->skip_reasons);
@@ -621,7 +622,7 @@ static hs_err replay_from(replay_run *run, const char *path)
 
 static hs_err dlq_replay(const selection *s, const char *from, bool dry_run, const hsctl_globals *g)
 {
-    replay_run run = {.g = g, .name = from};
+    replay_run run = {.name = from};
     if (!dry_run) {
         const char *props[] = {"enable.idempotence", "true", "linger.ms", "20", "client.id", "hsctl", NULL};
         run.producer = hsctl_client(RD_KAFKA_PRODUCER, g, props, on_delivery, &run);

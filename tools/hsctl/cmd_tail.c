@@ -1,7 +1,9 @@
 /* hsctl tail: print a topic's records as CloudEvents JSON lines, decoded through the topic registry.
  * It reads without joining a consumer group (partitions are assigned), with read_committed isolation, so it
  * shows what services see and moves no one's offsets. Tombstones print with "data": null; records that do
- * not decode, and dead letters, print their bytes as data_base64 with the reason.
+ * not decode, and dead letters, print their bytes as data_base64 with the reason. Every record is printed:
+ * keys, headers and errors that are not UTF-8 are escaped (\xNN), and a record that still cannot be printed
+ * is named on stderr and fails the run.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -25,17 +27,22 @@ static void on_sigint(int sig)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: hsctl tail TOPIC [--from-beginning] [--follow] [-n N] [--key KEY]\n"
-                 "\n"
-                 "Prints records of TOPIC as CloudEvents JSON lines (read_committed, no consumer group).\n"
-                 "\n"
-                 "  --from-beginning   start at the first record of each partition\n"
-                 "  -n, --lines N      without --from-beginning: start N records before the end of each\n"
-                 "                     partition (default 10); with it: stop after N records\n"
-                 "  -f, --follow       keep printing new records until Ctrl-C\n"
-                 "  -k, --key KEY      only records whose key is KEY\n"
-                 "  --format FORMAT    json (default): CloudEvents JSON lines; text: one readable line per\n"
-                 "                     record, the key then the data's fields as name=value\n");
+    fprintf(out,
+            "usage: hsctl tail TOPIC [--from-beginning] [--follow] [-n N] [--key KEY]\n"
+            "\n"
+            "Prints records of TOPIC as CloudEvents JSON lines (read_committed, no consumer group).\n"
+            "\n"
+            "  --from-beginning   start at the first record of each partition\n"
+            "  -n, --lines N      without --from-beginning: start N records before the end of each\n"
+            "                     partition (default 10); with it: stop after N records\n"
+            "  -f, --follow       keep printing new records until Ctrl-C\n"
+            "  -k, --key KEY      only records whose key is KEY\n"
+            "  --format FORMAT    json (default): CloudEvents JSON lines; text: one readable line per\n"
+            "                     record, the key then the data's fields as name=value\n"
+            "\n"
+            "Records that do not decode, and dead letters (hs.dlq.v1), print their bytes as data_base64\n"
+            "and their errors as hserrorcode, hserror, hssourcetopic, ...; text that is not UTF-8 is\n"
+            "printed with those bytes as \\xNN. For dead letters see also 'hsctl dlq'.\n");
 }
 
 /* Appends the fields of `value` to `out` as name=value, nested names joined with '.'. */
