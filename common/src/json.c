@@ -154,6 +154,21 @@ static char *json_name(const char *name, char *buf, size_t cap)
     return out;
 }
 
+void hs_json_field_name(const char *name, char *out, size_t size)
+{
+    size_t n = 0;
+    char c;
+    while (n + 1 < size && (c = json_name_next(&name)) != '\0')
+        out[n++] = c;
+    if (size)
+        out[n] = '\0';
+}
+
+bool hs_json_field_is_map(const ProtobufCFieldDescriptor *field)
+{
+    return field_is_map(field);
+}
+
 /* Whether `key` is the JSON name of proto field `name`, compared without building the name. */
 static bool is_json_name(const char *name, const char *key)
 {

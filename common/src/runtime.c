@@ -35,6 +35,7 @@
 #include "hs/http.h"
 #include "hs/kafka.h"
 #include "hs/log.h"
+#include "hs/process.h"
 #include "hs/text.h"
 #include "hs/validate.h"
 
@@ -1143,7 +1144,13 @@ static const char *not_ready_reason(const runtime *rt)
 static void refresh_gauges(void *ctx, hs_metrics *m)
 {
     runtime *rt = ctx;
-    hs_gauge_set(hs_metrics_gauge_l(m, "hs_process_resident_bytes", "Resident set size of the process", NULL),
+    hs_process_metrics_refresh(m);
+    /* Deprecated for process_resident_memory_bytes (README, "Contracts for other systems"); kept one
+     * release so that existing dashboards keep working. */
+    hs_gauge_set(hs_metrics_gauge_l(m, "hs_process_resident_bytes",
+                                    "Resident set size of the process (deprecated: use "
+                                    "process_resident_memory_bytes)",
+                                    NULL),
                  (double)hs_process_rss_bytes());
     hs_gauge_set(hs_metrics_gauge_l(m, "hs_ready", "1 when /readyz answers ready", NULL),
                  not_ready_reason(rt) ? 0 : 1);

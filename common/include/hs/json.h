@@ -6,6 +6,7 @@
 #ifndef HS_JSON_H
 #define HS_JSON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -45,5 +46,14 @@ char *hs_json_encode_text(const ProtobufCMessage *msg);
  * Syntax errors and duplicate keys are HS_ERR_PARSE with the reason "line L column C: ...". */
 ProtobufCMessage *hs_json_decode_text(const ProtobufCMessageDescriptor *desc, const char *text, size_t len,
                                       hs_error *error);
+
+/* The JSON name protoc gives the proto field `name` ("quality_flags" -> "qualityFlags"), the key
+ * hs_json_from_message() writes, into `out` (at most `size` - 1 bytes, always terminated). For describing
+ * the mapping elsewhere (hsctl contracts asyncapi). */
+void hs_json_field_name(const char *name, char *out, size_t size);
+
+/* Whether `field` is a map (protobuf-c marks none: a repeated "...Entry" message of key = 1, value = 2),
+ * which the JSON mapping writes as an object. */
+bool hs_json_field_is_map(const ProtobufCFieldDescriptor *field);
 
 #endif
