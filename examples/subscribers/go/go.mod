@@ -1,3 +1,5 @@
+// The module of the Go subscriber example (docs/subscribers.md): franz-go, google.golang.org/protobuf and
+// the package protoc-gen-go generates from proto/ into gen/ (replace, below). Versions as tools/devtools pins.
 module healthsignals/examples/subscribers/go
 
 go 1.19
