@@ -11,6 +11,18 @@
  * committing transaction, and the records consumed meanwhile belong to the next one anyway, so their outputs
  * are deferred and produced into the next transaction when the commit is done. Should it fail, they are
  * dropped with the rest: the rewind consumes their records again.
+ *
+ * Rules are input too, but every instance reads all of hs.rules.v1 outside the group, so no consumed offset
+ * records which rules a partition's committed outputs were computed with. The commit records it instead:
+ * every committed offset carries, as its metadata, the digest of the service's rule set that the
+ * partition's outputs reflect, and a rule change makes the next transaction carry the new digest for every
+ * live partition, with the change's outputs, even for a partition that consumed no fact. A partition is
+ * rebuilt with the rules read now; if its committed digest differs (a change made while no instance had it
+ * live, or one whose transaction never committed), its committed outputs may predate the change, so once
+ * live it applies every rule again and emits every output they determine, changed or not, in one
+ * transaction with the new digest (rules_reconcile). A rule change met while a partition rebuilds is applied
+ * silently and reconciled the same way. README "Running a service" and docs/reliability.md ("Rule changes")
+ * say what this guarantees.
  */
 #include "hs/runtime.h"
 
@@ -89,6 +101,13 @@ typedef struct part_state {
     int64_t next_offset[MAX_INPUTS];      /* next offset to consume; -1 before the first record */
     int64_t committed_offset[MAX_INPUTS]; /* what the last transaction committed */
     uint64_t rebuild_started_ns;
+    /* Rules as exactly-once input (see "Rule changes" below): the digest of the rule set that the outputs
+     * this partition has produced reflect, committed ones and those of the open transaction; unknown when
+     * the committed offsets carry none (a new group, a commit of an older version) */
+    uint64_t output_rules;
+    bool output_rules_known;
+    uint64_t committed_rules[MAX_INPUTS]; /* the digest the group's committed offset carries, by input */
+    bool committed_rules_known[MAX_INPUTS];
 } part_state;
 
 /* Where the transaction is. While a commit runs on its thread (commit_main), outputs wait in `deferred`. */
@@ -159,7 +178,8 @@ typedef struct runtime {
 
     part_state **parts; /* by partition number */
     size_t part_cap;
-    hs_table rules; /* this service's rules: key -> packed Rule */
+    hs_table rules;        /* this service's rules: key -> packed Rule */
+    uint64_t rules_digest; /* of `rules`: the sum of rule_digest() over its entries (0: no rules) */
     bool rules_loaded, assignment_seen;
     atomic_bool brokers_down; /* also written by delivery reports served on the commit thread */
     uv_thread_t loop_thread;
@@ -246,6 +266,60 @@ static bool txn_begin(runtime *rt)
 static void state_reset(runtime *rt, part_state *ps);
 static void apply_rules_silently(runtime *rt, part_state *ps);
 static void produce_deferred(runtime *rt);
+static bool part_live(const runtime *rt, const part_state *ps);
+static void rules_from_commits(runtime *rt, part_state *ps);
+static void rules_reconcile(runtime *rt, part_state *ps);
+
+/* --- rule changes in the commit ---------------------------------------------------------------------------
+ * Every committed offset of a service with rules carries, as its offset metadata, the digest of the rule
+ * set that the partition's committed outputs reflect ("hs-rules=<16 hex digits>", well below the broker's
+ * offset.metadata.max.bytes of 4096). The digest is order-free (a sum of one 64-bit XXH3 per rule over its
+ * key and packed bytes), so every instance that has read the same rules computes the same one, and a change
+ * updates it in O(1). */
+
+#define RULES_META_PREFIX "hs-rules="
+#define RULES_META_LEN    (sizeof RULES_META_PREFIX - 1 + 16)
+
+static uint64_t rule_digest(const char *key, const void *value, size_t len)
+{
+    return XXH3_64bits_withSeed(value, len, XXH3_64bits(key, strlen(key)));
+}
+
+static void rules_meta_format(uint64_t digest, char out[RULES_META_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    memcpy(out, RULES_META_PREFIX, sizeof RULES_META_PREFIX - 1);
+    for (int k = 0; k < 16; k++)
+        out[sizeof RULES_META_PREFIX - 1 + (size_t)k] = hex[(digest >> (60 - 4 * k)) & 0xF];
+    out[RULES_META_LEN] = '\0';
+}
+
+/* The digest in committed offset metadata; false for none or anything else (an older version's commit). */
+static bool rules_meta_parse(const void *metadata, size_t size, uint64_t *digest)
+{
+    const char *text = metadata;
+    if (!text || size != RULES_META_LEN || memcmp(text, RULES_META_PREFIX, sizeof RULES_META_PREFIX - 1) != 0)
+        return false;
+    uint64_t d = 0;
+    for (size_t k = sizeof RULES_META_PREFIX - 1; k < RULES_META_LEN; k++) {
+        char c = text[k];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (v < 0)
+            return false;
+        d = d << 4 | (uint64_t)v;
+    }
+    *digest = d;
+    return true;
+}
+
+/* Whether input `i` of a partition must be committed for its rules alone: the partition is live and
+ * reconciled, and the group's committed offset does not carry the digest its outputs now reflect (a rule
+ * changed, even if no fact of the partition was consumed since). */
+static bool rules_commit_due(const runtime *rt, const part_state *ps, size_t i)
+{
+    return rt->calc->uses_rules && ps->output_rules_known && part_live(rt, ps) &&
+           (!ps->committed_rules_known[i] || ps->committed_rules[i] != ps->output_rules);
+}
 
 static void discard_deferred(runtime *rt)
 {
@@ -278,6 +352,8 @@ static void rewind_all(runtime *rt)
                 RD_KAFKA_OFFSET_BEGINNING;
         }
         apply_rules_silently(rt, ps);
+        rules_from_commits(rt, ps); /* the aborted outputs are gone: what is committed counts again */
+        rules_reconcile(rt, ps);    /* a partition with nothing committed is live at once */
     }
     if (seek->cnt) {
         rd_kafka_error_t *error = rd_kafka_seek_partitions(rt->consumer, seek, OP_TIMEOUT_MS);
@@ -308,16 +384,31 @@ static void txn_abort(runtime *rt, const char *reason)
     rewind_all(rt);
 }
 
-/* The offsets to commit: the next offset of every live partition that moved since the last commit. */
+/* The offsets to commit: the next offset of every live partition that moved since the last commit, and the
+ * position of every partition whose rules digest changed; for a service with rules each carries the digest
+ * its partition's outputs reflect. */
 static rd_kafka_topic_partition_list_t *pending_offsets(runtime *rt)
 {
     rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(16);
     for (size_t p = 0; p < rt->part_cap; p++) {
         part_state *ps = rt->parts[p];
-        for (size_t i = 0; ps && i < rt->input_cnt; i++)
-            if (ps->assigned[i] && ps->next_offset[i] > ps->committed_offset[i])
-                rd_kafka_topic_partition_list_add(offsets, rt->inputs[i]->name, ps->partition)->offset =
-                    ps->next_offset[i];
+        for (size_t i = 0; ps && i < rt->input_cnt; i++) {
+            bool moved = ps->next_offset[i] > ps->committed_offset[i];
+            if (!ps->assigned[i] || !(moved || rules_commit_due(rt, ps, i)))
+                continue;
+            rd_kafka_topic_partition_t *tp =
+                rd_kafka_topic_partition_list_add(offsets, rt->inputs[i]->name, ps->partition);
+            /* Not moved: the same position again (0 when nothing was ever committed or consumed). */
+            tp->offset = moved                         ? ps->next_offset[i]
+                         : ps->committed_offset[i] > 0 ? ps->committed_offset[i]
+                                                       : 0;
+            if (rt->calc->uses_rules && ps->output_rules_known) {
+                char meta[RULES_META_LEN + 1];
+                rules_meta_format(ps->output_rules, meta);
+                tp->metadata = strdup(meta); /* freed with the list */
+                tp->metadata_size = tp->metadata ? RULES_META_LEN : 0;
+            }
+        }
     }
     return offsets;
 }
@@ -385,8 +476,11 @@ static void commit_complete(runtime *rt)
             rd_kafka_topic_partition_t *tp = &offsets->elems[k];
             part_state *ps = rt->parts[tp->partition];
             int i = input_index(rt, tp->topic);
-            if (ps && i >= 0)
+            if (ps && i >= 0) {
                 ps->committed_offset[i] = tp->offset;
+                ps->committed_rules_known[i] =
+                    rules_meta_parse(tp->metadata, tp->metadata_size, &ps->committed_rules[i]);
+            }
         }
         hs_counter_add(rt->txn_committed, 1);
         uint64_t completed_ns = now_ns();
@@ -470,6 +564,7 @@ typedef struct runtime_emit {
     runtime *rt;
     part_state *ps;
     bool silent;            /* rebuilding: update the last-emitted table only */
+    bool force;             /* reconciling: emit even what the last-emitted table holds already */
     char cause[HS_KEY_MAX]; /* input topic/partition/offset: with the output key, the output's event id */
 } runtime_emit;
 
@@ -581,7 +676,7 @@ static hs_err put_bytes(runtime_emit *emit, size_t i, const char *key, const uin
     hs_table_change change = hs_table_put(&emit->ps->outputs[i], key, digest.digest, sizeof digest.digest);
     if (change == HS_TABLE_NOMEM)
         return HS_ERR_NOMEM;
-    if (change == HS_TABLE_UNCHANGED || emit->silent)
+    if ((change == HS_TABLE_UNCHANGED && !emit->force) || emit->silent)
         return HS_OK;
     return emit_output(emit->rt, i, key, bytes, len, emit->cause);
 }
@@ -600,7 +695,7 @@ static hs_err runtime_put(hs_emit *base, const hs_topic *topic, const char *key,
     hs_table *outputs = &emit->ps->outputs[i];
 
     if (!value) {
-        if (!hs_table_delete(outputs, key) || emit->silent)
+        if ((!hs_table_delete(outputs, key) && !emit->force) || emit->silent)
             return HS_OK;
         return emit_output(rt, (size_t)i, key, NULL, 0, emit->cause);
     }
@@ -685,8 +780,9 @@ static bool state_has_inputs(const runtime *rt, const part_state *ps)
     return false;
 }
 
-/* Feeds every rule of this service to a fresh partition state, emitting nothing. */
-static void apply_rules_silently(runtime *rt, part_state *ps)
+/* Feeds every rule of this service to the partition's state: silently to a fresh state, or, `emit` set up
+ * to force, to re-emit every output the rules determine. */
+static void apply_rules(runtime *rt, part_state *ps, runtime_emit *emit)
 {
     const hs_topic *rules_topic = hs_topic_find(HS_TOPIC_RULES);
     size_t cursor = 0;
@@ -696,16 +792,71 @@ static void apply_rules_silently(runtime *rt, part_state *ps)
             protobuf_c_message_unpack(&healthsignals__v1__rule__descriptor, NULL, e->value_len, e->value);
         if (!rule)
             continue;
-        runtime_emit emit = {.base = {.put = runtime_put, .put_packed = runtime_put_packed},
-                             .rt = rt,
-                             .ps = ps,
-                             .silent = true};
         hs_error error;
-        if (rt->calc->apply(ps->calc_state, rules_topic, e->key, rule, &emit.base, &error) != HS_OK)
+        if (rt->calc->apply(ps->calc_state, rules_topic, e->key, rule, &emit->base, &error) != HS_OK)
             hs_log(HS_LOG_WARN, "rule refused by the calculation", "{s:s, s:s}", "rule", e->key, "error",
                    error.message);
         protobuf_c_message_free_unpacked(rule, NULL);
     }
+}
+
+static void apply_rules_silently(runtime *rt, part_state *ps)
+{
+    runtime_emit emit = {
+        .base = {.put = runtime_put, .put_packed = runtime_put_packed}, .rt = rt, .ps = ps, .silent = true};
+    apply_rules(rt, ps, &emit);
+}
+
+/* Every assigned input of the partition is live. */
+static bool part_live(const runtime *rt, const part_state *ps)
+{
+    bool any = false;
+    for (size_t i = 0; i < rt->input_cnt; i++) {
+        if (ps->assigned[i] && !ps->live[i])
+            return false;
+        any |= ps->assigned[i];
+    }
+    return any;
+}
+
+/* What the partition's committed outputs reflect, from its inputs' committed offset metadata: known when
+ * every assigned input carries the same digest. */
+static void rules_from_commits(runtime *rt, part_state *ps)
+{
+    ps->output_rules_known = rt->calc->uses_rules;
+    bool first = true;
+    for (size_t i = 0; i < rt->input_cnt; i++) {
+        if (!ps->assigned[i])
+            continue;
+        if (!ps->committed_rules_known[i] || (!first && ps->committed_rules[i] != ps->output_rules))
+            ps->output_rules_known = false;
+        ps->output_rules = ps->committed_rules[i];
+        first = false;
+    }
+}
+
+/* Once a partition is live: if its committed outputs may have been computed with other rules than those its
+ * state now holds (a rule changed while no instance had it live, or before the transaction with the change's
+ * outputs committed), every rule is applied again and every output it determines emitted, whether or not it
+ * differs from what the state holds, into the open transaction, whose commit then carries the new digest. */
+static void rules_reconcile(runtime *rt, part_state *ps)
+{
+    if (!rt->calc->uses_rules || !part_live(rt, ps) ||
+        (ps->output_rules_known && ps->output_rules == rt->rules_digest))
+        return;
+    runtime_emit emit = {
+        .base = {.put = runtime_put, .put_packed = runtime_put_packed}, .rt = rt, .ps = ps, .force = true};
+    /* The cause names the rule set: a reconciliation redone after a crash gives the same event ids. */
+    char meta[RULES_META_LEN + 1];
+    rules_meta_format(rt->rules_digest, meta);
+    snprintf(emit.cause, sizeof emit.cause, "%s/%s", HS_TOPIC_RULES, meta);
+    hs_log(HS_LOG_INFO, "re-evaluating the partition against the current rules", "{s:i, s:s, s:s}",
+           "partition", (int)ps->partition, "committed",
+           ps->output_rules_known ? "other rules" : "no rules digest", "rules", meta);
+    apply_rules(rt, ps, &emit);
+    ps->output_rules = rt->rules_digest;
+    ps->output_rules_known = true;
+    txn_begin(rt); /* the digest must be committed even when no output changed */
 }
 
 static void mark_live(runtime *rt, part_state *ps, int i)
@@ -718,6 +869,7 @@ static void mark_live(runtime *rt, part_state *ps, int i)
     hs_log(HS_LOG_INFO, "partition rebuilt, now live", "{s:s, s:i, s:I, s:f}", "topic", rt->inputs[i]->name,
            "partition", (int)ps->partition, "committed_offset", (json_int_t)ps->rebuild_end[i], "seconds",
            seconds);
+    rules_reconcile(rt, ps);
 }
 
 /* --- dead letters ----------------------------------------------------------------------------------------
@@ -889,15 +1041,28 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
             ps->assigned[i] = true;
             ps->rebuild_end[i] = offset > 0 ? offset : 0;
             ps->committed_offset[i] = offset > 0 ? offset : -1;
+            ps->committed_rules_known[i] = rules_meta_parse(
+                committed->elems[k].metadata, committed->elems[k].metadata_size, &ps->committed_rules[i]);
             ps->next_offset[i] = -1;
             ps->live[i] = false;
-            if (ps->rebuild_end[i] == 0)
-                mark_live(rt, ps, i);
             if (fresh)
                 apply_rules_silently(rt, ps);
             tp->offset = RD_KAFKA_OFFSET_BEGINNING;
             hs_log(HS_LOG_INFO, "partition assigned", "{s:s, s:i, s:I}", "topic", tp->topic, "partition",
                    (int)tp->partition, "committed_offset", (json_int_t)offset);
+        }
+        /* Once every input of the assignment is known: what the committed outputs reflect, then the
+         * partitions with nothing to rebuild go live (and are reconciled with the rules at once). */
+        for (int k = 0; k < partitions->cnt && !rt->stopping; k++) {
+            part_state *ps = state_get(rt, partitions->elems[k].partition, false);
+            if (ps)
+                rules_from_commits(rt, ps);
+        }
+        for (int k = 0; k < partitions->cnt && !rt->stopping; k++) {
+            int i = input_index(rt, partitions->elems[k].topic);
+            part_state *ps = state_get(rt, partitions->elems[k].partition, false);
+            if (ps && i >= 0 && ps->rebuild_end[i] == 0)
+                mark_live(rt, ps, i);
         }
         rd_kafka_topic_partition_list_destroy(committed);
         rt->assignment_seen = true;
@@ -970,8 +1135,63 @@ static void on_producer_wake(uv_poll_t *handle, int status, int events)
         rd_kafka_poll(rt->producer, 0);
 }
 
+/* Stores a rule of this service (`rule` NULL: deletes it) in the rules table and keeps the table's digest;
+ * returns whether the table changed. */
+static bool rules_store(runtime *rt, const char *key, const rd_kafka_message_t *msg, bool present)
+{
+    const hs_table_entry *old = hs_table_get(&rt->rules, key);
+    uint64_t old_digest = old ? rule_digest(key, old->value, old->value_len) : 0;
+    bool changed;
+    if (present) {
+        hs_table_change change = hs_table_put(&rt->rules, key, msg->payload, msg->len);
+        if (change == HS_TABLE_NOMEM) {
+            fatal(rt, "out of memory storing a rule", key);
+            return false;
+        }
+        changed = change != HS_TABLE_UNCHANGED;
+        if (changed)
+            rt->rules_digest += rule_digest(key, msg->payload, msg->len) - old_digest;
+    } else {
+        changed = hs_table_delete(&rt->rules, key);
+        rt->rules_digest -= old_digest;
+    }
+    return changed;
+}
+
+/* A changed rule of this service, applied to every partition: a live partition emits what it changes, and
+ * its next commit carries the new digest; a partition still rebuilding applies it silently and is
+ * reconciled when it goes live (its committed outputs predate the change). */
+static void rule_apply_all(runtime *rt, const char *key, const Healthsignals__V1__Rule *rule,
+                           const rd_kafka_message_t *msg, uint64_t digest_before)
+{
+    const hs_topic *rules_topic = hs_topic_find(HS_TOPIC_RULES);
+    bool emitted = false;
+    for (size_t p = 0; p < rt->part_cap; p++) {
+        part_state *ps = rt->parts[p];
+        if (!ps)
+            continue;
+        bool live = part_live(rt, ps) && ps->output_rules_known && ps->output_rules == digest_before;
+        runtime_emit emit = {.base = {.put = runtime_put, .put_packed = runtime_put_packed},
+                             .rt = rt,
+                             .ps = ps,
+                             .silent = !live};
+        format_cause(emit.cause, sizeof emit.cause, HS_TOPIC_RULES, msg->partition, msg->offset);
+        hs_error error;
+        if (rt->calc->apply(ps->calc_state, rules_topic, key, rule ? &rule->base : NULL, &emit.base,
+                            &error) != HS_OK)
+            hs_log(HS_LOG_WARN, "rule refused by the calculation", "{s:s, s:s}", "rule", key, "error",
+                   error.message);
+        if (live) {
+            ps->output_rules = rt->rules_digest;
+            emitted = true;
+        }
+    }
+    if (emitted)
+        txn_begin(rt); /* the new digest is committed even when the change emitted nothing */
+}
+
 /* One record of hs.rules.v1: update the rules table and, when this service's rule changed, apply it to every
- * partition — live partitions emit what it changes. */
+ * partition. */
 static void process_rule(runtime *rt, const rd_kafka_message_t *msg, bool loading)
 {
     if (!msg->key || msg->key_len == 0 || msg->key_len >= HS_KEY_MAX)
@@ -999,26 +1219,11 @@ static void process_rule(runtime *rt, const rd_kafka_message_t *msg, bool loadin
                 return;
         }
     }
-    bool changed = rule ? hs_table_put(&rt->rules, key, msg->payload, msg->len) != HS_TABLE_UNCHANGED
-                        : hs_table_delete(&rt->rules, key);
+    uint64_t digest_before = rt->rules_digest;
+    bool changed = rules_store(rt, key, msg, rule != NULL);
     if (changed && !loading) {
         hs_log(HS_LOG_INFO, rule ? "rule changed" : "rule deleted", "{s:s}", "rule", key);
-        const hs_topic *rules_topic = hs_topic_find(HS_TOPIC_RULES);
-        for (size_t p = 0; p < rt->part_cap; p++) {
-            part_state *ps = rt->parts[p];
-            if (!ps)
-                continue;
-            runtime_emit emit = {.base = {.put = runtime_put, .put_packed = runtime_put_packed},
-                                 .rt = rt,
-                                 .ps = ps,
-                                 .silent = false};
-            snprintf(emit.cause, sizeof emit.cause, "%s/%" PRId32 "/%" PRId64, HS_TOPIC_RULES, msg->partition,
-                     msg->offset);
-            if (rt->calc->apply(ps->calc_state, rules_topic, key, rule ? &rule->base : NULL, &emit.base,
-                                &error) != HS_OK)
-                hs_log(HS_LOG_WARN, "rule refused by the calculation", "{s:s, s:s}", "rule", key, "error",
-                       error.message);
-        }
+        rule_apply_all(rt, key, rule, msg, digest_before);
     }
     if (rule)
         protobuf_c_message_free_unpacked(&rule->base, NULL);

@@ -54,7 +54,9 @@ typedef struct hs_alert_store {
 void hs_alert_store_init(hs_alert_store *store);
 void hs_alert_store_free(hs_alert_store *store);
 
-/* Emits `alert` (to hs.alerts.v1, key: its fingerprint) and stores it as the last emitted. */
+/* Emits `alert` (to hs.alerts.v1, key: its fingerprint) and stores it as the last emitted. It is emitted
+ * even when the store holds the same bytes: dropping repeats is the driver's (hs/calc.h), and a driver that
+ * must have every output again (the runtime after a rule change it cannot prove committed) gets it. */
 hs_err hs_alert_put(hs_alert_store *store, const Healthsignals__V1__Alert *alert, hs_emit *emit,
                     hs_error *error);
 
