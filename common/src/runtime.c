@@ -50,9 +50,11 @@
 #include "hs/text.h"
 #include "hs/validate.h"
 
-#define MAX_INPUTS    4
-#define MAX_OUTPUTS   4
-#define POLL_BATCH    2000 /* records per wake-up before the loop gets a turn */
+#define MAX_INPUTS  4
+#define MAX_OUTPUTS 4
+#define POLL_BATCH  2000 /* records per wake-up before the loop gets a turn */
+#define RULES_SLICE_NS                                                                                       \
+    ((uint64_t)10 * 1000000u) /* rule changes applied per loop turn: at most this long, and one */
 #define OP_TIMEOUT_MS 30000
 
 /* The runtime's own options; a service's follow them. */
@@ -108,7 +110,16 @@ typedef struct part_state {
     bool output_rules_known;
     uint64_t committed_rules[MAX_INPUTS]; /* the digest the group's committed offset carries, by input */
     bool committed_rules_known[MAX_INPUTS];
+    /* Partition 0 of the first input only: hs.rules.v1 offsets below these have been searched for bad rules
+     * and those dead-lettered, by the transactions committed / by those and the open one (-1: never). */
+    int64_t committed_rules_dlq, rules_dlq_next;
 } part_state;
+
+/* The input whose offset metadata carries the rules dead-letter position: the first input's partition 0. */
+static bool dlq_input(const part_state *ps, size_t i)
+{
+    return ps->partition == 0 && i == 0;
+}
 
 /* Where the transaction is. While a commit runs on its thread (commit_main), outputs wait in `deferred`. */
 typedef enum txn_state {
@@ -178,8 +189,9 @@ typedef struct runtime {
 
     part_state **parts; /* by partition number */
     size_t part_cap;
-    hs_table rules;        /* this service's rules: key -> packed Rule */
-    uint64_t rules_digest; /* of `rules`: the sum of rule_digest() over its entries (0: no rules) */
+    hs_table rules;         /* this service's rules: key -> packed Rule */
+    uint64_t rules_digest;  /* of `rules`: the sum of rule_digest() over its entries (0: no rules) */
+    int64_t rules_read_end; /* hs.rules.v1 records below this offset have been read into `rules` */
     bool rules_loaded, assignment_seen;
     atomic_bool brokers_down; /* also written by delivery reports served on the commit thread */
     uv_thread_t loop_thread;
@@ -268,45 +280,72 @@ static void apply_rules_silently(runtime *rt, part_state *ps);
 static void produce_deferred(runtime *rt);
 static bool part_live(const runtime *rt, const part_state *ps);
 static void rules_from_commits(runtime *rt, part_state *ps);
-static void rules_reconcile(runtime *rt, part_state *ps);
+static void part_went_live(runtime *rt, part_state *ps);
 
 /* --- rule changes in the commit ---------------------------------------------------------------------------
  * Every committed offset of a service with rules carries, as its offset metadata, the digest of the rule
  * set that the partition's committed outputs reflect ("hs-rules=<16 hex digits>", well below the broker's
  * offset.metadata.max.bytes of 4096). The digest is order-free (a sum of one 64-bit XXH3 per rule over its
  * key and packed bytes), so every instance that has read the same rules computes the same one, and a change
- * updates it in O(1). */
+ * updates it in O(1). Partition 0 of the first input also carries how far hs.rules.v1 has been searched for
+ * bad rules, which that partition's transactions dead-letter (",dlq=<offset>"; see rules_dlq_owner). */
 
 #define RULES_META_PREFIX "hs-rules="
-#define RULES_META_LEN    (sizeof RULES_META_PREFIX - 1 + 16)
+#define RULES_META_DLQ    ",dlq="
+#define RULES_META_MAX    64
 
 static uint64_t rule_digest(const char *key, const void *value, size_t len)
 {
     return XXH3_64bits_withSeed(value, len, XXH3_64bits(key, strlen(key)));
 }
 
-static void rules_meta_format(uint64_t digest, char out[RULES_META_LEN + 1])
+/* Writes the metadata for `digest` and, when `dlq` >= 0, the rules dead-letter position; returns its length.
+ */
+static size_t rules_meta_format(uint64_t digest, int64_t dlq, char out[RULES_META_MAX])
 {
     static const char hex[] = "0123456789abcdef";
-    memcpy(out, RULES_META_PREFIX, sizeof RULES_META_PREFIX - 1);
+    size_t n = sizeof RULES_META_PREFIX - 1;
+    memcpy(out, RULES_META_PREFIX, n);
     for (int k = 0; k < 16; k++)
-        out[sizeof RULES_META_PREFIX - 1 + (size_t)k] = hex[(digest >> (60 - 4 * k)) & 0xF];
-    out[RULES_META_LEN] = '\0';
+        out[n++] = hex[(digest >> (60 - 4 * k)) & 0xF];
+    if (dlq >= 0) {
+        memcpy(out + n, RULES_META_DLQ, sizeof RULES_META_DLQ - 1);
+        n += sizeof RULES_META_DLQ - 1;
+        n += hs_u64_digits(out + n, (uint64_t)dlq);
+    }
+    out[n] = '\0';
+    assert(n < RULES_META_MAX);
+    return n;
 }
 
-/* The digest in committed offset metadata; false for none or anything else (an older version's commit). */
-static bool rules_meta_parse(const void *metadata, size_t size, uint64_t *digest)
+/* The digest in committed offset metadata, and the dead-letter position (-1 when it carries none); false
+ * for no metadata or anything else (an older version's commit). */
+static bool rules_meta_parse(const void *metadata, size_t size, uint64_t *digest, int64_t *dlq)
 {
     const char *text = metadata;
-    if (!text || size != RULES_META_LEN || memcmp(text, RULES_META_PREFIX, sizeof RULES_META_PREFIX - 1) != 0)
+    size_t n = sizeof RULES_META_PREFIX - 1;
+    *dlq = -1;
+    if (!text || size < n + 16 || memcmp(text, RULES_META_PREFIX, n) != 0)
         return false;
     uint64_t d = 0;
-    for (size_t k = sizeof RULES_META_PREFIX - 1; k < RULES_META_LEN; k++) {
-        char c = text[k];
+    for (size_t end = n + 16; n < end; n++) {
+        char c = text[n];
         int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
         if (v < 0)
             return false;
         d = d << 4 | (uint64_t)v;
+    }
+    if (size > n) {
+        size_t tag = sizeof RULES_META_DLQ - 1;
+        if (size - n <= tag || size - n > tag + 18 || memcmp(text + n, RULES_META_DLQ, tag) != 0)
+            return false;
+        int64_t position = 0;
+        for (n += tag; n < size; n++) {
+            if (text[n] < '0' || text[n] > '9')
+                return false;
+            position = position * 10 + (text[n] - '0');
+        }
+        *dlq = position;
     }
     *digest = d;
     return true;
@@ -318,7 +357,8 @@ static bool rules_meta_parse(const void *metadata, size_t size, uint64_t *digest
 static bool rules_commit_due(const runtime *rt, const part_state *ps, size_t i)
 {
     return rt->calc->uses_rules && ps->output_rules_known && part_live(rt, ps) &&
-           (!ps->committed_rules_known[i] || ps->committed_rules[i] != ps->output_rules);
+           (!ps->committed_rules_known[i] || ps->committed_rules[i] != ps->output_rules ||
+            (dlq_input(ps, i) && ps->committed_rules_dlq != ps->rules_dlq_next));
 }
 
 static void discard_deferred(runtime *rt)
@@ -353,7 +393,7 @@ static void rewind_all(runtime *rt)
         }
         apply_rules_silently(rt, ps);
         rules_from_commits(rt, ps); /* the aborted outputs are gone: what is committed counts again */
-        rules_reconcile(rt, ps);    /* a partition with nothing committed is live at once */
+        part_went_live(rt, ps);     /* a partition with nothing committed is live at once */
     }
     if (seek->cnt) {
         rd_kafka_error_t *error = rd_kafka_seek_partitions(rt->consumer, seek, OP_TIMEOUT_MS);
@@ -403,10 +443,11 @@ static rd_kafka_topic_partition_list_t *pending_offsets(runtime *rt)
                          : ps->committed_offset[i] > 0 ? ps->committed_offset[i]
                                                        : 0;
             if (rt->calc->uses_rules && ps->output_rules_known) {
-                char meta[RULES_META_LEN + 1];
-                rules_meta_format(ps->output_rules, meta);
+                char meta[RULES_META_MAX];
+                size_t len =
+                    rules_meta_format(ps->output_rules, dlq_input(ps, i) ? ps->rules_dlq_next : -1, meta);
                 tp->metadata = strdup(meta); /* freed with the list */
-                tp->metadata_size = tp->metadata ? RULES_META_LEN : 0;
+                tp->metadata_size = tp->metadata ? len : 0;
             }
         }
     }
@@ -478,8 +519,11 @@ static void commit_complete(runtime *rt)
             int i = input_index(rt, tp->topic);
             if (ps && i >= 0) {
                 ps->committed_offset[i] = tp->offset;
+                int64_t dlq;
                 ps->committed_rules_known[i] =
-                    rules_meta_parse(tp->metadata, tp->metadata_size, &ps->committed_rules[i]);
+                    rules_meta_parse(tp->metadata, tp->metadata_size, &ps->committed_rules[i], &dlq);
+                if (dlq_input(ps, i))
+                    ps->committed_rules_dlq = dlq;
             }
         }
         hs_counter_add(rt->txn_committed, 1);
@@ -757,6 +801,7 @@ static part_state *state_get(runtime *rt, int32_t partition, bool create)
         ps->partition = partition;
         for (size_t i = 0; i < MAX_INPUTS; i++)
             ps->next_offset[i] = ps->committed_offset[i] = -1;
+        ps->committed_rules_dlq = ps->rules_dlq_next = -1;
         state_reset(rt, ps);
         rt->parts[partition] = ps;
     }
@@ -833,6 +878,7 @@ static void rules_from_commits(runtime *rt, part_state *ps)
         ps->output_rules = ps->committed_rules[i];
         first = false;
     }
+    ps->rules_dlq_next = ps->committed_rules_dlq;
 }
 
 /* Once a partition is live: if its committed outputs may have been computed with other rules than those its
@@ -847,8 +893,8 @@ static void rules_reconcile(runtime *rt, part_state *ps)
     runtime_emit emit = {
         .base = {.put = runtime_put, .put_packed = runtime_put_packed}, .rt = rt, .ps = ps, .force = true};
     /* The cause names the rule set: a reconciliation redone after a crash gives the same event ids. */
-    char meta[RULES_META_LEN + 1];
-    rules_meta_format(rt->rules_digest, meta);
+    char meta[RULES_META_MAX];
+    rules_meta_format(rt->rules_digest, -1, meta);
     snprintf(emit.cause, sizeof emit.cause, "%s/%s", HS_TOPIC_RULES, meta);
     hs_log(HS_LOG_INFO, "re-evaluating the partition against the current rules", "{s:i, s:s, s:s}",
            "partition", (int)ps->partition, "committed",
@@ -857,6 +903,40 @@ static void rules_reconcile(runtime *rt, part_state *ps)
     ps->output_rules = rt->rules_digest;
     ps->output_rules_known = true;
     txn_begin(rt); /* the digest must be committed even when no output changed */
+}
+
+/* Bad rules are dead-lettered once per service (per consumer group), not once per instance: by the
+ * instance that has partition 0 of the first input live, in that partition's transactions, whose committed
+ * offset records how far hs.rules.v1 has been searched (committed_rules_dlq). NULL when this instance is not
+ * that one now. */
+static part_state *rules_dlq_owner(const runtime *rt)
+{
+    part_state *ps = rt->part_cap ? rt->parts[0] : NULL;
+    return ps && ps->assigned[0] && part_live(rt, ps) && ps->output_rules_known ? ps : NULL;
+}
+
+/* A partition is live: reconcile its outputs with the rules, and when it is the dead-letter owner and the
+ * rules read so far go beyond what its commits have searched for bad rules, read hs.rules.v1 again from
+ * there (process_rule only dead-letters what it reads again). */
+static void part_went_live(runtime *rt, part_state *ps)
+{
+    rules_reconcile(rt, ps);
+    if (!rt->rules_consumer || rules_dlq_owner(rt) != ps)
+        return;
+    if (ps->rules_dlq_next < 0)
+        ps->rules_dlq_next = 0;
+    if (ps->rules_dlq_next >= rt->rules_read_end)
+        return;
+    hs_log(HS_LOG_INFO, "reading the rules again for bad ones to dead-letter", "{s:I, s:I}", "from",
+           (json_int_t)ps->rules_dlq_next, "to", (json_int_t)rt->rules_read_end);
+    rd_kafka_topic_partition_list_t *seek = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(seek, HS_TOPIC_RULES, 0)->offset = ps->rules_dlq_next;
+    rd_kafka_error_t *error = rd_kafka_seek_partitions(rt->rules_consumer, seek, OP_TIMEOUT_MS);
+    if (error) {
+        fatal(rt, "cannot read the rules again", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    rd_kafka_topic_partition_list_destroy(seek);
 }
 
 static void mark_live(runtime *rt, part_state *ps, int i)
@@ -869,7 +949,7 @@ static void mark_live(runtime *rt, part_state *ps, int i)
     hs_log(HS_LOG_INFO, "partition rebuilt, now live", "{s:s, s:i, s:I, s:f}", "topic", rt->inputs[i]->name,
            "partition", (int)ps->partition, "committed_offset", (json_int_t)ps->rebuild_end[i], "seconds",
            seconds);
-    rules_reconcile(rt, ps);
+    part_went_live(rt, ps);
 }
 
 /* --- dead letters ----------------------------------------------------------------------------------------
@@ -1041,8 +1121,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
             ps->assigned[i] = true;
             ps->rebuild_end[i] = offset > 0 ? offset : 0;
             ps->committed_offset[i] = offset > 0 ? offset : -1;
-            ps->committed_rules_known[i] = rules_meta_parse(
-                committed->elems[k].metadata, committed->elems[k].metadata_size, &ps->committed_rules[i]);
+            int64_t dlq;
+            ps->committed_rules_known[i] =
+                rules_meta_parse(committed->elems[k].metadata, committed->elems[k].metadata_size,
+                                 &ps->committed_rules[i], &dlq);
+            if (dlq_input(ps, i))
+                ps->committed_rules_dlq = dlq;
             ps->next_offset[i] = -1;
             ps->live[i] = false;
             if (fresh)
@@ -1190,56 +1274,133 @@ static void rule_apply_all(runtime *rt, const char *key, const Healthsignals__V1
         txn_begin(rt); /* the new digest is committed even when the change emitted nothing */
 }
 
+static hs_err drop_output(hs_emit *self, const hs_topic *topic, const char *key,
+                          const ProtobufCMessage *value)
+{
+    return HS_OK;
+}
+
+/* Whether the calculation takes `rule`: applied to a state of its own, empty, whose outputs go nowhere. */
+static hs_err calc_takes_rule(runtime *rt, const char *key, const Healthsignals__V1__Rule *rule,
+                              hs_error *error)
+{
+    void *scratch = rt->calc->create();
+    if (!scratch)
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory checking a rule");
+    hs_emit nowhere = {.put = drop_output};
+    hs_err err = rt->calc->apply(scratch, hs_topic_find(HS_TOPIC_RULES), key, &rule->base, &nowhere, error);
+    rt->calc->destroy(scratch);
+    return err;
+}
+
+/* A service name as rules give it ([a-z-]{1,32}): a rule naming one is that service's to judge. */
+static bool names_a_service(const char *service)
+{
+    size_t len = service ? strlen(service) : 0;
+    return len > 0 && len <= HS_VALIDATE_SERVICE_MAX && strspn(service, "abcdefghijklmnopqrstuvwxyz-") == len;
+}
+
+/* Reads one record of hs.rules.v1: HS_OK with `*rule` this service's rule (NULL for a tombstone or a rule of
+ * another service; `*ours` whether the key is this service's concern), or the error that makes the record a
+ * bad rule for this service — its key, its size, its bytes, its validation, or the calculation's refusal. A
+ * record that names another service is that service's to judge; one that names none is every service's. */
+static hs_err rule_read(runtime *rt, const rd_kafka_message_t *msg, const char *key,
+                        Healthsignals__V1__Rule **rule, bool *ours, hs_error *error)
+{
+    *rule = NULL;
+    *ours = hs_table_get(&rt->rules, key) != NULL;
+    if (!msg->payload)
+        return HS_OK;
+    hs_err err = hs_validate_size(msg->len, error);
+    if (err != HS_OK)
+        return err;
+    Healthsignals__V1__Rule *r = (Healthsignals__V1__Rule *)protobuf_c_message_unpack(
+        &healthsignals__v1__rule__descriptor, NULL, msg->len, msg->payload);
+    if (!r)
+        return hs_error_set(error, HS_ERR_DECODE, "value is not a valid %s",
+                            healthsignals__v1__rule__descriptor.name);
+    if (names_a_service(r->service) && strcmp(r->service, rt->calc->name) != 0) {
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+        return HS_OK; /* another service's rule: gone for this one if it was ours before */
+    }
+    err = hs_validate_rule(r, error);
+    if (err == HS_OK)
+        err = calc_takes_rule(rt, key, r, error);
+    if (err != HS_OK) {
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+        return err;
+    }
+    *rule = r;
+    *ours = true;
+    return HS_OK;
+}
+
 /* One record of hs.rules.v1: update the rules table and, when this service's rule changed, apply it to every
- * partition. */
+ * partition. A bad rule changes nothing (a rule it would replace stays) and goes to hs.dlq.v1 from the
+ * dead-letter owner's transaction (rules_dlq_owner) when that owner's commits have not searched its offset
+ * yet. A record below rules_read_end is one read again for that alone. */
 static void process_rule(runtime *rt, const rd_kafka_message_t *msg, bool loading)
 {
-    if (!msg->key || msg->key_len == 0 || msg->key_len >= HS_KEY_MAX)
-        return;
-    char key[HS_KEY_MAX];
-    memcpy(key, msg->key, msg->key_len);
-    key[msg->key_len] = '\0';
+    bool again = msg->offset < rt->rules_read_end;
+    if (!again)
+        rt->rules_read_end = msg->offset + 1;
+    char key[HS_KEY_MAX] = "";
     Healthsignals__V1__Rule *rule = NULL;
-    hs_error error;
-    if (msg->payload) {
-        rule = (Healthsignals__V1__Rule *)protobuf_c_message_unpack(&healthsignals__v1__rule__descriptor,
-                                                                    NULL, msg->len, msg->payload);
-        if (!rule || hs_validate_rule(rule, &error) != HS_OK) {
-            hs_log(HS_LOG_WARN, "ignoring an invalid rule", "{s:s, s:s}", "rule", key, "error",
-                   rule ? error.message : "does not decode");
-            if (rule)
-                protobuf_c_message_free_unpacked(&rule->base, NULL);
-            return;
-        }
-        if (strcmp(rule->service, rt->calc->name) != 0) {
-            /* Another service's rule — unless it was ours before, in which case it is gone for us. */
-            protobuf_c_message_free_unpacked(&rule->base, NULL);
-            rule = NULL;
-            if (!hs_table_get(&rt->rules, key))
-                return;
-        }
+    bool ours = false;
+    hs_error error = {0};
+    hs_err err;
+    if (!msg->key || msg->key_len == 0 || msg->key_len >= HS_KEY_MAX) {
+        err = hs_error_set(&error, HS_ERR_VALIDATION, "record key missing or longer than %d bytes",
+                           HS_KEY_MAX - 1);
+    } else {
+        memcpy(key, msg->key, msg->key_len);
+        key[msg->key_len] = '\0';
+        err = rule_read(rt, msg, key, &rule, &ours, &error);
     }
-    uint64_t digest_before = rt->rules_digest;
-    bool changed = rules_store(rt, key, msg, rule != NULL);
-    if (changed && !loading) {
-        hs_log(HS_LOG_INFO, rule ? "rule changed" : "rule deleted", "{s:s}", "rule", key);
-        rule_apply_all(rt, key, rule, msg, digest_before);
+    if (err == HS_ERR_NOMEM || err == HS_ERR_INTERNAL || err == HS_ERR_KAFKA) {
+        fatal(rt, "cannot read a rule", error.message);
+        return;
+    }
+    part_state *owner = rules_dlq_owner(rt);
+    if (err != HS_OK && owner && msg->offset >= owner->rules_dlq_next) {
+        uint64_t rewinds = rt->rewinds;
+        dead_letter(rt, msg, err, error.message);
+        if (rt->rewinds != rewinds)
+            return; /* the commit it waited for failed: the owner reads the rules again when live */
+    } else if (err != HS_OK && !again) {
+        hs_log(HS_LOG_WARN, "ignoring an invalid rule", "{s:s, s:I, s:s}", "rule", key, "offset",
+               (json_int_t)msg->offset, "error", error.message);
+    }
+    if (owner && msg->offset >= owner->rules_dlq_next)
+        owner->rules_dlq_next = msg->offset + 1;
+    if (err == HS_OK && !again && ours) {
+        uint64_t digest_before = rt->rules_digest;
+        if (rules_store(rt, key, msg, rule != NULL) && !loading) {
+            hs_log(HS_LOG_INFO, rule ? "rule changed" : "rule deleted", "{s:s}", "rule", key);
+            rule_apply_all(rt, key, rule, msg, digest_before);
+        }
     }
     if (rule)
         protobuf_c_message_free_unpacked(&rule->base, NULL);
 }
 
+/* Rule changes, one time slice per loop turn: a change is applied to every partition at once, but the turn
+ * ends once RULES_SLICE_NS have gone, so that a batch of thousands of changes (a large rules file) leaves
+ * the loop free between slices for facts, commits and the HTTP endpoint. */
 static void on_rules_wake(uv_poll_t *handle, int status, int events)
 {
     runtime *rt = handle->data;
     drain_wake(&rt->rules_wake);
-    for (int n = 0; n < POLL_BATCH && !rt->stopping; n++) {
+    uint64_t started = now_ns();
+    while (!rt->stopping) {
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(rt->rules_consumer, 0);
         if (!msg)
             return;
         if (!msg->err)
             process_rule(rt, msg, false);
         rd_kafka_message_destroy(msg);
+        if (now_ns() - started >= RULES_SLICE_NS)
+            break;
     }
     poke(&rt->rules_wake);
 }

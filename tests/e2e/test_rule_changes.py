@@ -9,16 +9,20 @@ THRESHOLD rule over 40 quarterly facts gives 40 statuses, each carrying the thre
 2. The threshold is changed while no instance runs: after the restart every status uses it.
 3. Applying the same rules file again changes nothing: no status is produced again.
 And each change reached each status exactly once: 40 committed records per threshold, none twice.
+4. Bad rules written raw to hs.rules.v1 (bytes that do not decode, a NaN threshold, forPeriods 4 294 967 295,
+   threshold -1e308) go to hs.dlq.v1 with the headers facts get, once for the service: a second instance
+   and a restart do not dead-letter them again. Before, they were a log line.
 
 Before the runtime committed the rules digest with its offsets, (1) and (2) left the statuses on the old
 threshold for good (the restart rebuilt with the new rule silently).
 
-usage: test_rule_changes.py TARGETS_BINARY HSCTL
+usage: test_rule_changes.py TARGETS_BINARY HSCTL PRODUCE_RAW
 """
 import json
 import os
 import random
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -28,7 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import hstest  # noqa: E402
 from hstest import fail, finish, ok  # noqa: E402
 
-TARGETS, HSCTL = sys.argv[1:3]
+TARGETS, HSCTL, PRODUCE_RAW = sys.argv[1:4]
 BOOTSTRAP = os.environ["HS_BOOTSTRAP_SERVERS"]
 RUN = str(os.getpid())
 INDICATOR = f"rulechange{RUN}.share"
@@ -145,6 +149,77 @@ if after != before:
     fail(f"applying the same rule again produced {after - before} status records")
 else:
     ok(f"applying the same rule again produced nothing ({before} status records before and after)")
+
+# --- 4. bad rules: dead-lettered once per service, through restarts and a second instance ---------------------
+def varint(n):
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def pb_string(number, text):
+    data = text.encode()
+    return varint(number << 3 | 2) + varint(len(data)) + data
+
+
+def threshold_rule(rule_id, threshold, for_periods=0):
+    """A THRESHOLD rule of the targets service, packed by hand: hsctl refuses to publish a bad one."""
+    value = (pb_string(1, rule_id) + pb_string(2, "targets") + pb_string(3, INDICATOR) + varint(4 << 3) +
+             varint(4) + varint(5 << 3) + varint(1))
+    if for_periods:
+        value += varint(8 << 3) + varint(for_periods)
+    return value + varint(20 << 3 | 1) + struct.pack("<d", threshold)
+
+
+bad = {f"{RULE}.garbage": (b"\xff\xfe this is not protobuf \x00\x01\x02", "decode"),
+       f"{RULE}.nan": (threshold_rule(f"{RULE}.nan", float("nan")), "validation"),
+       f"{RULE}.forever": (threshold_rule(f"{RULE}.forever", 60, for_periods=4294967295), "validation"),
+       f"{RULE}.tiny": (threshold_rule(f"{RULE}.tiny", -1e308), "validation")}
+for key, (value, _) in bad.items():
+    path = os.path.join(work, "bad.bin")
+    with open(path, "wb") as f:
+        f.write(value)
+    subprocess.run([PRODUCE_RAW, BOOTSTRAP, "hs.rules.v1", "0", key, path], check=True, capture_output=True)
+
+
+def dead_letters():
+    proc = hsctl("tail", "hs.dlq.v1", "--from-beginning")
+    letters = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    return [d for d in letters if d.get("hsservice") == "targets" and d.get("subject") in bad]
+
+
+def check_dead_letters(what):
+    letters = dead_letters()
+    keys = sorted(d["subject"] for d in letters)
+    if keys != sorted(bad):
+        fail(f"{what}: dead letters {keys}, want each of {sorted(bad)} once")
+        return
+    for d in letters:
+        if d.get("hserrorcode") != bad[d["subject"]][1] or d.get("hssourcetopic") != "hs.rules.v1" or \
+                "hssourceoffset" not in d or "hssourcepartition" not in d or not d.get("hserror"):
+            fail(f"{what}: dead letter without its headers: {d}")
+            return
+    ok(f"{what}: the {len(bad)} bad rules are on hs.dlq.v1 once each, with their headers")
+
+
+hstest.wait_for(lambda: len(dead_letters()) >= len(bad),
+                lambda: f"bad rules not dead-lettered: {sorted(d['subject'] for d in dead_letters())}")
+check_dead_letters("bad rules on hs.rules.v1")
+second = hstest.Service(TARGETS, "second", f"hs-targets-rules-{RUN}", BOOTSTRAP, work, RUN, commit_interval="1s")
+second.wait_ready(timeout=120)
+service.wait_ready(timeout=120)
+code, _ = service.stop()
+if code != 0:
+    fail(f"SIGTERM: exit {code}")
+service = start("after-bad-rules")
+time.sleep(3)  # three commit intervals: a second copy would be committed by now
+check_dead_letters("a second instance and a restart later")
+if statuses().get(PERIODS[0]) != threshold:
+    fail("the bad rules changed a status")
+second.stop()
 
 code, _ = service.stop()
 if code != 0:
