@@ -113,6 +113,11 @@ typedef struct part_state {
     /* Partition 0 of the first input only: hs.rules.v1 offsets below these have been searched for bad rules
      * and those dead-lettered, by the transactions committed / by those and the open one (-1: never). */
     int64_t committed_rules_dlq, rules_dlq_next;
+    /* Rule work left, done in time slices between loop turns (on_rules_work): every rule applied to a fresh
+     * state, silently, before any fact (its inputs are paused meanwhile); or applied again to reconcile. */
+    enum { RULES_WORK_NONE, RULES_WORK_FRESH, RULES_WORK_RECONCILE } rules_work;
+    size_t rules_cursor;         /* hs_table_next() cursor into rt->rules */
+    uint64_t rules_work_version; /* rt->rules_version the cursor belongs to: a change starts it again */
 } part_state;
 
 /* The input whose offset metadata carries the rules dead-letter position: the first input's partition 0. */
@@ -192,6 +197,9 @@ typedef struct runtime {
     hs_table rules;         /* this service's rules: key -> packed Rule */
     uint64_t rules_digest;  /* of `rules`: the sum of rule_digest() over its entries (0: no rules) */
     int64_t rules_read_end; /* hs.rules.v1 records below this offset have been read into `rules` */
+    uint64_t rules_version; /* counts the changes of `rules`: an iteration over it started before is void */
+    uv_idle_t rules_work;   /* runs on_rules_work while a partition has rule work left */
+    bool rules_work_active;
     bool rules_loaded, assignment_seen;
     atomic_bool brokers_down; /* also written by delivery reports served on the commit thread */
     uv_thread_t loop_thread;
@@ -276,7 +284,10 @@ static bool txn_begin(runtime *rt)
 }
 
 static void state_reset(runtime *rt, part_state *ps);
-static void apply_rules_silently(runtime *rt, part_state *ps);
+static void rules_work_fresh(runtime *rt, part_state *ps);
+static void rules_work_finish(runtime *rt, part_state *ps);
+static void on_rules_work(uv_idle_t *handle);
+static void mark_live(runtime *rt, part_state *ps, int i);
 static void produce_deferred(runtime *rt);
 static bool part_live(const runtime *rt, const part_state *ps);
 static void rules_from_commits(runtime *rt, part_state *ps);
@@ -385,15 +396,14 @@ static void rewind_all(runtime *rt)
         for (size_t i = 0; i < rt->input_cnt; i++) {
             if (!ps->assigned[i])
                 continue;
-            ps->rebuild_end[i] = ps->committed_offset[i];
-            ps->live[i] = ps->committed_offset[i] <= 0;
+            ps->rebuild_end[i] = ps->committed_offset[i] > 0 ? ps->committed_offset[i] : 0;
+            ps->live[i] = false;
             ps->next_offset[i] = -1;
             rd_kafka_topic_partition_list_add(seek, rt->inputs[i]->name, ps->partition)->offset =
                 RD_KAFKA_OFFSET_BEGINNING;
         }
-        apply_rules_silently(rt, ps);
         rules_from_commits(rt, ps); /* the aborted outputs are gone: what is committed counts again */
-        part_went_live(rt, ps);     /* a partition with nothing committed is live at once */
+        rules_work_fresh(rt, ps);   /* then the inputs with nothing committed go live */
     }
     if (seek->cnt) {
         rd_kafka_error_t *error = rd_kafka_seek_partitions(rt->consumer, seek, OP_TIMEOUT_MS);
@@ -825,31 +835,19 @@ static bool state_has_inputs(const runtime *rt, const part_state *ps)
     return false;
 }
 
-/* Feeds every rule of this service to the partition's state: silently to a fresh state, or, `emit` set up
- * to force, to re-emit every output the rules determine. */
-static void apply_rules(runtime *rt, part_state *ps, runtime_emit *emit)
+/* Applies one rule of the rules table to the partition's state through `emit`. */
+static void apply_rule_entry(runtime *rt, part_state *ps, const hs_table_entry *e, runtime_emit *emit)
 {
-    const hs_topic *rules_topic = hs_topic_find(HS_TOPIC_RULES);
-    size_t cursor = 0;
-    const hs_table_entry *e;
-    while ((e = hs_table_next(&rt->rules, &cursor))) {
-        ProtobufCMessage *rule =
-            protobuf_c_message_unpack(&healthsignals__v1__rule__descriptor, NULL, e->value_len, e->value);
-        if (!rule)
-            continue;
-        hs_error error;
-        if (rt->calc->apply(ps->calc_state, rules_topic, e->key, rule, &emit->base, &error) != HS_OK)
-            hs_log(HS_LOG_WARN, "rule refused by the calculation", "{s:s, s:s}", "rule", e->key, "error",
-                   error.message);
-        protobuf_c_message_free_unpacked(rule, NULL);
-    }
-}
-
-static void apply_rules_silently(runtime *rt, part_state *ps)
-{
-    runtime_emit emit = {
-        .base = {.put = runtime_put, .put_packed = runtime_put_packed}, .rt = rt, .ps = ps, .silent = true};
-    apply_rules(rt, ps, &emit);
+    ProtobufCMessage *rule =
+        protobuf_c_message_unpack(&healthsignals__v1__rule__descriptor, NULL, e->value_len, e->value);
+    if (!rule)
+        return;
+    hs_error error;
+    if (rt->calc->apply(ps->calc_state, hs_topic_find(HS_TOPIC_RULES), e->key, rule, &emit->base, &error) !=
+        HS_OK)
+        hs_log(HS_LOG_WARN, "rule refused by the calculation", "{s:s, s:s}", "rule", e->key, "error",
+               error.message);
+    protobuf_c_message_free_unpacked(rule, NULL);
 }
 
 /* Every assigned input of the partition is live. */
@@ -881,28 +879,147 @@ static void rules_from_commits(runtime *rt, part_state *ps)
     ps->rules_dlq_next = ps->committed_rules_dlq;
 }
 
+static void rules_work_start(runtime *rt, part_state *ps, int work);
+static void rules_dlq_catch_up(runtime *rt, part_state *ps);
+
 /* Once a partition is live: if its committed outputs may have been computed with other rules than those its
  * state now holds (a rule changed while no instance had it live, or before the transaction with the change's
  * outputs committed), every rule is applied again and every output it determines emitted, whether or not it
- * differs from what the state holds, into the open transaction, whose commit then carries the new digest. */
+ * differs from what the state holds; the transaction that commits the last of them carries the new digest.
+ * The work is done in slices (on_rules_work); facts meanwhile are processed live as usual. */
 static void rules_reconcile(runtime *rt, part_state *ps)
 {
-    if (!rt->calc->uses_rules || !part_live(rt, ps) ||
+    if (!rt->calc->uses_rules || !part_live(rt, ps) || ps->rules_work != RULES_WORK_NONE ||
         (ps->output_rules_known && ps->output_rules == rt->rules_digest))
         return;
-    runtime_emit emit = {
-        .base = {.put = runtime_put, .put_packed = runtime_put_packed}, .rt = rt, .ps = ps, .force = true};
-    /* The cause names the rule set: a reconciliation redone after a crash gives the same event ids. */
-    char meta[RULES_META_MAX];
-    rules_meta_format(rt->rules_digest, -1, meta);
-    snprintf(emit.cause, sizeof emit.cause, "%s/%s", HS_TOPIC_RULES, meta);
-    hs_log(HS_LOG_INFO, "re-evaluating the partition against the current rules", "{s:i, s:s, s:s}",
+    hs_log(HS_LOG_INFO, "re-evaluating the partition against the current rules", "{s:i, s:s, s:i}",
            "partition", (int)ps->partition, "committed",
-           ps->output_rules_known ? "other rules" : "no rules digest", "rules", meta);
-    apply_rules(rt, ps, &emit);
-    ps->output_rules = rt->rules_digest;
-    ps->output_rules_known = true;
-    txn_begin(rt); /* the digest must be committed even when no output changed */
+           ps->output_rules_known ? "other rules" : "no rules digest", "rules", (int)rt->rules.count);
+    rules_work_start(rt, ps, RULES_WORK_RECONCILE);
+}
+
+/* The inputs of a partition, paused (no fetching, so no fact) or resumed. */
+static void inputs_pause(runtime *rt, const part_state *ps, bool pause)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)rt->input_cnt);
+    for (size_t i = 0; i < rt->input_cnt; i++)
+        if (ps->assigned[i])
+            rd_kafka_topic_partition_list_add(list, rt->inputs[i]->name, ps->partition);
+    rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(rt->consumer, list)
+                                    : rd_kafka_resume_partitions(rt->consumer, list);
+    if (err)
+        fatal(rt, pause ? "cannot pause a partition" : "cannot resume a partition", rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* A fresh partition state needs every rule before any fact: its inputs wait, paused, until the slices have
+ * applied them; then the inputs with nothing to rebuild go live. */
+static void rules_work_fresh(runtime *rt, part_state *ps)
+{
+    if (rt->calc->uses_rules && rt->rules.count) {
+        rules_work_start(rt, ps, RULES_WORK_FRESH);
+        inputs_pause(rt, ps, true);
+        return;
+    }
+    for (size_t i = 0; i < rt->input_cnt; i++)
+        if (ps->assigned[i] && ps->rebuild_end[i] == 0)
+            mark_live(rt, ps, (int)i);
+}
+
+static void rules_work_start(runtime *rt, part_state *ps, int work)
+{
+    ps->rules_work = work;
+    ps->rules_cursor = 0;
+    ps->rules_work_version = rt->rules_version;
+    if (!rt->rules_work_active) {
+        uv_idle_start(&rt->rules_work, on_rules_work);
+        rt->rules_work_active = true;
+    }
+    if (work == RULES_WORK_RECONCILE)
+        txn_begin(rt); /* the digest must be committed even when no output changes */
+}
+
+/* The partition's rule work is through: a fresh state lets its facts in, a reconciled one records that its
+ * outputs (those of the open transaction) reflect the rules. */
+static void rules_work_done(runtime *rt, part_state *ps)
+{
+    int work = ps->rules_work;
+    ps->rules_work = RULES_WORK_NONE;
+    if (work == RULES_WORK_FRESH) {
+        inputs_pause(rt, ps, false);
+        for (size_t i = 0; i < rt->input_cnt; i++)
+            if (ps->assigned[i] && ps->rebuild_end[i] == 0)
+                mark_live(rt, ps, (int)i);
+    } else {
+        ps->output_rules = rt->rules_digest;
+        ps->output_rules_known = true;
+        txn_begin(rt);
+        rules_dlq_catch_up(rt, ps);
+    }
+}
+
+/* Applies the partition's next rules until `deadline_ns` (0: all of them); returns true when its work is
+ * through. A change of the rules table since the work began starts it again from the first rule (applying a
+ * rule twice is harmless; skipping one is not, and a changed table's iteration order is not the old one). */
+static bool rules_work_step(runtime *rt, part_state *ps, uint64_t deadline_ns)
+{
+    if (ps->rules_work_version != rt->rules_version) {
+        ps->rules_cursor = 0;
+        ps->rules_work_version = rt->rules_version;
+    }
+    runtime_emit emit = {.base = {.put = runtime_put, .put_packed = runtime_put_packed},
+                         .rt = rt,
+                         .ps = ps,
+                         .silent = ps->rules_work == RULES_WORK_FRESH,
+                         .force = ps->rules_work == RULES_WORK_RECONCILE};
+    if (emit.force) { /* the cause names the rule set: a reconciliation redone gives the same event ids */
+        char meta[RULES_META_MAX];
+        rules_meta_format(rt->rules_digest, -1, meta);
+        snprintf(emit.cause, sizeof emit.cause, "%s/%s", HS_TOPIC_RULES, meta);
+    }
+    const hs_table_entry *e;
+    uint64_t rewinds = rt->rewinds;
+    while ((e = hs_table_next(&rt->rules, &ps->rules_cursor))) {
+        apply_rule_entry(rt, ps, e, &emit);
+        if (rt->rewinds != rewinds || rt->stopping)
+            return false; /* an emit waited for a failed commit: everything was rewound */
+        if (deadline_ns && now_ns() >= deadline_ns)
+            return false;
+    }
+    return true;
+}
+
+/* Finishes the partition's rule work now, for a fact or the end of a partition met before the slices did
+ * (a record fetched before the pause). */
+static void rules_work_finish(runtime *rt, part_state *ps)
+{
+    if (ps->rules_work != RULES_WORK_NONE && rules_work_step(rt, ps, 0))
+        rules_work_done(rt, ps);
+}
+
+/* One slice of rule work: RULES_SLICE_NS of it, partition after partition; stops when none is left. */
+static void on_rules_work(uv_idle_t *handle)
+{
+    runtime *rt = handle->data;
+    uint64_t deadline = now_ns() + RULES_SLICE_NS;
+    bool left = false;
+    for (size_t p = 0; p < rt->part_cap && !rt->stopping; p++) {
+        part_state *ps = rt->parts[p];
+        if (!ps || ps->rules_work == RULES_WORK_NONE)
+            continue;
+        if (now_ns() < deadline && rules_work_step(rt, ps, deadline))
+            rules_work_done(rt, ps);
+        else
+            left = true;
+        /* a rewind (in a step, or in what done started) gave other partitions work again */
+        left |= ps == rt->parts[p] && ps->rules_work != RULES_WORK_NONE;
+    }
+    for (size_t p = 0; p < rt->part_cap && !left; p++)
+        left = rt->parts[p] && rt->parts[p]->rules_work != RULES_WORK_NONE;
+    if (!left) {
+        uv_idle_stop(&rt->rules_work);
+        rt->rules_work_active = false;
+    }
 }
 
 /* Bad rules are dead-lettered once per service (per consumer group), not once per instance: by the
@@ -915,12 +1032,18 @@ static part_state *rules_dlq_owner(const runtime *rt)
     return ps && ps->assigned[0] && part_live(rt, ps) && ps->output_rules_known ? ps : NULL;
 }
 
-/* A partition is live: reconcile its outputs with the rules, and when it is the dead-letter owner and the
- * rules read so far go beyond what its commits have searched for bad rules, read hs.rules.v1 again from
- * there (process_rule only dead-letters what it reads again). */
+/* A partition is live: reconcile its outputs with the rules, and see to the rules' dead letters. */
 static void part_went_live(runtime *rt, part_state *ps)
 {
     rules_reconcile(rt, ps);
+    rules_dlq_catch_up(rt, ps);
+}
+
+/* When the partition is the dead-letter owner and the rules read so far go beyond what its commits have
+ * searched for bad rules: reads hs.rules.v1 again from there (process_rule only dead-letters what it reads
+ * again). */
+static void rules_dlq_catch_up(runtime *rt, part_state *ps)
+{
     if (!rt->rules_consumer || rules_dlq_owner(rt) != ps)
         return;
     if (ps->rules_dlq_next < 0)
@@ -1024,6 +1147,8 @@ static void process_fact(runtime *rt, const rd_kafka_message_t *msg)
     part_state *ps = i >= 0 ? state_get(rt, msg->partition, false) : NULL;
     if (!ps || !ps->assigned[i])
         return; /* a record of a partition revoked a moment ago */
+    if (ps->rules_work == RULES_WORK_FRESH)
+        rules_work_finish(rt, ps); /* fetched before its inputs paused: the rules come first */
     const hs_topic *topic = rt->inputs[i];
     bool silent = msg->offset < ps->rebuild_end[i];
     if (!silent)
@@ -1091,6 +1216,8 @@ static void on_partition_eof(runtime *rt, const rd_kafka_message_t *msg)
     part_state *ps = i >= 0 ? state_get(rt, msg->partition, false) : NULL;
     /* At the end of the partition everything up to the committed offset has been read, even when the last
      * committed offsets are transaction markers that carry no record. */
+    if (ps && ps->assigned[i] && ps->rules_work == RULES_WORK_FRESH)
+        rules_work_finish(rt, ps);
     if (ps && ps->assigned[i])
         mark_live(rt, ps, i);
 }
@@ -1105,6 +1232,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         rd_kafka_resp_err_t cerr = rd_kafka_committed(rk, committed, OP_TIMEOUT_MS);
         if (cerr) {
             fatal(rt, "cannot read the committed offsets", rd_kafka_err2str(cerr));
+            rd_kafka_topic_partition_list_destroy(committed);
+            return;
+        }
+        bool *fresh_parts = calloc((size_t)partitions->cnt + 1, sizeof *fresh_parts);
+        if (!fresh_parts) {
+            fatal(rt, "out of memory taking an assignment", NULL);
             rd_kafka_topic_partition_list_destroy(committed);
             return;
         }
@@ -1129,8 +1262,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
                 ps->committed_rules_dlq = dlq;
             ps->next_offset[i] = -1;
             ps->live[i] = false;
-            if (fresh)
-                apply_rules_silently(rt, ps);
+            fresh_parts[k] = fresh;
             tp->offset = RD_KAFKA_OFFSET_BEGINNING;
             hs_log(HS_LOG_INFO, "partition assigned", "{s:s, s:i, s:I}", "topic", tp->topic, "partition",
                    (int)tp->partition, "committed_offset", (json_int_t)offset);
@@ -1142,15 +1274,23 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
             if (ps)
                 rules_from_commits(rt, ps);
         }
-        for (int k = 0; k < partitions->cnt && !rt->stopping; k++) {
-            int i = input_index(rt, partitions->elems[k].topic);
-            part_state *ps = state_get(rt, partitions->elems[k].partition, false);
-            if (ps && i >= 0 && ps->rebuild_end[i] == 0)
-                mark_live(rt, ps, i);
-        }
         rd_kafka_topic_partition_list_destroy(committed);
         rt->assignment_seen = true;
         rd_kafka_assign(rk, partitions);
+        /* A fresh state gets every rule first, in slices, its inputs paused meanwhile (after the assignment:
+         * only assigned partitions pause); an input of a state that has its rules goes live now if it has
+         * nothing to rebuild. */
+        for (int k = 0; k < partitions->cnt && !rt->stopping; k++) {
+            int i = input_index(rt, partitions->elems[k].topic);
+            part_state *ps = state_get(rt, partitions->elems[k].partition, false);
+            if (!ps || i < 0)
+                continue;
+            if (fresh_parts[k])
+                rules_work_fresh(rt, ps);
+            else if (ps->rules_work != RULES_WORK_FRESH && ps->rebuild_end[i] == 0)
+                mark_live(rt, ps, i);
+        }
+        free(fresh_parts);
     } else {
         /* Revoked: commit what was processed for them (an abortable failure aborts), then drop their state.
          */
@@ -1239,6 +1379,7 @@ static bool rules_store(runtime *rt, const char *key, const rd_kafka_message_t *
         changed = hs_table_delete(&rt->rules, key);
         rt->rules_digest -= old_digest;
     }
+    rt->rules_version += changed;
     return changed;
 }
 
@@ -1254,7 +1395,7 @@ static void rule_apply_all(runtime *rt, const char *key, const Healthsignals__V1
         part_state *ps = rt->parts[p];
         if (!ps)
             continue;
-        bool live = part_live(rt, ps) && ps->output_rules_known && ps->output_rules == digest_before;
+        bool live = part_live(rt, ps) && ps->rules_work != RULES_WORK_FRESH;
         runtime_emit emit = {.base = {.put = runtime_put, .put_packed = runtime_put_packed},
                              .rt = rt,
                              .ps = ps,
@@ -1265,10 +1406,10 @@ static void rule_apply_all(runtime *rt, const char *key, const Healthsignals__V1
                             &error) != HS_OK)
             hs_log(HS_LOG_WARN, "rule refused by the calculation", "{s:s, s:s}", "rule", key, "error",
                    error.message);
-        if (live) {
+        /* A partition being reconciled keeps its old digest until the reconciliation is through. */
+        if (live && ps->output_rules_known && ps->output_rules == digest_before)
             ps->output_rules = rt->rules_digest;
-            emitted = true;
-        }
+        emitted |= live;
     }
     if (emitted)
         txn_begin(rt); /* the new digest is committed even when the change emitted nothing */
@@ -1897,6 +2038,8 @@ int hs_runtime_main(const hs_service *service, int argc, char **argv)
         }
         uv_async_init(&rt.loop, &rt.commit_done, on_commit_done);
         rt.commit_done.data = &rt;
+        uv_idle_init(&rt.loop, &rt.rules_work);
+        rt.rules_work.data = &rt;
         uv_timer_init(&rt.loop, &rt.commit_timer);
         rt.commit_timer.data = &rt;
         uint64_t interval = (uint64_t)hs_config_duration_ms(rt.config, "commit-interval");
