@@ -199,6 +199,7 @@ typedef struct runtime {
     int64_t rules_read_end; /* hs.rules.v1 records below this offset have been read into `rules` */
     uint64_t rules_version; /* counts the changes of `rules`: an iteration over it started before is void */
     uv_idle_t rules_work;   /* runs on_rules_work while a partition has rule work left */
+    uv_timer_t rules_load_timer; /* the rules must be read to their end within OP_TIMEOUT_MS of the start */
     bool rules_work_active;
     bool rules_loaded, assignment_seen;
     atomic_bool brokers_down; /* also written by delivery reports served on the commit thread */
@@ -288,6 +289,8 @@ static void rules_work_fresh(runtime *rt, part_state *ps);
 static void rules_work_finish(runtime *rt, part_state *ps);
 static void on_rules_work(uv_idle_t *handle);
 static void mark_live(runtime *rt, part_state *ps, int i);
+static hs_err subscribe_inputs(runtime *rt, hs_error *error);
+static void rules_load_done(runtime *rt);
 static void produce_deferred(runtime *rt);
 static bool part_live(const runtime *rt, const part_state *ps);
 static void rules_from_commits(runtime *rt, part_state *ps);
@@ -1476,10 +1479,11 @@ static hs_err rule_read(runtime *rt, const rd_kafka_message_t *msg, const char *
     return HS_OK;
 }
 
-/* One record of hs.rules.v1: update the rules table and, when this service's rule changed, apply it to every
- * partition. A bad rule changes nothing (a rule it would replace stays) and goes to hs.dlq.v1 from the
- * dead-letter owner's transaction (rules_dlq_owner) when that owner's commits have not searched its offset
- * yet. A record below rules_read_end is one read again for that alone. */
+/* One record of hs.rules.v1 (`loading`: read before the inputs are subscribed, when there is no partition
+ * yet): update the rules table and, when this service's rule changed, apply it to every partition. A bad rule
+ * changes nothing (a rule it would replace stays) and goes to hs.dlq.v1 from the dead-letter owner's
+ * transaction (rules_dlq_owner) when that owner's commits have not searched its offset yet. A record below
+ * rules_read_end is one read again for that alone. */
 static void process_rule(runtime *rt, const rd_kafka_message_t *msg, bool loading)
 {
     bool again = msg->offset < rt->rules_read_end;
@@ -1538,7 +1542,11 @@ static void on_rules_wake(uv_poll_t *handle, int status, int events)
         if (!msg)
             return;
         if (!msg->err)
-            process_rule(rt, msg, false);
+            process_rule(rt, msg, !rt->rules_loaded);
+        else if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && !rt->rules_loaded)
+            rules_load_done(rt);
+        else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            hs_log(HS_LOG_WARN, "reading the rules", "{s:s}", "error", rd_kafka_message_errstr(msg));
         rd_kafka_message_destroy(msg);
         if (now_ns() - started >= RULES_SLICE_NS)
             break;
@@ -1546,28 +1554,35 @@ static void on_rules_wake(uv_poll_t *handle, int status, int events)
     poke(&rt->rules_wake);
 }
 
-/* Reads hs.rules.v1 to its end before any fact is processed. */
-static bool load_rules(runtime *rt)
+/* Subscribes to the input topics: at once for a service without rules, else once the rules are read. */
+static hs_err subscribe_inputs(runtime *rt, hs_error *error)
 {
-    uint64_t deadline = now_ns() + (uint64_t)OP_TIMEOUT_MS * 1000000u;
-    while (now_ns() < deadline) {
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(rt->rules_consumer, 200);
-        if (!msg)
-            continue;
-        rd_kafka_resp_err_t err = msg->err;
-        if (!err)
-            process_rule(rt, msg, true);
-        else if (err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            hs_log(HS_LOG_WARN, "reading the rules", "{s:s}", "error", rd_kafka_message_errstr(msg));
-        rd_kafka_message_destroy(msg);
-        if (err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            rt->rules_loaded = true;
-            hs_log(HS_LOG_INFO, "rules loaded", "{s:i}", "rules", (int)rt->rules.count);
-            return true;
-        }
-    }
-    hs_log(HS_LOG_ERROR, "cannot read hs.rules.v1 to its end (does it exist? hsctl topics create)", NULL);
-    return false;
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new((int)rt->input_cnt);
+    for (size_t i = 0; i < rt->input_cnt; i++)
+        rd_kafka_topic_partition_list_add(topics, rt->inputs[i]->name, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(rt->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err)
+        return hs_error_set(error, HS_ERR_KAFKA, "cannot subscribe: %s", rd_kafka_err2str(err));
+    return HS_OK;
+}
+
+/* hs.rules.v1 read to its end for the first time: every fact is processed with all rules known. */
+static void rules_load_done(runtime *rt)
+{
+    rt->rules_loaded = true;
+    uv_timer_stop(&rt->rules_load_timer);
+    hs_log(HS_LOG_INFO, "rules loaded", "{s:i}", "rules", (int)rt->rules.count);
+    hs_error error;
+    if (subscribe_inputs(rt, &error) != HS_OK)
+        fatal(rt, "cannot subscribe", error.message);
+}
+
+static void on_rules_load_timeout(uv_timer_t *timer)
+{
+    runtime *rt = timer->data;
+    if (!rt->rules_loaded)
+        fatal(rt, "cannot read hs.rules.v1 to its end (does it exist? hsctl topics create)", NULL);
 }
 
 /* --- loop plumbing ---------------------------------------------------------------------------------------
@@ -1865,8 +1880,7 @@ static hs_err start_kafka(runtime *rt, hs_error *error)
         rd_kafka_topic_partition_list_add(rules, HS_TOPIC_RULES, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
         rd_kafka_assign(rt->rules_consumer, rules);
         rd_kafka_topic_partition_list_destroy(rules);
-        if (!load_rules(rt))
-            return hs_error_set(error, HS_ERR_KAFKA, "cannot read %s", HS_TOPIC_RULES);
+        /* Read on the loop (on_rules_wake), in slices; the inputs are subscribed once they are all in. */
     }
 
     const char *consumer_props[] = {"group.id",
@@ -1888,13 +1902,8 @@ static hs_err start_kafka(runtime *rt, hs_error *error)
     if (!rt->consumer)
         return error->code;
     rd_kafka_poll_set_consumer(rt->consumer);
-    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new((int)rt->input_cnt);
-    for (size_t i = 0; i < rt->input_cnt; i++)
-        rd_kafka_topic_partition_list_add(topics, rt->inputs[i]->name, RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t serr = rd_kafka_subscribe(rt->consumer, topics);
-    rd_kafka_topic_partition_list_destroy(topics);
-    if (serr)
-        return hs_error_set(error, HS_ERR_KAFKA, "cannot subscribe: %s", rd_kafka_err2str(serr));
+    if (!rt->rules_consumer && subscribe_inputs(rt, error) != HS_OK)
+        return error->code;
     hs_log(HS_LOG_INFO, "connected", "{s:s, s:s, s:s}", "bootstrap",
            hs_config_string(rt->config, "bootstrap-servers"), "group", rt->group_id, "transactional_id",
            txn_id);
@@ -2040,6 +2049,10 @@ int hs_runtime_main(const hs_service *service, int argc, char **argv)
         rt.commit_done.data = &rt;
         uv_idle_init(&rt.loop, &rt.rules_work);
         rt.rules_work.data = &rt;
+        uv_timer_init(&rt.loop, &rt.rules_load_timer);
+        rt.rules_load_timer.data = &rt;
+        if (rt.rules_consumer)
+            uv_timer_start(&rt.rules_load_timer, on_rules_load_timeout, OP_TIMEOUT_MS, 0);
         uv_timer_init(&rt.loop, &rt.commit_timer);
         rt.commit_timer.data = &rt;
         uint64_t interval = (uint64_t)hs_config_duration_ms(rt.config, "commit-interval");
