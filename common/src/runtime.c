@@ -19,10 +19,12 @@
  * live partition, with the change's outputs, even for a partition that consumed no fact. A partition is
  * rebuilt with the rules read now; if its committed digest differs (a change made while no instance had it
  * live, or one whose transaction never committed), its committed outputs may predate the change, so once
- * live it applies every rule again and emits every output they determine, changed or not, in one
- * transaction with the new digest (rules_reconcile). A rule change met while a partition rebuilds is applied
- * silently and reconciled the same way. README "Running a service" and docs/reliability.md ("Rule changes")
- * say what this guarantees.
+ * live it applies every rule again and emits every output they determine, changed or not; the transaction
+ * with the last of them commits the new digest (rules_reconcile). A rule change met while a partition
+ * rebuilds is applied silently and reconciled the same way. Bad rules are dead-lettered once per service, by
+ * the instance that has partition 0 of the first input (rules_dlq_owner). All rule work is done in time
+ * slices of the loop (on_rules_wake, on_rules_work). README "Running a service" and docs/reliability.md
+ * ("Rule changes") say what this guarantees.
  */
 #include "hs/runtime.h"
 
