@@ -29,17 +29,29 @@
 #define HS_VALIDATE_LINE_MAX     128 /* budget line text: bytes of UTF-8 */
 #define HS_VALIDATE_SERVICE_MAX  32  /* service name: [a-z-] */
 
+/* The range of each unit (hs_unit_check_value); why each bound, in validate.c. The upper bounds are far
+ * above any real figure of the unit and keep every sum and product the services compute finite. Capacity
+ * counts (available, occupied, normed) and volumes are counts: at most HS_VALIDATE_COUNT_MAX. */
+#define HS_VALIDATE_PERCENT_MAX 100.0 /* PERCENT 0..100 */
+#define HS_VALIDATE_DAYS_MAX    1e9   /* DAYS 0..1e9 */
+#define HS_VALIDATE_WEEKS_MAX   1e8   /* WEEKS 0..1e8 */
+#define HS_VALIDATE_COUNT_MAX   1e12  /* COUNT 0..1e12; capacity counts; volume */
+#define HS_VALIDATE_FTE_MAX     1e8   /* FTE 0..1e8 */
+#define HS_VALIDATE_DKK_MAX     1e15  /* DKK -1e15..1e15 */
+#define HS_VALIDATE_RATIO_MAX   1e9   /* RATIO 0..1e9 */
+#define HS_VALIDATE_INDEX_MAX   1e9   /* INDEX 0..1e9 */
+#define HS_VALIDATE_RATE_MAX    1e9   /* RATE 0..1e9 */
+
 /* Bounds of a rule: beyond them a rule is a mistake (or an attack), not a target, and refusing it keeps
  * every service's work per rule small. */
-#define HS_VALIDATE_RULE_NUMBER_MAX                                                                          \
-    1e12 /* |band|, |margin|, |hysteresis|, |growth_pct|, |threshold|, ...                                   \
-          */
+/* |band|, |margin|, |hysteresis|, |growth_pct|, |baseline_value|, |threshold|: the widest unit's range */
+#define HS_VALIDATE_RULE_NUMBER_MAX     1e15
 #define HS_VALIDATE_FOR_PERIODS_MAX     1000 /* for_periods */
 #define HS_VALIDATE_PERIODS_MAX         4000 /* baseline_periods, and periods in baseline_from..baseline_to */
 #define HS_VALIDATE_REFERENCE_YEARS_MAX 100  /* reference_years */
 #define HS_VALIDATE_SCOPES_MAX          256  /* scopes of one rule */
 #define HS_VALIDATE_LABELS_MAX          32   /* labels of one rule */
-#define HS_VALIDATE_LABEL_MAX           256  /* bytes of a label's name or value */
+#define HS_VALIDATE_LABEL_MAX           256  /* bytes of a label's value (names: HS_VALIDATE_CODE_MAX) */
 #define HS_VALIDATE_SUMMARY_MAX         1024 /* bytes of UTF-8 */
 #define HS_VALIDATE_DESCRIPTION_MAX     8192 /* bytes of UTF-8 */
 
@@ -50,12 +62,17 @@
  * protobuf_c_message_free_unpacked(msg, NULL) frees the rewritten code. Nothing else is changed. */
 
 /* Required: indicator (code syntax), scope, period (hs_period_parse), unit; value finite and within the
- * unit's range (hs_unit_check_value); volume >= 0 when present; at most 16 quality flags of flag syntax;
- * source at most 512 bytes of UTF-8. */
+ * unit's range (hs_unit_check_value); volume 0..HS_VALIDATE_COUNT_MAX when present; at most 16 quality flags
+ * of flag syntax; source at most 512 bytes of UTF-8. */
 hs_err hs_validate_indicator(Healthsignals__V1__IndicatorObservation *obs, hs_error *error);
 
+/* The figures of an indicator observation alone: unit known, value within its range, volume (when present)
+ * 0..HS_VALIDATE_COUNT_MAX — part of hs_validate_indicator, and what a calculation checks again before it
+ * keeps a fact, so that its sums stay finite whichever path the fact came by. */
+hs_err hs_validate_indicator_figures(const Healthsignals__V1__IndicatorObservation *obs, hs_error *error);
+
 /* Required: resource (code syntax), scope, period, available (present); available, occupied and (when
- * present) normed finite and >= 0; quality flags and source as for indicators. */
+ * present) normed finite and 0..HS_VALIDATE_COUNT_MAX; quality flags and source as for indicators. */
 hs_err hs_validate_capacity(Healthsignals__V1__CapacityObservation *obs, hs_error *error);
 
 /* Required: unit (code syntax: a lowercase slug), line (1..128 bytes of UTF-8), year 1900..2199, kind;
@@ -69,14 +86,15 @@ hs_err hs_validate_budget_line(Healthsignals__V1__BudgetLine *line, hs_error *er
  * base_period and baseline_periods parse as periods when given, baseline_from and baseline_to together, of
  * one kind, in order and at most 4000 periods apart; at most 4000 baseline_periods, none listed twice;
  * band, margin and hysteresis finite and >= 0; growth_pct, baseline_value and threshold finite; each of
- * these within +-1e12; for_periods at most 1000, reference_years at most 100; level_thresholds_pct empty or
+ * these within +-1e15; for_periods at most 1000, reference_years at most 100; level_thresholds_pct empty or
  * exactly 3 values, finite, within 0..1000 and strictly increasing; alert_level 0..4; severity and direction
- * known values; summary (at most 1024 bytes) and description (8192) valid UTF-8; at most 32 labels, each
- * name 1..256 bytes of [A-Za-z0-9_] not starting with a digit, each value at most 256 bytes of UTF-8. The
- * work is linear in the rule's size. */
+ * known values; summary (at most 1024 bytes) and description (8192) valid UTF-8; at most 32 labels, named
+ * as Alertmanager requires ([a-zA-Z_][a-zA-Z0-9_]*, at most 128 bytes, not starting with "__"), each once,
+ * with UTF-8 values of at most 256 bytes. The work is linear in the rule's size. */
 hs_err hs_validate_rule(Healthsignals__V1__Rule *rule, hs_error *error);
 
-/* Required: fingerprint (1..128 bytes of printable ASCII), state (FIRING or RESOLVED), rule (code syntax).
+/* Required: fingerprint (16 lowercase hex digits, as hs_alert_fingerprint writes every service's), state
+ * (FIRING or RESOLVED), rule (code syntax).
  * When present: scope valid (normalised), period parses, subject of code syntax, value and threshold
  * finite, quality flags as for indicators. */
 hs_err hs_validate_alert(Healthsignals__V1__Alert *alert, hs_error *error);
@@ -115,11 +133,14 @@ const char *hs_region_name(const char *code);
 
 /* --- Units and values ---------------------------------------------------------------------------------- */
 
-/* HS_OK when `value` is allowed in `unit`: finite always; PERCENT 0..100; DAYS, WEEKS, COUNT, FTE, RATIO,
- * INDEX and RATE >= 0; DKK any finite value. UNIT_UNSPECIFIED fails with "unit is required", an unknown
- * unit number with "unknown unit N". The reason does not name the field ("130 is above 100 for
- * PERCENT"): callers prefix it. */
+/* HS_OK when `value` is allowed in `unit`: finite, and within the unit's range (HS_VALIDATE_*_MAX above:
+ * PERCENT 0..100; DAYS, WEEKS, COUNT, FTE, RATIO, INDEX and RATE from 0; DKK negative too).
+ * UNIT_UNSPECIFIED fails with "unit is required", an unknown unit number with "unknown unit N". The reason
+ * does not name the field ("130 is above 100 for PERCENT"): callers prefix it. */
 hs_err hs_unit_check_value(Healthsignals__V1__Unit unit, double value, hs_error *error);
+
+/* The range of `unit` into *min and *max; false for UNIT_UNSPECIFIED or a number outside the enum. */
+bool hs_unit_range(Healthsignals__V1__Unit unit, double *min, double *max);
 
 /* Parses a unit by its enum name, case-insensitive ("PERCENT", "days"), or "%" for PERCENT. False (and
  * `out` untouched) for anything else, UNIT_UNSPECIFIED included. */
