@@ -887,8 +887,7 @@ static void test_rule_numbers_and_for_periods_are_within_sane_bounds(void **stat
     assert_fails(hs_validate_rule(rule, &why), HS_ERR_VALIDATION, "band: 2e+15 is beyond +-1e+15");
     rule->band = 3;
     rule->growth_pct = -1e16;
-    assert_fails(hs_validate_rule(rule, &why), HS_ERR_VALIDATION,
-                 "growth_pct: -1e+16 is beyond +-1e+15");
+    assert_fails(hs_validate_rule(rule, &why), HS_ERR_VALIDATION, "growth_pct: -1e+16 is beyond +-1e+15");
     rule->growth_pct = 0;
     rule->for_periods = 4294967295u;
     assert_fails(hs_validate_rule(rule, &why), HS_ERR_VALIDATION,
