@@ -50,6 +50,8 @@
 #define RECONNECT_BACKOFF_MAX_MS 30000
 /* "Still waiting for the broker" is logged after 1, 2, 4, ... s, then every this long. */
 #define UNREACHABLE_LOG_MAX_MS 60000
+/* Tries at reading the committed offsets of an assignment (each up to OP_TIMEOUT_MS) before giving up. */
+#define COMMITTED_ATTEMPTS 4
 
 /* The runtime's own options; a service's follow them. */
 static const hs_option runtime_options[] = {
@@ -1278,7 +1280,15 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         /* Rebuild: start every partition at its beginning and replay silently up to the committed offset. */
         rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(partitions);
-        rd_kafka_resp_err_t cerr = rd_kafka_committed(rk, committed, OP_TIMEOUT_MS);
+        /* Blocking: the group coordinator has just answered, so the broker is there, but may go again. */
+        atomic_store(&rt->kafka_not_ready, "reading the committed offsets of assigned partitions");
+        rd_kafka_resp_err_t cerr;
+        for (int attempt = 1; (cerr = rd_kafka_committed(rk, committed, OP_TIMEOUT_MS)) &&
+                              attempt < COMMITTED_ATTEMPTS && !rt->stopping;
+             attempt++)
+            hs_log(HS_LOG_WARN, "cannot read the committed offsets, retrying", "{s:s, s:i}", "error",
+                   rd_kafka_err2str(cerr), "attempt", attempt);
+        atomic_store(&rt->kafka_not_ready, NULL);
         if (cerr) {
             fatal(rt, "cannot read the committed offsets", rd_kafka_err2str(cerr));
             rd_kafka_topic_partition_list_destroy(committed);
