@@ -12,11 +12,8 @@
 3. No broker at start-up: the service stays up past the 30 s after which it used to exit, /readyz answers 503
    "broker unreachable" at once, SIGTERM stops it promptly; when the broker starts it becomes ready and
    processes facts.
-4. An idle service stays in its consumer group: librdkafka takes a consumer that has not polled for
-   max.poll.interval.ms out of the group, and the runtime used to poll only when records arrived, so an idle
-   service left the group after 5 min and never came back (here 7 s, through HS_KAFKA_MAX_POLL_INTERVAL_MS).
 
-usage: test_broker_faults.py COUNT_BINARY HSCTL KAFKA_SCRIPT
+usage: test_broker_faults.py COUNT_BINARY HSCTL KAFKA_SCRIPT [PARTS]   (PARTS: e.g. 2,3; default all)
 """
 import json
 import os
@@ -34,6 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from hstest import fail, finish, ok, wait_for  # noqa: E402
 
 COUNT, HSCTL, KAFKA = sys.argv[1:4]
+PARTS = {int(p) for p in sys.argv[4].split(",")} if len(sys.argv) > 4 else {1, 2, 3}
 BOOTSTRAP = os.environ["HS_BOOTSTRAP_SERVERS"]
 RUN = str(os.getpid())
 work = tempfile.mkdtemp(prefix="hs-broker-faults-")
@@ -103,7 +101,7 @@ def kafka(command):
 def fact(prefix, group, k):
     return json.dumps({"specversion": "1.0", "id": "", "source": "test", "type": "healthsignals.v1.IndicatorObservation",
                        "data": {"indicator": f"{prefix}g{group}", "scope": {"kind": "NATIONAL", "code": "DK"},
-                                "period": f"{2000 + k // 4}Q{k % 4 + 1}", "value": k, "unit": "COUNT"}})
+                                "period": f"{1900 + k // 12}-{k % 12 + 1:02d}", "value": k, "unit": "COUNT"}})
 
 
 def publish(prefix, groups, per_group, first=0):
@@ -116,26 +114,39 @@ def publish(prefix, groups, per_group, first=0):
 
 
 class SteadyPublisher(threading.Thread):
-    """Streams facts into `hsctl publish` at about `rate` a second until all are written; hsctl's idempotent
-    producer waits out a broker restart (message.timeout.ms is 5 min)."""
+    """Streams facts into `hsctl publish` at about `rate` a second, the next fact of every group in turn,
+    until stop(); then `per_group` facts of each group were published. hsctl's idempotent producer waits out
+    a broker restart; only its final flush is bounded (30 s), so the stream ends while the broker runs."""
 
-    def __init__(self, prefix, groups, per_group, rate):
+    def __init__(self, prefix, groups, rate):
         super().__init__(daemon=True)
-        self.lines = [fact(prefix, g, k) for k in range(per_group) for g in range(groups)]
-        self.rate = rate
+        self.prefix, self.groups, self.rate = prefix, groups, rate
+        self.per_group = 0
+        self.stopping = threading.Event()
+        # Its log goes to a file: a pipe nobody reads while it runs would fill with the outage's errors and
+        # block it.
+        self.log_path = os.path.join(work, f"publish-{prefix}log")
         self.proc = subprocess.Popen([HSCTL, "--bootstrap", BOOTSTRAP, "publish", "hs.indicators.v1", "--ndjson",
                                       "-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
+                                     stderr=open(self.log_path, "w"), text=True)
 
     def run(self):
         started = time.time()
-        for i in range(0, len(self.lines), 200):
-            self.proc.stdin.write("\n".join(self.lines[i:i + 200]) + "\n")
+        while not self.stopping.is_set():
+            k = self.per_group
+            self.proc.stdin.write("\n".join(fact(self.prefix, g, k) for g in range(self.groups)) + "\n")
             self.proc.stdin.flush()
-            ahead = started + (i + 200) / self.rate - time.time()
+            self.per_group += 1
+            ahead = started + self.per_group * self.groups / self.rate - time.time()
             if ahead > 0:
                 time.sleep(ahead)
         self.proc.stdin.close()
+
+    def stop(self):
+        self.stopping.set()
+        self.join()
+        self.proc.wait(timeout=300)
+        return self.per_group
 
 
 def outputs(prefix):
@@ -181,127 +192,126 @@ def expect_exit(service, want, what):
 subprocess.run([HSCTL, "--bootstrap", BOOTSTRAP, "topics", "create"], capture_output=True)
 
 # --- 1. a commit interval longer than the old fixed transaction timeout ------------------------------------------
-prefix = f"slow{RUN}."
-groups, per_group = 20, 20
-slow_args = ["--group-id", f"hs-count-slow-{RUN}", "--instance-id", f"slow-{RUN}", "--commit-interval", "45s"]
-service = Service("slow-1", slow_args)
-publish(prefix, groups, per_group // 2)
-got = wait_complete(prefix, groups, per_group // 2, timeout=120)  # the first commit is due 45 s after the start
-if service.proc.poll() is not None:
-    fail(f"--commit-interval 45s: the service exited {service.proc.returncode} at its first commit:\n{service.tail()}")
-check_exactly_once(got, groups, per_group // 2, "--commit-interval 45s, first commit 45 s into its transaction")
-expect_exit(service, 0, "--commit-interval 45s, SIGTERM")
-service = Service("slow-2", slow_args)  # the same instance id: a restart
-publish(prefix, groups, per_group, first=per_group // 2)
-# It reads the first half again to rebuild its state, then the second.
-wait_for(lambda: (service.metric("hs_records_in_total") or 0) >= groups * per_group,
-         lambda: f"the restarted service consumed {service.metric('hs_records_in_total')} facts", timeout=60)
-expect_exit(service, 0, "--commit-interval 45s after a restart, SIGTERM (commits)")
-check_exactly_once(wait_complete(prefix, groups, per_group, timeout=60), groups, per_group,
-                   "--commit-interval 45s across a restart")
+def slow_commits():
+    prefix = f"slow{RUN}."
+    groups, per_group = 20, 20
+    slow_args = ["--group-id", f"hs-count-slow-{RUN}", "--instance-id", f"slow-{RUN}", "--commit-interval", "45s"]
+    service = Service("slow-1", slow_args)
+    publish(prefix, groups, per_group // 2)
+    got = wait_complete(prefix, groups, per_group // 2, timeout=120)  # the first commit is due 45 s after the start
+    if service.proc.poll() is not None:
+        fail(f"--commit-interval 45s: the service exited {service.proc.returncode} at its first commit:\n{service.tail()}")
+    check_exactly_once(got, groups, per_group // 2, "--commit-interval 45s, first commit 45 s into its transaction")
+    expect_exit(service, 0, "--commit-interval 45s, SIGTERM")
+    service = Service("slow-2", slow_args)  # the same instance id: a restart
+    publish(prefix, groups, per_group, first=per_group // 2)
+    # Rebuilt (ready), then everything consumed: what the stop commits.
+    wait_for(lambda: service.get("/readyz")[0] == 200 and service.metric("hs_consumer_lag") == 0,
+             lambda: f"the restarted service: {service.get('/readyz')}, lag {service.metric('hs_consumer_lag')}",
+             timeout=120)
+    expect_exit(service, 0, "--commit-interval 45s after a restart, SIGTERM (commits)")
+    check_exactly_once(wait_complete(prefix, groups, per_group, timeout=60), groups, per_group,
+                       "--commit-interval 45s across a restart")
+
 
 # --- 2. the broker killed with SIGKILL during commits, three rounds ----------------------------------------------
-prefix = f"kill{RUN}."
-groups, per_group, rate = 100, 600, 1500  # 60 000 facts over about 40 s, and as long again for the outages
-service = Service("kill", ["--group-id", f"hs-count-kill-{RUN}", "--instance-id", f"kill-{RUN}"],
-                  env={"HS_KAFKA_TRANSACTION_TIMEOUT_MS": "10000"})
-publisher = SteadyPublisher(prefix, groups, per_group, rate)
-publisher.start()
-probe_worst, probe_failures, not_ready_seen = 0.0, [], set()
-for round_no in range(1, 4):
-    consumed = service.metric("hs_records_in_total") or 0
-    wait_for(lambda: (service.metric("hs_records_in_total") or 0) > consumed + 2000,
-             lambda: f"round {round_no}: the service consumes nothing before the kill", timeout=60)
-    kafka("kill")
-    down_at = time.time()
-    time.sleep(1)  # down for a moment, the service's commit in flight waiting for it
-    restart_s = kafka("start")
-    # Probe while the broker comes back, until the service is ready again.
-    ready_at = None
-    while time.time() - down_at < 120 and service.proc.poll() is None:
-        asked = time.time()
-        status, body = service.get("/readyz", timeout=5)
-        took = time.time() - asked
-        probe_worst = max(probe_worst, took)
-        if status is None:
-            probe_failures.append(f"round {round_no}: /readyz did not answer: {body}")
-        elif status == 503:
-            not_ready_seen.add(body.strip())
-        elif status == 200 and (service.metric("hs_records_in_total") or 0) > consumed + 4000:
-            ready_at = time.time()
+def broker_kills():
+    prefix = f"kill{RUN}."
+    groups, rate = 100, 1000  # facts a second, for as long as the three rounds take (about 100 s)
+    service = Service("kill", ["--group-id", f"hs-count-kill-{RUN}", "--instance-id", f"kill-{RUN}"],
+                      env={"HS_KAFKA_TRANSACTION_TIMEOUT_MS": "10000"})
+    publisher = SteadyPublisher(prefix, groups, rate)
+    publisher.start()
+    probe_worst, probe_failures, not_ready_seen = 0.0, [], set()
+    for round_no in range(1, 4):
+        consumed = service.metric("hs_records_in_total") or 0
+        wait_for(lambda: (service.metric("hs_records_in_total") or 0) > consumed + 2000,
+                 lambda: f"round {round_no}: the service consumes nothing before the kill", timeout=60)
+        kafka("kill")
+        down_at = time.time()
+        time.sleep(1)  # down for a moment, the service's commit in flight waiting for it
+        restart_s = kafka("start")
+        # Probe while the broker comes back, until the service is ready again.
+        ready_at = None
+        while time.time() - down_at < 120 and service.proc.poll() is None:
+            asked = time.time()
+            status, body = service.get("/readyz", timeout=5)
+            took = time.time() - asked
+            probe_worst = max(probe_worst, took)
+            if status is None:
+                probe_failures.append(f"round {round_no}: /readyz did not answer: {body}")
+            elif status == 503:
+                not_ready_seen.add(body.strip())
+            elif status == 200 and (service.metric("hs_records_in_total") or 0) > consumed + 4000:
+                ready_at = time.time()
+                break
+            time.sleep(0.2)
+        if service.proc.poll() is not None:
+            fail(f"round {round_no}: the service exited {service.proc.returncode}:\n{service.tail(30)}")
             break
-        time.sleep(0.2)
+        if ready_at is None:
+            fail(f"round {round_no}: not ready and consuming 120 s after the kill: {service.get('/readyz')}")
+        else:
+            ok(f"round {round_no}: broker killed, started again in {restart_s:.1f} s; service ready and consuming "
+               f"{ready_at - down_at:.1f} s after the kill")
+    time.sleep(2)  # a last moment of load with the broker up
+    per_group = publisher.stop()
+    if publisher.proc.returncode != 0:
+        fail(f"publishing through the broker kills: {open(publisher.log_path).read()[-2000:]}")
+    got = wait_complete(prefix, groups, per_group, timeout=300)
     if service.proc.poll() is not None:
-        fail(f"round {round_no}: the service exited {service.proc.returncode}:\n{service.tail(30)}")
-        break
-    if ready_at is None:
-        fail(f"round {round_no}: not ready and consuming 120 s after the kill: {service.get('/readyz')}")
+        fail(f"the service exited {service.proc.returncode} during the broker kills:\n{service.tail(30)}")
+    check_exactly_once(got, groups, per_group, f"3 broker SIGKILLs during {groups * per_group} facts")
+    if probe_failures:
+        fail(f"/readyz hung during the outages: {probe_failures[:3]}")
     else:
-        ok(f"round {round_no}: broker killed, started again in {restart_s:.1f} s; service ready and consuming "
-           f"{ready_at - down_at:.1f} s after the kill")
-publisher.join(timeout=600)
-publisher.proc.wait(timeout=600)
-if publisher.proc.returncode != 0:
-    fail(f"publishing through the broker kills: {publisher.proc.stderr.read()[-2000:]}")
-got = wait_complete(prefix, groups, per_group, timeout=300)
-if service.proc.poll() is not None:
-    fail(f"the service exited {service.proc.returncode} during the broker kills:\n{service.tail(30)}")
-check_exactly_once(got, groups, per_group, "3 broker SIGKILLs during 60 000 facts")
-if probe_failures:
-    fail(f"/readyz hung during the outages: {probe_failures[:3]}")
-else:
-    ok(f"/readyz answered every probe during the outages (slowest {probe_worst * 1000:.0f} ms; "
-       f"not ready: {sorted(not_ready_seen)})")
-ok(f"transactions aborted {service.metric('hs_transactions_aborted_total'):.0f}, producers replaced "
-   f"{service.metric('hs_producer_recoveries_total'):.0f} across the three kills")
-expect_exit(service, 0, "SIGTERM after the broker kills")
+        ok(f"/readyz answered every probe during the outages (slowest {probe_worst * 1000:.0f} ms; "
+           f"not ready: {sorted(not_ready_seen)})")
+    ok(f"transactions aborted {service.metric('hs_transactions_aborted_total'):.0f}, producers replaced "
+       f"{service.metric('hs_producer_recoveries_total'):.0f} across the three kills")
+    expect_exit(service, 0, "SIGTERM after the broker kills")
+
 
 # --- 3. no broker at start-up -------------------------------------------------------------------------------------
-kafka("stop")
-prefix = f"late{RUN}."
-groups, per_group = 10, 10
-service = Service("late", ["--group-id", f"hs-count-late-{RUN}", "--instance-id", f"late-{RUN}"])
-quitter = Service("late-quitter", ["--group-id", f"hs-count-late-{RUN}", "--instance-id", f"quitter-{RUN}"])
-started = time.time()
-answers, worst = [], 0.0
-while time.time() - started < 32:  # past the 30 s after which the service used to give up
-    asked = time.time()
-    answers.append(service.get("/readyz", timeout=5))
-    worst = max(worst, time.time() - asked)
+def no_broker_at_start():
+    kafka("stop")
+    prefix = f"late{RUN}."
+    groups, per_group = 10, 10
+    service = Service("late", ["--group-id", f"hs-count-late-{RUN}", "--instance-id", f"late-{RUN}"])
+    quitter = Service("late-quitter", ["--group-id", f"hs-count-late-{RUN}", "--instance-id", f"quitter-{RUN}"])
+    started = time.time()
+    answers, worst = [], 0.0
+    while time.time() - started < 32:  # past the 30 s after which the service used to give up
+        asked = time.time()
+        answers.append(service.get("/readyz", timeout=5))
+        worst = max(worst, time.time() - asked)
+        if service.proc.poll() is not None:
+            break
+        time.sleep(1)
     if service.proc.poll() is not None:
-        break
-    time.sleep(1)
-if service.proc.poll() is not None:
-    fail(f"no broker: the service exited {service.proc.returncode}:\n{service.tail()}")
-else:
+        fail(f"no broker: the service exited {service.proc.returncode}:\n{service.tail()}")
+        quitter.stop()
+        kafka("start")
+        return
     ok("no broker: the service stays up for 32 s")
-unreachable = [a for a in answers if a[0] == 503 and "broker unreachable" in a[1]]
-if not answers or any(a[0] != 503 for a in answers) or len(unreachable) < len(answers) - 3:
-    fail(f"no broker: /readyz answered {answers[:6]}")
-else:
-    ok(f"no broker: /readyz answered 503 {len(answers)} times (slowest {worst * 1000:.0f} ms), "
-       f"'broker unreachable' from the {len(answers) - len(unreachable) + 1}th s")
-expect_exit(quitter, 0, "no broker: SIGTERM")
-kafka("start")
-wait_for(lambda: service.get("/readyz")[0] == 200,
-         lambda: f"the broker started, but the service is not ready: {service.get('/readyz')}", timeout=90)
-ok(f"no broker: ready {time.time() - started:.0f} s after the start, once the broker runs")
-publish(prefix, groups, per_group)
-check_exactly_once(wait_complete(prefix, groups, per_group, timeout=60), groups, per_group,
-                   "started without a broker, then the broker came")
-expect_exit(service, 0, "started without a broker: SIGTERM")
+    unreachable = [a for a in answers if a[0] == 503 and "broker unreachable" in a[1]]
+    if not answers or any(a[0] != 503 for a in answers) or len(unreachable) < len(answers) - 3:
+        fail(f"no broker: /readyz answered {answers[:6]}")
+    else:
+        ok(f"no broker: /readyz answered 503 {len(answers)} times (slowest {worst * 1000:.0f} ms), "
+           f"'broker unreachable' from the {len(answers) - len(unreachable) + 1}th s")
+    expect_exit(quitter, 0, "no broker: SIGTERM")
+    kafka("start")
+    wait_for(lambda: service.get("/readyz")[0] == 200,
+             lambda: f"the broker started, but the service is not ready: {service.get('/readyz')}", timeout=90)
+    ok(f"no broker: ready {time.time() - started:.0f} s after the start, once the broker runs")
+    publish(prefix, groups, per_group)
+    check_exactly_once(wait_complete(prefix, groups, per_group, timeout=60), groups, per_group,
+                       "started without a broker, then the broker came")
+    expect_exit(service, 0, "started without a broker: SIGTERM")
 
-# --- 4. an idle service stays in its group -----------------------------------------------------------------------
-prefix = f"idle{RUN}."
-groups, per_group = 10, 10
-service = Service("idle", ["--group-id", f"hs-count-idle-{RUN}", "--instance-id", f"idle-{RUN}"],
-                  env={"HS_KAFKA_SESSION_TIMEOUT_MS": "6000", "HS_KAFKA_MAX_POLL_INTERVAL_MS": "7000"})
-publish(prefix, groups, per_group // 2)
-check_exactly_once(wait_complete(prefix, groups, per_group // 2, timeout=60), groups, per_group // 2,
-                   "idle: before the pause")
-time.sleep(15)  # idle for twice max.poll.interval.ms: what is under test is that nothing happens
-publish(prefix, groups, per_group, first=per_group // 2)
-check_exactly_once(wait_complete(prefix, groups, per_group, timeout=60), groups, per_group,
-                   "idle for 15 s (max.poll.interval.ms 7 s), then facts")
-expect_exit(service, 0, "idle: SIGTERM")
+
+for number, part in ((1, slow_commits), (2, broker_kills), (3, no_broker_at_start)):
+    if number in PARTS:
+        part()
 finish("test_broker_faults")
