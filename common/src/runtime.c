@@ -11,6 +11,12 @@
  * committing transaction, and the records consumed meanwhile belong to the next one anyway, so their outputs
  * are deferred and produced into the next transaction when the commit is done. Should it fail, they are
  * dropped with the rest: the rewind consumes their records again.
+ *
+ * The broker may be away at any time, and the loop never waits for it: the commit thread resumes its calls
+ * for as long as librdkafka calls them retriable, and the transactional producer is made ready
+ * (init_transactions) on a connect thread of its own, at start-up and whenever a fatal error that is not a
+ * fencing by another instance makes the runtime replace it (producer_failed: the broker aborted a
+ * transaction for its age, say, after a restart). Meanwhile /readyz says why (kafka_not_ready).
  */
 #include "hs/runtime.h"
 
