@@ -267,8 +267,8 @@ def broker_kills():
     else:
         ok(f"/readyz answered every probe during the outages (slowest {probe_worst * 1000:.0f} ms; "
            f"not ready: {sorted(not_ready_seen)})")
-    ok(f"transactions aborted {service.metric('hs_transactions_aborted_total'):.0f}, producers replaced "
-       f"{service.metric('hs_producer_recoveries_total'):.0f} across the three kills")
+    ok(f"transactions aborted {service.metric('hs_transactions_aborted_total') or 0:.0f}, producers replaced "
+       f"{service.metric('hs_producer_recoveries_total') or 0:.0f} across the three kills")
     expect_exit(service, 0, "SIGTERM after the broker kills")
 
 
