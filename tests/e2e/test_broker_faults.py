@@ -15,6 +15,7 @@
 
 usage: test_broker_faults.py COUNT_BINARY HSCTL KAFKA_SCRIPT [PARTS]   (PARTS: e.g. 2,3; default all)
 """
+import atexit
 import json
 import os
 import re
@@ -37,6 +38,18 @@ RUN = str(os.getpid())
 work = tempfile.mkdtemp(prefix="hs-broker-faults-")
 
 
+started_services = []
+
+
+@atexit.register
+def kill_leftovers():
+    """A script that dies half-way leaves no service behind."""
+    for service in started_services:
+        if service.proc.poll() is None:
+            service.proc.kill()
+            service.proc.wait()
+
+
 class Service:
     """The count service with its own flags and environment; its HTTP port is read from its log."""
 
@@ -46,6 +59,7 @@ class Service:
         self.log = open(self.log_path, "w+")
         self.proc = subprocess.Popen([COUNT, "--bootstrap-servers", BOOTSTRAP, "--http-addr", "127.0.0.1:0"] + args,
                                      stdout=self.log, stderr=self.log, env={**os.environ, **(env or {})})
+        started_services.append(self)
         self.port = None
         deadline = time.time() + 30
         while time.time() < deadline and self.port is None and self.proc.poll() is None:
