@@ -4,6 +4,7 @@
  */
 #include "alertmanager_map.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,11 @@ void am_map_label_name(const char *name, char *out, size_t size)
 /* The length of the well-formed UTF-8 sequence at `s` (of `left` bytes), or 0 when it is not one. */
 static size_t utf8_sequence(const unsigned char *s, size_t left)
 {
-    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    size_t len = s[0] < 0x80             ? 1
+                 : (s[0] & 0xE0) == 0xC0 ? 2
+                 : (s[0] & 0xF0) == 0xE0 ? 3
+                 : (s[0] & 0xF8) == 0xF0 ? 4
+                                         : 0;
     if (len == 0 || len > left)
         return 0;
     return hs_validate_utf8((const char *)s, len) ? len : 0;
@@ -64,29 +69,35 @@ char *am_map_utf8(const char *text)
     return out;
 }
 
+/* The number written by the `n` decimal digits at `p` (checked by hs_event_time_valid). */
+static int digits(const char *p, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++)
+        v = v * 10 + (p[i] - '0');
+    return v;
+}
+
 bool am_map_time_parse(const char *text, int64_t *ms)
 {
+    /* hs_event_time_valid holds the text to YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM). */
     if (!text || !hs_event_time_valid(text))
         return false;
-    struct tm tm = {0};
-    int consumed = 0;
-    if (sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-               &tm.tm_sec, &consumed) != 6)
-        return false;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
+    struct tm tm = {.tm_year = digits(text, 4) - 1900,
+                    .tm_mon = digits(text + 5, 2) - 1,
+                    .tm_mday = digits(text + 8, 2),
+                    .tm_hour = digits(text + 11, 2),
+                    .tm_min = digits(text + 14, 2),
+                    .tm_sec = digits(text + 17, 2)};
     int64_t result = (int64_t)timegm(&tm) * 1000;
-    const char *p = text + consumed;
+    const char *p = text + 19;
     if (*p == '.') {
         int64_t scale = 100;
         for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
             result += (*p - '0') * scale;
     }
     if (*p == '+' || *p == '-') {
-        int hours = 0, minutes = 0;
-        if (sscanf(p + 1, "%2d:%2d", &hours, &minutes) != 2)
-            return false;
-        int64_t offset_ms = ((int64_t)hours * 60 + minutes) * 60000;
+        int64_t offset_ms = ((int64_t)digits(p + 1, 2) * 60 + digits(p + 4, 2)) * 60000;
         result += *p == '+' ? -offset_ms : offset_ms;
     }
     *ms = result;

@@ -30,12 +30,13 @@
 #include "hs/table.h"
 #include "hs/validate.h"
 
-#define MAX_TARGETS     8
-#define POLL_BATCH      2000   /* records per wake-up before the loop gets a turn */
-#define FIRING_RESENDS  4      /* a FIRING alert's endsAt is this many resend intervals ahead */
-#define BACKOFF_FIRST   250    /* ms: the first retry of a failed POST */
-#define RESPONSE_KEEP   512    /* bytes of an Alertmanager's answer kept for the log */
-#define METADATA_WAIT   30000  /* ms to learn the partitions of hs.alerts.v1 */
+#define MAX_TARGETS    8
+#define POLL_BATCH     2000              /* records per wake-up before the loop gets a turn */
+#define FIRING_RESENDS 4                 /* a FIRING alert's endsAt is this many resend intervals ahead */
+#define BACKOFF_FIRST  250               /* ms: the first retry of a failed POST */
+#define RESPONSE_KEEP  512               /* bytes of an Alertmanager's answer kept for the log */
+#define METADATA_WAIT  30000             /* ms to learn the partitions of hs.alerts.v1 */
+#define ENTRY_KEY_MAX  (HS_KEY_MAX + 24) /* a key of `alerts` or of `retired` */
 
 const hs_option sink_options[] = {
     {.name = "bootstrap-servers",
@@ -92,7 +93,10 @@ const hs_option sink_options[] = {
      .type = HS_OPTION_BOOL,
      .default_value = "false",
      .help = "do not verify the Alertmanagers' certificates (testing only)"},
-    {.name = "basic-auth-user", .type = HS_OPTION_STRING, .default_value = "", .help = "HTTP basic auth user"},
+    {.name = "basic-auth-user",
+     .type = HS_OPTION_STRING,
+     .default_value = "",
+     .help = "HTTP basic auth user"},
     {.name = "basic-auth-password",
      .type = HS_OPTION_STRING,
      .secret = true,
@@ -126,7 +130,7 @@ typedef struct target {
     struct curl_slist *headers;
     char response[RESPONSE_KEEP];
     size_t response_len;
-    char (*resolved)[HS_KEY_MAX]; /* the RESOLVED alerts the POST in flight carries */
+    char (*resolved)[ENTRY_KEY_MAX]; /* the RESOLVED alerts the POST in flight carries (keys) */
     size_t resolved_count;
     bool dirty;
     int64_t backoff_ms, next_attempt_ms;
@@ -154,7 +158,9 @@ struct sink {
     int partitions;
     bool *eof; /* per partition: read to its end once */
     bool ready, stopping;
-    hs_table alerts; /* fingerprint -> sink_alert * */
+    hs_table alerts;  /* fingerprint -> sink_alert *: the table of hs.alerts.v1 */
+    hs_table retired; /* "fingerprint~N" -> sink_alert *: alerts replaced under other labels, to resolve */
+    uint64_t retired_seq;
     CURLM *multi;
     target targets[MAX_TARGETS];
     int target_count;
@@ -175,13 +181,28 @@ static int64_t now_ms(void)
 /* --- the table -------------------------------------------------------------------------------------------
  */
 
-static sink_alert *alert_get(const sink *s, const char *fingerprint)
+/* What the tables hold for an alert: its address (the bytes of this struct; hs_table copies them). */
+typedef struct alert_ref {
+    sink_alert *alert;
+} alert_ref;
+
+static sink_alert *entry_alert(const hs_table_entry *e)
 {
-    const hs_table_entry *e = hs_table_get(&s->alerts, fingerprint);
-    sink_alert *a = NULL;
-    if (e)
-        memcpy(&a, e->value, sizeof a);
-    return a;
+    alert_ref ref;
+    memcpy(&ref, e->value, sizeof ref);
+    return ref.alert;
+}
+
+static bool table_put_alert(hs_table *table, const char *key, sink_alert *a)
+{
+    alert_ref ref = {a};
+    return hs_table_put(table, key, &ref, sizeof ref) != HS_TABLE_NOMEM;
+}
+
+static sink_alert *alert_get(const hs_table *table, const char *fingerprint)
+{
+    const hs_table_entry *e = hs_table_get(table, fingerprint);
+    return e ? entry_alert(e) : NULL;
 }
 
 static void alert_free(sink_alert *a)
@@ -192,16 +213,58 @@ static void alert_free(sink_alert *a)
     }
 }
 
-static void alert_delete(sink *s, const char *fingerprint)
+static void alert_delete(hs_table *table, const char *fingerprint)
 {
-    alert_free(alert_get(s, fingerprint));
-    hs_table_delete(&s->alerts, fingerprint);
+    alert_free(alert_get(table, fingerprint));
+    hs_table_delete(table, fingerprint);
 }
 
-/* Whether the alert goes into a POST to target `t`. */
+static bool labels_equal(const Healthsignals__V1__Alert *a, const Healthsignals__V1__Alert *b)
+{
+    if (a->n_labels != b->n_labels)
+        return false;
+    for (size_t i = 0; i < a->n_labels; i++)
+        if (strcmp(a->labels[i]->key, b->labels[i]->key) != 0 ||
+            strcmp(a->labels[i]->value, b->labels[i]->value) != 0)
+            return false;
+    return true;
+}
+
+/* Whether the alert goes into a POST to target `t`: FIRING, or RESOLVED and not yet accepted by it
+ * `resolved-sends` times. */
 static bool alert_due(const sink *s, const sink_alert *a, int t)
 {
     return am_map_is_firing(a->alert) || a->resolved_sent[t] < s->resolved_sends;
+}
+
+/* Whether some Alertmanager is still owed the alert. */
+static bool any_due(const sink *s, const sink_alert *a)
+{
+    for (int t = 0; t < s->target_count; t++)
+        if (alert_due(s, a, t))
+            return true;
+    return false;
+}
+
+/* The alert held under `key` is replaced by `next` under other labels (its rule's labels or severity
+ * changed). Alertmanager knows alerts by their labels, so the old one is kept apart and sent RESOLVED
+ * `resolved-sends` times: FIRING, it is resolved now; RESOLVED and not yet delivered, it is delivered. The
+ * service emits that RESOLVED record itself (hs_alert_put), right before the FIRING one under the new labels,
+ * but the table holds only the latest record of a key and the two usually arrive together. */
+static void retire_if_relabelled(sink *s, const char *key, const Healthsignals__V1__Alert *next, bool history)
+{
+    sink_alert *old = alert_get(&s->alerts, key);
+    if (!old || history || labels_equal(old->alert, next) || !any_due(s, old))
+        return;
+    if (am_map_is_firing(old->alert)) {
+        /* Its ends_at is empty, as a FIRING alert's is: the mapping ends it now. */
+        old->alert->state = HEALTHSIGNALS__V1__ALERT_STATE__RESOLVED;
+        memset(old->resolved_sent, 0, sizeof old->resolved_sent);
+    }
+    char retired_key[ENTRY_KEY_MAX];
+    snprintf(retired_key, sizeof retired_key, "%s~%llu", key, (unsigned long long)++s->retired_seq);
+    if (table_put_alert(&s->retired, retired_key, old))
+        hs_table_delete(&s->alerts, key); /* the entry, not the alert: it lives on in `retired` */
 }
 
 static void mark_all_dirty(sink *s)
@@ -226,8 +289,8 @@ static bool apply_record(sink *s, const rd_kafka_message_t *msg)
     memcpy(key, msg->key, msg->key_len);
     key[msg->key_len] = '\0';
     if (!msg->payload) {
-        bool held = alert_get(s, key) != NULL;
-        alert_delete(s, key);
+        bool held = alert_get(&s->alerts, key) != NULL;
+        alert_delete(&s->alerts, key);
         return held;
     }
     Healthsignals__V1__Alert *alert = (Healthsignals__V1__Alert *)protobuf_c_message_unpack(
@@ -253,8 +316,9 @@ static bool apply_record(sink *s, const rd_kafka_message_t *msg)
     bool history = !s->ready && record_ms >= 0 && now_ms() - record_ms > FIRING_RESENDS * s->resend_ms;
     for (int t = 0; t < MAX_TARGETS; t++)
         a->resolved_sent[t] = history ? s->resolved_sends : 0;
-    alert_delete(s, key);
-    if (hs_table_put(&s->alerts, key, &a, sizeof a) == HS_TABLE_NOMEM) {
+    retire_if_relabelled(s, key, alert, history);
+    alert_delete(&s->alerts, key);
+    if (!table_put_alert(&s->alerts, key, a)) {
         alert_free(a);
         return false;
     }
@@ -283,24 +347,26 @@ static char *build_body(sink *s, target *t)
                               .firing_for_ms = FIRING_RESENDS * s->resend_ms,
                               .generator_url = hs_config_string(s->config, "generator-url")};
     json_t *array = json_array();
-    t->resolved = calloc(s->alerts.count + 1, sizeof *t->resolved);
+    t->resolved = calloc(s->alerts.count + s->retired.count + 1, sizeof *t->resolved);
     t->resolved_count = 0;
-    size_t cursor = 0;
-    const hs_table_entry *e;
-    while (array && t->resolved && (e = hs_table_next(&s->alerts, &cursor))) {
-        sink_alert *a;
-        memcpy(&a, e->value, sizeof a);
-        if (!alert_due(s, a, t->index))
-            continue;
-        hs_error error = {0};
-        json_t *mapped = am_map_alert(a->alert, &options, &error);
-        if (!mapped) {
-            hs_log(HS_LOG_WARN, "alert not sent", "{s:s, s:s}", "fingerprint", e->key, "error", error.message);
-            continue;
+    const hs_table *tables[] = {&s->alerts, &s->retired};
+    for (size_t k = 0; k < 2; k++) {
+        size_t cursor = 0;
+        const hs_table_entry *e;
+        while (array && t->resolved && (e = hs_table_next(tables[k], &cursor))) {
+            sink_alert *a = entry_alert(e);
+            if (!alert_due(s, a, t->index))
+                continue;
+            hs_error error = {0};
+            json_t *mapped = am_map_alert(a->alert, &options, &error);
+            if (!mapped) {
+                hs_log(HS_LOG_WARN, "alert not sent", "{s:s, s:s}", "key", e->key, "error", error.message);
+                continue;
+            }
+            json_array_append_new(array, mapped);
+            if (!am_map_is_firing(a->alert))
+                snprintf(t->resolved[t->resolved_count++], ENTRY_KEY_MAX, "%s", e->key);
         }
-        json_array_append_new(array, mapped);
-        if (!am_map_is_firing(a->alert))
-            snprintf(t->resolved[t->resolved_count++], HS_KEY_MAX, "%s", e->key);
     }
     char *body = array && json_array_size(array) > 0 ? json_dumps(array, JSON_COMPACT) : NULL;
     json_decref(array);
@@ -386,6 +452,19 @@ static void flush_all(sink *s)
         flush_target(s, &s->targets[t]);
 }
 
+/* Target `t` accepted the RESOLVED alert of `key`. A retired alert accepted often enough by every
+ * Alertmanager is forgotten. */
+static void count_resolved_sent(sink *s, const target *t, const char *key)
+{
+    bool retired = strchr(key, '~') != NULL;
+    sink_alert *a = alert_get(retired ? &s->retired : &s->alerts, key);
+    if (!a || am_map_is_firing(a->alert))
+        return;
+    a->resolved_sent[t->index]++;
+    if (retired && !any_due(s, a))
+        alert_delete(&s->retired, key);
+}
+
 static void post_finished(sink *s, target *t, CURLcode result)
 {
     long status = 0;
@@ -398,11 +477,8 @@ static void post_finished(sink *s, target *t, CURLcode result)
             hs_log(HS_LOG_INFO, "alertmanager accepts alerts again", "{s:s}", "alertmanager", t->name);
         t->backoff_ms = 0;
         t->next_attempt_ms = 0;
-        for (size_t i = 0; i < t->resolved_count; i++) {
-            sink_alert *a = alert_get(s, t->resolved[i]);
-            if (a && !am_map_is_firing(a->alert))
-                a->resolved_sent[t->index]++;
-        }
+        for (size_t i = 0; i < t->resolved_count; i++)
+            count_resolved_sent(s, t, t->resolved[i]);
     } else {
         hs_counter_add(result == CURLE_OK ? t->posts_http_error : t->posts_transport_error, 1);
         hs_counter_add(t->retries, 1);
@@ -580,7 +656,7 @@ static int alerts_partitions(rd_kafka_t *rk, hs_error *error)
     else if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0)
         hs_error_set(error, HS_ERR_KAFKA, "%s: %s (hsctl topics create)", HS_TOPIC_ALERTS,
                      md->topic_cnt == 1 && md->topics[0].err ? rd_kafka_err2str(md->topics[0].err)
-                                                            : "no partitions");
+                                                             : "no partitions");
     else
         partitions = md->topics[0].partition_cnt;
     if (md)
@@ -595,9 +671,10 @@ static hs_err start_kafka(sink *s, hs_error *error)
     if (!conf)
         return error->code;
     /* No group offsets are ever committed: the group id only names the client to the brokers. */
-    const char *props[] = {"group.id", "hs-alertmanager-sink", "enable.auto.commit", "false",
-                           "enable.partition.eof", "true", "isolation.level", "read_committed",
-                           "client.id", "hs-alertmanager-sink", NULL};
+    const char *props[] = {
+        "group.id", "hs-alertmanager-sink", "enable.auto.commit", "false",     "enable.partition.eof",
+        "true",     "isolation.level",      "read_committed",     "client.id", "hs-alertmanager-sink",
+        NULL};
     for (const char *const *p = props; *p; p += 2)
         if (hs_kafka_conf_set(conf, p[0], p[1], error) != HS_OK) {
             rd_kafka_conf_destroy(conf);
@@ -661,7 +738,8 @@ static hs_err add_target(sink *s, const char *base, size_t len, hs_error *error)
     if (len == 0)
         return HS_OK;
     if (s->target_count == MAX_TARGETS)
-        return hs_error_set(error, HS_ERR_CONFIG, "HS_ALERTMANAGER_URLS: more than %d Alertmanagers", MAX_TARGETS);
+        return hs_error_set(error, HS_ERR_CONFIG, "HS_ALERTMANAGER_URLS: more than %d Alertmanagers",
+                            MAX_TARGETS);
     if (len >= 900 || (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0))
         return hs_error_set(error, HS_ERR_CONFIG,
                             "HS_ALERTMANAGER_URLS: '%.*s' is not an http:// or https:// URL", (int)len, base);
@@ -712,12 +790,12 @@ static void refresh_gauges(void *ctx, hs_metrics *m)
     size_t firing = 0, cursor = 0;
     const hs_table_entry *e;
     while ((e = hs_table_next(&s->alerts, &cursor))) {
-        sink_alert *a;
-        memcpy(&a, e->value, sizeof a);
+        sink_alert *a = entry_alert(e);
         firing += am_map_is_firing(a->alert);
     }
-    hs_gauge_set(hs_metrics_gauge(m, "hs_alertmanager_alerts", "Alerts held (the table of hs.alerts.v1)", NULL),
-                 (double)s->alerts.count);
+    hs_gauge_set(
+        hs_metrics_gauge(m, "hs_alertmanager_alerts", "Alerts held (the table of hs.alerts.v1)", NULL),
+        (double)s->alerts.count);
     hs_gauge_set(hs_metrics_gauge(m, "hs_alertmanager_alerts_firing", "Alerts held that are FIRING", NULL),
                  (double)firing);
     hs_gauge_set(hs_metrics_gauge(m, "hs_ready", "1 when /readyz answers ready", NULL), s->ready ? 1 : 0);
@@ -780,7 +858,8 @@ static hs_err start(sink *s, hs_error *error)
     curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s);
     uv_timer_init(&s->loop, &s->curl_timer);
     s->curl_timer.data = s;
-    if (hs_http_start(&s->loop, hs_config_string(s->config, "http-addr"), on_http, s, &s->http, error) != HS_OK)
+    if (hs_http_start(&s->loop, hs_config_string(s->config, "http-addr"), on_http, s, &s->http, error) !=
+        HS_OK)
         return error->code;
     hs_log(HS_LOG_INFO, "http endpoint listening", "{s:i}", "port", hs_http_port(s->http));
     if (start_kafka(s, error) != HS_OK)
@@ -825,14 +904,16 @@ static void stop(sink *s)
     for (int k = 0; k < 2; k++)
         if (s->kafka_fds[k] > 0)
             close(s->kafka_fds[k]);
-    size_t cursor = 0;
-    const hs_table_entry *e;
-    while ((e = hs_table_next(&s->alerts, &cursor))) {
-        sink_alert *a;
-        memcpy(&a, e->value, sizeof a);
-        alert_free(a);
+    hs_table *tables[] = {&s->alerts, &s->retired};
+    for (size_t k = 0; k < 2; k++) {
+        size_t cursor = 0;
+        const hs_table_entry *e;
+        while ((e = hs_table_next(tables[k], &cursor))) {
+            sink_alert *a = entry_alert(e);
+            alert_free(a);
+        }
+        hs_table_free(tables[k]);
     }
-    hs_table_free(&s->alerts);
     free(s->eof);
     hs_metrics_free(s->metrics);
 }
@@ -847,6 +928,7 @@ int sink_run(const hs_config *config)
         s.retry_max_ms = s.resend_ms;
     s.resolved_sends = (int)hs_config_int(config, "resolved-sends");
     hs_table_init(&s.alerts);
+    hs_table_init(&s.retired);
     uv_loop_init(&s.loop);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     hs_error error = {0};
