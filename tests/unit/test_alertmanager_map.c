@@ -14,9 +14,9 @@
 #include "alertmanager_map.h"
 
 /* 2026-12-03T12:00:00Z */
-#define NOW_MS          1796299200000LL
-#define INTERVAL_MS     60000LL
-#define FIRING_FOR_MS   (4 * INTERVAL_MS)
+#define NOW_MS        1796299200000LL
+#define INTERVAL_MS   60000LL
+#define FIRING_FOR_MS (4 * INTERVAL_MS)
 
 typedef struct fixture {
     Healthsignals__V1__Alert alert;
@@ -59,7 +59,8 @@ static void fixture_init(fixture *f)
 
 static json_t *map(const Healthsignals__V1__Alert *alert, const char *generator_url)
 {
-    am_map_options options = {.now_ms = NOW_MS, .firing_for_ms = FIRING_FOR_MS, .generator_url = generator_url};
+    am_map_options options = {
+        .now_ms = NOW_MS, .firing_for_ms = FIRING_FOR_MS, .generator_url = generator_url};
     hs_error error = {0};
     json_t *out = am_map_alert(alert, &options, &error);
     assert_non_null(out);
@@ -181,9 +182,14 @@ static void test_label_names_mapped_to_valid_ones(void **state)
 {
     (void)state;
     static const char *const cases[][2] = {
-        {"team_name", "team_name"}, {"team-name", "team_name"}, {"0owner", "x_0owner"},
-        {"__meta", "x___meta"},     {"", "x_"},                 {"før", "f__r"},
-        {"a.b c", "a_b_c"},         {"_ok", "_ok"},
+        {"team_name", "team_name"},
+        {"team-name", "team_name"},
+        {"0owner", "x_0owner"},
+        {"__meta", "x___meta"},
+        {"", "x_"},
+        {"før", "f__r"},
+        {"a.b c", "a_b_c"},
+        {"_ok", "_ok"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char out[AM_LABEL_NAME_MAX];
@@ -235,8 +241,9 @@ static void test_generator_url_template(void **state)
     fixture f;
     fixture_init(&f);
     json_t *out = map(&f.alert, "https://grafana.example/d/alerts?rule={rule}&fp={fingerprint}");
-    assert_string_equal(text_at(out, "generatorURL", NULL),
-                        "https://grafana.example/d/alerts?rule=akutplan.ventetid.somatik&fp=0123456789abcdef");
+    assert_string_equal(
+        text_at(out, "generatorURL", NULL),
+        "https://grafana.example/d/alerts?rule=akutplan.ventetid.somatik&fp=0123456789abcdef");
     json_decref(out);
 }
 
