@@ -422,6 +422,9 @@ static void flush_target(sink *s, target *t)
     t->response_len = 0;
     t->response[0] = '\0';
     t->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    /* No "Expect: 100-continue" (libcurl's default for larger bodies): an Alertmanager behind a proxy that
+     * does not answer it would cost a second per POST. */
+    t->headers = curl_slist_append(t->headers, "Expect:");
     const char *token = hs_config_string(s->config, "bearer-token");
     if (*token) {
         char header[4096];
@@ -852,6 +855,10 @@ static hs_err start(sink *s, hs_error *error)
     hs_metrics_on_render(s->metrics, refresh_gauges, s);
     if (add_targets(s, error) != HS_OK)
         return error->code;
+    if (*hs_config_string(s->config, "basic-auth-user") && *hs_config_string(s->config, "bearer-token"))
+        return hs_error_set(error, HS_ERR_CONFIG,
+                            "HS_BASIC_AUTH_USER and HS_BEARER_TOKEN: both set; Alertmanager takes one "
+                            "Authorization header, set either");
     curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
     curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s);
     curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
