@@ -10,13 +10,15 @@ sink with a 1 s resend interval and basic auth. What Alertmanager receives is ch
   other alerts keep being re-sent;
 - POSTs answered 500 are retried (and counted) until accepted;
 - a tombstone stops the resends of its alert;
-- restarted, the sink sends every FIRING alert again, and not the alert that resolved long before.
+- restarted, the sink sends every FIRING alert again, and not the alert that resolved long before;
+- over https, the certificate is verified with --tls-ca-file (refused without it) and a bearer token sent.
 
 usage: test_alertmanager_sink.py SINK HSCTL
 """
 import base64
 import json
 import os
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -89,13 +91,16 @@ def publish(*events, tombstone=None):
         fail(f"publish: {proc.stderr}")
 
 
-def start_sink(am_url, name):
+AUTH = ("--basic-auth-user", "hs", "--basic-auth-password", "s3cret")
+
+
+def start_sink(am_url, name, extra=AUTH):
     sink = hstest.Service.__new__(hstest.Service)
     sink.log = open(os.path.join(work, f"{name}.log"), "w+")
     sink.proc = subprocess.Popen(
         [SINK, "--bootstrap-servers", BOOTSTRAP, "--http-addr", "127.0.0.1:0", "--alertmanager-urls", am_url,
-         "--resend-interval", "1s", "--basic-auth-user", "hs", "--basic-auth-password", "s3cret",
-         "--generator-url", "http://example.invalid/{fingerprint}"], stdout=sink.log, stderr=sink.log)
+         "--resend-interval", "1s", "--generator-url", "http://example.invalid/{fingerprint}", *extra],
+        stdout=sink.log, stderr=sink.log)
     sink.name, sink.port = name, None
     deadline = time.time() + 60
     while time.time() < deadline and sink.port is None and sink.proc.poll() is None:
@@ -223,8 +228,42 @@ def main():
     code, _ = sink.stop()
     if code != 0:
         fail(f"sink: SIGTERM: exit {code}")
+    tls(am_url)
     publish(tombstone=FP_A)
     publish(tombstone=FP_B)
+    server.shutdown()
+
+
+def tls(plain_url):
+    """An https Alertmanager with a certificate of its own CA: verified with --tls-ca-file (and a bearer token
+    sent), refused without it."""
+    cert, key = os.path.join(work, "am.crt"), os.path.join(work, "am.key")
+    made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                           "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+                          capture_output=True, text=True, timeout=120)
+    if made.returncode != 0:
+        fail(f"openssl could not make a test certificate: {made.stderr}")
+        return
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"https://127.0.0.1:{server.server_address[1]}"
+    mark = post_count()
+    sink = start_sink(url, "sink-tls", ("--tls-ca-file", cert, "--bearer-token", "t0ken"))
+    posts = wait_posts(lambda ps: len(ps) >= 1, "a POST over TLS", mark)
+    if posts and posts[0][2].get("Authorization") == "Bearer t0ken" and alert_in(posts[0], FP_B):
+        ok("https with --tls-ca-file: POST accepted, with the bearer token")
+    else:
+        fail(f"https POST: {posts[:1]}")
+    sink.stop()
+    sink = start_sink(url, "sink-tls-unverified", ())
+    hstest.wait_for(lambda: (sink.metric("hs_alertmanager_posts_total", alertmanager=url,
+                                         result="transport_error") or 0) >= 1,
+                    lambda: "a certificate of an unknown CA was not refused", timeout=30)
+    ok("https without the CA: refused as a transport error")
+    sink.stop()
     server.shutdown()
 
 
