@@ -275,6 +275,25 @@ static void mark_all_dirty(sink *s)
 
 static void flush_all(sink *s);
 
+/* `alert` is now held under its labels: a retired alert under the same labels (the labels changed and
+ * changed back before it was sent often enough) is no longer to be resolved — the same label set is the same
+ * alert to Alertmanager, and sending it RESOLVED next to the FIRING one would resolve what fires. */
+static void unretire_same_labels(sink *s, const Healthsignals__V1__Alert *alert)
+{
+    for (bool found = true; found;) { /* the table may not change while iterated: one deletion per pass */
+        found = false;
+        size_t cursor = 0;
+        const hs_table_entry *e;
+        while (!found && (e = hs_table_next(&s->retired, &cursor)))
+            if (labels_equal(entry_alert(e)->alert, alert)) {
+                char key[ENTRY_KEY_MAX];
+                snprintf(key, sizeof key, "%s", e->key);
+                alert_delete(&s->retired, key);
+                found = true;
+            }
+    }
+}
+
 /* One record of hs.alerts.v1. A RESOLVED alert is sent to every Alertmanager `resolved-sends` times —
  * unless it comes from the rebuild and resolved longer ago than a FIRING alert's endsAt reaches: by then
  * every Alertmanager has resolved it by itself, and sending the topic's whole history would only be noise.
@@ -317,6 +336,7 @@ static bool apply_record(sink *s, const rd_kafka_message_t *msg)
     for (int t = 0; t < MAX_TARGETS; t++)
         a->resolved_sent[t] = history ? s->resolved_sends : 0;
     retire_if_relabelled(s, key, alert, history);
+    unretire_same_labels(s, alert);
     alert_delete(&s->alerts, key);
     if (!table_put_alert(&s->alerts, key, a)) {
         alert_free(a);
@@ -349,7 +369,8 @@ static char *build_body(sink *s, target *t)
     json_t *array = json_array();
     t->resolved = calloc(s->alerts.count + s->retired.count + 1, sizeof *t->resolved);
     t->resolved_count = 0;
-    const hs_table *tables[] = {&s->alerts, &s->retired};
+    /* Retired alerts first: should one share its labels with a held alert, Alertmanager keeps the last. */
+    const hs_table *tables[] = {&s->retired, &s->alerts};
     for (size_t k = 0; k < 2; k++) {
         size_t cursor = 0;
         const hs_table_entry *e;
@@ -447,6 +468,7 @@ static void flush_target(sink *s, target *t)
     curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
     set_security(s->config, t->easy);
     curl_multi_add_handle(s->multi, t->easy);
+    hs_log(HS_LOG_DEBUG, "POST", "{s:s, s:I}", "alertmanager", t->name, "bytes", (json_int_t)strlen(t->body));
 }
 
 static void flush_all(sink *s)
@@ -473,6 +495,8 @@ static void post_finished(sink *s, target *t, CURLcode result)
     long status = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     bool ok = result == CURLE_OK && status >= 200 && status < 300;
+    hs_log(HS_LOG_DEBUG, "POST done", "{s:s, s:i, s:s}", "alertmanager", t->name, "status", (int)status,
+           "result", curl_easy_strerror(result));
     if (ok) {
         hs_counter_add(t->posts_ok, 1);
         hs_gauge_set(t->last_success, (double)now_ms() / 1000.0);
@@ -630,6 +654,9 @@ static void on_kafka_ready(uv_poll_t *poll, int status, int events)
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(s->consumer, 0);
         if (!msg)
             break;
+        hs_log(HS_LOG_DEBUG, "alert record", "{s:i, s:I, s:b, s:b, s:s}", "partition", (int)msg->partition,
+               "offset", (json_int_t)msg->offset, "deletion", msg->payload == NULL, "live", s->ready, "err",
+               msg->err ? rd_kafka_err2name(msg->err) : "");
         if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
             on_partition_eof(s, msg);
         else if (msg->err)

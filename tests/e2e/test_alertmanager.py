@@ -7,7 +7,7 @@ evaluates deploy/rules/akutplan.json over Tabel 1 of DOMAIN.md (tests/fixtures/v
    alert fires, and appears in GET /api/v2/alerts of both Alertmanagers (and in `amtool alert query`) with
    the labels of hs.alerts.v1.
    The rule's labels then change (team=waiting_times added): the alert under the old labels resolves in both
-   Alertmanagers, the one under the new labels is active.
+   Alertmanagers, the one under the new labels is active; changed back, the first one is active again at once.
 2. The published figure, 41 days, meets the target: the alert resolves there — within a time far shorter
    than the endsAt the sink gave it while firing (resend interval 30 s: 120 s), so the sink did send it
    RESOLVED rather than let it expire.
@@ -148,8 +148,32 @@ def nord_alert(table):
     return None
 
 
+def am_name(name):
+    """A label name as the sink maps it for Alertmanager (services/alertmanager/README.md, "The mapping")."""
+    raw = name.encode()
+    mapped = "".join(chr(b) if chr(b).isascii() and (chr(b).isalnum() or chr(b) == "_") else "_" for b in raw)
+    if not name or name[0].isdigit() or not (name[0].isascii() and (name[0].isalpha() or name[0] == "_")) \
+            or name.startswith("__"):
+        mapped = "x_" + mapped
+    return mapped
+
+
+def am_labels(labels):
+    """The label set Alertmanager holds for an alert of hs.alerts.v1 (alertname = the rule when missing)."""
+    out = {}
+    for name in sorted(labels):
+        mapped, n = am_name(name), 2
+        unique = mapped
+        while unique in out:
+            unique, n = f"{mapped}_{n}", n + 1
+        out[unique] = labels[name]
+    return out
+
+
 def firing_label_sets(table):
-    return {frozenset(d.get("labels", {}).items()) for d in table.values() if d.get("state") == "FIRING"}
+    return {frozenset(am_labels(dict(d.get("labels", {}), **({} if "alertname" in d.get("labels", {}) else
+                                                            {"alertname": d.get("rule")}))).items())
+            for d in table.values() if d.get("state") == "FIRING"}
 
 
 def start_sink(urls, interval, name):
@@ -254,6 +278,21 @@ def main():
         if appeared is not None and gone is not None:
             ok(f"{am.name}: relabelled rule: the alert under the new labels active after {appeared:.1f} s, under "
                f"the old ones resolved after {gone:.1f} s")
+    # ... and back: the alert under the first labels fires again at once, although the sink was still
+    # sending it RESOLVED from the first change (resolved-sends: 3 POSTs, one per 30 s resend).
+    proc = hsctl("rules", "apply", RULES)
+    applied = time.time()
+    if proc.returncode != 0:
+        fail(f"rules apply {RULES}: {proc.stderr}")
+    for am in (am1, am2):
+        back = wait_alert(am, labels, True, 15, since=applied)
+        gone = wait_alert(am, new_labels, False, 15, since=applied)
+        if back is not None and gone is not None:
+            ok(f"{am.name}: labels changed back: the first label set active again after {back:.1f} s")
+    proc = hsctl("rules", "apply", relabelled)
+    applied = time.time()
+    for am in (am1, am2):
+        wait_alert(am, new_labels, True, 60, since=applied)
     labels = new_labels
 
     # --- 2. resolves: 41 = 39 + 2 ------------------------------------------------------------------------
