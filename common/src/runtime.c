@@ -11,6 +11,31 @@
  * committing transaction, and the records consumed meanwhile belong to the next one anyway, so their outputs
  * are deferred and produced into the next transaction when the commit is done. Should it fail, they are
  * dropped with the rest: the rewind consumes their records again.
+ *
+ * Rules are input too, but every instance reads all of hs.rules.v1 outside the group, so no consumed offset
+ * records which rules a partition's committed outputs were computed with. The commit records it instead:
+ * every committed offset carries, as its metadata, the digest of the service's rule set that the
+ * partition's outputs reflect, and a rule change makes the next transaction carry the new digest for every
+ * live partition, with the change's outputs, even for a partition that consumed no fact. A partition is
+ * rebuilt with the rules read now; if its committed digest differs (a change made while no instance had it
+ * live, or one whose transaction never committed), its committed outputs may predate the change, so once
+ * live it applies every rule again and emits every output they determine, changed or not; the transaction
+ * with the last of them commits the new digest (rules_reconcile). A rule change met while a partition
+ * rebuilds is applied silently and reconciled the same way. Bad rules are dead-lettered once per service, by
+ * the instance that has partition 0 of the first input (rules_dlq_owner). All rule work is done in time
+ * slices of the loop (on_rules_wake, on_rules_work). README "Running a service" and docs/reliability.md
+ * ("Rule changes") say what this guarantees.
+ *
+ * The HTTP endpoint answers from a thread of its own (hs_http), because the loop blocks by design (a commit
+ * waited for, rd_kafka_committed() in the rebalance callback, 30 s timeouts, start-up). The loop publishes
+ * what the probes need instead of being asked: its readiness and a beat at every turn (hs_health; see
+ * "HTTP endpoint" below for the API), and the gauges of its own state on request, with a bounded wait.
+ *
+ * The broker may be away at any time, and the loop never waits for it: the commit thread resumes its calls
+ * for as long as librdkafka calls them retriable, and the transactional producer is made ready
+ * (init_transactions) on a connect thread of its own, at start-up and whenever a fatal error that is not a
+ * fencing by another instance makes the runtime replace it (producer_failed: the broker aborted a
+ * transaction for its age, say, after a restart). Meanwhile /readyz says why (kafka_not_ready).
  */
 #include "hs/runtime.h"
 
@@ -32,6 +57,7 @@
 #include "healthsignals/v1/rule.pb-c.h"
 #include "hs/alloc.h"
 #include "hs/event.h"
+#include "hs/health.h"
 #include "hs/http.h"
 #include "hs/kafka.h"
 #include "hs/log.h"
@@ -39,10 +65,31 @@
 #include "hs/text.h"
 #include "hs/validate.h"
 
-#define MAX_INPUTS    4
-#define MAX_OUTPUTS   4
-#define POLL_BATCH    2000 /* records per wake-up before the loop gets a turn */
+#define MAX_INPUTS  4
+#define MAX_OUTPUTS 4
+#define POLL_BATCH  2000 /* records per wake-up before the loop gets a turn */
+#define RULES_SLICE_NS                                                                                       \
+    ((uint64_t)10 * 1000000u) /* rule changes applied per loop turn: at most this long, and one */
 #define OP_TIMEOUT_MS 30000
+/* What the probes say of a loop that does not turn (hs/health.h): not ready after 5 s (the loop turns at
+ * least every HEALTH_BEAT_MS when all is well), and not alive after 120 s, four times the longest wait the
+ * runtime makes by design. */
+#define HEALTH_BUSY_MS    5000
+#define HEALTH_STALLED_MS (4 * (uint64_t)OP_TIMEOUT_MS)
+#define HEALTH_BEAT_MS    1000
+#define REFRESH_WAIT_MS   1000 /* the longest /metrics waits for the loop to refresh its gauges */
+
+static const char starting_reason[] = "starting: connecting to Kafka";
+/* A transactional call that waits for the broker is made in slices of this long, each resumed while
+ * librdkafka calls its timeout retriable, so that a stop is noticed between two of them. */
+#define KAFKA_SLICE_MS 1000
+/* Between two producers that failed to initialise: the first wait, doubled up to the last. */
+#define RECONNECT_BACKOFF_MS     1000
+#define RECONNECT_BACKOFF_MAX_MS 30000
+/* "Still waiting for the broker" is logged after 1, 2, 4, ... s, then every this long. */
+#define UNREACHABLE_LOG_MAX_MS 60000
+/* Tries at reading the committed offsets of an assignment (each up to OP_TIMEOUT_MS) before giving up. */
+#define COMMITTED_ATTEMPTS 4
 
 /* The runtime's own options; a service's follow them. */
 static const hs_option runtime_options[] = {
@@ -90,13 +137,36 @@ typedef struct part_state {
     int64_t next_offset[MAX_INPUTS];      /* next offset to consume; -1 before the first record */
     int64_t committed_offset[MAX_INPUTS]; /* what the last transaction committed */
     uint64_t rebuild_started_ns;
+    /* Rules as exactly-once input (see "Rule changes" below): the digest of the rule set that the outputs
+     * this partition has produced reflect, committed ones and those of the open transaction; unknown when
+     * the committed offsets carry none (a new group, a commit of an older version) */
+    uint64_t output_rules;
+    bool output_rules_known;
+    uint64_t committed_rules[MAX_INPUTS]; /* the digest the group's committed offset carries, by input */
+    bool committed_rules_known[MAX_INPUTS];
+    /* Partition 0 of the first input only: hs.rules.v1 offsets below these have been searched for bad rules
+     * and those dead-lettered, by the transactions committed / by those and the open one (-1: never). */
+    int64_t committed_rules_dlq, rules_dlq_next;
+    /* Rule work left, done in time slices between loop turns (on_rules_work): every rule applied to a fresh
+     * state, silently, before any fact (its inputs are paused meanwhile); or applied again to reconcile. */
+    enum { RULES_WORK_NONE, RULES_WORK_FRESH, RULES_WORK_RECONCILE } rules_work;
+    size_t rules_cursor;         /* hs_table_next() cursor into rt->rules */
+    uint64_t rules_work_version; /* rt->rules_version the cursor belongs to: a change starts it again */
 } part_state;
+
+/* The input whose offset metadata carries the rules dead-letter position: the first input's partition 0. */
+static bool dlq_input(const part_state *ps, size_t i)
+{
+    return ps->partition == 0 && i == 0;
+}
 
 /* Where the transaction is. While a commit runs on its thread (commit_main), outputs wait in `deferred`. */
 typedef enum txn_state {
     TXN_NONE,       /* no transaction begun */
     TXN_OPEN,       /* begun: outputs and dead letters are produced into it */
     TXN_COMMITTING, /* being committed by rt->commit.thread; nothing else touches the producer meanwhile */
+    TXN_RECOVERING, /* the producer failed and is being replaced by rt->connect.thread; rt->producer is NULL
+                     * and nothing is consumed until it is done */
 } txn_state;
 
 /* An output of the next transaction, produced when the commit in flight is done. Deferred outputs lie one
@@ -127,8 +197,31 @@ typedef struct commit_job {
     rd_kafka_error_t *error;
     atomic_bool finished;
     uint64_t started_ns, offsets_sent_ns, finished_ns; /* for the debug log of each commit */
+    uint64_t txn_begun_ns;                             /* when the transaction being committed began */
     size_t records;                                    /* consumed records the transaction carries */
+    bool aborted; /* the commit failed and the thread aborted the transaction: rewind */
 } commit_job;
+
+/* The transactional producer's start: a producer made ready for transactions (init_transactions) on a
+ * thread of its own, retried for as long as the broker cannot be reached, so that the loop answers probes
+ * and signals meanwhile. At start-up it takes the producer just configured; after a fatal error (recovery)
+ * it destroys the failed one, makes a new one and also reads the committed offsets of `committed`, which the
+ * rewind starts from: a commit whose outcome the failure hid may have completed. */
+typedef struct connect_job {
+    uv_thread_t thread;
+    bool running;
+    rd_kafka_t *old_producer;                   /* recovery: destroyed first */
+    rd_kafka_t *producer;                       /* in: the producer to initialise, or NULL to make one;
+                                                 * out: ready for transactions (NULL when abandoned) */
+    rd_kafka_topic_partition_list_t *committed; /* recovery: the assigned partitions, their committed offsets
+                                                 * filled in; NULL at start-up */
+    hs_err err;                                 /* out: HS_OK, or why the service cannot go on */
+    hs_error error;
+    int attempts;        /* init_transactions calls that timed out or failed */
+    uint64_t started_ns; /* for the log */
+    bool threaded;       /* false: the thread could not be started and the job ran on the loop */
+    atomic_bool finished;
+} connect_job;
 
 typedef struct wake {
     uv_poll_t poll;
@@ -142,6 +235,7 @@ typedef struct runtime {
     uv_loop_t loop;
     char source[128];
     char group_id[256];
+    char txn_id[320];
     hs_event_meta output_meta[MAX_OUTPUTS]; /* each output topic's CloudEvents source and type, filled in */
 
     rd_kafka_t *consumer, *producer, *rules_consumer;
@@ -151,6 +245,17 @@ typedef struct runtime {
     uv_signal_t sigterm, sigint;
     uv_async_t stop_request; /* hs_runtime_stop(), from any thread */
     hs_http *http;
+    hs_health *health;            /* published by the loop, read by the HTTP thread */
+    const char *published_reason; /* the not_ready_reason() last published (loop only) */
+    uv_prepare_t health_prepare;  /* publishes at every turn */
+    uv_timer_t health_timer;      /* makes the loop turn at least every HEALTH_BEAT_MS */
+    atomic_bool loop_turning;     /* uv_run() has begun and not returned: a refresh can be served */
+    struct {                      /* /metrics asks the loop to refresh the gauges of its state */
+        uv_async_t async;
+        uv_mutex_t lock;
+        uv_cond_t done_cond;
+        uint64_t requested, done; /* under lock */
+    } refresh;
 
     const hs_topic *inputs[MAX_INPUTS];
     size_t input_cnt;
@@ -160,7 +265,13 @@ typedef struct runtime {
 
     part_state **parts; /* by partition number */
     size_t part_cap;
-    hs_table rules; /* this service's rules: key -> packed Rule */
+    hs_table rules;         /* this service's rules: key -> packed Rule */
+    uint64_t rules_digest;  /* of `rules`: the sum of rule_digest() over its entries (0: no rules) */
+    int64_t rules_read_end; /* hs.rules.v1 records below this offset have been read into `rules` */
+    uint64_t rules_version; /* counts the changes of `rules`: an iteration over it started before is void */
+    uv_idle_t rules_work;   /* runs on_rules_work while a partition has rule work left */
+    uv_timer_t rules_load_timer; /* the rules must be read to their end within OP_TIMEOUT_MS of the start */
+    bool rules_work_active;
     bool rules_loaded, assignment_seen;
     atomic_bool brokers_down; /* also written by delivery reports served on the commit thread */
     uv_thread_t loop_thread;
@@ -171,6 +282,16 @@ typedef struct runtime {
     bool commit_due;   /* while committing: the commit timer fired */
     commit_job commit; /* the commit in flight */
     uv_async_t commit_done;
+    uint64_t txn_begun_ns;    /* when the open transaction began: a fencing of an older one was the broker's
+                               * timeout, not another instance */
+    long long txn_timeout_ms; /* transaction.timeout.ms (hs_kafka_txn_timeout_ms) */
+    connect_job connect;      /* the producer's (re)start in flight */
+    uv_async_t connect_done;
+    bool consuming_paused; /* the consumers' wakes are stopped: a commit holds the loop back, or recovery */
+    atomic_bool abandon;   /* stopping: the threads give up waiting for the broker */
+    /* Why Kafka cannot be used now, for /readyz ("broker unreachable"); NULL when it can. A string in static
+     * storage, written by the loop and the threads. */
+    _Atomic(const char *) kafka_not_ready;
     deferred_buffer deferred; /* outputs of the next transaction, in order */
     uint64_t rewinds;         /* how many times rewind_all() ran */
     long commit_records;
@@ -179,7 +300,7 @@ typedef struct runtime {
 
     hs_metrics *metrics;
     hs_counter *records_in[MAX_INPUTS], *records_out[MAX_OUTPUTS]; /* by topic, looked up once */
-    hs_counter *txn_committed, *txn_aborted;
+    hs_counter *txn_committed, *txn_aborted, *producer_recoveries;
     hs_histogram *commit_seconds, *calc_seconds;
     hs_gauge *rebuild_seconds;
 } runtime;
@@ -226,6 +347,8 @@ static hs_counter *topic_counter(runtime *rt, const char *name, const char *help
 /* --- transactions ----------------------------------------------------------------------------------------
  */
 
+/* Begins a transaction unless one is open. Returns false when none can be: the producer is being replaced,
+ * or has just failed (producer_check() acts on that at the next record), or the error stopped the service. */
 static bool txn_begin(runtime *rt)
 {
     if (rt->txn == TXN_OPEN)
@@ -234,19 +357,113 @@ static bool txn_begin(runtime *rt)
         rt->next_txn = true; /* begun when the commit in flight is done */
         return true;
     }
+    if (rt->txn == TXN_RECOVERING)
+        return false;
     rd_kafka_error_t *error = rd_kafka_begin_transaction(rt->producer);
     if (error) {
-        fatal(rt, "cannot begin a transaction", rd_kafka_error_string(error));
+        if (!rd_kafka_error_is_fatal(error))
+            fatal(rt, "cannot begin a transaction", rd_kafka_error_string(error));
         rd_kafka_error_destroy(error);
         return false;
     }
     rt->txn = TXN_OPEN;
+    rt->txn_begun_ns = now_ns();
     return true;
 }
 
 static void state_reset(runtime *rt, part_state *ps);
-static void apply_rules_silently(runtime *rt, part_state *ps);
+static void rules_work_fresh(runtime *rt, part_state *ps);
+static void rules_work_finish(runtime *rt, part_state *ps);
+static void on_rules_work(uv_idle_t *handle);
+static void mark_live(runtime *rt, part_state *ps, int i);
+static hs_err subscribe_inputs(runtime *rt, hs_error *error);
+static void rules_load_done(runtime *rt);
+static void consume_pause(runtime *rt);
+static void consume_resume(runtime *rt);
+static void producer_failed(runtime *rt, uint64_t txn_begun_ns, const char *detail);
 static void produce_deferred(runtime *rt);
+static bool part_live(const runtime *rt, const part_state *ps);
+static void rules_from_commits(runtime *rt, part_state *ps);
+static void part_went_live(runtime *rt, part_state *ps);
+
+/* --- rule changes in the commit ---------------------------------------------------------------------------
+ * Every committed offset of a service with rules carries, as its offset metadata, the digest of the rule
+ * set that the partition's committed outputs reflect ("hs-rules=<16 hex digits>", well below the broker's
+ * offset.metadata.max.bytes of 4096). The digest is order-free (a sum of one 64-bit XXH3 per rule over its
+ * key and packed bytes), so every instance that has read the same rules computes the same one, and a change
+ * updates it in O(1). Partition 0 of the first input also carries how far hs.rules.v1 has been searched for
+ * bad rules, which that partition's transactions dead-letter (",dlq=<offset>"; see rules_dlq_owner). */
+
+#define RULES_META_PREFIX "hs-rules="
+#define RULES_META_DLQ    ",dlq="
+#define RULES_META_MAX    64
+
+static uint64_t rule_digest(const char *key, const void *value, size_t len)
+{
+    return XXH3_64bits_withSeed(value, len, XXH3_64bits(key, strlen(key)));
+}
+
+/* Writes the metadata for `digest` and, when `dlq` >= 0, the rules dead-letter position; returns its length.
+ */
+static size_t rules_meta_format(uint64_t digest, int64_t dlq, char out[RULES_META_MAX])
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = sizeof RULES_META_PREFIX - 1;
+    memcpy(out, RULES_META_PREFIX, n);
+    for (int k = 0; k < 16; k++)
+        out[n++] = hex[(digest >> (60 - 4 * k)) & 0xF];
+    if (dlq >= 0) {
+        memcpy(out + n, RULES_META_DLQ, sizeof RULES_META_DLQ - 1);
+        n += sizeof RULES_META_DLQ - 1;
+        n += hs_u64_digits(out + n, (uint64_t)dlq);
+    }
+    out[n] = '\0';
+    assert(n < RULES_META_MAX);
+    return n;
+}
+
+/* The digest in committed offset metadata, and the dead-letter position (-1 when it carries none); false
+ * for no metadata or anything else (an older version's commit). */
+static bool rules_meta_parse(const void *metadata, size_t size, uint64_t *digest, int64_t *dlq)
+{
+    const char *text = metadata;
+    size_t n = sizeof RULES_META_PREFIX - 1;
+    *dlq = -1;
+    if (!text || size < n + 16 || memcmp(text, RULES_META_PREFIX, n) != 0)
+        return false;
+    uint64_t d = 0;
+    for (size_t end = n + 16; n < end; n++) {
+        char c = text[n];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (v < 0)
+            return false;
+        d = d << 4 | (uint64_t)v;
+    }
+    if (size > n) {
+        size_t tag = sizeof RULES_META_DLQ - 1;
+        if (size - n <= tag || size - n > tag + 18 || memcmp(text + n, RULES_META_DLQ, tag) != 0)
+            return false;
+        int64_t position = 0;
+        for (n += tag; n < size; n++) {
+            if (text[n] < '0' || text[n] > '9')
+                return false;
+            position = position * 10 + (text[n] - '0');
+        }
+        *dlq = position;
+    }
+    *digest = d;
+    return true;
+}
+
+/* Whether input `i` of a partition must be committed for its rules alone: the partition is live and
+ * reconciled, and the group's committed offset does not carry the digest its outputs now reflect (a rule
+ * changed, even if no fact of the partition was consumed since). */
+static bool rules_commit_due(const runtime *rt, const part_state *ps, size_t i)
+{
+    return rt->calc->uses_rules && ps->output_rules_known && part_live(rt, ps) &&
+           (!ps->committed_rules_known[i] || ps->committed_rules[i] != ps->output_rules ||
+            (dlq_input(ps, i) && ps->committed_rules_dlq != ps->rules_dlq_next));
+}
 
 static void discard_deferred(runtime *rt)
 {
@@ -272,13 +489,14 @@ static void rewind_all(runtime *rt)
         for (size_t i = 0; i < rt->input_cnt; i++) {
             if (!ps->assigned[i])
                 continue;
-            ps->rebuild_end[i] = ps->committed_offset[i];
-            ps->live[i] = ps->committed_offset[i] <= 0;
+            ps->rebuild_end[i] = ps->committed_offset[i] > 0 ? ps->committed_offset[i] : 0;
+            ps->live[i] = false;
             ps->next_offset[i] = -1;
             rd_kafka_topic_partition_list_add(seek, rt->inputs[i]->name, ps->partition)->offset =
                 RD_KAFKA_OFFSET_BEGINNING;
         }
-        apply_rules_silently(rt, ps);
+        rules_from_commits(rt, ps); /* the aborted outputs are gone: what is committed counts again */
+        rules_work_fresh(rt, ps);   /* then the inputs with nothing committed go live */
     }
     if (seek->cnt) {
         rd_kafka_error_t *error = rd_kafka_seek_partitions(rt->consumer, seek, OP_TIMEOUT_MS);
@@ -309,34 +527,82 @@ static void txn_abort(runtime *rt, const char *reason)
     rewind_all(rt);
 }
 
-/* The offsets to commit: the next offset of every live partition that moved since the last commit. */
+/* The offsets to commit: the next offset of every live partition that moved since the last commit, and the
+ * position of every partition whose rules digest changed; for a service with rules each carries the digest
+ * its partition's outputs reflect. */
 static rd_kafka_topic_partition_list_t *pending_offsets(runtime *rt)
 {
     rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(16);
     for (size_t p = 0; p < rt->part_cap; p++) {
         part_state *ps = rt->parts[p];
-        for (size_t i = 0; ps && i < rt->input_cnt; i++)
-            if (ps->assigned[i] && ps->next_offset[i] > ps->committed_offset[i])
-                rd_kafka_topic_partition_list_add(offsets, rt->inputs[i]->name, ps->partition)->offset =
-                    ps->next_offset[i];
+        for (size_t i = 0; ps && i < rt->input_cnt; i++) {
+            bool moved = ps->next_offset[i] > ps->committed_offset[i];
+            if (!ps->assigned[i] || !(moved || rules_commit_due(rt, ps, i)))
+                continue;
+            rd_kafka_topic_partition_t *tp =
+                rd_kafka_topic_partition_list_add(offsets, rt->inputs[i]->name, ps->partition);
+            /* Not moved: the same position again (0 when nothing was ever committed or consumed). */
+            tp->offset = moved                         ? ps->next_offset[i]
+                         : ps->committed_offset[i] > 0 ? ps->committed_offset[i]
+                                                       : 0;
+            if (rt->calc->uses_rules && ps->output_rules_known) {
+                char meta[RULES_META_MAX];
+                size_t len =
+                    rules_meta_format(ps->output_rules, dlq_input(ps, i) ? ps->rules_dlq_next : -1, meta);
+                tp->metadata = strdup(meta); /* freed with the list */
+                tp->metadata_size = tp->metadata ? len : 0;
+            }
+        }
     }
     return offsets;
 }
 
-/* The commit thread: the two blocking calls of a commit (examples/transactions.c), each with the remaining
- * transaction time as librdkafka recommends. Meanwhile the loop makes no call on the producer: the
- * delivery reports that rd_kafka_commit_transaction() serves while it flushes run here. */
+/* Whether a transactional call that returned `error` should be made again: librdkafka calls it retriable
+ * (the broker did not answer in time; the call goes on where it was) and the service is not stopping. Then
+ * the error is destroyed, and /readyz says why the service waits. */
+static bool retry_call(runtime *rt, rd_kafka_error_t *error)
+{
+    if (!error || !rd_kafka_error_is_retriable(error) || atomic_load(&rt->abandon))
+        return false;
+    rd_kafka_error_destroy(error);
+    atomic_store(&rt->kafka_not_ready, "broker unreachable (a commit is waiting for it)");
+    uv_sleep(10); /* a call that fails at once must not spin */
+    return true;
+}
+
+/* The commit thread: the blocking calls of a commit (examples/transactions.c). Each waits in slices and is
+ * resumed while librdkafka says it may be, however long the broker is away: the broker aborts a transaction
+ * that outlives transaction.timeout.ms, which then fails here as fenced and the producer is replaced
+ * (producer_failed). A commit that fails otherwise is aborted here too, so that the loop never waits for the
+ * broker. Meanwhile the loop makes no call on the producer: the delivery reports that
+ * rd_kafka_commit_transaction() serves while it flushes run here. */
 static void commit_main(void *arg)
 {
     runtime *rt = arg;
     commit_job *job = &rt->commit;
     rd_kafka_error_t *error = NULL;
     if (job->group)
-        error = rd_kafka_send_offsets_to_transaction(rt->producer, job->offsets, job->group, -1);
+        while (retry_call(rt, error = rd_kafka_send_offsets_to_transaction(rt->producer, job->offsets,
+                                                                           job->group, KAFKA_SLICE_MS)))
+            ;
     job->offsets_sent_ns = now_ns();
     if (!error)
-        error = rd_kafka_commit_transaction(rt->producer, -1);
+        while (retry_call(rt, error = rd_kafka_commit_transaction(rt->producer, KAFKA_SLICE_MS)))
+            ;
     job->finished_ns = now_ns();
+    job->aborted = false;
+    if (error && !rd_kafka_error_is_fatal(error) && !atomic_load(&rt->abandon)) {
+        rd_kafka_error_t *abort_error;
+        /* -1: the remaining transaction time, as librdkafka recommends for an abort. */
+        while (retry_call(rt, abort_error = rd_kafka_abort_transaction(rt->producer, -1)))
+            ;
+        job->aborted = !abort_error;
+        if (abort_error) {
+            rd_kafka_error_destroy(error);
+            error = abort_error; /* fatal, or the producer is replaced all the same */
+        }
+    }
+    atomic_store(&rt->kafka_not_ready, NULL);
     job->error = error;
     atomic_store(&job->finished, true);
     uv_async_send(&rt->commit_done);
@@ -353,6 +619,7 @@ static void txn_commit_start(runtime *rt)
     job->error = NULL;
     atomic_store(&job->finished, false);
     job->started_ns = now_ns();
+    job->txn_begun_ns = rt->txn_begun_ns;
     job->records = rt->txn_records;
     rt->txn = TXN_COMMITTING;
     rt->txn_records = 0;
@@ -364,8 +631,8 @@ static void txn_commit_start(runtime *rt)
 }
 
 /* Finishes the commit in flight, waiting for its thread: on success the offsets count as committed and the
- * next transaction begins with the deferred outputs; a fatal error stops the service; any other error
- * aborts and rewinds. */
+ * next transaction begins with the deferred outputs; after an abort everything is rewound; a fatal error
+ * replaces the producer, or stops the service when another instance fenced it (producer_failed). */
 static void commit_complete(runtime *rt)
 {
     assert(rt->txn == TXN_COMMITTING);
@@ -386,8 +653,14 @@ static void commit_complete(runtime *rt)
             rd_kafka_topic_partition_t *tp = &offsets->elems[k];
             part_state *ps = rt->parts[tp->partition];
             int i = input_index(rt, tp->topic);
-            if (ps && i >= 0)
+            if (ps && i >= 0) {
                 ps->committed_offset[i] = tp->offset;
+                int64_t dlq;
+                ps->committed_rules_known[i] =
+                    rules_meta_parse(tp->metadata, tp->metadata_size, &ps->committed_rules[i], &dlq);
+                if (dlq_input(ps, i))
+                    ps->committed_rules_dlq = dlq;
+            }
         }
         hs_counter_add(rt->txn_committed, 1);
         uint64_t completed_ns = now_ns();
@@ -403,22 +676,32 @@ static void commit_complete(runtime *rt)
             produce_deferred(rt);
         if (rt->commit_due && rt->txn == TXN_OPEN && !rt->stopping)
             txn_commit_start(rt); /* the timer fired meanwhile: the next transaction is due already */
-    } else if (rd_kafka_error_is_fatal(error)) {
+    } else if (rt->stopping) {
+        /* Given up for the stop: the broker aborts the transaction after transaction.timeout.ms, or at once
+         * when this instance comes back with the same --instance-id. */
         discard_deferred(rt);
         rt->txn = TXN_NONE;
-        fatal(rt, "fatal transaction error (another instance with the same transactional.id?)",
-              rd_kafka_error_string(error));
+        hs_log(HS_LOG_WARN, "transaction left uncommitted at the stop", "{s:s}", "error",
+               rd_kafka_error_string(error));
+    } else if (job->aborted) {
+        hs_log(HS_LOG_WARN, "transaction aborted, rewinding", "{s:s}", "reason",
+               rd_kafka_error_string(error));
+        discard_deferred(rt);
+        rt->next_txn = false;
+        rt->txn_records = 0;
+        rt->txn = TXN_NONE;
+        hs_counter_add(rt->txn_aborted, 1);
+        rewind_all(rt);
     } else {
-        /* Retriable errors are retried inside librdkafka up to the timeout; what is left aborts. The
-         * transaction is open again until the abort succeeds. */
-        char reason[512];
-        snprintf(reason, sizeof reason, "%s", rd_kafka_error_string(error));
-        rt->txn = TXN_OPEN;
-        txn_abort(rt, reason);
+        discard_deferred(rt);
+        rt->txn = TXN_NONE;
+        producer_failed(rt, job->txn_begun_ns, rd_kafka_error_string(error));
     }
     if (error)
         rd_kafka_error_destroy(error);
     rd_kafka_topic_partition_list_destroy(offsets);
+    if (rt->consuming_paused && rt->txn != TXN_RECOVERING && !rt->stopping)
+        consume_resume(rt); /* held back while the commit ran (txn_commit_full) */
 }
 
 /* Waits for the commit in flight, if any, and completes it. */
@@ -454,13 +737,330 @@ static void txn_commit_now(runtime *rt)
     commit_wait(rt);
 }
 
-/* commit-records reached: commit now. A commit still in flight is waited for first, so that a slow commit
- * holds the loop back instead of letting deferred outputs pile up. */
+/* commit-records reached: commit now. While a commit is still in flight, consuming stops until it is done
+ * (commit_complete starts the next one then), so that a slow commit holds consumption back instead of
+ * letting deferred outputs pile up — without blocking the loop, which a commit waiting for an unreachable
+ * broker would do for as long as the broker is away. */
 static void txn_commit_full(runtime *rt)
 {
-    commit_wait(rt);
-    if (rt->txn == TXN_OPEN)
+    if (rt->txn == TXN_COMMITTING) {
+        rt->commit_due = true;
+        consume_pause(rt);
+    } else if (rt->txn == TXN_OPEN) {
         txn_commit_start(rt);
+    }
+}
+
+/* --- the producer's lifecycle: start, fatal errors, replacement -------------------------------------------
+ */
+
+static rd_kafka_t *producer_new(runtime *rt, hs_error *error);
+static void finish_start(runtime *rt);
+static void on_consumer_wake(uv_poll_t *handle, int status, int events);
+static void on_rules_wake(uv_poll_t *handle, int status, int events);
+static void on_producer_wake(uv_poll_t *handle, int status, int events);
+static void poke(wake *w);
+
+/* Stops taking records (and rule changes) off the consumers' queues, without blocking the loop: while a
+ * commit holds consumption back (txn_commit_full) and while the producer is replaced. */
+static void consume_pause(runtime *rt)
+{
+    if (rt->consuming_paused || !rt->consumer)
+        return;
+    rt->consuming_paused = true;
+    uv_poll_stop(&rt->consumer_wake.poll);
+    if (rt->rules_consumer)
+        uv_poll_stop(&rt->rules_wake.poll);
+}
+
+static void consume_resume(runtime *rt)
+{
+    if (!rt->consuming_paused)
+        return;
+    rt->consuming_paused = false;
+    uv_poll_start(&rt->consumer_wake.poll, UV_READABLE, on_consumer_wake);
+    poke(&rt->consumer_wake);
+    if (rt->rules_consumer) {
+        uv_poll_start(&rt->rules_wake.poll, UV_READABLE, on_rules_wake);
+        poke(&rt->rules_wake);
+    }
+}
+
+/* Logs that the broker is still out of reach after 1, 2, 4, ... s of waiting, then once a minute. */
+static void log_unreachable(connect_job *job, uint64_t *next_log_ms, uint64_t *log_interval_ms,
+                            const char *waiting_for, const char *error)
+{
+    uint64_t waited_ms = (now_ns() - job->started_ns) / 1000000u;
+    if (waited_ms < *next_log_ms)
+        return;
+    hs_log(HS_LOG_WARN, "broker unreachable, still trying", "{s:s, s:I, s:i, s:s}", "waiting_for",
+           waiting_for, "waited_ms", (json_int_t)waited_ms, "attempts", job->attempts, "error", error);
+    *next_log_ms = waited_ms + *log_interval_ms;
+    *log_interval_ms =
+        *log_interval_ms * 2 < UNREACHABLE_LOG_MAX_MS ? *log_interval_ms * 2 : UNREACHABLE_LOG_MAX_MS;
+}
+
+/* Sleeps `ms` unless the service stops meanwhile. */
+static void sleep_unless_abandoned(runtime *rt, uint64_t ms)
+{
+    for (uint64_t slept = 0; slept < ms && !atomic_load(&rt->abandon); slept += 100)
+        uv_sleep(100);
+}
+
+/* init_transactions() until it succeeds, the service stops, or an error says it never will. A timeout means
+ * the broker (the transaction coordinator) cannot be reached: librdkafka reconnects meanwhile with its own
+ * capped exponential back-off (reconnect.backoff.ms, reconnect.backoff.max.ms) and the call resumes. Any
+ * other failure destroys the producer and makes a new one after a back-off that doubles up to 30 s. */
+static bool connect_init(runtime *rt, connect_job *job)
+{
+    uint64_t backoff_ms = RECONNECT_BACKOFF_MS, next_log_ms = 1000, log_interval_ms = 1000;
+    while (!atomic_load(&rt->abandon)) {
+        if (!job->producer && !(job->producer = producer_new(rt, &job->error))) {
+            job->err = job->error.code;
+            return false;
+        }
+        rd_kafka_error_t *error = rd_kafka_init_transactions(job->producer, KAFKA_SLICE_MS);
+        if (!error)
+            return true;
+        rd_kafka_resp_err_t code = rd_kafka_error_code(error);
+        job->attempts++;
+        char reason[256];
+        snprintf(reason, sizeof reason, "%s", rd_kafka_error_string(error));
+        bool retriable = rd_kafka_error_is_retriable(error);
+        rd_kafka_error_destroy(error);
+        if (code == RD_KAFKA_RESP_ERR_INVALID_TRANSACTION_TIMEOUT) {
+            job->err = hs_error_set(&job->error, HS_ERR_CONFIG,
+                                    "transaction.timeout.ms %lld is outside the range the broker allows "
+                                    "(its transaction.max.timeout.ms): shorten --commit-interval or "
+                                    "HS_KAFKA_TRANSACTION_TIMEOUT_MS, or raise the broker's limit",
+                                    rt->txn_timeout_ms);
+            return false;
+        }
+        if (code == RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED ||
+            code == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED) {
+            job->err = hs_error_set(&job->error, HS_ERR_KAFKA, "cannot initialise transactions: %s", reason);
+            return false;
+        }
+        atomic_store(&rt->kafka_not_ready, "broker unreachable");
+        if (retriable) {
+            log_unreachable(job, &next_log_ms, &log_interval_ms, "init_transactions", reason);
+            continue;
+        }
+        hs_log(HS_LOG_WARN, "cannot initialise transactions; retrying with a new producer", "{s:s, s:I}",
+               "error", reason, "backoff_ms", (json_int_t)backoff_ms);
+        rd_kafka_destroy(job->producer);
+        job->producer = NULL;
+        sleep_unless_abandoned(rt, backoff_ms);
+        backoff_ms = backoff_ms * 2 < RECONNECT_BACKOFF_MAX_MS ? backoff_ms * 2 : RECONNECT_BACKOFF_MAX_MS;
+    }
+    return false;
+}
+
+/* The committed offsets of job->committed, asked for until the broker answers or the service stops. */
+static bool connect_committed(runtime *rt, connect_job *job)
+{
+    uint64_t next_log_ms = 1000, log_interval_ms = 1000;
+    if (job->committed->cnt == 0)
+        return true;
+    while (!atomic_load(&rt->abandon)) {
+        rd_kafka_resp_err_t err = rd_kafka_committed(rt->consumer, job->committed, KAFKA_SLICE_MS);
+        for (int k = 0; !err && k < job->committed->cnt; k++)
+            err = job->committed->elems[k].err;
+        if (!err)
+            return true;
+        job->attempts++;
+        atomic_store(&rt->kafka_not_ready, "broker unreachable");
+        log_unreachable(job, &next_log_ms, &log_interval_ms, "committed offsets", rd_kafka_err2str(err));
+        sleep_unless_abandoned(rt, 100);
+    }
+    return false;
+}
+
+/* The connect thread (connect_job). */
+static void connect_main(void *arg)
+{
+    runtime *rt = arg;
+    connect_job *job = &rt->connect;
+    if (job->old_producer) {
+        /* Its transaction is lost anyway; nothing it still holds may be sent. */
+        rd_kafka_purge(job->old_producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_destroy(job->old_producer);
+        job->old_producer = NULL;
+    }
+    if (connect_init(rt, job) && job->committed && !connect_committed(rt, job)) {
+        rd_kafka_destroy(job->producer); /* abandoned */
+        job->producer = NULL;
+    }
+    if (job->err == HS_OK && atomic_load(&rt->abandon) && job->producer) {
+        rd_kafka_destroy(job->producer);
+        job->producer = NULL;
+    }
+    atomic_store(&job->finished, true);
+    uv_async_send(&rt->connect_done);
+}
+
+/* Starts the connect thread: `fresh` is the producer to initialise (start-up) or NULL; `old` the failed one
+ * to destroy first and `committed` the partitions to read the committed offsets of (recovery). */
+static void connect_start(runtime *rt, rd_kafka_t *fresh, rd_kafka_t *old,
+                          rd_kafka_topic_partition_list_t *committed)
+{
+    connect_job *job = &rt->connect;
+    assert(!job->running);
+    job->producer = fresh;
+    job->old_producer = old;
+    job->committed = committed;
+    job->err = HS_OK;
+    job->error = (hs_error){0};
+    job->attempts = 0;
+    job->started_ns = now_ns();
+    atomic_store(&job->finished, false);
+    job->running = true;
+    atomic_store(&rt->kafka_not_ready, old ? "replacing the transactional producer" : "connecting to Kafka");
+    job->threaded = uv_thread_create(&job->thread, connect_main, rt) == 0;
+    if (!job->threaded)
+        connect_main(rt); /* no thread to be had: wait here */
+}
+
+/* Waits for the connect thread; what it made is left in rt->connect. */
+static void connect_join(runtime *rt)
+{
+    connect_job *job = &rt->connect;
+    if (!job->running)
+        return;
+    if (job->threaded)
+        uv_thread_join(&job->thread);
+    job->running = false;
+    atomic_store(&rt->kafka_not_ready, NULL);
+}
+
+/* The assigned partitions, to read their committed offsets. */
+static rd_kafka_topic_partition_list_t *assigned_partitions(const runtime *rt)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
+    for (size_t p = 0; p < rt->part_cap; p++)
+        for (size_t i = 0; rt->parts[p] && i < rt->input_cnt; i++)
+            if (rt->parts[p]->assigned[i])
+                rd_kafka_topic_partition_list_add(list, rt->inputs[i]->name, rt->parts[p]->partition);
+    return list;
+}
+
+/* Replaces the failed producer: consuming stops, the connect thread destroys it, makes a new one and reads
+ * the committed offsets; on_connect_done() rewinds every partition to them and consumes on. */
+static void recovery_start(runtime *rt, const char *reason)
+{
+    assert(rt->txn != TXN_COMMITTING && rt->txn != TXN_RECOVERING);
+    hs_log(HS_LOG_WARN, "replacing the transactional producer after a fatal error", "{s:s}", "error", reason);
+    discard_deferred(rt);
+    rt->next_txn = rt->commit_due = false;
+    rt->txn_records = 0;
+    rt->txn = TXN_RECOVERING;
+    rt->rewinds++; /* what was consumed since the last commit is consumed again */
+    consume_pause(rt);
+    uv_poll_stop(&rt->producer_wake.poll);
+    rd_kafka_queue_destroy(rt->producer_queue);
+    rt->producer_queue = NULL;
+    rd_kafka_t *old = rt->producer;
+    rt->producer = NULL;
+    connect_start(rt, NULL, old, assigned_partitions(rt));
+}
+
+/* The producer raised a fatal error (`detail`: where it surfaced). librdkafka reports a fencing the same way
+ * (RD_KAFKA_RESP_ERR__FENCED) whoever bumped the producer's epoch, so its cause is told by the age of the
+ * transaction: the broker aborts a transaction for its age only once it is older than
+ * transaction.timeout.ms. Fenced younger than that: another instance with the same transactional.id has
+ * initialised, and this one, the zombie, stops (exit 1). Fenced older (the broker was away or restarted
+ * while the transaction ran), or any other fatal error but a refused authorisation: the producer is
+ * replaced and everything since the last commit consumed again, as after an abort. */
+static void producer_failed(runtime *rt, uint64_t txn_begun_ns, const char *detail)
+{
+    char reason[512];
+    rd_kafka_resp_err_t code = rd_kafka_fatal_error(rt->producer, reason, sizeof reason);
+    if (!code)
+        snprintf(reason, sizeof reason, "%s", detail);
+    double age_ms = txn_begun_ns ? (double)(now_ns() - txn_begun_ns) / 1e6 : 0;
+    if (code == RD_KAFKA_RESP_ERR__FENCED && age_ms < (double)rt->txn_timeout_ms) {
+        hs_log(HS_LOG_ERROR, "fenced by another instance with the same transactional.id (--instance-id)",
+               "{s:f, s:I}", "transaction_age_ms", age_ms, "transaction_timeout_ms",
+               (json_int_t)rt->txn_timeout_ms);
+        fatal(rt, "stopping: this instance is a zombie", reason);
+        return;
+    }
+    if (code == RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED ||
+        code == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED) {
+        fatal(rt, "not authorised for transactions", reason);
+        return;
+    }
+    recovery_start(rt, reason);
+}
+
+/* Acts on a fatal error the producer raised since the last look: librdkafka reports it to the error callback
+ * and fails every call on the producer from then on. Called between records, on the producer's wake and on
+ * the commit timer. Returns whether the producer can be used. */
+static bool producer_check(runtime *rt)
+{
+    if (rt->txn == TXN_RECOVERING || !rt->producer)
+        return false;
+    if (!rd_kafka_fatal_error(rt->producer, NULL, 0))
+        return true;
+    if (rt->txn == TXN_COMMITTING)
+        consume_pause(rt); /* the commit fails with it, and commit_complete() acts */
+    else
+        producer_failed(rt, rt->txn == TXN_OPEN ? rt->txn_begun_ns : 0, "fatal error");
+    return false;
+}
+
+/* The connect thread is done: at start-up the consumers start; after a recovery every partition is rewound
+ * to its committed offset with the new producer. */
+static void on_connect_done(uv_async_t *handle)
+{
+    runtime *rt = handle->data;
+    connect_job *job = &rt->connect;
+    if (!job->running || !atomic_load(&job->finished))
+        return;
+    connect_join(rt);
+    rd_kafka_topic_partition_list_t *committed = job->committed;
+    job->committed = NULL;
+    if (job->err != HS_OK) {
+        fatal(rt, "cannot start the transactional producer", job->error.message);
+        if (job->err == HS_ERR_CONFIG)
+            rt->exit_code = HS_EXIT_CONFIG;
+    } else if (job->producer && !rt->stopping) {
+        rt->producer = job->producer;
+        job->producer = NULL;
+        rt->producer_queue = rd_kafka_queue_get_main(rt->producer);
+        if (!committed) {
+            hs_log(HS_LOG_INFO, "transactions initialised", "{s:f, s:i}", "seconds",
+                   (double)(now_ns() - job->started_ns) / 1e9, "attempts", job->attempts);
+            finish_start(rt);
+        } else {
+            rd_kafka_queue_io_event_enable(rt->producer_queue, rt->producer_wake.fds[1], "1", 1);
+            uv_poll_start(&rt->producer_wake.poll, UV_READABLE, on_producer_wake);
+            for (int k = 0; k < committed->cnt; k++) {
+                rd_kafka_topic_partition_t *tp = &committed->elems[k];
+                part_state *ps = rt->parts[tp->partition];
+                int i = input_index(rt, tp->topic);
+                /* The broker's word, or what this instance knows it committed when the broker has less (the
+                 * embedded broker keeps no offsets sent in a transaction). */
+                if (ps && i >= 0 && tp->offset > ps->committed_offset[i]) {
+                    ps->committed_offset[i] = tp->offset;
+                    /* ... and the rule-set digest that commit carried (rules_from_commits, in the rewind) */
+                    int64_t dlq;
+                    ps->committed_rules_known[i] =
+                        rules_meta_parse(tp->metadata, tp->metadata_size, &ps->committed_rules[i], &dlq);
+                    if (dlq_input(ps, i))
+                        ps->committed_rules_dlq = dlq;
+                }
+            }
+            rt->txn = TXN_NONE;
+            hs_counter_add(rt->producer_recoveries, 1);
+            hs_log(HS_LOG_INFO, "transactional producer replaced, rewinding", "{s:f, s:i}", "seconds",
+                   (double)(now_ns() - job->started_ns) / 1e9, "attempts", job->attempts);
+            rewind_all(rt);
+            consume_resume(rt);
+        }
+    }
+    if (committed)
+        rd_kafka_topic_partition_list_destroy(committed);
 }
 
 /* --- emitting --------------------------------------------------------------------------------------------
@@ -471,6 +1071,7 @@ typedef struct runtime_emit {
     runtime *rt;
     part_state *ps;
     bool silent;            /* rebuilding: update the last-emitted table only */
+    bool force;             /* reconciling: emit even what the last-emitted table holds already */
     char cause[HS_KEY_MAX]; /* input topic/partition/offset: with the output key, the output's event id */
 } runtime_emit;
 
@@ -582,7 +1183,7 @@ static hs_err put_bytes(runtime_emit *emit, size_t i, const char *key, const uin
     hs_table_change change = hs_table_put(&emit->ps->outputs[i], key, digest.digest, sizeof digest.digest);
     if (change == HS_TABLE_NOMEM)
         return HS_ERR_NOMEM;
-    if (change == HS_TABLE_UNCHANGED || emit->silent)
+    if ((change == HS_TABLE_UNCHANGED && !emit->force) || emit->silent)
         return HS_OK;
     return emit_output(emit->rt, i, key, bytes, len, emit->cause);
 }
@@ -601,7 +1202,7 @@ static hs_err runtime_put(hs_emit *base, const hs_topic *topic, const char *key,
     hs_table *outputs = &emit->ps->outputs[i];
 
     if (!value) {
-        if (!hs_table_delete(outputs, key) || emit->silent)
+        if ((!hs_table_delete(outputs, key) && !emit->force) || emit->silent)
             return HS_OK;
         return emit_output(rt, (size_t)i, key, NULL, 0, emit->cause);
     }
@@ -663,6 +1264,7 @@ static part_state *state_get(runtime *rt, int32_t partition, bool create)
         ps->partition = partition;
         for (size_t i = 0; i < MAX_INPUTS; i++)
             ps->next_offset[i] = ps->committed_offset[i] = -1;
+        ps->committed_rules_dlq = ps->rules_dlq_next = -1;
         state_reset(rt, ps);
         rt->parts[partition] = ps;
     }
@@ -686,27 +1288,231 @@ static bool state_has_inputs(const runtime *rt, const part_state *ps)
     return false;
 }
 
-/* Feeds every rule of this service to a fresh partition state, emitting nothing. */
-static void apply_rules_silently(runtime *rt, part_state *ps)
+/* Applies one rule of the rules table to the partition's state through `emit`. */
+static void apply_rule_entry(runtime *rt, part_state *ps, const hs_table_entry *e, runtime_emit *emit)
 {
-    const hs_topic *rules_topic = hs_topic_find(HS_TOPIC_RULES);
-    size_t cursor = 0;
-    const hs_table_entry *e;
-    while ((e = hs_table_next(&rt->rules, &cursor))) {
-        ProtobufCMessage *rule =
-            protobuf_c_message_unpack(&healthsignals__v1__rule__descriptor, NULL, e->value_len, e->value);
-        if (!rule)
-            continue;
-        runtime_emit emit = {.base = {.put = runtime_put, .put_packed = runtime_put_packed},
-                             .rt = rt,
-                             .ps = ps,
-                             .silent = true};
-        hs_error error;
-        if (rt->calc->apply(ps->calc_state, rules_topic, e->key, rule, &emit.base, &error) != HS_OK)
-            hs_log(HS_LOG_WARN, "rule refused by the calculation", "{s:s, s:s}", "rule", e->key, "error",
-                   error.message);
-        protobuf_c_message_free_unpacked(rule, NULL);
+    ProtobufCMessage *rule =
+        protobuf_c_message_unpack(&healthsignals__v1__rule__descriptor, NULL, e->value_len, e->value);
+    if (!rule)
+        return;
+    hs_error error;
+    if (rt->calc->apply(ps->calc_state, hs_topic_find(HS_TOPIC_RULES), e->key, rule, &emit->base, &error) !=
+        HS_OK)
+        hs_log(HS_LOG_WARN, "rule refused by the calculation", "{s:s, s:s}", "rule", e->key, "error",
+               error.message);
+    protobuf_c_message_free_unpacked(rule, NULL);
+}
+
+/* Every assigned input of the partition is live. */
+static bool part_live(const runtime *rt, const part_state *ps)
+{
+    bool any = false;
+    for (size_t i = 0; i < rt->input_cnt; i++) {
+        if (ps->assigned[i] && !ps->live[i])
+            return false;
+        any |= ps->assigned[i];
     }
+    return any;
+}
+
+/* What the partition's committed outputs reflect, from its inputs' committed offset metadata: known when
+ * every assigned input carries the same digest. */
+static void rules_from_commits(runtime *rt, part_state *ps)
+{
+    ps->output_rules_known = rt->calc->uses_rules;
+    bool first = true;
+    for (size_t i = 0; i < rt->input_cnt; i++) {
+        if (!ps->assigned[i])
+            continue;
+        if (!ps->committed_rules_known[i] || (!first && ps->committed_rules[i] != ps->output_rules))
+            ps->output_rules_known = false;
+        ps->output_rules = ps->committed_rules[i];
+        first = false;
+    }
+    ps->rules_dlq_next = ps->committed_rules_dlq;
+}
+
+static void rules_work_start(runtime *rt, part_state *ps, int work);
+static void rules_dlq_catch_up(runtime *rt, part_state *ps);
+
+/* Once a partition is live: if its committed outputs may have been computed with other rules than those its
+ * state now holds (a rule changed while no instance had it live, or before the transaction with the change's
+ * outputs committed), every rule is applied again and every output it determines emitted, whether or not it
+ * differs from what the state holds; the transaction that commits the last of them carries the new digest.
+ * The work is done in slices (on_rules_work); facts meanwhile are processed live as usual. */
+static void rules_reconcile(runtime *rt, part_state *ps)
+{
+    if (!rt->calc->uses_rules || !part_live(rt, ps) || ps->rules_work != RULES_WORK_NONE ||
+        (ps->output_rules_known && ps->output_rules == rt->rules_digest))
+        return;
+    hs_log(HS_LOG_INFO, "re-evaluating the partition against the current rules", "{s:i, s:s, s:i}",
+           "partition", (int)ps->partition, "committed",
+           ps->output_rules_known ? "other rules" : "no rules digest", "rules", (int)rt->rules.count);
+    rules_work_start(rt, ps, RULES_WORK_RECONCILE);
+}
+
+/* The inputs of a partition, paused (no fetching, so no fact) or resumed. */
+static void inputs_pause(runtime *rt, const part_state *ps, bool pause)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)rt->input_cnt);
+    for (size_t i = 0; i < rt->input_cnt; i++)
+        if (ps->assigned[i])
+            rd_kafka_topic_partition_list_add(list, rt->inputs[i]->name, ps->partition);
+    rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(rt->consumer, list)
+                                    : rd_kafka_resume_partitions(rt->consumer, list);
+    if (err)
+        fatal(rt, pause ? "cannot pause a partition" : "cannot resume a partition", rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* A fresh partition state needs every rule before any fact: its inputs wait, paused, until the slices have
+ * applied them; then the inputs with nothing to rebuild go live. */
+static void rules_work_fresh(runtime *rt, part_state *ps)
+{
+    if (rt->calc->uses_rules && rt->rules.count) {
+        rules_work_start(rt, ps, RULES_WORK_FRESH);
+        inputs_pause(rt, ps, true);
+        return;
+    }
+    for (size_t i = 0; i < rt->input_cnt; i++)
+        if (ps->assigned[i] && ps->rebuild_end[i] == 0)
+            mark_live(rt, ps, (int)i);
+}
+
+static void rules_work_start(runtime *rt, part_state *ps, int work)
+{
+    ps->rules_work = work;
+    ps->rules_cursor = 0;
+    ps->rules_work_version = rt->rules_version;
+    if (!rt->rules_work_active) {
+        uv_idle_start(&rt->rules_work, on_rules_work);
+        rt->rules_work_active = true;
+    }
+    if (work == RULES_WORK_RECONCILE)
+        txn_begin(rt); /* the digest must be committed even when no output changes */
+}
+
+/* The partition's rule work is through: a fresh state lets its facts in, a reconciled one records that its
+ * outputs (those of the open transaction) reflect the rules. */
+static void rules_work_done(runtime *rt, part_state *ps)
+{
+    int work = ps->rules_work;
+    ps->rules_work = RULES_WORK_NONE;
+    if (work == RULES_WORK_FRESH) {
+        inputs_pause(rt, ps, false);
+        for (size_t i = 0; i < rt->input_cnt; i++)
+            if (ps->assigned[i] && ps->rebuild_end[i] == 0)
+                mark_live(rt, ps, (int)i);
+    } else {
+        ps->output_rules = rt->rules_digest;
+        ps->output_rules_known = true;
+        txn_begin(rt);
+        rules_dlq_catch_up(rt, ps);
+    }
+}
+
+/* Applies the partition's next rules until `deadline_ns` (0: all of them); returns true when its work is
+ * through. A change of the rules table since the work began starts it again from the first rule (applying a
+ * rule twice is harmless; skipping one is not, and a changed table's iteration order is not the old one). */
+static bool rules_work_step(runtime *rt, part_state *ps, uint64_t deadline_ns)
+{
+    if (ps->rules_work_version != rt->rules_version) {
+        ps->rules_cursor = 0;
+        ps->rules_work_version = rt->rules_version;
+    }
+    runtime_emit emit = {.base = {.put = runtime_put, .put_packed = runtime_put_packed},
+                         .rt = rt,
+                         .ps = ps,
+                         .silent = ps->rules_work == RULES_WORK_FRESH,
+                         .force = ps->rules_work == RULES_WORK_RECONCILE};
+    if (emit.force) { /* the cause names the rule set: a reconciliation redone gives the same event ids */
+        char meta[RULES_META_MAX];
+        rules_meta_format(rt->rules_digest, -1, meta);
+        snprintf(emit.cause, sizeof emit.cause, "%s/%s", HS_TOPIC_RULES, meta);
+    }
+    const hs_table_entry *e;
+    uint64_t rewinds = rt->rewinds;
+    while ((e = hs_table_next(&rt->rules, &ps->rules_cursor))) {
+        apply_rule_entry(rt, ps, e, &emit);
+        if (rt->rewinds != rewinds || rt->stopping)
+            return false; /* an emit waited for a failed commit: everything was rewound */
+        if (deadline_ns && now_ns() >= deadline_ns)
+            return false;
+    }
+    return true;
+}
+
+/* Finishes the partition's rule work now, for a fact or the end of a partition met before the slices did
+ * (a record fetched before the pause). */
+static void rules_work_finish(runtime *rt, part_state *ps)
+{
+    if (ps->rules_work != RULES_WORK_NONE && rules_work_step(rt, ps, 0))
+        rules_work_done(rt, ps);
+}
+
+/* One slice of rule work: RULES_SLICE_NS of it, partition after partition; stops when none is left. */
+static void on_rules_work(uv_idle_t *handle)
+{
+    runtime *rt = handle->data;
+    uint64_t deadline = now_ns() + RULES_SLICE_NS;
+    bool left = false;
+    for (size_t p = 0; p < rt->part_cap && !rt->stopping; p++) {
+        part_state *ps = rt->parts[p];
+        if (!ps || ps->rules_work == RULES_WORK_NONE)
+            continue;
+        if (now_ns() < deadline && rules_work_step(rt, ps, deadline))
+            rules_work_done(rt, ps);
+        else
+            left = true;
+        /* a rewind (in a step, or in what done started) gave other partitions work again */
+        left |= ps == rt->parts[p] && ps->rules_work != RULES_WORK_NONE;
+    }
+    for (size_t p = 0; p < rt->part_cap && !left; p++)
+        left = rt->parts[p] && rt->parts[p]->rules_work != RULES_WORK_NONE;
+    if (!left) {
+        uv_idle_stop(&rt->rules_work);
+        rt->rules_work_active = false;
+    }
+}
+
+/* Bad rules are dead-lettered once per service (per consumer group), not once per instance: by the
+ * instance that has partition 0 of the first input live, in that partition's transactions, whose committed
+ * offset records how far hs.rules.v1 has been searched (committed_rules_dlq). NULL when this instance is not
+ * that one now. */
+static part_state *rules_dlq_owner(const runtime *rt)
+{
+    part_state *ps = rt->part_cap ? rt->parts[0] : NULL;
+    return ps && ps->assigned[0] && part_live(rt, ps) && ps->output_rules_known ? ps : NULL;
+}
+
+/* A partition is live: reconcile its outputs with the rules, and see to the rules' dead letters. */
+static void part_went_live(runtime *rt, part_state *ps)
+{
+    rules_reconcile(rt, ps);
+    rules_dlq_catch_up(rt, ps);
+}
+
+/* When the partition is the dead-letter owner and the rules read so far go beyond what its commits have
+ * searched for bad rules: reads hs.rules.v1 again from there (process_rule only dead-letters what it reads
+ * again). */
+static void rules_dlq_catch_up(runtime *rt, part_state *ps)
+{
+    if (!rt->rules_consumer || rules_dlq_owner(rt) != ps)
+        return;
+    if (ps->rules_dlq_next < 0)
+        ps->rules_dlq_next = 0;
+    if (ps->rules_dlq_next >= rt->rules_read_end)
+        return;
+    hs_log(HS_LOG_INFO, "reading the rules again for bad ones to dead-letter", "{s:I, s:I}", "from",
+           (json_int_t)ps->rules_dlq_next, "to", (json_int_t)rt->rules_read_end);
+    rd_kafka_topic_partition_list_t *seek = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(seek, HS_TOPIC_RULES, 0)->offset = ps->rules_dlq_next;
+    rd_kafka_error_t *error = rd_kafka_seek_partitions(rt->rules_consumer, seek, OP_TIMEOUT_MS);
+    if (error) {
+        fatal(rt, "cannot read the rules again", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    rd_kafka_topic_partition_list_destroy(seek);
 }
 
 static void mark_live(runtime *rt, part_state *ps, int i)
@@ -719,6 +1525,7 @@ static void mark_live(runtime *rt, part_state *ps, int i)
     hs_log(HS_LOG_INFO, "partition rebuilt, now live", "{s:s, s:i, s:I, s:f}", "topic", rt->inputs[i]->name,
            "partition", (int)ps->partition, "committed_offset", (json_int_t)ps->rebuild_end[i], "seconds",
            seconds);
+    part_went_live(rt, ps);
 }
 
 /* --- dead letters ----------------------------------------------------------------------------------------
@@ -815,6 +1622,8 @@ static void process_fact(runtime *rt, const rd_kafka_message_t *msg)
     part_state *ps = i >= 0 ? state_get(rt, msg->partition, false) : NULL;
     if (!ps || !ps->assigned[i])
         return; /* a record of a partition revoked a moment ago */
+    if (ps->rules_work == RULES_WORK_FRESH)
+        rules_work_finish(rt, ps); /* fetched before its inputs paused: the rules come first */
     const hs_topic *topic = rt->inputs[i];
     bool silent = msg->offset < ps->rebuild_end[i];
     if (!silent)
@@ -855,7 +1664,9 @@ static void process_fact(runtime *rt, const rd_kafka_message_t *msg)
         if (err == HS_ERR_KAFKA || err == HS_ERR_NOMEM || err == HS_ERR_INTERNAL) {
             if (value)
                 protobuf_c_message_free_unpacked(value, NULL);
-            fatal(rt, "cannot apply a fact", hs_err_str(err));
+            /* A producer that failed is replaced, and this record consumed again after the rewind. */
+            if (err != HS_ERR_KAFKA || producer_check(rt))
+                fatal(rt, "cannot apply a fact", hs_err_str(err));
             return;
         }
     }
@@ -882,6 +1693,8 @@ static void on_partition_eof(runtime *rt, const rd_kafka_message_t *msg)
     part_state *ps = i >= 0 ? state_get(rt, msg->partition, false) : NULL;
     /* At the end of the partition everything up to the committed offset has been read, even when the last
      * committed offsets are transaction markers that carry no record. */
+    if (ps && ps->assigned[i] && ps->rules_work == RULES_WORK_FRESH)
+        rules_work_finish(rt, ps);
     if (ps && ps->assigned[i])
         mark_live(rt, ps, i);
 }
@@ -893,9 +1706,23 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         /* Rebuild: start every partition at its beginning and replay silently up to the committed offset. */
         rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(partitions);
-        rd_kafka_resp_err_t cerr = rd_kafka_committed(rk, committed, OP_TIMEOUT_MS);
+        /* Blocking: the group coordinator has just answered, so the broker is there, but may go again. */
+        atomic_store(&rt->kafka_not_ready, "reading the committed offsets of assigned partitions");
+        rd_kafka_resp_err_t cerr;
+        for (int attempt = 1; (cerr = rd_kafka_committed(rk, committed, OP_TIMEOUT_MS)) &&
+                              attempt < COMMITTED_ATTEMPTS && !rt->stopping;
+             attempt++)
+            hs_log(HS_LOG_WARN, "cannot read the committed offsets, retrying", "{s:s, s:i}", "error",
+                   rd_kafka_err2str(cerr), "attempt", attempt);
+        atomic_store(&rt->kafka_not_ready, NULL);
         if (cerr) {
             fatal(rt, "cannot read the committed offsets", rd_kafka_err2str(cerr));
+            rd_kafka_topic_partition_list_destroy(committed);
+            return;
+        }
+        bool *fresh_parts = calloc((size_t)partitions->cnt + 1, sizeof *fresh_parts);
+        if (!fresh_parts) {
+            fatal(rt, "out of memory taking an assignment", NULL);
             rd_kafka_topic_partition_list_destroy(committed);
             return;
         }
@@ -912,19 +1739,43 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
             ps->assigned[i] = true;
             ps->rebuild_end[i] = offset > 0 ? offset : 0;
             ps->committed_offset[i] = offset > 0 ? offset : -1;
+            int64_t dlq;
+            ps->committed_rules_known[i] =
+                rules_meta_parse(committed->elems[k].metadata, committed->elems[k].metadata_size,
+                                 &ps->committed_rules[i], &dlq);
+            if (dlq_input(ps, i))
+                ps->committed_rules_dlq = dlq;
             ps->next_offset[i] = -1;
             ps->live[i] = false;
-            if (ps->rebuild_end[i] == 0)
-                mark_live(rt, ps, i);
-            if (fresh)
-                apply_rules_silently(rt, ps);
+            fresh_parts[k] = fresh;
             tp->offset = RD_KAFKA_OFFSET_BEGINNING;
             hs_log(HS_LOG_INFO, "partition assigned", "{s:s, s:i, s:I}", "topic", tp->topic, "partition",
                    (int)tp->partition, "committed_offset", (json_int_t)offset);
         }
+        /* Once every input of the assignment is known: what the committed outputs reflect, then the
+         * partitions with nothing to rebuild go live (and are reconciled with the rules at once). */
+        for (int k = 0; k < partitions->cnt && !rt->stopping; k++) {
+            part_state *ps = state_get(rt, partitions->elems[k].partition, false);
+            if (ps)
+                rules_from_commits(rt, ps);
+        }
         rd_kafka_topic_partition_list_destroy(committed);
         rt->assignment_seen = true;
         rd_kafka_assign(rk, partitions);
+        /* A fresh state gets every rule first, in slices, its inputs paused meanwhile (after the assignment:
+         * only assigned partitions pause); an input of a state that has its rules goes live now if it has
+         * nothing to rebuild. */
+        for (int k = 0; k < partitions->cnt && !rt->stopping; k++) {
+            int i = input_index(rt, partitions->elems[k].topic);
+            part_state *ps = state_get(rt, partitions->elems[k].partition, false);
+            if (!ps || i < 0)
+                continue;
+            if (fresh_parts[k])
+                rules_work_fresh(rt, ps);
+            else if (ps->rules_work != RULES_WORK_FRESH && ps->rebuild_end[i] == 0)
+                mark_live(rt, ps, i);
+        }
+        free(fresh_parts);
     } else {
         /* Revoked: commit what was processed for them (an abortable failure aborts), then drop their state.
          */
@@ -969,8 +1820,10 @@ static void on_consumer_wake(uv_poll_t *handle, int status, int events)
 {
     runtime *rt = handle->data;
     drain_wake(&rt->consumer_wake);
-    for (int n = 0; n < POLL_BATCH && !rt->stopping; n++) {
+    for (int n = 0; n < POLL_BATCH && !rt->stopping && !rt->consuming_paused; n++) {
         commit_poll(rt);
+        if (!producer_check(rt))
+            return;
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(rt->consumer, 0);
         if (!msg)
             return;
@@ -989,101 +1842,233 @@ static void on_producer_wake(uv_poll_t *handle, int status, int events)
 {
     runtime *rt = handle->data;
     drain_wake(&rt->producer_wake);
-    if (rt->txn != TXN_COMMITTING) /* the commit thread serves the producer meanwhile */
+    if (rt->txn != TXN_COMMITTING && rt->txn != TXN_RECOVERING) { /* the thread serves it meanwhile */
         rd_kafka_poll(rt->producer, 0);
+        producer_check(rt);
+    }
 }
 
-/* One record of hs.rules.v1: update the rules table and, when this service's rule changed, apply it to every
- * partition — live partitions emit what it changes. */
+/* Stores a rule of this service (`rule` NULL: deletes it) in the rules table and keeps the table's digest;
+ * returns whether the table changed. */
+static bool rules_store(runtime *rt, const char *key, const rd_kafka_message_t *msg, bool present)
+{
+    const hs_table_entry *old = hs_table_get(&rt->rules, key);
+    uint64_t old_digest = old ? rule_digest(key, old->value, old->value_len) : 0;
+    bool changed;
+    if (present) {
+        hs_table_change change = hs_table_put(&rt->rules, key, msg->payload, msg->len);
+        if (change == HS_TABLE_NOMEM) {
+            fatal(rt, "out of memory storing a rule", key);
+            return false;
+        }
+        changed = change != HS_TABLE_UNCHANGED;
+        if (changed)
+            rt->rules_digest += rule_digest(key, msg->payload, msg->len) - old_digest;
+    } else {
+        changed = hs_table_delete(&rt->rules, key);
+        rt->rules_digest -= old_digest;
+    }
+    rt->rules_version += changed;
+    return changed;
+}
+
+/* A changed rule of this service, applied to every partition: a live partition emits what it changes, and
+ * its next commit carries the new digest; a partition still rebuilding applies it silently and is
+ * reconciled when it goes live (its committed outputs predate the change). */
+static void rule_apply_all(runtime *rt, const char *key, const Healthsignals__V1__Rule *rule,
+                           const rd_kafka_message_t *msg, uint64_t digest_before)
+{
+    const hs_topic *rules_topic = hs_topic_find(HS_TOPIC_RULES);
+    bool emitted = false;
+    for (size_t p = 0; p < rt->part_cap; p++) {
+        part_state *ps = rt->parts[p];
+        if (!ps)
+            continue;
+        bool live = part_live(rt, ps) && ps->rules_work != RULES_WORK_FRESH;
+        runtime_emit emit = {.base = {.put = runtime_put, .put_packed = runtime_put_packed},
+                             .rt = rt,
+                             .ps = ps,
+                             .silent = !live};
+        format_cause(emit.cause, sizeof emit.cause, HS_TOPIC_RULES, msg->partition, msg->offset);
+        hs_error error;
+        if (rt->calc->apply(ps->calc_state, rules_topic, key, rule ? &rule->base : NULL, &emit.base,
+                            &error) != HS_OK)
+            hs_log(HS_LOG_WARN, "rule refused by the calculation", "{s:s, s:s}", "rule", key, "error",
+                   error.message);
+        /* A partition being reconciled keeps its old digest until the reconciliation is through. */
+        if (live && ps->output_rules_known && ps->output_rules == digest_before)
+            ps->output_rules = rt->rules_digest;
+        emitted |= live;
+    }
+    if (emitted)
+        txn_begin(rt); /* the new digest is committed even when the change emitted nothing */
+}
+
+static hs_err drop_output(hs_emit *self, const hs_topic *topic, const char *key,
+                          const ProtobufCMessage *value)
+{
+    return HS_OK;
+}
+
+/* Whether the calculation takes `rule`: applied to a state of its own, empty, whose outputs go nowhere. */
+static hs_err calc_takes_rule(runtime *rt, const char *key, const Healthsignals__V1__Rule *rule,
+                              hs_error *error)
+{
+    void *scratch = rt->calc->create();
+    if (!scratch)
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory checking a rule");
+    hs_emit nowhere = {.put = drop_output};
+    hs_err err = rt->calc->apply(scratch, hs_topic_find(HS_TOPIC_RULES), key, &rule->base, &nowhere, error);
+    rt->calc->destroy(scratch);
+    return err;
+}
+
+/* A service name as rules give it ([a-z-]{1,32}): a rule naming one is that service's to judge. */
+static bool names_a_service(const char *service)
+{
+    size_t len = service ? strlen(service) : 0;
+    return len > 0 && len <= HS_VALIDATE_SERVICE_MAX && strspn(service, "abcdefghijklmnopqrstuvwxyz-") == len;
+}
+
+/* Reads one record of hs.rules.v1: HS_OK with `*rule` this service's rule (NULL for a tombstone or a rule of
+ * another service; `*ours` whether the key is this service's concern), or the error that makes the record a
+ * bad rule for this service — its key, its size, its bytes, its validation, or the calculation's refusal. A
+ * record that names another service is that service's to judge; one that names none is every service's. */
+static hs_err rule_read(runtime *rt, const rd_kafka_message_t *msg, const char *key,
+                        Healthsignals__V1__Rule **rule, bool *ours, hs_error *error)
+{
+    *rule = NULL;
+    *ours = hs_table_get(&rt->rules, key) != NULL;
+    if (!msg->payload)
+        return HS_OK;
+    hs_err err = hs_validate_size(msg->len, error);
+    if (err != HS_OK)
+        return err;
+    Healthsignals__V1__Rule *r = (Healthsignals__V1__Rule *)protobuf_c_message_unpack(
+        &healthsignals__v1__rule__descriptor, NULL, msg->len, msg->payload);
+    if (!r)
+        return hs_error_set(error, HS_ERR_DECODE, "value is not a valid %s",
+                            healthsignals__v1__rule__descriptor.name);
+    if (names_a_service(r->service) && strcmp(r->service, rt->calc->name) != 0) {
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+        return HS_OK; /* another service's rule: gone for this one if it was ours before */
+    }
+    err = hs_validate_rule(r, error);
+    if (err == HS_OK)
+        err = calc_takes_rule(rt, key, r, error);
+    if (err != HS_OK) {
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+        return err;
+    }
+    *rule = r;
+    *ours = true;
+    return HS_OK;
+}
+
+/* One record of hs.rules.v1 (`loading`: read before the inputs are subscribed, when there is no partition
+ * yet): update the rules table and, when this service's rule changed, apply it to every partition. A bad rule
+ * changes nothing (a rule it would replace stays) and goes to hs.dlq.v1 from the dead-letter owner's
+ * transaction (rules_dlq_owner) when that owner's commits have not searched its offset yet. A record below
+ * rules_read_end is one read again for that alone. */
 static void process_rule(runtime *rt, const rd_kafka_message_t *msg, bool loading)
 {
-    if (!msg->key || msg->key_len == 0 || msg->key_len >= HS_KEY_MAX)
-        return;
-    char key[HS_KEY_MAX];
-    memcpy(key, msg->key, msg->key_len);
-    key[msg->key_len] = '\0';
+    bool again = msg->offset < rt->rules_read_end;
+    if (!again)
+        rt->rules_read_end = msg->offset + 1;
+    char key[HS_KEY_MAX] = "";
     Healthsignals__V1__Rule *rule = NULL;
-    hs_error error;
-    if (msg->payload) {
-        rule = (Healthsignals__V1__Rule *)protobuf_c_message_unpack(&healthsignals__v1__rule__descriptor,
-                                                                    NULL, msg->len, msg->payload);
-        if (!rule || hs_validate_rule(rule, &error) != HS_OK) {
-            hs_log(HS_LOG_WARN, "ignoring an invalid rule", "{s:s, s:s}", "rule", key, "error",
-                   rule ? error.message : "does not decode");
-            if (rule)
-                protobuf_c_message_free_unpacked(&rule->base, NULL);
-            return;
-        }
-        if (strcmp(rule->service, rt->calc->name) != 0) {
-            /* Another service's rule — unless it was ours before, in which case it is gone for us. */
-            protobuf_c_message_free_unpacked(&rule->base, NULL);
-            rule = NULL;
-            if (!hs_table_get(&rt->rules, key))
-                return;
-        }
+    bool ours = false;
+    hs_error error = {0};
+    hs_err err;
+    if (!msg->key || msg->key_len == 0 || msg->key_len >= HS_KEY_MAX) {
+        err = hs_error_set(&error, HS_ERR_VALIDATION, "record key missing or longer than %d bytes",
+                           HS_KEY_MAX - 1);
+    } else {
+        memcpy(key, msg->key, msg->key_len);
+        key[msg->key_len] = '\0';
+        err = rule_read(rt, msg, key, &rule, &ours, &error);
     }
-    bool changed = rule ? hs_table_put(&rt->rules, key, msg->payload, msg->len) != HS_TABLE_UNCHANGED
-                        : hs_table_delete(&rt->rules, key);
-    if (changed && !loading) {
-        hs_log(HS_LOG_INFO, rule ? "rule changed" : "rule deleted", "{s:s}", "rule", key);
-        const hs_topic *rules_topic = hs_topic_find(HS_TOPIC_RULES);
-        for (size_t p = 0; p < rt->part_cap; p++) {
-            part_state *ps = rt->parts[p];
-            if (!ps)
-                continue;
-            runtime_emit emit = {.base = {.put = runtime_put, .put_packed = runtime_put_packed},
-                                 .rt = rt,
-                                 .ps = ps,
-                                 .silent = false};
-            snprintf(emit.cause, sizeof emit.cause, "%s/%" PRId32 "/%" PRId64, HS_TOPIC_RULES, msg->partition,
-                     msg->offset);
-            if (rt->calc->apply(ps->calc_state, rules_topic, key, rule ? &rule->base : NULL, &emit.base,
-                                &error) != HS_OK)
-                hs_log(HS_LOG_WARN, "rule refused by the calculation", "{s:s, s:s}", "rule", key, "error",
-                       error.message);
+    if (err == HS_ERR_NOMEM || err == HS_ERR_INTERNAL || err == HS_ERR_KAFKA) {
+        fatal(rt, "cannot read a rule", error.message);
+        return;
+    }
+    part_state *owner = rules_dlq_owner(rt);
+    if (err != HS_OK && owner && msg->offset >= owner->rules_dlq_next) {
+        uint64_t rewinds = rt->rewinds;
+        dead_letter(rt, msg, err, error.message);
+        if (rt->rewinds != rewinds)
+            return; /* the commit it waited for failed: the owner reads the rules again when live */
+    } else if (err != HS_OK && !again) {
+        hs_log(HS_LOG_WARN, "ignoring an invalid rule", "{s:s, s:I, s:s}", "rule", key, "offset",
+               (json_int_t)msg->offset, "error", error.message);
+    }
+    if (owner && msg->offset >= owner->rules_dlq_next)
+        owner->rules_dlq_next = msg->offset + 1;
+    if (err == HS_OK && !again && ours) {
+        uint64_t digest_before = rt->rules_digest;
+        if (rules_store(rt, key, msg, rule != NULL) && !loading) {
+            hs_log(HS_LOG_INFO, rule ? "rule changed" : "rule deleted", "{s:s}", "rule", key);
+            rule_apply_all(rt, key, rule, msg, digest_before);
         }
     }
     if (rule)
         protobuf_c_message_free_unpacked(&rule->base, NULL);
 }
 
+/* Rule changes, one time slice per loop turn: a change is applied to every partition at once, but the turn
+ * ends once RULES_SLICE_NS have gone, so that a batch of thousands of changes (a large rules file) leaves
+ * the loop free between slices for facts, commits and the HTTP endpoint. */
 static void on_rules_wake(uv_poll_t *handle, int status, int events)
 {
     runtime *rt = handle->data;
     drain_wake(&rt->rules_wake);
-    for (int n = 0; n < POLL_BATCH && !rt->stopping; n++) {
+    uint64_t started = now_ns();
+    while (!rt->stopping) {
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(rt->rules_consumer, 0);
         if (!msg)
             return;
         if (!msg->err)
-            process_rule(rt, msg, false);
+            process_rule(rt, msg, !rt->rules_loaded);
+        else if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && !rt->rules_loaded)
+            rules_load_done(rt);
+        else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            hs_log(HS_LOG_WARN, "reading the rules", "{s:s}", "error", rd_kafka_message_errstr(msg));
         rd_kafka_message_destroy(msg);
+        if (now_ns() - started >= RULES_SLICE_NS)
+            break;
     }
     poke(&rt->rules_wake);
 }
 
-/* Reads hs.rules.v1 to its end before any fact is processed. */
-static bool load_rules(runtime *rt)
+/* Subscribes to the input topics: at once for a service without rules, else once the rules are read. */
+static hs_err subscribe_inputs(runtime *rt, hs_error *error)
 {
-    uint64_t deadline = now_ns() + (uint64_t)OP_TIMEOUT_MS * 1000000u;
-    while (now_ns() < deadline) {
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(rt->rules_consumer, 200);
-        if (!msg)
-            continue;
-        rd_kafka_resp_err_t err = msg->err;
-        if (!err)
-            process_rule(rt, msg, true);
-        else if (err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            hs_log(HS_LOG_WARN, "reading the rules", "{s:s}", "error", rd_kafka_message_errstr(msg));
-        rd_kafka_message_destroy(msg);
-        if (err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            rt->rules_loaded = true;
-            hs_log(HS_LOG_INFO, "rules loaded", "{s:i}", "rules", (int)rt->rules.count);
-            return true;
-        }
-    }
-    hs_log(HS_LOG_ERROR, "cannot read hs.rules.v1 to its end (does it exist? hsctl topics create)", NULL);
-    return false;
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new((int)rt->input_cnt);
+    for (size_t i = 0; i < rt->input_cnt; i++)
+        rd_kafka_topic_partition_list_add(topics, rt->inputs[i]->name, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(rt->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err)
+        return hs_error_set(error, HS_ERR_KAFKA, "cannot subscribe: %s", rd_kafka_err2str(err));
+    return HS_OK;
+}
+
+/* hs.rules.v1 read to its end for the first time: every fact is processed with all rules known. */
+static void rules_load_done(runtime *rt)
+{
+    rt->rules_loaded = true;
+    uv_timer_stop(&rt->rules_load_timer);
+    hs_log(HS_LOG_INFO, "rules loaded", "{s:i}", "rules", (int)rt->rules.count);
+    hs_error error;
+    if (subscribe_inputs(rt, &error) != HS_OK)
+        fatal(rt, "cannot subscribe", error.message);
+}
+
+static void on_rules_load_timeout(uv_timer_t *timer)
+{
+    runtime *rt = timer->data;
+    if (!rt->rules_loaded)
+        fatal(rt, "cannot read hs.rules.v1 to its end (does it exist? hsctl topics create)", NULL);
 }
 
 /* --- loop plumbing ---------------------------------------------------------------------------------------
@@ -1108,6 +2093,12 @@ static bool wake_start(runtime *rt, wake *w, rd_kafka_queue_t *queue, uv_poll_cb
 static void on_commit_timer(uv_timer_t *timer)
 {
     runtime *rt = timer->data;
+    /* The consumer is polled at least once an interval, records or not: librdkafka counts an instance that
+     * has not polled for max.poll.interval.ms (5 min) as stuck and takes it out of the group, and the wake
+     * pipe alone would leave an idle service unpolled (it then never rejoined). */
+    poke(&rt->consumer_wake);
+    if (!producer_check(rt))
+        return;
     if (rt->txn == TXN_COMMITTING)
         rt->commit_due = true; /* a slow commit: the next one starts as soon as it is done */
     else if (rt->txn == TXN_OPEN)
@@ -1129,6 +2120,7 @@ static void on_stop_request(uv_async_t *handle)
     runtime *rt = handle->data;
     hs_log(HS_LOG_INFO, "stopping", "{s:s}", "reason", "hs_runtime_stop");
     rt->stopping = true;
+    atomic_store(&rt->abandon, true);
     uv_stop(&rt->loop);
 }
 
@@ -1137,6 +2129,7 @@ static void on_signal(uv_signal_t *handle, int signum)
     runtime *rt = handle->data;
     hs_log(HS_LOG_INFO, "stopping", "{s:i}", "signal", signum);
     rt->stopping = true;
+    atomic_store(&rt->abandon, true); /* no more waiting for a broker that is away */
     alarm(10); /* the stop must finish within 10 s; SIGALRM's default action ends the process otherwise */
     uv_stop(&rt->loop);
 }
@@ -1150,8 +2143,27 @@ static bool all_live(const runtime *rt)
     return true;
 }
 
-static const char *not_ready_reason(const runtime *rt)
+/* --- HTTP endpoint -----------------------------------------------------------------------------------------
+ */
+
+/* The handler runs on the HTTP thread and reads only what the loop publishes:
+ *   - readiness: hs_health_set_reason(rt->health, reason or NULL) from any thread, and hs_health_beat() to
+ *     say "making progress". The loop publishes not_ready_reason() at every turn (on_health_prepare), so a
+ *     condition of the loop's goes into not_ready_reason(); code that blocks outside the loop (start-up,
+ *     a retry loop) sets its reason itself ("starting: connecting to Kafka", "broker unreachable: ...") and
+ *     beats between attempts. A flag another thread sets (brokers_down) is also read by the handler itself.
+ *   - gauges of the loop's state: refreshed on the loop when /metrics asks (on_refresh), waited for at most
+ *     REFRESH_WAIT_MS and not at all when the loop is blocked; /metrics then shows their last values.
+ *   - everything else in /metrics is thread-safe in the registry (hs/metrics.h).
+ */
+
+static const char *not_ready_reason(runtime *rt)
 {
+    if (rt->stopping)
+        return "stopping";
+    const char *kafka = atomic_load(&rt->kafka_not_ready); /* "broker unreachable" */
+    if (kafka)
+        return kafka;
     if (rt->calc->uses_rules && !rt->rules_loaded)
         return "loading rules";
     if (!rt->assignment_seen)
@@ -1163,9 +2175,46 @@ static const char *not_ready_reason(const runtime *rt)
     return NULL;
 }
 
-static void refresh_gauges(void *ctx, hs_metrics *m)
+/* The loop's turn: a beat, and its readiness when it changed (the reasons are static strings). */
+static void on_health_prepare(uv_prepare_t *handle)
+{
+    runtime *rt = handle->data;
+    atomic_store(&rt->loop_turning, true);
+    const char *reason = not_ready_reason(rt);
+    if (reason != rt->published_reason) {
+        rt->published_reason = reason;
+        hs_health_set_reason(rt->health, reason);
+    } else {
+        hs_health_beat(rt->health);
+    }
+}
+
+static void on_health_timer(uv_timer_t *handle)
+{
+    (void)handle; /* only there to make the loop turn, and so beat, when nothing else happens */
+}
+
+/* The HTTP thread's readiness: the loop's, unless a thread has seen every broker down since. */
+static void read_health(runtime *rt, hs_health_status *st)
+{
+    hs_health_read(rt->health, st);
+    const char *kafka = atomic_load(&rt->kafka_not_ready); /* set by the connect and commit threads too */
+    if (st->alive && st->ready && kafka) {
+        st->ready = false;
+        snprintf(st->reason, sizeof st->reason, "%s", kafka);
+    }
+    if (st->alive && st->ready && atomic_load(&rt->brokers_down)) {
+        st->ready = false;
+        snprintf(st->reason, sizeof st->reason, "no broker reachable");
+    }
+}
+
+/* Gauges the HTTP thread computes itself, at every render (a render hook). */
+static void refresh_process_gauges(void *ctx, hs_metrics *m)
 {
     runtime *rt = ctx;
+    hs_health_status st;
+    read_health(rt, &st);
     hs_process_metrics_refresh(m);
     /* Deprecated for process_resident_memory_bytes (README, "Contracts for other systems"); kept one
      * release so that existing dashboards keep working. */
@@ -1174,8 +2223,16 @@ static void refresh_gauges(void *ctx, hs_metrics *m)
                                     "process_resident_memory_bytes)",
                                     NULL),
                  (double)hs_process_rss_bytes());
-    hs_gauge_set(hs_metrics_gauge_l(m, "hs_ready", "1 when /readyz answers ready", NULL),
-                 not_ready_reason(rt) ? 0 : 1);
+    hs_gauge_set(hs_metrics_gauge_l(m, "hs_ready", "1 when /readyz answers ready", NULL), st.ready ? 1 : 0);
+    hs_gauge_set(hs_metrics_gauge_l(m, "hs_event_loop_blocked_seconds",
+                                    "Seconds since the event loop last turned (0 when it runs freely)", NULL),
+                 st.blocked_seconds * 1000.0 < 2.0 * HEALTH_BEAT_MS ? 0 : st.blocked_seconds);
+}
+
+/* Gauges of the loop's own state; on the loop thread. */
+static void refresh_loop_gauges(runtime *rt)
+{
+    hs_metrics *m = rt->metrics;
     double keys = 0, uncommitted = 0;
     void *states[1024];
     size_t state_cnt = 0;
@@ -1218,20 +2275,69 @@ static void refresh_gauges(void *ctx, hs_metrics *m)
         rt->service->metrics(m, states, state_cnt);
 }
 
+/* The loop's side of a /metrics request. */
+static void on_refresh(uv_async_t *handle)
+{
+    runtime *rt = handle->data;
+    uv_mutex_lock(&rt->refresh.lock);
+    uint64_t requested = rt->refresh.requested;
+    uv_mutex_unlock(&rt->refresh.lock);
+    refresh_loop_gauges(rt);
+    uv_mutex_lock(&rt->refresh.lock);
+    rt->refresh.done = requested;
+    uv_cond_broadcast(&rt->refresh.done_cond);
+    uv_mutex_unlock(&rt->refresh.lock);
+}
+
+/* The HTTP thread's side: asks the loop to refresh its gauges and waits for it, at most REFRESH_WAIT_MS, and
+ * not at all when the loop has not turned for a beat (it is blocked, and /metrics shows the last values). */
+static void refresh_from_http(runtime *rt)
+{
+    hs_health_status st;
+    hs_health_read(rt->health, &st);
+    if (!atomic_load(&rt->loop_turning) || st.blocked_seconds * 1000.0 >= 2.0 * HEALTH_BEAT_MS)
+        return;
+    uv_mutex_lock(&rt->refresh.lock);
+    uint64_t ticket = ++rt->refresh.requested;
+    uv_async_send(&rt->refresh.async);
+    uint64_t deadline = uv_hrtime() + (uint64_t)REFRESH_WAIT_MS * 1000000u;
+    while (rt->refresh.done < ticket) {
+        uint64_t now = uv_hrtime();
+        if (now >= deadline ||
+            uv_cond_timedwait(&rt->refresh.done_cond, &rt->refresh.lock, deadline - now) == UV_ETIMEDOUT)
+            break;
+    }
+    uv_mutex_unlock(&rt->refresh.lock);
+}
+
+static char *text_line(const char *text)
+{
+    size_t size = strlen(text) + 2;
+    char *line = malloc(size);
+    if (line)
+        snprintf(line, size, "%s\n", text);
+    return line;
+}
+
+/* On the HTTP thread (hs/http.h): reads only what the loop publishes (see above). /healthz: 200 while the
+ * loop turns (blocked up to HEALTH_STALLED_MS by design), 503 once it has not for longer. /readyz: 200
+ * "ready", or 503 and the reason. */
 static void on_http(void *ctx, const char *path, hs_http_response *out)
 {
     runtime *rt = ctx;
+    hs_health_status st;
     if (strcmp(path, "/metrics") == 0) {
+        refresh_from_http(rt);
         out->content_type = HS_METRICS_CONTENT_TYPE;
         out->body = hs_metrics_render(rt->metrics);
     } else if (strcmp(path, "/healthz") == 0) {
-        out->body = strdup("ok\n");
+        read_health(rt, &st);
+        out->status = st.alive ? 200 : 503;
+        out->body = text_line(st.alive ? "ok" : st.reason);
     } else if (strcmp(path, "/readyz") == 0) {
-        const char *reason = not_ready_reason(rt);
-        out->status = reason ? 503 : 200;
-        char text[128];
-        snprintf(text, sizeof text, "%s\n", reason ? reason : "ready");
-        out->body = strdup(text);
+        read_health(rt, &st);
+        out->status = st.ready ? 200 : 503;
+        out->body = text_line(st.reason);
     } else {
         out->status = 404;
         out->body = strdup("not found: try /metrics, /healthz or /readyz\n");
@@ -1244,10 +2350,16 @@ static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *op
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
         atomic_store(&rt->brokers_down, true);
     uv_thread_t self = uv_thread_self();
-    if (err == RD_KAFKA_RESP_ERR__FATAL && uv_thread_equal(&self, &rt->loop_thread)) {
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char fatal_reason[512];
         rd_kafka_fatal_error(rk, fatal_reason, sizeof fatal_reason);
-        fatal(rt, "fatal Kafka error", fatal_reason);
+        if (rd_kafka_type(rk) == RD_KAFKA_CONSUMER && uv_thread_equal(&self, &rt->loop_thread)) {
+            fatal(rt, "fatal Kafka error", fatal_reason);
+            return;
+        }
+        /* The producer's: producer_check() decides, between records, whether it is replaced. */
+        hs_log(HS_LOG_ERROR, "fatal Kafka error", "{s:s, s:s}", "client", rd_kafka_name(rk), "reason",
+               fatal_reason);
         return;
     }
     hs_log(HS_LOG_WARN, "Kafka error", "{s:s, s:s, s:s}", "client", rd_kafka_name(rk), "code",
@@ -1320,33 +2432,37 @@ static rd_kafka_t *client_new(runtime *rt, rd_kafka_type_t type, bool group_memb
     return rk;
 }
 
-static hs_err start_kafka(runtime *rt, hs_error *error)
+/* The group id and the transactional id (rt->txn_id) from the configuration. */
+static void kafka_names(runtime *rt)
 {
-    char instance[192], txn_id[320], hostname[128] = "localhost";
+    char instance[192], hostname[128] = "localhost";
     const char *configured = hs_config_string(rt->config, "instance-id");
     gethostname(hostname, sizeof hostname - 1);
     if (*configured)
         snprintf(instance, sizeof instance, "%s", configured);
     else
         snprintf(instance, sizeof instance, "%s-%d", hostname, (int)getpid());
-    snprintf(txn_id, sizeof txn_id, "hs-%s-%s", rt->calc->name, instance);
+    snprintf(rt->txn_id, sizeof rt->txn_id, "hs-%s-%s", rt->calc->name, instance);
     const char *group = hs_config_string(rt->config, "group-id");
     if (*group)
         snprintf(rt->group_id, sizeof rt->group_id, "%s", group);
     else
         snprintf(rt->group_id, sizeof rt->group_id, "hs-%s", rt->calc->name);
+}
 
-    char max_bytes[32];
+/* A new transactional producer, not yet initialised (that waits for the broker: connect_main). It makes
+ * no connection yet, so a configuration librdkafka refuses stops the start at once (HS_ERR_CONFIG). */
+static rd_kafka_t *producer_new(runtime *rt, hs_error *error)
+{
+    char max_bytes[32], txn_timeout[32];
     snprintf(max_bytes, sizeof max_bytes, "%d", HS_DLQ_MAX_MESSAGE_BYTES + 64 * 1024);
-    const char *producer_props[] = {"transactional.id",
-                                    txn_id,
-                                    "transaction.timeout.ms",
-                                    "30000",
-                                    "client.id",
-                                    txn_id,
-                                    "message.max.bytes",
-                                    max_bytes,
-                                    NULL};
+    snprintf(txn_timeout, sizeof txn_timeout, "%lld", rt->txn_timeout_ms);
+    const char *txn_id = rt->txn_id;
+    /* transaction.timeout.ms: derived from the commit interval, or the user's, checked against it
+     * (hs_kafka_txn_timeout_ms). librdkafka bounds message.timeout.ms and socket.timeout.ms by it. */
+    const char *producer_props[] = {"transactional.id",  txn_id,      "transaction.timeout.ms",
+                                    txn_timeout,         "client.id", txn_id,
+                                    "message.max.bytes", max_bytes,   NULL};
     /* retry.backoff.ms: right after a commit the coordinator is still writing the transaction markers and
      * answers the next transaction's AddOffsetsToTxn with CONCURRENT_TRANSACTIONS; librdkafka 2.0 retries
      * that after retry.backoff.ms, 100 ms by default, which measured as a 100 ms stall in about half of all
@@ -1357,16 +2473,13 @@ static hs_err start_kafka(runtime *rt, hs_error *error)
      * serves for less (measured: the broker's CPU per output about halved), for a little CPU here. */
     const char *producer_defaults[] = {"linger.ms", "5", "retry.backoff.ms", "10", "compression.type",
                                        "lz4",       NULL};
-    rt->producer = client_new(rt, RD_KAFKA_PRODUCER, false, producer_props, producer_defaults, error);
-    if (!rt->producer)
-        return error->code;
-    rd_kafka_error_t *kerr = rd_kafka_init_transactions(rt->producer, OP_TIMEOUT_MS);
-    if (kerr) {
-        hs_error_set(error, HS_ERR_KAFKA, "cannot initialise transactions: %s", rd_kafka_error_string(kerr));
-        rd_kafka_error_destroy(kerr);
-        return HS_ERR_KAFKA;
-    }
+    return client_new(rt, RD_KAFKA_PRODUCER, false, producer_props, producer_defaults, error);
+}
 
+/* The consumers, once the producer is ready: hs.rules.v1 read to its end, then the inputs subscribed. */
+static hs_err start_consumers(runtime *rt, hs_error *error)
+{
+    const char *txn_id = rt->txn_id;
     if (rt->calc->uses_rules) {
         const char *rules_props[] = {"group.id",
                                      rt->group_id,
@@ -1387,8 +2500,7 @@ static hs_err start_kafka(runtime *rt, hs_error *error)
         rd_kafka_topic_partition_list_add(rules, HS_TOPIC_RULES, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
         rd_kafka_assign(rt->rules_consumer, rules);
         rd_kafka_topic_partition_list_destroy(rules);
-        if (!load_rules(rt))
-            return hs_error_set(error, HS_ERR_KAFKA, "cannot read %s", HS_TOPIC_RULES);
+        /* Read on the loop (on_rules_wake), in slices; the inputs are subscribed once they are all in. */
     }
 
     const char *consumer_props[] = {"group.id",
@@ -1410,27 +2522,58 @@ static hs_err start_kafka(runtime *rt, hs_error *error)
     if (!rt->consumer)
         return error->code;
     rd_kafka_poll_set_consumer(rt->consumer);
-    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new((int)rt->input_cnt);
-    for (size_t i = 0; i < rt->input_cnt; i++)
-        rd_kafka_topic_partition_list_add(topics, rt->inputs[i]->name, RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t serr = rd_kafka_subscribe(rt->consumer, topics);
-    rd_kafka_topic_partition_list_destroy(topics);
-    if (serr)
-        return hs_error_set(error, HS_ERR_KAFKA, "cannot subscribe: %s", rd_kafka_err2str(serr));
+    if (!rt->rules_consumer && subscribe_inputs(rt, error) != HS_OK)
+        return error->code;
     hs_log(HS_LOG_INFO, "connected", "{s:s, s:s, s:s}", "bootstrap",
            hs_config_string(rt->config, "bootstrap-servers"), "group", rt->group_id, "transactional_id",
            txn_id);
     return HS_OK;
 }
 
+/* The rest of the start, once the producer is ready for transactions: the consumers, the wakes of the
+ * Kafka queues, the commit timer. */
+static void finish_start(runtime *rt)
+{
+    hs_error error = {0};
+    hs_err err = start_consumers(rt, &error);
+    if (err != HS_OK) {
+        fatal(rt, "cannot start", error.message);
+        if (err == HS_ERR_CONFIG)
+            rt->exit_code = HS_EXIT_CONFIG;
+        return;
+    }
+    rt->consumer_queue = rd_kafka_queue_get_consumer(rt->consumer);
+    wake_start(rt, &rt->consumer_wake, rt->consumer_queue, on_consumer_wake);
+    wake_start(rt, &rt->producer_wake, rt->producer_queue, on_producer_wake);
+    if (rt->rules_consumer) {
+        rt->rules_queue = rd_kafka_queue_get_consumer(rt->rules_consumer);
+        wake_start(rt, &rt->rules_wake, rt->rules_queue, on_rules_wake);
+        uv_timer_start(&rt->rules_load_timer, on_rules_load_timeout, OP_TIMEOUT_MS, 0);
+    }
+    uv_timer_init(&rt->loop, &rt->commit_timer);
+    rt->commit_timer.data = rt;
+    uint64_t interval = (uint64_t)hs_config_duration_ms(rt->config, "commit-interval");
+    uv_timer_start(&rt->commit_timer, on_commit_timer, interval, interval);
+    hs_log(HS_LOG_INFO, "running", "{s:s, s:s, s:I}", "version", rt->service->version, "allocator",
+           hs_alloc_name(), "transaction_timeout_ms", (json_int_t)rt->txn_timeout_ms);
+}
+
 static void shutdown_kafka(runtime *rt)
 {
-    if (rt->producer)
+    connect_join(rt); /* a producer still being started or replaced: given up (rt->abandon) */
+    if (rt->connect.producer)
+        rd_kafka_destroy(rt->connect.producer);
+    rt->connect.producer = NULL;
+    if (rt->connect.committed)
+        rd_kafka_topic_partition_list_destroy(rt->connect.committed);
+    rt->connect.committed = NULL;
+    if (rt->producer && rt->txn != TXN_RECOVERING)
         txn_commit_now(rt); /* waits for a commit in flight, then commits the rest */
     if (rt->consumer) {
         /* Leaves the group; the revoke callback commits anything still open. */
         rd_kafka_consumer_close(rt->consumer);
-        rd_kafka_queue_destroy(rt->consumer_queue);
+        if (rt->consumer_queue)
+            rd_kafka_queue_destroy(rt->consumer_queue);
         rd_kafka_destroy(rt->consumer);
     }
     if (rt->rules_consumer) {
@@ -1440,11 +2583,15 @@ static void shutdown_kafka(runtime *rt)
         rd_kafka_destroy(rt->rules_consumer);
     }
     if (rt->producer) {
-        if (rt->txn == TXN_OPEN) {
+        if (rt->txn == TXN_OPEN && !rd_kafka_fatal_error(rt->producer, NULL, 0)) {
             rd_kafka_error_t *error = rd_kafka_abort_transaction(rt->producer, 5000);
             if (error)
                 rd_kafka_error_destroy(error);
         }
+        if (rt->txn != TXN_NONE || rd_kafka_fatal_error(rt->producer, NULL, 0))
+            /* Uncommitted, and the broker is away or the producer failed: nothing left is worth waiting
+             * for, and the stop must finish within its 10 s. */
+            rd_kafka_purge(rt->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_flush(rt->producer, 5000);
         if (rt->producer_queue)
             rd_kafka_queue_destroy(rt->producer_queue);
@@ -1493,6 +2640,10 @@ static void setup_metrics(runtime *rt)
                                              "Kafka transactions committed", NULL);
     rt->txn_aborted = hs_metrics_counter_l(rt->metrics, "hs_transactions_aborted_total",
                                            "Kafka transactions aborted (the partitions were rebuilt)", NULL);
+    rt->producer_recoveries = hs_metrics_counter_l(rt->metrics, "hs_producer_recoveries_total",
+                                                   "Transactional producers replaced after a fatal error "
+                                                   "other than fencing (the partitions were rebuilt)",
+                                                   NULL);
     rt->commit_seconds = hs_metrics_histogram_l(
         rt->metrics, "hs_commit_seconds", "Time to send offsets and commit a transaction", commit_buckets,
         sizeof commit_buckets / sizeof commit_buckets[0], NULL);
@@ -1501,7 +2652,25 @@ static void setup_metrics(runtime *rt)
                                               sizeof calc_buckets / sizeof calc_buckets[0], NULL);
     rt->rebuild_seconds =
         hs_metrics_gauge_l(rt->metrics, "hs_rebuild_seconds", "Duration of the last partition rebuild", NULL);
-    hs_metrics_on_render(rt->metrics, refresh_gauges, rt);
+    hs_metrics_on_render(rt->metrics, refresh_process_gauges, rt);
+}
+
+/* What the HTTP thread reads, set up before it starts: readiness ("starting"), the loop's beat, and the
+ * refresh of the loop's gauges. The handles act once the loop runs. */
+static hs_err setup_health(runtime *rt, hs_error *error)
+{
+    rt->health = hs_health_new(HEALTH_BUSY_MS, HEALTH_STALLED_MS, NULL);
+    if (!rt->health)
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory");
+    uv_mutex_init(&rt->refresh.lock);
+    uv_cond_init(&rt->refresh.done_cond);
+    uv_async_init(&rt->loop, &rt->refresh.async, on_refresh);
+    uv_prepare_init(&rt->loop, &rt->health_prepare);
+    uv_timer_init(&rt->loop, &rt->health_timer);
+    rt->refresh.async.data = rt->health_prepare.data = rt->health_timer.data = rt;
+    uv_prepare_start(&rt->health_prepare, on_health_prepare);
+    uv_timer_start(&rt->health_timer, on_health_timer, HEALTH_BEAT_MS, HEALTH_BEAT_MS);
+    return HS_OK;
 }
 
 int hs_runtime_main(const hs_service *service, int argc, char **argv)
@@ -1527,6 +2696,13 @@ int hs_runtime_main(const hs_service *service, int argc, char **argv)
         return err == HS_ERR_USAGE ? HS_EXIT_USAGE : HS_EXIT_CONFIG;
     }
     hs_config_log(rt.config);
+    if (hs_kafka_txn_timeout_ms(hs_config_duration_ms(rt.config, "commit-interval"),
+                                getenv("HS_KAFKA_TRANSACTION_TIMEOUT_MS"), &rt.txn_timeout_ms,
+                                &error) != HS_OK) {
+        fprintf(stderr, "%s: %s\n", service->calc->name, error.message);
+        hs_config_free(rt.config);
+        return HS_EXIT_CONFIG;
+    }
     rt.commit_records = (long)hs_config_int(rt.config, "commit-records");
     snprintf(rt.source, sizeof rt.source, "/healthsignals/%s", service->calc->name);
     hs_table_init(&rt.rules);
@@ -1535,35 +2711,36 @@ int hs_runtime_main(const hs_service *service, int argc, char **argv)
     uv_loop_init(&rt.loop);
 
     int exit_code = HS_EXIT_OK;
-    if (resolve_topics(&rt, &error) != HS_OK ||
-        hs_http_start(&rt.loop, hs_config_string(rt.config, "http-addr"), on_http, &rt, &rt.http, &error) !=
+    rd_kafka_t *producer = NULL;
+    if (resolve_topics(&rt, &error) != HS_OK || setup_health(&rt, &error) != HS_OK ||
+        hs_http_start(hs_config_string(rt.config, "http-addr"), NULL, on_http, &rt, &rt.http, &error) !=
             HS_OK) {
         hs_log(HS_LOG_ERROR, "cannot start", "{s:s}", "error", error.message);
         exit_code = HS_EXIT_CONFIG;
     } else {
         hs_log(HS_LOG_INFO, "http endpoint listening", "{s:i}", "port", hs_http_port(rt.http));
-        err = start_kafka(&rt, &error);
-        if (err != HS_OK) {
+        /* The probes say why the service is not ready yet; the loop, running from below, says more. */
+        hs_health_set_reason(rt.health, starting_reason);
+        rt.published_reason = starting_reason; /* differs from every not_ready_reason(), NULL included */
+        kafka_names(&rt);
+        producer = producer_new(&rt, &error);
+        if (!producer) {
             hs_log(HS_LOG_ERROR, "cannot start", "{s:s}", "error", error.message);
-            exit_code = err == HS_ERR_CONFIG ? HS_EXIT_CONFIG : HS_EXIT_FATAL;
+            exit_code = error.code == HS_ERR_CONFIG ? HS_EXIT_CONFIG : HS_EXIT_FATAL;
         }
     }
 
     if (exit_code == HS_EXIT_OK) {
-        rt.consumer_queue = rd_kafka_queue_get_consumer(rt.consumer);
-        rt.producer_queue = rd_kafka_queue_get_main(rt.producer);
-        wake_start(&rt, &rt.consumer_wake, rt.consumer_queue, on_consumer_wake);
-        wake_start(&rt, &rt.producer_wake, rt.producer_queue, on_producer_wake);
-        if (rt.rules_consumer) {
-            rt.rules_queue = rd_kafka_queue_get_consumer(rt.rules_consumer);
-            wake_start(&rt, &rt.rules_wake, rt.rules_queue, on_rules_wake);
-        }
+        /* The loop runs from here on, answering probes and signals while the producer waits for the broker
+         * (connect_main); finish_start() starts the rest once it is ready. */
         uv_async_init(&rt.loop, &rt.commit_done, on_commit_done);
         rt.commit_done.data = &rt;
-        uv_timer_init(&rt.loop, &rt.commit_timer);
-        rt.commit_timer.data = &rt;
-        uint64_t interval = (uint64_t)hs_config_duration_ms(rt.config, "commit-interval");
-        uv_timer_start(&rt.commit_timer, on_commit_timer, interval, interval);
+        uv_idle_init(&rt.loop, &rt.rules_work);
+        rt.rules_work.data = &rt;
+        uv_timer_init(&rt.loop, &rt.rules_load_timer); /* started with the rules consumer (finish_start) */
+        rt.rules_load_timer.data = &rt;
+        uv_async_init(&rt.loop, &rt.connect_done, on_connect_done);
+        rt.connect_done.data = &rt;
         uv_signal_init(&rt.loop, &rt.sigterm);
         uv_signal_init(&rt.loop, &rt.sigint);
         rt.sigterm.data = rt.sigint.data = &rt;
@@ -1572,21 +2749,26 @@ int hs_runtime_main(const hs_service *service, int argc, char **argv)
         uv_async_init(&rt.loop, &rt.stop_request, on_stop_request);
         rt.stop_request.data = &rt;
         running_stop_request = &rt.stop_request;
-        hs_log(HS_LOG_INFO, "running", "{s:s, s:s}", "version", service->version, "allocator",
-               hs_alloc_name());
-
+        connect_start(&rt, producer, NULL, NULL);
         uv_run(&rt.loop, UV_RUN_DEFAULT);
+        atomic_store(&rt.loop_turning, false);
         exit_code = rt.exit_code;
     }
 
     running_stop_request = NULL;
     rt.stopping = true;
+    if (rt.health)
+        hs_health_set_reason(rt.health, "stopping");
     shutdown_kafka(&rt);
-    if (rt.http)
-        hs_http_stop(rt.http);
+    hs_http_stop(rt.http); /* its thread has ended: nothing reads rt from here on */
     uv_walk(&rt.loop, close_handle, NULL);
     uv_run(&rt.loop, UV_RUN_DEFAULT);
     uv_loop_close(&rt.loop);
+    if (rt.health) {
+        uv_mutex_destroy(&rt.refresh.lock);
+        uv_cond_destroy(&rt.refresh.done_cond);
+        hs_health_free(rt.health);
+    }
     wake *wakes[] = {&rt.consumer_wake, &rt.producer_wake, &rt.rules_wake};
     for (size_t w = 0; w < 3; w++)
         for (int k = 0; k < 2; k++)

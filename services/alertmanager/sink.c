@@ -2,15 +2,17 @@
  * every partition of hs.alerts.v1 from the beginning (no group offsets: the table is rebuilt on every
  * start), the table of alerts by fingerprint, and one delivery state per Alertmanager whose POSTs run on
  * libcurl's multi interface (curl_multi_socket_action, sockets watched by uv_poll_t, curl's timeout by a
- * uv_timer_t). Each POST carries every alert Alertmanager should hold: the FIRING ones, with endsAt a few
- * resend intervals ahead, and the RESOLVED ones until each Alertmanager has accepted them `resolved-sends`
- * times. A failed POST is retried with capped exponential back-off; the Alertmanagers do not wait for each
- * other. Delivery is at least once: see README.md, "At least once".
+ * uv_timer_t). /metrics and the probes are served by hs_http's own thread, which reads only the metrics
+ * registry and the `ready` flag. Each POST carries every alert Alertmanager should hold: the FIRING ones,
+ * with endsAt a few resend intervals ahead, and the RESOLVED ones until each Alertmanager has accepted them
+ * `resolved-sends` times. A failed POST is retried with capped exponential back-off; the Alertmanagers do not
+ * wait for each other. Delivery is at least once: see README.md, "At least once".
  */
 #include "sink.h"
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -156,8 +158,9 @@ struct sink {
     rd_kafka_t *consumer;
     rd_kafka_queue_t *queue;
     int partitions;
-    bool *eof; /* per partition: read to its end once */
-    bool ready, stopping;
+    bool *eof;         /* per partition: read to its end once */
+    atomic_bool ready; /* written on the loop, read by the HTTP thread */
+    bool stopping;
     hs_table alerts;  /* fingerprint -> sink_alert *: the table of hs.alerts.v1 */
     hs_table retired; /* "fingerprint~N" -> sink_alert *: alerts replaced under other labels, to resolve */
     uint64_t retired_seq;
@@ -169,6 +172,7 @@ struct sink {
     hs_metrics *metrics;
     hs_http *http;
     hs_counter *rejected;
+    hs_gauge *held, *firing; /* the table's, set on the loop whenever it changes */
 };
 
 static int64_t now_ms(void)
@@ -265,6 +269,17 @@ static void retire_if_relabelled(sink *s, const char *key, const Healthsignals__
     snprintf(retired_key, sizeof retired_key, "%s~%llu", key, (unsigned long long)++s->retired_seq);
     if (table_put_alert(&s->retired, retired_key, old))
         hs_table_delete(&s->alerts, key); /* the entry, not the alert: it lives on in `retired` */
+}
+
+/* The table's gauges, on the loop (the HTTP thread only renders them). */
+static void update_table_gauges(sink *s)
+{
+    size_t firing = 0, cursor = 0;
+    const hs_table_entry *e;
+    while ((e = hs_table_next(&s->alerts, &cursor)))
+        firing += am_map_is_firing(entry_alert(e)->alert);
+    hs_gauge_set(s->held, (double)s->alerts.count);
+    hs_gauge_set(s->firing, (double)firing);
 }
 
 static void mark_all_dirty(sink *s)
@@ -635,7 +650,8 @@ static void on_partition_eof(sink *s, const rd_kafka_message_t *msg)
     for (int p = 0; p < s->partitions; p++)
         if (!s->eof[p])
             return;
-    s->ready = true;
+    atomic_store(&s->ready, true);
+    update_table_gauges(s);
     hs_log(HS_LOG_INFO, "alerts table rebuilt", "{s:i}", "alerts", (int)s->alerts.count);
     mark_all_dirty(s);
     flush_all(s);
@@ -668,6 +684,7 @@ static void on_kafka_ready(uv_poll_t *poll, int status, int events)
             kafka_poke(s); /* more may be queued: come back after the loop has had its turn */
     }
     if (changed && s->ready) {
+        update_table_gauges(s);
         mark_all_dirty(s);
         flush_all(s);
     }
@@ -813,24 +830,16 @@ static hs_err add_targets(sink *s, hs_error *error)
     return HS_OK;
 }
 
+/* A render hook: runs on the HTTP thread, so it reads only what is thread-safe. */
 static void refresh_gauges(void *ctx, hs_metrics *m)
 {
     sink *s = ctx;
     hs_process_metrics_refresh(m);
-    size_t firing = 0, cursor = 0;
-    const hs_table_entry *e;
-    while ((e = hs_table_next(&s->alerts, &cursor))) {
-        sink_alert *a = entry_alert(e);
-        firing += am_map_is_firing(a->alert);
-    }
-    hs_gauge_set(
-        hs_metrics_gauge(m, "hs_alertmanager_alerts", "Alerts held (the table of hs.alerts.v1)", NULL),
-        (double)s->alerts.count);
-    hs_gauge_set(hs_metrics_gauge(m, "hs_alertmanager_alerts_firing", "Alerts held that are FIRING", NULL),
-                 (double)firing);
-    hs_gauge_set(hs_metrics_gauge(m, "hs_ready", "1 when /readyz answers ready", NULL), s->ready ? 1 : 0);
+    hs_gauge_set(hs_metrics_gauge(m, "hs_ready", "1 when /readyz answers ready", NULL),
+                 atomic_load(&s->ready) ? 1 : 0);
 }
 
+/* On the HTTP thread (hs/http.h): reads the registry (thread-safe) and the `ready` flag only. */
 static void on_http(void *ctx, const char *path, hs_http_response *out)
 {
     sink *s = ctx;
@@ -840,8 +849,9 @@ static void on_http(void *ctx, const char *path, hs_http_response *out)
     } else if (strcmp(path, "/healthz") == 0) {
         out->body = strdup("ok\n");
     } else if (strcmp(path, "/readyz") == 0) {
-        out->status = s->ready ? 200 : 503;
-        out->body = strdup(s->ready ? "ready\n" : "rebuilding the alerts table\n");
+        bool ready = atomic_load(&s->ready);
+        out->status = ready ? 200 : 503;
+        out->body = strdup(ready ? "ready\n" : "rebuilding the alerts table\n");
     } else {
         out->status = 404;
         out->body = strdup("not found: try /metrics, /healthz or /readyz\n");
@@ -879,6 +889,10 @@ static hs_err start(sink *s, hs_error *error)
         return hs_error_set(error, HS_ERR_NOMEM, "out of memory");
     s->rejected = hs_metrics_counter(s->metrics, "hs_alertmanager_records_rejected_total",
                                      "Records of hs.alerts.v1 that are not a valid Alert (skipped)", NULL);
+    s->held = hs_metrics_gauge(s->metrics, "hs_alertmanager_alerts",
+                               "Alerts held (the table of hs.alerts.v1)", NULL);
+    s->firing =
+        hs_metrics_gauge(s->metrics, "hs_alertmanager_alerts_firing", "Alerts held that are FIRING", NULL);
     hs_metrics_on_render(s->metrics, refresh_gauges, s);
     if (add_targets(s, error) != HS_OK)
         return error->code;
@@ -892,8 +906,7 @@ static hs_err start(sink *s, hs_error *error)
     curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s);
     uv_timer_init(&s->loop, &s->curl_timer);
     s->curl_timer.data = s;
-    if (hs_http_start(&s->loop, hs_config_string(s->config, "http-addr"), on_http, s, &s->http, error) !=
-        HS_OK)
+    if (hs_http_start(hs_config_string(s->config, "http-addr"), NULL, on_http, s, &s->http, error) != HS_OK)
         return error->code;
     hs_log(HS_LOG_INFO, "http endpoint listening", "{s:i}", "port", hs_http_port(s->http));
     if (start_kafka(s, error) != HS_OK)

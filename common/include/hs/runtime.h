@@ -1,15 +1,18 @@
 /* The service runtime: everything a service is besides its calculation (DESIGN.md, "Runtime", "Delivery
  * guarantees", "Facts are tables"). A service's main.c declares an hs_service and calls hs_runtime_main();
  * the runtime parses the configuration, runs one libuv loop that owns the process (Kafka queues bridged in
- * with rd_kafka_queue_io_event_enable + uv_poll, the commit timer, signals, the HTTP endpoint), and processes
- * facts exactly once: consume -> calculate -> produce only the outputs that changed, with the consumed
- * offsets committed in the same Kafka transaction.
+ * with rd_kafka_queue_io_event_enable + uv_poll, the commit timer, signals), and processes facts exactly
+ * once: consume -> calculate -> produce only the outputs that changed, with the consumed offsets committed
+ * in the same Kafka transaction. The HTTP endpoint (/metrics, /healthz, /readyz) answers from a thread of its
+ * own, from what the loop publishes (hs/health.h, hs/metrics.h), so it answers while the loop waits.
  *
  * Per assigned partition it keeps the calculation's state and, for each output key, a digest of the value
  * last emitted (only changes are published). On assignment a partition is rebuilt: read from its beginning up
  * to the committed offset without emitting, then live. hs.rules.v1 is read in full by every instance, before
- * facts and whenever it changes. Records that do not decode or validate, or that the calculation refuses, go
- * to hs.dlq.v1 inside the transaction.
+ * facts and whenever it changes; each committed offset carries the digest of the rules its partition's
+ * outputs reflect, so that a rule change reaches the outputs exactly once (docs/reliability.md, "Rule
+ * changes"). Records that do not decode or validate, or that the calculation refuses, go to hs.dlq.v1
+ * inside the transaction; bad rules too, once per service.
  */
 #ifndef HS_RUNTIME_H
 #define HS_RUNTIME_H
