@@ -455,6 +455,18 @@ static bool rules_meta_parse(const void *metadata, size_t size, uint64_t *digest
     return true;
 }
 
+/* A committed offset of input `i` of `ps`, with what its metadata says: the rule-set digest the partition's
+ * committed outputs reflect and, for the dead-letter owner's input, how far hs.rules.v1 was searched. */
+static void take_committed(part_state *ps, size_t i, const rd_kafka_topic_partition_t *tp)
+{
+    ps->committed_offset[i] = tp->offset;
+    int64_t dlq;
+    ps->committed_rules_known[i] =
+        rules_meta_parse(tp->metadata, tp->metadata_size, &ps->committed_rules[i], &dlq);
+    if (dlq_input(ps, i))
+        ps->committed_rules_dlq = dlq;
+}
+
 /* Whether input `i` of a partition must be committed for its rules alone: the partition is live and
  * reconciled, and the group's committed offset does not carry the digest its outputs now reflect (a rule
  * changed, even if no fact of the partition was consumed since). */
@@ -653,14 +665,8 @@ static void commit_complete(runtime *rt)
             rd_kafka_topic_partition_t *tp = &offsets->elems[k];
             part_state *ps = rt->parts[tp->partition];
             int i = input_index(rt, tp->topic);
-            if (ps && i >= 0) {
-                ps->committed_offset[i] = tp->offset;
-                int64_t dlq;
-                ps->committed_rules_known[i] =
-                    rules_meta_parse(tp->metadata, tp->metadata_size, &ps->committed_rules[i], &dlq);
-                if (dlq_input(ps, i))
-                    ps->committed_rules_dlq = dlq;
-            }
+            if (ps && i >= 0)
+                take_committed(ps, i, tp);
         }
         hs_counter_add(rt->txn_committed, 1);
         uint64_t completed_ns = now_ns();
@@ -1041,15 +1047,8 @@ static void on_connect_done(uv_async_t *handle)
                 int i = input_index(rt, tp->topic);
                 /* The broker's word, or what this instance knows it committed when the broker has less (the
                  * embedded broker keeps no offsets sent in a transaction). */
-                if (ps && i >= 0 && tp->offset > ps->committed_offset[i]) {
-                    ps->committed_offset[i] = tp->offset;
-                    /* ... and the rule-set digest that commit carried (rules_from_commits, in the rewind) */
-                    int64_t dlq;
-                    ps->committed_rules_known[i] =
-                        rules_meta_parse(tp->metadata, tp->metadata_size, &ps->committed_rules[i], &dlq);
-                    if (dlq_input(ps, i))
-                        ps->committed_rules_dlq = dlq;
-                }
+                if (ps && i >= 0 && tp->offset > ps->committed_offset[i])
+                    take_committed(ps, i, tp); /* with the rule-set digest that commit carried */
             }
             rt->txn = TXN_NONE;
             hs_counter_add(rt->producer_recoveries, 1);
@@ -1738,13 +1737,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
             int64_t offset = committed->elems[k].offset;
             ps->assigned[i] = true;
             ps->rebuild_end[i] = offset > 0 ? offset : 0;
-            ps->committed_offset[i] = offset > 0 ? offset : -1;
-            int64_t dlq;
-            ps->committed_rules_known[i] =
-                rules_meta_parse(committed->elems[k].metadata, committed->elems[k].metadata_size,
-                                 &ps->committed_rules[i], &dlq);
-            if (dlq_input(ps, i))
-                ps->committed_rules_dlq = dlq;
+            take_committed(ps, (size_t)i, &committed->elems[k]);
+            ps->committed_offset[i] = offset > 0 ? offset : -1; /* a stored offset, or none (-1) */
             ps->next_offset[i] = -1;
             ps->live[i] = false;
             fresh_parts[k] = fresh;
