@@ -122,8 +122,7 @@ void hs_alert_store_free(hs_alert_store *store)
     store->firing = 0;
 }
 
-/* Whether two alerts carry the same labels, in the same order (hs_alert_labels_build sorts them). */
-static bool same_labels(const Healthsignals__V1__Alert *a, const Healthsignals__V1__Alert *b)
+bool hs_alert_same_labels(const Healthsignals__V1__Alert *a, const Healthsignals__V1__Alert *b)
 {
     if (a->n_labels != b->n_labels)
         return false;
@@ -143,7 +142,7 @@ static hs_err resolve_if_relabelled(hs_alert_store *store, const Healthsignals__
     Healthsignals__V1__Alert *was = hs_alert_stored(store, alert->fingerprint);
     if (!was)
         return hs_error_set(error, HS_ERR_NOMEM, "out of memory reading alert %s", alert->fingerprint);
-    bool relabelled = !same_labels(was, alert);
+    bool relabelled = !hs_alert_same_labels(was, alert);
     protobuf_c_message_free_unpacked(&was->base, NULL);
     return relabelled ? hs_alert_retire(store, alert->fingerprint, "its labels changed", emit, error) : HS_OK;
 }

@@ -287,6 +287,14 @@ static char *utf8_repaired(const char *s, size_t len, size_t bad, bool escape, s
     return out;
 }
 
+char *hs_json_utf8_replaced(const char *text)
+{
+    if (!text)
+        return NULL;
+    size_t len = strlen(text), out_len;
+    return utf8_repaired(text, len, utf8_invalid_bytes(text, len), false, &out_len);
+}
+
 json_t *hs_json_string_escaped(const char *s, size_t len)
 {
     if (!s)

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "hs/event.h"
+#include "hs/json.h"
 #include "hs/text.h"
 #include "hs/validate.h"
 
@@ -30,43 +31,6 @@ void am_map_label_name(const char *name, char *out, size_t size)
     for (const char *p = name; *p && n + 1 < size; p++)
         out[n++] = name_char(*p, false) ? *p : '_';
     out[n] = '\0';
-}
-
-/* The length of the well-formed UTF-8 sequence at `s` (of `left` bytes), or 0 when it is not one. */
-static size_t utf8_sequence(const unsigned char *s, size_t left)
-{
-    size_t len = s[0] < 0x80             ? 1
-                 : (s[0] & 0xE0) == 0xC0 ? 2
-                 : (s[0] & 0xF0) == 0xE0 ? 3
-                 : (s[0] & 0xF8) == 0xF0 ? 4
-                                         : 0;
-    if (len == 0 || len > left)
-        return 0;
-    return hs_validate_utf8((const char *)s, len) ? len : 0;
-}
-
-char *am_map_utf8(const char *text)
-{
-    size_t len = strlen(text);
-    char *out = malloc(len * 3 + 1); /* each bad byte becomes the three bytes of U+FFFD */
-    if (!out)
-        return NULL;
-    size_t n = 0;
-    const unsigned char *s = (const unsigned char *)text;
-    for (size_t i = 0; i < len;) {
-        size_t k = utf8_sequence(s + i, len - i);
-        if (k) {
-            memcpy(out + n, s + i, k);
-            n += k;
-            i += k;
-        } else {
-            memcpy(out + n, "\xEF\xBF\xBD", 3);
-            n += 3;
-            i++;
-        }
-    }
-    out[n] = '\0';
-    return out;
 }
 
 /* The number written by the `n` decimal digits at `p` (checked by hs_event_time_valid). */
@@ -127,7 +91,7 @@ static bool put_mapped(json_t *object, const char *name, const char *value)
     snprintf(unique, sizeof unique, "%s", mapped);
     for (int n = 2; json_object_get(object, unique); n++)
         snprintf(unique, sizeof unique, "%s_%d", mapped, n);
-    char *text = am_map_utf8(value ? value : "");
+    char *text = hs_json_utf8_replaced(value ? value : "");
     bool ok = text && json_object_set_new(object, unique, json_string(text)) == 0;
     free(text);
     return ok;
@@ -188,7 +152,7 @@ json_t *am_map_alert(const Healthsignals__V1__Alert *alert, const am_map_options
     if (ok && options->generator_url && *options->generator_url) {
         char url[2048];
         generator_url(options->generator_url, alert, url, sizeof url);
-        char *valid = am_map_utf8(url);
+        char *valid = hs_json_utf8_replaced(url);
         ok = valid && json_object_set_new(out, "generatorURL", json_string(valid)) == 0;
         free(valid);
     }

@@ -29,10 +29,6 @@ typedef struct am_map_options {
  * prefix "x_". A valid name is written unchanged. Truncated to `size` - 1 bytes. */
 void am_map_label_name(const char *name, char *out, size_t size);
 
-/* `text` as valid UTF-8: every byte that does not start a well-formed sequence becomes U+FFFD. Returns a
- * malloc'd string (the caller frees it), NULL when out of memory. */
-char *am_map_utf8(const char *text);
-
 /* Parses an RFC 3339 date-time ("2023-07-01T00:00:00Z", "2023-07-01T02:00:00.5+02:00") into milliseconds
  * since the epoch. False when `text` is not one. */
 bool am_map_time_parse(const char *text, int64_t *ms);

@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include "alertmanager_map.h"
+#include "hs/alert.h"
 #include "hs/http.h"
 #include "hs/kafka.h"
 #include "hs/key.h"
@@ -223,17 +224,6 @@ static void alert_delete(hs_table *table, const char *fingerprint)
     hs_table_delete(table, fingerprint);
 }
 
-static bool labels_equal(const Healthsignals__V1__Alert *a, const Healthsignals__V1__Alert *b)
-{
-    if (a->n_labels != b->n_labels)
-        return false;
-    for (size_t i = 0; i < a->n_labels; i++)
-        if (strcmp(a->labels[i]->key, b->labels[i]->key) != 0 ||
-            strcmp(a->labels[i]->value, b->labels[i]->value) != 0)
-            return false;
-    return true;
-}
-
 /* Whether the alert goes into a POST to target `t`: FIRING, or RESOLVED and not yet accepted by it
  * `resolved-sends` times. */
 static bool alert_due(const sink *s, const sink_alert *a, int t)
@@ -258,7 +248,7 @@ static bool any_due(const sink *s, const sink_alert *a)
 static void retire_if_relabelled(sink *s, const char *key, const Healthsignals__V1__Alert *next, bool history)
 {
     sink_alert *old = alert_get(&s->alerts, key);
-    if (!old || history || labels_equal(old->alert, next) || !any_due(s, old))
+    if (!old || history || hs_alert_same_labels(old->alert, next) || !any_due(s, old))
         return;
     if (am_map_is_firing(old->alert)) {
         /* Its ends_at is empty, as a FIRING alert's is: the mapping ends it now. */
@@ -300,7 +290,7 @@ static void unretire_same_labels(sink *s, const Healthsignals__V1__Alert *alert)
         size_t cursor = 0;
         const hs_table_entry *e;
         while (!found && (e = hs_table_next(&s->retired, &cursor)))
-            if (labels_equal(entry_alert(e)->alert, alert)) {
+            if (hs_alert_same_labels(entry_alert(e)->alert, alert)) {
                 char key[ENTRY_KEY_MAX];
                 snprintf(key, sizeof key, "%s", e->key);
                 alert_delete(&s->retired, key);

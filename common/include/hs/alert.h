@@ -30,6 +30,10 @@ void hs_alert_fingerprint(const char *rule, const char *scope_component, const c
  * hs_alert_put refuses any other, and so does hs_validate_alert. */
 bool hs_alert_fingerprint_valid(const char *fingerprint);
 
+/* Whether two alerts carry the same labels (keys and values) in the same order; hs_alert_labels_build sorts
+ * them, so alerts built by it compare as sets. Labels are an alert's identity, as in Alertmanager. */
+bool hs_alert_same_labels(const Healthsignals__V1__Alert *a, const Healthsignals__V1__Alert *b);
+
 /* The severity as Alertmanager's label value: "info", "warning", "critical" ("none" when unspecified). */
 const char *hs_severity_label(Healthsignals__V1__Severity severity);
 

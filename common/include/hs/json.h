@@ -62,6 +62,11 @@ bool hs_json_field_is_map(const ProtobufCFieldDescriptor *field);
  * memory. `s` NULL gives "". */
 json_t *hs_json_string_escaped(const char *s, size_t len);
 
+/* `text` as valid UTF-8: a malloc'd copy, which the caller free()s, with every byte that does not begin a
+ * well-formed sequence replaced by U+FFFD (as hs_json_from_message() writes strings); NULL when out of memory
+ * or `text` is NULL. For text that must be UTF-8 on the way out (Alertmanager's labels and annotations). */
+char *hs_json_utf8_replaced(const char *text);
+
 /* Standard, padded base64 of `len` bytes (`data` may be NULL for none): a malloc'd, NUL-terminated string the
  * caller free()s; NULL only when out of memory. */
 char *hs_json_base64_encode(const void *data, size_t len);
