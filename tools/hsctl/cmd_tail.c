@@ -158,6 +158,9 @@ static json_t *record_to_json(const hs_topic *topic, const rd_kafka_message_t *r
         free(b64);
         if (decode_error)
             json_object_set_new(event, "hsdecodeerror", json_string(decode_error));
+    }
+    if (!topic->value_type || decode_error) {
+        /* A dead letter's reason, a dead-lettered tombstone's too (it prints with "data": null). */
         add_header_attr(event, record, "hs-error-code", "hserrorcode");
         add_header_attr(event, record, "hs-error", "hserror");
         add_header_attr(event, record, "hs-source-topic", "hssourcetopic");
