@@ -4,7 +4,8 @@ written to a partition other than its grouping key's — as a client's default p
 key would — goes to hs.dlq.v1 with a reason naming the partition it belongs on, and does not change the
 outputs; a revision of a counted fact and a tombstone on the wrong partition likewise; a record whose key is
 not its value's identity is dead-lettered with both keys named, on hs.indicators.v1 and hs.capacity.v1; and
-the same fact on the partition that the Python function documented in docs/producers.md computes is counted
+a fact whose unit is a number this version does not know is dead-lettered saying so; and the same fact on
+the partition that the Python function documented in docs/producers.md computes is counted
 — which proves the documented rule for any producer, since the function is taken from the document itself.
 
 usage: test_admission.py COUNT_BINARY HSCTL PRODUCE_RAW DOCS_PRODUCERS_MD
@@ -63,10 +64,11 @@ def encode_scope(region):
     return bytes([2 << 3 | 2, len(inner)]) + inner
 
 
-def encode_observation(indicator, region, period, value):
-    """IndicatorObservation in protobuf wire format, by hand: produce_raw sends bytes, to any partition."""
+def encode_observation(indicator, region, period, value, unit=1):
+    """IndicatorObservation in protobuf wire format, by hand: produce_raw sends bytes, to any partition.
+    Unit 1 is PERCENT."""
     return (string(1, indicator) + encode_scope(region) + string(3, period) + bytes([4 << 3 | 1]) +
-            struct.pack("<d", value) + bytes([5 << 3 | 0, 1]))  # unit PERCENT
+            struct.pack("<d", value) + bytes([5 << 3 | 0, unit]))
 
 
 def encode_capacity(resource, region, period, available, occupied):
@@ -160,7 +162,10 @@ mismatch = f"{kraeft}/region:1084/2023Q2"
 produce_raw(INDICATORS, home, mismatch, encode_observation(kraeft, "1085", "2023Q2", 44))
 beds_mismatch = f"{beds}/region:1084/2023-07-15"
 produce_raw(CAPACITY, partition_for(beds, 8), beds_mismatch, encode_capacity(beds, "1084", "2023-07-14", 100, 90))
-consumed += 5
+# --- an enum number this version does not know (a newer schema's unit), on the right partition -------------
+newer_unit = f"{kraeft}/region:1085/2023Q2"
+produce_raw(INDICATORS, home, newer_unit, encode_observation(kraeft, "1085", "2023Q2", 45, unit=42))
+consumed += 6
 wait_consumed(service, consumed)
 failures_before = hstest.failures
 if counts(prefix) != want:
@@ -179,13 +184,17 @@ mismatch_reasons = {
 for key, reason in mismatch_reasons.items():
     if letters.get(key) != [("key_mismatch", reason)]:
         fail(f"dead letter of {key}: {letters.get(key)}, want key_mismatch '{reason}'")
+unit_reason = "unit: 42 is unknown to this version of healthsignals.v1.Unit"
+if letters.get(newer_unit) != [("validation", unit_reason)]:
+    fail(f"dead letter of {newer_unit}: {letters.get(newer_unit)}, want validation '{unit_reason}'")
 if service.metric("hs_records_dlq_total", code="wrong_partition") != 3 or \
         service.metric("hs_records_dlq_total", code="key_mismatch") != 2:
     fail(f"/metrics: wrong_partition {service.metric('hs_records_dlq_total', code='wrong_partition')}, "
          f"key_mismatch {service.metric('hs_records_dlq_total', code='key_mismatch')}, want 3 and 2")
 if hstest.failures == failures_before:
     ok(f"a new fact, a revision and a tombstone on partition {away} instead of {home}, and two keys that are not "
-       "their values' identities: dead-lettered with their reasons, outputs unchanged")
+       "their values' identities, and a unit unknown to this version: dead-lettered with their reasons, outputs "
+       "unchanged")
 
 # --- the same fact on the partition docs/producers.md computes is counted ----------------------------------
 produce_raw(INDICATORS, home, key_new, encode_observation(kraeft, "1083", "2023Q2", 42))
