@@ -200,6 +200,31 @@ if counts != want_counts:
     fail(f"calc count: {counts}, want {want_counts}")
 ok(f"hsctl calc count over the tailed table: {counts}")
 
+# --- JSON written against a newer schema: --ignore-unknown-fields; open enums -----------------------------
+def newer_event(**data):
+    base = {"indicator": "test.newer", "scope": {"kind": "REGION", "code": "1084"}, "period": "2023Q2",
+            "value": 50, "unit": "PERCENT"}
+    return json.dumps({"specversion": "1.0", "id": "", "source": "test",
+                       "type": "healthsignals.v1.IndicatorObservation", "data": {**base, **data}})
+
+
+newer = "\n".join([newer_event(confidence=0.9, scope={"kind": "REGION", "code": "1084", "ward": "7"}),
+                    newer_event(unit=42)]) + "\n"
+strict = run("publish", "hs.indicators.v1", "-", "--dry-run", stdin=newer, check_status=1)
+if "-:1: data: " not in strict.stderr or "unknown field" not in strict.stderr:
+    fail(f"an unknown field without --ignore-unknown-fields: {strict.stderr}")
+lenient = run("publish", "hs.indicators.v1", "-", "--dry-run", "--ignore-unknown-fields", stdin=newer,
+              check_status=1)
+for line in ["-:1: ignored unknown field data.scope.ward", "-:1: ignored unknown field data.confidence",
+             "-:2: unit: 42 is unknown to this version of healthsignals.v1.Unit",
+             "2 rows, 1 valid (dry run, nothing published), 1 rejected, 2 unknown fields ignored"]:
+    if line not in lenient.stderr:
+        fail(f"--ignore-unknown-fields: no '{line}' in:\n{lenient.stderr}")
+if "--ignore-unknown-fields" not in run("publish", "--help", check_status=0).stdout:
+    fail("publish --help does not document --ignore-unknown-fields")
+ok("unknown fields refuse a line, or with --ignore-unknown-fields are skipped and reported; an enum number "
+   "this version does not know is refused with the reason")
+
 # --- exit codes -----------------------------------------------------------------------------------------
 run("tail", "hs.nothing.v1", check_status=4)
 run("publish", "hs.indicators.v1", check_status=2)

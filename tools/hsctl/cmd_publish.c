@@ -13,6 +13,7 @@
 
 #include "hs/csv.h"
 #include "hs/event.h"
+#include "hs/json.h"
 #include "hs/kafka.h"
 #include "hs/validate.h"
 #include "hsctl.h"
@@ -25,9 +26,12 @@ typedef struct publish_run {
     const char *name; /* input name for messages: the file, or "-" */
     rd_kafka_t *producer;
     bool dry_run;
+    bool ignore_unknown; /* --ignore-unknown-fields */
     const char *source;
     long rows, published, rejected;
     long delivered, undelivered;
+    long unknown_fields, unknown_reported; /* fields --ignore-unknown-fields dropped; how many were shown */
+    long line_no;                          /* the line being read, for reports */
     struct timespec started, last_progress;
 } publish_run;
 
@@ -36,6 +40,7 @@ static void usage(FILE *out)
     fprintf(
         out,
         "usage: hsctl publish TOPIC (--csv FILE | --ndjson FILE | -) [--dry-run] [--source URI]\n"
+        "                     [--ignore-unknown-fields]\n"
         "\n"
         "Validates every row and publishes the good ones to TOPIC. Bad rows are reported as\n"
         "FILE:LINE: reason on stderr and not published. FILE '-' reads standard input.\n"
@@ -47,6 +52,12 @@ static void usage(FILE *out)
         "  -                same as --ndjson -\n"
         "  --dry-run        validate only; publish nothing\n"
         "  --source URI     CloudEvents source of the published events (default /healthsignals/hsctl)\n"
+        "  --ignore-unknown-fields\n"
+        "                   for JSON written against a newer schema: skip fields of \"data\" that\n"
+        "                   this version does not know (each reported on stderr as FILE:LINE, and\n"
+        "                   counted in the summary) instead of rejecting the line; values of known\n"
+        "                   fields are checked as always (an enum number this version does not\n"
+        "                   know is still rejected)\n"
         "\n"
         "Exit status 0 only if every row was good and every record was delivered; 1 if rows were\n"
         "rejected (the good ones are still published); 3 if the broker failed.\n");
@@ -117,6 +128,24 @@ static hs_err publish_record(publish_run *run, long line, const char *key, const
 /* --- CloudEvents JSON lines ------------------------------------------------------------------------------
  */
 
+static void on_unknown_field(void *ctx, const char *path)
+{
+    publish_run *run = ctx;
+    run->unknown_fields++;
+    if (run->unknown_reported++ < MAX_REPORTED_FAILURES)
+        fprintf(stderr, "%s:%ld: ignored unknown field data.%s\n", run->name, run->line_no, path);
+}
+
+/* --ignore-unknown-fields: drops what this version does not know from the event's data, if the event is of
+ * the topic's type (any other event is rejected as it is). */
+static void drop_unknown_fields(publish_run *run, json_t *event)
+{
+    const json_t *type = json_object_get(event, "type");
+    json_t *data = json_object_get(event, "data");
+    if (json_is_string(type) && hs_topic_find_by_type(json_string_value(type)) == run->topic)
+        hs_json_drop_unknown_fields(run->topic->value_type, data, on_unknown_field, run);
+}
+
 static hs_err publish_ndjson(publish_run *run, FILE *in)
 {
     char *line = NULL;
@@ -142,6 +171,9 @@ static hs_err publish_ndjson(publish_run *run, FILE *in)
             reject(run, line_no, reason);
             continue;
         }
+        run->line_no = line_no;
+        if (run->ignore_unknown)
+            drop_unknown_fields(run, event);
         const hs_topic *topic;
         ProtobufCMessage *value;
         hs_event_meta meta;
@@ -237,9 +269,13 @@ hs_err hsctl_publish(int argc, char **argv, const hsctl_globals *g)
     const char *csv = NULL, *ndjson = NULL;
     publish_run run = {.source = "/healthsignals/hsctl"};
     static const struct option options[] = {
-        {"csv", required_argument, NULL, 'c'}, {"ndjson", required_argument, NULL, 'j'},
-        {"dry-run", no_argument, NULL, 'n'},   {"source", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
+        {"csv", required_argument, NULL, 'c'},
+        {"ndjson", required_argument, NULL, 'j'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"source", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {"ignore-unknown-fields", no_argument, NULL, 'u'},
+        {NULL, 0, NULL, 0},
     };
     int opt;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -248,6 +284,7 @@ hs_err hsctl_publish(int argc, char **argv, const hsctl_globals *g)
         case 'j': ndjson = optarg; break;
         case 'n': run.dry_run = true; break;
         case 's': run.source = optarg; break;
+        case 'u': run.ignore_unknown = true; break;
         case 'h': usage(stdout); return HS_OK;
         default: usage(stderr); return HS_ERR_USAGE;
         }
@@ -298,9 +335,12 @@ hs_err hsctl_publish(int argc, char **argv, const hsctl_globals *g)
                              g->timeout_ms / 1000);
     }
 
-    fprintf(stderr, "hsctl publish: %s: %ld rows, %ld %s, %ld rejected%s\n", run.name, run.rows,
+    char unknown[64] = "";
+    if (run.unknown_fields)
+        snprintf(unknown, sizeof unknown, ", %ld unknown fields ignored", run.unknown_fields);
+    fprintf(stderr, "hsctl publish: %s: %ld rows, %ld %s, %ld rejected%s%s\n", run.name, run.rows,
             run.published, run.dry_run ? "valid (dry run, nothing published)" : "published", run.rejected,
-            run.undelivered ? ", some not delivered" : "");
+            unknown, run.undelivered ? ", some not delivered" : "");
     if (err != HS_OK)
         return err;
     if (run.undelivered)
