@@ -225,6 +225,25 @@ if "--ignore-unknown-fields" not in run("publish", "--help", check_status=0).std
 ok("unknown fields refuse a line, or with --ignore-unknown-fields are skipped and reported; an enum number "
    "this version does not know is refused with the reason")
 
+# --- a subject must be the identity of its data ------------------------------------------------------------
+def with_subject(subject, scope):
+    return json.dumps({"specversion": "1.0", "id": "", "source": "test", "subject": subject,
+                       "type": "healthsignals.v1.IndicatorObservation",
+                       "data": {"indicator": "test.subject", "scope": scope, "period": "2023Q2", "value": 50,
+                                "unit": "PERCENT"}})
+
+
+subjects = "\n".join([with_subject("test.subject/region:1081/2023Q2", {"kind": "REGION", "code": "1084"}),
+                      with_subject("test.subject/region:1085/2023Q2", {"code": "Sjælland"})]) + "\n"
+checked = run("publish", "hs.indicators.v1", "-", "--dry-run", stdin=subjects, check_status=1)
+for line in ["-:1: subject: record key 'test.subject/region:1081/2023Q2' is not its value's identity "
+             "'test.subject/region:1084/2023Q2' (indicator/scope/period)",
+             "2 rows, 1 valid (dry run, nothing published), 1 rejected"]:
+    if line not in checked.stderr:
+        fail(f"a subject that is not the data's identity: no '{line}' in:\n{checked.stderr}")
+ok("a subject that is not its data's identity is rejected naming both keys; one that is (after the region "
+   "name is normalised) is valid")
+
 # --- exit codes -----------------------------------------------------------------------------------------
 run("tail", "hs.nothing.v1", check_status=4)
 run("publish", "hs.indicators.v1", check_status=2)

@@ -48,7 +48,8 @@ static void usage(FILE *out)
         "  --csv FILE       indicator data as CSV (hs.indicators.v1 only), header\n"
         "                   indicator,scope,period,value[,unit,volume,provisional,suspended,flags,source]\n"
         "  --ndjson FILE    CloudEvents JSON, one event per line; \"data\": null with a \"subject\"\n"
-        "                   publishes a tombstone (deletes the fact with that key)\n"
+        "                   publishes a tombstone (deletes the fact with that key); a \"subject\"\n"
+        "                   beside data must be the data's identity (the record key)\n"
         "  -                same as --ndjson -\n"
         "  --dry-run        validate only; publish nothing\n"
         "  --source URI     CloudEvents source of the published events (default /healthsignals/hsctl)\n"
@@ -180,6 +181,8 @@ static hs_err publish_ndjson(publish_run *run, FILE *in)
         char key[HS_KEY_MAX];
         hs_error error;
         hs_err err = hs_event_from_json(event, &topic, &value, &meta, key, &error);
+        const json_t *subject = json_object_get(event, "subject");
+        bool has_subject = json_is_string(subject) && json_string_length(subject) > 0;
         json_decref(event);
         if (err == HS_OK && topic != run->topic) {
             err = hs_error_set(&error, HS_ERR_VALIDATION, "type: %s belongs on %s, not %s", meta.type,
@@ -188,9 +191,15 @@ static hs_err publish_ndjson(publish_run *run, FILE *in)
         if (err == HS_OK && value)
             err = hs_validate_message(value, &error);
         if (err == HS_OK && value) {
-            /* Validation may normalise identity fields (region names to codes): key from the result. */
+            /* Validation may normalise identity fields (region names to codes): the key is the result's
+             * identity. A subject given beside the data must be that identity: the services admit a record
+             * under no other key (hs_topic_admit), and publishing under another would leave the fact the
+             * subject names in place. */
             char group[HS_KEY_MAX];
-            err = topic->key_of(value, key, group, &error);
+            if (has_subject && (err = hs_topic_check_key(topic, key, value, group, &error)) != HS_OK)
+                hs_error_prefix(&error, "subject");
+            else if (!has_subject)
+                err = topic->key_of(value, key, group, &error);
         }
         if (err == HS_OK)
             fatal = publish_record(run, line_no, key, value);
