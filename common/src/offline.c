@@ -110,8 +110,16 @@ static hs_err apply_event(const hs_calc *calc, void *state, const json_t *event,
     if (!is_input(calc, topic)) {
         err = hs_error_set(error, HS_ERR_VALIDATION, "%s is not an input of %s", topic->name, calc->name);
     } else if (value && (err = hs_validate_message(value, error)) == HS_OK) {
+        /* The identity after normalisation; a subject given beside the data must be it, as the running
+         * service admits a record under no other key (hs_topic_admit) and hsctl publish sends none. */
         char group[HS_KEY_MAX];
-        err = topic->key_of(value, key, group, error); /* identity after normalisation */
+        const json_t *subject = json_object_get(event, "subject");
+        if (json_is_string(subject) && json_string_length(subject) > 0) {
+            if ((err = hs_topic_check_key(topic, key, value, group, error)) != HS_OK)
+                hs_error_prefix(error, "subject");
+        } else {
+            err = topic->key_of(value, key, group, error);
+        }
     }
     if (err == HS_OK && value && value->descriptor == &healthsignals__v1__rule__descriptor &&
         strcmp(((const Healthsignals__V1__Rule *)value)->service, calc->name) != 0)

@@ -241,8 +241,12 @@ for line in ["-:1: subject: record key 'test.subject/region:1081/2023Q2' is not 
              "2 rows, 1 valid (dry run, nothing published), 1 rejected"]:
     if line not in checked.stderr:
         fail(f"a subject that is not the data's identity: no '{line}' in:\n{checked.stderr}")
-ok("a subject that is not its data's identity is rejected naming both keys; one that is (after the region "
-   "name is normalised) is valid")
+offline = run("calc", "count", stdin=subjects, check_status=1)
+if "-:1: subject: record key 'test.subject/region:1081/2023Q2' is not its value's identity" not in offline.stderr \
+        or [json.loads(line)["data"]["facts"] for line in offline.stdout.splitlines()] != ["1"]:
+    fail(f"calc count with a subject that is not its data's identity: {offline.stdout} {offline.stderr}")
+ok("a subject that is not its data's identity is rejected naming both keys, by publish and by calc; one "
+   "that is (after the region name is normalised) is valid")
 
 # --- exit codes -----------------------------------------------------------------------------------------
 run("tail", "hs.nothing.v1", check_status=4)
