@@ -3,10 +3,11 @@
 written to a partition other than its grouping key's — as a client's default partitioner hashing the whole
 key would — goes to hs.dlq.v1 with a reason naming the partition it belongs on, and does not change the
 outputs; a revision of a counted fact and a tombstone on the wrong partition likewise; a record whose key is
-not its value's identity is dead-lettered with both keys named, on hs.indicators.v1 and hs.capacity.v1; and
-a fact whose unit is a number this version does not know is dead-lettered saying so; and the same fact on
-the partition that the Python function documented in docs/producers.md computes is counted
-— which proves the documented rule for any producer, since the function is taken from the document itself.
+not its value's identity is dead-lettered with both keys named, on hs.indicators.v1 and hs.capacity.v1; a
+fact whose unit is a number this version does not know is dead-lettered saying so; and the same fact on the
+partition that the Python function documented in docs/producers.md computes is counted — which proves the
+documented rule for any producer, since the function is taken from the document itself. `hsctl topics
+partition` names the same partitions.
 
 usage: test_admission.py COUNT_BINARY HSCTL PRODUCE_RAW DOCS_PRODUCERS_MD
 """
@@ -208,6 +209,20 @@ if key_new in dead_letters() and len(dead_letters()[key_new]) != 1:
     fail(f"the fact on its own partition was dead-lettered: {dead_letters()[key_new]}")
 if hstest.failures == failures_before:
     ok(f"the same fact on partition {home}, as the documented partition_for() computes it, is counted")
+
+# --- hsctl topics partition tells the same partition -----------------------------------------------------
+failures_before = hstest.failures
+grouping_keys = [kraeft, beds, "foobar", "21", "sjælland.ø"]
+for topic, partitions in ((INDICATORS, 8), ("hs.budget.v1", 4)):
+    proc = hsctl("topics", "partition", topic, *grouping_keys)
+    told = dict(line.rsplit(" ", 1) for line in proc.stdout.splitlines())
+    want_told = {k: str(partition_for(k, partitions)) for k in grouping_keys}
+    if proc.returncode != 0 or told != want_told:
+        fail(f"hsctl topics partition {topic}: exit {proc.returncode}, {told}, want {want_told}")
+if hsctl("topics", "partition", "hs.rules.v1", "targets").returncode != 2:
+    fail("hsctl topics partition hs.rules.v1 (one partition, read whole): want exit 2")
+if hstest.failures == failures_before:
+    ok("hsctl topics partition names the partition the documented function computes, for 8 and 4 partitions")
 
 code, _ = service.stop()
 if code != 0:
