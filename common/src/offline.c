@@ -23,6 +23,7 @@ typedef struct offline_emit {
     const char *source;
     long changes;
     hs_err failure; /* first failure to emit (out of memory, wrong topic) */
+    bool ignore_unknown_fields;
 } offline_emit;
 
 static size_t output_index(const offline_emit *emit, const hs_topic *topic)
@@ -132,6 +133,31 @@ done:
     return err;
 }
 
+/* Where an input event came from, for the report of each unknown field skipped in it. */
+typedef struct unknown_report {
+    const char *where; /* "NAME:LINE" or "NAME: rules[I]" */
+    hs_offline_stats *stats;
+} unknown_report;
+
+static void report_unknown(void *ctx, const char *path)
+{
+    unknown_report *r = ctx;
+    r->stats->unknown_fields++;
+    fprintf(stderr, "%s: ignored unknown field data.%s\n", r->where, path);
+}
+
+/* options->ignore_unknown_fields, as hsctl publish --ignore-unknown-fields: drops from the event's data what
+ * the type it names does not know. */
+static void drop_unknown(const offline_emit *emit, json_t *event, const char *where, hs_offline_stats *stats)
+{
+    const json_t *type = json_object_get(event, "type");
+    const hs_topic *topic = json_is_string(type) ? hs_topic_find_by_type(json_string_value(type)) : NULL;
+    if (!emit->ignore_unknown_fields || !topic || !topic->value_type)
+        return;
+    unknown_report report = {.where = where, .stats = stats};
+    hs_json_drop_unknown_fields(topic->value_type, json_object_get(event, "data"), report_unknown, &report);
+}
+
 /* Reads `in` as JSON lines, or — when it starts with '[' — as one JSON array of Rule objects. */
 static hs_err run_stream(const hs_calc *calc, void *state, FILE *in, const char *name, offline_emit *emit,
                          hs_offline_stats *stats, bool rules_file)
@@ -161,6 +187,10 @@ static hs_err run_stream(const hs_calc *calc, void *state, FILE *in, const char 
             json_t *event = json_pack("{s:s, s:s, s:s, s:s, s:O}", "specversion", "1.0", "id", "", "source",
                                       name, "type", "healthsignals.v1.Rule", "data", rule);
             hs_error error;
+            char where[300];
+            snprintf(where, sizeof where, "%s: rules[%zu]", name, i);
+            if (event)
+                drop_unknown(emit, event, where, stats);
             if (apply_event(calc, state, event, emit, &error) == HS_OK) {
                 stats->facts++;
             } else {
@@ -193,6 +223,11 @@ static hs_err run_stream(const hs_calc *calc, void *state, FILE *in, const char 
         }
         json_error_t jerr;
         json_t *event = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (event) {
+            char where[300];
+            snprintf(where, sizeof where, "%s:%ld", name, line_no);
+            drop_unknown(emit, event, where, stats);
+        }
         hs_error error;
         hs_err err = event ? apply_event(calc, state, event, emit, &error)
                            : hs_error_set(&error, HS_ERR_PARSE, "invalid JSON at column %d: %s", jerr.column,
@@ -225,7 +260,8 @@ hs_err hs_offline_run(const hs_calc *calc, FILE *rules, const char *rules_name, 
                          .calc = calc,
                          .table_cnt = table_cnt,
                          .out = options->changes ? out : NULL,
-                         .source = options->source ? options->source : source};
+                         .source = options->source ? options->source : source,
+                         .ignore_unknown_fields = options->ignore_unknown_fields};
     emit.tables = calloc(table_cnt ? table_cnt : 1, sizeof *emit.tables);
     void *state = calc->create();
     if (!emit.tables || !state) {

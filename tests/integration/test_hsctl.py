@@ -222,8 +222,15 @@ for line in ["-:1: ignored unknown field data.scope.ward", "-:1: ignored unknown
         fail(f"--ignore-unknown-fields: no '{line}' in:\n{lenient.stderr}")
 if "--ignore-unknown-fields" not in run("publish", "--help", check_status=0).stdout:
     fail("publish --help does not document --ignore-unknown-fields")
-ok("unknown fields refuse a line, or with --ignore-unknown-fields are skipped and reported; an enum number "
-   "this version does not know is refused with the reason")
+offline_newer = run("calc", "count", "--ignore-unknown-fields", stdin=newer, check_status=1)
+if "-:1: ignored unknown field data.scope.ward" not in offline_newer.stderr or \
+        "1 facts applied, 1 rejected" not in offline_newer.stderr or \
+        "2 unknown fields ignored" not in offline_newer.stderr:
+    fail(f"calc --ignore-unknown-fields: {offline_newer.stderr}")
+if "1 facts applied" in run("calc", "count", stdin=newer, check_status=1).stderr:
+    fail("calc without --ignore-unknown-fields applied a fact with unknown fields")
+ok("unknown fields refuse a line, or with --ignore-unknown-fields are skipped and reported (publish and "
+   "calc); an enum number this version does not know is refused with the reason")
 
 # --- a subject must be the identity of its data ------------------------------------------------------------
 def with_subject(subject, scope):
