@@ -3,6 +3,7 @@
  * is printed only when its packed bytes differ from the last ones emitted for its key.
  */
 #include <jansson.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,6 +97,24 @@ static bool is_input(const hs_calc *calc, const hs_topic *topic)
     return false;
 }
 
+/* An event read back by `hsctl tail` says which partition its record was on (the extension attribute
+ * "hspartition"); a record the running service refused for its partition is refused here too, so that
+ * `hsctl calc` over a tailed topic computes what the service computed. Events without it (written for
+ * `hsctl publish`, which partitions by the rule) have no partition to check. */
+static hs_err check_tailed_partition(const json_t *event, const hs_topic *topic, const char *key,
+                                     hs_error *error)
+{
+    const json_t *partition = json_object_get(event, "hspartition");
+    if (!partition || json_is_null(partition))
+        return HS_OK;
+    if (!json_is_integer(partition) || json_integer_value(partition) < 0 ||
+        json_integer_value(partition) > INT32_MAX)
+        return hs_error_set(error, HS_ERR_PARSE, "hspartition: expected a partition number");
+    char group[HS_KEY_MAX];
+    hs_err err = hs_topic_group_of_key(topic, key, group, error);
+    return err ? err : hs_topic_check_partition(topic, group, (int32_t)json_integer_value(partition), error);
+}
+
 /* Applies one parsed event; returns a failure for the caller to report, or HS_OK. Rules of other services
  * are skipped silently, as the running service skips them. */
 static hs_err apply_event(const hs_calc *calc, void *state, const json_t *event, offline_emit *emit,
@@ -122,6 +141,8 @@ static hs_err apply_event(const hs_calc *calc, void *state, const json_t *event,
             err = topic->key_of(value, key, group, error);
         }
     }
+    if (err == HS_OK && !topic->global)
+        err = check_tailed_partition(event, topic, key, error);
     if (err == HS_OK && value && value->descriptor == &healthsignals__v1__rule__descriptor &&
         strcmp(((const Healthsignals__V1__Rule *)value)->service, calc->name) != 0)
         goto done; /* a rule for another service */

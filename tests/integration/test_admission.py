@@ -210,6 +210,17 @@ if key_new in dead_letters() and len(dead_letters()[key_new]) != 1:
 if hstest.failures == failures_before:
     ok(f"the same fact on partition {home}, as the documented partition_for() computes it, is counted")
 
+# --- hsctl calc over the tailed topic computes what the service computed ----------------------------------
+# hsctl tail says each record's partition; calc refuses what the service refused (partition, key, unit).
+tailed = hsctl("tail", INDICATORS, "--from-beginning").stdout + hsctl("tail", CAPACITY, "--from-beginning").stdout
+offline = subprocess.run([HSCTL, "calc", "count"], input=tailed, capture_output=True, text=True, timeout=120)
+offline_counts = {tuple(e["subject"].split("/")): int(e["data"]["facts"])
+                  for e in map(json.loads, offline.stdout.splitlines()) if e["subject"].startswith(prefix)}
+if offline_counts != want:
+    fail(f"hsctl calc count over the tailed topics: {offline_counts}, the service: {want}\n{offline.stderr[-1500:]}")
+else:
+    ok("hsctl calc count over the tailed topics equals the service's table: it refuses the same records")
+
 # --- hsctl topics partition tells the same partition -----------------------------------------------------
 failures_before = hstest.failures
 grouping_keys = [kraeft, beds, "foobar", "21", "sjælland.ø"]

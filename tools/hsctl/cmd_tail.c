@@ -1,7 +1,9 @@
 /* hsctl tail: print a topic's records as CloudEvents JSON lines, decoded through the topic registry.
  * It reads without joining a consumer group (partitions are assigned), with read_committed isolation, so it
  * shows what services see and moves no one's offsets. Tombstones print with "data": null; records that do
- * not decode, and dead letters, print their bytes as data_base64 with the reason.
+ * not decode, and dead letters, print their bytes as data_base64 with the reason. Every line carries its
+ * record's partition ("hspartition"), so that hsctl calc over a tailed topic refuses what the services
+ * refused for its partition.
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -159,6 +161,9 @@ static json_t *record_to_json(const hs_topic *topic, const rd_kafka_message_t *r
         if (decode_error)
             json_object_set_new(event, "hsdecodeerror", json_string(decode_error));
     }
+    /* Where the record was: hsctl calc refuses, as the services do, a record not on its grouping key's
+     * partition (a CloudEvents extension attribute; publish ignores it and partitions by the rule). */
+    json_object_set_new(event, "hspartition", json_integer(record->partition));
     if (!topic->value_type || decode_error) {
         /* A dead letter's reason, a dead-lettered tombstone's too (it prints with "data": null). */
         add_header_attr(event, record, "hs-error-code", "hserrorcode");
