@@ -34,6 +34,18 @@ void hs_alert_fingerprint(const char *rule, const char *scope_component, const c
     snprintf(out, HS_FINGERPRINT_MAX, "%016" PRIx64, hash);
 }
 
+bool hs_alert_fingerprint_valid(const char *fingerprint)
+{
+    size_t len = fingerprint ? strnlen(fingerprint, HS_FINGERPRINT_MAX) : 0;
+    if (len != HS_FINGERPRINT_MAX - 1)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((fingerprint[i] >= '0' && fingerprint[i] <= '9') ||
+              (fingerprint[i] >= 'a' && fingerprint[i] <= 'f')))
+            return false;
+    return true;
+}
+
 const char *hs_severity_label(Healthsignals__V1__Severity severity)
 {
     switch (severity) {
@@ -110,9 +122,41 @@ void hs_alert_store_free(hs_alert_store *store)
     store->firing = 0;
 }
 
+/* Whether two alerts carry the same labels, in the same order (hs_alert_labels_build sorts them). */
+static bool same_labels(const Healthsignals__V1__Alert *a, const Healthsignals__V1__Alert *b)
+{
+    if (a->n_labels != b->n_labels)
+        return false;
+    for (size_t i = 0; i < a->n_labels; i++)
+        if (strcmp(a->labels[i]->key, b->labels[i]->key) != 0 ||
+            strcmp(a->labels[i]->value, b->labels[i]->value) != 0)
+            return false;
+    return true;
+}
+
+/* An alert's labels are its identity to Alertmanager and to any subscriber that knows alerts by them: when
+ * the labels of a FIRING alert change (its rule's labels or severity changed), the alert under its old
+ * labels is resolved first, so that no subscriber is left with it active. */
+static hs_err resolve_if_relabelled(hs_alert_store *store, const Healthsignals__V1__Alert *alert,
+                                    hs_emit *emit, hs_error *error)
+{
+    Healthsignals__V1__Alert *was = hs_alert_stored(store, alert->fingerprint);
+    if (!was)
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory reading alert %s", alert->fingerprint);
+    bool relabelled = !same_labels(was, alert);
+    protobuf_c_message_free_unpacked(&was->base, NULL);
+    return relabelled ? hs_alert_retire(store, alert->fingerprint, "its labels changed", emit, error) : HS_OK;
+}
+
 hs_err hs_alert_put(hs_alert_store *store, const Healthsignals__V1__Alert *alert, hs_emit *emit,
                     hs_error *error)
 {
+    /* One key form for every service's alerts, so that a subscriber of hs.alerts.v1 can rely on it. */
+    if (!hs_alert_fingerprint_valid(alert->fingerprint))
+        return hs_error_set(error, HS_ERR_INTERNAL,
+                            "alert fingerprint '%.40s' is not 16 hex digits of "
+                            "hs_alert_fingerprint",
+                            alert->fingerprint ? alert->fingerprint : "");
     size_t len = 1 + protobuf_c_message_get_packed_size(&alert->base);
     uint8_t small[2048];
     uint8_t *bytes = len <= sizeof small ? small : malloc(len);
@@ -122,9 +166,14 @@ hs_err hs_alert_put(hs_alert_store *store, const Healthsignals__V1__Alert *alert
     bytes[0] = firing;
     protobuf_c_message_pack(&alert->base, bytes + 1);
     const hs_table_entry *old = hs_table_get(&store->alerts, alert->fingerprint);
-    bool was_firing = old && old->value[0];
-    hs_table_change change = hs_table_put(&store->alerts, alert->fingerprint, bytes, len);
     hs_err err = HS_OK;
+    if (old && old->value[0] && !(old->value_len == len && memcmp(old->value, bytes, len) == 0)) {
+        err = resolve_if_relabelled(store, alert, emit, error);
+        old = hs_table_get(&store->alerts, alert->fingerprint); /* the retirement replaced it */
+    }
+    bool was_firing = old && old->value[0];
+    hs_table_change change =
+        err ? HS_TABLE_UNCHANGED : hs_table_put(&store->alerts, alert->fingerprint, bytes, len);
     if (change == HS_TABLE_NOMEM) {
         err = hs_error_set(error, HS_ERR_NOMEM, "out of memory storing an alert");
     } else if (change != HS_TABLE_UNCHANGED) {

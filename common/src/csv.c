@@ -30,6 +30,9 @@ typedef struct reader {
     void *ctx;
     long line;        /* the physical line being fed, 1-based */
     long record_line; /* where the open record started */
+    long field_line;  /* where the open record's current field started: where its quote opened, if it has
+                       * one that runs on past a line end */
+    bool after_lf;    /* the last byte processed was a line feed */
     long records;     /* rows delivered so far, error rows included */
     bool in_record;   /* a record has begun and not yet ended */
     size_t span;      /* bytes of the open record so far, or of the current line while none is open */
@@ -101,13 +104,19 @@ static void begin_record(reader *r)
     if (!r->in_record) {
         r->in_record = true;
         r->record_line = r->line;
+        r->field_line = r->line;
     }
 }
 
 /* Hands one row to the callback: the open record's fields, or `row_error`. */
 static void deliver(reader *r, long line, const hs_error *row_error)
 {
-    hs_csv_row row = {.line = line, .record = r->records++, .count = 0, .fields = NULL, .error = row_error};
+    hs_csv_row row = {.line = line,
+                      .last_line = row_error ? line : r->line,
+                      .record = r->records++,
+                      .count = 0,
+                      .fields = NULL,
+                      .error = row_error};
     if (!row_error) {
         if (!grow((void **)&r->fields, &r->fields_cap, r->count, sizeof *r->fields)) {
             set_fatal_nomem(r);
@@ -122,6 +131,19 @@ static void deliver(reader *r, long line, const hs_error *row_error)
         r->stopped = true;
 }
 
+/* Reports the lines after the first of a record that failed while a quoted field ran on over line ends,
+ * `first`..`last`: they were read as part of that field, so none of them became a row, good or bad, and
+ * each is reported on its own, naming the line where the quote opened and `why` the record failed. */
+static void deliver_swallowed(reader *r, long first, long last, const char *why)
+{
+    for (long line = first; line <= last && !r->stopped && !r->fatal; line++) {
+        hs_error reason;
+        hs_error_set(&reason, HS_ERR_PARSE, "not read: inside the quoted field opened on line %ld (%s)",
+                     r->field_line, why);
+        deliver(r, line, &reason);
+    }
+}
+
 /* libcsv's field callback. */
 static void on_field(void *data, size_t len, void *ctx)
 {
@@ -129,6 +151,7 @@ static void on_field(void *data, size_t len, void *ctx)
     if (r->stopped || r->fatal)
         return;
     begin_record(r);
+    r->field_line = r->line; /* a field ends at a delimiter on this line: the next one starts here */
     if (r->rejected)
         return;
     if (r->count == HS_CSV_MAX_FIELDS) {
@@ -200,9 +223,15 @@ static bool feed(reader *r, const char *data, size_t len, bool line_ends)
     else
         hs_error_set(
             &reason, HS_ERR_PARSE,
-            "malformed quoting on line %ld: a '\"' inside an unquoted field, or text after a closing quote",
-            r->line);
+            "malformed quoting on line %ld: a '\"' inside an unquoted field, or text after a closing "
+            "quote; the quoted field opened on line %ld takes lines %ld-%ld into this record",
+            r->line, r->field_line, start + 1, r->line);
     deliver(r, start, &reason);
+    if (start != r->line) {
+        char why[64];
+        snprintf(why, sizeof why, "malformed quoting on line %ld", r->line);
+        deliver_swallowed(r, start + 1, r->line, why);
+    }
     resynchronise(r, line_ends);
     return false;
 }
@@ -211,6 +240,7 @@ static bool feed(reader *r, const char *data, size_t len, bool line_ends)
  * the part of a line that a chunk holds. */
 static void process_segment(reader *r, const char *seg, size_t len, bool has_lf)
 {
+    r->after_lf = has_lf;
     if (r->skipping) {
         if (has_lf) {
             r->skipping = false;
@@ -250,6 +280,8 @@ static void process_segment(reader *r, const char *seg, size_t len, bool has_lf)
                          "record longer than %d bytes (a quoted field runs on to line %ld)",
                          HS_CSV_MAX_LINE_BYTES, r->line);
         deliver(r, start, &reason);
+        if (start != r->line)
+            deliver_swallowed(r, start + 1, r->line, "its record is too long");
         resynchronise(r, has_lf);
         return;
     }
@@ -282,9 +314,20 @@ static void finish(reader *r)
         return;
     if (csv_fini(&r->parser, on_field, on_record, r) != 0) {
         if (csv_error(&r->parser) == CSV_EPARSE) {
+            /* By RFC 4180 the field runs to the end of the input: every line after the one it opened on is
+             * inside it, and is reported, rather than lost without a word. */
+            long start = r->in_record ? r->record_line : r->line;
+            long last = r->after_lf ? r->line - 1 : r->line;
             hs_error reason;
-            hs_error_set(&reason, HS_ERR_PARSE, "unterminated quoted field: the closing '\"' is missing");
-            deliver(r, r->in_record ? r->record_line : r->line, &reason);
+            if (last <= start)
+                hs_error_set(&reason, HS_ERR_PARSE, "unterminated quoted field: the closing '\"' is missing");
+            else
+                hs_error_set(&reason, HS_ERR_PARSE,
+                             "unterminated quoted field: the quote opened on line %ld is never closed, so "
+                             "lines %ld-%ld are inside it and not read",
+                             r->field_line, start + 1, last);
+            deliver(r, start, &reason);
+            deliver_swallowed(r, start + 1, last, "never closed");
         } else {
             set_fatal_nomem(r);
         }
@@ -590,15 +633,9 @@ static hs_err fill_indicator(Healthsignals__V1__IndicatorObservation *obs, const
     return set_string(&obs->source, field_of(hdr, row, HS_CSV_SOURCE), error);
 }
 
-hs_err hs_indicator_from_csv(const hs_csv_header *hdr, const hs_csv_row *row,
-                             Healthsignals__V1__IndicatorObservation **out, hs_error *error)
+static hs_err indicator_from_row(const hs_csv_header *hdr, const hs_csv_row *row,
+                                 Healthsignals__V1__IndicatorObservation **out, hs_error *error)
 {
-    *out = NULL;
-    if (row->error) {
-        if (error)
-            *error = *row->error;
-        return row->error->code;
-    }
     for (int c = 0; c < REQUIRED_COLUMNS; c++)
         if (hdr->index[c] < 0 || (size_t)hdr->index[c] >= hdr->count)
             return hs_error_set(error, HS_ERR_PARSE, "header has no column %s", column_names[c]);
@@ -623,4 +660,24 @@ hs_err hs_indicator_from_csv(const hs_csv_header *hdr, const hs_csv_row *row,
     }
     *out = obs;
     return HS_OK;
+}
+
+hs_err hs_indicator_from_csv(const hs_csv_header *hdr, const hs_csv_row *row,
+                             Healthsignals__V1__IndicatorObservation **out, hs_error *error)
+{
+    *out = NULL;
+    if (row->error) {
+        if (error)
+            *error = *row->error;
+        return row->error->code;
+    }
+    hs_err err = indicator_from_row(hdr, row, out, error);
+    if (err != HS_OK && error && row->last_line > row->line) {
+        /* The lines after the first went into this row through a quoted field: say so, or they would be
+         * lost without a word (an unbalanced quote that a later '"' happens to close). */
+        hs_error inner = *error;
+        hs_error_set(error, err, "%s (this row spans lines %ld-%ld: a quoted field holds line breaks)",
+                     inner.message, row->line, row->last_line);
+    }
+    return err;
 }

@@ -154,6 +154,21 @@ static char *json_name(const char *name, char *buf, size_t cap)
     return out;
 }
 
+void hs_json_field_name(const char *name, char *out, size_t size)
+{
+    size_t n = 0;
+    char c;
+    while (n + 1 < size && (c = json_name_next(&name)) != '\0')
+        out[n++] = c;
+    if (size)
+        out[n] = '\0';
+}
+
+bool hs_json_field_is_map(const ProtobufCFieldDescriptor *field)
+{
+    return field_is_map(field);
+}
+
 /* Whether `key` is the JSON name of proto field `name`, compared without building the name. */
 static bool is_json_name(const char *name, const char *key)
 {
@@ -239,11 +254,12 @@ static size_t utf8_invalid_bytes(const char *s, size_t len)
     return bad;
 }
 
-/* A malloc'd copy of `s` with each of its `bad` invalid bytes replaced by U+FFFD (EF BF BD); its length goes
- * to `*out_len`. NULL when out of memory. */
-static char *utf8_repaired(const char *s, size_t len, size_t bad, size_t *out_len)
+/* A malloc'd copy of `s` with each of its `bad` invalid bytes replaced by U+FFFD (EF BF BD), or with `escape`
+ * by the four characters \xNN; its length goes to `*out_len`. NULL when out of memory. */
+static char *utf8_repaired(const char *s, size_t len, size_t bad, bool escape, size_t *out_len)
 {
-    char *out = malloc(len + 2 * bad + 1);
+    static const char hex[] = "0123456789abcdef";
+    char *out = malloc(len + 3 * bad + 1);
     if (!out)
         return NULL;
     const unsigned char *p = (const unsigned char *)s;
@@ -254,6 +270,12 @@ static char *utf8_repaired(const char *s, size_t len, size_t bad, size_t *out_le
             memcpy(out + n, p + i, seq);
             n += seq;
             i += seq;
+        } else if (escape) {
+            out[n++] = '\\';
+            out[n++] = 'x';
+            out[n++] = hex[p[i] >> 4];
+            out[n++] = hex[p[i] & 0xf];
+            i++;
         } else {
             memcpy(out + n, "\xEF\xBF\xBD", 3);
             n += 3;
@@ -263,6 +285,22 @@ static char *utf8_repaired(const char *s, size_t len, size_t bad, size_t *out_le
     out[n] = '\0';
     *out_len = n;
     return out;
+}
+
+json_t *hs_json_string_escaped(const char *s, size_t len)
+{
+    if (!s)
+        return json_string("");
+    size_t bad = utf8_invalid_bytes(s, len);
+    if (bad == 0)
+        return json_stringn_nocheck(s, len);
+    size_t escaped_len;
+    char *escaped = utf8_repaired(s, len, bad, true, &escaped_len);
+    if (!escaped)
+        return NULL;
+    json_t *json = json_stringn_nocheck(escaped, escaped_len);
+    free(escaped);
+    return json;
 }
 
 /* ---- base64 (RFC 4648) -------------------------------------------------------------------------------- */
@@ -359,6 +397,27 @@ static base64_status base64_decode(const char *text, size_t len, ProtobufCBinary
     return BASE64_OK;
 }
 
+char *hs_json_base64_encode(const void *data, size_t len)
+{
+    size_t out_len;
+    return base64_encode(data, data ? len : 0, &out_len);
+}
+
+hs_err hs_json_base64_decode(const char *text, size_t len, uint8_t **out, size_t *out_len, hs_error *error)
+{
+    ProtobufCBinaryData bytes;
+    *out = NULL;
+    *out_len = 0;
+    switch (base64_decode(text, len, &bytes)) {
+    case BASE64_OK: break;
+    case BASE64_INVALID: return hs_error_set(error, HS_ERR_PARSE, "not valid base64");
+    case BASE64_NOMEM: return hs_error_set(error, HS_ERR_NOMEM, "out of memory decoding base64");
+    }
+    *out = bytes.data;
+    *out_len = bytes.len;
+    return HS_OK;
+}
+
 /* ---- message -> JSON ---------------------------------------------------------------------------------- */
 
 static json_t *message_to_json(const ProtobufCMessage *msg);
@@ -371,7 +430,7 @@ static json_t *string_to_json(const char *s, size_t len)
     if (bad == 0)
         return json_stringn_nocheck(s, len);
     size_t repaired_len;
-    char *repaired = utf8_repaired(s, len, bad, &repaired_len);
+    char *repaired = utf8_repaired(s, len, bad, false, &repaired_len);
     if (!repaired)
         return NULL;
     json_t *json = json_stringn_nocheck(repaired, repaired_len);
@@ -389,7 +448,7 @@ static int object_set(json_t *object, const char *key, size_t len, json_t *value
     if (bad == 0)
         return json_object_setn_new_nocheck(object, key, len, value);
     size_t repaired_len;
-    char *repaired = utf8_repaired(key, len, bad, &repaired_len);
+    char *repaired = utf8_repaired(key, len, bad, false, &repaired_len);
     if (!repaired) {
         json_decref(value);
         return -1;

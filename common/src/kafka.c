@@ -85,9 +85,11 @@ hs_err hs_kafka_produce_packed(rd_kafka_t *producer, const hs_topic *topic, cons
         hs_event_id(meta->id, topic->name, key, bytes, bytes ? len : 0);
     if (!meta->time[0])
         hs_event_time_now(meta->time);
+    if (!meta->dataschema[0] && topic->value_type)
+        hs_event_dataschema(meta->dataschema, topic->value_type->name);
 
-    rd_kafka_headers_t *headers = rd_kafka_headers_new(6);
-    hs_event_add_headers(headers, meta, bytes != NULL);
+    rd_kafka_headers_t *headers = rd_kafka_headers_new(8);
+    hs_event_add_headers(headers, meta, key, bytes != NULL);
     /* RD_KAFKA_MSG_F_COPY: librdkafka allocates the record and a copy of its value together, one allocation
      * where handing over a buffer of ours would take two. */
     rd_kafka_resp_err_t kerr = rd_kafka_producev(

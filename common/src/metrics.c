@@ -24,9 +24,10 @@ typedef enum metric_kind {
     KIND_COUNTER,
     KIND_GAUGE,
     KIND_HISTOGRAM,
+    KIND_MIRRORED_COUNTER, /* a counter kept elsewhere, held in a gauge (hs_metrics_counter_mirror) */
 } metric_kind;
 
-static const char *const kind_names[] = {"counter", "gauge", "histogram"};
+static const char *const kind_names[] = {"counter", "gauge", "histogram", "counter"};
 
 struct hs_counter {
     uint64_t value;
@@ -585,6 +586,13 @@ hs_gauge *hs_metrics_gauge_l(hs_metrics *m, const char *name, const char *help, 
     return s ? &s->u.gauge : NULL;
 }
 
+hs_gauge *hs_metrics_counter_mirror(hs_metrics *m, const char *name, const char *help, const char *labels)
+{
+    label l[MAX_LABELS];
+    series *s = series_get(m, KIND_MIRRORED_COUNTER, name, help, l, parse_labels(labels, l), NULL, 0);
+    return s ? &s->u.gauge : NULL;
+}
+
 hs_histogram *hs_metrics_histogram(hs_metrics *m, const char *name, const char *help, const char *labels,
                                    const double *upper_bounds, size_t n)
 {
@@ -788,6 +796,7 @@ char *hs_metrics_render(hs_metrics *m)
                 put_sample(&out, f, "", s, NULL, value);
                 break;
             case KIND_GAUGE:
+            case KIND_MIRRORED_COUNTER:
                 format_double(s->u.gauge.value, value, sizeof value);
                 put_sample(&out, f, "", s, NULL, value);
                 break;

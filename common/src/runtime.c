@@ -35,6 +35,7 @@
 #include "hs/http.h"
 #include "hs/kafka.h"
 #include "hs/log.h"
+#include "hs/process.h"
 #include "hs/text.h"
 #include "hs/validate.h"
 
@@ -723,6 +724,27 @@ static void mark_live(runtime *rt, part_state *ps, int i)
 /* --- dead letters ----------------------------------------------------------------------------------------
  */
 
+/* The CloudEvents headers of a dead letter: an event of its own type from this service, about the record at
+ * topic/partition/offset (its id derives from that position, so a dead letter produced again after an
+ * aborted transaction keeps its id), whose subject is the rejected record's key and whose data are the
+ * rejected bytes as they came (no schema: they may be anything). */
+static void dead_letter_envelope(const runtime *rt, const rd_kafka_message_t *msg,
+                                 rd_kafka_headers_t *headers)
+{
+    hs_event_meta meta = {.type = HS_EVENT_TYPE_DEAD_LETTER};
+    snprintf(meta.source, sizeof meta.source, "/healthsignals/%s", rt->calc->name);
+    char position[HS_KEY_MAX];
+    snprintf(position, sizeof position, "%s/%s/%" PRId32 "/%" PRId64, rt->calc->name,
+             rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset);
+    hs_event_id(meta.id, rt->dlq->name, "", position, strlen(position));
+    hs_event_time_now(meta.time);
+    hs_event_add_headers(headers, &meta, NULL, false);
+    if (msg->key)
+        rd_kafka_header_add(headers, "ce_subject", -1, msg->key, (ssize_t)msg->key_len);
+    if (msg->payload)
+        rd_kafka_header_add(headers, "content-type", -1, "application/octet-stream", -1);
+}
+
 static void dead_letter(runtime *rt, const rd_kafka_message_t *msg, hs_err code, const char *reason)
 {
     const char *topic = rd_kafka_topic_name(msg->rkt);
@@ -738,7 +760,8 @@ static void dead_letter(runtime *rt, const rd_kafka_message_t *msg, hs_err code,
     char partition[16], offset[32];
     snprintf(partition, sizeof partition, "%" PRId32, msg->partition);
     snprintf(offset, sizeof offset, "%" PRId64, msg->offset);
-    rd_kafka_headers_t *headers = rd_kafka_headers_new(8);
+    rd_kafka_headers_t *headers = rd_kafka_headers_new(16);
+    dead_letter_envelope(rt, msg, headers);
     rd_kafka_header_add(headers, "hs-error-code", -1, hs_err_name(code), -1);
     rd_kafka_header_add(headers, "hs-error", -1, reason, -1);
     rd_kafka_header_add(headers, "hs-source-topic", -1, topic, -1);
@@ -1147,7 +1170,13 @@ static const char *not_ready_reason(const runtime *rt)
 static void refresh_gauges(void *ctx, hs_metrics *m)
 {
     runtime *rt = ctx;
-    hs_gauge_set(hs_metrics_gauge_l(m, "hs_process_resident_bytes", "Resident set size of the process", NULL),
+    hs_process_metrics_refresh(m);
+    /* Deprecated for process_resident_memory_bytes (README, "Contracts for other systems"); kept one
+     * release so that existing dashboards keep working. */
+    hs_gauge_set(hs_metrics_gauge_l(m, "hs_process_resident_bytes",
+                                    "Resident set size of the process (deprecated: use "
+                                    "process_resident_memory_bytes)",
+                                    NULL),
                  (double)hs_process_rss_bytes());
     hs_gauge_set(hs_metrics_gauge_l(m, "hs_ready", "1 when /readyz answers ready", NULL),
                  not_ready_reason(rt) ? 0 : 1);

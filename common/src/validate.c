@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hs/alert.h"
 #include "hs/period.h"
 
 /* User text quoted in a reason is cut to this many bytes, so that the reason itself survives. */
@@ -153,6 +154,17 @@ static hs_err check_number(const char *field, double value, bool non_negative, h
     if (non_negative && value < 0)
         return hs_error_set(error, HS_ERR_VALIDATION, "%s: %s is negative", field, number_text(value, buf));
     return HS_OK;
+}
+
+/* A count of things (beds, places, slots): a number field, and at most HS_VALIDATE_COUNT_MAX. */
+static hs_err check_count(const char *field, double value, hs_error *error)
+{
+    char buf[32], bound[32];
+    hs_err err = check_number(field, value, true, error);
+    if (err == HS_OK && value > HS_VALIDATE_COUNT_MAX)
+        err = hs_error_set(error, HS_ERR_VALIDATION, "%s: %s is above %s for a count", field,
+                           number_text(value, buf), number_text(HS_VALIDATE_COUNT_MAX, bound));
+    return err;
 }
 
 static hs_err check_flags(char *const *flags, size_t count, hs_error *error)
@@ -452,27 +464,93 @@ bool hs_unit_parse(const char *text, Healthsignals__V1__Unit *out)
     return false;
 }
 
+/* The range of each unit. The lower bounds are the units' meaning (a share, a duration, a count cannot be
+ * negative; money can). The upper bounds are magnitudes no real figure of the unit comes near: each is at
+ * least a thousand times the largest figure of its unit in the Danish health sector, so that no published
+ * figure is ever refused, while a figure like 1e308 beds is. They are also what keeps the calculations
+ * finite: every bound is at most 1e15 and every volume at most 1e12, so a product of a value and a volume
+ * is below 1e27 and no sum a service computes (of at most millions of terms) comes anywhere near
+ * DBL_MAX (1.8e308). Why each bound, from the largest real figure of the unit:
+ *   PERCENT 0..100       a share of something; growth and change are computed by rules, not published
+ *   DAYS    0..1e9       a lifetime is 4e4 days; totals of days (the nation's bed-days) are 5e6 a year
+ *   WEEKS   0..1e8       the same spans in weeks (1e9 days / 7, rounded down to a power of ten)
+ *   COUNT   0..1e12      patients, beds, courses, slots: the largest yearly count of the sector
+ *                        (laboratory analyses) is about 1e9; Denmark has 6e6 inhabitants
+ *   FTE     0..1e8       the regions employ 1.3e5 full-time equivalents, the labour force is 3e6
+ *   DKK     -1e15..1e15  the regions' yearly budget is 1.3e11 DKK, Denmark's GDP 2.8e12 DKK
+ *   RATIO   0..1e9       a ratio of two counts: at most a population (6e6) per one
+ *   INDEX   0..1e9       base 100; the documents' indices are 93-147
+ *   RATE    0..1e9       per population: 7 GP contacts a year per person are 7e5 per 100 000 */
+static const struct unit_range {
+    Healthsignals__V1__Unit unit;
+    double min, max;
+} unit_ranges[] = {
+    {HEALTHSIGNALS__V1__UNIT__PERCENT, 0, HS_VALIDATE_PERCENT_MAX},
+    {HEALTHSIGNALS__V1__UNIT__DAYS, 0, HS_VALIDATE_DAYS_MAX},
+    {HEALTHSIGNALS__V1__UNIT__WEEKS, 0, HS_VALIDATE_WEEKS_MAX},
+    {HEALTHSIGNALS__V1__UNIT__COUNT, 0, HS_VALIDATE_COUNT_MAX},
+    {HEALTHSIGNALS__V1__UNIT__FTE, 0, HS_VALIDATE_FTE_MAX},
+    {HEALTHSIGNALS__V1__UNIT__DKK, -HS_VALIDATE_DKK_MAX, HS_VALIDATE_DKK_MAX},
+    {HEALTHSIGNALS__V1__UNIT__RATIO, 0, HS_VALIDATE_RATIO_MAX},
+    {HEALTHSIGNALS__V1__UNIT__INDEX, 0, HS_VALIDATE_INDEX_MAX},
+    {HEALTHSIGNALS__V1__UNIT__RATE, 0, HS_VALIDATE_RATE_MAX},
+};
+
+bool hs_unit_range(Healthsignals__V1__Unit unit, double *min, double *max)
+{
+    for (size_t i = 0; i < sizeof unit_ranges / sizeof unit_ranges[0]; i++)
+        if (unit_ranges[i].unit == unit) {
+            *min = unit_ranges[i].min;
+            *max = unit_ranges[i].max;
+            return true;
+        }
+    return false;
+}
+
 hs_err hs_unit_check_value(Healthsignals__V1__Unit unit, double value, hs_error *error)
 {
-    char buf[32];
+    char buf[32], bound[32];
     if (unit == HEALTHSIGNALS__V1__UNIT__UNIT_UNSPECIFIED)
         return hs_error_set(error, HS_ERR_VALIDATION, "unit is required");
     const char *name = hs_unit_name(unit);
-    if (!name)
+    double min, max;
+    if (!name || !hs_unit_range(unit, &min, &max))
         return hs_error_set(error, HS_ERR_VALIDATION, "%d is unknown to this version of %s", (int)unit,
                             healthsignals__v1__unit__descriptor.name);
     if (!isfinite(value))
         return hs_error_set(error, HS_ERR_VALIDATION, "%s is not a finite number", number_text(value, buf));
-    if (unit == HEALTHSIGNALS__V1__UNIT__DKK)
-        return HS_OK; /* income is negative */
-    if (unit == HEALTHSIGNALS__V1__UNIT__PERCENT && value > 100)
-        return hs_error_set(error, HS_ERR_VALIDATION, "%s is above 100 for PERCENT", number_text(value, buf));
-    if (value < 0)
-        return hs_error_set(error, HS_ERR_VALIDATION, "%s is below 0 for %s", number_text(value, buf), name);
+    if (value > max)
+        return hs_error_set(error, HS_ERR_VALIDATION, "%s is above %s for %s", number_text(value, buf),
+                            number_text(max, bound), name);
+    if (value < min)
+        return hs_error_set(error, HS_ERR_VALIDATION, "%s is below %s for %s", number_text(value, buf),
+                            number_text(min, bound), name);
     return HS_OK;
 }
 
 /* --- Messages ------------------------------------------------------------------------------------------ */
+
+hs_err hs_validate_indicator_figures(const Healthsignals__V1__IndicatorObservation *obs, hs_error *error)
+{
+    if (obs->unit == HEALTHSIGNALS__V1__UNIT__UNIT_UNSPECIFIED)
+        return hs_error_set(error, HS_ERR_VALIDATION, "unit is required");
+    hs_err err = check_enum("unit", &healthsignals__v1__unit__descriptor, (int)obs->unit, error);
+    if (err != HS_OK)
+        return err;
+    err = hs_unit_check_value(obs->unit, obs->value, error);
+    if (err != HS_OK) {
+        hs_error_prefix(error, "value");
+        return err;
+    }
+    if (obs->_volume_case != HEALTHSIGNALS__V1__INDICATOR_OBSERVATION___VOLUME_VOLUME)
+        return HS_OK;
+    if (obs->volume < 0)
+        return hs_error_set(error, HS_ERR_VALIDATION, "volume: %lld is negative", (long long)obs->volume);
+    if ((double)obs->volume > HS_VALIDATE_COUNT_MAX)
+        return hs_error_set(error, HS_ERR_VALIDATION, "volume: %lld is above %lld for a count",
+                            (long long)obs->volume, (long long)HS_VALIDATE_COUNT_MAX);
+    return HS_OK;
+}
 
 hs_err hs_validate_indicator(Healthsignals__V1__IndicatorObservation *obs, hs_error *error)
 {
@@ -487,18 +565,9 @@ hs_err hs_validate_indicator(Healthsignals__V1__IndicatorObservation *obs, hs_er
         err = check_period("period", obs->period, true, &given, &period, error);
     if (err != HS_OK)
         return err;
-    if (obs->unit == HEALTHSIGNALS__V1__UNIT__UNIT_UNSPECIFIED)
-        return hs_error_set(error, HS_ERR_VALIDATION, "unit is required");
-    if ((err = check_enum("unit", &healthsignals__v1__unit__descriptor, (int)obs->unit, error)) != HS_OK)
-        return err;
-    err = hs_unit_check_value(obs->unit, obs->value, error);
-    if (err != HS_OK) {
-        hs_error_prefix(error, "value");
-        return err;
-    }
-    if (obs->_volume_case == HEALTHSIGNALS__V1__INDICATOR_OBSERVATION___VOLUME_VOLUME && obs->volume < 0)
-        return hs_error_set(error, HS_ERR_VALIDATION, "volume: %lld is negative", (long long)obs->volume);
-    err = check_flags(obs->quality_flags, obs->n_quality_flags, error);
+    err = hs_validate_indicator_figures(obs, error);
+    if (err == HS_OK)
+        err = check_flags(obs->quality_flags, obs->n_quality_flags, error);
     if (err == HS_OK)
         err = check_text("source", obs->source, HS_VALIDATE_SOURCE_MAX, false, error);
     return err;
@@ -519,11 +588,11 @@ hs_err hs_validate_capacity(Healthsignals__V1__CapacityObservation *obs, hs_erro
         return err;
     if (obs->_available_case != HEALTHSIGNALS__V1__CAPACITY_OBSERVATION___AVAILABLE_AVAILABLE)
         return hs_error_set(error, HS_ERR_VALIDATION, "available is required");
-    err = check_number("available", obs->available, true, error);
+    err = check_count("available", obs->available, error);
     if (err == HS_OK)
-        err = check_number("occupied", obs->occupied, true, error);
+        err = check_count("occupied", obs->occupied, error);
     if (err == HS_OK && obs->_normed_case == HEALTHSIGNALS__V1__CAPACITY_OBSERVATION___NORMED_NORMED)
-        err = check_number("normed", obs->normed, true, error);
+        err = check_count("normed", obs->normed, error);
     if (err == HS_OK)
         err = check_flags(obs->quality_flags, obs->n_quality_flags, error);
     if (err == HS_OK)
@@ -630,6 +699,44 @@ static hs_err check_level_thresholds(const Healthsignals__V1__Rule *rule, hs_err
     return HS_OK;
 }
 
+/* A rule's labels go onto its alerts as they are, and Alertmanager refuses an alert whose label names are
+ * not Prometheus names (400, "invalid label name"): [a-zA-Z_][a-zA-Z0-9_]*, without the "__" that Prometheus
+ * keeps for itself. Values must be UTF-8. */
+static hs_err check_labels(const Healthsignals__V1__Rule *rule, hs_error *error)
+{
+    for (size_t i = 0; i < rule->n_labels; i++) {
+        const char *name = rule->labels[i]->key ? rule->labels[i]->key : "";
+        const char *value = rule->labels[i]->value ? rule->labels[i]->value : "";
+        size_t len = strnlen(name, HS_VALIDATE_CODE_MAX + 1);
+        if (len == 0)
+            return hs_error_set(error, HS_ERR_VALIDATION, "labels: a label has an empty name");
+        if (len > HS_VALIDATE_CODE_MAX)
+            return hs_error_set(error, HS_ERR_TOO_LARGE, "labels: '%.*s...' is longer than %d bytes",
+                                QUOTE_MAX, name, HS_VALIDATE_CODE_MAX);
+        bool ok = !(name[0] >= '0' && name[0] <= '9');
+        for (size_t k = 0; ok && k < len; k++)
+            ok = (name[k] >= 'a' && name[k] <= 'z') || (name[k] >= 'A' && name[k] <= 'Z') ||
+                 (name[k] >= '0' && name[k] <= '9') || name[k] == '_';
+        if (!ok)
+            return hs_error_set(
+                error, HS_ERR_VALIDATION,
+                "labels: '%.*s' is not a label name Alertmanager accepts: letters, digits and "
+                "'_', not starting with a digit",
+                QUOTE_MAX, name);
+        if (strncmp(name, "__", 2) == 0)
+            return hs_error_set(error, HS_ERR_VALIDATION,
+                                "labels: '%.*s' starts with '__', which Prometheus reserves", QUOTE_MAX,
+                                name);
+        if (!hs_validate_utf8(value, strlen(value)))
+            return hs_error_set(error, HS_ERR_VALIDATION, "labels: the value of '%s' is not valid UTF-8",
+                                name);
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(name, rule->labels[k]->key) == 0)
+                return hs_error_set(error, HS_ERR_VALIDATION, "labels: '%s' appears twice", name);
+    }
+    return HS_OK;
+}
+
 hs_err hs_validate_rule(Healthsignals__V1__Rule *rule, hs_error *error)
 {
     if (!rule)
@@ -683,6 +790,8 @@ hs_err hs_validate_rule(Healthsignals__V1__Rule *rule, hs_error *error)
         err = check_text("summary", rule->summary, SIZE_MAX - 1, false, error);
     if (err == HS_OK)
         err = check_text("description", rule->description, SIZE_MAX - 1, false, error);
+    if (err == HS_OK)
+        err = check_labels(rule, error);
     return err;
 }
 
@@ -691,16 +800,12 @@ hs_err hs_validate_alert(Healthsignals__V1__Alert *alert, hs_error *error)
     if (!alert)
         return hs_error_set(error, HS_ERR_VALIDATION, "alert is missing");
     const char *fp = alert->fingerprint ? alert->fingerprint : "";
-    size_t len = strnlen(fp, HS_VALIDATE_CODE_MAX + 1);
-    if (len == 0)
+    if (!*fp)
         return hs_error_set(error, HS_ERR_VALIDATION, "fingerprint is required");
-    if (len > HS_VALIDATE_CODE_MAX)
-        return hs_error_set(error, HS_ERR_TOO_LARGE, "fingerprint: longer than %d bytes",
-                            HS_VALIDATE_CODE_MAX);
-    for (size_t i = 0; i < len; i++)
-        if (fp[i] <= ' ' || fp[i] > '~')
-            return hs_error_set(error, HS_ERR_VALIDATION,
-                                "fingerprint: must be printable ASCII without spaces");
+    if (!hs_alert_fingerprint_valid(fp))
+        return hs_error_set(error, HS_ERR_VALIDATION,
+                            "fingerprint: '%.*s' is not 16 lowercase hex digits (hs_alert_fingerprint)",
+                            QUOTE_MAX, fp);
     if (alert->state == HEALTHSIGNALS__V1__ALERT_STATE__ALERT_STATE_UNSPECIFIED)
         return hs_error_set(error, HS_ERR_VALIDATION, "state is required");
     hs_err err = check_enum("state", &healthsignals__v1__alert_state__descriptor, (int)alert->state, error);

@@ -6,6 +6,7 @@
  */
 #include "capacity.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,6 @@
 #include "healthsignals/v1/capacity_status.pb-c.h"
 #include "healthsignals/v1/rule.pb-c.h"
 #include "hs/alert.h"
-#include "hs/event.h"
 #include "hs/period.h"
 #include "hs/validate.h"
 
@@ -100,7 +100,12 @@ bool capacity_utilisation(double available, double occupied, double *pct)
 {
     if (!(available > 0))
         return false;
-    *pct = occupied / available * 100.0;
+    /* A tiny `available` (1e-300 beds) can make the quotient overflow: such a utilisation is no figure, and
+     * is treated as nothing available, never emitted as Infinity. */
+    double quotient = occupied / available * 100.0;
+    if (!isfinite(quotient))
+        return false;
+    *pct = quotient;
     return true;
 }
 
@@ -115,6 +120,9 @@ static double effective_utilisation(double available, double occupied)
 
 unsigned capacity_threshold_level(double available, double occupied, const capacity_params *params)
 {
+    /* The calculation passes only counts it checked (apply_observation) and their sums, which stay finite:
+     * a NaN here would choose level 1 silently, so it is a bug, not input. */
+    assert(isfinite(available) && isfinite(occupied));
     double pct = effective_utilisation(available, occupied);
     unsigned level = 1;
     for (int i = 0; i < 3; i++)
@@ -372,7 +380,8 @@ static bool member_of(const capacity_fact *f, int kind, const char *code)
 
 /* Adds the roll-up of (kind, code) in `period` when it has no entry of its own and has members among the
  * entries (the nation: all five regions): sums of available, occupied (and normed, when every member has
- * one). */
+ * one). The sums cannot overflow: every member's counts are at most HS_VALIDATE_COUNT_MAX (1e12), so even
+ * a billion members sum below 1e21, nowhere near DBL_MAX. */
 static bool add_rollup(entry_list *list, int kind, const char *code, const hs_period *period)
 {
     size_t count = list->count;
@@ -540,11 +549,21 @@ static hs_err emit_status(const char *resource, const capacity_entry *entry, con
     return hs_emit_put(emit, topic, key, &st.base);
 }
 
-static void fingerprint_of(const char *resource, const char *scope_component, char out[72])
+/* The fingerprint of the alert of `level` for one resource and scope: the shared function of every service
+ * (hs/alert.h), over "capacity:level-N" in place of a rule id — a ':' no rule id holds, so no capacity alert
+ * shares a fingerprint with another service's — the scope and the resource. Independent of the rule that
+ * sets the thresholds, so that applying one does not change which alert is which. */
+static void fingerprint_of(const char *resource, const char *scope_component, unsigned level,
+                           char out[HS_FINGERPRINT_MAX])
 {
-    hs_event_id(out, SERVICE, resource, scope_component, strlen(scope_component));
+    char identity[24];
+    snprintf(identity, sizeof identity, SERVICE ":level-%u", level);
+    hs_alert_fingerprint(identity, scope_component, resource, out);
 }
 
+/* The severity of the alert of a level: CRITICAL at 4, WARNING at 3, INFO below. It is a label, and an
+ * alert's labels never change: a series that escalates from 3 to 4 fires the level-4 alert beside the
+ * level-3 one rather than changing the level-3 alert's severity. */
 static Healthsignals__V1__Severity severity_of(unsigned level)
 {
     return level >= 4   ? HEALTHSIGNALS__V1__SEVERITY__CRITICAL
@@ -552,47 +571,81 @@ static Healthsignals__V1__Severity severity_of(unsigned level)
                         : HEALTHSIGNALS__V1__SEVERITY__INFO;
 }
 
-/* The alert of one series (its entries in period order, levels computed): FIRING while the latest period's
- * level is at or above the alert level; RESOLVED once an episode ended, or when the alert fired before and
- * the facts (a revision) no longer show it. Nothing when it never fired. */
-static hs_err emit_alert(capacity_state *s, const char *resource, const capacity_entry *series, size_t n,
-                         const capacity_params *params, const char *rule_id,
-                         const Healthsignals__V1__Rule *rule, hs_emit *emit, hs_error *error)
+/* Where the last episode at or above `level` lies in a series: [*start, *end), *start == n when there is
+ * none, *end == n while it goes on. */
+static void last_episode(const capacity_entry *series, size_t n, unsigned level, size_t *start, size_t *end)
+{
+    *start = n;
+    *end = n;
+    for (size_t i = n; i-- > 0;)
+        if (series[i].level >= level && (i == 0 || series[i - 1].level < level)) {
+            *start = i;
+            break;
+        }
+    for (size_t i = *start; i < n; i++)
+        if (series[i].level < level) {
+            *end = i;
+            break;
+        }
+}
+
+/* One alert of a series as it is emitted: which, and what it shows. */
+typedef struct level_alert {
+    unsigned level;                /* the alert's level: it fires while the series is at or above it */
+    const capacity_params *params; /* the series' thresholds */
+    const char *resource, *scope_text, *rule_id;
+    const Healthsignals__V1__Rule *rule; /* NULL: the defaults */
+} level_alert;
+
+/* Writes the annotations of `a` showing `shown` in `period`. The current level, utilisation and figures
+ * change over the alert's life, so they are here and never in a label. */
+static void level_alert_texts(const level_alert *a, const capacity_entry *shown, const char *period,
+                              bool firing, char *summary, size_t summary_size, char *description,
+                              size_t description_size)
+{
+    double pct = 0, threshold = a->level >= 2 ? a->params->thresholds_pct[a->level - 2] : 0.0;
+    snprintf(summary, summary_size, "%s %s: escalation level %u%s", a->resource, a->scope_text, a->level,
+             firing ? "" : " (resolved)");
+    if (capacity_utilisation(shown->fact.available, shown->fact.occupied, &pct))
+        snprintf(description, description_size,
+                 "%s in %s, %s: utilisation %.1f %% (%.0f of %.0f), level %u; this alert fires at level %u "
+                 "and above (%.1f %%).",
+                 a->resource, a->scope_text, period, pct, shown->fact.occupied, shown->fact.available,
+                 shown->level, a->level, threshold);
+    else
+        snprintf(
+            description, description_size,
+            "%s in %s, %s: no capacity available with %.0f occupied, level %u; this alert fires at level "
+            "%u and above.",
+            a->resource, a->scope_text, period, shown->fact.occupied, shown->level, a->level);
+}
+
+/* The alert of one level of one series (its entries in period order, levels computed): FIRING while the
+ * latest period's level is at or above `a->level`; RESOLVED once an episode ended, or when the alert fired
+ * before and the facts (a revision) no longer show it. Nothing when it never fired. Its labels — alertname,
+ * service, resource, scope, level, severity and the rule's own — are the same in every state it is
+ * emitted in. */
+static hs_err emit_level_alert(capacity_state *s, const level_alert *a, const capacity_entry *series,
+                               size_t n, hs_emit *emit, hs_error *error)
 {
     const capacity_entry *last = &series[n - 1];
     Healthsignals__V1__Scope scope = HEALTHSIGNALS__V1__SCOPE__INIT;
     scope.kind = (Healthsignals__V1__ScopeKind)last->fact.scope_kind;
     scope.code = (char *)last->fact.scope_code;
-    char scope_text[CODE_MAX + 16], fingerprint[72];
-    hs_topic_scope_component(&scope, scope_text, sizeof scope_text);
-    fingerprint_of(resource, scope_text, fingerprint);
+    char fingerprint[HS_FINGERPRINT_MAX];
+    fingerprint_of(a->resource, a->scope_text, a->level, fingerprint);
 
-    unsigned alert_level = params->alert_level;
-    size_t start = n, end = n; /* the last episode: first period at or above, first period after it below */
-    for (size_t i = n; i-- > 0;)
-        if (series[i].level >= alert_level && (i == 0 || series[i - 1].level < alert_level)) {
-            start = i;
-            break;
-        }
-    for (size_t i = start; i < n; i++)
-        if (series[i].level < alert_level) {
-            end = i;
-            break;
-        }
-    unsigned peak = 0;
-    for (size_t i = start; i < end; i++)
-        peak = series[i].level > peak ? series[i].level : peak;
-
+    size_t start, end;
+    last_episode(series, n, a->level, &start, &end);
     Healthsignals__V1__Alert *remembered = hs_alert_stored(&s->alerts, fingerprint);
     if (start == n && !remembered)
         return HS_OK; /* never fired */
 
     /* A resolved episode shows the period it resolved in, as Alertmanager keeps a resolved alert as it was
-     * when it resolved; later periods below the alert level change nothing in it. */
+     * when it resolved; later periods below the level change nothing in it. */
     const capacity_entry *shown = start < n && end < n ? &series[end] : last;
     char period[HS_PERIOD_TEXT_MAX], starts_at[32] = "", ends_at[32] = "", start_period[HS_PERIOD_TEXT_MAX];
     period_text(&shown->fact.period, period);
-    Healthsignals__V1__Severity severity;
     bool firing = start < n && end == n;
     if (start < n) {
         period_text(&series[start].fact.period, start_period);
@@ -602,60 +655,78 @@ static hs_err emit_alert(capacity_state *s, const char *resource, const capacity
             period_text(&series[end].fact.period, end_period);
             capacity_period_start(end_period, ends_at);
         }
-        severity = severity_of(firing ? last->level : peak);
     } else { /* fired once, but a revision took the episode away: resolved at the latest period */
         snprintf(starts_at, sizeof starts_at, "%s", remembered->starts_at);
         capacity_period_start(period, ends_at);
-        severity = remembered->severity;
     }
     if (remembered)
         healthsignals__v1__alert__free_unpacked(remembered, NULL);
 
-    double pct = 0;
-    bool has_pct = capacity_utilisation(shown->fact.available, shown->fact.occupied, &pct);
     char summary[256], description[512], level_text[4];
-    snprintf(level_text, sizeof level_text, "%u", shown->level);
-    snprintf(summary, sizeof summary, "%s %s: escalation level %u%s", resource, scope_text, shown->level,
-             firing ? "" : " (resolved)");
-    if (has_pct)
-        snprintf(description, sizeof description,
-                 "%s in %s, %s: utilisation %.1f %% (%.0f of %.0f), level %u; the alert fires at level %u "
-                 "(%.1f %%).",
-                 resource, scope_text, period, pct, shown->fact.occupied, shown->fact.available, shown->level,
-                 alert_level, alert_level >= 2 ? params->thresholds_pct[alert_level - 2] : 0.0);
-    else
-        snprintf(
-            description, sizeof description,
-            "%s in %s, %s: no capacity available with %.0f occupied, level %u; the alert fires at level %u.",
-            resource, scope_text, period, shown->fact.occupied, shown->level, alert_level);
-
+    level_alert_texts(a, shown, period, firing, summary, sizeof summary, description, sizeof description);
+    snprintf(level_text, sizeof level_text, "%u", a->level);
+    Healthsignals__V1__Severity severity = severity_of(a->level);
     /* The identifying labels, then the rule's own (an identifying name wins), sorted by name. */
     const char *const core[][2] = {{"alertname", "CapacityEscalation"},
                                    {"service", SERVICE},
-                                   {"resource", resource},
-                                   {"scope", scope_text},
-                                   {"severity", hs_severity_label(severity)},
-                                   {"level", level_text}};
+                                   {"resource", a->resource},
+                                   {"scope", a->scope_text},
+                                   {"level", level_text},
+                                   {"severity", hs_severity_label(severity)}};
     hs_alert_labels labels;
-    if (!hs_alert_labels_build(&labels, core, sizeof core / sizeof core[0], rule))
+    if (!hs_alert_labels_build(&labels, core, sizeof core / sizeof core[0], a->rule))
         return hs_error_set(error, HS_ERR_NOMEM, "out of memory building an alert");
+    double pct = 0;
+    capacity_utilisation(shown->fact.available, shown->fact.occupied, &pct);
     Healthsignals__V1__Alert alert = HEALTHSIGNALS__V1__ALERT__INIT;
     alert.fingerprint = fingerprint;
     alert.state = firing ? HEALTHSIGNALS__V1__ALERT_STATE__FIRING : HEALTHSIGNALS__V1__ALERT_STATE__RESOLVED;
     alert.severity = severity;
-    alert.rule = (char *)rule_id;
+    alert.rule = (char *)a->rule_id;
     alert.service = SERVICE;
     alert.scope = &scope;
-    alert.subject = (char *)resource;
+    alert.subject = (char *)a->resource;
     alert.period = period;
     alert.value = pct;
-    alert.threshold = alert_level >= 2 ? params->thresholds_pct[alert_level - 2] : 0.0;
+    alert.threshold = a->level >= 2 ? a->params->thresholds_pct[a->level - 2] : 0.0;
     alert.n_labels = labels.count;
     alert.labels = labels.items;
     alert.starts_at = starts_at;
     alert.ends_at = ends_at;
     hs_err err = hs_alert_put_described(&s->alerts, &alert, summary, description, emit, error);
     hs_alert_labels_free(&labels);
+    return err;
+}
+
+/* The alerts of one series: one per level from the alert level to 4, each with its own fingerprint and
+ * labels, so that an escalation fires another alert and never changes one that fired. The alert of a level
+ * below the alert level (a rule raised it) is resolved, if it was firing. */
+static hs_err emit_alerts(capacity_state *s, const char *resource, const capacity_entry *series, size_t n,
+                          const capacity_params *params, const char *rule_id,
+                          const Healthsignals__V1__Rule *rule, hs_emit *emit, hs_error *error)
+{
+    Healthsignals__V1__Scope scope = HEALTHSIGNALS__V1__SCOPE__INIT;
+    scope.kind = (Healthsignals__V1__ScopeKind)series[n - 1].fact.scope_kind;
+    scope.code = (char *)series[n - 1].fact.scope_code;
+    char scope_text[CODE_MAX + 16];
+    hs_topic_scope_component(&scope, scope_text, sizeof scope_text);
+    hs_err err = HS_OK;
+    for (unsigned level = 1; level <= 4 && !err; level++) {
+        level_alert a = {.level = level,
+                         .params = params,
+                         .resource = resource,
+                         .scope_text = scope_text,
+                         .rule_id = rule_id,
+                         .rule = rule};
+        if (level >= params->alert_level) {
+            err = emit_level_alert(s, &a, series, n, emit, error);
+        } else {
+            char fingerprint[HS_FINGERPRINT_MAX], reason[64];
+            fingerprint_of(resource, scope_text, level, fingerprint);
+            snprintf(reason, sizeof reason, "alerts now start at level %u", params->alert_level);
+            err = hs_alert_retire(&s->alerts, fingerprint, reason, emit, error);
+        }
+    }
     return err;
 }
 
@@ -752,7 +823,7 @@ static hs_err recompute(capacity_state *s, capacity_resource *r, hs_emit *emit, 
                                     strcmp(list.items[end].fact.scope_code, first->scope_code) != 0;
         if (!err && last_series_of_scope)
             err =
-                emit_alert(s, r->name, &list.items[begin], end - begin, &params, rule_id, rule, emit, error);
+                emit_alerts(s, r->name, &list.items[begin], end - begin, &params, rule_id, rule, emit, error);
     }
     if (!err && (!points || !levels))
         err = hs_error_set(error, HS_ERR_NOMEM, "out of memory recomputing %s", r->name);
@@ -854,8 +925,14 @@ static hs_err apply_observation(capacity_state *s, const hs_topic *topic, const 
                             obs->resource);
     if (obs->_available_case != HEALTHSIGNALS__V1__CAPACITY_OBSERVATION___AVAILABLE_AVAILABLE)
         return hs_error_set(error, HS_ERR_VALIDATION, "available is required");
-    if (!(obs->available >= 0) || !(obs->occupied >= 0))
-        return hs_error_set(error, HS_ERR_VALIDATION, "available and occupied must be >= 0");
+    /* Validation has refused these already; the calculation does not depend on it, since its sums are
+     * finite only for counts within the bound. */
+    if (!(obs->available >= 0 && obs->available <= HS_VALIDATE_COUNT_MAX) ||
+        !(obs->occupied >= 0 && obs->occupied <= HS_VALIDATE_COUNT_MAX) ||
+        (obs->_normed_case == HEALTHSIGNALS__V1__CAPACITY_OBSERVATION___NORMED_NORMED &&
+         !(obs->normed >= 0 && obs->normed <= HS_VALIDATE_COUNT_MAX)))
+        return hs_error_set(error, HS_ERR_VALIDATION, "available, occupied and normed must be counts 0-%.0f",
+                            HS_VALIDATE_COUNT_MAX);
     capacity_fact fact;
     memset(&fact, 0, sizeof fact);
     hs_err err = hs_period_parse(obs->period, &fact.period, error);

@@ -53,12 +53,14 @@ bool capacity_resource_builtin(const char *resource);
 bool capacity_hospital_region(const char *hospital_code, char region[5]);
 
 /* Utilisation in percent, occupied / available * 100; false (and *pct untouched) when nothing is
- * available. */
+ * available, or so little that the quotient is not a finite number (it is then never emitted, and counts
+ * as nothing available). */
 bool capacity_utilisation(double available, double occupied, double *pct);
 
 /* The level the thresholds alone give: 1 + the number of thresholds the utilisation reaches (a value
  * exactly at a threshold is in the higher level). Nothing available with anything occupied is level 4;
- * nothing available and nothing occupied is level 1. */
+ * nothing available and nothing occupied is level 1. `available` and `occupied` must be finite (counts
+ * within HS_VALIDATE_COUNT_MAX, or sums of them): asserted, since a NaN would otherwise choose level 1. */
 unsigned capacity_threshold_level(double available, double occupied, const capacity_params *params);
 
 /* The levels of a series of `count` points in period order, into `levels` (count entries): start at level

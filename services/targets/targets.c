@@ -657,7 +657,9 @@ static void baseline_free(tg_baseline *b)
 
 /* Averages the facts of `periods` in `series`, weighted by volume when every one has a volume (and they do
  * not sum to 0), else with equal weights. Any period without a fact makes the baseline unknown; flagged
- * periods are left out when the rule says so. Returns false when out of memory. */
+ * periods are left out when the rule says so. Returns false when out of memory. The sums cannot overflow:
+ * values are at most 1e15 in magnitude and volumes at most 1e12 (apply_fact), and a baseline has at most
+ * BASELINE_PERIODS_MAX periods, so the weighted sum stays below 1e31. */
 static bool baseline_mean(const tg_rule *r, const tg_series *series, const hs_period *periods, size_t n,
                           tg_baseline *b)
 {
@@ -774,6 +776,13 @@ static tg_eval evaluate(const tg_rule *r, const tg_fact *f, const tg_baseline *b
         break;
     default: break;
     }
+    /* A figure that is not finite is no figure: a target a rule's parameters push past DBL_MAX (growth_pct
+     * 1e300 on a baseline of 1e15) is unknown, and a change from a baseline near 0 (1e-300) is left out,
+     * rather than Infinity in an output or a NaN deciding MET or MISSED. */
+    if (ev.has_target && !isfinite(ev.target))
+        ev.has_target = false;
+    if (ev.has_change && !isfinite(ev.change_pct))
+        ev.has_change = false;
     if (ev.has_target) {
         ev.gap = higher ? f->value - ev.target : ev.target - f->value;
         double scale = fabs(ev.target) > 1 ? fabs(ev.target) : 1;
@@ -1654,6 +1663,10 @@ static hs_err apply_fact(tg_state *s, const char *key, const fact_msg *obs, hs_e
 
     tg_series *series = NULL;
     if (obs) {
+        /* Validated already; checked again because the baselines' sums are finite only for figures within
+         * their unit's range (hs/validate.h). */
+        if ((err = hs_validate_indicator_figures(obs, error)) != HS_OK)
+            return err;
         if ((err = store_fact(s, skey, obs, &series, error)) != HS_OK || !series)
             return err ? err : HS_ERR_INTERNAL;
     } else {

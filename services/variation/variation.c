@@ -331,7 +331,9 @@ static void compute(const vr_state *s, const char *indicator, const vr_cell *c, 
     r->worst = c->region[r->order[r->n - 1]].value;
     r->spread = fabs(r->best - r->worst);
 
-    /* National: the published figure; else weighted by the regions' volumes; else the plain mean. */
+    /* National: the published figure; else weighted by the regions' volumes; else the plain mean. The sums
+     * cannot overflow: values are at most 1e15 in magnitude and volumes at most 1e12 (apply_fact), so the
+     * weighted sum of five regions stays below 1e28. */
     double sum = 0, weighted = 0, weights = 0;
     bool all_volumes = true;
     for (size_t k = 0; k < r->n; k++) {
@@ -982,6 +984,10 @@ static hs_err apply_fact(vr_state *s, const char *key, const fact_msg *obs, hs_e
     size_t at = ind ? cell_position(ind, &period, &found) : 0;
     vr_cell *c = found ? &ind->cells[at] : NULL;
     if (obs) {
+        /* Validated already; checked again because the national mean's sums are finite only for figures
+         * within their unit's range (hs/validate.h). */
+        if (hs_validate_indicator_figures(obs, error) != HS_OK)
+            return HS_ERR_VALIDATION;
         if (c && check_unit(c, slot, obs, error) != HS_OK)
             return HS_ERR_VALIDATION;
         if (!ind && !(ind = indicator_add(s, parts[0])))

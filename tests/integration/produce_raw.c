@@ -1,8 +1,9 @@
 /* produce_raw: writes one record with arbitrary bytes to a topic, for tests that must feed a service what no
  * well-behaved publisher would — garbage, oversized values, tombstones. The value comes from a file ("-" for
  * none: a tombstone) or is N bytes of filler ("@N"). PARTITION "=GROUP" is the partition the topic registry
- * gives that grouping key, as every publisher would choose it.
- *   usage: produce_raw BOOTSTRAP TOPIC (PARTITION | =GROUP) KEY (FILE | - | @N)
+ * gives that grouping key, as every publisher would choose it. Each NAME=VALUE after the value is a header
+ * (a dead letter written by hand, for instance).
+ *   usage: produce_raw BOOTSTRAP TOPIC (PARTITION | =GROUP) KEY (FILE | - | @N) [NAME=VALUE...]
  */
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -12,8 +13,8 @@
 
 int main(int argc, char **argv)
 {
-    if (argc != 6) {
-        fprintf(stderr, "usage: produce_raw BOOTSTRAP TOPIC PARTITION KEY (FILE | - | @N)\n");
+    if (argc < 6) {
+        fprintf(stderr, "usage: produce_raw BOOTSTRAP TOPIC PARTITION KEY (FILE | - | @N) [NAME=VALUE...]\n");
         return 2;
     }
     char *value = NULL;
@@ -59,10 +60,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "produce_raw: %s\n", errstr);
         return 1;
     }
-    rd_kafka_resp_err_t err =
-        rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(argv[2]), RD_KAFKA_V_PARTITION(partition),
-                          RD_KAFKA_V_KEY(argv[4], strlen(argv[4])), RD_KAFKA_V_VALUE(value, len),
-                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    rd_kafka_headers_t *headers = rd_kafka_headers_new(8);
+    for (int i = 6; i < argc; i++) {
+        const char *eq = strchr(argv[i], '=');
+        if (!eq) {
+            fprintf(stderr, "produce_raw: header '%s' is not NAME=VALUE\n", argv[i]);
+            return 2;
+        }
+        rd_kafka_header_add(headers, argv[i], eq - argv[i], eq + 1, -1);
+    }
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC(argv[2]), RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_KEY(argv[4], strlen(argv[4])), RD_KAFKA_V_VALUE(value, len),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
+    if (err)
+        rd_kafka_headers_destroy(headers);
     if (!err)
         err = rd_kafka_flush(rk, 30000);
     free(value);

@@ -2,10 +2,12 @@
 """The capacity service end to end through hs-broker: the demo's capacity series (a quarter series of
 intensive care and a daily series of medical beds crossing levels 2 -> 3 -> 4 -> 2) and a rule go in; the final
 hs.capacity-status.v1 and hs.alerts.v1 tables equal `hsctl calc capacity` over the same facts; the daily series'
-alert fired and then resolved; a negative count, a missing `available` and an unknown resource go to hs.dlq.v1.
+alerts of levels 3 and 4 fired and then resolved with unchanged labels, and a subscriber counting alerts by their
+labels has as many active as are firing after every record; a negative count, a missing `available` and an unknown resource go to hs.dlq.v1.
 
 usage: test_capacity.py CAPACITY_BINARY HSCTL PRODUCE_RAW DEMO_DATA_DIR
 """
+import atexit
 import json
 import os
 import re
@@ -142,6 +144,7 @@ def produce_raw(key, value):
 run_ok("topics", "create")
 run_ok("rules", "apply", RULES)
 service, port, log = start_service()
+atexit.register(lambda: service.poll() is None and service.kill())  # also when a check raises
 wait_ready(port)
 facts = 0
 for path in SERIES + [EXTRA]:
@@ -183,20 +186,60 @@ if got_alerts != want_alerts:
     fail(f"hs.alerts.v1: {json.dumps(got_alerts)[:800]}\nwant {json.dumps(want_alerts)[:800]}")
 ok(f"{len(got_status)} statuses and {len(got_alerts)} alerts equal hsctl calc capacity over the same facts")
 
-# --- the daily series: 2 -> 3 -> 4 -> 2, the alert fired and then resolved ----------------------------------
+# --- the daily series: 2 -> 3 -> 4 -> 2, the alerts of levels 3 and 4 fired and then resolved ---------------
 key = "beds.medical/region:1085/2023-01-"
 levels = [got_status.get(f"{key}{d:02d}", {}).get("level") for d in range(1, 15)]
 if levels != [2, 2, 2, 3, 3, 3, 4, 4, 4, 4, 2, 2, 2, 2]:
     fail(f"daily levels {levels}")
 history = [r["data"] for r in alert_records if r["data"] and r["data"]["scope"].get("code") == "1085"
            and r["data"]["subject"] == "beds.medical"]
-states = [(h["state"], h["severity"]) for h in history]
-if not states or states[0] != ("FIRING", "WARNING") or ("FIRING", "CRITICAL") not in states or \
-        states[-1] != ("RESOLVED", "CRITICAL"):
-    fail(f"the daily alert's history {states}, want FIRING/WARNING ... FIRING/CRITICAL ... RESOLVED")
-elif history[-1]["startsAt"] != "2023-01-04T00:00:00Z" or history[-1]["endsAt"] != "2023-01-11T00:00:00Z":
-    fail(f"alert bounds {history[-1]['startsAt']} .. {history[-1]['endsAt']}")
-ok(f"daily medical beds in 1085: levels {levels}; alert {' -> '.join(s for s, _ in states)}")
+# One alert per level from the alert level (3) up: an escalation fires the level-4 alert beside the level-3 one,
+# and never changes an alert's labels (issue 14: a subscriber ended with 14 active against 12 firing).
+by_level = {}
+for h in history:
+    by_level.setdefault(h["labels"].get("level"), []).append(h)
+want = {"3": ("WARNING", "2023-01-04T00:00:00Z"), "4": ("CRITICAL", "2023-01-07T00:00:00Z")}
+if sorted(by_level) != sorted(want):
+    fail(f"the daily series' alerts by level label: {sorted(by_level)}, want {sorted(want)}")
+for level, (severity, starts) in want.items():
+    records = by_level.get(level) or [{"state": "", "labels": {}, "fingerprint": "", "severity": ""}]
+    states = [h["state"] for h in records]
+    if len({json.dumps(h["labels"], sort_keys=True) for h in records}) != 1 or \
+            len({h["fingerprint"] for h in records}) != 1:
+        fail(f"the level-{level} alert changed its labels or fingerprint: {[h['labels'] for h in records]}")
+    if states[0] != "FIRING" or states[-1] != "RESOLVED" or {h["severity"] for h in records} != {severity}:
+        fail(f"the level-{level} alert's history {states}, severities {[h['severity'] for h in records]}")
+    bounds = (records[-1].get("startsAt"), records[-1].get("endsAt"))
+    if bounds != (starts, "2023-01-11T00:00:00Z"):
+        fail(f"level-{level} alert bounds {bounds[0]} .. {bounds[1]}")
+    if not re.fullmatch(r"[0-9a-f]{16}", records[0]["fingerprint"]):
+        fail(f"fingerprint {records[0]['fingerprint']!r}: not the 16 hex digits of every service")
+ok(f"daily medical beds in 1085: levels {levels}; alerts of level 3 and 4 fired and resolved, labels unchanged")
+
+# A subscriber that knows an alert by its labels, as Alertmanager does, has as many active alerts as the table
+# has firing ones, after every record of the topic (in each partition's order: labels never change, so any
+# interleaving of the partitions gives the same counts).
+active, firing, most = set(), set(), 0
+for r in alert_records:
+    d = r["data"]
+    if d is None:
+        continue
+    identity = json.dumps(d["labels"], sort_keys=True)
+    if d["state"] == "FIRING":
+        active.add(identity)
+        firing.add(d["fingerprint"])
+    else:
+        active.discard(identity)
+        firing.discard(d["fingerprint"])
+    if len(active) != len(firing):
+        fail(f"{len(active)} alerts active by their labels against {len(firing)} firing, after {d['fingerprint']}")
+        break
+    most = max(most, len(active))
+want_firing = {k for k, v in got_alerts.items() if v["state"] == "FIRING"}
+if firing != want_firing:
+    fail(f"firing by fingerprint {sorted(firing)}, the final table {sorted(want_firing)}")
+ok(f"{len(alert_records)} alert records: active by labels == firing after each (at most {most}, {len(firing)} at "
+   f"the end)")
 psych = got_status.get("beds.psychiatric/region:1083/2023Q1", {})
 if psych.get("level") != 3 or psych.get("rule") != "capacity.psychiatric":
     fail(f"the rule's resource: {psych}")

@@ -188,6 +188,25 @@ if [r["id"] for r in listed] != ["akutplan.udredningsret.somatik"]:
 os.unlink(rules_path)
 ok("rules apply, list (sorted by id) and delete round-trip through hs.rules.v1")
 
+# Label names Alertmanager refuses (400, invalid label name) are refused here, naming the label; the good rule
+# of the same file is published.
+bad_labels = [dict(rules[1], id="kapacitet.medicinsk", subject="beds.medical", labels={"team": "akut"}),
+              dict(rules[1], id="kapacitet.kirurgisk", subject="beds.surgical", labels={"team-name": "akut"}),
+              dict(rules[1], id="kapacitet.ambulant", subject="slots.outpatient", labels={"0owner": "akut"})]
+with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as f:
+    json.dump(bad_labels, f)
+    rules_path = f.name
+proc = run("rules", "apply", rules_path, check_status=1)
+for rule_id, label in (("kapacitet.kirurgisk", "team-name"), ("kapacitet.ambulant", "0owner")):
+    if f"({rule_id}): labels: '{label}' is not a label name Alertmanager accepts" not in proc.stderr:
+        fail(f"rules apply with label {label}: {proc.stderr}")
+listed = [json.loads(line)["id"] for line in run("rules", "list", check_status=0).stdout.splitlines()]
+if listed != ["akutplan.udredningsret.somatik", "kapacitet.medicinsk"]:
+    fail(f"rules list after applying bad label names: {listed}")
+run("rules", "delete", "kapacitet.medicinsk", check_status=0)
+os.unlink(rules_path)
+ok("rules apply refuses label names Alertmanager refuses (team-name, 0owner), naming them; publishes the rest")
+
 # --- offline calculation over the tailed table ----------------------------------------------------------
 table = "\n".join(json.dumps(e) for e in tail_all("hs.indicators.v1")) + "\n"
 proc = run("calc", "count", stdin=table, check_status=0)

@@ -78,7 +78,7 @@ case_ renumber_field 1 "$obs.revision (10): renumbered to 12" \
 case_ retype_field 1 "$obs.value (4): type changed from double to float" \
   sed -i 's/^  double value = 4;/  float value = 4;/' $indicator
 case_ rename_field 1 "$obs.volume (6): renamed to 'count'" \
-  sed -i 's/oneof _volume { int64 volume = 6; }/oneof _count { int64 count = 6; }/' $indicator
+  sed -i 's/optional int64 volume = 6;/optional int64 count = 6;/' $indicator
 case_ swap_numbers 1 "$obs.provisional (7): renumbered to 8, and number 7 reused by 'suspended'
 $obs.suspended (8): renumbered to 7, and number 8 reused by 'provisional'" \
   sed -i -e 's/^  bool provisional = 7;/  bool provisional = 8;/' -e 's/^  bool suspended = 8;/  bool suspended = 7;/' \
@@ -98,7 +98,7 @@ $obs.suspended (8): moved into oneof 'status'" \
 case_ add_presence_wrapper 1 "$obs.value (4): moved into presence oneof '_value' (optional)" \
   sed -i 's/^  double value = 4;/  oneof _value { double value = 4; }/' $indicator
 case_ drop_presence_wrapper 1 "$obs.volume (6): moved out of presence oneof '_volume' (optional)" \
-  sed -i 's/oneof _volume { int64 volume = 6; }/int64 volume = 6;/' $indicator
+  sed -i 's/optional int64 volume = 6;/int64 volume = 6;/' $indicator
 case_ remove_message 1 "healthsignals.v1.BudgetLine: message removed" \
   sed -i '/^message BudgetLine {/,/^}/d' healthsignals/v1/budget.proto
 case_ remove_enum_value 1 "healthsignals.v1.Unit.WEEKS (3): removed" \
@@ -115,6 +115,18 @@ if mutate reserved pristine sed -i 's/^  string source = 11;/&\n  reserved 12;\n
 $obs.note (12): name 'note' is reserved in the baseline" reserved
 fi
 
+# The file options that place generated code: a change moves every generated type (Go import path, Java
+# package); a baseline without an option lets it be added.
+case_ change_go_package 1 "$indicator: option go_package changed from 'healthsignals/contracts/go/healthsignals/v1;healthsignalsv1' to 'example.org/hs;hs' (generated code moves)" \
+  sed -i 's|^option go_package = .*|option go_package = "example.org/hs;hs";|' $indicator
+case_ change_java_multiple_files 1 "$indicator: option java_multiple_files changed from 'true' to 'false' (generated code moves)" \
+  sed -i 's/^option java_multiple_files = true;/option java_multiple_files = false;/' $indicator
+case_ remove_java_package 1 "$indicator: option java_package changed from 'dk.healthsignals.v1' to '' (generated code moves)" \
+  sed -i '/^option java_package = /d' $indicator
+if mutate no_csharp_namespace pristine sed -i '/^option csharp_namespace = /d' $indicator; then
+  verdict pristine 0 "" no_csharp_namespace
+fi
+
 echo "--- additions and equivalent spellings: exit 0"
 case_ add_field 0 "" \
   sed -i 's/^  string source = 11;/&\n  string note = 12;/' $indicator
@@ -126,8 +138,9 @@ case_ add_enum_value 0 "" \
 case_ add_file 0 "" \
   sh -c 'printf "syntax = \"proto3\";\npackage healthsignals.v1;\nmessage Extra { string x = 1; }\n" \
     >healthsignals/v1/extra.proto'
-case_ presence_wrapper_is_proto3_optional 0 "" \
-  sed -i 's/oneof _volume { int64 volume = 6; }/optional int64 volume = 6;/' $indicator
+# proto/ spells presence as proto3 `optional`; the released baselines before it, as the one-field oneof.
+case_ proto3_optional_is_presence_wrapper 0 "" \
+  sed -i 's/optional int64 volume = 6;/oneof _volume { int64 volume = 6; }/' $indicator
 
 echo "--- usage, I/O and parse errors: exit 2"
 expect_status() { # NAME STATUS ARGS...

@@ -19,6 +19,7 @@ typedef struct recorder {
     int packed; /* of them, through put_packed */
     char last_key[64];
     Healthsignals__V1__Alert *last; /* unpacked copy of the last value */
+    char resolved_labels[64];       /* the first label's value of the last RESOLVED alert put */
 } recorder;
 
 static hs_err record_put(hs_emit *self, const hs_topic *topic, const char *key, const ProtobufCMessage *value)
@@ -35,6 +36,9 @@ static hs_err record_put(hs_emit *self, const hs_topic *topic, const char *key, 
     protobuf_c_message_pack(value, bytes);
     r->last = healthsignals__v1__alert__unpack(NULL, len, bytes);
     free(bytes);
+    if (r->last->state == HEALTHSIGNALS__V1__ALERT_STATE__RESOLVED)
+        snprintf(r->resolved_labels, sizeof r->resolved_labels, "%s",
+                 r->last->n_labels ? r->last->labels[0]->value : "");
     return HS_OK;
 }
 
@@ -121,6 +125,69 @@ static Healthsignals__V1__Alert alert_of(const char *fingerprint, Healthsignals_
     return a;
 }
 
+/* Issue 14, item 4: fingerprints were 16 hex digits in two services and 32 in capacity. Every service's
+ * come from hs_alert_fingerprint, and the store refuses any other form, so no service can emit its own. */
+static void test_store_refuses_a_fingerprint_not_of_the_shared_form(void **state)
+{
+    (void)state;
+    char fp[HS_FINGERPRINT_MAX];
+    hs_alert_fingerprint("capacity:level-4", "region:1085", "beds.medical", fp);
+    assert_true(hs_alert_fingerprint_valid(fp));
+    assert_false(hs_alert_fingerprint_valid("b79d87321a3f00669ae1723bacefed71")); /* capacity's old 32 */
+    assert_false(hs_alert_fingerprint_valid("3F2A9C0D11E4B7A5"));                 /* upper case */
+    assert_false(hs_alert_fingerprint_valid("3f2a9c0d11e4b7a"));
+    assert_false(hs_alert_fingerprint_valid(""));
+    assert_false(hs_alert_fingerprint_valid(NULL));
+    hs_alert_store store;
+    hs_alert_store_init(&store);
+    recorder r = {.base = {.put = record_put}};
+    hs_error error;
+    Healthsignals__V1__Alert old =
+        alert_of("b79d87321a3f00669ae1723bacefed71", HEALTHSIGNALS__V1__ALERT_STATE__FIRING, NULL);
+    assert_int_equal(hs_alert_put(&store, &old, &r.base, &error), HS_ERR_INTERNAL);
+    assert_int_equal(r.puts, 0);
+    assert_int_equal(store.firing, 0);
+    Healthsignals__V1__Alert good = alert_of(fp, HEALTHSIGNALS__V1__ALERT_STATE__FIRING, NULL);
+    assert_int_equal(hs_alert_put(&store, &good, &r.base, &error), HS_OK);
+    assert_int_equal(r.puts, 1);
+    recorder_free(&r);
+    hs_alert_store_free(&store);
+}
+
+/* Issue 14, item 4: an alert's labels are its identity to Alertmanager. When a FIRING alert's labels change
+ * (its rule's severity was raised), it is first resolved under the old labels, then fires under the new
+ * ones: a subscriber that knows alerts by their labels has one active, as one fires. */
+static void test_relabelled_firing_alert_is_resolved_under_its_old_labels_first(void **state)
+{
+    (void)state;
+    Healthsignals__V1__Alert__LabelsEntry warning = HEALTHSIGNALS__V1__ALERT__LABELS_ENTRY__INIT,
+                                          critical = HEALTHSIGNALS__V1__ALERT__LABELS_ENTRY__INIT;
+    warning.key = critical.key = "severity";
+    warning.value = "warning";
+    critical.value = "critical";
+    Healthsignals__V1__Alert__LabelsEntry *old_labels[] = {&warning}, *new_labels[] = {&critical};
+    hs_alert_store store;
+    hs_alert_store_init(&store);
+    recorder r = {.base = {.put = record_put}};
+    hs_error error;
+    Healthsignals__V1__Alert a = alert_of("aaaaaaaaaaaaaaaa", HEALTHSIGNALS__V1__ALERT_STATE__FIRING, NULL);
+    a.n_labels = 1;
+    a.labels = old_labels;
+    assert_int_equal(hs_alert_put(&store, &a, &r.base, &error), HS_OK);
+    a.period = "2023Q3"; /* the same labels, a later period: just the new value */
+    assert_int_equal(hs_alert_put(&store, &a, &r.base, &error), HS_OK);
+    assert_int_equal(r.puts, 2);
+    a.labels = new_labels;
+    assert_int_equal(hs_alert_put(&store, &a, &r.base, &error), HS_OK);
+    assert_int_equal(r.puts, 4); /* the old one RESOLVED, then the new one FIRING */
+    assert_string_equal(r.resolved_labels, "warning");
+    assert_int_equal(r.last->state, HEALTHSIGNALS__V1__ALERT_STATE__FIRING);
+    assert_string_equal(r.last->labels[0]->value, "critical");
+    assert_int_equal(store.firing, 1);
+    recorder_free(&r);
+    hs_alert_store_free(&store);
+}
+
 /* The store counts FIRING alerts as they are put; retiring resolves a FIRING alert at the end of its
  * period with the reason, and leaves a RESOLVED one alone. */
 static void test_store_counts_firing_and_retire_resolves(void **state)
@@ -135,8 +202,10 @@ static void test_store_counts_firing_and_retire_resolves(void **state)
     recorder r = {.base = {.put = record_put}};
     hs_error error;
 
-    Healthsignals__V1__Alert a = alert_of("aaaa", HEALTHSIGNALS__V1__ALERT_STATE__FIRING, annotations);
-    Healthsignals__V1__Alert b = alert_of("bbbb", HEALTHSIGNALS__V1__ALERT_STATE__FIRING, annotations);
+    Healthsignals__V1__Alert a =
+        alert_of("aaaaaaaaaaaaaaaa", HEALTHSIGNALS__V1__ALERT_STATE__FIRING, annotations);
+    Healthsignals__V1__Alert b =
+        alert_of("bbbbbbbbbbbbbbbb", HEALTHSIGNALS__V1__ALERT_STATE__FIRING, annotations);
     assert_int_equal(hs_alert_put(&store, &a, &r.base, &error), HS_OK);
     assert_int_equal(hs_alert_put(&store, &a, &r.base, &error), HS_OK); /* again: still one, not emitted */
     assert_int_equal(hs_alert_put(&store, &b, &r.base, &error), HS_OK);
@@ -146,23 +215,24 @@ static void test_store_counts_firing_and_retire_resolves(void **state)
     assert_int_equal(store.firing, 1);
     assert_int_equal(r.puts, 3);
 
-    Healthsignals__V1__Alert *stored = hs_alert_stored(&store, "aaaa");
+    Healthsignals__V1__Alert *stored = hs_alert_stored(&store, "aaaaaaaaaaaaaaaa");
     assert_non_null(stored);
     assert_int_equal(stored->state, HEALTHSIGNALS__V1__ALERT_STATE__FIRING);
     protobuf_c_message_free_unpacked(&stored->base, NULL);
-    assert_null(hs_alert_stored(&store, "cccc"));
+    assert_null(hs_alert_stored(&store, "cccccccccccccccc"));
 
-    assert_int_equal(hs_alert_retire(&store, "aaaa", "the rule was deleted", &r.base, &error), HS_OK);
+    assert_int_equal(hs_alert_retire(&store, "aaaaaaaaaaaaaaaa", "the rule was deleted", &r.base, &error),
+                     HS_OK);
     assert_int_equal(r.puts, 4);
-    assert_string_equal(r.last_key, "aaaa");
+    assert_string_equal(r.last_key, "aaaaaaaaaaaaaaaa");
     assert_int_equal(r.last->state, HEALTHSIGNALS__V1__ALERT_STATE__RESOLVED);
     assert_string_equal(r.last->ends_at, "2023-07-01T00:00:00Z"); /* the end of 2023Q2 */
     assert_string_equal(r.last->annotations[0]->value,
                         "Sjælland 2023Q2: 66% against 69%. Resolved: the rule was deleted.");
     assert_int_equal(store.firing, 0);
     /* Already resolved, or never emitted: nothing to retire. */
-    assert_int_equal(hs_alert_retire(&store, "bbbb", "gone", &r.base, &error), HS_OK);
-    assert_int_equal(hs_alert_retire(&store, "cccc", "gone", &r.base, &error), HS_OK);
+    assert_int_equal(hs_alert_retire(&store, "bbbbbbbbbbbbbbbb", "gone", &r.base, &error), HS_OK);
+    assert_int_equal(hs_alert_retire(&store, "cccccccccccccccc", "gone", &r.base, &error), HS_OK);
     assert_int_equal(r.puts, 4);
 
     recorder_free(&r);
@@ -178,7 +248,7 @@ static void test_store_hands_packed_alerts_to_a_driver_that_takes_them(void **st
     hs_alert_store_init(&store);
     recorder r = {.base = {.put = record_put, .put_packed = record_put_packed}};
     hs_error error;
-    Healthsignals__V1__Alert a = alert_of("dddd", HEALTHSIGNALS__V1__ALERT_STATE__FIRING, NULL);
+    Healthsignals__V1__Alert a = alert_of("dddddddddddddddd", HEALTHSIGNALS__V1__ALERT_STATE__FIRING, NULL);
     const char *summary = "Nordjylland misses the target";
     const char *description = "Nordjylland 2023Q2: 62% against 69%.";
     for (int i = 0; i < 2; i++)
@@ -301,6 +371,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fingerprint_is_stable_and_length_prefixed),
+        cmocka_unit_test(test_store_refuses_a_fingerprint_not_of_the_shared_form),
+        cmocka_unit_test(test_relabelled_firing_alert_is_resolved_under_its_old_labels_first),
         cmocka_unit_test(test_labels_core_wins_and_sorted),
         cmocka_unit_test(test_store_counts_firing_and_retire_resolves),
         cmocka_unit_test(test_store_hands_packed_alerts_to_a_driver_that_takes_them),

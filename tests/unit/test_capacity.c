@@ -11,8 +11,11 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
+#include "calcrun.h"
 #include "capacity.h"
+#include "hs/alert.h"
 
 #define OBS(resource, kind, code, period, available, occupied)                                               \
     "{\"specversion\":\"1.0\",\"id\":\"t\",\"source\":\"test\",\"type\":\"healthsignals.v1."                 \
@@ -62,7 +65,25 @@ static void assert_contains(const char *text, const char *part)
         fail_msg("'%s' not in: %s", part, text);
 }
 
-/* The alert line of the output (there is at most one in these tests). */
+/* The line of the alert of `level` ("\"level\":\"4\"" among its labels), copied into `line`; NULL when
+ * there is none. */
+static const char *level_alert_line(const char *out, unsigned level, char *line, size_t size)
+{
+    char label[32];
+    snprintf(label, sizeof label, "\"level\":\"%u\"", level);
+    for (const char *at = strstr(out, "\"type\":\"healthsignals.v1.Alert\""); at;
+         at = strstr(at + 1, "\"type\":\"healthsignals.v1.Alert\"")) {
+        const char *begin = at, *end = strchr(at, '\n');
+        while (begin > out && begin[-1] != '\n')
+            begin--;
+        snprintf(line, size, "%.*s", (int)(end - begin), begin);
+        if (strstr(line, label))
+            return line;
+    }
+    return NULL;
+}
+
+/* The alert line of the output (the first, when there are several). */
 static const char *alert_line(const char *out, char *line, size_t size)
 {
     const char *at = strstr(out, "\"type\":\"healthsignals.v1.Alert\"");
@@ -116,7 +137,11 @@ static void test_zero_capacity_with_patients_is_level_4(void **state)
     assert_contains(line, "\"level\":4,");
     assert_contains(line, "\"overcrowded\":true");
     assert_null(strstr(line, "utilisationPct")); /* no division by zero: absent */
-    assert_non_null(alert_line(out, line, sizeof line));
+    /* Level 4 at once: the alerts of level 3 (WARNING) and of level 4 (CRITICAL) both fire. */
+    assert_non_null(level_alert_line(out, 3, line, sizeof line));
+    assert_contains(line, "\"state\":\"FIRING\"");
+    assert_contains(line, "\"severity\":\"WARNING\"");
+    assert_non_null(level_alert_line(out, 4, line, sizeof line));
     assert_contains(line, "\"state\":\"FIRING\"");
     assert_contains(line, "\"severity\":\"CRITICAL\"");
     free(out);
@@ -221,15 +246,117 @@ static void test_demo_series_fires_escalates_and_resolves(void **state)
     assert_contains(line_of(out, "beds.medical/region:1085/2023-01-11", line, sizeof line),
                     "\"changePctPoints\":-9.25");
     assert_contains(line, "\"level\":2,");
-    assert_non_null(alert_line(out, line, sizeof line));
+    /* The level-3 alert (WARNING) fired on 01-04, the level-4 one (CRITICAL) on 01-07; both resolved 01-11.
+     */
+    assert_non_null(level_alert_line(out, 3, line, sizeof line));
     assert_contains(line, "\"state\":\"RESOLVED\"");
-    assert_contains(line, "\"severity\":\"CRITICAL\""); /* the peak of the episode */
+    assert_contains(line, "\"severity\":\"WARNING\"");
     assert_contains(line, "\"startsAt\":\"2023-01-04T00:00:00Z\"");
     assert_contains(line, "\"endsAt\":\"2023-01-11T00:00:00Z\"");
     /* As it resolved (Alertmanager keeps a resolved alert so): 01-11 at 88 %, not the later 01-12 at 86 %. */
     assert_contains(line, "\"period\":\"2023-01-11\"");
     assert_contains(line, "\"value\":88,");
     assert_contains(line, "\"alertname\":\"CapacityEscalation\"");
+    assert_non_null(level_alert_line(out, 4, line, sizeof line));
+    assert_contains(line, "\"state\":\"RESOLVED\"");
+    assert_contains(line, "\"severity\":\"CRITICAL\"");
+    assert_contains(line, "\"startsAt\":\"2023-01-07T00:00:00Z\"");
+    assert_contains(line, "\"endsAt\":\"2023-01-11T00:00:00Z\"");
+    free(out);
+}
+
+/* Issue 14, item 4: capacity alerts carried level and severity as labels, so an alert's identity changed as
+ * it escalated, and a subscriber that knows an alert by its labels, as Alertmanager does, ended with ghosts.
+ * Every record of one fingerprint carries the same labels, and such a subscriber's active alerts are the
+ * table's firing ones after every change. */
+static void test_escalation_never_changes_an_alerts_labels(void **state)
+{
+    /* 86 .. 99 .. 88 % of 100 beds in 1085: levels 2 2 2 3 3 3 4 4 4 4 2; 1084 at level 4 on 01-08. */
+    calcrun r =
+        calcrun_run(&capacity_calc, NULL,
+                    MEDICAL("01", "86") MEDICAL("02", "88") MEDICAL("03", "90") MEDICAL("04", "93")
+                        MEDICAL("05", "94") MEDICAL("06", "96") MEDICAL("07", "97.5") MEDICAL("08", "98")
+                            OBS("beds.medical", "REGION", "1084", "2023-01-08", "100", "99")
+                                MEDICAL("09", "99") MEDICAL("10", "97.25") MEDICAL("11", "88"),
+                    true);
+    json_t *labels_of = json_object(); /* fingerprint -> labels of its first record */
+    json_t *active = json_object();    /* the subscriber: labels (as text) -> 1 while firing */
+    json_t *firing = json_object();    /* the table: fingerprint -> 1 while firing */
+    size_t alerts = 0, most_active = 0;
+    char *save = NULL, *copy = strdup(r.text);
+    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        json_t *event = json_loads(line, 0, NULL);
+        json_t *data = json_object_get(event, "data");
+        if (strcmp(json_string_value(json_object_get(event, "type")), "healthsignals.v1.Alert") == 0) {
+            alerts++;
+            const char *fp = json_string_value(json_object_get(data, "fingerprint"));
+            json_t *labels = json_object_get(data, "labels");
+            json_t *first = json_object_get(labels_of, fp);
+            if (!first)
+                json_object_set(labels_of, fp, labels);
+            else if (!json_equal(first, labels))
+                fail_msg("alert %s changed its labels: %s -> %s", fp, json_dumps(first, JSON_SORT_KEYS),
+                         json_dumps(labels, JSON_SORT_KEYS));
+            char *identity = json_dumps(labels, JSON_SORT_KEYS | JSON_COMPACT);
+            bool is_firing = strcmp(json_string_value(json_object_get(data, "state")), "FIRING") == 0;
+            if (is_firing) {
+                json_object_set_new(active, identity, json_true());
+                json_object_set_new(firing, fp, json_true());
+            } else {
+                json_object_del(active, identity);
+                json_object_del(firing, fp);
+            }
+            free(identity);
+            if (json_object_size(active) != json_object_size(firing))
+                fail_msg("after alert record %zu: %zu active by labels, %zu firing", alerts,
+                         json_object_size(active), json_object_size(firing));
+            most_active = json_object_size(active) > most_active ? json_object_size(active) : most_active;
+        }
+        json_decref(event);
+    }
+    free(copy);
+    assert_int_equal(json_object_size(labels_of), 4); /* levels 3 and 4 of two scopes */
+    assert_int_equal(most_active, 4);                 /* levels 3 and 4 of both scopes, 01-08 to 01-10 */
+    assert_int_equal(json_object_size(firing), 2);    /* 1085's resolved; 1084's two fire */
+    json_decref(labels_of);
+    json_decref(active);
+    json_decref(firing);
+    calcrun_free(&r);
+}
+
+/* A rule that raises the alert level resolves the alert of the level below it, which no longer fires. */
+static void test_raising_the_alert_level_resolves_the_lower_alert(void **state)
+{
+    hs_offline_stats stats;
+    char *out = run(NULL,
+                    MEDICAL("01", "93") "{\"specversion\":\"1.0\",\"id\":\"r\",\"source\":\"test\",\"type\":"
+                                        "\"healthsignals.v1.Rule\",\"data\":{\"id\":\"capacity.medical\","
+                                        "\"service\":\"capacity\",\"subject\":\"beds.medical\",\"kind\":"
+                                        "\"ESCALATION_LEVELS\",\"alertLevel\":4}}\n",
+                    &stats);
+    assert_int_equal(stats.rejected, 0);
+    char line[4096];
+    assert_non_null(level_alert_line(out, 3, line, sizeof line));
+    assert_contains(line, "\"state\":\"RESOLVED\"");
+    assert_contains(line, "Resolved: alerts now start at level 4.");
+    assert_null(level_alert_line(out, 4, line, sizeof line)); /* 93 % is level 3: never fired */
+    free(out);
+}
+
+/* Issue 14, item 4: fingerprints were 16 hex digits in two services and 32 in capacity. Capacity's come
+ * from the shared function, like every service's. */
+static void test_fingerprints_are_the_shared_16_hex_digits(void **state)
+{
+    hs_offline_stats stats;
+    char *out = run(NULL, MEDICAL("01", "98"), &stats);
+    char line[4096], fingerprint[HS_FINGERPRINT_MAX], needle[64];
+    assert_int_equal(HS_FINGERPRINT_MAX, 17);
+    hs_alert_fingerprint("capacity:level-4", "region:1085", "beds.medical", fingerprint);
+    snprintf(needle, sizeof needle, "\"fingerprint\":\"%s\"", fingerprint);
+    assert_contains(level_alert_line(out, 4, line, sizeof line), needle);
+    hs_alert_fingerprint("capacity:level-3", "region:1085", "beds.medical", fingerprint);
+    snprintf(needle, sizeof needle, "\"fingerprint\":\"%s\"", fingerprint);
+    assert_contains(level_alert_line(out, 3, line, sizeof line), needle);
     free(out);
 }
 
@@ -238,7 +365,7 @@ static void test_revision_lowering_occupancy_resolves_the_alert(void **state)
     hs_offline_stats stats;
     char *out = run(NULL, MEDICAL("01", "86") MEDICAL("02", "95") MEDICAL("02", "80"), &stats);
     char line[4096];
-    assert_non_null(alert_line(out, line, sizeof line));
+    assert_non_null(level_alert_line(out, 3, line, sizeof line));
     assert_contains(line, "\"state\":\"RESOLVED\"");
     assert_contains(line, "\"startsAt\":\"2023-01-02T00:00:00Z\"");
     assert_contains(line, "\"endsAt\":\"2023-01-02T00:00:00Z\"");
@@ -307,6 +434,66 @@ static void test_tombstone_deletes_the_status(void **state)
     free(out);
 }
 
+static void assert_no_infinity_or_nan(const char *out)
+{
+    if (strstr(out, "Infinity") || strstr(out, "NaN"))
+        fail_msg("a figure that is not finite in the output:\n%s", out);
+}
+
+/* Issue 15, item 5: two hospitals at level 4 with 1e308 beds rolled up to a region with available =
+ * Infinity, utilisation NaN and level 1. Such counts are refused (to the dead letters), and nothing of them
+ * reaches an output. */
+static void test_1e308_beds_are_refused_and_roll_up_nothing(void **state)
+{
+    hs_offline_stats stats;
+    char *out = run(NULL,
+                    OBS("beds.medical", "HOSPITAL", "1084-rigshospitalet", "2023Q1", "1e308", "9.8e307")
+                        OBS("beds.medical", "HOSPITAL", "1084-herlev", "2023Q1", "1e308", "9.8e307"),
+                    &stats);
+    assert_int_equal(stats.rejected, 2);
+    assert_no_infinity_or_nan(out);
+    assert_null(strstr(out, "region:1084"));
+    assert_null(alert_line(out, (char[4096]){0}, 4096));
+    free(out);
+}
+
+/* The same two hospitals at the largest count validation admits (1e12): the region's sums are finite, its
+ * utilisation is 98 % and it is at level 4, as both its members are. */
+static void test_counts_at_the_bound_roll_up_to_finite_sums_and_level_4(void **state)
+{
+    hs_offline_stats stats;
+    char *out = run(NULL,
+                    OBS("beds.medical", "HOSPITAL", "1084-rigshospitalet", "2023Q1", "1e12", "9.8e11")
+                        OBS("beds.medical", "HOSPITAL", "1084-herlev", "2023Q1", "1e12", "9.8e11"),
+                    &stats);
+    assert_int_equal(stats.rejected, 0);
+    assert_no_infinity_or_nan(out);
+    char line[4096];
+    line_of(out, "beds.medical/region:1084/2023Q1", line, sizeof line);
+    assert_contains(line, "\"available\":2000000000000,\"occupied\":1960000000000,\"utilisationPct\":98,");
+    assert_contains(line, "\"level\":4,");
+    free(out);
+}
+
+/* A capacity so small that occupied / available overflows (1e-300 beds, 1e10 patients) has no utilisation
+ * figure, never Infinity: it counts as nothing available with patients present, level 4. */
+static void test_utilisation_that_overflows_is_no_figure_and_level_4(void **state)
+{
+    double pct = -1;
+    assert_false(capacity_utilisation(1e-300, 1e10, &pct));
+    assert_float_equal(pct, -1, 0); /* untouched */
+    capacity_params p = capacity_params_default();
+    assert_int_equal(capacity_threshold_level(1e-300, 1e10, &p), 4);
+    hs_offline_stats stats;
+    char *out = run(NULL, OBS("beds.intensive", "REGION", "1081", "2023Q1", "1e-300", "1e10"), &stats);
+    assert_no_infinity_or_nan(out);
+    char line[4096];
+    line_of(out, "beds.intensive/region:1081/2023Q1", line, sizeof line);
+    assert_null(strstr(line, "utilisationPct"));
+    assert_contains(line, "\"level\":4,");
+    free(out);
+}
+
 static void test_period_start(void **state)
 {
     char out[32];
@@ -330,11 +517,17 @@ int main(void)
         cmocka_unit_test(test_rollup_from_hospitals_to_region_to_nation_sums_not_averages),
         cmocka_unit_test(test_observed_region_wins_over_rollup_and_partial_nation_is_not_rolled_up),
         cmocka_unit_test(test_demo_series_fires_escalates_and_resolves),
+        cmocka_unit_test(test_escalation_never_changes_an_alerts_labels),
+        cmocka_unit_test(test_raising_the_alert_level_resolves_the_lower_alert),
+        cmocka_unit_test(test_fingerprints_are_the_shared_16_hex_digits),
         cmocka_unit_test(test_revision_lowering_occupancy_resolves_the_alert),
         cmocka_unit_test(test_rule_sets_thresholds_and_makes_a_resource_known),
         cmocka_unit_test(test_hospital_without_region_prefix_is_refused),
         cmocka_unit_test(test_same_facts_twice_and_reverse_order_give_the_same_table),
         cmocka_unit_test(test_tombstone_deletes_the_status),
+        cmocka_unit_test(test_1e308_beds_are_refused_and_roll_up_nothing),
+        cmocka_unit_test(test_counts_at_the_bound_roll_up_to_finite_sums_and_level_4),
+        cmocka_unit_test(test_utilisation_that_overflows_is_no_figure_and_level_4),
         cmocka_unit_test(test_period_start),
     };
     return cmocka_run_group_tests_name("capacity", tests, NULL, NULL);

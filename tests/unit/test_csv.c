@@ -255,19 +255,76 @@ static void test_udredning_forloebstid_file_reads_all_36_rows(void **state)
 
 /* --- malformed input, one behaviour each --------------------------------------------------------------- */
 
+#define UNBALANCED_ROW "udredningsret.somatik.compliance,\"1085,2023Q2,75,PERCENT,,,,,x\n"
+
+/* Issue 15, item 8: an unbalanced quote swallowed the good rows up to the next quote without reporting them.
+ * By RFC 4180 the open quote runs to the end of the input, so the rows after it are part of the field: the
+ * good row before it is kept, and every line after it is reported, naming the line the quote opened on. */
 static void test_unbalanced_quote_is_reported_at_the_line_it_opens(void **state)
 {
-    /* By RFC 4180 the open quote runs to the end of the input, so the row after it is part of the field. */
     collected c;
-    read_text(
-        HEADER GOOD_ROW(
-            "1084", "83") "udredningsret.somatik.compliance,\"1082,2023Q2,61,PERCENT,,,,,x\n" GOOD_ROW("1081",
-                                                                                                       "90"),
-        &c);
+    read_text(HEADER GOOD_ROW("1084", "83") UNBALANCED_ROW GOOD_ROW("1081", "90") GOOD_ROW("1082", "61"), &c);
+    assert_int_equal(c.good, 1);
+    assert_int_equal(c.good_lines[0], 2);
+    assert_int_equal(c.bad, 3);
+    assert_string_equal(c.bad_reports[0], "line 3: unterminated quoted field: the quote opened on line 3 is "
+                                          "never closed, so lines 4-5 are inside it and not read");
+    assert_string_equal(c.bad_reports[1], "line 4: not read: inside the quoted field opened on line 3 (never "
+                                          "closed)");
+    assert_string_equal(c.bad_reports[2], "line 5: not read: inside the quoted field opened on line 3 (never "
+                                          "closed)");
+    assert_int_equal(c.bad_codes[2], HS_ERR_PARSE);
+    release(&c);
+
+    /* At the end of the input, without a line feed after it: the one line is the whole field. */
+    read_text(HEADER GOOD_ROW("1084", "83") "udredningsret.somatik.compliance,\"1085", &c);
     assert_int_equal(c.good, 1);
     assert_int_equal(c.bad, 1);
     assert_string_equal(c.bad_reports[0], "line 3: unterminated quoted field: the closing '\"' is missing");
-    assert_int_equal(c.bad_codes[0], HS_ERR_PARSE);
+    release(&c);
+}
+
+/* The next quote closes the field and malformed quoting follows it: the lines in between are reported one
+ * by one, and reading resumes after the line of the closing quote. */
+static void test_rows_up_to_the_next_quote_are_reported_and_reading_resumes_after_it(void **state)
+{
+    collected c;
+    read_text(
+        HEADER GOOD_ROW("1084", "83") UNBALANCED_ROW GOOD_ROW("1081", "90") GOOD_ROW(
+            "1082",
+            "61") "udredningsret.somatik.compliance,1083,2023Q2,67,PERCENT,,,,,\"LPR\"\n" GOOD_ROW("1083",
+                                                                                                   "67"),
+        &c);
+    assert_int_equal(c.good, 2);
+    assert_int_equal(c.good_lines[0], 2);
+    assert_int_equal(c.good_lines[1], 7);
+    assert_int_equal(c.bad, 4);
+    assert_string_equal(
+        c.bad_reports[0],
+        "line 3: malformed quoting on line 6: a '\"' inside an unquoted field, or text after a "
+        "closing quote; the quoted field opened on line 3 takes lines 4-6 into this record");
+    for (int i = 1; i < 4; i++) {
+        char want[160];
+        snprintf(want, sizeof want,
+                 "line %d: not read: inside the quoted field opened on line 3 (malformed quoting on line 6)",
+                 3 + i);
+        assert_string_equal(c.bad_reports[i], want);
+    }
+    release(&c);
+}
+
+/* A quote that a later '"' closes cleanly makes one row of several lines: its reason names them. */
+static void test_row_spanning_lines_that_fails_names_its_lines(void **state)
+{
+    collected c;
+    read_text(HEADER GOOD_ROW("1084", "83")
+                  UNBALANCED_ROW GOOD_ROW("1081", "90") "LPR\"\n" GOOD_ROW("1083", "67"),
+              &c);
+    assert_int_equal(c.good, 2);
+    assert_int_equal(c.good_lines[1], 6);
+    assert_int_equal(c.bad, 1);
+    assert_string_equal(c.bad_reports[0], "line 3: wrong number of columns: 2, header has 10 (this row spans "
+                                          "lines 3-5: a quoted field holds line breaks)");
     release(&c);
 }
 
@@ -545,11 +602,14 @@ static void test_quoted_field_over_the_limit_across_lines_is_a_row_error(void **
     memset(text + head_len, 'q', limit - 1); /* the opening quote is the first byte of the line */
     memcpy(text + head_len + limit - 1, rest, rest_len);
     lines_seen s = read_lines(text, head_len + limit - 1 + rest_len);
-    assert_int_equal(s.count, 3);
+    assert_int_equal(s.count, 4);
     assert_int_equal(s.line[1], 2);
     assert_string_equal(s.first[1], "record longer than 1048576 bytes (a quoted field runs on to line 3)");
-    assert_int_equal(s.line[2], 4);
-    assert_string_equal(s.first[2], "next");
+    assert_int_equal(s.line[2], 3); /* the line it ran on to, not read: reported on its own */
+    assert_string_equal(s.first[2],
+                        "not read: inside the quoted field opened on line 2 (its record is too long)");
+    assert_int_equal(s.line[3], 4);
+    assert_string_equal(s.first[3], "next");
     free(text);
 }
 
@@ -810,6 +870,8 @@ int main(void)
         cmocka_unit_test(test_kraeft_file_reads_all_42_rows),
         cmocka_unit_test(test_udredning_forloebstid_file_reads_all_36_rows),
         cmocka_unit_test(test_unbalanced_quote_is_reported_at_the_line_it_opens),
+        cmocka_unit_test(test_rows_up_to_the_next_quote_are_reported_and_reading_resumes_after_it),
+        cmocka_unit_test(test_row_spanning_lines_that_fails_names_its_lines),
         cmocka_unit_test(test_quote_inside_unquoted_field_is_reported_and_the_next_line_read),
         cmocka_unit_test(test_text_after_a_closing_quote_is_malformed_quoting),
         cmocka_unit_test(test_wrong_column_count_names_both_counts),

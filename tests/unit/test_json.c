@@ -1230,6 +1230,41 @@ static void test_everything_descriptor_is_well_formed(void **state)
                      &everything_fields[22]);
 }
 
+/* Diagnostics quote what they were given: bytes that are not UTF-8 show as \xNN, valid text is unchanged. */
+static void test_string_escaped_shows_invalid_bytes(void **state)
+{
+    json_t *s = hs_json_string_escaped("region '\xff\xfe' \xc3\xa6 ok", 17);
+    assert_non_null(s);
+    assert_string_equal(json_string_value(s), "region '\\xff\\xfe' \xc3\xa6 ok");
+    char *dumped = json_dumps(s, JSON_ENCODE_ANY);
+    assert_non_null(dumped); /* valid JSON: jansson writes it */
+    free(dumped);
+    json_decref(s);
+    s = hs_json_string_escaped("Sj\xc3\xa6lland", 9);
+    assert_string_equal(json_string_value(s), "Sj\xc3\xa6lland");
+    json_decref(s);
+    s = hs_json_string_escaped("\xc3", 1); /* a sequence cut short */
+    assert_string_equal(json_string_value(s), "\\xc3");
+    json_decref(s);
+}
+
+static void test_base64_round_trip_and_rejects_garbage(void **state)
+{
+    const uint8_t bytes[] = {0x0a, 0x03, 'a', 'b', 'c', 0xff, 0x00};
+    char *text = hs_json_base64_encode(bytes, sizeof bytes);
+    assert_string_equal(text, "CgNhYmP/AA==");
+    uint8_t *back;
+    size_t len;
+    hs_error error;
+    assert_int_equal(hs_json_base64_decode(text, strlen(text), &back, &len, &error), HS_OK);
+    assert_int_equal(len, sizeof bytes);
+    assert_memory_equal(back, bytes, len);
+    free(back);
+    free(text);
+    assert_int_equal(hs_json_base64_decode("not*base64", 10, &back, &len, &error), HS_ERR_PARSE);
+    assert_null(back);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1283,6 +1318,8 @@ int main(void)
         cmocka_unit_test(test_random_alerts_round_trip),
         cmocka_unit_test(test_random_everything_messages_round_trip),
         cmocka_unit_test(test_random_messages_of_every_registered_type_round_trip),
+        cmocka_unit_test(test_string_escaped_shows_invalid_bytes),
+        cmocka_unit_test(test_base64_round_trip_and_rejects_garbage),
     };
     return cmocka_run_group_tests_name("json", tests, NULL, NULL);
 }

@@ -12,8 +12,13 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "hs/metrics.h"
+#include "hs/process.h"
 
 /* Renders `m` and compares it with `expected`. */
 static void assert_renders(hs_metrics *m, const char *expected)
@@ -312,6 +317,123 @@ static void test_process_rss_is_known_and_below_its_peak(void **state)
     assert_true(rss <= peak);
 }
 
+static void test_a_mirrored_counter_renders_as_a_counter_with_its_fraction(void **state)
+{
+    hs_metrics *m = hs_metrics_new();
+    hs_gauge_set(hs_metrics_counter_mirror(m, "process_cpu_seconds_total", "CPU.", NULL), 1.25);
+    assert_renders(m, "# HELP process_cpu_seconds_total CPU.\n"
+                      "# TYPE process_cpu_seconds_total counter\n"
+                      "process_cpu_seconds_total 1.25\n");
+    hs_metrics_free(m);
+}
+
+/* A process name may hold spaces and ')' (prctl sets it freely): the fields are counted from the last ')'.
+ * utime 150 + stime 50 ticks at 100 Hz = 2 s; starttime 12345 ticks after a boot at 1700000000. */
+static void test_process_stat_is_parsed_past_a_name_with_parentheses(void **state)
+{
+    const char *line = "4242 (count) (x y)) S 1 4242 4242 0 -1 4194560 900 0 0 0 150 50 0 0 20 0 9 0 12345 "
+                       "1000000 500 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
+    double cpu = -1, start = -1;
+    assert_true(hs_process_stat_parse(line, 100, 1700000000, &cpu, &start));
+    assert_true(cpu == 2.0);
+    assert_true(start == 1700000123.45);
+    assert_false(hs_process_stat_parse("4242 (count) S 1 2 3\n", 100, 0, &cpu, &start));
+    assert_false(hs_process_stat_parse("no parenthesis at all", 100, 0, &cpu, &start));
+}
+
+/* The value of the series `name` (without labels) in a rendered page; fails the test when absent. */
+static double rendered_value(const char *text, const char *name)
+{
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "\n%s ", name);
+    const char *at = strstr(text, prefix);
+    assert_non_null(at);
+    return strtod(at + strlen(prefix), NULL);
+}
+
+static void assert_type(const char *text, const char *name, const char *type)
+{
+    char line[160];
+    snprintf(line, sizeof line, "# TYPE %s %s\n", name, type);
+    assert_non_null(strstr(text, line));
+}
+
+static void test_process_metrics_have_the_standard_names_types_and_sane_values(void **state)
+{
+    time_t before = time(NULL);
+    hs_metrics *m = hs_metrics_new();
+    hs_process_metrics_refresh(m);
+    char *text = hs_metrics_render(m);
+    assert_non_null(text);
+    assert_type(text, "process_cpu_seconds_total", "counter");
+    assert_type(text, "process_resident_memory_bytes", "gauge");
+    assert_type(text, "process_virtual_memory_bytes", "gauge");
+    assert_type(text, "process_start_time_seconds", "gauge");
+    assert_type(text, "process_open_fds", "gauge");
+    assert_type(text, "hs_build_info", "gauge");
+    assert_true(rendered_value(text, "process_cpu_seconds_total") >= 0);
+    double rss = rendered_value(text, "process_resident_memory_bytes");
+    assert_true(rss > 0);
+    assert_true(rss <= rendered_value(text, "process_virtual_memory_bytes"));
+    /* This test process started before the test began, and not a day earlier (the clock tick rounds down). */
+    double start = rendered_value(text, "process_start_time_seconds");
+    assert_true(start <= (double)before + 1);
+    assert_true(start > (double)before - 86400);
+    /* stdin, stdout and stderr at least. */
+    assert_true(rendered_value(text, "process_open_fds") >= 3);
+    free(text);
+    hs_metrics_free(m);
+}
+
+static void test_process_cpu_seconds_grow_with_work(void **state)
+{
+    hs_process_stats before, after;
+    assert_true(hs_process_stats_read(&before));
+    /* Burn CPU until the kernel's count moves: no wall-clock bound, only the counter's own progress. */
+    volatile double x = 0;
+    do {
+        for (int i = 0; i < 1000000; i++)
+            x += i * 0.5;
+        assert_true(hs_process_stats_read(&after));
+    } while (after.cpu_seconds <= before.cpu_seconds);
+    assert_true(after.cpu_seconds > before.cpu_seconds);
+    assert_true(after.start_time_seconds == before.start_time_seconds);
+}
+
+static void test_process_open_fds_counts_a_newly_opened_file(void **state)
+{
+    hs_process_stats before, during, after;
+    assert_true(hs_process_stats_read(&before));
+    int fd = open("/dev/null", O_RDONLY);
+    assert_true(fd >= 0);
+    assert_true(hs_process_stats_read(&during));
+    close(fd);
+    assert_true(hs_process_stats_read(&after));
+    assert_true(during.open_fds == before.open_fds + 1);
+    assert_true(after.open_fds == before.open_fds);
+}
+
+static void test_build_info_names_the_version_and_the_running_librdkafka(void **state)
+{
+    hs_metrics *m = hs_metrics_new();
+    hs_process_metrics_refresh(m);
+    char *text = hs_metrics_render(m);
+    char line[256];
+    snprintf(line, sizeof line, "\nhs_build_info{librdkafka=\"%s\",version=\"%s\"} 1\n",
+             rd_kafka_version_str(), HS_VERSION);
+    assert_non_null(strstr(text, line));
+    assert_string_not_equal(HS_VERSION, "unknown");
+    /* A second refresh updates the same series instead of adding lines. */
+    hs_process_metrics_refresh(m);
+    char *again = hs_metrics_render(m);
+    const char *first = strstr(again, "hs_build_info{");
+    assert_non_null(first);
+    assert_null(strstr(first + 1, "hs_build_info{"));
+    free(again);
+    free(text);
+    hs_metrics_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -332,6 +454,12 @@ int main(void)
         cmocka_unit_test(test_an_empty_registry_renders_nothing),
         cmocka_unit_test(test_updates_through_null_do_nothing),
         cmocka_unit_test(test_process_rss_is_known_and_below_its_peak),
+        cmocka_unit_test(test_a_mirrored_counter_renders_as_a_counter_with_its_fraction),
+        cmocka_unit_test(test_process_stat_is_parsed_past_a_name_with_parentheses),
+        cmocka_unit_test(test_process_metrics_have_the_standard_names_types_and_sane_values),
+        cmocka_unit_test(test_process_cpu_seconds_grow_with_work),
+        cmocka_unit_test(test_process_open_fds_counts_a_newly_opened_file),
+        cmocka_unit_test(test_build_info_names_the_version_and_the_running_librdkafka),
     };
     return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
 }

@@ -908,6 +908,64 @@ static void test_incremental_revisions_of_baseline_periods_reach_every_period(vo
     free(streamed_input);
 }
 
+static void assert_no_infinity_or_nan(const char *out)
+{
+    if (strstr(out, "Infinity") || strstr(out, "NaN"))
+        fail_msg("a figure that is not finite in the output:\n%s", out);
+}
+
+#define COUNT_RANGE_RULE                                                                                     \
+    RULE("{\"id\":\"range\",\"service\":\"targets\",\"subject\":\"kontakter.antal\",\"kind\":"               \
+         "\"BASELINE_BAND\",\"direction\":\"HIGHER_IS_BETTER\",\"baselineFrom\":\"2019Q1\",\"baselineTo\":"  \
+         "\"2019Q2\",\"band\":3,\"scopes\":[{\"code\":\"1084\"}]}")
+
+/* Issue 15, item 5: a baseline of two quarters at 1e308 (a COUNT) summed to Infinity, and the target, the
+ * gap and the status followed it. Such values are refused; the baseline is then unknown (NO_BASELINE). */
+static void test_1e308_values_are_refused_and_no_baseline_is_infinite(void **state)
+{
+    run_result r = run(COUNT_RANGE_RULE FACT("kontakter.antal", "1084", "2019Q1", "1e308", "COUNT")
+                           FACT("kontakter.antal", "1084", "2019Q2", "1e308", "COUNT")
+                               FACT("kontakter.antal", "1084", "2023Q2", "500", "COUNT"));
+    assert_int_equal(r.stats.rejected, 2);
+    assert_no_infinity_or_nan(r.text);
+    assert_status(&r, "kontakter.antal", "range", "region:1084", "2023Q2", "NO_BASELINE");
+    run_free(&r);
+}
+
+/* At the bound: values of 1e12 with volumes of 1e12 weigh to a finite baseline of 1e12. */
+static void test_values_at_the_bound_give_a_finite_baseline(void **state)
+{
+    run_result r =
+        run(COUNT_RANGE_RULE FACT_X("kontakter.antal", "1084", "2019Q1", "1e12", "COUNT",
+                                    ",\"volume\":\"1000000000000\"")
+                FACT_X("kontakter.antal", "1084", "2019Q2", "1e12", "COUNT", ",\"volume\":\"1000000000000\"")
+                    FACT("kontakter.antal", "1084", "2023Q2", "1e12", "COUNT"));
+    assert_int_equal(r.stats.rejected, 0);
+    assert_no_infinity_or_nan(r.text);
+    json_t *st = status(&r, "kontakter.antal", "range", "region:1084", "2023Q2");
+    assert_string_equal(text_of(st, "baselineMethod"), "BASELINE_WEIGHTED_MEAN");
+    assert_float_equal(number_of(st, "baseline"), 1e12, TOLERANCE);
+    assert_string_equal(text_of(st, "status"), "MET");
+    run_free(&r);
+}
+
+/* Growth from a base near 0 (1e-300) overflows: the change is no figure and is left out, never Infinity;
+ * the target (1e-300 x 1.03) is finite and decides. */
+static void test_growth_from_a_base_near_zero_leaves_the_change_out(void **state)
+{
+    run_result r = run(
+        RULE("{\"id\":\"growth\",\"service\":\"targets\",\"subject\":\"kontakter.rate\",\"kind\":\"GROWTH\","
+             "\"direction\":\"HIGHER_IS_BETTER\",\"growthPct\":3,\"scopes\":[{\"code\":\"DK\"}]}")
+            FACT("kontakter.rate", "DK", "2022", "1e-300", "RATE")
+                FACT("kontakter.rate", "DK", "2023", "1e9", "RATE"));
+    assert_int_equal(r.stats.rejected, 0);
+    assert_no_infinity_or_nan(r.text);
+    json_t *st = status(&r, "kontakter.rate", "growth", "national:DK", "2023");
+    assert_null(json_object_get(st, "changePct"));
+    assert_string_equal(text_of(st, "status"), "MET");
+    run_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -943,6 +1001,9 @@ int main(void)
         cmocka_unit_test(test_rules_file_as_json_array),
         cmocka_unit_test(test_incremental_update_equals_evaluation_from_scratch_at_every_step),
         cmocka_unit_test(test_incremental_revisions_of_baseline_periods_reach_every_period),
+        cmocka_unit_test(test_1e308_values_are_refused_and_no_baseline_is_infinite),
+        cmocka_unit_test(test_values_at_the_bound_give_a_finite_baseline),
+        cmocka_unit_test(test_growth_from_a_base_near_zero_leaves_the_change_out),
     };
     return cmocka_run_group_tests_name("targets", tests, NULL, NULL);
 }

@@ -356,6 +356,50 @@ static void test_non_finite_values_are_rejected_in_every_unit(void **state)
                  "-Infinity is not a finite number");
 }
 
+/* Issue 15, item 5: 1e308 beds were accepted. Every unit has a range, and its bound is far above any real
+ * figure of the unit: the published figures (DOMAIN.md) pass, 1e308 does not. */
+static void test_every_unit_has_a_range_and_1e308_is_outside_it(void **state)
+{
+    const ProtobufCEnumDescriptor *d = &healthsignals__v1__unit__descriptor;
+    for (unsigned i = 0; i < d->n_values; i++) {
+        Healthsignals__V1__Unit unit = (Healthsignals__V1__Unit)d->values[i].value;
+        double min = 1, max = 0;
+        if (unit == HEALTHSIGNALS__V1__UNIT__UNIT_UNSPECIFIED) {
+            assert_false(hs_unit_range(unit, &min, &max));
+            continue;
+        }
+        if (!hs_unit_range(unit, &min, &max))
+            fail_msg("unit %s has no range", d->values[i].name);
+        assert_true(min <= 0 && max >= 100 && max <= 1e15);
+        assert_int_equal(hs_unit_check_value(unit, max, NULL), HS_OK);
+        assert_int_equal(hs_unit_check_value(unit, min, NULL), HS_OK);
+        char reason[96], bound[32];
+        snprintf(bound, sizeof bound, "%.15g", max);
+        snprintf(reason, sizeof reason, "1e+308 is above %s for %s", bound, d->values[i].name);
+        assert_fails(hs_unit_check_value(unit, 1e308, &why), HS_ERR_VALIDATION, reason);
+        assert_int_equal(hs_unit_check_value(unit, nextafter(max, INFINITY), NULL), HS_ERR_VALIDATION);
+    }
+    assert_false(hs_unit_range((Healthsignals__V1__Unit)42, &(double){0}, &(double){0}));
+}
+
+static void test_unit_bounds_admit_the_largest_real_figures(void **state)
+{
+    /* The largest figures of each unit in the sector, each well inside: */
+    assert_int_equal(hs_unit_check_value(HEALTHSIGNALS__V1__UNIT__COUNT, 1e9, NULL),
+                     HS_OK); /* lab analyses */
+    assert_int_equal(hs_unit_check_value(HEALTHSIGNALS__V1__UNIT__DAYS, 5.2e6, NULL), HS_OK); /* bed-days */
+    assert_int_equal(hs_unit_check_value(HEALTHSIGNALS__V1__UNIT__FTE, 1.3e5, NULL),
+                     HS_OK); /* regions' staff */
+    assert_int_equal(hs_unit_check_value(HEALTHSIGNALS__V1__UNIT__DKK, 1.3e11, NULL), HS_OK); /* budget */
+    assert_int_equal(hs_unit_check_value(HEALTHSIGNALS__V1__UNIT__DKK, -152500000, NULL), HS_OK);
+    assert_int_equal(hs_unit_check_value(HEALTHSIGNALS__V1__UNIT__RATE, 7e5, NULL), HS_OK); /* per 100 000 */
+    assert_int_equal(hs_unit_check_value(HEALTHSIGNALS__V1__UNIT__INDEX, 147, NULL), HS_OK);
+    assert_fails(hs_unit_check_value(HEALTHSIGNALS__V1__UNIT__DKK, -2e15, &why), HS_ERR_VALIDATION,
+                 "-2e+15 is below -1e+15 for DKK");
+    assert_fails(hs_unit_check_value(HEALTHSIGNALS__V1__UNIT__COUNT, 1e13, &why), HS_ERR_VALIDATION,
+                 "10000000000000 is above 1000000000000 for COUNT");
+}
+
 static void test_unit_is_required_and_must_be_known(void **state)
 {
     assert_fails(hs_unit_check_value(HEALTHSIGNALS__V1__UNIT__UNIT_UNSPECIFIED, 1, &why), HS_ERR_VALIDATION,
@@ -530,6 +574,25 @@ static void test_indicator_volume_when_present_is_non_negative(void **state)
     free_message(obs);
 }
 
+static void test_indicator_volume_is_a_bounded_count(void **state)
+{
+    Healthsignals__V1__IndicatorObservation *obs = new_indicator();
+    obs->_volume_case = HEALTHSIGNALS__V1__INDICATOR_OBSERVATION___VOLUME_VOLUME;
+    obs->volume = 1000000000000LL; /* HS_VALIDATE_COUNT_MAX */
+    assert_int_equal(hs_validate_indicator(obs, NULL), HS_OK);
+    obs->volume = INT64_MAX;
+    assert_fails(hs_validate_indicator(obs, &why), HS_ERR_VALIDATION,
+                 "volume: 9223372036854775807 is above 1000000000000 for a count");
+    obs->volume = 1000;
+    obs->unit = HEALTHSIGNALS__V1__UNIT__COUNT;
+    obs->value = 1e308;
+    assert_fails(hs_validate_indicator(obs, &why), HS_ERR_VALIDATION,
+                 "value: 1e+308 is above 1000000000000 for COUNT");
+    assert_fails(hs_validate_indicator_figures(obs, &why), HS_ERR_VALIDATION,
+                 "value: 1e+308 is above 1000000000000 for COUNT");
+    free_message(obs);
+}
+
 static void test_indicator_quality_flags_have_code_syntax(void **state)
 {
     Healthsignals__V1__IndicatorObservation *obs = new_indicator();
@@ -633,6 +696,28 @@ static void test_capacity_needs_available_and_non_negative_counts(void **state)
                  "available: Infinity is not a finite number");
     obs->_available_case = HEALTHSIGNALS__V1__CAPACITY_OBSERVATION___AVAILABLE__NOT_SET;
     assert_fails(hs_validate_capacity(obs, &why), HS_ERR_VALIDATION, "available is required");
+    free_message(obs);
+}
+
+/* Issue 15, item 5: 1e308 beds were accepted, and two such hospitals rolled up to Infinity. */
+static void test_capacity_counts_are_bounded(void **state)
+{
+    Healthsignals__V1__CapacityObservation *obs = new_capacity();
+    obs->available = 1e12; /* HS_VALIDATE_COUNT_MAX */
+    obs->occupied = 1e12;
+    assert_int_equal(hs_validate_capacity(obs, NULL), HS_OK);
+    obs->available = 1e308;
+    assert_fails(hs_validate_capacity(obs, &why), HS_ERR_VALIDATION,
+                 "available: 1e+308 is above 1000000000000 for a count");
+    obs->available = 415;
+    obs->occupied = 9.8e307;
+    assert_fails(hs_validate_capacity(obs, &why), HS_ERR_VALIDATION,
+                 "occupied: 9.8e+307 is above 1000000000000 for a count");
+    obs->occupied = 307;
+    obs->_normed_case = HEALTHSIGNALS__V1__CAPACITY_OBSERVATION___NORMED_NORMED;
+    obs->normed = 2e12;
+    assert_fails(hs_validate_capacity(obs, &why), HS_ERR_VALIDATION,
+                 "normed: 2000000000000 is above 1000000000000 for a count");
     free_message(obs);
 }
 
@@ -823,6 +908,55 @@ static void test_rule_level_thresholds_are_three_increasing_percentages(void **s
     free_message(rule);
 }
 
+/* Sets the rule's labels to the `n` pairs {name, value} (malloc'd, as decoded ones are). */
+static void set_labels(Healthsignals__V1__Rule *rule, size_t n, const char *const pairs[][2])
+{
+    for (size_t i = 0; i < rule->n_labels; i++) {
+        free(rule->labels[i]->key);
+        free(rule->labels[i]->value);
+        free(rule->labels[i]);
+    }
+    free(rule->labels);
+    rule->labels = calloc(n ? n : 1, sizeof *rule->labels);
+    assert_non_null(rule->labels);
+    for (size_t i = 0; i < n; i++) {
+        rule->labels[i] = malloc(sizeof *rule->labels[i]);
+        assert_non_null(rule->labels[i]);
+        healthsignals__v1__rule__labels_entry__init(rule->labels[i]);
+        rule->labels[i]->key = strdup(pairs[i][0]);
+        rule->labels[i]->value = strdup(pairs[i][1]);
+    }
+    rule->n_labels = n;
+}
+
+/* Issue 14, item 4: `hsctl rules apply` accepted labels such as team-name and 0owner, which Alertmanager
+ * refuses (400, invalid label name) on every alert of the rule. */
+static void test_rule_label_names_are_prometheus_names(void **state)
+{
+    Healthsignals__V1__Rule *rule = new_rule();
+    set_labels(rule, 3, (const char *const[][2]){{"plan", "akutplan"}, {"Team_2", "Akut-team"}, {"_x", ""}});
+    assert_int_equal(hs_validate_rule(rule, NULL), HS_OK);
+    set_labels(rule, 2, (const char *const[][2]){{"plan", "akutplan"}, {"team-name", "akut"}});
+    assert_fails(hs_validate_rule(rule, &why), HS_ERR_VALIDATION,
+                 "labels: 'team-name' is not a label name Alertmanager accepts: letters, digits and '_', not "
+                 "starting with a digit");
+    set_labels(rule, 1, (const char *const[][2]){{"0owner", "x"}});
+    assert_fails(hs_validate_rule(rule, &why), HS_ERR_VALIDATION,
+                 "labels: '0owner' is not a label name Alertmanager accepts: letters, digits and '_', not "
+                 "starting with a digit");
+    set_labels(rule, 1, (const char *const[][2]){{"__name__", "x"}});
+    assert_fails(hs_validate_rule(rule, &why), HS_ERR_VALIDATION,
+                 "labels: '__name__' starts with '__', which Prometheus reserves");
+    set_labels(rule, 1, (const char *const[][2]){{"", "x"}});
+    assert_fails(hs_validate_rule(rule, &why), HS_ERR_VALIDATION, "labels: a label has an empty name");
+    set_labels(rule, 1, (const char *const[][2]){{"plan", "\xC3"}});
+    assert_fails(hs_validate_rule(rule, &why), HS_ERR_VALIDATION,
+                 "labels: the value of 'plan' is not valid UTF-8");
+    set_labels(rule, 2, (const char *const[][2]){{"plan", "a"}, {"plan", "b"}});
+    assert_fails(hs_validate_rule(rule, &why), HS_ERR_VALIDATION, "labels: 'plan' appears twice");
+    free_message(rule);
+}
+
 static void test_alert_needs_fingerprint_state_and_rule(void **state)
 {
     Healthsignals__V1__Alert *alert = new_alert();
@@ -838,7 +972,12 @@ static void test_alert_needs_fingerprint_state_and_rule(void **state)
     assert_fails(hs_validate_alert(alert, &why), HS_ERR_VALIDATION, "fingerprint is required");
     replace(&alert->fingerprint, "a b");
     assert_fails(hs_validate_alert(alert, &why), HS_ERR_VALIDATION,
-                 "fingerprint: must be printable ASCII without spaces");
+                 "fingerprint: 'a b' is not 16 lowercase hex digits (hs_alert_fingerprint)");
+    /* Issue 14, item 4: one length for every service; capacity's were 32 hex digits. */
+    replace(&alert->fingerprint, "b79d87321a3f00669ae1723bacefed71");
+    assert_fails(hs_validate_alert(alert, &why), HS_ERR_VALIDATION,
+                 "fingerprint: 'b79d87321a3f00669ae1723bacefed71' is not 16 lowercase hex digits "
+                 "(hs_alert_fingerprint)");
     free_message(alert);
 }
 
@@ -908,6 +1047,8 @@ int main(void)
         cmocka_unit_test(test_counts_durations_and_ratios_are_non_negative),
         cmocka_unit_test(test_dkk_may_be_negative),
         cmocka_unit_test(test_non_finite_values_are_rejected_in_every_unit),
+        cmocka_unit_test(test_every_unit_has_a_range_and_1e308_is_outside_it),
+        cmocka_unit_test(test_unit_bounds_admit_the_largest_real_figures),
         cmocka_unit_test(test_unit_is_required_and_must_be_known),
         cmocka_unit_test(test_unit_parse_by_name_in_any_case_or_percent_sign),
         cmocka_unit_test(test_code_syntax_accepts_dotted_lowercase_codes),
@@ -919,11 +1060,13 @@ int main(void)
         cmocka_unit_test(test_indicator_value_range_follows_its_unit),
         cmocka_unit_test(test_indicator_period_syntax_is_checked),
         cmocka_unit_test(test_indicator_volume_when_present_is_non_negative),
+        cmocka_unit_test(test_indicator_volume_is_a_bounded_count),
         cmocka_unit_test(test_indicator_quality_flags_have_code_syntax),
         cmocka_unit_test(test_indicator_quality_flags_are_limited_in_number_and_length),
         cmocka_unit_test(test_indicator_source_is_at_most_512_bytes_of_utf8),
         cmocka_unit_test(test_decoded_indicator_is_normalised_and_freed_cleanly),
         cmocka_unit_test(test_capacity_needs_available_and_non_negative_counts),
+        cmocka_unit_test(test_capacity_counts_are_bounded),
         cmocka_unit_test(test_capacity_resource_scope_and_period_are_checked),
         cmocka_unit_test(test_budget_line_needs_slug_text_year_and_kind),
         cmocka_unit_test(test_budget_line_text_is_1_to_128_bytes_of_utf8),
@@ -933,6 +1076,7 @@ int main(void)
         cmocka_unit_test(test_rule_baseline_periods_parse_and_are_ordered),
         cmocka_unit_test(test_rule_band_margin_and_hysteresis_are_finite_and_non_negative),
         cmocka_unit_test(test_rule_level_thresholds_are_three_increasing_percentages),
+        cmocka_unit_test(test_rule_label_names_are_prometheus_names),
         cmocka_unit_test(test_alert_needs_fingerprint_state_and_rule),
         cmocka_unit_test(test_validate_message_dispatches_on_the_descriptor),
         cmocka_unit_test(test_validate_message_without_a_validator_is_an_internal_error),

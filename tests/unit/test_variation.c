@@ -777,6 +777,59 @@ static void test_bad_rules_and_facts_refused(void **state)
     free(input);
 }
 
+static void assert_no_infinity_or_nan(const char *out)
+{
+    if (strstr(out, "Infinity") || strstr(out, "NaN"))
+        fail_msg("a figure that is not finite in the output:\n%s", out);
+}
+
+/* Issue 15, item 5: with two regions at 1e308 (a COUNT), the unweighted national mean summed to Infinity.
+ * Such values are refused, and the other regions' variation is computed without them. */
+static void test_1e308_values_are_refused_and_the_nation_stays_finite(void **state)
+{
+    (void)state;
+    text t;
+    text_open(&t);
+    fact(&t, "kontakter.antal", "1081", "2023Q2", 1e308, "COUNT", "");
+    fact(&t, "kontakter.antal", "1082", "2023Q2", 1e308, "COUNT", "");
+    fact(&t, "kontakter.antal", "1083", "2023Q2", 400, "COUNT", "");
+    fact(&t, "kontakter.antal", "1084", "2023Q2", 600, "COUNT", "");
+    char *input = text_close(&t);
+    run_result r = run_with(NULL, input, false);
+    assert_int_equal(r.stats.rejected, 2);
+    assert_no_infinity_or_nan(r.text);
+    json_t *v = variation(&r, "kontakter.antal", "2023Q2");
+    assert_float_equal(number(v, "nationalValue"), 500, TOLERANCE); /* (400 + 600) / 2 */
+    assert_int_equal(json_array_size(json_object_get(v, "regions")), 2);
+    run_free(&r);
+    free(input);
+}
+
+/* Values and volumes at the largest validation admits give finite figures: five regions at 1e12 with
+ * volumes of 1e12 weigh to a national 1e12 (the weighted sum is 5e24), and DKK at -1e15 and 1e15 spread
+ * to 2e15. */
+static void test_values_at_the_bound_give_finite_figures(void **state)
+{
+    (void)state;
+    text t;
+    text_open(&t);
+    for (int i = 0; i < 5; i++)
+        fact(&t, "kontakter.antal", codes[i], "2023Q2", 1e12, "COUNT", ",\"volume\":\"1000000000000\"");
+    fact(&t, "driftsresultat", "1081", "2023", 1e15, "DKK", "");
+    fact(&t, "driftsresultat", "1082", "2023", -1e15, "DKK", "");
+    char *input = text_close(&t);
+    run_result r = run_with(NULL, input, false);
+    assert_int_equal(r.stats.rejected, 0);
+    assert_no_infinity_or_nan(r.text);
+    json_t *v = variation(&r, "kontakter.antal", "2023Q2");
+    assert_string_equal(string(v, "nationalSource"), "NATIONAL_WEIGHTED");
+    assert_float_equal(number(v, "nationalValue"), 1e12, TOLERANCE);
+    v = variation(&r, "driftsresultat", "2023");
+    assert_float_equal(number(v, "spread"), 2e15, TOLERANCE);
+    run_free(&r);
+    free(input);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -798,6 +851,8 @@ int main(void)
         cmocka_unit_test(test_suspended_period),
         cmocka_unit_test(test_revision_and_deleted_rule_resolve),
         cmocka_unit_test(test_bad_rules_and_facts_refused),
+        cmocka_unit_test(test_1e308_values_are_refused_and_the_nation_stays_finite),
+        cmocka_unit_test(test_values_at_the_bound_give_finite_figures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

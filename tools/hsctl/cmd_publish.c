@@ -1,8 +1,10 @@
 /* hsctl publish: validate facts and publish the good ones. Input is CSV (indicator data, in the layout of
  * DESIGN.md) or CloudEvents JSON lines. Every row is validated with the shared rules of hs/validate.h; a bad
  * row is reported as FILE:LINE: reason and skipped, the good ones are published with the idempotent
- * producer, keyed by fact identity and partitioned by grouping key. The exit status is 0 only if every row
- * was good and every record was delivered.
+ * producer, keyed by fact identity and partitioned by grouping key, with the CloudEvents attributes the
+ * input event brought (id, source, time, extensions) as headers. Data given as data_base64 must decode as the
+ * topic's message: bytes are never mistaken for a deletion. The exit status is 0 only if every row was good
+ * and every record was delivered.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,7 +28,8 @@ typedef struct publish_run {
     const char *name; /* input name for messages: the file, or "-" */
     rd_kafka_t *producer;
     bool dry_run;
-    bool ignore_unknown; /* --ignore-unknown-fields */
+    bool ignore_unknown;   /* --ignore-unknown-fields */
+    bool dropped_reported; /* the note on dead-letter attributes was printed */
     const char *source;
     long rows, published, rejected;
     long delivered, undelivered;
@@ -47,12 +50,15 @@ static void usage(FILE *out)
         "\n"
         "  --csv FILE       indicator data as CSV (hs.indicators.v1 only), header\n"
         "                   indicator,scope,period,value[,unit,volume,provisional,suspended,flags,source]\n"
-        "  --ndjson FILE    CloudEvents JSON, one event per line; \"data\": null with a \"subject\"\n"
-        "                   publishes a tombstone (deletes the fact with that key); a \"subject\"\n"
-        "                   beside data must be the data's identity (the record key)\n"
+        "  --ndjson FILE    CloudEvents JSON, one event per line: \"data\" in proto3 JSON or\n"
+        "                   \"data_base64\" the protobuf bytes (as hsctl tail prints dead letters);\n"
+        "                   \"data\": null with a \"subject\" publishes a tombstone (deletes the fact\n"
+        "                   with that key). The event's id, source, time and extension attributes\n"
+        "                   (traceparent, ...) are kept as ce_* headers; an invalid time is rejected.\n"
+        "                   A \"subject\" beside data must be the data's identity (the record key)\n"
         "  -                same as --ndjson -\n"
         "  --dry-run        validate only; publish nothing\n"
-        "  --source URI     CloudEvents source of the published events (default /healthsignals/hsctl)\n"
+        "  --source URI     CloudEvents source of events that carry none (default /healthsignals/hsctl)\n"
         "  --ignore-unknown-fields\n"
         "                   for JSON written against a newer schema: skip fields of \"data\" that\n"
         "                   this version does not know (each reported on stderr as FILE:LINE, and\n"
@@ -99,14 +105,22 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
                 (const char *)msg->key, rd_kafka_err2str(msg->err));
 }
 
-/* Produces one validated record, waiting for queue space if the producer is ahead of the broker. */
-static hs_err publish_record(publish_run *run, long line, const char *key, const ProtobufCMessage *value)
+/* Produces one validated record, waiting for queue space if the producer is ahead of the broker. `in` (NULL
+ * for CSV rows) holds the attributes the input event brought — id, source, time, extensions — which the
+ * record keeps; what it lacks is filled in (the source from --source). */
+static hs_err publish_record(publish_run *run, long line, const char *key, const ProtobufCMessage *value,
+                             const hs_event_meta *in)
 {
     run->published++;
     if (run->dry_run)
         return HS_OK;
     hs_event_meta meta = {0};
-    snprintf(meta.source, sizeof meta.source, "%s", run->source);
+    if (in) {
+        meta = *in;
+        meta.type[0] = meta.dataschema[0] = '\0'; /* the topic's, checked by hs_event_from_json() */
+    }
+    if (!meta.source[0])
+        snprintf(meta.source, sizeof meta.source, "%s", run->source);
     char group[HS_KEY_MAX];
     hs_error error;
     if (!value && hs_topic_group_of_key(run->topic, key, group, &error) != HS_OK) {
@@ -160,12 +174,17 @@ static hs_err publish_ndjson(publish_run *run, FILE *in)
             reject(run, line_no, "line longer than 1048576 bytes");
             continue;
         }
-        if (len == 0 || strspn(line, " \t") == (size_t)len)
+        char *text = line;
+        if (line_no == 1 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
+            text += 3; /* a UTF-8 byte order mark, as editors on Windows write */
+            len -= 3;
+        }
+        if (len == 0 || strspn(text, " \t") == (size_t)len)
             continue; /* blank lines separate nothing and are not rows */
         run->rows++;
 
         json_error_t jerr;
-        json_t *event = json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES, &jerr);
+        json_t *event = json_loadb(text, (size_t)len, JSON_REJECT_DUPLICATES, &jerr);
         if (!event) {
             char reason[300];
             snprintf(reason, sizeof reason, "invalid JSON at column %d: %s", jerr.column, jerr.text);
@@ -183,7 +202,18 @@ static hs_err publish_ndjson(publish_run *run, FILE *in)
         hs_err err = hs_event_from_json(event, &topic, &value, &meta, key, &error);
         const json_t *subject = json_object_get(event, "subject");
         bool has_subject = json_is_string(subject) && json_string_length(subject) > 0;
+        json_t *extensions = NULL;
+        char dropped[256];
+        if (err == HS_OK)
+            err = hs_event_extensions(event, &extensions, dropped, &error);
         json_decref(event);
+        meta.extensions = extensions;
+        if (err == HS_OK && dropped[0] && !run->dropped_reported) {
+            /* Dead-letter diagnostics describe the rejection, not the fact: said once, not carried. */
+            fprintf(stderr, "%s:%ld: note: attributes %s describe a dead letter and are not published\n",
+                    run->name, line_no, dropped);
+            run->dropped_reported = true;
+        }
         if (err == HS_OK && topic != run->topic) {
             err = hs_error_set(&error, HS_ERR_VALIDATION, "type: %s belongs on %s, not %s", meta.type,
                                topic->name, run->topic->name);
@@ -202,11 +232,12 @@ static hs_err publish_ndjson(publish_run *run, FILE *in)
                 err = topic->key_of(value, key, group, &error);
         }
         if (err == HS_OK)
-            fatal = publish_record(run, line_no, key, value);
+            fatal = publish_record(run, line_no, key, value, &meta);
         else
             reject(run, line_no, error.message);
         if (value)
             protobuf_c_message_free_unpacked(value, NULL);
+        json_decref(extensions);
         if (run->producer)
             rd_kafka_poll(run->producer, 0);
         progress(run);
@@ -242,7 +273,7 @@ static int on_csv_row(void *ctx, const hs_csv_row *row)
     if (hs_indicator_from_csv(&c->header, row, &obs, &error) != HS_OK) {
         reject(run, row->line, error.message);
     } else {
-        c->fatal = publish_record(run, row->line, NULL, &obs->base);
+        c->fatal = publish_record(run, row->line, NULL, &obs->base, NULL);
         protobuf_c_message_free_unpacked(&obs->base, NULL);
     }
     if (run->producer)

@@ -24,7 +24,8 @@ static void usage(FILE *out)
             "\n"
             "apply    publishes every rule of FILE to hs.rules.v1. FILE holds a JSON array of rules, or\n"
             "         an object with a \"rules\" array, each rule in the protobuf JSON mapping of\n"
-            "         healthsignals.v1.Rule. Invalid rules are reported and not published.\n"
+            "         healthsignals.v1.Rule. Invalid rules are reported and not published; label\n"
+            "         names must be [a-zA-Z_][a-zA-Z0-9_]*, not starting with __ (as Alertmanager's).\n"
             "delete   publishes a tombstone for each rule id: the services drop the rule and resolve\n"
             "         its alerts\n"
             "list     prints the current rules table, one rule per line, sorted by id\n");

@@ -1,11 +1,13 @@
 /* hsctl tail: print a topic's records as CloudEvents JSON lines, decoded through the topic registry.
  * It reads without joining a consumer group (partitions are assigned), with read_committed isolation, so it
  * shows what services see and moves no one's offsets. Tombstones print with "data": null; records that do
- * not decode, and dead letters, print their bytes as data_base64 with the reason. Every line carries its
- * record's partition ("hspartition"), so that hsctl calc over a tailed topic refuses what the services
- * refused for its partition.
+ * not decode, and dead letters, print their bytes as data_base64 with the reason. Every record is printed:
+ * keys, headers and errors that are not UTF-8 are escaped (\xNN), and a record that still cannot be printed
+ * is named on stderr and fails the run. Every line carries its record's partition ("hspartition"), so that
+ * hsctl calc over a tailed topic refuses what the services refused for its partition.
  */
 #include <getopt.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -26,17 +28,22 @@ static void on_sigint(int sig)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: hsctl tail TOPIC [--from-beginning] [--follow] [-n N] [--key KEY]\n"
-                 "\n"
-                 "Prints records of TOPIC as CloudEvents JSON lines (read_committed, no consumer group).\n"
-                 "\n"
-                 "  --from-beginning   start at the first record of each partition\n"
-                 "  -n, --lines N      without --from-beginning: start N records before the end of each\n"
-                 "                     partition (default 10); with it: stop after N records\n"
-                 "  -f, --follow       keep printing new records until Ctrl-C\n"
-                 "  -k, --key KEY      only records whose key is KEY\n"
-                 "  --format FORMAT    json (default): CloudEvents JSON lines; text: one readable line per\n"
-                 "                     record, the key then the data's fields as name=value\n");
+    fprintf(out,
+            "usage: hsctl tail TOPIC [--from-beginning] [--follow] [-n N] [--key KEY]\n"
+            "\n"
+            "Prints records of TOPIC as CloudEvents JSON lines (read_committed, no consumer group).\n"
+            "\n"
+            "  --from-beginning   start at the first record of each partition\n"
+            "  -n, --lines N      without --from-beginning: start N records before the end of each\n"
+            "                     partition (default 10); with it: stop after N records\n"
+            "  -f, --follow       keep printing new records until Ctrl-C\n"
+            "  -k, --key KEY      only records whose key is KEY\n"
+            "  --format FORMAT    json (default): CloudEvents JSON lines; text: one readable line per\n"
+            "                     record, the key then the data's fields as name=value\n"
+            "\n"
+            "Records that do not decode, and dead letters (hs.dlq.v1), print their bytes as data_base64\n"
+            "and their errors as hserrorcode, hserror, hssourcetopic, ...; text that is not UTF-8 is\n"
+            "printed with those bytes as \\xNN. For dead letters see also 'hsctl dlq'.\n");
 }
 
 /* Appends the fields of `value` to `out` as name=value, nested names joined with '.'. */
@@ -95,47 +102,48 @@ static void print_text(FILE *out, const json_t *event)
     fputc('\n', out);
 }
 
-static void add_header_attr(json_t *event, const rd_kafka_message_t *record, const char *header,
-                            const char *attr)
+void hsctl_add_header_attr(json_t *event, const rd_kafka_message_t *record, const char *header,
+                           const char *attr)
 {
     rd_kafka_headers_t *headers;
     const void *value;
     size_t len;
     if (rd_kafka_message_headers(record, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
         rd_kafka_header_get_last(headers, header, &value, &len) == RD_KAFKA_RESP_ERR_NO_ERROR && value)
-        json_object_set_new(event, attr, json_stringn_nocheck((const char *)value, len));
+        json_object_set_new(event, attr, hs_json_string_escaped(value, len));
 }
 
-/* Standard base64 of `len` bytes; the caller frees. */
-static char *base64(const uint8_t *data, size_t len)
+void hsctl_add_dead_letter_attrs(json_t *event, const rd_kafka_message_t *record)
 {
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *out = malloc(4 * ((len + 2) / 3) + 1);
-    if (!out)
-        return NULL;
-    if (!data)
-        len = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)data[i] << 16 | (i + 1 < len ? (uint32_t)data[i + 1] << 8 : 0) |
-                     (i + 2 < len ? data[i + 2] : 0);
-        out[o++] = alphabet[v >> 18 & 63];
-        out[o++] = alphabet[v >> 12 & 63];
-        out[o++] = i + 1 < len ? alphabet[v >> 6 & 63] : '=';
-        out[o++] = i + 2 < len ? alphabet[v & 63] : '=';
-    }
-    out[o] = '\0';
-    return out;
+    static const char *const headers[][2] = {
+        {"hs-error-code", "hserrorcode"},       {"hs-error", "hserror"},
+        {"hs-source-topic", "hssourcetopic"},   {"hs-source-partition", "hssourcepartition"},
+        {"hs-source-offset", "hssourceoffset"}, {"hs-service", "hsservice"},
+    };
+    for (size_t i = 0; i < sizeof headers / sizeof headers[0]; i++)
+        hsctl_add_header_attr(event, record, headers[i][0], headers[i][1]);
 }
 
-/* The JSON line for one record. */
-static json_t *record_to_json(const hs_topic *topic, const rd_kafka_message_t *record)
+/* Adds the record's extension attributes (ce_<name> headers) to its JSON form. */
+static void add_extensions(json_t *event, const rd_kafka_message_t *record)
+{
+    json_t *extensions = hs_event_read_extensions(record);
+    if (extensions) {
+        json_object_update_missing(event, extensions);
+        json_decref(extensions);
+    }
+}
+
+json_t *hsctl_record_to_json(const hs_topic *topic, const rd_kafka_message_t *record)
 {
     hs_event_meta meta;
     hs_event_read_headers(record, &meta);
     char *key = strndup(record->key ? (const char *)record->key : "", record->key_len);
-    if (!meta.type[0] && topic->value_type)
-        snprintf(meta.type, sizeof meta.type, "%s", topic->value_type->name);
+    if (!key)
+        return NULL;
+    if (!meta.type[0])
+        snprintf(meta.type, sizeof meta.type, "%s",
+                 topic->value_type ? topic->value_type->name : HS_EVENT_TYPE_DEAD_LETTER);
 
     json_t *event = NULL;
     const char *decode_error = NULL;
@@ -151,27 +159,23 @@ static json_t *record_to_json(const hs_topic *topic, const rd_kafka_message_t *r
             decode_error = "value is not a valid protobuf encoding of the topic's type";
         }
     }
-    if (!event) {
+    if (!event && (event = hs_event_to_json(&meta, key, NULL))) {
         /* Raw bytes: dead letters, and records that do not decode. */
-        event = hs_event_to_json(&meta, key, NULL);
-        char *b64 = base64(record->payload, record->len);
+        char *b64 = hs_json_base64_encode(record->payload, record->len);
         json_object_del(event, "data");
         json_object_set_new(event, "data_base64", json_string(b64 ? b64 : ""));
         free(b64);
         if (decode_error)
             json_object_set_new(event, "hsdecodeerror", json_string(decode_error));
+        hsctl_add_dead_letter_attrs(event, record);
     }
-    /* Where the record was: hsctl calc refuses, as the services do, a record not on its grouping key's
-     * partition (a CloudEvents extension attribute; publish ignores it and partitions by the rule). */
-    json_object_set_new(event, "hspartition", json_integer(record->partition));
-    if (!topic->value_type || decode_error) {
-        /* A dead letter's reason, a dead-lettered tombstone's too (it prints with "data": null). */
-        add_header_attr(event, record, "hs-error-code", "hserrorcode");
-        add_header_attr(event, record, "hs-error", "hserror");
-        add_header_attr(event, record, "hs-source-topic", "hssourcetopic");
-        add_header_attr(event, record, "hs-source-partition", "hssourcepartition");
-        add_header_attr(event, record, "hs-source-offset", "hssourceoffset");
-        add_header_attr(event, record, "hs-service", "hsservice");
+    if (event && !topic->value_type && !record->payload)
+        hsctl_add_dead_letter_attrs(event, record); /* a dead-lettered tombstone: "data": null, and why */
+    if (event) {
+        /* Where the record was: hsctl calc refuses, as the services do, a record not on its grouping key's
+         * partition (an attribute of this project's, which hsctl publish does not carry). */
+        json_object_set_new(event, "hspartition", json_integer(record->partition));
+        add_extensions(event, record);
     }
     free(key);
     return event;
@@ -289,15 +293,19 @@ hs_err hsctl_tail(int argc, char **argv, const hsctl_globals *g)
         }
         if (!only_key ||
             (record->key_len == strlen(only_key) && memcmp(record->key, only_key, record->key_len) == 0)) {
-            json_t *event = record_to_json(topic, record);
+            json_t *event = hsctl_record_to_json(topic, record);
+            char *text = event && !text_format ? json_dumps(event, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
             if (event && text_format) {
                 print_text(stdout, event);
-            } else if (event) {
-                char *text = json_dumps(event, JSON_COMPACT | JSON_PRESERVE_ORDER);
-                if (text)
-                    puts(text);
-                free(text);
+            } else if (text) {
+                puts(text);
+            } else {
+                /* Out of memory: say which record is missing from the output, never skip it quietly. */
+                fprintf(stderr, "hsctl tail: %s [%" PRId32 "] offset %" PRId64 " could not be printed\n",
+                        topic->name, record->partition, record->offset);
+                err = HS_ERR_NOMEM;
             }
+            free(text);
             json_decref(event);
             printed++;
             if (follow)

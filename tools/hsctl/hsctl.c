@@ -27,6 +27,9 @@ static void usage(FILE *out)
             "  tail TOPIC                    print records as CloudEvents JSON lines\n"
             "  rules apply FILE | list       publish rules from a JSON file, or list the rules table\n"
             "  calc SERVICE                  run a service's calculation offline (JSON lines in and out)\n"
+            "  contracts asyncapi            print the AsyncAPI 3.0 document of every topic\n"
+            "  dlq list | replay             the dead letters of hs.dlq.v1 by service, error and source\n"
+            "                                topic; re-publish them to their source topics after a fix\n"
             "\n"
             "Run 'hsctl COMMAND --help' for a command's options.\n"
             "\n"
@@ -212,7 +215,8 @@ int main(int argc, char **argv)
         hs_err (*run)(int, char **, const hsctl_globals *);
     } commands[] = {
         {"topics", hsctl_topics}, {"publish", hsctl_publish}, {"tail", hsctl_tail},
-        {"rules", hsctl_rules},   {"calc", hsctl_calc},
+        {"rules", hsctl_rules},   {"calc", hsctl_calc},       {"contracts", hsctl_contracts},
+        {"dlq", hsctl_dlq},
     };
     const char *name = argv[optind];
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {

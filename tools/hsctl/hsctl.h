@@ -5,6 +5,7 @@
 #ifndef HSCTL_H
 #define HSCTL_H
 
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,6 +24,8 @@ hs_err hsctl_publish(int argc, char **argv, const hsctl_globals *g);
 hs_err hsctl_tail(int argc, char **argv, const hsctl_globals *g);
 hs_err hsctl_rules(int argc, char **argv, const hsctl_globals *g);
 hs_err hsctl_calc(int argc, char **argv, const hsctl_globals *g);
+hs_err hsctl_contracts(int argc, char **argv, const hsctl_globals *g);
+hs_err hsctl_dlq(int argc, char **argv, const hsctl_globals *g);
 
 /* Prints "hsctl: <message>" to stderr and returns `err`. */
 hs_err hsctl_fail(hs_err err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -50,5 +53,18 @@ rd_kafka_resp_err_t hsctl_watermarks(rd_kafka_t *rk, const char *topic, int32_t 
  * length without the newline, or -1 at end of input. A line longer than `max` is consumed whole but
  * returned as -2, so that a reader can report it and go on. */
 long hsctl_read_line(FILE *in, char **line, size_t *cap, size_t max);
+
+/* A record of `topic` as a CloudEvents JSON object (cmd_tail.c): `data` decoded through the registry, or
+ * `data_base64` with the dead-letter attributes for dead letters and records that do not decode; every
+ * string escaped where it is not UTF-8. New reference; NULL only when out of memory. */
+json_t *hsctl_record_to_json(const hs_topic *topic, const rd_kafka_message_t *record);
+
+/* Sets attribute `attr` of `event` to the last `header` of `record`, escaped where it is not UTF-8. */
+void hsctl_add_header_attr(json_t *event, const rd_kafka_message_t *record, const char *header,
+                           const char *attr);
+
+/* The hs-* headers of a dead letter as attributes hserrorcode, hserror, hssourcetopic, hssourcepartition,
+ * hssourceoffset and hsservice. */
+void hsctl_add_dead_letter_attrs(json_t *event, const rd_kafka_message_t *record);
 
 #endif

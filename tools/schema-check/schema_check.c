@@ -2,7 +2,8 @@
  * FileDescriptorSets, the last released one (proto/baseline/, see tools/schema-baseline) and the current
  * build of proto/, and prints one line for every change to a healthsignals.* message or enum that breaks
  * existing producers, consumers or JSON readers: a removed, renumbered, renamed or retyped field, a changed
- * oneof membership, a reused reserved number, a removed or renumbered enum value. Additions pass.
+ * oneof membership, a reused reserved number, a removed or renumbered enum value; and every change of a file
+ * option that places other languages' generated code (go_package, java_package, ...). Additions pass.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -63,8 +64,10 @@ static void usage(void)
            "compatible evolution of BASELINE for every message and enum of the " OUR_PACKAGE ".* packages\n"
            "in BASELINE: fields are only added; a field keeps its number, name, type, label, map-ness\n"
            "and oneof membership (a one-field oneof '_<field>' is the same as proto3 optional); reserved\n"
-           "numbers and names stay unused; enum values keep their numbers. New messages, fields, enum\n"
-           "values and files pass. Prints one line per breaking change, then a summary.\n"
+           "numbers and names stay unused; enum values keep their numbers; the file options that place\n"
+           "generated code (go_package, java_package, ...) keep their values once set. New messages,\n"
+           "fields, enum values, files and options pass. Prints one line per breaking change, then a\n"
+           "summary.\n"
            "\n"
            "Options:\n"
            "  -h, --help   show this help\n"
@@ -523,6 +526,85 @@ static void check_enum(check_run *run, const schema_def *base)
     }
 }
 
+static const file_desc *file_by_name(const descriptor_set *set, const char *name)
+{
+    for (size_t i = 0; i < set->n_file; i++)
+        if (strcmp(str(set->file[i]->name), name) == 0)
+            return set->file[i];
+    return NULL;
+}
+
+/* One file option that says where generated code goes, as text ("" when unset). */
+typedef struct code_option {
+    const char *name;
+    const char *(*get)(const Google__Protobuf__FileOptions *o);
+} code_option;
+
+static const char *opt_go_package(const Google__Protobuf__FileOptions *o)
+{
+    return str(o->go_package);
+}
+static const char *opt_java_package(const Google__Protobuf__FileOptions *o)
+{
+    return str(o->java_package);
+}
+static const char *opt_java_outer_classname(const Google__Protobuf__FileOptions *o)
+{
+    return str(o->java_outer_classname);
+}
+static const char *opt_java_multiple_files(const Google__Protobuf__FileOptions *o)
+{
+    return !o->has_java_multiple_files ? "" : o->java_multiple_files ? "true" : "false";
+}
+static const char *opt_csharp_namespace(const Google__Protobuf__FileOptions *o)
+{
+    return str(o->csharp_namespace);
+}
+static const char *opt_objc_class_prefix(const Google__Protobuf__FileOptions *o)
+{
+    return str(o->objc_class_prefix);
+}
+static const char *opt_php_namespace(const Google__Protobuf__FileOptions *o)
+{
+    return str(o->php_namespace);
+}
+static const char *opt_ruby_package(const Google__Protobuf__FileOptions *o)
+{
+    return str(o->ruby_package);
+}
+
+/* The file options other systems' generated code depends on: changing one moves the generated types to
+ * another package, class or namespace, which breaks every program that imports them although the wire
+ * format is unchanged. An option the baseline does not set may be added. */
+static void check_file_options(check_run *run)
+{
+    static const code_option options[] = {
+        {"go_package", opt_go_package},
+        {"java_package", opt_java_package},
+        {"java_outer_classname", opt_java_outer_classname},
+        {"java_multiple_files", opt_java_multiple_files},
+        {"csharp_namespace", opt_csharp_namespace},
+        {"objc_class_prefix", opt_objc_class_prefix},
+        {"php_namespace", opt_php_namespace},
+        {"ruby_package", opt_ruby_package},
+    };
+    static const Google__Protobuf__FileOptions none = GOOGLE__PROTOBUF__FILE_OPTIONS__INIT;
+    for (size_t i = 0; i < run->baseline->set->n_file; i++) {
+        const file_desc *bf = run->baseline->set->file[i];
+        const file_desc *cf = file_by_name(run->current->set, str(bf->name));
+        if (!is_our_package(str(bf->package)) || cf == NULL)
+            continue; /* a removed file shows as its removed messages and enums */
+        const Google__Protobuf__FileOptions *bo = bf->options ? bf->options : &none;
+        const Google__Protobuf__FileOptions *co = cf->options ? cf->options : &none;
+        for (size_t k = 0; k < sizeof options / sizeof options[0]; k++) {
+            const char *was = options[k].get(bo), *now = options[k].get(co);
+            if (*was && strcmp(was, now) != 0)
+                problem(run, "%s: option %s changed from '%s' to '%s' (generated code moves)", str(bf->name),
+                        options[k].name, was, now);
+        }
+    }
+}
+
 /* Every healthsignals.* message and enum of the baseline, in order of full name. Map entries are checked as
  * part of their map field's type. */
 static void check_schema(check_run *run)
@@ -563,6 +645,7 @@ int main(int argc, char **argv)
     if (loaded) {
         check_run run = {.baseline = &baseline, .current = &current};
         check_schema(&run);
+        check_file_options(&run);
         if (run.messages + run.enums == 0) {
             /* An empty baseline would pass everything: that is a broken baseline, not a compatible schema. */
             fprintf(stderr, "hs-schema-check: %s: no " OUR_PACKAGE ".* messages or enums\n", baseline_path);

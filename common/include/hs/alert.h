@@ -20,9 +20,15 @@
 #define HS_FINGERPRINT_MAX 17
 
 /* The fingerprint of the alert of `rule` for one scope (its key component, "region:1085") and subject: a
- * 64-bit XXH3 digest of the three, length-prefixed, in hex. Stable across versions: it is a record key. */
+ * 64-bit XXH3 digest of the three, length-prefixed, in 16 lowercase hex digits. The one fingerprint of every
+ * service's alerts (a service whose alerts are not per rule passes an identity of its own that no rule id
+ * can be, e.g. "capacity:level-4"). Stable across versions: it is a record key. */
 void hs_alert_fingerprint(const char *rule, const char *scope_component, const char *subject,
                           char out[HS_FINGERPRINT_MAX]);
+
+/* True when `fingerprint` has the form hs_alert_fingerprint writes: exactly 16 lowercase hex digits.
+ * hs_alert_put refuses any other, and so does hs_validate_alert. */
+bool hs_alert_fingerprint_valid(const char *fingerprint);
 
 /* The severity as Alertmanager's label value: "info", "warning", "critical" ("none" when unspecified). */
 const char *hs_severity_label(Healthsignals__V1__Severity severity);
@@ -54,7 +60,11 @@ typedef struct hs_alert_store {
 void hs_alert_store_init(hs_alert_store *store);
 void hs_alert_store_free(hs_alert_store *store);
 
-/* Emits `alert` (to hs.alerts.v1, key: its fingerprint) and stores it as the last emitted. */
+/* Emits `alert` (to hs.alerts.v1, key: its fingerprint) and stores it as the last emitted. A fingerprint
+ * not of hs_alert_fingerprint's form is a bug of the caller: HS_ERR_INTERNAL, nothing emitted. When the
+ * alert of the fingerprint is FIRING under other labels (its rule's labels or severity changed), that one is
+ * first emitted RESOLVED ("Resolved: its labels changed.", as hs_alert_retire), so that a subscriber that
+ * knows alerts by their labels never keeps one active that no longer fires. */
 hs_err hs_alert_put(hs_alert_store *store, const Healthsignals__V1__Alert *alert, hs_emit *emit,
                     hs_error *error);
 

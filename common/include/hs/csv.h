@@ -21,6 +21,7 @@
 /* One record as the reader delivers it. Every pointer is valid only during the callback. */
 typedef struct hs_csv_row {
     long line;                 /* 1-based line where the record starts */
+    long last_line;            /* line where it ends: `line`, unless a quoted field holds line breaks */
     long record;               /* 0 for the first record of the input (the header), then 1, 2, ... */
     size_t count;              /* number of fields; 0 when `error` is set */
     const char *const *fields; /* `count` NUL-terminated fields as written (unquoted, not trimmed; empty is
@@ -44,7 +45,10 @@ typedef int (*hs_csv_row_cb)(void *ctx, const hs_csv_row *row);
  *   - malformed quoting (a '"' inside an unquoted field, or text after a closing quote): the rest of that
  *     line is discarded and reading resumes on the next line, with the same caveat.
  *   - a quoted field still open at the end of the input ("unterminated quoted field"): by RFC 4180 the
- *     field ran to the end, so the records after the opening quote are part of it and are lost.
+ *     field ran to the end, so the lines after the one it opened on are part of it and are not read.
+ *   When a record that failed had run on over line ends inside a quoted field (an unbalanced quote, most
+ *   often), each line after its first is also delivered as a row error of its own, "not read: inside the
+ *   quoted field opened on line N (why)", so that no line disappears without a report.
  *   - more than HS_CSV_MAX_FIELDS fields, or a NUL byte in a field.
  * Structural errors stop the reader and are returned: HS_ERR_PARSE "empty file: no header" when the input
  * holds no record at all; HS_ERR_IO when reading fails; HS_ERR_NOMEM. Returns HS_OK otherwise, also when
@@ -89,7 +93,8 @@ void hs_csv_header_free(hs_csv_header *hdr);
  * ';' or '|'; an empty optional field is absent; there is no default unit. On success `*out` is a malloc'd
  * message the caller frees with protobuf_c_message_free_unpacked(&(*out)->base, NULL); on failure `*out`
  * is NULL and the reason names the column ("value: 'abc' is not a number", "wrong number of columns: 5,
- * header has 10", "invalid UTF-8 in column source") but not the line (that is row->line). Codes: the row's
+ * header has 10", "invalid UTF-8 in column source") but not the line (that is row->line); for a row that
+ * spans lines it adds "(this row spans lines 3-6: a quoted field holds line breaks)". Codes: the row's
  * own error, HS_ERR_PARSE for text that does not read, validation's codes, HS_ERR_NOMEM. */
 hs_err hs_indicator_from_csv(const hs_csv_header *hdr, const hs_csv_row *row,
                              Healthsignals__V1__IndicatorObservation **out, hs_error *error);

@@ -6,7 +6,9 @@
 #ifndef HS_JSON_H
 #define HS_JSON_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
@@ -58,5 +60,27 @@ char *hs_json_encode_text(const ProtobufCMessage *msg);
  * Syntax errors and duplicate keys are HS_ERR_PARSE with the reason "line L column C: ...". */
 ProtobufCMessage *hs_json_decode_text(const ProtobufCMessageDescriptor *desc, const char *text, size_t len,
                                       hs_error *error);
+
+/* The JSON name protoc gives the proto field `name` ("quality_flags" -> "qualityFlags"), the key
+ * hs_json_from_message() writes, into `out` (at most `size` - 1 bytes, always terminated). For describing
+ * the mapping elsewhere (hsctl contracts asyncapi). */
+void hs_json_field_name(const char *name, char *out, size_t size);
+
+/* Whether `field` is a map (protobuf-c marks none: a repeated "...Entry" message of key = 1, value = 2),
+ * which the JSON mapping writes as an object. */
+bool hs_json_field_is_map(const ProtobufCFieldDescriptor *field);
+/* A JSON string of the `len` bytes at `s` for diagnostics (error messages, keys, headers): each byte that
+ * does not begin a well-formed UTF-8 sequence is written as the four characters \xNN, so the text is valid
+ * JSON, nothing is dropped and the operator sees the bytes it quotes. New reference; NULL only when out of
+ * memory. `s` NULL gives "". */
+json_t *hs_json_string_escaped(const char *s, size_t len);
+
+/* Standard, padded base64 of `len` bytes (`data` may be NULL for none): a malloc'd, NUL-terminated string the
+ * caller free()s; NULL only when out of memory. */
+char *hs_json_base64_encode(const void *data, size_t len);
+
+/* Decodes base64 of either alphabet, padded or not, into a malloc'd buffer in `*out` (NULL for no bytes) of
+ * `*out_len` bytes, which the caller free()s. HS_ERR_PARSE "not valid base64", or HS_ERR_NOMEM. */
+hs_err hs_json_base64_decode(const char *text, size_t len, uint8_t **out, size_t *out_len, hs_error *error);
 
 #endif

@@ -28,7 +28,8 @@ hs_err hs_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *va
 
 /* Produces `value` (a message of topic->value_type, or NULL for a tombstone of `key`) to `topic`: the
  * record key is the fact identity, the partition comes from the grouping key, the headers are the
- * CloudEvents binary-mode headers of `meta` (id, time and type are filled in when empty). For a tombstone,
+ * CloudEvents binary-mode headers of `meta` (id, time, type and dataschema are filled in when empty) with
+ * ce_subject = the key. For a tombstone,
  * `key` and `group` must be given; for a value they are computed when NULL. Asynchronous: delivery is
  * reported to the producer's delivery callback. */
 hs_err hs_kafka_produce(rd_kafka_t *producer, const hs_topic *topic, const char *key, const char *group,

@@ -56,6 +56,11 @@ hs_gauge *hs_metrics_gauge(hs_metrics *m, const char *name, const char *help, co
 hs_gauge *hs_metrics_gauge_l(hs_metrics *m, const char *name, const char *help, ...)
     __attribute__((sentinel));
 
+/* A counter that something else keeps, such as the CPU seconds the kernel counts for the process: set it
+ * with hs_gauge_set() to the source's current value, never lower, and it renders as a counter whose value
+ * may have a fraction (process_cpu_seconds_total 1.25). Same rules for names and labels as above. */
+hs_gauge *hs_metrics_counter_mirror(hs_metrics *m, const char *name, const char *help, const char *labels);
+
 /* As above, with the histogram's bucket upper bounds: `n` finite values in strictly increasing order (a
  * trailing +Inf is allowed and ignored; the +Inf bucket is always there). They are copied; a series that
  * already exists keeps its bounds, and passing different ones for it is a bug (assert). n may be 0. */

@@ -29,6 +29,19 @@
 #define HS_VALIDATE_LINE_MAX     128 /* budget line text: bytes of UTF-8 */
 #define HS_VALIDATE_SERVICE_MAX  32  /* service name: [a-z-] */
 
+/* The range of each unit (hs_unit_check_value); why each bound, in validate.c. The upper bounds are far
+ * above any real figure of the unit and keep every sum and product the services compute finite. Capacity
+ * counts (available, occupied, normed) and volumes are counts: at most HS_VALIDATE_COUNT_MAX. */
+#define HS_VALIDATE_PERCENT_MAX 100.0 /* PERCENT 0..100 */
+#define HS_VALIDATE_DAYS_MAX    1e9   /* DAYS 0..1e9 */
+#define HS_VALIDATE_WEEKS_MAX   1e8   /* WEEKS 0..1e8 */
+#define HS_VALIDATE_COUNT_MAX   1e12  /* COUNT 0..1e12; capacity counts; volume */
+#define HS_VALIDATE_FTE_MAX     1e8   /* FTE 0..1e8 */
+#define HS_VALIDATE_DKK_MAX     1e15  /* DKK -1e15..1e15 */
+#define HS_VALIDATE_RATIO_MAX   1e9   /* RATIO 0..1e9 */
+#define HS_VALIDATE_INDEX_MAX   1e9   /* INDEX 0..1e9 */
+#define HS_VALIDATE_RATE_MAX    1e9   /* RATE 0..1e9 */
+
 /* --- Messages ------------------------------------------------------------------------------------------ */
 /* Each checks one message and returns HS_OK, or the first failure with its reason in `error` (which may be
  * NULL). They normalise scopes in place (see hs_scope_normalize): the message must own its strings through
@@ -40,12 +53,17 @@
  * nothing may compute on one it cannot interpret. */
 
 /* Required: indicator (code syntax), scope, period (hs_period_parse), unit; value finite and within the
- * unit's range (hs_unit_check_value); volume >= 0 when present; at most 16 quality flags of flag syntax;
- * source at most 512 bytes of UTF-8. */
+ * unit's range (hs_unit_check_value); volume 0..HS_VALIDATE_COUNT_MAX when present; at most 16 quality flags
+ * of flag syntax; source at most 512 bytes of UTF-8. */
 hs_err hs_validate_indicator(Healthsignals__V1__IndicatorObservation *obs, hs_error *error);
 
+/* The figures of an indicator observation alone: unit known, value within its range, volume (when present)
+ * 0..HS_VALIDATE_COUNT_MAX — part of hs_validate_indicator, and what a calculation checks again before it
+ * keeps a fact, so that its sums stay finite whichever path the fact came by. */
+hs_err hs_validate_indicator_figures(const Healthsignals__V1__IndicatorObservation *obs, hs_error *error);
+
 /* Required: resource (code syntax), scope, period, available (present); available, occupied and (when
- * present) normed finite and >= 0; quality flags and source as for indicators. */
+ * present) normed finite and 0..HS_VALIDATE_COUNT_MAX; quality flags and source as for indicators. */
 hs_err hs_validate_capacity(Healthsignals__V1__CapacityObservation *obs, hs_error *error);
 
 /* Required: unit (code syntax: a lowercase slug), line (1..128 bytes of UTF-8), year 1900..2199, kind;
@@ -59,10 +77,13 @@ hs_err hs_validate_budget_line(Healthsignals__V1__BudgetLine *line, hs_error *er
  * baseline_periods parse as periods when given, baseline_from and baseline_to together, of one kind and in
  * order; band, margin and hysteresis finite and >= 0; growth_pct, baseline_value and threshold finite;
  * level_thresholds_pct empty or exactly 3 values, finite, within 0..1000 and strictly increasing;
- * alert_level 0..4; severity and direction known values; summary and description valid UTF-8. */
+ * alert_level 0..4; severity and direction known values; summary and description valid UTF-8; labels named
+ * as Alertmanager requires ([a-zA-Z_][a-zA-Z0-9_]*, at most 128 bytes, not starting with "__"), each once,
+ * with UTF-8 values. */
 hs_err hs_validate_rule(Healthsignals__V1__Rule *rule, hs_error *error);
 
-/* Required: fingerprint (1..128 bytes of printable ASCII), state (FIRING or RESOLVED), rule (code syntax).
+/* Required: fingerprint (16 lowercase hex digits, as hs_alert_fingerprint writes every service's), state
+ * (FIRING or RESOLVED), rule (code syntax).
  * When present: scope valid (normalised), period parses, subject of code syntax, value and threshold
  * finite, quality flags as for indicators. */
 hs_err hs_validate_alert(Healthsignals__V1__Alert *alert, hs_error *error);
@@ -101,12 +122,15 @@ const char *hs_region_name(const char *code);
 
 /* --- Units and values ---------------------------------------------------------------------------------- */
 
-/* HS_OK when `value` is allowed in `unit`: finite always; PERCENT 0..100; DAYS, WEEKS, COUNT, FTE, RATIO,
- * INDEX and RATE >= 0; DKK any finite value. UNIT_UNSPECIFIED fails with "unit is required", a unit
- * number this version does not know (enums are open: a newer schema's) with "N is unknown to this version of
- * healthsignals.v1.Unit". The reason does not name the field ("130 is above 100 for
- * PERCENT"): callers prefix it. */
+/* HS_OK when `value` is allowed in `unit`: finite, and within the unit's range (HS_VALIDATE_*_MAX above:
+ * PERCENT 0..100; DAYS, WEEKS, COUNT, FTE, RATIO, INDEX and RATE from 0; DKK negative too).
+ * UNIT_UNSPECIFIED fails with "unit is required", a unit number this version does not know (enums are open:
+ * a newer schema's) with "N is unknown to this version of healthsignals.v1.Unit". The reason does not name
+ * the field ("130 is above 100 for PERCENT"): callers prefix it. */
 hs_err hs_unit_check_value(Healthsignals__V1__Unit unit, double value, hs_error *error);
+
+/* The range of `unit` into *min and *max; false for UNIT_UNSPECIFIED or a number outside the enum. */
+bool hs_unit_range(Healthsignals__V1__Unit unit, double *min, double *max);
 
 /* Parses a unit by its enum name, case-insensitive ("PERCENT", "days"), or "%" for PERCENT. False (and
  * `out` untouched) for anything else, UNIT_UNSPECIFIED included. */
