@@ -7,7 +7,8 @@ not its value's identity is dead-lettered with both keys named, on hs.indicators
 fact whose unit is a number this version does not know is dead-lettered saying so; and the same fact on the
 partition that the Python function documented in docs/producers.md computes is counted — which proves the
 documented rule for any producer, since the function is taken from the document itself. `hsctl topics
-partition` names the same partitions.
+partition` names the same partitions; `hsctl calc` over the tailed topics refuses what the service refused;
+`hsctl dlq replay` mends a misplaced record and skips a mismatched key.
 
 usage: test_admission.py COUNT_BINARY HSCTL PRODUCE_RAW DOCS_PRODUCERS_MD
 """
@@ -234,6 +235,24 @@ if hsctl("topics", "partition", "hs.rules.v1", "targets").returncode != 2:
     fail("hsctl topics partition hs.rules.v1 (one partition, read whole): want exit 2")
 if hstest.failures == failures_before:
     ok("hsctl topics partition names the partition the documented function computes, for 8 and 4 partitions")
+
+# --- hsctl dlq replay: a misplaced record is mended by a replay, a mismatched key is not --------------------
+failures_before = hstest.failures
+tombstone_key = f"{kraeft}/region:1082/2023Q2"
+replay = hsctl("dlq", "replay", "--code", "wrong_partition", "--key", tombstone_key)
+if replay.returncode != 0:
+    fail(f"dlq replay of the misplaced tombstone: exit {replay.returncode}: {replay.stderr}")
+consumed += 1
+wait_consumed(service, consumed)
+want[(kraeft, INDICATORS)] = 2  # the tombstone, now on its grouping key's partition, deletes region 1082
+if counts(prefix) != want:
+    fail(f"after replaying the misplaced tombstone: {counts(prefix)}, want {want}")
+replay = hsctl("dlq", "replay", "--code", "key_mismatch", "--key", mismatch)
+if replay.returncode != 1 or f"is not its value's identity '{kraeft}/region:1085/2023Q2'" not in replay.stderr:
+    fail(f"dlq replay of a mismatched key: exit {replay.returncode}, want 1 with the reason: {replay.stderr}")
+if hstest.failures == failures_before:
+    ok("hsctl dlq replay puts a misplaced tombstone on its grouping key's partition, where it is applied, and "
+       "skips a record whose key is still not its value's identity")
 
 code, _ = service.stop()
 if code != 0:
