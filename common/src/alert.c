@@ -176,8 +176,10 @@ hs_err hs_alert_put(hs_alert_store *store, const Healthsignals__V1__Alert *alert
         err ? HS_TABLE_UNCHANGED : hs_table_put(&store->alerts, alert->fingerprint, bytes, len);
     if (change == HS_TABLE_NOMEM) {
         err = hs_error_set(error, HS_ERR_NOMEM, "out of memory storing an alert");
-    } else if (change != HS_TABLE_UNCHANGED) {
-        /* What was stored is what was emitted: the same bytes again would change nothing downstream. */
+    } else if (err == HS_OK) {
+        /* Emitted even when the store holds these bytes already: the driver drops what it emitted before,
+         * and when it must emit everything again (the runtime reconciling a partition with changed rules),
+         * it can only if the calculation emits it. */
         store->firing += firing && !was_firing;
         store->firing -= was_firing && !firing;
         err = hs_emit_put_packed(emit, hs_topic_find(HS_TOPIC_ALERTS), alert->fingerprint, &alert->base,

@@ -11,6 +11,20 @@
  * committing transaction, and the records consumed meanwhile belong to the next one anyway, so their outputs
  * are deferred and produced into the next transaction when the commit is done. Should it fail, they are
  * dropped with the rest: the rewind consumes their records again.
+ *
+ * Rules are input too, but every instance reads all of hs.rules.v1 outside the group, so no consumed offset
+ * records which rules a partition's committed outputs were computed with. The commit records it instead:
+ * every committed offset carries, as its metadata, the digest of the service's rule set that the
+ * partition's outputs reflect, and a rule change makes the next transaction carry the new digest for every
+ * live partition, with the change's outputs, even for a partition that consumed no fact. A partition is
+ * rebuilt with the rules read now; if its committed digest differs (a change made while no instance had it
+ * live, or one whose transaction never committed), its committed outputs may predate the change, so once
+ * live it applies every rule again and emits every output they determine, changed or not; the transaction
+ * with the last of them commits the new digest (rules_reconcile). A rule change met while a partition
+ * rebuilds is applied silently and reconciled the same way. Bad rules are dead-lettered once per service, by
+ * the instance that has partition 0 of the first input (rules_dlq_owner). All rule work is done in time
+ * slices of the loop (on_rules_wake, on_rules_work). README "Running a service" and docs/reliability.md
+ * ("Rule changes") say what this guarantees.
  */
 #include "hs/runtime.h"
 
@@ -39,9 +53,11 @@
 #include "hs/text.h"
 #include "hs/validate.h"
 
-#define MAX_INPUTS    4
-#define MAX_OUTPUTS   4
-#define POLL_BATCH    2000 /* records per wake-up before the loop gets a turn */
+#define MAX_INPUTS  4
+#define MAX_OUTPUTS 4
+#define POLL_BATCH  2000 /* records per wake-up before the loop gets a turn */
+#define RULES_SLICE_NS                                                                                       \
+    ((uint64_t)10 * 1000000u) /* rule changes applied per loop turn: at most this long, and one */
 #define OP_TIMEOUT_MS 30000
 
 /* The runtime's own options; a service's follow them. */
@@ -90,7 +106,28 @@ typedef struct part_state {
     int64_t next_offset[MAX_INPUTS];      /* next offset to consume; -1 before the first record */
     int64_t committed_offset[MAX_INPUTS]; /* what the last transaction committed */
     uint64_t rebuild_started_ns;
+    /* Rules as exactly-once input (see "Rule changes" below): the digest of the rule set that the outputs
+     * this partition has produced reflect, committed ones and those of the open transaction; unknown when
+     * the committed offsets carry none (a new group, a commit of an older version) */
+    uint64_t output_rules;
+    bool output_rules_known;
+    uint64_t committed_rules[MAX_INPUTS]; /* the digest the group's committed offset carries, by input */
+    bool committed_rules_known[MAX_INPUTS];
+    /* Partition 0 of the first input only: hs.rules.v1 offsets below these have been searched for bad rules
+     * and those dead-lettered, by the transactions committed / by those and the open one (-1: never). */
+    int64_t committed_rules_dlq, rules_dlq_next;
+    /* Rule work left, done in time slices between loop turns (on_rules_work): every rule applied to a fresh
+     * state, silently, before any fact (its inputs are paused meanwhile); or applied again to reconcile. */
+    enum { RULES_WORK_NONE, RULES_WORK_FRESH, RULES_WORK_RECONCILE } rules_work;
+    size_t rules_cursor;         /* hs_table_next() cursor into rt->rules */
+    uint64_t rules_work_version; /* rt->rules_version the cursor belongs to: a change starts it again */
 } part_state;
+
+/* The input whose offset metadata carries the rules dead-letter position: the first input's partition 0. */
+static bool dlq_input(const part_state *ps, size_t i)
+{
+    return ps->partition == 0 && i == 0;
+}
 
 /* Where the transaction is. While a commit runs on its thread (commit_main), outputs wait in `deferred`. */
 typedef enum txn_state {
@@ -160,7 +197,13 @@ typedef struct runtime {
 
     part_state **parts; /* by partition number */
     size_t part_cap;
-    hs_table rules; /* this service's rules: key -> packed Rule */
+    hs_table rules;         /* this service's rules: key -> packed Rule */
+    uint64_t rules_digest;  /* of `rules`: the sum of rule_digest() over its entries (0: no rules) */
+    int64_t rules_read_end; /* hs.rules.v1 records below this offset have been read into `rules` */
+    uint64_t rules_version; /* counts the changes of `rules`: an iteration over it started before is void */
+    uv_idle_t rules_work;   /* runs on_rules_work while a partition has rule work left */
+    uv_timer_t rules_load_timer; /* the rules must be read to their end within OP_TIMEOUT_MS of the start */
+    bool rules_work_active;
     bool rules_loaded, assignment_seen;
     atomic_bool brokers_down; /* also written by delivery reports served on the commit thread */
     uv_thread_t loop_thread;
@@ -245,8 +288,95 @@ static bool txn_begin(runtime *rt)
 }
 
 static void state_reset(runtime *rt, part_state *ps);
-static void apply_rules_silently(runtime *rt, part_state *ps);
+static void rules_work_fresh(runtime *rt, part_state *ps);
+static void rules_work_finish(runtime *rt, part_state *ps);
+static void on_rules_work(uv_idle_t *handle);
+static void mark_live(runtime *rt, part_state *ps, int i);
+static hs_err subscribe_inputs(runtime *rt, hs_error *error);
+static void rules_load_done(runtime *rt);
 static void produce_deferred(runtime *rt);
+static bool part_live(const runtime *rt, const part_state *ps);
+static void rules_from_commits(runtime *rt, part_state *ps);
+static void part_went_live(runtime *rt, part_state *ps);
+
+/* --- rule changes in the commit ---------------------------------------------------------------------------
+ * Every committed offset of a service with rules carries, as its offset metadata, the digest of the rule
+ * set that the partition's committed outputs reflect ("hs-rules=<16 hex digits>", well below the broker's
+ * offset.metadata.max.bytes of 4096). The digest is order-free (a sum of one 64-bit XXH3 per rule over its
+ * key and packed bytes), so every instance that has read the same rules computes the same one, and a change
+ * updates it in O(1). Partition 0 of the first input also carries how far hs.rules.v1 has been searched for
+ * bad rules, which that partition's transactions dead-letter (",dlq=<offset>"; see rules_dlq_owner). */
+
+#define RULES_META_PREFIX "hs-rules="
+#define RULES_META_DLQ    ",dlq="
+#define RULES_META_MAX    64
+
+static uint64_t rule_digest(const char *key, const void *value, size_t len)
+{
+    return XXH3_64bits_withSeed(value, len, XXH3_64bits(key, strlen(key)));
+}
+
+/* Writes the metadata for `digest` and, when `dlq` >= 0, the rules dead-letter position; returns its length.
+ */
+static size_t rules_meta_format(uint64_t digest, int64_t dlq, char out[RULES_META_MAX])
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = sizeof RULES_META_PREFIX - 1;
+    memcpy(out, RULES_META_PREFIX, n);
+    for (int k = 0; k < 16; k++)
+        out[n++] = hex[(digest >> (60 - 4 * k)) & 0xF];
+    if (dlq >= 0) {
+        memcpy(out + n, RULES_META_DLQ, sizeof RULES_META_DLQ - 1);
+        n += sizeof RULES_META_DLQ - 1;
+        n += hs_u64_digits(out + n, (uint64_t)dlq);
+    }
+    out[n] = '\0';
+    assert(n < RULES_META_MAX);
+    return n;
+}
+
+/* The digest in committed offset metadata, and the dead-letter position (-1 when it carries none); false
+ * for no metadata or anything else (an older version's commit). */
+static bool rules_meta_parse(const void *metadata, size_t size, uint64_t *digest, int64_t *dlq)
+{
+    const char *text = metadata;
+    size_t n = sizeof RULES_META_PREFIX - 1;
+    *dlq = -1;
+    if (!text || size < n + 16 || memcmp(text, RULES_META_PREFIX, n) != 0)
+        return false;
+    uint64_t d = 0;
+    for (size_t end = n + 16; n < end; n++) {
+        char c = text[n];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (v < 0)
+            return false;
+        d = d << 4 | (uint64_t)v;
+    }
+    if (size > n) {
+        size_t tag = sizeof RULES_META_DLQ - 1;
+        if (size - n <= tag || size - n > tag + 18 || memcmp(text + n, RULES_META_DLQ, tag) != 0)
+            return false;
+        int64_t position = 0;
+        for (n += tag; n < size; n++) {
+            if (text[n] < '0' || text[n] > '9')
+                return false;
+            position = position * 10 + (text[n] - '0');
+        }
+        *dlq = position;
+    }
+    *digest = d;
+    return true;
+}
+
+/* Whether input `i` of a partition must be committed for its rules alone: the partition is live and
+ * reconciled, and the group's committed offset does not carry the digest its outputs now reflect (a rule
+ * changed, even if no fact of the partition was consumed since). */
+static bool rules_commit_due(const runtime *rt, const part_state *ps, size_t i)
+{
+    return rt->calc->uses_rules && ps->output_rules_known && part_live(rt, ps) &&
+           (!ps->committed_rules_known[i] || ps->committed_rules[i] != ps->output_rules ||
+            (dlq_input(ps, i) && ps->committed_rules_dlq != ps->rules_dlq_next));
+}
 
 static void discard_deferred(runtime *rt)
 {
@@ -272,13 +402,14 @@ static void rewind_all(runtime *rt)
         for (size_t i = 0; i < rt->input_cnt; i++) {
             if (!ps->assigned[i])
                 continue;
-            ps->rebuild_end[i] = ps->committed_offset[i];
-            ps->live[i] = ps->committed_offset[i] <= 0;
+            ps->rebuild_end[i] = ps->committed_offset[i] > 0 ? ps->committed_offset[i] : 0;
+            ps->live[i] = false;
             ps->next_offset[i] = -1;
             rd_kafka_topic_partition_list_add(seek, rt->inputs[i]->name, ps->partition)->offset =
                 RD_KAFKA_OFFSET_BEGINNING;
         }
-        apply_rules_silently(rt, ps);
+        rules_from_commits(rt, ps); /* the aborted outputs are gone: what is committed counts again */
+        rules_work_fresh(rt, ps);   /* then the inputs with nothing committed go live */
     }
     if (seek->cnt) {
         rd_kafka_error_t *error = rd_kafka_seek_partitions(rt->consumer, seek, OP_TIMEOUT_MS);
@@ -309,16 +440,32 @@ static void txn_abort(runtime *rt, const char *reason)
     rewind_all(rt);
 }
 
-/* The offsets to commit: the next offset of every live partition that moved since the last commit. */
+/* The offsets to commit: the next offset of every live partition that moved since the last commit, and the
+ * position of every partition whose rules digest changed; for a service with rules each carries the digest
+ * its partition's outputs reflect. */
 static rd_kafka_topic_partition_list_t *pending_offsets(runtime *rt)
 {
     rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(16);
     for (size_t p = 0; p < rt->part_cap; p++) {
         part_state *ps = rt->parts[p];
-        for (size_t i = 0; ps && i < rt->input_cnt; i++)
-            if (ps->assigned[i] && ps->next_offset[i] > ps->committed_offset[i])
-                rd_kafka_topic_partition_list_add(offsets, rt->inputs[i]->name, ps->partition)->offset =
-                    ps->next_offset[i];
+        for (size_t i = 0; ps && i < rt->input_cnt; i++) {
+            bool moved = ps->next_offset[i] > ps->committed_offset[i];
+            if (!ps->assigned[i] || !(moved || rules_commit_due(rt, ps, i)))
+                continue;
+            rd_kafka_topic_partition_t *tp =
+                rd_kafka_topic_partition_list_add(offsets, rt->inputs[i]->name, ps->partition);
+            /* Not moved: the same position again (0 when nothing was ever committed or consumed). */
+            tp->offset = moved                         ? ps->next_offset[i]
+                         : ps->committed_offset[i] > 0 ? ps->committed_offset[i]
+                                                       : 0;
+            if (rt->calc->uses_rules && ps->output_rules_known) {
+                char meta[RULES_META_MAX];
+                size_t len =
+                    rules_meta_format(ps->output_rules, dlq_input(ps, i) ? ps->rules_dlq_next : -1, meta);
+                tp->metadata = strdup(meta); /* freed with the list */
+                tp->metadata_size = tp->metadata ? len : 0;
+            }
+        }
     }
     return offsets;
 }
@@ -386,8 +533,14 @@ static void commit_complete(runtime *rt)
             rd_kafka_topic_partition_t *tp = &offsets->elems[k];
             part_state *ps = rt->parts[tp->partition];
             int i = input_index(rt, tp->topic);
-            if (ps && i >= 0)
+            if (ps && i >= 0) {
                 ps->committed_offset[i] = tp->offset;
+                int64_t dlq;
+                ps->committed_rules_known[i] =
+                    rules_meta_parse(tp->metadata, tp->metadata_size, &ps->committed_rules[i], &dlq);
+                if (dlq_input(ps, i))
+                    ps->committed_rules_dlq = dlq;
+            }
         }
         hs_counter_add(rt->txn_committed, 1);
         uint64_t completed_ns = now_ns();
@@ -471,6 +624,7 @@ typedef struct runtime_emit {
     runtime *rt;
     part_state *ps;
     bool silent;            /* rebuilding: update the last-emitted table only */
+    bool force;             /* reconciling: emit even what the last-emitted table holds already */
     char cause[HS_KEY_MAX]; /* input topic/partition/offset: with the output key, the output's event id */
 } runtime_emit;
 
@@ -582,7 +736,7 @@ static hs_err put_bytes(runtime_emit *emit, size_t i, const char *key, const uin
     hs_table_change change = hs_table_put(&emit->ps->outputs[i], key, digest.digest, sizeof digest.digest);
     if (change == HS_TABLE_NOMEM)
         return HS_ERR_NOMEM;
-    if (change == HS_TABLE_UNCHANGED || emit->silent)
+    if ((change == HS_TABLE_UNCHANGED && !emit->force) || emit->silent)
         return HS_OK;
     return emit_output(emit->rt, i, key, bytes, len, emit->cause);
 }
@@ -601,7 +755,7 @@ static hs_err runtime_put(hs_emit *base, const hs_topic *topic, const char *key,
     hs_table *outputs = &emit->ps->outputs[i];
 
     if (!value) {
-        if (!hs_table_delete(outputs, key) || emit->silent)
+        if ((!hs_table_delete(outputs, key) && !emit->force) || emit->silent)
             return HS_OK;
         return emit_output(rt, (size_t)i, key, NULL, 0, emit->cause);
     }
@@ -663,6 +817,7 @@ static part_state *state_get(runtime *rt, int32_t partition, bool create)
         ps->partition = partition;
         for (size_t i = 0; i < MAX_INPUTS; i++)
             ps->next_offset[i] = ps->committed_offset[i] = -1;
+        ps->committed_rules_dlq = ps->rules_dlq_next = -1;
         state_reset(rt, ps);
         rt->parts[partition] = ps;
     }
@@ -686,27 +841,231 @@ static bool state_has_inputs(const runtime *rt, const part_state *ps)
     return false;
 }
 
-/* Feeds every rule of this service to a fresh partition state, emitting nothing. */
-static void apply_rules_silently(runtime *rt, part_state *ps)
+/* Applies one rule of the rules table to the partition's state through `emit`. */
+static void apply_rule_entry(runtime *rt, part_state *ps, const hs_table_entry *e, runtime_emit *emit)
 {
-    const hs_topic *rules_topic = hs_topic_find(HS_TOPIC_RULES);
-    size_t cursor = 0;
-    const hs_table_entry *e;
-    while ((e = hs_table_next(&rt->rules, &cursor))) {
-        ProtobufCMessage *rule =
-            protobuf_c_message_unpack(&healthsignals__v1__rule__descriptor, NULL, e->value_len, e->value);
-        if (!rule)
-            continue;
-        runtime_emit emit = {.base = {.put = runtime_put, .put_packed = runtime_put_packed},
-                             .rt = rt,
-                             .ps = ps,
-                             .silent = true};
-        hs_error error;
-        if (rt->calc->apply(ps->calc_state, rules_topic, e->key, rule, &emit.base, &error) != HS_OK)
-            hs_log(HS_LOG_WARN, "rule refused by the calculation", "{s:s, s:s}", "rule", e->key, "error",
-                   error.message);
-        protobuf_c_message_free_unpacked(rule, NULL);
+    ProtobufCMessage *rule =
+        protobuf_c_message_unpack(&healthsignals__v1__rule__descriptor, NULL, e->value_len, e->value);
+    if (!rule)
+        return;
+    hs_error error;
+    if (rt->calc->apply(ps->calc_state, hs_topic_find(HS_TOPIC_RULES), e->key, rule, &emit->base, &error) !=
+        HS_OK)
+        hs_log(HS_LOG_WARN, "rule refused by the calculation", "{s:s, s:s}", "rule", e->key, "error",
+               error.message);
+    protobuf_c_message_free_unpacked(rule, NULL);
+}
+
+/* Every assigned input of the partition is live. */
+static bool part_live(const runtime *rt, const part_state *ps)
+{
+    bool any = false;
+    for (size_t i = 0; i < rt->input_cnt; i++) {
+        if (ps->assigned[i] && !ps->live[i])
+            return false;
+        any |= ps->assigned[i];
     }
+    return any;
+}
+
+/* What the partition's committed outputs reflect, from its inputs' committed offset metadata: known when
+ * every assigned input carries the same digest. */
+static void rules_from_commits(runtime *rt, part_state *ps)
+{
+    ps->output_rules_known = rt->calc->uses_rules;
+    bool first = true;
+    for (size_t i = 0; i < rt->input_cnt; i++) {
+        if (!ps->assigned[i])
+            continue;
+        if (!ps->committed_rules_known[i] || (!first && ps->committed_rules[i] != ps->output_rules))
+            ps->output_rules_known = false;
+        ps->output_rules = ps->committed_rules[i];
+        first = false;
+    }
+    ps->rules_dlq_next = ps->committed_rules_dlq;
+}
+
+static void rules_work_start(runtime *rt, part_state *ps, int work);
+static void rules_dlq_catch_up(runtime *rt, part_state *ps);
+
+/* Once a partition is live: if its committed outputs may have been computed with other rules than those its
+ * state now holds (a rule changed while no instance had it live, or before the transaction with the change's
+ * outputs committed), every rule is applied again and every output it determines emitted, whether or not it
+ * differs from what the state holds; the transaction that commits the last of them carries the new digest.
+ * The work is done in slices (on_rules_work); facts meanwhile are processed live as usual. */
+static void rules_reconcile(runtime *rt, part_state *ps)
+{
+    if (!rt->calc->uses_rules || !part_live(rt, ps) || ps->rules_work != RULES_WORK_NONE ||
+        (ps->output_rules_known && ps->output_rules == rt->rules_digest))
+        return;
+    hs_log(HS_LOG_INFO, "re-evaluating the partition against the current rules", "{s:i, s:s, s:i}",
+           "partition", (int)ps->partition, "committed",
+           ps->output_rules_known ? "other rules" : "no rules digest", "rules", (int)rt->rules.count);
+    rules_work_start(rt, ps, RULES_WORK_RECONCILE);
+}
+
+/* The inputs of a partition, paused (no fetching, so no fact) or resumed. */
+static void inputs_pause(runtime *rt, const part_state *ps, bool pause)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)rt->input_cnt);
+    for (size_t i = 0; i < rt->input_cnt; i++)
+        if (ps->assigned[i])
+            rd_kafka_topic_partition_list_add(list, rt->inputs[i]->name, ps->partition);
+    rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(rt->consumer, list)
+                                    : rd_kafka_resume_partitions(rt->consumer, list);
+    if (err)
+        fatal(rt, pause ? "cannot pause a partition" : "cannot resume a partition", rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* A fresh partition state needs every rule before any fact: its inputs wait, paused, until the slices have
+ * applied them; then the inputs with nothing to rebuild go live. */
+static void rules_work_fresh(runtime *rt, part_state *ps)
+{
+    if (rt->calc->uses_rules && rt->rules.count) {
+        rules_work_start(rt, ps, RULES_WORK_FRESH);
+        inputs_pause(rt, ps, true);
+        return;
+    }
+    for (size_t i = 0; i < rt->input_cnt; i++)
+        if (ps->assigned[i] && ps->rebuild_end[i] == 0)
+            mark_live(rt, ps, (int)i);
+}
+
+static void rules_work_start(runtime *rt, part_state *ps, int work)
+{
+    ps->rules_work = work;
+    ps->rules_cursor = 0;
+    ps->rules_work_version = rt->rules_version;
+    if (!rt->rules_work_active) {
+        uv_idle_start(&rt->rules_work, on_rules_work);
+        rt->rules_work_active = true;
+    }
+    if (work == RULES_WORK_RECONCILE)
+        txn_begin(rt); /* the digest must be committed even when no output changes */
+}
+
+/* The partition's rule work is through: a fresh state lets its facts in, a reconciled one records that its
+ * outputs (those of the open transaction) reflect the rules. */
+static void rules_work_done(runtime *rt, part_state *ps)
+{
+    int work = ps->rules_work;
+    ps->rules_work = RULES_WORK_NONE;
+    if (work == RULES_WORK_FRESH) {
+        inputs_pause(rt, ps, false);
+        for (size_t i = 0; i < rt->input_cnt; i++)
+            if (ps->assigned[i] && ps->rebuild_end[i] == 0)
+                mark_live(rt, ps, (int)i);
+    } else {
+        ps->output_rules = rt->rules_digest;
+        ps->output_rules_known = true;
+        txn_begin(rt);
+        rules_dlq_catch_up(rt, ps);
+    }
+}
+
+/* Applies the partition's next rules until `deadline_ns` (0: all of them); returns true when its work is
+ * through. A change of the rules table since the work began starts it again from the first rule (applying a
+ * rule twice is harmless; skipping one is not, and a changed table's iteration order is not the old one). */
+static bool rules_work_step(runtime *rt, part_state *ps, uint64_t deadline_ns)
+{
+    if (ps->rules_work_version != rt->rules_version) {
+        ps->rules_cursor = 0;
+        ps->rules_work_version = rt->rules_version;
+    }
+    runtime_emit emit = {.base = {.put = runtime_put, .put_packed = runtime_put_packed},
+                         .rt = rt,
+                         .ps = ps,
+                         .silent = ps->rules_work == RULES_WORK_FRESH,
+                         .force = ps->rules_work == RULES_WORK_RECONCILE};
+    if (emit.force) { /* the cause names the rule set: a reconciliation redone gives the same event ids */
+        char meta[RULES_META_MAX];
+        rules_meta_format(rt->rules_digest, -1, meta);
+        snprintf(emit.cause, sizeof emit.cause, "%s/%s", HS_TOPIC_RULES, meta);
+    }
+    const hs_table_entry *e;
+    uint64_t rewinds = rt->rewinds;
+    while ((e = hs_table_next(&rt->rules, &ps->rules_cursor))) {
+        apply_rule_entry(rt, ps, e, &emit);
+        if (rt->rewinds != rewinds || rt->stopping)
+            return false; /* an emit waited for a failed commit: everything was rewound */
+        if (deadline_ns && now_ns() >= deadline_ns)
+            return false;
+    }
+    return true;
+}
+
+/* Finishes the partition's rule work now, for a fact or the end of a partition met before the slices did
+ * (a record fetched before the pause). */
+static void rules_work_finish(runtime *rt, part_state *ps)
+{
+    if (ps->rules_work != RULES_WORK_NONE && rules_work_step(rt, ps, 0))
+        rules_work_done(rt, ps);
+}
+
+/* One slice of rule work: RULES_SLICE_NS of it, partition after partition; stops when none is left. */
+static void on_rules_work(uv_idle_t *handle)
+{
+    runtime *rt = handle->data;
+    uint64_t deadline = now_ns() + RULES_SLICE_NS;
+    bool left = false;
+    for (size_t p = 0; p < rt->part_cap && !rt->stopping; p++) {
+        part_state *ps = rt->parts[p];
+        if (!ps || ps->rules_work == RULES_WORK_NONE)
+            continue;
+        if (now_ns() < deadline && rules_work_step(rt, ps, deadline))
+            rules_work_done(rt, ps);
+        else
+            left = true;
+        /* a rewind (in a step, or in what done started) gave other partitions work again */
+        left |= ps == rt->parts[p] && ps->rules_work != RULES_WORK_NONE;
+    }
+    for (size_t p = 0; p < rt->part_cap && !left; p++)
+        left = rt->parts[p] && rt->parts[p]->rules_work != RULES_WORK_NONE;
+    if (!left) {
+        uv_idle_stop(&rt->rules_work);
+        rt->rules_work_active = false;
+    }
+}
+
+/* Bad rules are dead-lettered once per service (per consumer group), not once per instance: by the
+ * instance that has partition 0 of the first input live, in that partition's transactions, whose committed
+ * offset records how far hs.rules.v1 has been searched (committed_rules_dlq). NULL when this instance is not
+ * that one now. */
+static part_state *rules_dlq_owner(const runtime *rt)
+{
+    part_state *ps = rt->part_cap ? rt->parts[0] : NULL;
+    return ps && ps->assigned[0] && part_live(rt, ps) && ps->output_rules_known ? ps : NULL;
+}
+
+/* A partition is live: reconcile its outputs with the rules, and see to the rules' dead letters. */
+static void part_went_live(runtime *rt, part_state *ps)
+{
+    rules_reconcile(rt, ps);
+    rules_dlq_catch_up(rt, ps);
+}
+
+/* When the partition is the dead-letter owner and the rules read so far go beyond what its commits have
+ * searched for bad rules: reads hs.rules.v1 again from there (process_rule only dead-letters what it reads
+ * again). */
+static void rules_dlq_catch_up(runtime *rt, part_state *ps)
+{
+    if (!rt->rules_consumer || rules_dlq_owner(rt) != ps)
+        return;
+    if (ps->rules_dlq_next < 0)
+        ps->rules_dlq_next = 0;
+    if (ps->rules_dlq_next >= rt->rules_read_end)
+        return;
+    hs_log(HS_LOG_INFO, "reading the rules again for bad ones to dead-letter", "{s:I, s:I}", "from",
+           (json_int_t)ps->rules_dlq_next, "to", (json_int_t)rt->rules_read_end);
+    rd_kafka_topic_partition_list_t *seek = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(seek, HS_TOPIC_RULES, 0)->offset = ps->rules_dlq_next;
+    rd_kafka_error_t *error = rd_kafka_seek_partitions(rt->rules_consumer, seek, OP_TIMEOUT_MS);
+    if (error) {
+        fatal(rt, "cannot read the rules again", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    rd_kafka_topic_partition_list_destroy(seek);
 }
 
 static void mark_live(runtime *rt, part_state *ps, int i)
@@ -719,6 +1078,7 @@ static void mark_live(runtime *rt, part_state *ps, int i)
     hs_log(HS_LOG_INFO, "partition rebuilt, now live", "{s:s, s:i, s:I, s:f}", "topic", rt->inputs[i]->name,
            "partition", (int)ps->partition, "committed_offset", (json_int_t)ps->rebuild_end[i], "seconds",
            seconds);
+    part_went_live(rt, ps);
 }
 
 /* --- dead letters ----------------------------------------------------------------------------------------
@@ -815,6 +1175,8 @@ static void process_fact(runtime *rt, const rd_kafka_message_t *msg)
     part_state *ps = i >= 0 ? state_get(rt, msg->partition, false) : NULL;
     if (!ps || !ps->assigned[i])
         return; /* a record of a partition revoked a moment ago */
+    if (ps->rules_work == RULES_WORK_FRESH)
+        rules_work_finish(rt, ps); /* fetched before its inputs paused: the rules come first */
     const hs_topic *topic = rt->inputs[i];
     bool silent = msg->offset < ps->rebuild_end[i];
     if (!silent)
@@ -886,6 +1248,8 @@ static void on_partition_eof(runtime *rt, const rd_kafka_message_t *msg)
     part_state *ps = i >= 0 ? state_get(rt, msg->partition, false) : NULL;
     /* At the end of the partition everything up to the committed offset has been read, even when the last
      * committed offsets are transaction markers that carry no record. */
+    if (ps && ps->assigned[i] && ps->rules_work == RULES_WORK_FRESH)
+        rules_work_finish(rt, ps);
     if (ps && ps->assigned[i])
         mark_live(rt, ps, i);
 }
@@ -903,6 +1267,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
             rd_kafka_topic_partition_list_destroy(committed);
             return;
         }
+        bool *fresh_parts = calloc((size_t)partitions->cnt + 1, sizeof *fresh_parts);
+        if (!fresh_parts) {
+            fatal(rt, "out of memory taking an assignment", NULL);
+            rd_kafka_topic_partition_list_destroy(committed);
+            return;
+        }
         for (int k = 0; k < partitions->cnt; k++) {
             rd_kafka_topic_partition_t *tp = &partitions->elems[k];
             int i = input_index(rt, tp->topic);
@@ -916,19 +1286,43 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
             ps->assigned[i] = true;
             ps->rebuild_end[i] = offset > 0 ? offset : 0;
             ps->committed_offset[i] = offset > 0 ? offset : -1;
+            int64_t dlq;
+            ps->committed_rules_known[i] =
+                rules_meta_parse(committed->elems[k].metadata, committed->elems[k].metadata_size,
+                                 &ps->committed_rules[i], &dlq);
+            if (dlq_input(ps, i))
+                ps->committed_rules_dlq = dlq;
             ps->next_offset[i] = -1;
             ps->live[i] = false;
-            if (ps->rebuild_end[i] == 0)
-                mark_live(rt, ps, i);
-            if (fresh)
-                apply_rules_silently(rt, ps);
+            fresh_parts[k] = fresh;
             tp->offset = RD_KAFKA_OFFSET_BEGINNING;
             hs_log(HS_LOG_INFO, "partition assigned", "{s:s, s:i, s:I}", "topic", tp->topic, "partition",
                    (int)tp->partition, "committed_offset", (json_int_t)offset);
         }
+        /* Once every input of the assignment is known: what the committed outputs reflect, then the
+         * partitions with nothing to rebuild go live (and are reconciled with the rules at once). */
+        for (int k = 0; k < partitions->cnt && !rt->stopping; k++) {
+            part_state *ps = state_get(rt, partitions->elems[k].partition, false);
+            if (ps)
+                rules_from_commits(rt, ps);
+        }
         rd_kafka_topic_partition_list_destroy(committed);
         rt->assignment_seen = true;
         rd_kafka_assign(rk, partitions);
+        /* A fresh state gets every rule first, in slices, its inputs paused meanwhile (after the assignment:
+         * only assigned partitions pause); an input of a state that has its rules goes live now if it has
+         * nothing to rebuild. */
+        for (int k = 0; k < partitions->cnt && !rt->stopping; k++) {
+            int i = input_index(rt, partitions->elems[k].topic);
+            part_state *ps = state_get(rt, partitions->elems[k].partition, false);
+            if (!ps || i < 0)
+                continue;
+            if (fresh_parts[k])
+                rules_work_fresh(rt, ps);
+            else if (ps->rules_work != RULES_WORK_FRESH && ps->rebuild_end[i] == 0)
+                mark_live(rt, ps, i);
+        }
+        free(fresh_parts);
     } else {
         /* Revoked: commit what was processed for them (an abortable failure aborts), then drop their state.
          */
@@ -997,97 +1391,227 @@ static void on_producer_wake(uv_poll_t *handle, int status, int events)
         rd_kafka_poll(rt->producer, 0);
 }
 
-/* One record of hs.rules.v1: update the rules table and, when this service's rule changed, apply it to every
- * partition — live partitions emit what it changes. */
+/* Stores a rule of this service (`rule` NULL: deletes it) in the rules table and keeps the table's digest;
+ * returns whether the table changed. */
+static bool rules_store(runtime *rt, const char *key, const rd_kafka_message_t *msg, bool present)
+{
+    const hs_table_entry *old = hs_table_get(&rt->rules, key);
+    uint64_t old_digest = old ? rule_digest(key, old->value, old->value_len) : 0;
+    bool changed;
+    if (present) {
+        hs_table_change change = hs_table_put(&rt->rules, key, msg->payload, msg->len);
+        if (change == HS_TABLE_NOMEM) {
+            fatal(rt, "out of memory storing a rule", key);
+            return false;
+        }
+        changed = change != HS_TABLE_UNCHANGED;
+        if (changed)
+            rt->rules_digest += rule_digest(key, msg->payload, msg->len) - old_digest;
+    } else {
+        changed = hs_table_delete(&rt->rules, key);
+        rt->rules_digest -= old_digest;
+    }
+    rt->rules_version += changed;
+    return changed;
+}
+
+/* A changed rule of this service, applied to every partition: a live partition emits what it changes, and
+ * its next commit carries the new digest; a partition still rebuilding applies it silently and is
+ * reconciled when it goes live (its committed outputs predate the change). */
+static void rule_apply_all(runtime *rt, const char *key, const Healthsignals__V1__Rule *rule,
+                           const rd_kafka_message_t *msg, uint64_t digest_before)
+{
+    const hs_topic *rules_topic = hs_topic_find(HS_TOPIC_RULES);
+    bool emitted = false;
+    for (size_t p = 0; p < rt->part_cap; p++) {
+        part_state *ps = rt->parts[p];
+        if (!ps)
+            continue;
+        bool live = part_live(rt, ps) && ps->rules_work != RULES_WORK_FRESH;
+        runtime_emit emit = {.base = {.put = runtime_put, .put_packed = runtime_put_packed},
+                             .rt = rt,
+                             .ps = ps,
+                             .silent = !live};
+        format_cause(emit.cause, sizeof emit.cause, HS_TOPIC_RULES, msg->partition, msg->offset);
+        hs_error error;
+        if (rt->calc->apply(ps->calc_state, rules_topic, key, rule ? &rule->base : NULL, &emit.base,
+                            &error) != HS_OK)
+            hs_log(HS_LOG_WARN, "rule refused by the calculation", "{s:s, s:s}", "rule", key, "error",
+                   error.message);
+        /* A partition being reconciled keeps its old digest until the reconciliation is through. */
+        if (live && ps->output_rules_known && ps->output_rules == digest_before)
+            ps->output_rules = rt->rules_digest;
+        emitted |= live;
+    }
+    if (emitted)
+        txn_begin(rt); /* the new digest is committed even when the change emitted nothing */
+}
+
+static hs_err drop_output(hs_emit *self, const hs_topic *topic, const char *key,
+                          const ProtobufCMessage *value)
+{
+    return HS_OK;
+}
+
+/* Whether the calculation takes `rule`: applied to a state of its own, empty, whose outputs go nowhere. */
+static hs_err calc_takes_rule(runtime *rt, const char *key, const Healthsignals__V1__Rule *rule,
+                              hs_error *error)
+{
+    void *scratch = rt->calc->create();
+    if (!scratch)
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory checking a rule");
+    hs_emit nowhere = {.put = drop_output};
+    hs_err err = rt->calc->apply(scratch, hs_topic_find(HS_TOPIC_RULES), key, &rule->base, &nowhere, error);
+    rt->calc->destroy(scratch);
+    return err;
+}
+
+/* A service name as rules give it ([a-z-]{1,32}): a rule naming one is that service's to judge. */
+static bool names_a_service(const char *service)
+{
+    size_t len = service ? strlen(service) : 0;
+    return len > 0 && len <= HS_VALIDATE_SERVICE_MAX && strspn(service, "abcdefghijklmnopqrstuvwxyz-") == len;
+}
+
+/* Reads one record of hs.rules.v1: HS_OK with `*rule` this service's rule (NULL for a tombstone or a rule of
+ * another service; `*ours` whether the key is this service's concern), or the error that makes the record a
+ * bad rule for this service — its key, its size, its bytes, its validation, or the calculation's refusal. A
+ * record that names another service is that service's to judge; one that names none is every service's. */
+static hs_err rule_read(runtime *rt, const rd_kafka_message_t *msg, const char *key,
+                        Healthsignals__V1__Rule **rule, bool *ours, hs_error *error)
+{
+    *rule = NULL;
+    *ours = hs_table_get(&rt->rules, key) != NULL;
+    if (!msg->payload)
+        return HS_OK;
+    hs_err err = hs_validate_size(msg->len, error);
+    if (err != HS_OK)
+        return err;
+    Healthsignals__V1__Rule *r = (Healthsignals__V1__Rule *)protobuf_c_message_unpack(
+        &healthsignals__v1__rule__descriptor, NULL, msg->len, msg->payload);
+    if (!r)
+        return hs_error_set(error, HS_ERR_DECODE, "value is not a valid %s",
+                            healthsignals__v1__rule__descriptor.name);
+    if (names_a_service(r->service) && strcmp(r->service, rt->calc->name) != 0) {
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+        return HS_OK; /* another service's rule: gone for this one if it was ours before */
+    }
+    err = hs_validate_rule(r, error);
+    if (err == HS_OK)
+        err = calc_takes_rule(rt, key, r, error);
+    if (err != HS_OK) {
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+        return err;
+    }
+    *rule = r;
+    *ours = true;
+    return HS_OK;
+}
+
+/* One record of hs.rules.v1 (`loading`: read before the inputs are subscribed, when there is no partition
+ * yet): update the rules table and, when this service's rule changed, apply it to every partition. A bad rule
+ * changes nothing (a rule it would replace stays) and goes to hs.dlq.v1 from the dead-letter owner's
+ * transaction (rules_dlq_owner) when that owner's commits have not searched its offset yet. A record below
+ * rules_read_end is one read again for that alone. */
 static void process_rule(runtime *rt, const rd_kafka_message_t *msg, bool loading)
 {
-    if (!msg->key || msg->key_len == 0 || msg->key_len >= HS_KEY_MAX)
-        return;
-    char key[HS_KEY_MAX];
-    memcpy(key, msg->key, msg->key_len);
-    key[msg->key_len] = '\0';
+    bool again = msg->offset < rt->rules_read_end;
+    if (!again)
+        rt->rules_read_end = msg->offset + 1;
+    char key[HS_KEY_MAX] = "";
     Healthsignals__V1__Rule *rule = NULL;
-    hs_error error;
-    if (msg->payload) {
-        rule = (Healthsignals__V1__Rule *)protobuf_c_message_unpack(&healthsignals__v1__rule__descriptor,
-                                                                    NULL, msg->len, msg->payload);
-        if (!rule || hs_validate_rule(rule, &error) != HS_OK) {
-            hs_log(HS_LOG_WARN, "ignoring an invalid rule", "{s:s, s:s}", "rule", key, "error",
-                   rule ? error.message : "does not decode");
-            if (rule)
-                protobuf_c_message_free_unpacked(&rule->base, NULL);
-            return;
-        }
-        if (strcmp(rule->service, rt->calc->name) != 0) {
-            /* Another service's rule — unless it was ours before, in which case it is gone for us. */
-            protobuf_c_message_free_unpacked(&rule->base, NULL);
-            rule = NULL;
-            if (!hs_table_get(&rt->rules, key))
-                return;
-        }
+    bool ours = false;
+    hs_error error = {0};
+    hs_err err;
+    if (!msg->key || msg->key_len == 0 || msg->key_len >= HS_KEY_MAX) {
+        err = hs_error_set(&error, HS_ERR_VALIDATION, "record key missing or longer than %d bytes",
+                           HS_KEY_MAX - 1);
+    } else {
+        memcpy(key, msg->key, msg->key_len);
+        key[msg->key_len] = '\0';
+        err = rule_read(rt, msg, key, &rule, &ours, &error);
     }
-    bool changed = rule ? hs_table_put(&rt->rules, key, msg->payload, msg->len) != HS_TABLE_UNCHANGED
-                        : hs_table_delete(&rt->rules, key);
-    if (changed && !loading) {
-        hs_log(HS_LOG_INFO, rule ? "rule changed" : "rule deleted", "{s:s}", "rule", key);
-        const hs_topic *rules_topic = hs_topic_find(HS_TOPIC_RULES);
-        for (size_t p = 0; p < rt->part_cap; p++) {
-            part_state *ps = rt->parts[p];
-            if (!ps)
-                continue;
-            runtime_emit emit = {.base = {.put = runtime_put, .put_packed = runtime_put_packed},
-                                 .rt = rt,
-                                 .ps = ps,
-                                 .silent = false};
-            snprintf(emit.cause, sizeof emit.cause, "%s/%" PRId32 "/%" PRId64, HS_TOPIC_RULES, msg->partition,
-                     msg->offset);
-            if (rt->calc->apply(ps->calc_state, rules_topic, key, rule ? &rule->base : NULL, &emit.base,
-                                &error) != HS_OK)
-                hs_log(HS_LOG_WARN, "rule refused by the calculation", "{s:s, s:s}", "rule", key, "error",
-                       error.message);
+    if (err == HS_ERR_NOMEM || err == HS_ERR_INTERNAL || err == HS_ERR_KAFKA) {
+        fatal(rt, "cannot read a rule", error.message);
+        return;
+    }
+    part_state *owner = rules_dlq_owner(rt);
+    if (err != HS_OK && owner && msg->offset >= owner->rules_dlq_next) {
+        uint64_t rewinds = rt->rewinds;
+        dead_letter(rt, msg, err, error.message);
+        if (rt->rewinds != rewinds)
+            return; /* the commit it waited for failed: the owner reads the rules again when live */
+    } else if (err != HS_OK && !again) {
+        hs_log(HS_LOG_WARN, "ignoring an invalid rule", "{s:s, s:I, s:s}", "rule", key, "offset",
+               (json_int_t)msg->offset, "error", error.message);
+    }
+    if (owner && msg->offset >= owner->rules_dlq_next)
+        owner->rules_dlq_next = msg->offset + 1;
+    if (err == HS_OK && !again && ours) {
+        uint64_t digest_before = rt->rules_digest;
+        if (rules_store(rt, key, msg, rule != NULL) && !loading) {
+            hs_log(HS_LOG_INFO, rule ? "rule changed" : "rule deleted", "{s:s}", "rule", key);
+            rule_apply_all(rt, key, rule, msg, digest_before);
         }
     }
     if (rule)
         protobuf_c_message_free_unpacked(&rule->base, NULL);
 }
 
+/* Rule changes, one time slice per loop turn: a change is applied to every partition at once, but the turn
+ * ends once RULES_SLICE_NS have gone, so that a batch of thousands of changes (a large rules file) leaves
+ * the loop free between slices for facts, commits and the HTTP endpoint. */
 static void on_rules_wake(uv_poll_t *handle, int status, int events)
 {
     runtime *rt = handle->data;
     drain_wake(&rt->rules_wake);
-    for (int n = 0; n < POLL_BATCH && !rt->stopping; n++) {
+    uint64_t started = now_ns();
+    while (!rt->stopping) {
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(rt->rules_consumer, 0);
         if (!msg)
             return;
         if (!msg->err)
-            process_rule(rt, msg, false);
+            process_rule(rt, msg, !rt->rules_loaded);
+        else if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && !rt->rules_loaded)
+            rules_load_done(rt);
+        else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            hs_log(HS_LOG_WARN, "reading the rules", "{s:s}", "error", rd_kafka_message_errstr(msg));
         rd_kafka_message_destroy(msg);
+        if (now_ns() - started >= RULES_SLICE_NS)
+            break;
     }
     poke(&rt->rules_wake);
 }
 
-/* Reads hs.rules.v1 to its end before any fact is processed. */
-static bool load_rules(runtime *rt)
+/* Subscribes to the input topics: at once for a service without rules, else once the rules are read. */
+static hs_err subscribe_inputs(runtime *rt, hs_error *error)
 {
-    uint64_t deadline = now_ns() + (uint64_t)OP_TIMEOUT_MS * 1000000u;
-    while (now_ns() < deadline) {
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(rt->rules_consumer, 200);
-        if (!msg)
-            continue;
-        rd_kafka_resp_err_t err = msg->err;
-        if (!err)
-            process_rule(rt, msg, true);
-        else if (err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            hs_log(HS_LOG_WARN, "reading the rules", "{s:s}", "error", rd_kafka_message_errstr(msg));
-        rd_kafka_message_destroy(msg);
-        if (err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            rt->rules_loaded = true;
-            hs_log(HS_LOG_INFO, "rules loaded", "{s:i}", "rules", (int)rt->rules.count);
-            return true;
-        }
-    }
-    hs_log(HS_LOG_ERROR, "cannot read hs.rules.v1 to its end (does it exist? hsctl topics create)", NULL);
-    return false;
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new((int)rt->input_cnt);
+    for (size_t i = 0; i < rt->input_cnt; i++)
+        rd_kafka_topic_partition_list_add(topics, rt->inputs[i]->name, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(rt->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err)
+        return hs_error_set(error, HS_ERR_KAFKA, "cannot subscribe: %s", rd_kafka_err2str(err));
+    return HS_OK;
+}
+
+/* hs.rules.v1 read to its end for the first time: every fact is processed with all rules known. */
+static void rules_load_done(runtime *rt)
+{
+    rt->rules_loaded = true;
+    uv_timer_stop(&rt->rules_load_timer);
+    hs_log(HS_LOG_INFO, "rules loaded", "{s:i}", "rules", (int)rt->rules.count);
+    hs_error error;
+    if (subscribe_inputs(rt, &error) != HS_OK)
+        fatal(rt, "cannot subscribe", error.message);
+}
+
+static void on_rules_load_timeout(uv_timer_t *timer)
+{
+    runtime *rt = timer->data;
+    if (!rt->rules_loaded)
+        fatal(rt, "cannot read hs.rules.v1 to its end (does it exist? hsctl topics create)", NULL);
 }
 
 /* --- loop plumbing ---------------------------------------------------------------------------------------
@@ -1391,8 +1915,7 @@ static hs_err start_kafka(runtime *rt, hs_error *error)
         rd_kafka_topic_partition_list_add(rules, HS_TOPIC_RULES, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
         rd_kafka_assign(rt->rules_consumer, rules);
         rd_kafka_topic_partition_list_destroy(rules);
-        if (!load_rules(rt))
-            return hs_error_set(error, HS_ERR_KAFKA, "cannot read %s", HS_TOPIC_RULES);
+        /* Read on the loop (on_rules_wake), in slices; the inputs are subscribed once they are all in. */
     }
 
     const char *consumer_props[] = {"group.id",
@@ -1414,13 +1937,8 @@ static hs_err start_kafka(runtime *rt, hs_error *error)
     if (!rt->consumer)
         return error->code;
     rd_kafka_poll_set_consumer(rt->consumer);
-    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new((int)rt->input_cnt);
-    for (size_t i = 0; i < rt->input_cnt; i++)
-        rd_kafka_topic_partition_list_add(topics, rt->inputs[i]->name, RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t serr = rd_kafka_subscribe(rt->consumer, topics);
-    rd_kafka_topic_partition_list_destroy(topics);
-    if (serr)
-        return hs_error_set(error, HS_ERR_KAFKA, "cannot subscribe: %s", rd_kafka_err2str(serr));
+    if (!rt->rules_consumer && subscribe_inputs(rt, error) != HS_OK)
+        return error->code;
     hs_log(HS_LOG_INFO, "connected", "{s:s, s:s, s:s}", "bootstrap",
            hs_config_string(rt->config, "bootstrap-servers"), "group", rt->group_id, "transactional_id",
            txn_id);
@@ -1564,6 +2082,12 @@ int hs_runtime_main(const hs_service *service, int argc, char **argv)
         }
         uv_async_init(&rt.loop, &rt.commit_done, on_commit_done);
         rt.commit_done.data = &rt;
+        uv_idle_init(&rt.loop, &rt.rules_work);
+        rt.rules_work.data = &rt;
+        uv_timer_init(&rt.loop, &rt.rules_load_timer);
+        rt.rules_load_timer.data = &rt;
+        if (rt.rules_consumer)
+            uv_timer_start(&rt.rules_load_timer, on_rules_load_timeout, OP_TIMEOUT_MS, 0);
         uv_timer_init(&rt.loop, &rt.commit_timer);
         rt.commit_timer.data = &rt;
         uint64_t interval = (uint64_t)hs_config_duration_ms(rt.config, "commit-interval");

@@ -648,6 +648,69 @@ static bool kind_needs_direction(Healthsignals__V1__RuleKind kind)
     }
 }
 
+/* A rule's numeric parameter: finite (and >= 0 when `non_negative`) and within a plausible magnitude. */
+static hs_err check_rule_number(const char *field, double value, bool non_negative, hs_error *error)
+{
+    hs_err err = check_number(field, value, non_negative, error);
+    if (err == HS_OK && fabs(value) > HS_VALIDATE_RULE_NUMBER_MAX) {
+        char buf[32];
+        err = hs_error_set(error, HS_ERR_VALIDATION, "%s: %s is beyond +-%g", field, number_text(value, buf),
+                           HS_VALIDATE_RULE_NUMBER_MAX);
+    }
+    return err;
+}
+
+/* A listed period and where it was listed, for finding the ones listed twice by sorting. */
+typedef struct listed_period {
+    hs_period period;
+    size_t at;
+} listed_period;
+
+static int compare_listed(const void *a, const void *b)
+{
+    const listed_period *x = a, *y = b;
+    if (x->period.kind != y->period.kind)
+        return x->period.kind < y->period.kind ? -1 : 1;
+    if (x->period.year != y->period.year)
+        return x->period.year < y->period.year ? -1 : 1;
+    if (x->period.index != y->period.index)
+        return x->period.index < y->period.index ? -1 : 1;
+    return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* baseline_periods: at most HS_VALIDATE_PERIODS_MAX, each a period, none listed twice. Sorted, so that
+ * 4000 periods cost a few thousand comparisons rather than eight million. */
+static hs_err check_baseline_periods(const Healthsignals__V1__Rule *rule, hs_error *error)
+{
+    size_t n = rule->n_baseline_periods;
+    if (n == 0)
+        return HS_OK;
+    if (n > HS_VALIDATE_PERIODS_MAX)
+        return hs_error_set(error, HS_ERR_TOO_LARGE, "baseline_periods: %zu periods, at most %d", n,
+                            HS_VALIDATE_PERIODS_MAX);
+    listed_period *listed = malloc(n * sizeof *listed);
+    if (!listed)
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory checking baseline_periods");
+    hs_err err = HS_OK;
+    for (size_t i = 0; err == HS_OK && i < n; i++) {
+        char field[40];
+        bool given;
+        snprintf(field, sizeof field, "baseline_periods[%zu]", i);
+        err = check_period(field, rule->baseline_periods[i], true, &given, &listed[i].period, error);
+        listed[i].at = i;
+    }
+    if (err == HS_OK)
+        qsort(listed, n, sizeof *listed, compare_listed);
+    for (size_t i = 1; err == HS_OK && i < n; i++)
+        if (listed[i].period.kind == listed[i - 1].period.kind &&
+            listed[i].period.year == listed[i - 1].period.year &&
+            listed[i].period.index == listed[i - 1].period.index)
+            err = hs_error_set(error, HS_ERR_VALIDATION, "baseline_periods[%zu]: '%.*s' is listed twice",
+                               listed[i].at, QUOTE_MAX, rule->baseline_periods[listed[i].at]);
+    free(listed);
+    return err;
+}
+
 static hs_err check_rule_periods(const Healthsignals__V1__Rule *rule, hs_error *error)
 {
     bool from_given, to_given, given;
@@ -668,12 +731,12 @@ static hs_err check_rule_periods(const Healthsignals__V1__Rule *rule, hs_error *
     if (from_given && hs_period_compare(&from, &to) > 0)
         return hs_error_set(error, HS_ERR_VALIDATION, "baseline_from: '%s' is after baseline_to '%s'",
                             rule->baseline_from, rule->baseline_to);
+    if (from_given && hs_period_ordinal(&to) - hs_period_ordinal(&from) + 1 > HS_VALIDATE_PERIODS_MAX)
+        return hs_error_set(error, HS_ERR_TOO_LARGE, "baseline_from..baseline_to: more than %d periods",
+                            HS_VALIDATE_PERIODS_MAX);
     err = check_period("base_period", rule->base_period, false, &given, &period, error);
-    for (size_t i = 0; err == HS_OK && i < rule->n_baseline_periods; i++) {
-        char field[40];
-        snprintf(field, sizeof field, "baseline_periods[%zu]", i);
-        err = check_period(field, rule->baseline_periods[i], true, &given, &period, error);
-    }
+    if (err == HS_OK)
+        err = check_baseline_periods(rule, error);
     return err;
 }
 
@@ -704,6 +767,9 @@ static hs_err check_level_thresholds(const Healthsignals__V1__Rule *rule, hs_err
  * keeps for itself. Values must be UTF-8. */
 static hs_err check_labels(const Healthsignals__V1__Rule *rule, hs_error *error)
 {
+    if (rule->n_labels > HS_VALIDATE_LABELS_MAX)
+        return hs_error_set(error, HS_ERR_TOO_LARGE, "labels: %zu labels, at most %d", rule->n_labels,
+                            HS_VALIDATE_LABELS_MAX);
     for (size_t i = 0; i < rule->n_labels; i++) {
         const char *name = rule->labels[i]->key ? rule->labels[i]->key : "";
         const char *value = rule->labels[i]->value ? rule->labels[i]->value : "";
@@ -727,6 +793,9 @@ static hs_err check_labels(const Healthsignals__V1__Rule *rule, hs_error *error)
             return hs_error_set(error, HS_ERR_VALIDATION,
                                 "labels: '%.*s' starts with '__', which Prometheus reserves", QUOTE_MAX,
                                 name);
+        if (strnlen(value, HS_VALIDATE_LABEL_MAX + 1) > HS_VALIDATE_LABEL_MAX)
+            return hs_error_set(error, HS_ERR_TOO_LARGE, "labels: the value of '%s' is longer than %d bytes",
+                                name, HS_VALIDATE_LABEL_MAX);
         if (!hs_validate_utf8(value, strlen(value)))
             return hs_error_set(error, HS_ERR_VALIDATION, "labels: the value of '%s' is not valid UTF-8",
                                 name);
@@ -761,6 +830,9 @@ hs_err hs_validate_rule(Healthsignals__V1__Rule *rule, hs_error *error)
                             hs_rule_kind_name(rule->kind));
     if ((err = check_enum("severity", &healthsignals__v1__severity__descriptor, (int)rule->severity, error)))
         return err;
+    if (rule->n_scopes > HS_VALIDATE_SCOPES_MAX)
+        return hs_error_set(error, HS_ERR_TOO_LARGE, "scopes: %zu scopes, at most %d", rule->n_scopes,
+                            HS_VALIDATE_SCOPES_MAX);
     for (size_t i = 0; i < rule->n_scopes; i++) {
         char field[40];
         snprintf(field, sizeof field, "scopes[%zu]", i);
@@ -768,28 +840,34 @@ hs_err hs_validate_rule(Healthsignals__V1__Rule *rule, hs_error *error)
         if (err != HS_OK)
             return err;
     }
+    if (rule->for_periods > HS_VALIDATE_FOR_PERIODS_MAX)
+        return hs_error_set(error, HS_ERR_VALIDATION, "for_periods: %u is more than %d",
+                            (unsigned)rule->for_periods, HS_VALIDATE_FOR_PERIODS_MAX);
+    if (rule->reference_years > HS_VALIDATE_REFERENCE_YEARS_MAX)
+        return hs_error_set(error, HS_ERR_VALIDATION, "reference_years: %u is more than %d",
+                            (unsigned)rule->reference_years, HS_VALIDATE_REFERENCE_YEARS_MAX);
     err = check_rule_periods(rule, error);
     if (err == HS_OK)
-        err = check_number("band", rule->band, true, error);
+        err = check_rule_number("band", rule->band, true, error);
     if (err == HS_OK)
-        err = check_number("margin", rule->margin, true, error);
+        err = check_rule_number("margin", rule->margin, true, error);
     if (err == HS_OK)
-        err = check_number("hysteresis", rule->hysteresis, true, error);
+        err = check_rule_number("hysteresis", rule->hysteresis, true, error);
     if (err == HS_OK)
-        err = check_number("growth_pct", rule->growth_pct, false, error);
+        err = check_rule_number("growth_pct", rule->growth_pct, false, error);
     if (err == HS_OK && rule->_baseline_value_case == HEALTHSIGNALS__V1__RULE___BASELINE_VALUE_BASELINE_VALUE)
-        err = check_number("baseline_value", rule->baseline_value, false, error);
+        err = check_rule_number("baseline_value", rule->baseline_value, false, error);
     if (err == HS_OK && rule->_threshold_case == HEALTHSIGNALS__V1__RULE___THRESHOLD_THRESHOLD)
-        err = check_number("threshold", rule->threshold, false, error);
+        err = check_rule_number("threshold", rule->threshold, false, error);
     if (err == HS_OK)
         err = check_level_thresholds(rule, error);
     if (err == HS_OK && rule->alert_level > 4)
         err = hs_error_set(error, HS_ERR_VALIDATION, "alert_level: %u is not a level 1-4 (0 = 3)",
                            (unsigned)rule->alert_level);
     if (err == HS_OK)
-        err = check_text("summary", rule->summary, SIZE_MAX - 1, false, error);
+        err = check_text("summary", rule->summary, HS_VALIDATE_SUMMARY_MAX, false, error);
     if (err == HS_OK)
-        err = check_text("description", rule->description, SIZE_MAX - 1, false, error);
+        err = check_text("description", rule->description, HS_VALIDATE_DESCRIPTION_MAX, false, error);
     if (err == HS_OK)
         err = check_labels(rule, error);
     return err;

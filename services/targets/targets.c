@@ -402,16 +402,18 @@ static hs_err rule_parse_baseline(tg_rule *r, hs_error *error)
         for (size_t i = 0; i < n; i++)
             r->baseline[i] = hs_period_add(&from, (int64_t)i);
     } else if (m->kind == HEALTHSIGNALS__V1__RULE_KIND__BASELINE_MARGIN) {
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n; i++)
             if (hs_period_parse(m->baseline_periods[i], &r->baseline[i], error))
                 return HS_ERR_VALIDATION;
-            for (size_t j = 0; j < i; j++)
-                if (period_equal(&r->baseline[j], &r->baseline[i]))
-                    return hs_error_set(error, HS_ERR_VALIDATION,
-                                        "baseline_periods[%zu]: '%s' is listed twice", i,
-                                        m->baseline_periods[i]);
-        }
+        /* Sorted first, so that a period listed twice is found next to itself: n log n, not n². */
         qsort(r->baseline, n, sizeof *r->baseline, compare_periods_in_time);
+        for (size_t i = 1; i < n; i++) {
+            if (!period_equal(&r->baseline[i - 1], &r->baseline[i]))
+                continue;
+            char text[HS_PERIOD_TEXT_MAX];
+            hs_period_format(&r->baseline[i], text, sizeof text);
+            return hs_error_set(error, HS_ERR_VALIDATION, "baseline_periods: '%s' is listed twice", text);
+        }
     } else if (hs_period_parse(m->base_period, &r->baseline[0], error)) {
         return HS_ERR_VALIDATION;
     }
@@ -527,6 +529,7 @@ typedef struct tg_state {
     hs_alert_store alerts;     /* the last Alert emitted per fingerprint (an alert, once emitted, stays) */
     hs_table rules_by_subject; /* subject -> size_t[]: indices into `rules`; rebuilt when !rules_indexed */
     bool rules_indexed;
+    hs_table rules_by_id;        /* id -> size_t: index into `rules`, so that applying n rules is not n² */
     uint64_t next_serial;        /* the serial of the next rule version */
     struct tg_baseline *scratch; /* reused for the per-period baselines of GROWTH; owned */
 } tg_state;
@@ -542,6 +545,7 @@ static void *targets_create(void)
         hs_table_init(&s->series_index);
         hs_alert_store_init(&s->alerts);
         hs_table_init(&s->rules_by_subject);
+        hs_table_init(&s->rules_by_id);
         s->next_serial = 1;
     }
     return s;
@@ -570,6 +574,7 @@ static void targets_destroy(void *state)
     hs_table_free(&s->series_index);
     hs_alert_store_free(&s->alerts);
     hs_table_free(&s->rules_by_subject);
+    hs_table_free(&s->rules_by_id);
     baseline_free(s->scratch);
     free(s->scratch);
     free(s);
@@ -1512,9 +1517,13 @@ static hs_err apply_rule(tg_state *s, const char *key, const rule_msg *value, hs
             return err;
         fresh.serial = s->next_serial++;
     }
-    size_t at = 0;
-    while (at < s->n_rules && strcmp(s->rules[at].msg->id, value ? value->id : key) != 0)
-        at++;
+    const char *id = value ? value->id : key;
+    bool reindex_failed = false;
+    const hs_table_entry *known = hs_table_get(&s->rules_by_id, id);
+    size_t at = s->n_rules;
+    if (known)
+        memcpy(&at, known->value, sizeof at);
+    assert(at <= s->n_rules);
     bool had = at < s->n_rules;
     if (!had && !value)
         return HS_OK;
@@ -1531,16 +1540,27 @@ static hs_err apply_rule(tg_state *s, const char *key, const rule_msg *value, hs
             s->rules = rules;
             s->cap_rules = cap;
         }
+        if (hs_table_put(&s->rules_by_id, id, &at, sizeof at) == HS_TABLE_NOMEM) {
+            rule_clear(&fresh);
+            return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing a rule");
+        }
         s->rules[s->n_rules++] = fresh;
     } else if (value) {
         s->rules[at] = fresh;
     } else {
+        /* Removed in place, keeping the arrival order; the rules after it move down one. */
+        hs_table_delete(&s->rules_by_id, id);
         memmove(&s->rules[at], &s->rules[at + 1], (s->n_rules - at - 1) * sizeof *s->rules);
         s->n_rules--;
+        for (size_t k = at; k < s->n_rules && !reindex_failed; k++)
+            reindex_failed =
+                hs_table_put(&s->rules_by_id, s->rules[k].msg->id, &k, sizeof k) == HS_TABLE_NOMEM;
     }
     s->rules_indexed = false;
     /* `fresh` and the array share the new rule's memory; `old` alone owns the old rule's now. */
-    hs_err err = had ? retract_rule(s, &old, value ? &fresh : NULL, emit, error) : HS_OK;
+    hs_err err = reindex_failed ? hs_error_set(error, HS_ERR_NOMEM, "out of memory indexing the rules")
+                 : had          ? retract_rule(s, &old, value ? &fresh : NULL, emit, error)
+                                : HS_OK;
     if (err == HS_OK && value)
         err = evaluate_rule(s, &fresh, emit, error);
     if (had)

@@ -31,13 +31,14 @@ def finish(name):
 
 class Service:
     """A service process under test: started with a fresh HTTP port (found in its log), its own consumer
-    group and instance id, and a 50 ms commit interval; its log goes to WORK/NAME.log."""
+    group and instance id (NAME-RUN_ID, or `instance`: a restart under the same one fences its predecessor),
+    and a 50 ms commit interval unless `commit_interval` says otherwise; its log goes to WORK/NAME.log."""
 
-    def __init__(self, binary, name, group, bootstrap, work, run_id):
+    def __init__(self, binary, name, group, bootstrap, work, run_id, commit_interval="50ms", instance=None):
         self.log = open(os.path.join(work, f"{name}.log"), "w+")
         self.proc = subprocess.Popen(
-            [binary, "--bootstrap-servers", bootstrap, "--group-id", group, "--instance-id", f"{name}-{run_id}",
-             "--http-addr", "127.0.0.1:0", "--commit-interval", "50ms"],
+            [binary, "--bootstrap-servers", bootstrap, "--group-id", group, "--instance-id",
+             instance or f"{name}-{run_id}", "--http-addr", "127.0.0.1:0", "--commit-interval", commit_interval],
             stdout=self.log, stderr=self.log)
         self.name = name
         self.port = None

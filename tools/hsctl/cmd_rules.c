@@ -26,6 +26,8 @@ static void usage(FILE *out)
             "         an object with a \"rules\" array, each rule in the protobuf JSON mapping of\n"
             "         healthsignals.v1.Rule. Invalid rules are reported and not published; label\n"
             "         names must be [a-zA-Z_][a-zA-Z0-9_]*, not starting with __ (as Alertmanager's).\n"
+            "         A rule the services hold already changes nothing: their committed outputs\n"
+            "         reflect it, also after a crash or a change made while they were stopped\n"
             "delete   publishes a tombstone for each rule id: the services drop the rule and resolve\n"
             "         its alerts\n"
             "list     prints the current rules table, one rule per line, sorted by id\n");

@@ -64,7 +64,9 @@ void hs_alert_store_free(hs_alert_store *store);
  * not of hs_alert_fingerprint's form is a bug of the caller: HS_ERR_INTERNAL, nothing emitted. When the
  * alert of the fingerprint is FIRING under other labels (its rule's labels or severity changed), that one is
  * first emitted RESOLVED ("Resolved: its labels changed.", as hs_alert_retire), so that a subscriber that
- * knows alerts by their labels never keeps one active that no longer fires. */
+ * knows alerts by their labels never keeps one active that no longer fires. It is emitted even when the store
+ * holds the same bytes: dropping repeats is the driver's (hs/calc.h), and a driver that must have every
+ * output again (the runtime after a rule change it cannot prove committed) gets it. */
 hs_err hs_alert_put(hs_alert_store *store, const Healthsignals__V1__Alert *alert, hs_emit *emit,
                     hs_error *error);
 

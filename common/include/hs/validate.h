@@ -42,6 +42,19 @@
 #define HS_VALIDATE_INDEX_MAX   1e9   /* INDEX 0..1e9 */
 #define HS_VALIDATE_RATE_MAX    1e9   /* RATE 0..1e9 */
 
+/* Bounds of a rule: beyond them a rule is a mistake (or an attack), not a target, and refusing it keeps
+ * every service's work per rule small. */
+/* |band|, |margin|, |hysteresis|, |growth_pct|, |baseline_value|, |threshold|: the widest unit's range */
+#define HS_VALIDATE_RULE_NUMBER_MAX     1e15
+#define HS_VALIDATE_FOR_PERIODS_MAX     1000 /* for_periods */
+#define HS_VALIDATE_PERIODS_MAX         4000 /* baseline_periods, and periods in baseline_from..baseline_to */
+#define HS_VALIDATE_REFERENCE_YEARS_MAX 100  /* reference_years */
+#define HS_VALIDATE_SCOPES_MAX          256  /* scopes of one rule */
+#define HS_VALIDATE_LABELS_MAX          32   /* labels of one rule */
+#define HS_VALIDATE_LABEL_MAX           256  /* bytes of a label's value (names: HS_VALIDATE_CODE_MAX) */
+#define HS_VALIDATE_SUMMARY_MAX         1024 /* bytes of UTF-8 */
+#define HS_VALIDATE_DESCRIPTION_MAX     8192 /* bytes of UTF-8 */
+
 /* --- Messages ------------------------------------------------------------------------------------------ */
 /* Each checks one message and returns HS_OK, or the first failure with its reason in `error` (which may be
  * NULL). They normalise scopes in place (see hs_scope_normalize): the message must own its strings through
@@ -73,13 +86,15 @@ hs_err hs_validate_budget_line(Healthsignals__V1__BudgetLine *line, hs_error *er
 /* Required: id and subject (code syntax), service ([a-z-]{1,32}; which services exist is the registry's
  * concern, not this module's), kind. Direction is required for the kinds that compare a value with a target
  * in one direction: BASELINE_BAND, BASELINE_MARGIN, GROWTH, THRESHOLD, BASE_YEAR_GROWTH and
- * DEVIATION_FROM_NATIONAL. Scopes valid (normalised in place); baseline_from, baseline_to, base_period and
- * baseline_periods parse as periods when given, baseline_from and baseline_to together, of one kind and in
- * order; band, margin and hysteresis finite and >= 0; growth_pct, baseline_value and threshold finite;
- * level_thresholds_pct empty or exactly 3 values, finite, within 0..1000 and strictly increasing;
- * alert_level 0..4; severity and direction known values; summary and description valid UTF-8; labels named
+ * DEVIATION_FROM_NATIONAL. At most 256 scopes, valid (normalised in place); baseline_from, baseline_to,
+ * base_period and baseline_periods parse as periods when given, baseline_from and baseline_to together, of
+ * one kind, in order and at most 4000 periods apart; at most 4000 baseline_periods, none listed twice;
+ * band, margin and hysteresis finite and >= 0; growth_pct, baseline_value and threshold finite; each of
+ * these within +-1e15; for_periods at most 1000, reference_years at most 100; level_thresholds_pct empty or
+ * exactly 3 values, finite, within 0..1000 and strictly increasing; alert_level 0..4; severity and direction
+ * known values; summary (at most 1024 bytes) and description (8192) valid UTF-8; at most 32 labels, named
  * as Alertmanager requires ([a-zA-Z_][a-zA-Z0-9_]*, at most 128 bytes, not starting with "__"), each once,
- * with UTF-8 values. */
+ * with UTF-8 values of at most 256 bytes. The work is linear in the rule's size. */
 hs_err hs_validate_rule(Healthsignals__V1__Rule *rule, hs_error *error);
 
 /* Required: fingerprint (16 lowercase hex digits, as hs_alert_fingerprint writes every service's), state
