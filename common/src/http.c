@@ -1,42 +1,74 @@
-/* The HTTP endpoint on libmicrohttpd, driven by the libuv loop (see hs/http.h). MHD runs in "external epoll"
- * mode: it keeps its sockets in an epoll set of its own and does its work only inside MHD_run(). We watch
- * that epoll descriptor with a uv_poll_t (readable = something is ready inside) and call MHD_run(); after
- * every run a uv_timer_t is re-armed from MHD_get_timeout(), which covers idle-connection timeouts and the
- * work MHD has left pending on sockets it watches edge-triggered (see schedule()). We bind the listening
- * socket ourselves, so that a failure can name the address and errno, and hand it to MHD.
+/* The HTTP endpoint (see hs/http.h): libmicrohttpd in "external epoll" mode, driven by a private libuv loop
+ * on a thread of its own. MHD keeps its sockets in an epoll set of its own and does its work only inside
+ * MHD_run(); we watch that epoll descriptor with a uv_poll_t and call MHD_run(), and after every run re-arm a
+ * uv_timer_t from MHD_get_timeout() (idle timeouts, and work MHD left pending on sockets it watches
+ * edge-triggered: see schedule()).
+ *
+ * We accept connections ourselves and hand them to MHD (MHD_add_connection), rather than give MHD the
+ * listening socket, for two reasons. MHD 0.9.75 takes its listening socket out of its epoll set when it
+ * reaches its connection limit and puts it back only at the start of a later MHD_run(); when the
+ * connections then close in one run, nothing is left to wake the caller for that later run (no socket in the
+ * set, no timeout), and the endpoint never accepts again — the listen queue fills, the clients' sockets sit
+ * in CLOSE-WAIT. And a server that stops accepting at its limit lets idle or slowloris clients that fill the
+ * limit starve the probes. So at the limit a newcomer evicts the oldest connection that has not completed a
+ * request (see admit()), and a sweep drops every connection slower than the exchange deadline: the listen
+ * queue is drained at once, whatever the clients do.
  */
 #include "hs/http.h"
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "hs/log.h"
 
-#define HTTP_MAX_CONNECTIONS  64u
-#define HTTP_TIMEOUT_SECONDS  10u
-#define HTTP_LISTEN_BACKLOG   64
+#define HTTP_LISTEN_BACKLOG   128
+#define HTTP_ACCEPT_BATCH     16  /* connections accepted per wake-up before MHD gets a turn */
+#define HTTP_SWEEP_MS         250 /* how often the exchange deadline is checked, and a paused accept resumed */
 #define HTTP_DEFAULT_TYPE     "text/plain; charset=utf-8"
 #define HTTP_ALLOWED_METHODS  "GET, HEAD"
 #define HTTP_NOT_ALLOWED_TEXT "method not allowed\n"
 
+/* One connection MHD holds, in the order its current exchange began (oldest first). */
+typedef struct client client;
+struct client {
+    client *prev, *next;
+    int fd;
+    uint64_t exchange_start_ms; /* accept, or the end of the previous response (uv_now of the HTTP loop) */
+    bool answering;             /* request complete, response under way: not evicted (the deadline holds) */
+    bool dropped;               /* shut down by us; MHD closes it at its next run */
+};
+
 struct hs_http {
-    uv_poll_t poll;   /* MHD's epoll descriptor */
-    uv_timer_t timer; /* MHD_get_timeout() */
+    uv_loop_t loop; /* the HTTP thread's own */
+    uv_thread_t thread;
+    uv_poll_t listen_poll;  /* the listening socket */
+    uv_poll_t mhd_poll;     /* MHD's epoll descriptor */
+    uv_timer_t mhd_timer;   /* MHD_get_timeout() */
+    uv_timer_t sweep_timer; /* the exchange deadline; also resumes accepting after EMFILE */
+    uv_async_t stop_async;  /* hs_http_stop() */
     struct MHD_Daemon *daemon;
+    int listen_fd;
     hs_http_handler handler;
     void *ctx;
+    hs_http_limits limits;
     int port;
-    int open_handles; /* of poll and timer, not yet through their close callback */
+    client *oldest, *newest; /* every connection MHD holds */
+    unsigned held;           /* connections MHD holds, dropped ones included */
+    unsigned live;           /* of those, not dropped: what max_connections bounds */
+    bool accept_paused;
     bool stopping;
 };
 
@@ -150,6 +182,127 @@ static int bound_port(int fd)
     return ntohs(((const struct sockaddr_in *)&ss)->sin_port);
 }
 
+/* --- Connections -----------------------------------------------------------------------------------------
+ */
+
+static void client_unlink(hs_http *http, client *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        http->oldest = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        http->newest = c->prev;
+    c->prev = c->next = NULL;
+}
+
+static void client_append(hs_http *http, client *c)
+{
+    c->prev = http->newest;
+    c->next = NULL;
+    if (http->newest)
+        http->newest->next = c;
+    else
+        http->oldest = c;
+    http->newest = c;
+}
+
+/* Disconnects `c` without closing its descriptor, which stays MHD's: the socket reads end-of-file, and MHD
+ * closes the connection at its next run (the shutdown wakes its epoll set). */
+static void client_drop(hs_http *http, client *c)
+{
+    if (c->dropped)
+        return;
+    c->dropped = true;
+    http->live--;
+    shutdown(c->fd, SHUT_RDWR);
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: a connection starts or ends. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    hs_http *http = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        client *c = calloc(1, sizeof *c);
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!c || !info) {
+            /* Untracked, it would escape the deadline: refuse it. MHD closes it after the shutdown. */
+            free(c);
+            if (info)
+                shutdown(info->connect_fd, SHUT_RDWR);
+            return;
+        }
+        c->fd = info->connect_fd;
+        c->exchange_start_ms = uv_now(&http->loop);
+        client_append(http, c);
+        http->held++;
+        http->live++;
+        *socket_context = c;
+        return;
+    }
+    client *c = *socket_context;
+    if (!c)
+        return;
+    if (!c->dropped)
+        http->live--;
+    http->held--;
+    client_unlink(http, c);
+    free(c);
+    *socket_context = NULL;
+}
+
+static client *client_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
+/* MHD_OPTION_NOTIFY_COMPLETED: a request has been answered (or abandoned); on keep-alive the next exchange
+ * begins, with a deadline of its own. */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode code)
+{
+    hs_http *http = cls;
+    client *c = client_of(conn);
+    if (!c)
+        return;
+    c->answering = false;
+    c->exchange_start_ms = uv_now(&http->loop);
+    client_unlink(http, c);
+    client_append(http, c);
+}
+
+/* Makes room for one more connection: at the limit, the oldest connection still waiting for (the rest of) a
+ * request is dropped — an idle keep-alive, a client that connected and said nothing, a slowloris. Those
+ * being answered are left alone; when every connection is, the newcomer is refused. Dropped connections
+ * still count against MHD's own limit (twice ours) until it has closed them. */
+static bool admit(hs_http *http)
+{
+    if (http->held >= 2 * http->limits.max_connections)
+        return false;
+    if (http->live < http->limits.max_connections)
+        return true;
+    for (client *c = http->oldest; c; c = c->next)
+        if (!c->dropped && !c->answering) {
+            client_drop(http, c);
+            return true;
+        }
+    return false;
+}
+
+/* Drops every connection whose exchange has taken longer than the deadline. */
+static void sweep(hs_http *http)
+{
+    uint64_t now = uv_now(&http->loop);
+    uint64_t limit_ms = (uint64_t)http->limits.exchange_seconds * 1000u;
+    for (client *c = http->oldest; c && now - c->exchange_start_ms >= limit_ms; c = c->next)
+        client_drop(http, c);
+}
+
 /* --- Requests ------------------------------------------------------------------------------------------ */
 
 /* Queues one complete response. `body` (malloc'd, or NULL) is owned from here on. */
@@ -182,6 +335,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   void **req_cls)
 {
     hs_http *http = cls;
+    client *c = client_of(conn);
+    if (c)
+        c->answering = true; /* the headers are in: the request is no slowloris, whatever comes next */
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, HTTP_DEFAULT_TYPE, strdup(HTTP_NOT_ALLOWED_TEXT),
                      HTTP_ALLOWED_METHODS);
@@ -202,6 +358,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return reply(conn, out.status, out.content_type ? out.content_type : HTTP_DEFAULT_TYPE, out.body, NULL);
 }
 
+/* MHD's messages are nearly all about one client ("closed by remote side with incomplete request"): at debug
+ * level, so that a burst of connections cannot flood the service's log. A server that cannot start says so
+ * through hs_http_start()'s error. */
 __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char text[512];
@@ -209,12 +368,13 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
     size_t len = strlen(text);
     while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
         text[--len] = '\0';
-    hs_log(HS_LOG_WARN, "HTTP server", "{s:s}", "detail", text);
+    hs_log(HS_LOG_DEBUG, "HTTP server", "{s:s}", "detail", text);
 }
 
-/* --- The loop ------------------------------------------------------------------------------------------ */
+/* --- The HTTP thread's loop ------------------------------------------------------------------------------
+ */
 
-static void on_timer(uv_timer_t *timer);
+static void on_mhd_timer(uv_timer_t *timer);
 
 /* Re-arms the timer for MHD's next deadline. MHD_get_timeout() answers 0 when MHD has work left that the
  * epoll descriptor will not signal again: sockets are in MHD's set edge-triggered, so data MHD did not
@@ -222,13 +382,11 @@ static void on_timer(uv_timer_t *timer);
  * written) shows up only on MHD's own ready list. Otherwise it is the nearest connection timeout, or none. */
 static void schedule(hs_http *http)
 {
-    if (http->stopping)
-        return;
     MHD_UNSIGNED_LONG_LONG timeout_ms;
     if (MHD_get_timeout(http->daemon, &timeout_ms) == MHD_YES)
-        uv_timer_start(&http->timer, on_timer, (uint64_t)timeout_ms, 0);
+        uv_timer_start(&http->mhd_timer, on_mhd_timer, (uint64_t)timeout_ms, 0);
     else
-        uv_timer_stop(&http->timer);
+        uv_timer_stop(&http->mhd_timer);
 }
 
 static void run(hs_http *http)
@@ -239,33 +397,134 @@ static void run(hs_http *http)
     schedule(http);
 }
 
-static void on_poll(uv_poll_t *handle, int status, int events)
+static void on_mhd_poll(uv_poll_t *handle, int status, int events)
 {
     if (status < 0)
         hs_log(HS_LOG_WARN, "HTTP server: polling failed", "{s:s}", "error", uv_strerror(status));
     run(handle->data);
 }
 
-static void on_timer(uv_timer_t *timer)
+static void on_mhd_timer(uv_timer_t *timer)
 {
     run(timer->data);
 }
 
-static void on_closed(uv_handle_t *handle)
+static void on_listen(uv_poll_t *handle, int status, int events);
+
+/* accept() ran out of descriptors (or memory): the pending connection stays in the listen queue and the
+ * socket stays readable, so stop watching it for a moment rather than spin; the sweep resumes. */
+static void pause_accepting(hs_http *http, int err)
 {
-    hs_http *http = handle->data;
-    if (--http->open_handles > 0)
+    if (http->accept_paused)
         return;
-    /* Out of the loop's epoll set now: MHD may close its descriptors (listening socket included). */
-    MHD_stop_daemon(http->daemon);
-    free(http);
+    http->accept_paused = true;
+    uv_poll_stop(&http->listen_poll);
+    hs_log(HS_LOG_WARN, "HTTP server: cannot accept a connection", "{s:s}", "error", strerror(err));
 }
 
-hs_err hs_http_start(uv_loop_t *loop, const char *address, hs_http_handler handler, void *ctx, hs_http **out,
-                     hs_error *error)
+static void on_listen(uv_poll_t *handle, int status, int events)
 {
-    assert(loop && address && handler && out);
+    hs_http *http = handle->data;
+    for (int n = 0; n < HTTP_ACCEPT_BATCH && !http->stopping; n++) {
+        struct sockaddr_storage peer;
+        socklen_t peer_len = sizeof peer;
+        int fd = accept(http->listen_fd, (struct sockaddr *)&peer, &peer_len);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                pause_accepting(http, errno);
+            break; /* EAGAIN: the queue is empty; anything else concerned that one connection */
+        }
+        fcntl(fd, F_SETFD, FD_CLOEXEC); /* MHD makes it non-blocking */
+        if (!admit(http)) {
+            close(fd); /* every connection is being answered: refused at once, not queued */
+            continue;
+        }
+        /* MHD closes `fd` itself when it cannot take it. */
+        MHD_add_connection(http->daemon, fd, (const struct sockaddr *)&peer, peer_len);
+    }
+    run(http); /* the new connections, and the dropped ones to close */
+}
+
+static void on_sweep(uv_timer_t *timer)
+{
+    hs_http *http = timer->data;
+    sweep(http);
+    if (http->accept_paused) {
+        http->accept_paused = false;
+        uv_poll_start(&http->listen_poll, UV_READABLE, on_listen);
+    }
+    run(http);
+}
+
+static void on_stop(uv_async_t *async)
+{
+    hs_http *http = async->data;
+    http->stopping = true;
+    uv_close((uv_handle_t *)&http->listen_poll, NULL);
+    uv_close((uv_handle_t *)&http->mhd_poll, NULL);
+    uv_close((uv_handle_t *)&http->mhd_timer, NULL);
+    uv_close((uv_handle_t *)&http->sweep_timer, NULL);
+    uv_close((uv_handle_t *)&http->stop_async, NULL);
+}
+
+static void thread_main(void *arg)
+{
+    hs_http *http = arg;
+    uv_run(&http->loop, UV_RUN_DEFAULT);
+    /* Out of the loop's epoll set now: MHD may close its descriptors and every connection. */
+    MHD_stop_daemon(http->daemon);
+    http->daemon = NULL;
+}
+
+/* --- Start and stop --------------------------------------------------------------------------------------
+ */
+
+static bool valid_limits(const hs_http_limits *limits)
+{
+    return limits->max_connections >= 1 && limits->max_connections <= 65536 &&
+           limits->exchange_seconds >= 1 && limits->max_request_bytes >= 4096;
+}
+
+/* The loop and its handles, before the thread starts (so nothing here races with it). */
+static int init_loop(hs_http *http)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(http->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    if (!info)
+        return UV_ENOTSUP;
+    int rc = uv_loop_init(&http->loop);
+    if (rc != 0)
+        return rc;
+    uv_poll_init(&http->loop, &http->listen_poll, http->listen_fd);
+    uv_poll_init(&http->loop, &http->mhd_poll, info->epoll_fd);
+    uv_timer_init(&http->loop, &http->mhd_timer);
+    uv_timer_init(&http->loop, &http->sweep_timer);
+    uv_async_init(&http->loop, &http->stop_async, on_stop);
+    http->listen_poll.data = http->mhd_poll.data = http->mhd_timer.data = http->sweep_timer.data =
+        http->stop_async.data = http;
+    uv_poll_start(&http->listen_poll, UV_READABLE, on_listen);
+    uv_poll_start(&http->mhd_poll, UV_READABLE, on_mhd_poll);
+    uv_timer_start(&http->sweep_timer, on_sweep, HTTP_SWEEP_MS, HTTP_SWEEP_MS);
+    return 0;
+}
+
+/* Undoes init_loop() when the thread could not start. */
+static void close_loop(hs_http *http)
+{
+    on_stop(&http->stop_async);
+    uv_run(&http->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&http->loop);
+}
+
+hs_err hs_http_start(const char *address, const hs_http_limits *limits, hs_http_handler handler, void *ctx,
+                     hs_http **out, hs_error *error)
+{
+    assert(address && handler && out);
     *out = NULL;
+    hs_http_limits chosen = limits ? *limits : HS_HTTP_LIMITS_DEFAULT;
+    if (!valid_limits(&chosen))
+        return hs_error_set(error, HS_ERR_CONFIG,
+                            "HTTP server: limits out of range (connections 1..65536, exchange >= 1 s, "
+                            "request >= 4096 bytes)");
     int fd = -1;
     hs_err err = bind_address(address, &fd, error);
     if (err != HS_OK)
@@ -278,41 +537,37 @@ hs_err hs_http_start(uv_loop_t *loop, const char *address, hs_http_handler handl
     }
     http->handler = handler;
     http->ctx = ctx;
+    http->limits = chosen;
+    http->listen_fd = fd;
     http->port = bound_port(fd);
 
-    /* No MHD_USE_INTERNAL_POLLING_THREAD: MHD does its work in MHD_run(), on this thread. The logger goes
-     * first so that start-up messages reach it too. */
-    http->daemon = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, http,
-                                    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET,
-                                    fd, MHD_OPTION_CONNECTION_LIMIT, HTTP_MAX_CONNECTIONS,
-                                    MHD_OPTION_CONNECTION_TIMEOUT, HTTP_TIMEOUT_SECONDS, MHD_OPTION_END);
+    /* No MHD_USE_INTERNAL_POLLING_THREAD: MHD does its work in MHD_run(), on our thread. No listening
+     * socket either: we accept (see the top of this file). MHD's limit is twice ours, for the connections
+     * dropped but not yet closed. The logger goes first so that start-up messages reach it too. */
+    http->daemon = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL, on_request, http,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_CONNECTION_LIMIT, 2 * chosen.max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, chosen.exchange_seconds, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        chosen.max_request_bytes, MHD_OPTION_NOTIFY_CONNECTION, on_connection, http,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, http, MHD_OPTION_END);
     if (!http->daemon) {
-        /* Whether MHD has closed `fd` differs between its failure paths. Closing it again could close a
-         * descriptor another thread (librdkafka's) has opened since, so a failed start may leak it instead;
-         * it happens only when MHD lacks epoll or memory, and start-up failures end the process. */
+        close(fd);
         free(http);
         return hs_error_set(error, HS_ERR_IO, "cannot start the HTTP server on %s (see the log)", address);
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(http->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-    int rc = info ? uv_poll_init(loop, &http->poll, info->epoll_fd) : UV_ENOTSUP;
+    int rc = init_loop(http);
+    if (rc == 0) {
+        rc = uv_thread_create(&http->thread, thread_main, http);
+        if (rc != 0)
+            close_loop(http);
+    }
     if (rc != 0) {
         MHD_stop_daemon(http->daemon);
+        close(fd);
         free(http);
-        return hs_error_set(error, HS_ERR_IO, "cannot watch the HTTP server of %s: %s", address,
+        return hs_error_set(error, HS_ERR_IO, "cannot run the HTTP server of %s: %s", address,
                             uv_strerror(rc));
     }
-    uv_timer_init(loop, &http->timer);
-    http->poll.data = http->timer.data = http;
-    http->open_handles = 2;
-    rc = uv_poll_start(&http->poll, UV_READABLE, on_poll);
-    if (rc != 0) {
-        /* Not seen in practice (libuv answers 0 for a fresh handle); the handles exist now, so they close
-         * the asynchronous way and free `http` on the loop's next run. */
-        hs_http_stop(http);
-        return hs_error_set(error, HS_ERR_IO, "cannot watch the HTTP server of %s: %s", address,
-                            uv_strerror(rc));
-    }
-    schedule(http);
     *out = http;
     return HS_OK;
 }
@@ -324,9 +579,15 @@ int hs_http_port(const hs_http *http)
 
 void hs_http_stop(hs_http *http)
 {
-    if (!http || http->stopping)
+    if (!http)
         return;
-    http->stopping = true;
-    uv_close((uv_handle_t *)&http->poll, on_closed);
-    uv_close((uv_handle_t *)&http->timer, on_closed);
+#ifndef NDEBUG
+    uv_thread_t self = uv_thread_self();
+    assert(!uv_thread_equal(&self, &http->thread)); /* not from the handler */
+#endif
+    uv_async_send(&http->stop_async);
+    uv_thread_join(&http->thread);
+    uv_loop_close(&http->loop);
+    close(http->listen_fd);
+    free(http);
 }

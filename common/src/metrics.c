@@ -3,12 +3,20 @@
  * path), another maps a name to its family (type, help, series). Labels are kept in one canonical form —
  * sorted by name, values escaped — so that the key, the sort order and the rendered text are the same
  * string. Families and series are sorted when rendering, not when created.
+ *
+ * Threads: the registry's structure (the tables, families, series lists, hooks) is guarded by one mutex,
+ * taken by lookups, removals and rendering; values are atomics, updated without the lock — by one writer per
+ * series, so a relaxed load and store suffice (no locked instruction on the record path) — and read by the
+ * renderer. A histogram's _count is rendered as the sum of its buckets, so that it always equals the +Inf
+ * bucket even when an observation lands mid-render.
  */
 #include "hs/metrics.h"
 
 #include <assert.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -30,19 +38,19 @@ typedef enum metric_kind {
 static const char *const kind_names[] = {"counter", "gauge", "histogram", "counter"};
 
 struct hs_counter {
-    uint64_t value;
+    _Atomic uint64_t value;
 };
 
 struct hs_gauge {
-    double value;
+    _Atomic double value;
 };
 
 struct hs_histogram {
-    double *bounds;   /* n finite upper bounds, strictly increasing */
-    uint64_t *counts; /* n + 1 observations per bucket, not cumulative; [n] is the +Inf bucket */
+    double *bounds;           /* n finite upper bounds, strictly increasing */
+    _Atomic uint64_t *counts; /* n + 1 observations per bucket, not cumulative; [n] is the +Inf bucket */
     size_t n;
-    double sum;
-    uint64_t count;
+    _Atomic double sum;
+    _Atomic uint64_t count;
 };
 
 typedef struct family family;
@@ -72,6 +80,7 @@ typedef struct render_hook {
 } render_hook;
 
 struct hs_metrics {
+    pthread_mutex_t lock;    /* guards everything below (not the values: see the top of this file) */
     hs_table series_by_key;  /* "name{labels}" -> series * (the pointer's bytes) */
     hs_table family_by_name; /* name -> family * */
     family **families;       /* owned */
@@ -374,6 +383,7 @@ hs_metrics *hs_metrics_new(void)
     hs_metrics *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
+    pthread_mutex_init(&m->lock, NULL);
     hs_table_init(&m->series_by_key);
     hs_table_init(&m->family_by_name);
     return m;
@@ -411,6 +421,7 @@ void hs_metrics_free(hs_metrics *m)
     free(m->hooks);
     hs_table_free(&m->series_by_key);
     hs_table_free(&m->family_by_name);
+    pthread_mutex_destroy(&m->lock);
     free(m);
 }
 
@@ -525,6 +536,7 @@ static series *series_get(hs_metrics *m, metric_kind kind, const char *name, con
     buf key;
     size_t labels_at = series_key(&key, name, labels, nlabels);
 
+    pthread_mutex_lock(&m->lock);
     series *s = key.failed ? NULL : index_get(&m->series_by_key, key.data);
     if (s) {
         assert(s->family->kind == kind && "metric registered again as another type");
@@ -546,6 +558,7 @@ static series *series_get(hs_metrics *m, metric_kind kind, const char *name, con
                 f->series[f->count++] = s;
         }
     }
+    pthread_mutex_unlock(&m->lock);
     buf_free(&key);
     return s;
 }
@@ -620,54 +633,62 @@ bool hs_metrics_remove_l(hs_metrics *m, const char *name, ...)
     va_start(ap, name);
     size_t n = collect_labels(ap, l);
     va_end(ap);
-    family *f = m && name ? index_get(&m->family_by_name, name) : NULL;
-    if (!f || !sort_labels(l, n, f->kind))
+    if (!m || !name)
         return false;
-    buf key;
-    series_key(&key, name, l, n);
-    series *s = key.failed ? NULL : index_get(&m->series_by_key, key.data);
-    if (s)
-        hs_table_delete(&m->series_by_key, key.data);
-    buf_free(&key);
-    if (!s)
-        return false;
-    for (size_t i = 0; i < f->count; i++)
+    pthread_mutex_lock(&m->lock);
+    family *f = index_get(&m->family_by_name, name);
+    series *s = NULL;
+    if (f && sort_labels(l, n, f->kind)) {
+        buf key;
+        series_key(&key, name, l, n);
+        s = key.failed ? NULL : index_get(&m->series_by_key, key.data);
+        if (s)
+            hs_table_delete(&m->series_by_key, key.data);
+        buf_free(&key);
+    }
+    for (size_t i = 0; s && i < f->count; i++)
         if (f->series[i] == s) {
             f->series[i] = f->series[--f->count]; /* rendering sorts them again */
             break;
         }
+    pthread_mutex_unlock(&m->lock);
     series_free(s);
-    return true;
+    return s != NULL;
 }
 
 /* --- Updates ------------------------------------------------------------------------------------------- */
 
+/* One writer per series (hs/metrics.h): a relaxed load and store, which the renderer reads whole. */
+#define RELAXED_ADD(var, n)                                                                                  \
+    atomic_store_explicit(&(var), atomic_load_explicit(&(var), memory_order_relaxed) + (n),                  \
+                          memory_order_relaxed)
+
 void hs_counter_add(hs_counter *c, uint64_t n)
 {
     if (c)
-        c->value += n;
+        RELAXED_ADD(c->value, n);
 }
 
 uint64_t hs_counter_value(const hs_counter *c)
 {
-    return c ? c->value : 0;
+    return c ? atomic_load_explicit(&c->value, memory_order_relaxed) : 0;
 }
 
 void hs_gauge_set(hs_gauge *g, double v)
 {
     if (g)
-        g->value = v;
+        atomic_store_explicit(&g->value, v, memory_order_relaxed);
 }
 
 void hs_gauge_add(hs_gauge *g, double d)
 {
     if (g)
-        g->value += d;
+        RELAXED_ADD(g->value, d);
 }
 
 double hs_gauge_value(const hs_gauge *g)
 {
-    return g ? g->value : 0;
+    return g ? atomic_load_explicit(&g->value, memory_order_relaxed) : 0;
 }
 
 void hs_histogram_observe(hs_histogram *h, double v)
@@ -683,19 +704,19 @@ void hs_histogram_observe(hs_histogram *h, double v)
         else
             lo = mid + 1;
     }
-    h->counts[lo]++;
-    h->count++;
-    h->sum += v;
+    RELAXED_ADD(h->counts[lo], 1);
+    RELAXED_ADD(h->count, 1);
+    RELAXED_ADD(h->sum, v);
 }
 
 uint64_t hs_histogram_count(const hs_histogram *h)
 {
-    return h ? h->count : 0;
+    return h ? atomic_load_explicit(&h->count, memory_order_relaxed) : 0;
 }
 
 double hs_histogram_sum(const hs_histogram *h)
 {
-    return h ? h->sum : 0;
+    return h ? atomic_load_explicit(&h->sum, memory_order_relaxed) : 0;
 }
 
 /* --- Rendering ----------------------------------------------------------------------------------------- */
@@ -703,12 +724,14 @@ double hs_histogram_sum(const hs_histogram *h)
 hs_err hs_metrics_on_render(hs_metrics *m, void (*cb)(void *ctx, hs_metrics *m), void *ctx)
 {
     assert(m && cb);
+    pthread_mutex_lock(&m->lock);
     render_hook *hooks = grow_array(m->hooks, m->hook_count, &m->hook_cap, sizeof *hooks);
-    if (!hooks)
-        return HS_ERR_NOMEM;
-    m->hooks = hooks;
-    m->hooks[m->hook_count++] = (render_hook){cb, ctx};
-    return HS_OK;
+    if (hooks) {
+        m->hooks = hooks;
+        m->hooks[m->hook_count++] = (render_hook){cb, ctx};
+    }
+    pthread_mutex_unlock(&m->lock);
+    return hooks ? HS_OK : HS_ERR_NOMEM;
 }
 
 static int family_cmp(const void *a, const void *b)
@@ -747,7 +770,7 @@ static void put_histogram(buf *out, const family *f, const series *s)
     char value[32], bound[32], le[48];
     uint64_t cumulative = 0;
     for (size_t i = 0; i <= h->n; i++) {
-        cumulative += h->counts[i];
+        cumulative += atomic_load_explicit(&h->counts[i], memory_order_relaxed);
         if (i < h->n)
             format_double(h->bounds[i], bound, sizeof bound);
         else
@@ -756,19 +779,25 @@ static void put_histogram(buf *out, const family *f, const series *s)
         snprintf(value, sizeof value, "%" PRIu64, cumulative);
         put_sample(out, f, "_bucket", s, le, value);
     }
-    assert(cumulative == h->count);
-    format_double(h->sum, value, sizeof value);
+    format_double(atomic_load_explicit(&h->sum, memory_order_relaxed), value, sizeof value);
     put_sample(out, f, "_sum", s, NULL, value);
-    snprintf(value, sizeof value, "%" PRIu64, h->count);
+    snprintf(value, sizeof value, "%" PRIu64, cumulative); /* = the +Inf bucket, whatever lands meanwhile */
     put_sample(out, f, "_count", s, NULL, value);
 }
 
 char *hs_metrics_render(hs_metrics *m)
 {
-    /* By index: a hook may register another hook (which then runs too). */
-    for (size_t i = 0; i < m->hook_count; i++)
-        m->hooks[i].cb(m->hooks[i].ctx, m);
+    /* By index, without the lock (hooks look metrics up): a hook may register another, which runs too. */
+    for (size_t i = 0;; i++) {
+        pthread_mutex_lock(&m->lock);
+        render_hook hook = i < m->hook_count ? m->hooks[i] : (render_hook){NULL, NULL};
+        pthread_mutex_unlock(&m->lock);
+        if (!hook.cb)
+            break;
+        hook.cb(hook.ctx, m);
+    }
 
+    pthread_mutex_lock(&m->lock);
     if (m->family_count)
         qsort(m->families, m->family_count, sizeof(family *), family_cmp);
     buf out;
@@ -792,18 +821,19 @@ char *hs_metrics_render(hs_metrics *m)
             const series *s = f->series[j];
             switch (f->kind) {
             case KIND_COUNTER:
-                snprintf(value, sizeof value, "%" PRIu64, s->u.counter.value);
+                snprintf(value, sizeof value, "%" PRIu64, hs_counter_value(&s->u.counter));
                 put_sample(&out, f, "", s, NULL, value);
                 break;
             case KIND_GAUGE:
             case KIND_MIRRORED_COUNTER:
-                format_double(s->u.gauge.value, value, sizeof value);
+                format_double(hs_gauge_value(&s->u.gauge), value, sizeof value);
                 put_sample(&out, f, "", s, NULL, value);
                 break;
             case KIND_HISTOGRAM: put_histogram(&out, f, s); break;
             }
         }
     }
+    pthread_mutex_unlock(&m->lock);
     return buf_detach(&out);
 }
 

@@ -25,6 +25,11 @@
  * the instance that has partition 0 of the first input (rules_dlq_owner). All rule work is done in time
  * slices of the loop (on_rules_wake, on_rules_work). README "Running a service" and docs/reliability.md
  * ("Rule changes") say what this guarantees.
+ *
+ * The HTTP endpoint answers from a thread of its own (hs_http), because the loop blocks by design (a commit
+ * waited for, rd_kafka_committed() in the rebalance callback, 30 s timeouts, start-up). The loop publishes
+ * what the probes need instead of being asked: its readiness and a beat at every turn (hs_health; see
+ * "HTTP endpoint" below for the API), and the gauges of its own state on request, with a bounded wait.
  */
 #include "hs/runtime.h"
 
@@ -46,6 +51,7 @@
 #include "healthsignals/v1/rule.pb-c.h"
 #include "hs/alloc.h"
 #include "hs/event.h"
+#include "hs/health.h"
 #include "hs/http.h"
 #include "hs/kafka.h"
 #include "hs/log.h"
@@ -59,6 +65,15 @@
 #define RULES_SLICE_NS                                                                                       \
     ((uint64_t)10 * 1000000u) /* rule changes applied per loop turn: at most this long, and one */
 #define OP_TIMEOUT_MS 30000
+/* What the probes say of a loop that does not turn (hs/health.h): not ready after 5 s (the loop turns at
+ * least every HEALTH_BEAT_MS when all is well), and not alive after 120 s, four times the longest wait the
+ * runtime makes by design. */
+#define HEALTH_BUSY_MS    5000
+#define HEALTH_STALLED_MS (4 * (uint64_t)OP_TIMEOUT_MS)
+#define HEALTH_BEAT_MS    1000
+#define REFRESH_WAIT_MS   1000 /* the longest /metrics waits for the loop to refresh its gauges */
+
+static const char starting_reason[] = "starting: connecting to Kafka";
 
 /* The runtime's own options; a service's follow them. */
 static const hs_option runtime_options[] = {
@@ -188,6 +203,17 @@ typedef struct runtime {
     uv_signal_t sigterm, sigint;
     uv_async_t stop_request; /* hs_runtime_stop(), from any thread */
     hs_http *http;
+    hs_health *health;            /* published by the loop, read by the HTTP thread */
+    const char *published_reason; /* the not_ready_reason() last published (loop only) */
+    uv_prepare_t health_prepare;  /* publishes at every turn */
+    uv_timer_t health_timer;      /* makes the loop turn at least every HEALTH_BEAT_MS */
+    atomic_bool loop_turning;     /* uv_run() has begun and not returned: a refresh can be served */
+    struct {                      /* /metrics asks the loop to refresh the gauges of its state */
+        uv_async_t async;
+        uv_mutex_t lock;
+        uv_cond_t done_cond;
+        uint64_t requested, done; /* under lock */
+    } refresh;
 
     const hs_topic *inputs[MAX_INPUTS];
     size_t input_cnt;
@@ -1678,8 +1704,24 @@ static bool all_live(const runtime *rt)
     return true;
 }
 
+/* --- HTTP endpoint -----------------------------------------------------------------------------------------
+ */
+
+/* The handler runs on the HTTP thread and reads only what the loop publishes:
+ *   - readiness: hs_health_set_reason(rt->health, reason or NULL) from any thread, and hs_health_beat() to
+ *     say "making progress". The loop publishes not_ready_reason() at every turn (on_health_prepare), so a
+ *     condition of the loop's goes into not_ready_reason(); code that blocks outside the loop (start-up,
+ *     a retry loop) sets its reason itself ("starting: connecting to Kafka", "broker unreachable: ...") and
+ *     beats between attempts. A flag another thread sets (brokers_down) is also read by the handler itself.
+ *   - gauges of the loop's state: refreshed on the loop when /metrics asks (on_refresh), waited for at most
+ *     REFRESH_WAIT_MS and not at all when the loop is blocked; /metrics then shows their last values.
+ *   - everything else in /metrics is thread-safe in the registry (hs/metrics.h).
+ */
+
 static const char *not_ready_reason(const runtime *rt)
 {
+    if (rt->stopping)
+        return "stopping";
     if (rt->calc->uses_rules && !rt->rules_loaded)
         return "loading rules";
     if (!rt->assignment_seen)
@@ -1691,9 +1733,41 @@ static const char *not_ready_reason(const runtime *rt)
     return NULL;
 }
 
-static void refresh_gauges(void *ctx, hs_metrics *m)
+/* The loop's turn: a beat, and its readiness when it changed (the reasons are static strings). */
+static void on_health_prepare(uv_prepare_t *handle)
+{
+    runtime *rt = handle->data;
+    atomic_store(&rt->loop_turning, true);
+    const char *reason = not_ready_reason(rt);
+    if (reason != rt->published_reason) {
+        rt->published_reason = reason;
+        hs_health_set_reason(rt->health, reason);
+    } else {
+        hs_health_beat(rt->health);
+    }
+}
+
+static void on_health_timer(uv_timer_t *handle)
+{
+    (void)handle; /* only there to make the loop turn, and so beat, when nothing else happens */
+}
+
+/* The HTTP thread's readiness: the loop's, unless a thread has seen every broker down since. */
+static void read_health(runtime *rt, hs_health_status *st)
+{
+    hs_health_read(rt->health, st);
+    if (st->alive && st->ready && atomic_load(&rt->brokers_down)) {
+        st->ready = false;
+        snprintf(st->reason, sizeof st->reason, "no broker reachable");
+    }
+}
+
+/* Gauges the HTTP thread computes itself, at every render (a render hook). */
+static void refresh_process_gauges(void *ctx, hs_metrics *m)
 {
     runtime *rt = ctx;
+    hs_health_status st;
+    read_health(rt, &st);
     hs_process_metrics_refresh(m);
     /* Deprecated for process_resident_memory_bytes (README, "Contracts for other systems"); kept one
      * release so that existing dashboards keep working. */
@@ -1702,8 +1776,16 @@ static void refresh_gauges(void *ctx, hs_metrics *m)
                                     "process_resident_memory_bytes)",
                                     NULL),
                  (double)hs_process_rss_bytes());
-    hs_gauge_set(hs_metrics_gauge_l(m, "hs_ready", "1 when /readyz answers ready", NULL),
-                 not_ready_reason(rt) ? 0 : 1);
+    hs_gauge_set(hs_metrics_gauge_l(m, "hs_ready", "1 when /readyz answers ready", NULL), st.ready ? 1 : 0);
+    hs_gauge_set(hs_metrics_gauge_l(m, "hs_event_loop_blocked_seconds",
+                                    "Seconds since the event loop last turned (0 when it runs freely)", NULL),
+                 st.blocked_seconds * 1000.0 < 2.0 * HEALTH_BEAT_MS ? 0 : st.blocked_seconds);
+}
+
+/* Gauges of the loop's own state; on the loop thread. */
+static void refresh_loop_gauges(runtime *rt)
+{
+    hs_metrics *m = rt->metrics;
     double keys = 0, uncommitted = 0;
     void *states[1024];
     size_t state_cnt = 0;
@@ -1746,20 +1828,69 @@ static void refresh_gauges(void *ctx, hs_metrics *m)
         rt->service->metrics(m, states, state_cnt);
 }
 
+/* The loop's side of a /metrics request. */
+static void on_refresh(uv_async_t *handle)
+{
+    runtime *rt = handle->data;
+    uv_mutex_lock(&rt->refresh.lock);
+    uint64_t requested = rt->refresh.requested;
+    uv_mutex_unlock(&rt->refresh.lock);
+    refresh_loop_gauges(rt);
+    uv_mutex_lock(&rt->refresh.lock);
+    rt->refresh.done = requested;
+    uv_cond_broadcast(&rt->refresh.done_cond);
+    uv_mutex_unlock(&rt->refresh.lock);
+}
+
+/* The HTTP thread's side: asks the loop to refresh its gauges and waits for it, at most REFRESH_WAIT_MS, and
+ * not at all when the loop has not turned for a beat (it is blocked, and /metrics shows the last values). */
+static void refresh_from_http(runtime *rt)
+{
+    hs_health_status st;
+    hs_health_read(rt->health, &st);
+    if (!atomic_load(&rt->loop_turning) || st.blocked_seconds * 1000.0 >= 2.0 * HEALTH_BEAT_MS)
+        return;
+    uv_mutex_lock(&rt->refresh.lock);
+    uint64_t ticket = ++rt->refresh.requested;
+    uv_async_send(&rt->refresh.async);
+    uint64_t deadline = uv_hrtime() + (uint64_t)REFRESH_WAIT_MS * 1000000u;
+    while (rt->refresh.done < ticket) {
+        uint64_t now = uv_hrtime();
+        if (now >= deadline ||
+            uv_cond_timedwait(&rt->refresh.done_cond, &rt->refresh.lock, deadline - now) == UV_ETIMEDOUT)
+            break;
+    }
+    uv_mutex_unlock(&rt->refresh.lock);
+}
+
+static char *text_line(const char *text)
+{
+    size_t size = strlen(text) + 2;
+    char *line = malloc(size);
+    if (line)
+        snprintf(line, size, "%s\n", text);
+    return line;
+}
+
+/* On the HTTP thread (hs/http.h): reads only what the loop publishes (see above). /healthz: 200 while the
+ * loop turns (blocked up to HEALTH_STALLED_MS by design), 503 once it has not for longer. /readyz: 200
+ * "ready", or 503 and the reason. */
 static void on_http(void *ctx, const char *path, hs_http_response *out)
 {
     runtime *rt = ctx;
+    hs_health_status st;
     if (strcmp(path, "/metrics") == 0) {
+        refresh_from_http(rt);
         out->content_type = HS_METRICS_CONTENT_TYPE;
         out->body = hs_metrics_render(rt->metrics);
     } else if (strcmp(path, "/healthz") == 0) {
-        out->body = strdup("ok\n");
+        read_health(rt, &st);
+        out->status = st.alive ? 200 : 503;
+        out->body = text_line(st.alive ? "ok" : st.reason);
     } else if (strcmp(path, "/readyz") == 0) {
-        const char *reason = not_ready_reason(rt);
-        out->status = reason ? 503 : 200;
-        char text[128];
-        snprintf(text, sizeof text, "%s\n", reason ? reason : "ready");
-        out->body = strdup(text);
+        read_health(rt, &st);
+        out->status = st.ready ? 200 : 503;
+        out->body = text_line(st.reason);
     } else {
         out->status = 404;
         out->body = strdup("not found: try /metrics, /healthz or /readyz\n");
@@ -2023,7 +2154,25 @@ static void setup_metrics(runtime *rt)
                                               sizeof calc_buckets / sizeof calc_buckets[0], NULL);
     rt->rebuild_seconds =
         hs_metrics_gauge_l(rt->metrics, "hs_rebuild_seconds", "Duration of the last partition rebuild", NULL);
-    hs_metrics_on_render(rt->metrics, refresh_gauges, rt);
+    hs_metrics_on_render(rt->metrics, refresh_process_gauges, rt);
+}
+
+/* What the HTTP thread reads, set up before it starts: readiness ("starting"), the loop's beat, and the
+ * refresh of the loop's gauges. The handles act once the loop runs. */
+static hs_err setup_health(runtime *rt, hs_error *error)
+{
+    rt->health = hs_health_new(HEALTH_BUSY_MS, HEALTH_STALLED_MS, NULL);
+    if (!rt->health)
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory");
+    uv_mutex_init(&rt->refresh.lock);
+    uv_cond_init(&rt->refresh.done_cond);
+    uv_async_init(&rt->loop, &rt->refresh.async, on_refresh);
+    uv_prepare_init(&rt->loop, &rt->health_prepare);
+    uv_timer_init(&rt->loop, &rt->health_timer);
+    rt->refresh.async.data = rt->health_prepare.data = rt->health_timer.data = rt;
+    uv_prepare_start(&rt->health_prepare, on_health_prepare);
+    uv_timer_start(&rt->health_timer, on_health_timer, HEALTH_BEAT_MS, HEALTH_BEAT_MS);
+    return HS_OK;
 }
 
 int hs_runtime_main(const hs_service *service, int argc, char **argv)
@@ -2057,13 +2206,16 @@ int hs_runtime_main(const hs_service *service, int argc, char **argv)
     uv_loop_init(&rt.loop);
 
     int exit_code = HS_EXIT_OK;
-    if (resolve_topics(&rt, &error) != HS_OK ||
-        hs_http_start(&rt.loop, hs_config_string(rt.config, "http-addr"), on_http, &rt, &rt.http, &error) !=
+    if (resolve_topics(&rt, &error) != HS_OK || setup_health(&rt, &error) != HS_OK ||
+        hs_http_start(hs_config_string(rt.config, "http-addr"), NULL, on_http, &rt, &rt.http, &error) !=
             HS_OK) {
         hs_log(HS_LOG_ERROR, "cannot start", "{s:s}", "error", error.message);
         exit_code = HS_EXIT_CONFIG;
     } else {
         hs_log(HS_LOG_INFO, "http endpoint listening", "{s:i}", "port", hs_http_port(rt.http));
+        /* Blocks (up to OP_TIMEOUT_MS per step) with the loop not yet running: the probes say why. */
+        hs_health_set_reason(rt.health, starting_reason);
+        rt.published_reason = starting_reason; /* differs from every not_ready_reason(), NULL included */
         err = start_kafka(&rt, &error);
         if (err != HS_OK) {
             hs_log(HS_LOG_ERROR, "cannot start", "{s:s}", "error", error.message);
@@ -2104,17 +2256,24 @@ int hs_runtime_main(const hs_service *service, int argc, char **argv)
                hs_alloc_name());
 
         uv_run(&rt.loop, UV_RUN_DEFAULT);
+        atomic_store(&rt.loop_turning, false);
         exit_code = rt.exit_code;
     }
 
     running_stop_request = NULL;
     rt.stopping = true;
+    if (rt.health)
+        hs_health_set_reason(rt.health, "stopping");
     shutdown_kafka(&rt);
-    if (rt.http)
-        hs_http_stop(rt.http);
+    hs_http_stop(rt.http); /* its thread has ended: nothing reads rt from here on */
     uv_walk(&rt.loop, close_handle, NULL);
     uv_run(&rt.loop, UV_RUN_DEFAULT);
     uv_loop_close(&rt.loop);
+    if (rt.health) {
+        uv_mutex_destroy(&rt.refresh.lock);
+        uv_cond_destroy(&rt.refresh.done_cond);
+        hs_health_free(rt.health);
+    }
     wake *wakes[] = {&rt.consumer_wake, &rt.producer_wake, &rt.rules_wake};
     for (size_t w = 0; w < 3; w++)
         for (int k = 0; k < 2; k++)

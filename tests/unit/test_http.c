@@ -1,10 +1,13 @@
-/* hs_http serves /metrics from the service's libuv loop. Each test runs a real server on a loop in the test's
- * main thread while a client thread speaks HTTP to it over a socket (a tiny blocking client below); the
- * client then wakes the loop to stop the server, and the loop must end with every handle closed.
+/* hs_http serves /metrics, /healthz and /readyz from a thread of its own. Each test starts a real server on
+ * loopback, speaks HTTP to it over sockets (a tiny blocking client below), then stops it. Beyond the basics:
+ * the server stays reachable after bursts of idle connections and under a slowloris, drops clients slower
+ * than its deadline, refuses oversized headers, and at its connection limit evicts the oldest idle
+ * connection or refuses the newcomer at once. The figures the load tests measure are printed.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,7 +19,10 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -34,7 +40,6 @@
 typedef struct served {
     int calls;
     char last_path[256];
-    hs_http **server; /* for /stop */
 } served;
 
 static void handler(void *ctx, const char *path, hs_http_response *out)
@@ -47,10 +52,6 @@ static void handler(void *ctx, const char *path, hs_http_response *out)
         out->body = strdup("hs_up 1\n");
     } else if (strcmp(path, "/healthz") == 0) {
         out->body = strdup("ok\n");
-    } else if (strcmp(path, "/stop") == 0) {
-        hs_http_stop(*s->server); /* from inside the handler */
-        *s->server = NULL;
-        out->body = strdup("stopping\n");
     } else if (strcmp(path, "/big") == 0) {
         out->body = malloc(BIG_BYTES + 1);
         for (size_t i = 0; i < BIG_BYTES; i++)
@@ -79,17 +80,26 @@ static void reply_free(reply *r)
     memset(r, 0, sizeof *r);
 }
 
+/* A connection to the server, or -1. Connecting gives up after 20 s (a server that does not accept leaves it
+ * in the listen queue, or drops its SYNs, for minutes), and so does every read after it. */
 static int connect_to(int port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct timeval tv = {.tv_sec = 20};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    int err = 0;
+    socklen_t len = sizeof err;
+    if ((rc != 0 && errno != EINPROGRESS) || (rc != 0 && poll(&p, 1, 20000) != 1) ||
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
         close(fd);
         return -1;
     }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    struct timeval tv = {.tv_sec = 20};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     return fd;
 }
 
@@ -191,55 +201,30 @@ static void request(int port, const char *method, const char *path, reply *r)
     close(fd);
 }
 
-/* --- The harness: server on the loop in this thread, client in another --------------------------------- */
+/* --- The harness: the server on its thread, the client in the test's ------------------------------------ */
 
 typedef struct scenario scenario;
 struct scenario {
-    uv_loop_t loop;
-    uv_async_t done; /* the client's "finished": stops the server */
+    hs_http_limits limits; /* all 0: the defaults */
     hs_http *http;
     int port;
-    served served;
-    void (*client)(scenario *s);
+    served served; /* written by the server's thread, read once it has stopped */
     reply replies[4];
     int kept_fd;   /* a connection the client leaves open across the stop, or -1 */
-    double waited; /* seconds, for the timeout test */
+    double waited; /* seconds, for the timing figures */
 };
 
-static void *client_thread(void *arg)
-{
-    scenario *s = arg;
-    s->client(s);
-    uv_async_send(&s->done);
-    return NULL;
-}
-
-static void on_done(uv_async_t *async)
-{
-    scenario *s = async->data;
-    hs_http_stop(s->http);
-    uv_close((uv_handle_t *)async, NULL);
-}
-
-/* Starts the server on `address`, runs `client` against it until it finishes, stops the server, and checks
- * that the loop ends with nothing left open. */
+/* Starts the server on `address`, runs `client` against it, and stops the server. */
 static void run_scenario(scenario *s, const char *address, void (*client)(scenario *s))
 {
-    s->client = client;
     s->kept_fd = -1;
-    s->served.server = &s->http;
-    assert_int_equal(uv_loop_init(&s->loop), 0);
     hs_error error = {0};
-    assert_int_equal(hs_http_start(&s->loop, address, handler, &s->served, &s->http, &error), HS_OK);
+    const hs_http_limits *limits = s->limits.max_connections ? &s->limits : NULL;
+    assert_int_equal(hs_http_start(address, limits, handler, &s->served, &s->http, &error), HS_OK);
     s->port = hs_http_port(s->http);
     assert_true(s->port > 0);
-    assert_int_equal(uv_async_init(&s->loop, &s->done, on_done), 0);
-    s->done.data = s;
-    pthread_t thread;
-    assert_int_equal(pthread_create(&thread, NULL, client_thread, s), 0);
-    assert_int_equal(uv_run(&s->loop, UV_RUN_DEFAULT), 0);
-    pthread_join(thread, NULL);
-    assert_int_equal(uv_loop_close(&s->loop), 0);
+    client(s);
+    hs_http_stop(s->http);
 }
 
 static void free_replies(scenario *s)
@@ -462,8 +447,8 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* A client that connects and says nothing: MHD's timeout (10 s) closes it, which only happens if the loop
- * runs MHD when MHD_get_timeout() says so — no socket event would wake it. */
+/* A client that connects and says nothing: the exchange deadline (10 s by default) closes it, which only
+ * happens if the server acts on a clock — no socket event would wake it. */
 static void silent_client(scenario *s)
 {
     int fd = connect_to(s->port);
@@ -482,6 +467,247 @@ static void test_an_idle_connection_is_closed_after_the_timeout(void **state)
     assert_true(s.waited < 15.0);
 }
 
+/* --- Under load: bursts, slowloris, big headers ----------------------------------------------------------
+ */
+
+/* Opens `n` connections without waiting for them, waits until each is connected (in the server's listen
+ * queue or accepted) or has failed, then closes them all. */
+static void burst(int port, int n)
+{
+    int *fds = malloc((size_t)n * sizeof *fds);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < n; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (fds[i] < 0) { /* out of descriptors (a low RLIMIT_NOFILE): a smaller burst */
+            n = i;
+            break;
+        }
+        connect(fds[i], (struct sockaddr *)&sa, sizeof sa);
+    }
+    for (int i = 0; i < n; i++) {
+        struct pollfd p = {.fd = fds[i], .events = POLLOUT};
+        poll(&p, 1, 3000); /* a SYN the full listen queue dropped is retried after 1 s, then 3 s */
+    }
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    free(fds);
+}
+
+static void bursts_then_get(scenario *s)
+{
+    static const int sizes[] = {200, 1000, 200, 1000};
+    for (size_t round = 0; round < sizeof sizes / sizeof sizes[0]; round++) {
+        burst(s->port, sizes[round]);
+        reply r;
+        double start = now_seconds();
+        request(s->port, "GET", "/healthz", &r);
+        double waited = now_seconds() - start;
+        s->waited = waited > s->waited ? waited : s->waited;
+        s->replies[0].status += r.status == 200;
+        reply_free(&r);
+    }
+}
+
+/* The issue's wedge: after a burst of idle connections, closed, the endpoint never answered again (MHD had
+ * taken its listening socket out of its epoll set at the connection limit). Every round must be answered. */
+static void test_bursts_of_idle_connections_do_not_wedge_the_endpoint(void **state)
+{
+    struct rlimit files;
+    getrlimit(RLIMIT_NOFILE, &files);
+    if (files.rlim_cur < 2048 && files.rlim_max >= 2048) {
+        files.rlim_cur = 2048;
+        setrlimit(RLIMIT_NOFILE, &files);
+    }
+    scenario s = {0};
+    run_scenario(&s, "127.0.0.1:0", bursts_then_get);
+    assert_int_equal(s.replies[0].status, 4);
+    print_message("slowest answer after a burst: %.3f s\n", s.waited);
+}
+
+/* 64 slowloris connections, each sending its request a header line at a time, every `interval_ms`. */
+typedef struct trickle {
+    int port;
+    int interval_ms;
+    int fds[64];
+    atomic_int rounds; /* header lines sent on every connection */
+    atomic_bool stop;
+} trickle;
+
+static void *trickle_main(void *arg)
+{
+    trickle *t = arg;
+    for (int i = 0; i < 64; i++) {
+        t->fds[i] = connect_to(t->port);
+        send_all(t->fds[i], "GET /metrics HTTP/1.1\r\n");
+    }
+    while (!atomic_load(&t->stop)) {
+        for (int i = 0; i < 64; i++)
+            send_all(t->fds[i], "X-Slow: yes\r\n"); /* fails quietly once the server has dropped it */
+        atomic_fetch_add(&t->rounds, 1);
+        for (int waited = 0; waited < t->interval_ms && !atomic_load(&t->stop); waited += 50)
+            usleep(50 * 1000);
+    }
+    for (int i = 0; i < 64; i++)
+        close(t->fds[i]);
+    return NULL;
+}
+
+static void metrics_under_slowloris(scenario *s)
+{
+    trickle t = {.port = s->port, .interval_ms = 2000};
+    pthread_t thread;
+    pthread_create(&thread, NULL, trickle_main, &t);
+    while (atomic_load(&t.rounds) < 2) /* every connection open and one header line in */
+        usleep(10 * 1000);
+    for (int i = 0; i < 3; i++) {
+        double start = now_seconds();
+        request(s->port, "GET", "/metrics", &s->replies[i]);
+        double waited = now_seconds() - start;
+        s->waited = waited > s->waited ? waited : s->waited;
+    }
+    atomic_store(&t.stop, true);
+    pthread_join(thread, NULL);
+}
+
+/* The issue's slowloris (64 connections sending a header line every few seconds) took every connection and
+ * starved /metrics. */
+static void test_a_slowloris_does_not_starve_metrics(void **state)
+{
+    scenario s = {0};
+    run_scenario(&s, "127.0.0.1:0", metrics_under_slowloris);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(s.replies[i].status, 200);
+        assert_string_equal(s.replies[i].body, "hs_up 1\n");
+    }
+    print_message("slowest /metrics under slowloris: %.3f s\n", s.waited);
+    free_replies(&s);
+}
+
+/* One slowloris connection, a header line a second: the server must drop it after the exchange deadline
+ * (10 s by default) although it is never idle. s->waited: seconds until it was dropped, -1 if not in 30 s. */
+static void one_trickler(scenario *s)
+{
+    int fd = connect_to(s->port);
+    double start = now_seconds();
+    s->waited = -1;
+    send_all(fd, "GET /metrics HTTP/1.1\r\n");
+    while (now_seconds() - start < 30) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 1000) == 1) {
+            char c;
+            if (recv(fd, &c, 1, 0) <= 0)
+                s->waited = now_seconds() - start;
+            break;
+        }
+        send_all(fd, "X-Slow: yes\r\n");
+    }
+    close(fd);
+}
+
+static void test_a_request_slower_than_the_deadline_is_dropped(void **state)
+{
+    scenario s = {0};
+    run_scenario(&s, "127.0.0.1:0", one_trickler);
+    print_message("trickling connection dropped after %.3f s\n", s.waited);
+    assert_true(s.waited >= 9.0);
+    assert_true(s.waited < 15.0);
+}
+
+/* A GET whose headers take `header_bytes`. */
+static void get_with_header(int port, size_t header_bytes, reply *r)
+{
+    char *text = malloc(header_bytes + 128);
+    size_t len = (size_t)sprintf(text, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: ");
+    memset(text + len, 'a', header_bytes);
+    strcpy(text + len + header_bytes, "\r\n\r\n");
+    int fd = connect_to(port);
+    memset(r, 0, sizeof *r);
+    if (fd >= 0 && send_all(fd, text))
+        read_reply(fd, false, false, r);
+    close(fd);
+    free(text);
+}
+
+static void small_and_big_headers(scenario *s)
+{
+    get_with_header(s->port, 2000, &s->replies[0]);
+    get_with_header(s->port, 20000, &s->replies[1]);
+    get_with_header(s->port, 2000, &s->replies[2]);
+}
+
+static void test_request_headers_beyond_the_limit_get_431(void **state)
+{
+    scenario s = {0};
+    run_scenario(&s, "127.0.0.1:0", small_and_big_headers);
+    assert_int_equal(s.replies[0].status, 200);
+    assert_int_equal(s.replies[1].status, 431);
+    assert_int_equal(s.replies[2].status, 200);
+    free_replies(&s);
+}
+
+/* With room for two: A and B connect and say nothing, then C asks. C is answered, A (the oldest waiting) is
+ * disconnected to make room, B is left alone. */
+static void evict_for_newcomer(scenario *s)
+{
+    int a = connect_to(s->port);
+    int b = connect_to(s->port);
+    request(s->port, "GET", "/healthz", &s->replies[0]);
+    char c;
+    s->replies[1].status = (int)recv(a, &c, 1, 0);            /* 0: end of file */
+    s->replies[2].status = (int)recv(b, &c, 1, MSG_DONTWAIT); /* -1: still open */
+    s->replies[3].status = errno;
+    close(a);
+    close(b);
+}
+
+static void test_at_the_limit_a_newcomer_evicts_the_oldest_idle_connection(void **state)
+{
+    scenario s = {.limits = {.max_connections = 2, .exchange_seconds = 60, .max_request_bytes = 16384}};
+    run_scenario(&s, "127.0.0.1:0", evict_for_newcomer);
+    assert_int_equal(s.replies[0].status, 200);
+    assert_int_equal(s.replies[1].status, 0);
+    assert_int_equal(s.replies[2].status, -1);
+    assert_true(s.replies[3].status == EAGAIN || s.replies[3].status == EWOULDBLOCK);
+    free_replies(&s);
+}
+
+/* With room for one: A asks for a body of megabytes and reads only its first bytes, so its response stays
+ * under way; B is then refused at once (not queued until A's deadline), and C is answered once A has gone. */
+static void refuse_while_answering(scenario *s)
+{
+    int a = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(a, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(a, (struct sockaddr *)&sa, sizeof sa), 0);
+    send_all(a, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+    char head[16];
+    assert_int_equal(recv(a, head, sizeof head, MSG_WAITALL), (ssize_t)sizeof head);
+    double start = now_seconds();
+    request(s->port, "GET", "/healthz", &s->replies[0]);
+    s->waited = now_seconds() - start;
+    close(a);
+    /* A's slot is free once the server has seen it close: ask until answered (a bounded number of times). */
+    for (int i = 0; i < 200 && s->replies[1].status != 200; i++) {
+        reply_free(&s->replies[1]);
+        request(s->port, "GET", "/healthz", &s->replies[1]);
+        if (s->replies[1].status != 200)
+            usleep(50 * 1000);
+    }
+}
+
+static void test_at_the_limit_with_every_connection_answering_a_newcomer_is_refused(void **state)
+{
+    scenario s = {.limits = {.max_connections = 1, .exchange_seconds = 60, .max_request_bytes = 16384}};
+    run_scenario(&s, "127.0.0.1:0", refuse_while_answering);
+    print_message("newcomer refused after %.3f s\n", s.waited);
+    assert_int_equal(s.replies[0].status, 0);
+    assert_int_equal(s.replies[1].status, 200);
+    free_replies(&s);
+}
+
 static void test_every_interface_is_reachable_on_ipv4_loopback(void **state)
 {
     scenario s = {0};
@@ -492,39 +718,41 @@ static void test_every_interface_is_reachable_on_ipv4_loopback(void **state)
 
 static void test_ipv6_loopback_in_brackets(void **state)
 {
-    uv_loop_t loop;
-    uv_loop_init(&loop);
     hs_http *http = NULL;
     hs_error error = {0};
-    hs_err err = hs_http_start(&loop, "[::1]:0", handler, NULL, &http, &error);
-    if (err == HS_ERR_IO && strstr(error.message, "Cannot assign requested address")) {
-        uv_loop_close(&loop);
+    hs_err err = hs_http_start("[::1]:0", NULL, handler, NULL, &http, &error);
+    if (err == HS_ERR_IO && strstr(error.message, "Cannot assign requested address"))
         skip(); /* no IPv6 on this machine's loopback */
-    }
     assert_int_equal(err, HS_OK);
     assert_true(hs_http_port(http) > 0);
     hs_http_stop(http);
-    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 static void test_a_port_in_use_fails_with_io_naming_the_address(void **state)
 {
-    uv_loop_t loop;
-    uv_loop_init(&loop);
     hs_http *first = NULL, *second = NULL;
     hs_error error = {0};
-    assert_int_equal(hs_http_start(&loop, "127.0.0.1:0", handler, NULL, &first, &error), HS_OK);
+    assert_int_equal(hs_http_start("127.0.0.1:0", NULL, handler, NULL, &first, &error), HS_OK);
     char address[64];
     snprintf(address, sizeof address, "127.0.0.1:%d", hs_http_port(first));
-    assert_int_equal(hs_http_start(&loop, address, handler, NULL, &second, &error), HS_ERR_IO);
+    assert_int_equal(hs_http_start(address, NULL, handler, NULL, &second, &error), HS_ERR_IO);
     assert_int_equal(error.code, HS_ERR_IO);
     assert_null(second);
     assert_non_null(strstr(error.message, address));
     assert_non_null(strstr(error.message, strerror(EADDRINUSE)));
     hs_http_stop(first);
-    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static int open_descriptors(void)
+{
+    int n = 0;
+    DIR *dir = opendir("/proc/self/fd");
+    if (!dir)
+        return -1;
+    while (readdir(dir))
+        n++;
+    closedir(dir);
+    return n;
 }
 
 static void test_unparseable_addresses_are_configuration_errors(void **state)
@@ -540,45 +768,32 @@ static void test_unparseable_addresses_are_configuration_errors(void **state)
                                       "[::1",
                                       ":-1",
                                       "no.such.host.invalid:9464"};
-    uv_loop_t loop;
-    uv_loop_init(&loop);
+    int before = open_descriptors();
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         hs_http *http = NULL;
         hs_error error = {0};
-        assert_int_equal(hs_http_start(&loop, bad[i], handler, NULL, &http, &error), HS_ERR_CONFIG);
+        assert_int_equal(hs_http_start(bad[i], NULL, handler, NULL, &http, &error), HS_ERR_CONFIG);
         assert_null(http);
         assert_non_null(strstr(error.message, "HTTP address"));
     }
-    /* Nothing was left on the loop. */
-    assert_int_equal(uv_loop_close(&loop), 0);
+    /* Nothing was left open. */
+    assert_int_equal(open_descriptors(), before);
 }
 
-static int open_descriptors(void)
+static void test_limits_out_of_range_are_configuration_errors(void **state)
 {
-    int n = 0;
-    DIR *dir = opendir("/proc/self/fd");
-    if (!dir)
-        return -1;
-    while (readdir(dir))
-        n++;
-    closedir(dir);
-    return n;
-}
-
-static void get_stop(scenario *s)
-{
-    request(s->port, "GET", "/stop", &s->replies[0]);
-}
-
-/* The handler may stop the server it runs in; the loop still ends cleanly. (Whether the reply goes out
- * first depends on whether MHD writes it in the same run.) */
-static void test_the_handler_may_stop_the_server(void **state)
-{
-    scenario s = {0};
-    run_scenario(&s, "127.0.0.1:0", get_stop);
-    assert_null(s.http);
-    assert_true(s.replies[0].status == 0 || s.replies[0].status == 200);
-    free_replies(&s);
+    static const hs_http_limits bad[] = {
+        {.max_connections = 0, .exchange_seconds = 10, .max_request_bytes = 16384},
+        {.max_connections = 64, .exchange_seconds = 0, .max_request_bytes = 16384},
+        {.max_connections = 64, .exchange_seconds = 10, .max_request_bytes = 100},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        hs_http *http = NULL;
+        hs_error error = {0};
+        assert_int_equal(hs_http_start("127.0.0.1:0", &bad[i], handler, NULL, &http, &error), HS_ERR_CONFIG);
+        assert_null(http);
+        assert_non_null(strstr(error.message, "limits out of range"));
+    }
 }
 
 static void test_stop_closes_every_descriptor(void **state)
@@ -603,11 +818,17 @@ int main(void)
         cmocka_unit_test(test_two_concurrent_clients_are_both_served),
         cmocka_unit_test(test_stop_closes_open_keep_alive_connections),
         cmocka_unit_test(test_an_idle_connection_is_closed_after_the_timeout),
+        cmocka_unit_test(test_bursts_of_idle_connections_do_not_wedge_the_endpoint),
+        cmocka_unit_test(test_a_slowloris_does_not_starve_metrics),
+        cmocka_unit_test(test_a_request_slower_than_the_deadline_is_dropped),
+        cmocka_unit_test(test_request_headers_beyond_the_limit_get_431),
+        cmocka_unit_test(test_at_the_limit_a_newcomer_evicts_the_oldest_idle_connection),
+        cmocka_unit_test(test_at_the_limit_with_every_connection_answering_a_newcomer_is_refused),
         cmocka_unit_test(test_every_interface_is_reachable_on_ipv4_loopback),
         cmocka_unit_test(test_ipv6_loopback_in_brackets),
         cmocka_unit_test(test_a_port_in_use_fails_with_io_naming_the_address),
         cmocka_unit_test(test_unparseable_addresses_are_configuration_errors),
-        cmocka_unit_test(test_the_handler_may_stop_the_server),
+        cmocka_unit_test(test_limits_out_of_range_are_configuration_errors),
         cmocka_unit_test(test_stop_closes_every_descriptor),
     };
     return cmocka_run_group_tests_name("http", tests, NULL, NULL);

@@ -1,7 +1,9 @@
 /* hs_metrics: the registry behind a service's `/metrics` page. Counters, gauges and histograms are created on
  * first use by (name, labels) and rendered in the Prometheus text exposition format 0.0.4. The runtime counts
  * records, transactions and latencies into it; each service adds its domain gauges; hs_http serves the text.
- * Not thread-safe: everything runs on the service's one libuv loop thread, and so must every call here.
+ * Threads: lookups, removals and rendering may come from any thread (one lock guards the registry); the
+ * update functions take no lock, and each series must be updated by one thread at a time (in a service,
+ * the loop thread; the HTTP thread renders). Updates cost a plain load and store, as before.
  */
 #ifndef HS_METRICS_H
 #define HS_METRICS_H
@@ -90,8 +92,10 @@ uint64_t hs_histogram_count(const hs_histogram *h); /* 0 for NULL */
 double hs_histogram_sum(const hs_histogram *h);     /* 0 for NULL */
 
 /* Registers `cb` to run at the start of every hs_metrics_render(), in registration order, to refresh gauges
- * that are cheap to compute on demand (process RSS, consumer lag, keys in state, a service's domain gauges).
- * The callback may create and update metrics; `ctx` is the caller's and must outlive the registry.
+ * that are cheap to compute on demand (process RSS, a readiness flag). It runs on the rendering thread, so
+ * it may read only what that thread may (the runtime refreshes gauges of its loop's state on the loop, see
+ * runtime.c). The callback may create and update metrics; `ctx` is the caller's and must outlive the
+ * registry.
  * HS_ERR_NOMEM when out of memory (the callback is then not registered). */
 hs_err hs_metrics_on_render(hs_metrics *m, void (*cb)(void *ctx, hs_metrics *m), void *ctx);
 

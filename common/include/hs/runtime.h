@@ -1,9 +1,10 @@
 /* The service runtime: everything a service is besides its calculation (DESIGN.md, "Runtime", "Delivery
  * guarantees", "Facts are tables"). A service's main.c declares an hs_service and calls hs_runtime_main();
  * the runtime parses the configuration, runs one libuv loop that owns the process (Kafka queues bridged in
- * with rd_kafka_queue_io_event_enable + uv_poll, the commit timer, signals, the HTTP endpoint), and processes
- * facts exactly once: consume -> calculate -> produce only the outputs that changed, with the consumed
- * offsets committed in the same Kafka transaction.
+ * with rd_kafka_queue_io_event_enable + uv_poll, the commit timer, signals), and processes facts exactly
+ * once: consume -> calculate -> produce only the outputs that changed, with the consumed offsets committed
+ * in the same Kafka transaction. The HTTP endpoint (/metrics, /healthz, /readyz) answers from a thread of its
+ * own, from what the loop publishes (hs/health.h, hs/metrics.h), so it answers while the loop waits.
  *
  * Per assigned partition it keeps the calculation's state and, for each output key, a digest of the value
  * last emitted (only changes are published). On assignment a partition is rebuilt: read from its beginning up
