@@ -3,7 +3,9 @@
  */
 #include "hs/kafka.h"
 
+#include <assert.h>
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +19,35 @@ const char *hs_kafka_bootstrap(const char *flag)
         return flag;
     const char *env = getenv("HS_BOOTSTRAP_SERVERS");
     return env && *env ? env : HS_DEFAULT_BOOTSTRAP;
+}
+
+hs_err hs_kafka_txn_timeout_ms(long long commit_interval_ms, const char *configured, long long *timeout_ms,
+                               hs_error *error)
+{
+    assert(commit_interval_ms > 0);
+    long long minimum = HS_KAFKA_TXN_TIMEOUT_MIN_INTERVALS * commit_interval_ms;
+    if (!configured || !*configured) {
+        long long derived = HS_KAFKA_TXN_TIMEOUT_INTERVALS * commit_interval_ms;
+        *timeout_ms = derived > HS_KAFKA_TXN_TIMEOUT_MIN_MS ? derived : HS_KAFKA_TXN_TIMEOUT_MIN_MS;
+        return HS_OK;
+    }
+    char *end;
+    errno = 0;
+    long long value = strtoll(configured, &end, 10);
+    if (!isdigit((unsigned char)configured[0]) || errno || *end || value <= 0)
+        return hs_error_set(error, HS_ERR_CONFIG,
+                            "HS_KAFKA_TRANSACTION_TIMEOUT_MS: '%.40s' is not a number of milliseconds",
+                            configured);
+    if (value < minimum)
+        return hs_error_set(
+            error, HS_ERR_CONFIG,
+            "HS_KAFKA_TRANSACTION_TIMEOUT_MS=%lld is too short for a commit interval of %lld ms: "
+            "the broker would abort transactions before they commit; set it to at least %lld "
+            "(%d intervals), or unset it to get max(%lld, %d x the interval)",
+            value, commit_interval_ms, minimum, HS_KAFKA_TXN_TIMEOUT_MIN_INTERVALS,
+            HS_KAFKA_TXN_TIMEOUT_MIN_MS, HS_KAFKA_TXN_TIMEOUT_INTERVALS);
+    *timeout_ms = value;
+    return HS_OK;
 }
 
 hs_err hs_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, hs_error *error)

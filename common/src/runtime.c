@@ -30,6 +30,12 @@
  * waited for, rd_kafka_committed() in the rebalance callback, 30 s timeouts, start-up). The loop publishes
  * what the probes need instead of being asked: its readiness and a beat at every turn (hs_health; see
  * "HTTP endpoint" below for the API), and the gauges of its own state on request, with a bounded wait.
+ *
+ * The broker may be away at any time, and the loop never waits for it: the commit thread resumes its calls
+ * for as long as librdkafka calls them retriable, and the transactional producer is made ready
+ * (init_transactions) on a connect thread of its own, at start-up and whenever a fatal error that is not a
+ * fencing by another instance makes the runtime replace it (producer_failed: the broker aborted a
+ * transaction for its age, say, after a restart). Meanwhile /readyz says why (kafka_not_ready).
  */
 #include "hs/runtime.h"
 
@@ -74,6 +80,16 @@
 #define REFRESH_WAIT_MS   1000 /* the longest /metrics waits for the loop to refresh its gauges */
 
 static const char starting_reason[] = "starting: connecting to Kafka";
+/* A transactional call that waits for the broker is made in slices of this long, each resumed while
+ * librdkafka calls its timeout retriable, so that a stop is noticed between two of them. */
+#define KAFKA_SLICE_MS 1000
+/* Between two producers that failed to initialise: the first wait, doubled up to the last. */
+#define RECONNECT_BACKOFF_MS     1000
+#define RECONNECT_BACKOFF_MAX_MS 30000
+/* "Still waiting for the broker" is logged after 1, 2, 4, ... s, then every this long. */
+#define UNREACHABLE_LOG_MAX_MS 60000
+/* Tries at reading the committed offsets of an assignment (each up to OP_TIMEOUT_MS) before giving up. */
+#define COMMITTED_ATTEMPTS 4
 
 /* The runtime's own options; a service's follow them. */
 static const hs_option runtime_options[] = {
@@ -149,6 +165,8 @@ typedef enum txn_state {
     TXN_NONE,       /* no transaction begun */
     TXN_OPEN,       /* begun: outputs and dead letters are produced into it */
     TXN_COMMITTING, /* being committed by rt->commit.thread; nothing else touches the producer meanwhile */
+    TXN_RECOVERING, /* the producer failed and is being replaced by rt->connect.thread; rt->producer is NULL
+                     * and nothing is consumed until it is done */
 } txn_state;
 
 /* An output of the next transaction, produced when the commit in flight is done. Deferred outputs lie one
@@ -179,8 +197,31 @@ typedef struct commit_job {
     rd_kafka_error_t *error;
     atomic_bool finished;
     uint64_t started_ns, offsets_sent_ns, finished_ns; /* for the debug log of each commit */
+    uint64_t txn_begun_ns;                             /* when the transaction being committed began */
     size_t records;                                    /* consumed records the transaction carries */
+    bool aborted; /* the commit failed and the thread aborted the transaction: rewind */
 } commit_job;
+
+/* The transactional producer's start: a producer made ready for transactions (init_transactions) on a
+ * thread of its own, retried for as long as the broker cannot be reached, so that the loop answers probes
+ * and signals meanwhile. At start-up it takes the producer just configured; after a fatal error (recovery)
+ * it destroys the failed one, makes a new one and also reads the committed offsets of `committed`, which the
+ * rewind starts from: a commit whose outcome the failure hid may have completed. */
+typedef struct connect_job {
+    uv_thread_t thread;
+    bool running;
+    rd_kafka_t *old_producer;                   /* recovery: destroyed first */
+    rd_kafka_t *producer;                       /* in: the producer to initialise, or NULL to make one;
+                                                 * out: ready for transactions (NULL when abandoned) */
+    rd_kafka_topic_partition_list_t *committed; /* recovery: the assigned partitions, their committed offsets
+                                                 * filled in; NULL at start-up */
+    hs_err err;                                 /* out: HS_OK, or why the service cannot go on */
+    hs_error error;
+    int attempts;        /* init_transactions calls that timed out or failed */
+    uint64_t started_ns; /* for the log */
+    bool threaded;       /* false: the thread could not be started and the job ran on the loop */
+    atomic_bool finished;
+} connect_job;
 
 typedef struct wake {
     uv_poll_t poll;
@@ -194,6 +235,7 @@ typedef struct runtime {
     uv_loop_t loop;
     char source[128];
     char group_id[256];
+    char txn_id[320];
     hs_event_meta output_meta[MAX_OUTPUTS]; /* each output topic's CloudEvents source and type, filled in */
 
     rd_kafka_t *consumer, *producer, *rules_consumer;
@@ -240,6 +282,16 @@ typedef struct runtime {
     bool commit_due;   /* while committing: the commit timer fired */
     commit_job commit; /* the commit in flight */
     uv_async_t commit_done;
+    uint64_t txn_begun_ns;    /* when the open transaction began: a fencing of an older one was the broker's
+                               * timeout, not another instance */
+    long long txn_timeout_ms; /* transaction.timeout.ms (hs_kafka_txn_timeout_ms) */
+    connect_job connect;      /* the producer's (re)start in flight */
+    uv_async_t connect_done;
+    bool consuming_paused; /* the consumers' wakes are stopped: a commit holds the loop back, or recovery */
+    atomic_bool abandon;   /* stopping: the threads give up waiting for the broker */
+    /* Why Kafka cannot be used now, for /readyz ("broker unreachable"); NULL when it can. A string in static
+     * storage, written by the loop and the threads. */
+    _Atomic(const char *) kafka_not_ready;
     deferred_buffer deferred; /* outputs of the next transaction, in order */
     uint64_t rewinds;         /* how many times rewind_all() ran */
     long commit_records;
@@ -248,7 +300,7 @@ typedef struct runtime {
 
     hs_metrics *metrics;
     hs_counter *records_in[MAX_INPUTS], *records_out[MAX_OUTPUTS]; /* by topic, looked up once */
-    hs_counter *txn_committed, *txn_aborted;
+    hs_counter *txn_committed, *txn_aborted, *producer_recoveries;
     hs_histogram *commit_seconds, *calc_seconds;
     hs_gauge *rebuild_seconds;
 } runtime;
@@ -295,6 +347,8 @@ static hs_counter *topic_counter(runtime *rt, const char *name, const char *help
 /* --- transactions ----------------------------------------------------------------------------------------
  */
 
+/* Begins a transaction unless one is open. Returns false when none can be: the producer is being replaced,
+ * or has just failed (producer_check() acts on that at the next record), or the error stopped the service. */
 static bool txn_begin(runtime *rt)
 {
     if (rt->txn == TXN_OPEN)
@@ -303,13 +357,17 @@ static bool txn_begin(runtime *rt)
         rt->next_txn = true; /* begun when the commit in flight is done */
         return true;
     }
+    if (rt->txn == TXN_RECOVERING)
+        return false;
     rd_kafka_error_t *error = rd_kafka_begin_transaction(rt->producer);
     if (error) {
-        fatal(rt, "cannot begin a transaction", rd_kafka_error_string(error));
+        if (!rd_kafka_error_is_fatal(error))
+            fatal(rt, "cannot begin a transaction", rd_kafka_error_string(error));
         rd_kafka_error_destroy(error);
         return false;
     }
     rt->txn = TXN_OPEN;
+    rt->txn_begun_ns = now_ns();
     return true;
 }
 
@@ -320,6 +378,9 @@ static void on_rules_work(uv_idle_t *handle);
 static void mark_live(runtime *rt, part_state *ps, int i);
 static hs_err subscribe_inputs(runtime *rt, hs_error *error);
 static void rules_load_done(runtime *rt);
+static void consume_pause(runtime *rt);
+static void consume_resume(runtime *rt);
+static void producer_failed(runtime *rt, uint64_t txn_begun_ns, const char *detail);
 static void produce_deferred(runtime *rt);
 static bool part_live(const runtime *rt, const part_state *ps);
 static void rules_from_commits(runtime *rt, part_state *ps);
@@ -496,20 +557,52 @@ static rd_kafka_topic_partition_list_t *pending_offsets(runtime *rt)
     return offsets;
 }
 
-/* The commit thread: the two blocking calls of a commit (examples/transactions.c), each with the remaining
- * transaction time as librdkafka recommends. Meanwhile the loop makes no call on the producer: the
- * delivery reports that rd_kafka_commit_transaction() serves while it flushes run here. */
+/* Whether a transactional call that returned `error` should be made again: librdkafka calls it retriable
+ * (the broker did not answer in time; the call goes on where it was) and the service is not stopping. Then
+ * the error is destroyed, and /readyz says why the service waits. */
+static bool retry_call(runtime *rt, rd_kafka_error_t *error)
+{
+    if (!error || !rd_kafka_error_is_retriable(error) || atomic_load(&rt->abandon))
+        return false;
+    rd_kafka_error_destroy(error);
+    atomic_store(&rt->kafka_not_ready, "broker unreachable (a commit is waiting for it)");
+    uv_sleep(10); /* a call that fails at once must not spin */
+    return true;
+}
+
+/* The commit thread: the blocking calls of a commit (examples/transactions.c). Each waits in slices and is
+ * resumed while librdkafka says it may be, however long the broker is away: the broker aborts a transaction
+ * that outlives transaction.timeout.ms, which then fails here as fenced and the producer is replaced
+ * (producer_failed). A commit that fails otherwise is aborted here too, so that the loop never waits for the
+ * broker. Meanwhile the loop makes no call on the producer: the delivery reports that
+ * rd_kafka_commit_transaction() serves while it flushes run here. */
 static void commit_main(void *arg)
 {
     runtime *rt = arg;
     commit_job *job = &rt->commit;
     rd_kafka_error_t *error = NULL;
     if (job->group)
-        error = rd_kafka_send_offsets_to_transaction(rt->producer, job->offsets, job->group, -1);
+        while (retry_call(rt, error = rd_kafka_send_offsets_to_transaction(rt->producer, job->offsets,
+                                                                           job->group, KAFKA_SLICE_MS)))
+            ;
     job->offsets_sent_ns = now_ns();
     if (!error)
-        error = rd_kafka_commit_transaction(rt->producer, -1);
+        while (retry_call(rt, error = rd_kafka_commit_transaction(rt->producer, KAFKA_SLICE_MS)))
+            ;
     job->finished_ns = now_ns();
+    job->aborted = false;
+    if (error && !rd_kafka_error_is_fatal(error) && !atomic_load(&rt->abandon)) {
+        rd_kafka_error_t *abort_error;
+        /* -1: the remaining transaction time, as librdkafka recommends for an abort. */
+        while (retry_call(rt, abort_error = rd_kafka_abort_transaction(rt->producer, -1)))
+            ;
+        job->aborted = !abort_error;
+        if (abort_error) {
+            rd_kafka_error_destroy(error);
+            error = abort_error; /* fatal, or the producer is replaced all the same */
+        }
+    }
+    atomic_store(&rt->kafka_not_ready, NULL);
     job->error = error;
     atomic_store(&job->finished, true);
     uv_async_send(&rt->commit_done);
@@ -526,6 +619,7 @@ static void txn_commit_start(runtime *rt)
     job->error = NULL;
     atomic_store(&job->finished, false);
     job->started_ns = now_ns();
+    job->txn_begun_ns = rt->txn_begun_ns;
     job->records = rt->txn_records;
     rt->txn = TXN_COMMITTING;
     rt->txn_records = 0;
@@ -537,8 +631,8 @@ static void txn_commit_start(runtime *rt)
 }
 
 /* Finishes the commit in flight, waiting for its thread: on success the offsets count as committed and the
- * next transaction begins with the deferred outputs; a fatal error stops the service; any other error
- * aborts and rewinds. */
+ * next transaction begins with the deferred outputs; after an abort everything is rewound; a fatal error
+ * replaces the producer, or stops the service when another instance fenced it (producer_failed). */
 static void commit_complete(runtime *rt)
 {
     assert(rt->txn == TXN_COMMITTING);
@@ -582,22 +676,32 @@ static void commit_complete(runtime *rt)
             produce_deferred(rt);
         if (rt->commit_due && rt->txn == TXN_OPEN && !rt->stopping)
             txn_commit_start(rt); /* the timer fired meanwhile: the next transaction is due already */
-    } else if (rd_kafka_error_is_fatal(error)) {
+    } else if (rt->stopping) {
+        /* Given up for the stop: the broker aborts the transaction after transaction.timeout.ms, or at once
+         * when this instance comes back with the same --instance-id. */
         discard_deferred(rt);
         rt->txn = TXN_NONE;
-        fatal(rt, "fatal transaction error (another instance with the same transactional.id?)",
-              rd_kafka_error_string(error));
+        hs_log(HS_LOG_WARN, "transaction left uncommitted at the stop", "{s:s}", "error",
+               rd_kafka_error_string(error));
+    } else if (job->aborted) {
+        hs_log(HS_LOG_WARN, "transaction aborted, rewinding", "{s:s}", "reason",
+               rd_kafka_error_string(error));
+        discard_deferred(rt);
+        rt->next_txn = false;
+        rt->txn_records = 0;
+        rt->txn = TXN_NONE;
+        hs_counter_add(rt->txn_aborted, 1);
+        rewind_all(rt);
     } else {
-        /* Retriable errors are retried inside librdkafka up to the timeout; what is left aborts. The
-         * transaction is open again until the abort succeeds. */
-        char reason[512];
-        snprintf(reason, sizeof reason, "%s", rd_kafka_error_string(error));
-        rt->txn = TXN_OPEN;
-        txn_abort(rt, reason);
+        discard_deferred(rt);
+        rt->txn = TXN_NONE;
+        producer_failed(rt, job->txn_begun_ns, rd_kafka_error_string(error));
     }
     if (error)
         rd_kafka_error_destroy(error);
     rd_kafka_topic_partition_list_destroy(offsets);
+    if (rt->consuming_paused && rt->txn != TXN_RECOVERING && !rt->stopping)
+        consume_resume(rt); /* held back while the commit ran (txn_commit_full) */
 }
 
 /* Waits for the commit in flight, if any, and completes it. */
@@ -633,13 +737,330 @@ static void txn_commit_now(runtime *rt)
     commit_wait(rt);
 }
 
-/* commit-records reached: commit now. A commit still in flight is waited for first, so that a slow commit
- * holds the loop back instead of letting deferred outputs pile up. */
+/* commit-records reached: commit now. While a commit is still in flight, consuming stops until it is done
+ * (commit_complete starts the next one then), so that a slow commit holds consumption back instead of
+ * letting deferred outputs pile up — without blocking the loop, which a commit waiting for an unreachable
+ * broker would do for as long as the broker is away. */
 static void txn_commit_full(runtime *rt)
 {
-    commit_wait(rt);
-    if (rt->txn == TXN_OPEN)
+    if (rt->txn == TXN_COMMITTING) {
+        rt->commit_due = true;
+        consume_pause(rt);
+    } else if (rt->txn == TXN_OPEN) {
         txn_commit_start(rt);
+    }
+}
+
+/* --- the producer's lifecycle: start, fatal errors, replacement -------------------------------------------
+ */
+
+static rd_kafka_t *producer_new(runtime *rt, hs_error *error);
+static void finish_start(runtime *rt);
+static void on_consumer_wake(uv_poll_t *handle, int status, int events);
+static void on_rules_wake(uv_poll_t *handle, int status, int events);
+static void on_producer_wake(uv_poll_t *handle, int status, int events);
+static void poke(wake *w);
+
+/* Stops taking records (and rule changes) off the consumers' queues, without blocking the loop: while a
+ * commit holds consumption back (txn_commit_full) and while the producer is replaced. */
+static void consume_pause(runtime *rt)
+{
+    if (rt->consuming_paused || !rt->consumer)
+        return;
+    rt->consuming_paused = true;
+    uv_poll_stop(&rt->consumer_wake.poll);
+    if (rt->rules_consumer)
+        uv_poll_stop(&rt->rules_wake.poll);
+}
+
+static void consume_resume(runtime *rt)
+{
+    if (!rt->consuming_paused)
+        return;
+    rt->consuming_paused = false;
+    uv_poll_start(&rt->consumer_wake.poll, UV_READABLE, on_consumer_wake);
+    poke(&rt->consumer_wake);
+    if (rt->rules_consumer) {
+        uv_poll_start(&rt->rules_wake.poll, UV_READABLE, on_rules_wake);
+        poke(&rt->rules_wake);
+    }
+}
+
+/* Logs that the broker is still out of reach after 1, 2, 4, ... s of waiting, then once a minute. */
+static void log_unreachable(connect_job *job, uint64_t *next_log_ms, uint64_t *log_interval_ms,
+                            const char *waiting_for, const char *error)
+{
+    uint64_t waited_ms = (now_ns() - job->started_ns) / 1000000u;
+    if (waited_ms < *next_log_ms)
+        return;
+    hs_log(HS_LOG_WARN, "broker unreachable, still trying", "{s:s, s:I, s:i, s:s}", "waiting_for",
+           waiting_for, "waited_ms", (json_int_t)waited_ms, "attempts", job->attempts, "error", error);
+    *next_log_ms = waited_ms + *log_interval_ms;
+    *log_interval_ms =
+        *log_interval_ms * 2 < UNREACHABLE_LOG_MAX_MS ? *log_interval_ms * 2 : UNREACHABLE_LOG_MAX_MS;
+}
+
+/* Sleeps `ms` unless the service stops meanwhile. */
+static void sleep_unless_abandoned(runtime *rt, uint64_t ms)
+{
+    for (uint64_t slept = 0; slept < ms && !atomic_load(&rt->abandon); slept += 100)
+        uv_sleep(100);
+}
+
+/* init_transactions() until it succeeds, the service stops, or an error says it never will. A timeout means
+ * the broker (the transaction coordinator) cannot be reached: librdkafka reconnects meanwhile with its own
+ * capped exponential back-off (reconnect.backoff.ms, reconnect.backoff.max.ms) and the call resumes. Any
+ * other failure destroys the producer and makes a new one after a back-off that doubles up to 30 s. */
+static bool connect_init(runtime *rt, connect_job *job)
+{
+    uint64_t backoff_ms = RECONNECT_BACKOFF_MS, next_log_ms = 1000, log_interval_ms = 1000;
+    while (!atomic_load(&rt->abandon)) {
+        if (!job->producer && !(job->producer = producer_new(rt, &job->error))) {
+            job->err = job->error.code;
+            return false;
+        }
+        rd_kafka_error_t *error = rd_kafka_init_transactions(job->producer, KAFKA_SLICE_MS);
+        if (!error)
+            return true;
+        rd_kafka_resp_err_t code = rd_kafka_error_code(error);
+        job->attempts++;
+        char reason[256];
+        snprintf(reason, sizeof reason, "%s", rd_kafka_error_string(error));
+        bool retriable = rd_kafka_error_is_retriable(error);
+        rd_kafka_error_destroy(error);
+        if (code == RD_KAFKA_RESP_ERR_INVALID_TRANSACTION_TIMEOUT) {
+            job->err = hs_error_set(&job->error, HS_ERR_CONFIG,
+                                    "transaction.timeout.ms %lld is outside the range the broker allows "
+                                    "(its transaction.max.timeout.ms): shorten --commit-interval or "
+                                    "HS_KAFKA_TRANSACTION_TIMEOUT_MS, or raise the broker's limit",
+                                    rt->txn_timeout_ms);
+            return false;
+        }
+        if (code == RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED ||
+            code == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED) {
+            job->err = hs_error_set(&job->error, HS_ERR_KAFKA, "cannot initialise transactions: %s", reason);
+            return false;
+        }
+        atomic_store(&rt->kafka_not_ready, "broker unreachable");
+        if (retriable) {
+            log_unreachable(job, &next_log_ms, &log_interval_ms, "init_transactions", reason);
+            continue;
+        }
+        hs_log(HS_LOG_WARN, "cannot initialise transactions; retrying with a new producer", "{s:s, s:I}",
+               "error", reason, "backoff_ms", (json_int_t)backoff_ms);
+        rd_kafka_destroy(job->producer);
+        job->producer = NULL;
+        sleep_unless_abandoned(rt, backoff_ms);
+        backoff_ms = backoff_ms * 2 < RECONNECT_BACKOFF_MAX_MS ? backoff_ms * 2 : RECONNECT_BACKOFF_MAX_MS;
+    }
+    return false;
+}
+
+/* The committed offsets of job->committed, asked for until the broker answers or the service stops. */
+static bool connect_committed(runtime *rt, connect_job *job)
+{
+    uint64_t next_log_ms = 1000, log_interval_ms = 1000;
+    if (job->committed->cnt == 0)
+        return true;
+    while (!atomic_load(&rt->abandon)) {
+        rd_kafka_resp_err_t err = rd_kafka_committed(rt->consumer, job->committed, KAFKA_SLICE_MS);
+        for (int k = 0; !err && k < job->committed->cnt; k++)
+            err = job->committed->elems[k].err;
+        if (!err)
+            return true;
+        job->attempts++;
+        atomic_store(&rt->kafka_not_ready, "broker unreachable");
+        log_unreachable(job, &next_log_ms, &log_interval_ms, "committed offsets", rd_kafka_err2str(err));
+        sleep_unless_abandoned(rt, 100);
+    }
+    return false;
+}
+
+/* The connect thread (connect_job). */
+static void connect_main(void *arg)
+{
+    runtime *rt = arg;
+    connect_job *job = &rt->connect;
+    if (job->old_producer) {
+        /* Its transaction is lost anyway; nothing it still holds may be sent. */
+        rd_kafka_purge(job->old_producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_destroy(job->old_producer);
+        job->old_producer = NULL;
+    }
+    if (connect_init(rt, job) && job->committed && !connect_committed(rt, job)) {
+        rd_kafka_destroy(job->producer); /* abandoned */
+        job->producer = NULL;
+    }
+    if (job->err == HS_OK && atomic_load(&rt->abandon) && job->producer) {
+        rd_kafka_destroy(job->producer);
+        job->producer = NULL;
+    }
+    atomic_store(&job->finished, true);
+    uv_async_send(&rt->connect_done);
+}
+
+/* Starts the connect thread: `fresh` is the producer to initialise (start-up) or NULL; `old` the failed one
+ * to destroy first and `committed` the partitions to read the committed offsets of (recovery). */
+static void connect_start(runtime *rt, rd_kafka_t *fresh, rd_kafka_t *old,
+                          rd_kafka_topic_partition_list_t *committed)
+{
+    connect_job *job = &rt->connect;
+    assert(!job->running);
+    job->producer = fresh;
+    job->old_producer = old;
+    job->committed = committed;
+    job->err = HS_OK;
+    job->error = (hs_error){0};
+    job->attempts = 0;
+    job->started_ns = now_ns();
+    atomic_store(&job->finished, false);
+    job->running = true;
+    atomic_store(&rt->kafka_not_ready, old ? "replacing the transactional producer" : "connecting to Kafka");
+    job->threaded = uv_thread_create(&job->thread, connect_main, rt) == 0;
+    if (!job->threaded)
+        connect_main(rt); /* no thread to be had: wait here */
+}
+
+/* Waits for the connect thread; what it made is left in rt->connect. */
+static void connect_join(runtime *rt)
+{
+    connect_job *job = &rt->connect;
+    if (!job->running)
+        return;
+    if (job->threaded)
+        uv_thread_join(&job->thread);
+    job->running = false;
+    atomic_store(&rt->kafka_not_ready, NULL);
+}
+
+/* The assigned partitions, to read their committed offsets. */
+static rd_kafka_topic_partition_list_t *assigned_partitions(const runtime *rt)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
+    for (size_t p = 0; p < rt->part_cap; p++)
+        for (size_t i = 0; rt->parts[p] && i < rt->input_cnt; i++)
+            if (rt->parts[p]->assigned[i])
+                rd_kafka_topic_partition_list_add(list, rt->inputs[i]->name, rt->parts[p]->partition);
+    return list;
+}
+
+/* Replaces the failed producer: consuming stops, the connect thread destroys it, makes a new one and reads
+ * the committed offsets; on_connect_done() rewinds every partition to them and consumes on. */
+static void recovery_start(runtime *rt, const char *reason)
+{
+    assert(rt->txn != TXN_COMMITTING && rt->txn != TXN_RECOVERING);
+    hs_log(HS_LOG_WARN, "replacing the transactional producer after a fatal error", "{s:s}", "error", reason);
+    discard_deferred(rt);
+    rt->next_txn = rt->commit_due = false;
+    rt->txn_records = 0;
+    rt->txn = TXN_RECOVERING;
+    rt->rewinds++; /* what was consumed since the last commit is consumed again */
+    consume_pause(rt);
+    uv_poll_stop(&rt->producer_wake.poll);
+    rd_kafka_queue_destroy(rt->producer_queue);
+    rt->producer_queue = NULL;
+    rd_kafka_t *old = rt->producer;
+    rt->producer = NULL;
+    connect_start(rt, NULL, old, assigned_partitions(rt));
+}
+
+/* The producer raised a fatal error (`detail`: where it surfaced). librdkafka reports a fencing the same way
+ * (RD_KAFKA_RESP_ERR__FENCED) whoever bumped the producer's epoch, so its cause is told by the age of the
+ * transaction: the broker aborts a transaction for its age only once it is older than
+ * transaction.timeout.ms. Fenced younger than that: another instance with the same transactional.id has
+ * initialised, and this one, the zombie, stops (exit 1). Fenced older (the broker was away or restarted
+ * while the transaction ran), or any other fatal error but a refused authorisation: the producer is
+ * replaced and everything since the last commit consumed again, as after an abort. */
+static void producer_failed(runtime *rt, uint64_t txn_begun_ns, const char *detail)
+{
+    char reason[512];
+    rd_kafka_resp_err_t code = rd_kafka_fatal_error(rt->producer, reason, sizeof reason);
+    if (!code)
+        snprintf(reason, sizeof reason, "%s", detail);
+    double age_ms = txn_begun_ns ? (double)(now_ns() - txn_begun_ns) / 1e6 : 0;
+    if (code == RD_KAFKA_RESP_ERR__FENCED && age_ms < (double)rt->txn_timeout_ms) {
+        hs_log(HS_LOG_ERROR, "fenced by another instance with the same transactional.id (--instance-id)",
+               "{s:f, s:I}", "transaction_age_ms", age_ms, "transaction_timeout_ms",
+               (json_int_t)rt->txn_timeout_ms);
+        fatal(rt, "stopping: this instance is a zombie", reason);
+        return;
+    }
+    if (code == RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED ||
+        code == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED) {
+        fatal(rt, "not authorised for transactions", reason);
+        return;
+    }
+    recovery_start(rt, reason);
+}
+
+/* Acts on a fatal error the producer raised since the last look: librdkafka reports it to the error callback
+ * and fails every call on the producer from then on. Called between records, on the producer's wake and on
+ * the commit timer. Returns whether the producer can be used. */
+static bool producer_check(runtime *rt)
+{
+    if (rt->txn == TXN_RECOVERING || !rt->producer)
+        return false;
+    if (!rd_kafka_fatal_error(rt->producer, NULL, 0))
+        return true;
+    if (rt->txn == TXN_COMMITTING)
+        consume_pause(rt); /* the commit fails with it, and commit_complete() acts */
+    else
+        producer_failed(rt, rt->txn == TXN_OPEN ? rt->txn_begun_ns : 0, "fatal error");
+    return false;
+}
+
+/* The connect thread is done: at start-up the consumers start; after a recovery every partition is rewound
+ * to its committed offset with the new producer. */
+static void on_connect_done(uv_async_t *handle)
+{
+    runtime *rt = handle->data;
+    connect_job *job = &rt->connect;
+    if (!job->running || !atomic_load(&job->finished))
+        return;
+    connect_join(rt);
+    rd_kafka_topic_partition_list_t *committed = job->committed;
+    job->committed = NULL;
+    if (job->err != HS_OK) {
+        fatal(rt, "cannot start the transactional producer", job->error.message);
+        if (job->err == HS_ERR_CONFIG)
+            rt->exit_code = HS_EXIT_CONFIG;
+    } else if (job->producer && !rt->stopping) {
+        rt->producer = job->producer;
+        job->producer = NULL;
+        rt->producer_queue = rd_kafka_queue_get_main(rt->producer);
+        if (!committed) {
+            hs_log(HS_LOG_INFO, "transactions initialised", "{s:f, s:i}", "seconds",
+                   (double)(now_ns() - job->started_ns) / 1e9, "attempts", job->attempts);
+            finish_start(rt);
+        } else {
+            rd_kafka_queue_io_event_enable(rt->producer_queue, rt->producer_wake.fds[1], "1", 1);
+            uv_poll_start(&rt->producer_wake.poll, UV_READABLE, on_producer_wake);
+            for (int k = 0; k < committed->cnt; k++) {
+                rd_kafka_topic_partition_t *tp = &committed->elems[k];
+                part_state *ps = rt->parts[tp->partition];
+                int i = input_index(rt, tp->topic);
+                /* The broker's word, or what this instance knows it committed when the broker has less (the
+                 * embedded broker keeps no offsets sent in a transaction). */
+                if (ps && i >= 0 && tp->offset > ps->committed_offset[i]) {
+                    ps->committed_offset[i] = tp->offset;
+                    /* ... and the rule-set digest that commit carried (rules_from_commits, in the rewind) */
+                    int64_t dlq;
+                    ps->committed_rules_known[i] =
+                        rules_meta_parse(tp->metadata, tp->metadata_size, &ps->committed_rules[i], &dlq);
+                    if (dlq_input(ps, i))
+                        ps->committed_rules_dlq = dlq;
+                }
+            }
+            rt->txn = TXN_NONE;
+            hs_counter_add(rt->producer_recoveries, 1);
+            hs_log(HS_LOG_INFO, "transactional producer replaced, rewinding", "{s:f, s:i}", "seconds",
+                   (double)(now_ns() - job->started_ns) / 1e9, "attempts", job->attempts);
+            rewind_all(rt);
+            consume_resume(rt);
+        }
+    }
+    if (committed)
+        rd_kafka_topic_partition_list_destroy(committed);
 }
 
 /* --- emitting --------------------------------------------------------------------------------------------
@@ -1247,7 +1668,9 @@ static void process_fact(runtime *rt, const rd_kafka_message_t *msg)
         if (err == HS_ERR_KAFKA || err == HS_ERR_NOMEM || err == HS_ERR_INTERNAL) {
             if (value)
                 protobuf_c_message_free_unpacked(value, NULL);
-            fatal(rt, "cannot apply a fact", hs_err_str(err));
+            /* A producer that failed is replaced, and this record consumed again after the rewind. */
+            if (err != HS_ERR_KAFKA || producer_check(rt))
+                fatal(rt, "cannot apply a fact", hs_err_str(err));
             return;
         }
     }
@@ -1287,7 +1710,15 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         /* Rebuild: start every partition at its beginning and replay silently up to the committed offset. */
         rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(partitions);
-        rd_kafka_resp_err_t cerr = rd_kafka_committed(rk, committed, OP_TIMEOUT_MS);
+        /* Blocking: the group coordinator has just answered, so the broker is there, but may go again. */
+        atomic_store(&rt->kafka_not_ready, "reading the committed offsets of assigned partitions");
+        rd_kafka_resp_err_t cerr;
+        for (int attempt = 1; (cerr = rd_kafka_committed(rk, committed, OP_TIMEOUT_MS)) &&
+                              attempt < COMMITTED_ATTEMPTS && !rt->stopping;
+             attempt++)
+            hs_log(HS_LOG_WARN, "cannot read the committed offsets, retrying", "{s:s, s:i}", "error",
+                   rd_kafka_err2str(cerr), "attempt", attempt);
+        atomic_store(&rt->kafka_not_ready, NULL);
         if (cerr) {
             fatal(rt, "cannot read the committed offsets", rd_kafka_err2str(cerr));
             rd_kafka_topic_partition_list_destroy(committed);
@@ -1393,8 +1824,10 @@ static void on_consumer_wake(uv_poll_t *handle, int status, int events)
 {
     runtime *rt = handle->data;
     drain_wake(&rt->consumer_wake);
-    for (int n = 0; n < POLL_BATCH && !rt->stopping; n++) {
+    for (int n = 0; n < POLL_BATCH && !rt->stopping && !rt->consuming_paused; n++) {
         commit_poll(rt);
+        if (!producer_check(rt))
+            return;
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(rt->consumer, 0);
         if (!msg)
             return;
@@ -1413,8 +1846,10 @@ static void on_producer_wake(uv_poll_t *handle, int status, int events)
 {
     runtime *rt = handle->data;
     drain_wake(&rt->producer_wake);
-    if (rt->txn != TXN_COMMITTING) /* the commit thread serves the producer meanwhile */
+    if (rt->txn != TXN_COMMITTING && rt->txn != TXN_RECOVERING) { /* the thread serves it meanwhile */
         rd_kafka_poll(rt->producer, 0);
+        producer_check(rt);
+    }
 }
 
 /* Stores a rule of this service (`rule` NULL: deletes it) in the rules table and keeps the table's digest;
@@ -1662,6 +2097,12 @@ static bool wake_start(runtime *rt, wake *w, rd_kafka_queue_t *queue, uv_poll_cb
 static void on_commit_timer(uv_timer_t *timer)
 {
     runtime *rt = timer->data;
+    /* The consumer is polled at least once an interval, records or not: librdkafka counts an instance that
+     * has not polled for max.poll.interval.ms (5 min) as stuck and takes it out of the group, and the wake
+     * pipe alone would leave an idle service unpolled (it then never rejoined). */
+    poke(&rt->consumer_wake);
+    if (!producer_check(rt))
+        return;
     if (rt->txn == TXN_COMMITTING)
         rt->commit_due = true; /* a slow commit: the next one starts as soon as it is done */
     else if (rt->txn == TXN_OPEN)
@@ -1683,6 +2124,7 @@ static void on_stop_request(uv_async_t *handle)
     runtime *rt = handle->data;
     hs_log(HS_LOG_INFO, "stopping", "{s:s}", "reason", "hs_runtime_stop");
     rt->stopping = true;
+    atomic_store(&rt->abandon, true);
     uv_stop(&rt->loop);
 }
 
@@ -1691,6 +2133,7 @@ static void on_signal(uv_signal_t *handle, int signum)
     runtime *rt = handle->data;
     hs_log(HS_LOG_INFO, "stopping", "{s:i}", "signal", signum);
     rt->stopping = true;
+    atomic_store(&rt->abandon, true); /* no more waiting for a broker that is away */
     alarm(10); /* the stop must finish within 10 s; SIGALRM's default action ends the process otherwise */
     uv_stop(&rt->loop);
 }
@@ -1718,10 +2161,13 @@ static bool all_live(const runtime *rt)
  *   - everything else in /metrics is thread-safe in the registry (hs/metrics.h).
  */
 
-static const char *not_ready_reason(const runtime *rt)
+static const char *not_ready_reason(runtime *rt)
 {
     if (rt->stopping)
         return "stopping";
+    const char *kafka = atomic_load(&rt->kafka_not_ready); /* "broker unreachable" */
+    if (kafka)
+        return kafka;
     if (rt->calc->uses_rules && !rt->rules_loaded)
         return "loading rules";
     if (!rt->assignment_seen)
@@ -1756,6 +2202,11 @@ static void on_health_timer(uv_timer_t *handle)
 static void read_health(runtime *rt, hs_health_status *st)
 {
     hs_health_read(rt->health, st);
+    const char *kafka = atomic_load(&rt->kafka_not_ready); /* set by the connect and commit threads too */
+    if (st->alive && st->ready && kafka) {
+        st->ready = false;
+        snprintf(st->reason, sizeof st->reason, "%s", kafka);
+    }
     if (st->alive && st->ready && atomic_load(&rt->brokers_down)) {
         st->ready = false;
         snprintf(st->reason, sizeof st->reason, "no broker reachable");
@@ -1903,10 +2354,16 @@ static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *op
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
         atomic_store(&rt->brokers_down, true);
     uv_thread_t self = uv_thread_self();
-    if (err == RD_KAFKA_RESP_ERR__FATAL && uv_thread_equal(&self, &rt->loop_thread)) {
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char fatal_reason[512];
         rd_kafka_fatal_error(rk, fatal_reason, sizeof fatal_reason);
-        fatal(rt, "fatal Kafka error", fatal_reason);
+        if (rd_kafka_type(rk) == RD_KAFKA_CONSUMER && uv_thread_equal(&self, &rt->loop_thread)) {
+            fatal(rt, "fatal Kafka error", fatal_reason);
+            return;
+        }
+        /* The producer's: producer_check() decides, between records, whether it is replaced. */
+        hs_log(HS_LOG_ERROR, "fatal Kafka error", "{s:s, s:s}", "client", rd_kafka_name(rk), "reason",
+               fatal_reason);
         return;
     }
     hs_log(HS_LOG_WARN, "Kafka error", "{s:s, s:s, s:s}", "client", rd_kafka_name(rk), "code",
@@ -1979,33 +2436,37 @@ static rd_kafka_t *client_new(runtime *rt, rd_kafka_type_t type, bool group_memb
     return rk;
 }
 
-static hs_err start_kafka(runtime *rt, hs_error *error)
+/* The group id and the transactional id (rt->txn_id) from the configuration. */
+static void kafka_names(runtime *rt)
 {
-    char instance[192], txn_id[320], hostname[128] = "localhost";
+    char instance[192], hostname[128] = "localhost";
     const char *configured = hs_config_string(rt->config, "instance-id");
     gethostname(hostname, sizeof hostname - 1);
     if (*configured)
         snprintf(instance, sizeof instance, "%s", configured);
     else
         snprintf(instance, sizeof instance, "%s-%d", hostname, (int)getpid());
-    snprintf(txn_id, sizeof txn_id, "hs-%s-%s", rt->calc->name, instance);
+    snprintf(rt->txn_id, sizeof rt->txn_id, "hs-%s-%s", rt->calc->name, instance);
     const char *group = hs_config_string(rt->config, "group-id");
     if (*group)
         snprintf(rt->group_id, sizeof rt->group_id, "%s", group);
     else
         snprintf(rt->group_id, sizeof rt->group_id, "hs-%s", rt->calc->name);
+}
 
-    char max_bytes[32];
+/* A new transactional producer, not yet initialised (that waits for the broker: connect_main). It makes
+ * no connection yet, so a configuration librdkafka refuses stops the start at once (HS_ERR_CONFIG). */
+static rd_kafka_t *producer_new(runtime *rt, hs_error *error)
+{
+    char max_bytes[32], txn_timeout[32];
     snprintf(max_bytes, sizeof max_bytes, "%d", HS_DLQ_MAX_MESSAGE_BYTES + 64 * 1024);
-    const char *producer_props[] = {"transactional.id",
-                                    txn_id,
-                                    "transaction.timeout.ms",
-                                    "30000",
-                                    "client.id",
-                                    txn_id,
-                                    "message.max.bytes",
-                                    max_bytes,
-                                    NULL};
+    snprintf(txn_timeout, sizeof txn_timeout, "%lld", rt->txn_timeout_ms);
+    const char *txn_id = rt->txn_id;
+    /* transaction.timeout.ms: derived from the commit interval, or the user's, checked against it
+     * (hs_kafka_txn_timeout_ms). librdkafka bounds message.timeout.ms and socket.timeout.ms by it. */
+    const char *producer_props[] = {"transactional.id",  txn_id,      "transaction.timeout.ms",
+                                    txn_timeout,         "client.id", txn_id,
+                                    "message.max.bytes", max_bytes,   NULL};
     /* retry.backoff.ms: right after a commit the coordinator is still writing the transaction markers and
      * answers the next transaction's AddOffsetsToTxn with CONCURRENT_TRANSACTIONS; librdkafka 2.0 retries
      * that after retry.backoff.ms, 100 ms by default, which measured as a 100 ms stall in about half of all
@@ -2016,16 +2477,13 @@ static hs_err start_kafka(runtime *rt, hs_error *error)
      * serves for less (measured: the broker's CPU per output about halved), for a little CPU here. */
     const char *producer_defaults[] = {"linger.ms", "5", "retry.backoff.ms", "10", "compression.type",
                                        "lz4",       NULL};
-    rt->producer = client_new(rt, RD_KAFKA_PRODUCER, false, producer_props, producer_defaults, error);
-    if (!rt->producer)
-        return error->code;
-    rd_kafka_error_t *kerr = rd_kafka_init_transactions(rt->producer, OP_TIMEOUT_MS);
-    if (kerr) {
-        hs_error_set(error, HS_ERR_KAFKA, "cannot initialise transactions: %s", rd_kafka_error_string(kerr));
-        rd_kafka_error_destroy(kerr);
-        return HS_ERR_KAFKA;
-    }
+    return client_new(rt, RD_KAFKA_PRODUCER, false, producer_props, producer_defaults, error);
+}
 
+/* The consumers, once the producer is ready: hs.rules.v1 read to its end, then the inputs subscribed. */
+static hs_err start_consumers(runtime *rt, hs_error *error)
+{
+    const char *txn_id = rt->txn_id;
     if (rt->calc->uses_rules) {
         const char *rules_props[] = {"group.id",
                                      rt->group_id,
@@ -2076,14 +2534,50 @@ static hs_err start_kafka(runtime *rt, hs_error *error)
     return HS_OK;
 }
 
+/* The rest of the start, once the producer is ready for transactions: the consumers, the wakes of the
+ * Kafka queues, the commit timer. */
+static void finish_start(runtime *rt)
+{
+    hs_error error = {0};
+    hs_err err = start_consumers(rt, &error);
+    if (err != HS_OK) {
+        fatal(rt, "cannot start", error.message);
+        if (err == HS_ERR_CONFIG)
+            rt->exit_code = HS_EXIT_CONFIG;
+        return;
+    }
+    rt->consumer_queue = rd_kafka_queue_get_consumer(rt->consumer);
+    wake_start(rt, &rt->consumer_wake, rt->consumer_queue, on_consumer_wake);
+    wake_start(rt, &rt->producer_wake, rt->producer_queue, on_producer_wake);
+    if (rt->rules_consumer) {
+        rt->rules_queue = rd_kafka_queue_get_consumer(rt->rules_consumer);
+        wake_start(rt, &rt->rules_wake, rt->rules_queue, on_rules_wake);
+        uv_timer_start(&rt->rules_load_timer, on_rules_load_timeout, OP_TIMEOUT_MS, 0);
+    }
+    uv_timer_init(&rt->loop, &rt->commit_timer);
+    rt->commit_timer.data = rt;
+    uint64_t interval = (uint64_t)hs_config_duration_ms(rt->config, "commit-interval");
+    uv_timer_start(&rt->commit_timer, on_commit_timer, interval, interval);
+    hs_log(HS_LOG_INFO, "running", "{s:s, s:s, s:I}", "version", rt->service->version, "allocator",
+           hs_alloc_name(), "transaction_timeout_ms", (json_int_t)rt->txn_timeout_ms);
+}
+
 static void shutdown_kafka(runtime *rt)
 {
-    if (rt->producer)
+    connect_join(rt); /* a producer still being started or replaced: given up (rt->abandon) */
+    if (rt->connect.producer)
+        rd_kafka_destroy(rt->connect.producer);
+    rt->connect.producer = NULL;
+    if (rt->connect.committed)
+        rd_kafka_topic_partition_list_destroy(rt->connect.committed);
+    rt->connect.committed = NULL;
+    if (rt->producer && rt->txn != TXN_RECOVERING)
         txn_commit_now(rt); /* waits for a commit in flight, then commits the rest */
     if (rt->consumer) {
         /* Leaves the group; the revoke callback commits anything still open. */
         rd_kafka_consumer_close(rt->consumer);
-        rd_kafka_queue_destroy(rt->consumer_queue);
+        if (rt->consumer_queue)
+            rd_kafka_queue_destroy(rt->consumer_queue);
         rd_kafka_destroy(rt->consumer);
     }
     if (rt->rules_consumer) {
@@ -2093,11 +2587,15 @@ static void shutdown_kafka(runtime *rt)
         rd_kafka_destroy(rt->rules_consumer);
     }
     if (rt->producer) {
-        if (rt->txn == TXN_OPEN) {
+        if (rt->txn == TXN_OPEN && !rd_kafka_fatal_error(rt->producer, NULL, 0)) {
             rd_kafka_error_t *error = rd_kafka_abort_transaction(rt->producer, 5000);
             if (error)
                 rd_kafka_error_destroy(error);
         }
+        if (rt->txn != TXN_NONE || rd_kafka_fatal_error(rt->producer, NULL, 0))
+            /* Uncommitted, and the broker is away or the producer failed: nothing left is worth waiting
+             * for, and the stop must finish within its 10 s. */
+            rd_kafka_purge(rt->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_flush(rt->producer, 5000);
         if (rt->producer_queue)
             rd_kafka_queue_destroy(rt->producer_queue);
@@ -2146,6 +2644,10 @@ static void setup_metrics(runtime *rt)
                                              "Kafka transactions committed", NULL);
     rt->txn_aborted = hs_metrics_counter_l(rt->metrics, "hs_transactions_aborted_total",
                                            "Kafka transactions aborted (the partitions were rebuilt)", NULL);
+    rt->producer_recoveries = hs_metrics_counter_l(rt->metrics, "hs_producer_recoveries_total",
+                                                   "Transactional producers replaced after a fatal error "
+                                                   "other than fencing (the partitions were rebuilt)",
+                                                   NULL);
     rt->commit_seconds = hs_metrics_histogram_l(
         rt->metrics, "hs_commit_seconds", "Time to send offsets and commit a transaction", commit_buckets,
         sizeof commit_buckets / sizeof commit_buckets[0], NULL);
@@ -2198,6 +2700,13 @@ int hs_runtime_main(const hs_service *service, int argc, char **argv)
         return err == HS_ERR_USAGE ? HS_EXIT_USAGE : HS_EXIT_CONFIG;
     }
     hs_config_log(rt.config);
+    if (hs_kafka_txn_timeout_ms(hs_config_duration_ms(rt.config, "commit-interval"),
+                                getenv("HS_KAFKA_TRANSACTION_TIMEOUT_MS"), &rt.txn_timeout_ms,
+                                &error) != HS_OK) {
+        fprintf(stderr, "%s: %s\n", service->calc->name, error.message);
+        hs_config_free(rt.config);
+        return HS_EXIT_CONFIG;
+    }
     rt.commit_records = (long)hs_config_int(rt.config, "commit-records");
     snprintf(rt.source, sizeof rt.source, "/healthsignals/%s", service->calc->name);
     hs_table_init(&rt.rules);
@@ -2206,6 +2715,7 @@ int hs_runtime_main(const hs_service *service, int argc, char **argv)
     uv_loop_init(&rt.loop);
 
     int exit_code = HS_EXIT_OK;
+    rd_kafka_t *producer = NULL;
     if (resolve_topics(&rt, &error) != HS_OK || setup_health(&rt, &error) != HS_OK ||
         hs_http_start(hs_config_string(rt.config, "http-addr"), NULL, on_http, &rt, &rt.http, &error) !=
             HS_OK) {
@@ -2213,37 +2723,28 @@ int hs_runtime_main(const hs_service *service, int argc, char **argv)
         exit_code = HS_EXIT_CONFIG;
     } else {
         hs_log(HS_LOG_INFO, "http endpoint listening", "{s:i}", "port", hs_http_port(rt.http));
-        /* Blocks (up to OP_TIMEOUT_MS per step) with the loop not yet running: the probes say why. */
+        /* The probes say why the service is not ready yet; the loop, running from below, says more. */
         hs_health_set_reason(rt.health, starting_reason);
         rt.published_reason = starting_reason; /* differs from every not_ready_reason(), NULL included */
-        err = start_kafka(&rt, &error);
-        if (err != HS_OK) {
+        kafka_names(&rt);
+        producer = producer_new(&rt, &error);
+        if (!producer) {
             hs_log(HS_LOG_ERROR, "cannot start", "{s:s}", "error", error.message);
-            exit_code = err == HS_ERR_CONFIG ? HS_EXIT_CONFIG : HS_EXIT_FATAL;
+            exit_code = error.code == HS_ERR_CONFIG ? HS_EXIT_CONFIG : HS_EXIT_FATAL;
         }
     }
 
     if (exit_code == HS_EXIT_OK) {
-        rt.consumer_queue = rd_kafka_queue_get_consumer(rt.consumer);
-        rt.producer_queue = rd_kafka_queue_get_main(rt.producer);
-        wake_start(&rt, &rt.consumer_wake, rt.consumer_queue, on_consumer_wake);
-        wake_start(&rt, &rt.producer_wake, rt.producer_queue, on_producer_wake);
-        if (rt.rules_consumer) {
-            rt.rules_queue = rd_kafka_queue_get_consumer(rt.rules_consumer);
-            wake_start(&rt, &rt.rules_wake, rt.rules_queue, on_rules_wake);
-        }
+        /* The loop runs from here on, answering probes and signals while the producer waits for the broker
+         * (connect_main); finish_start() starts the rest once it is ready. */
         uv_async_init(&rt.loop, &rt.commit_done, on_commit_done);
         rt.commit_done.data = &rt;
         uv_idle_init(&rt.loop, &rt.rules_work);
         rt.rules_work.data = &rt;
-        uv_timer_init(&rt.loop, &rt.rules_load_timer);
+        uv_timer_init(&rt.loop, &rt.rules_load_timer); /* started with the rules consumer (finish_start) */
         rt.rules_load_timer.data = &rt;
-        if (rt.rules_consumer)
-            uv_timer_start(&rt.rules_load_timer, on_rules_load_timeout, OP_TIMEOUT_MS, 0);
-        uv_timer_init(&rt.loop, &rt.commit_timer);
-        rt.commit_timer.data = &rt;
-        uint64_t interval = (uint64_t)hs_config_duration_ms(rt.config, "commit-interval");
-        uv_timer_start(&rt.commit_timer, on_commit_timer, interval, interval);
+        uv_async_init(&rt.loop, &rt.connect_done, on_connect_done);
+        rt.connect_done.data = &rt;
         uv_signal_init(&rt.loop, &rt.sigterm);
         uv_signal_init(&rt.loop, &rt.sigint);
         rt.sigterm.data = rt.sigint.data = &rt;
@@ -2252,9 +2753,7 @@ int hs_runtime_main(const hs_service *service, int argc, char **argv)
         uv_async_init(&rt.loop, &rt.stop_request, on_stop_request);
         rt.stop_request.data = &rt;
         running_stop_request = &rt.stop_request;
-        hs_log(HS_LOG_INFO, "running", "{s:s, s:s}", "version", service->version, "allocator",
-               hs_alloc_name());
-
+        connect_start(&rt, producer, NULL, NULL);
         uv_run(&rt.loop, UV_RUN_DEFAULT);
         atomic_store(&rt.loop_turning, false);
         exit_code = rt.exit_code;

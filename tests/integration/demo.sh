@@ -38,6 +38,14 @@ grep -E '^ +kraeft.standardforloeb.compliance +2023Q2 +77 +Nordjylland 87 +Sjæl
 grep -E '^ +FIRING +variation.kraeft.spread +Hele landet +2023Q2: 21 against 15$' "$out" >/dev/null ||
   { echo "FAIL: the kraeft spread alert is not listed as firing"; cat "$out"; exit 1; }
 echo "ok: variation Tabel 10 2023Q2 Nordjylland 87 / Sjælland 66 / 21 shown, spread alert FIRING"
+# With Debian's Alertmanager installed (tools/setup), the demo starts one and the alertmanager sink feeds it:
+# the Midtjylland alert is active there, as amtool shows it.
+if command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null; then
+  expect "fed by the alertmanager sink"
+  grep -E '^ +akutplan.udredningsret.somatik.national-baseline .*Midtjylland misses the target +active' "$out" >/dev/null ||
+    { echo "FAIL: amtool does not show the Midtjylland udredningsret alert active in the demo's Alertmanager"; cat "$out"; exit 1; }
+  echo "ok: the demo's Alertmanager holds the Midtjylland alert (amtool alert query)"
+fi
 expect "stopping after 4 s"
 
 # Nothing the demo started may outlive it.
@@ -59,6 +67,14 @@ nothing_left "$marker"
 marker="demo-test-$$-$RANDOM"
 env -u HS_BOOTSTRAP_SERVERS DEMO_TEST_RUN=$marker "$root/tools/demo" --duration 4 >"$out" 2>&1 ||
   { echo "FAIL: tools/demo with its own broker exited non-zero"; cat "$out"; exit 1; }
+# With Debian's Alertmanager installed (tools/setup), the demo starts one and the alertmanager sink feeds it:
+# the Midtjylland alert is active there, as amtool shows it.
+if command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null; then
+  expect "fed by the alertmanager sink"
+  grep -E '^ +akutplan.udredningsret.somatik.national-baseline .*Midtjylland misses the target +active' "$out" >/dev/null ||
+    { echo "FAIL: amtool does not show the Midtjylland udredningsret alert active in the demo's Alertmanager"; cat "$out"; exit 1; }
+  echo "ok: the demo's Alertmanager holds the Midtjylland alert (amtool alert query)"
+fi
 expect "stopping after 4 s"
 if grep -F '"level":"error"' "$out"; then
   echo "FAIL: errors logged by the demo with its own broker (above)"

@@ -195,6 +195,17 @@ bool hs_testkit_await(hs_testkit *kit, const char *topic_name, const char *key, 
     return matched;
 }
 
+int hs_testkit_wait_exit(hs_testkit *kit, int timeout_ms)
+{
+    for (int waited = 0; kit->running && !atomic_load(&kit->finished) && waited < timeout_ms; waited += 20)
+        usleep(20 * 1000);
+    if (!kit->running || !atomic_load(&kit->finished))
+        return -1;
+    pthread_join(kit->thread, NULL);
+    kit->running = false;
+    return kit->exit_status;
+}
+
 int hs_testkit_stop(hs_testkit *kit)
 {
     if (!kit->running)

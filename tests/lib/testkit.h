@@ -37,6 +37,9 @@ hs_err hs_testkit_delete(hs_testkit *kit, const char *topic, const char *key);
 bool hs_testkit_await(hs_testkit *kit, const char *topic, const char *key, const ProtobufCMessage *want,
                       int timeout_ms);
 
+/* Waits up to `timeout_ms` for the service to end by itself (a fatal error); returns its exit status, or -1
+ * when it still runs. */
+int hs_testkit_wait_exit(hs_testkit *kit, int timeout_ms);
 /* Stops the service as SIGTERM would and returns its exit status. */
 int hs_testkit_stop(hs_testkit *kit);
 

@@ -14,6 +14,27 @@
 
 #define HS_DEFAULT_BOOTSTRAP "127.0.0.1:9092"
 
+/* The transaction timeout of a service that commits every `commit_interval_ms`. The broker aborts a
+ * transaction open longer than transaction.timeout.ms and fences its producer, so the timeout must outlast
+ * one interval, the commit after it, and a broker restart in between:
+ *   HS_KAFKA_TXN_TIMEOUT_MIN_MS (60 s, librdkafka's own default) or HS_KAFKA_TXN_TIMEOUT_INTERVALS
+ *   intervals, whichever is longer (5 min for the longest interval, 60 s, well under the broker's default
+ *   transaction.max.timeout.ms of 15 min).
+ * Longer is not free: a crashed instance that does not come back with the same --instance-id leaves its
+ * transaction open, and read_committed readers of its outputs wait that long for it to be aborted. */
+#define HS_KAFKA_TXN_TIMEOUT_MIN_MS    60000LL
+#define HS_KAFKA_TXN_TIMEOUT_INTERVALS 5
+/* A timeout the user sets (HS_KAFKA_TRANSACTION_TIMEOUT_MS) must be at least this many intervals. */
+#define HS_KAFKA_TXN_TIMEOUT_MIN_INTERVALS 3
+
+/* Sets *timeout_ms to the transaction timeout for `commit_interval_ms` (> 0): `configured` (the value of
+ * HS_KAFKA_TRANSACTION_TIMEOUT_MS, or NULL/"" when unset) if the user set one, else the derived value above.
+ * Returns HS_ERR_CONFIG, naming the variable and the interval, when `configured` is not a number of
+ * milliseconds or is shorter than HS_KAFKA_TXN_TIMEOUT_MIN_INTERVALS intervals: with it, every transaction
+ * would be aborted by the broker before its commit. */
+hs_err hs_kafka_txn_timeout_ms(long long commit_interval_ms, const char *configured, long long *timeout_ms,
+                               hs_error *error);
+
 /* The bootstrap servers: `flag` if given, else HS_BOOTSTRAP_SERVERS, else HS_DEFAULT_BOOTSTRAP. */
 const char *hs_kafka_bootstrap(const char *flag);
 
