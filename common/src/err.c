@@ -47,7 +47,9 @@ int hs_err_exit_code(hs_err err)
     case HS_ERR_DECODE:
     case HS_ERR_VALIDATION:
     case HS_ERR_TOO_LARGE:
-    case HS_ERR_PARSE: return 1;
+    case HS_ERR_PARSE:
+    case HS_ERR_WRONG_PARTITION:
+    case HS_ERR_KEY_MISMATCH: return 1;
     case HS_ERR_USAGE: return 2;
     case HS_ERR_KAFKA:
     case HS_ERR_TIMEOUT: return 3;
@@ -70,6 +72,8 @@ const char *hs_err_name(hs_err err)
     case HS_ERR_PARSE: return "parse";
     case HS_ERR_NOT_FOUND: return "not_found";
     case HS_ERR_USAGE: return "usage";
+    case HS_ERR_WRONG_PARTITION: return "wrong_partition";
+    case HS_ERR_KEY_MISMATCH: return "key_mismatch";
     case HS_ERR_IO: return "io";
     case HS_ERR_KAFKA: return "kafka";
     case HS_ERR_TIMEOUT: return "timeout";
@@ -90,6 +94,8 @@ const char *hs_err_str(hs_err err)
     case HS_ERR_PARSE: return "input could not be parsed";
     case HS_ERR_NOT_FOUND: return "not found";
     case HS_ERR_USAGE: return "wrong usage";
+    case HS_ERR_WRONG_PARTITION: return "record not on its grouping key's partition";
+    case HS_ERR_KEY_MISMATCH: return "record key is not its value's identity";
     case HS_ERR_IO: return "input/output error";
     case HS_ERR_KAFKA: return "Kafka error";
     case HS_ERR_TIMEOUT: return "timed out";

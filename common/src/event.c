@@ -275,7 +275,8 @@ hs_err hs_event_extensions(const json_t *event, json_t **out, char dropped[256],
                                 name);
         }
         if (strncmp(name, "hs", 2) == 0) {
-            if (dropped && strlen(dropped) + len + 3 < 256)
+            /* hspartition (hsctl tail: where the record was) describes no dead letter: left out silently. */
+            if (dropped && strcmp(name, "hspartition") != 0 && strlen(dropped) + len + 3 < 256)
                 snprintf(dropped + strlen(dropped), 256 - strlen(dropped), "%s%s", dropped[0] ? ", " : "",
                          name);
             continue;

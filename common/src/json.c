@@ -1310,3 +1310,95 @@ ProtobufCMessage *hs_json_decode_text(const ProtobufCMessageDescriptor *desc, co
     json_decref(json);
     return msg;
 }
+
+/* ---- JSON written against a newer schema ----------------------------------------------------------------
+ */
+
+/* One walk of hs_json_drop_unknown_fields: the path of the object being walked, for the report. */
+typedef struct unknown_walk {
+    hs_json_unknown_fn on_unknown;
+    void *ctx;
+    size_t dropped;
+    unsigned depth;
+    char path[192];
+} unknown_walk;
+
+static void drop_unknown(unknown_walk *w, const ProtobufCMessageDescriptor *desc, json_t *object);
+
+/* Descends into `value` if it is an object meant as a message of `desc` (anything else is left for
+ * hs_json_to_message to judge), with `segment` appended to the path meanwhile. */
+static void drop_unknown_in(unknown_walk *w, const ProtobufCMessageDescriptor *desc, json_t *value,
+                            const char *separator, const char *segment)
+{
+    if (!json_is_object(value) || w->depth >= JSON_MAX_DEPTH)
+        return;
+    size_t len = strlen(w->path);
+    snprintf(w->path + len, sizeof w->path - len, "%s%s", len ? separator : "", segment);
+    w->depth++;
+    drop_unknown(w, desc, value);
+    w->depth--;
+    w->path[len] = '\0';
+}
+
+/* The message-typed values under a known field: a submessage, the elements of a list, the values of a map. */
+static void drop_unknown_under(unknown_walk *w, const ProtobufCFieldDescriptor *field, const char *key,
+                               json_t *value)
+{
+    if (field->type != PROTOBUF_C_TYPE_MESSAGE)
+        return;
+    if (field_is_map(field)) {
+        const ProtobufCMessageDescriptor *entry_desc = field->descriptor;
+        const ProtobufCFieldDescriptor *map_value = &entry_desc->fields[1];
+        if (map_value->type != PROTOBUF_C_TYPE_MESSAGE || !json_is_object(value))
+            return;
+        const char *map_key;
+        json_t *entry;
+        json_object_foreach(value, map_key, entry)
+        {
+            char segment[128];
+            snprintf(segment, sizeof segment, "%s.%s", key, map_key);
+            drop_unknown_in(w, map_value->descriptor, entry, ".", segment);
+        }
+    } else if (field->label == PROTOBUF_C_LABEL_REPEATED) {
+        if (!json_is_array(value))
+            return;
+        for (size_t i = 0; i < json_array_size(value); i++) {
+            char segment[128];
+            snprintf(segment, sizeof segment, "%s[%zu]", key, i);
+            drop_unknown_in(w, field->descriptor, json_array_get(value, i), ".", segment);
+        }
+    } else {
+        drop_unknown_in(w, field->descriptor, value, ".", key);
+    }
+}
+
+static void drop_unknown(unknown_walk *w, const ProtobufCMessageDescriptor *desc, json_t *object)
+{
+    const char *key;
+    json_t *value;
+    void *tmp;
+    json_object_foreach_safe(object, tmp, key, value)
+    {
+        const ProtobufCFieldDescriptor *field = find_field(desc, key);
+        if (field) {
+            drop_unknown_under(w, field, key, value);
+            continue;
+        }
+        char path[sizeof w->path + 64];
+        snprintf(path, sizeof path, "%s%s%.60s", w->path, w->path[0] ? "." : "", key);
+        if (w->on_unknown)
+            w->on_unknown(w->ctx, path);
+        w->dropped++;
+        json_object_del(object, key);
+    }
+}
+
+size_t hs_json_drop_unknown_fields(const ProtobufCMessageDescriptor *desc, json_t *json,
+                                   hs_json_unknown_fn on_unknown, void *ctx)
+{
+    assert(desc && desc->magic == PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC);
+    unknown_walk w = {.on_unknown = on_unknown, .ctx = ctx};
+    if (json_is_object(json))
+        drop_unknown(&w, desc, json);
+    return w.dropped;
+}

@@ -3,6 +3,7 @@
  * is printed only when its packed bytes differ from the last ones emitted for its key.
  */
 #include <jansson.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,7 @@ typedef struct offline_emit {
     const char *source;
     long changes;
     hs_err failure; /* first failure to emit (out of memory, wrong topic) */
+    bool ignore_unknown_fields;
 } offline_emit;
 
 static size_t output_index(const offline_emit *emit, const hs_topic *topic)
@@ -95,6 +97,24 @@ static bool is_input(const hs_calc *calc, const hs_topic *topic)
     return false;
 }
 
+/* An event read back by `hsctl tail` says which partition its record was on (the extension attribute
+ * "hspartition"); a record the running service refused for its partition is refused here too, so that
+ * `hsctl calc` over a tailed topic computes what the service computed. Events without it (written for
+ * `hsctl publish`, which partitions by the rule) have no partition to check. */
+static hs_err check_tailed_partition(const json_t *event, const hs_topic *topic, const char *key,
+                                     hs_error *error)
+{
+    const json_t *partition = json_object_get(event, "hspartition");
+    if (!partition || json_is_null(partition))
+        return HS_OK;
+    if (!json_is_integer(partition) || json_integer_value(partition) < 0 ||
+        json_integer_value(partition) > INT32_MAX)
+        return hs_error_set(error, HS_ERR_PARSE, "hspartition: expected a partition number");
+    char group[HS_KEY_MAX];
+    hs_err err = hs_topic_group_of_key(topic, key, group, error);
+    return err ? err : hs_topic_check_partition(topic, group, (int32_t)json_integer_value(partition), error);
+}
+
 /* Applies one parsed event; returns a failure for the caller to report, or HS_OK. Rules of other services
  * are skipped silently, as the running service skips them. */
 static hs_err apply_event(const hs_calc *calc, void *state, const json_t *event, offline_emit *emit,
@@ -110,9 +130,19 @@ static hs_err apply_event(const hs_calc *calc, void *state, const json_t *event,
     if (!is_input(calc, topic)) {
         err = hs_error_set(error, HS_ERR_VALIDATION, "%s is not an input of %s", topic->name, calc->name);
     } else if (value && (err = hs_validate_message(value, error)) == HS_OK) {
+        /* The identity after normalisation; a subject given beside the data must be it, as the running
+         * service admits a record under no other key (hs_topic_admit) and hsctl publish sends none. */
         char group[HS_KEY_MAX];
-        err = topic->key_of(value, key, group, error); /* identity after normalisation */
+        const json_t *subject = json_object_get(event, "subject");
+        if (json_is_string(subject) && json_string_length(subject) > 0) {
+            if ((err = hs_topic_check_key(topic, key, value, group, error)) != HS_OK)
+                hs_error_prefix(error, "subject");
+        } else {
+            err = topic->key_of(value, key, group, error);
+        }
     }
+    if (err == HS_OK && !topic->global)
+        err = check_tailed_partition(event, topic, key, error);
     if (err == HS_OK && value && value->descriptor == &healthsignals__v1__rule__descriptor &&
         strcmp(((const Healthsignals__V1__Rule *)value)->service, calc->name) != 0)
         goto done; /* a rule for another service */
@@ -122,6 +152,31 @@ done:
     if (value)
         protobuf_c_message_free_unpacked(value, NULL);
     return err;
+}
+
+/* Where an input event came from, for the report of each unknown field skipped in it. */
+typedef struct unknown_report {
+    const char *where; /* "NAME:LINE" or "NAME: rules[I]" */
+    hs_offline_stats *stats;
+} unknown_report;
+
+static void report_unknown(void *ctx, const char *path)
+{
+    unknown_report *r = ctx;
+    r->stats->unknown_fields++;
+    fprintf(stderr, "%s: ignored unknown field data.%s\n", r->where, path);
+}
+
+/* options->ignore_unknown_fields, as hsctl publish --ignore-unknown-fields: drops from the event's data what
+ * the type it names does not know. */
+static void drop_unknown(const offline_emit *emit, json_t *event, const char *where, hs_offline_stats *stats)
+{
+    const json_t *type = json_object_get(event, "type");
+    const hs_topic *topic = json_is_string(type) ? hs_topic_find_by_type(json_string_value(type)) : NULL;
+    if (!emit->ignore_unknown_fields || !topic || !topic->value_type)
+        return;
+    unknown_report report = {.where = where, .stats = stats};
+    hs_json_drop_unknown_fields(topic->value_type, json_object_get(event, "data"), report_unknown, &report);
 }
 
 /* Reads `in` as JSON lines, or — when it starts with '[' — as one JSON array of Rule objects. */
@@ -153,6 +208,10 @@ static hs_err run_stream(const hs_calc *calc, void *state, FILE *in, const char 
             json_t *event = json_pack("{s:s, s:s, s:s, s:s, s:O}", "specversion", "1.0", "id", "", "source",
                                       name, "type", "healthsignals.v1.Rule", "data", rule);
             hs_error error;
+            char where[300];
+            snprintf(where, sizeof where, "%s: rules[%zu]", name, i);
+            if (event)
+                drop_unknown(emit, event, where, stats);
             if (apply_event(calc, state, event, emit, &error) == HS_OK) {
                 stats->facts++;
             } else {
@@ -185,6 +244,11 @@ static hs_err run_stream(const hs_calc *calc, void *state, FILE *in, const char 
         }
         json_error_t jerr;
         json_t *event = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (event) {
+            char where[300];
+            snprintf(where, sizeof where, "%s:%ld", name, line_no);
+            drop_unknown(emit, event, where, stats);
+        }
         hs_error error;
         hs_err err = event ? apply_event(calc, state, event, emit, &error)
                            : hs_error_set(&error, HS_ERR_PARSE, "invalid JSON at column %d: %s", jerr.column,
@@ -217,7 +281,8 @@ hs_err hs_offline_run(const hs_calc *calc, FILE *rules, const char *rules_name, 
                          .calc = calc,
                          .table_cnt = table_cnt,
                          .out = options->changes ? out : NULL,
-                         .source = options->source ? options->source : source};
+                         .source = options->source ? options->source : source,
+                         .ignore_unknown_fields = options->ignore_unknown_fields};
     emit.tables = calloc(table_cnt ? table_cnt : 1, sizeof *emit.tables);
     void *state = calc->create();
     if (!emit.tables || !state) {

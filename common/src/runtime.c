@@ -1650,6 +1650,10 @@ static void process_fact(runtime *rt, const rd_kafka_message_t *msg)
             if (err == HS_OK)
                 err = hs_validate_message(value, &error);
         }
+        /* Admission: a record whose key is not its value's identity, or that is not on its grouping key's
+         * partition, would be computed apart from the facts it belongs with (hs/topic.h). */
+        if (err == HS_OK)
+            err = hs_topic_admit(topic, msg->partition, key, value, &error);
     }
     if (err == HS_OK) {
         runtime_emit emit = {.base = {.put = runtime_put, .put_packed = runtime_put_packed},

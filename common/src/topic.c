@@ -1,9 +1,11 @@
 /* The topic registry and the key functions of the core topics. A key function reads the fields that make a
  * fact's identity; it does not validate (hs/validate.h does), but it refuses a value that lacks an identity
- * field, because such a record could never be replaced or deleted.
+ * field, because such a record could never be replaced or deleted. Admission (hs_topic_admit) uses the same
+ * key functions and partitioner to decide whether a consumed record is where its identity says it must be.
  */
 #include "hs/topic.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -339,4 +341,41 @@ hs_err hs_topic_group_of_key(const hs_topic *topic, const char *key, char group[
                             topic->name, topic->key_layout);
     memcpy(group, parts[0], strlen(parts[0]) + 1); /* fits: a component is shorter than its key */
     return HS_OK;
+}
+
+hs_err hs_topic_check_key(const hs_topic *topic, const char *key, const ProtobufCMessage *value,
+                          char group[HS_KEY_MAX], hs_error *error)
+{
+    if (!value)
+        return hs_topic_group_of_key(topic, key, group, error);
+    assert(topic->key_of && value->descriptor == topic->value_type);
+    char identity[HS_KEY_MAX];
+    hs_err err = topic->key_of(value, identity, group, error);
+    if (err)
+        return err;
+    if (strcmp(identity, key) != 0)
+        return hs_error_set(error, HS_ERR_KEY_MISMATCH,
+                            "record key '%.100s' is not its value's identity '%.100s' (%s)", key, identity,
+                            topic->key_layout);
+    return HS_OK;
+}
+
+hs_err hs_topic_check_partition(const hs_topic *topic, const char *group, int32_t partition, hs_error *error)
+{
+    if (topic->global)
+        return HS_OK;
+    int32_t expected = hs_topic_partition(topic, group);
+    if (partition == expected)
+        return HS_OK;
+    return hs_error_set(error, HS_ERR_WRONG_PARTITION,
+                        "record on partition %d, its grouping key '%.100s' belongs on partition %d of %d",
+                        (int)partition, group, (int)expected, topic->partitions);
+}
+
+hs_err hs_topic_admit(const hs_topic *topic, int32_t partition, const char *key,
+                      const ProtobufCMessage *value, hs_error *error)
+{
+    char group[HS_KEY_MAX];
+    hs_err err = hs_topic_check_key(topic, key, value, group, error);
+    return err ? err : hs_topic_check_partition(topic, group, partition, error);
 }

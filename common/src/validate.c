@@ -33,9 +33,17 @@ static const char *number_text(double value, char buf[32])
     return buf;
 }
 
-static bool enum_known(const ProtobufCEnumDescriptor *descriptor, int value)
+/* Enums are open in proto3: protobuf-c keeps a number it does not know, and the JSON mapping accepts one, so
+ * a message written against a newer schema arrives with it. No calculation can know what such a value means
+ * (a unit's range and direction, a kind's rule), so it is refused here, with a reason that says it is new
+ * rather than wrong: "unit: 42 is unknown to this version of healthsignals.v1.Unit". */
+static hs_err check_enum(const char *field, const ProtobufCEnumDescriptor *descriptor, int value,
+                         hs_error *error)
 {
-    return protobuf_c_enum_descriptor_get_value(descriptor, value) != NULL;
+    if (protobuf_c_enum_descriptor_get_value(descriptor, value))
+        return HS_OK;
+    return hs_error_set(error, HS_ERR_VALIDATION, "%s: %d is unknown to this version of %s", field, value,
+                        descriptor->name);
 }
 
 bool hs_validate_utf8(const char *text, size_t len)
@@ -333,7 +341,12 @@ static const char *resolve_scope(Healthsignals__V1__ScopeKind kind, const char *
         }
         *kind_out = kind;
         return code;
-    default: hs_error_set(error, HS_ERR_VALIDATION, "%s: unknown kind %d", field, (int)kind); return NULL;
+    default: {
+        char kind_field[48];
+        snprintf(kind_field, sizeof kind_field, "%s.kind", field);
+        check_enum(kind_field, &healthsignals__v1__scope_kind__descriptor, (int)kind, error);
+        return NULL;
+    }
     }
     hs_error_set(error, HS_ERR_VALIDATION, "%s: code is required", field);
     return NULL;
@@ -502,7 +515,8 @@ hs_err hs_unit_check_value(Healthsignals__V1__Unit unit, double value, hs_error 
     const char *name = hs_unit_name(unit);
     double min, max;
     if (!name || !hs_unit_range(unit, &min, &max))
-        return hs_error_set(error, HS_ERR_VALIDATION, "unknown unit %d", (int)unit);
+        return hs_error_set(error, HS_ERR_VALIDATION, "%d is unknown to this version of %s", (int)unit,
+                            healthsignals__v1__unit__descriptor.name);
     if (!isfinite(value))
         return hs_error_set(error, HS_ERR_VALIDATION, "%s is not a finite number", number_text(value, buf));
     if (value > max)
@@ -520,9 +534,10 @@ hs_err hs_validate_indicator_figures(const Healthsignals__V1__IndicatorObservati
 {
     if (obs->unit == HEALTHSIGNALS__V1__UNIT__UNIT_UNSPECIFIED)
         return hs_error_set(error, HS_ERR_VALIDATION, "unit is required");
-    if (!hs_unit_name(obs->unit))
-        return hs_error_set(error, HS_ERR_VALIDATION, "unit: unknown unit %d", (int)obs->unit);
-    hs_err err = hs_unit_check_value(obs->unit, obs->value, error);
+    hs_err err = check_enum("unit", &healthsignals__v1__unit__descriptor, (int)obs->unit, error);
+    if (err != HS_OK)
+        return err;
+    err = hs_unit_check_value(obs->unit, obs->value, error);
     if (err != HS_OK) {
         hs_error_prefix(error, "value");
         return err;
@@ -599,8 +614,8 @@ hs_err hs_validate_budget_line(Healthsignals__V1__BudgetLine *line, hs_error *er
                             HS_PERIOD_YEAR_MIN, HS_PERIOD_YEAR_MAX);
     if (line->kind == HEALTHSIGNALS__V1__BUDGET_KIND__BUDGET_KIND_UNSPECIFIED)
         return hs_error_set(error, HS_ERR_VALIDATION, "kind is required");
-    if (!enum_known(&healthsignals__v1__budget_kind__descriptor, (int)line->kind))
-        return hs_error_set(error, HS_ERR_VALIDATION, "kind: unknown kind %d", (int)line->kind);
+    if ((err = check_enum("kind", &healthsignals__v1__budget_kind__descriptor, (int)line->kind, error)))
+        return err;
     return check_text("source", line->source, HS_VALIDATE_SOURCE_MAX, false, error);
 }
 
@@ -804,17 +819,17 @@ hs_err hs_validate_rule(Healthsignals__V1__Rule *rule, hs_error *error)
         return err;
     if (rule->kind == HEALTHSIGNALS__V1__RULE_KIND__RULE_KIND_UNSPECIFIED)
         return hs_error_set(error, HS_ERR_VALIDATION, "kind is required");
-    if (!enum_known(&healthsignals__v1__rule_kind__descriptor, (int)rule->kind))
-        return hs_error_set(error, HS_ERR_VALIDATION, "kind: unknown kind %d", (int)rule->kind);
-    if (!enum_known(&healthsignals__v1__direction__descriptor, (int)rule->direction))
-        return hs_error_set(error, HS_ERR_VALIDATION, "direction: unknown direction %d",
-                            (int)rule->direction);
+    if ((err = check_enum("kind", &healthsignals__v1__rule_kind__descriptor, (int)rule->kind, error)))
+        return err;
+    if ((err =
+             check_enum("direction", &healthsignals__v1__direction__descriptor, (int)rule->direction, error)))
+        return err;
     if (rule->direction == HEALTHSIGNALS__V1__DIRECTION__DIRECTION_UNSPECIFIED &&
         kind_needs_direction(rule->kind))
         return hs_error_set(error, HS_ERR_VALIDATION, "direction is required for kind %s",
                             hs_rule_kind_name(rule->kind));
-    if (!enum_known(&healthsignals__v1__severity__descriptor, (int)rule->severity))
-        return hs_error_set(error, HS_ERR_VALIDATION, "severity: unknown severity %d", (int)rule->severity);
+    if ((err = check_enum("severity", &healthsignals__v1__severity__descriptor, (int)rule->severity, error)))
+        return err;
     if (rule->n_scopes > HS_VALIDATE_SCOPES_MAX)
         return hs_error_set(error, HS_ERR_TOO_LARGE, "scopes: %zu scopes, at most %d", rule->n_scopes,
                             HS_VALIDATE_SCOPES_MAX);
@@ -871,11 +886,12 @@ hs_err hs_validate_alert(Healthsignals__V1__Alert *alert, hs_error *error)
                             QUOTE_MAX, fp);
     if (alert->state == HEALTHSIGNALS__V1__ALERT_STATE__ALERT_STATE_UNSPECIFIED)
         return hs_error_set(error, HS_ERR_VALIDATION, "state is required");
-    if (!enum_known(&healthsignals__v1__alert_state__descriptor, (int)alert->state))
-        return hs_error_set(error, HS_ERR_VALIDATION, "state: unknown state %d", (int)alert->state);
-    if (!enum_known(&healthsignals__v1__severity__descriptor, (int)alert->severity))
-        return hs_error_set(error, HS_ERR_VALIDATION, "severity: unknown severity %d", (int)alert->severity);
-    hs_err err = check_code("rule", alert->rule, HS_VALIDATE_CODE_MAX, error);
+    hs_err err = check_enum("state", &healthsignals__v1__alert_state__descriptor, (int)alert->state, error);
+    if (err == HS_OK)
+        err = check_enum("severity", &healthsignals__v1__severity__descriptor, (int)alert->severity, error);
+    if (err != HS_OK)
+        return err;
+    err = check_code("rule", alert->rule, HS_VALIDATE_CODE_MAX, error);
     if (err == HS_OK && alert->scope)
         err = normalize_scope(alert->scope, "scope", error);
     if (err == HS_OK && alert->subject && *alert->subject)

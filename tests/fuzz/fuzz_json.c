@@ -1,8 +1,10 @@
 /* libFuzzer target for the JSON text form of events (common/src/json.c). Any bytes jansson accepts are
  * decoded as every message type of the topic registry; a message that decodes must encode again, and that
- * JSON (as a tree and as text) must decode to the same wire bytes. A rejected input must say why. Run under
+ * JSON (as a tree and as text) must decode to the same wire bytes. A rejected input must say why; with its
+ * unknown fields dropped (--ignore-unknown-fields), it must not be rejected for one. Run under
  * ASan and UBSan by `ctest -R fuzz.json` in the sanitizer build; the seeds are in corpus/json/.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,27 @@ static void check_round_trip(const ProtobufCMessage *msg)
     protobuf_c_message_free_unpacked(from_text, NULL);
 }
 
+/* hs_json_drop_unknown_fields (--ignore-unknown-fields): what it leaves has no unknown field at any depth, so
+ * dropping again removes nothing and decoding never fails for one; input that decoded had none to drop. */
+static void check_drop_unknown(const ProtobufCMessageDescriptor *desc, const json_t *json, bool decoded)
+{
+    json_t *copy = json_deep_copy(json);
+    if (!copy)
+        return;
+    size_t dropped = hs_json_drop_unknown_fields(desc, copy, NULL, NULL);
+    require(!decoded || dropped == 0);
+    require(hs_json_drop_unknown_fields(desc, copy, NULL, NULL) == 0);
+    hs_error error = {0};
+    ProtobufCMessage *msg = hs_json_to_message(desc, copy, &error);
+    static const char unknown[] = ": unknown field"; /* how the decoder ends that reason ("scope.x: ...") */
+    size_t len = strlen(error.message);
+    require(msg != NULL || len < sizeof unknown - 1 ||
+            strcmp(error.message + len - (sizeof unknown - 1), unknown) != 0);
+    if (msg)
+        protobuf_c_message_free_unpacked(msg, NULL);
+    json_decref(copy);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     json_error_t parse_error;
@@ -67,6 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             continue;
         hs_error error = {0};
         ProtobufCMessage *msg = hs_json_to_message(topics[i].value_type, json, &error);
+        check_drop_unknown(topics[i].value_type, json, msg != NULL);
         if (!msg) {
             require(error.code == HS_ERR_PARSE || error.code == HS_ERR_NOMEM);
             require(error.message[0] != '\0');

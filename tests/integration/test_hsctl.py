@@ -219,6 +219,61 @@ if counts != want_counts:
     fail(f"calc count: {counts}, want {want_counts}")
 ok(f"hsctl calc count over the tailed table: {counts}")
 
+# --- JSON written against a newer schema: --ignore-unknown-fields; open enums -----------------------------
+def newer_event(**data):
+    base = {"indicator": "test.newer", "scope": {"kind": "REGION", "code": "1084"}, "period": "2023Q2",
+            "value": 50, "unit": "PERCENT"}
+    return json.dumps({"specversion": "1.0", "id": "", "source": "test",
+                       "type": "healthsignals.v1.IndicatorObservation", "data": {**base, **data}})
+
+
+newer = "\n".join([newer_event(confidence=0.9, scope={"kind": "REGION", "code": "1084", "ward": "7"}),
+                    newer_event(unit=42)]) + "\n"
+strict = run("publish", "hs.indicators.v1", "-", "--dry-run", stdin=newer, check_status=1)
+if "-:1: data: " not in strict.stderr or "unknown field" not in strict.stderr:
+    fail(f"an unknown field without --ignore-unknown-fields: {strict.stderr}")
+lenient = run("publish", "hs.indicators.v1", "-", "--dry-run", "--ignore-unknown-fields", stdin=newer,
+              check_status=1)
+for line in ["-:1: ignored unknown field data.scope.ward", "-:1: ignored unknown field data.confidence",
+             "-:2: unit: 42 is unknown to this version of healthsignals.v1.Unit",
+             "2 rows, 1 valid (dry run, nothing published), 1 rejected, 2 unknown fields ignored"]:
+    if line not in lenient.stderr:
+        fail(f"--ignore-unknown-fields: no '{line}' in:\n{lenient.stderr}")
+if "--ignore-unknown-fields" not in run("publish", "--help", check_status=0).stdout:
+    fail("publish --help does not document --ignore-unknown-fields")
+offline_newer = run("calc", "count", "--ignore-unknown-fields", stdin=newer, check_status=1)
+if "-:1: ignored unknown field data.scope.ward" not in offline_newer.stderr or \
+        "1 facts applied, 1 rejected" not in offline_newer.stderr or \
+        "2 unknown fields ignored" not in offline_newer.stderr:
+    fail(f"calc --ignore-unknown-fields: {offline_newer.stderr}")
+if "1 facts applied" in run("calc", "count", stdin=newer, check_status=1).stderr:
+    fail("calc without --ignore-unknown-fields applied a fact with unknown fields")
+ok("unknown fields refuse a line, or with --ignore-unknown-fields are skipped and reported (publish and "
+   "calc); an enum number this version does not know is refused with the reason")
+
+# --- a subject must be the identity of its data ------------------------------------------------------------
+def with_subject(subject, scope):
+    return json.dumps({"specversion": "1.0", "id": "", "source": "test", "subject": subject,
+                       "type": "healthsignals.v1.IndicatorObservation",
+                       "data": {"indicator": "test.subject", "scope": scope, "period": "2023Q2", "value": 50,
+                                "unit": "PERCENT"}})
+
+
+subjects = "\n".join([with_subject("test.subject/region:1081/2023Q2", {"kind": "REGION", "code": "1084"}),
+                      with_subject("test.subject/region:1085/2023Q2", {"code": "Sjælland"})]) + "\n"
+checked = run("publish", "hs.indicators.v1", "-", "--dry-run", stdin=subjects, check_status=1)
+for line in ["-:1: subject: record key 'test.subject/region:1081/2023Q2' is not its value's identity "
+             "'test.subject/region:1084/2023Q2' (indicator/scope/period)",
+             "2 rows, 1 valid (dry run, nothing published), 1 rejected"]:
+    if line not in checked.stderr:
+        fail(f"a subject that is not the data's identity: no '{line}' in:\n{checked.stderr}")
+offline = run("calc", "count", stdin=subjects, check_status=1)
+if "-:1: subject: record key 'test.subject/region:1081/2023Q2' is not its value's identity" not in offline.stderr \
+        or [json.loads(line)["data"]["facts"] for line in offline.stdout.splitlines()] != ["1"]:
+    fail(f"calc count with a subject that is not its data's identity: {offline.stdout} {offline.stderr}")
+ok("a subject that is not its data's identity is rejected naming both keys, by publish and by calc; one "
+   "that is (after the region name is normalised) is valid")
+
 # --- exit codes -----------------------------------------------------------------------------------------
 run("tail", "hs.nothing.v1", check_status=4)
 run("publish", "hs.indicators.v1", check_status=2)

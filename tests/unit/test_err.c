@@ -12,9 +12,10 @@
 #include "hs/err.h"
 
 static const hs_err all_codes[] = {
-    HS_OK,           HS_ERR_DECODE, HS_ERR_VALIDATION, HS_ERR_TOO_LARGE, HS_ERR_PARSE,  HS_ERR_NOT_FOUND,
-    HS_ERR_USAGE,    HS_ERR_IO,     HS_ERR_KAFKA,      HS_ERR_TIMEOUT,   HS_ERR_CONFIG, HS_ERR_NOMEM,
-    HS_ERR_INTERNAL,
+    HS_OK,           HS_ERR_DECODE,          HS_ERR_VALIDATION,   HS_ERR_TOO_LARGE,
+    HS_ERR_PARSE,    HS_ERR_NOT_FOUND,       HS_ERR_USAGE,        HS_ERR_IO,
+    HS_ERR_KAFKA,    HS_ERR_TIMEOUT,         HS_ERR_CONFIG,       HS_ERR_NOMEM,
+    HS_ERR_INTERNAL, HS_ERR_WRONG_PARTITION, HS_ERR_KEY_MISMATCH,
 };
 #define CODE_CNT (sizeof all_codes / sizeof all_codes[0])
 

@@ -811,6 +811,74 @@ static void test_unknown_field_is_rejected_by_name(void **state)
     assert_rejected(desc, "{\"scope\":{\"kind\":\"REGION\",\"kode\":\"1084\"}}", "scope.kode: unknown field");
 }
 
+/* ---- JSON written against a newer schema (hsctl publish --ignore-unknown-fields) ----------------------- */
+
+/* Collects the paths hs_json_drop_unknown_fields reports, comma-separated. */
+static void collect_path(void *ctx, const char *path)
+{
+    char *paths = ctx;
+    size_t len = strlen(paths);
+    snprintf(paths + len, 256 - len, "%s%s", len ? "," : "", path);
+}
+
+static void test_unknown_fields_are_dropped_at_any_depth_when_asked(void **state)
+{
+    const ProtobufCMessageDescriptor *desc = &healthsignals__v1__indicator_observation__descriptor;
+    json_t *json =
+        json_loads("{\"indicator\":\"x\",\"volum\":1,\"scope\":{\"kind\":\"REGION\",\"code\":\"1084\","
+                   "\"ward\":\"7\"},\"confidence\":{\"low\":1}}",
+                   0, NULL);
+    char paths[256] = "";
+    assert_int_equal(hs_json_drop_unknown_fields(desc, json, collect_path, paths), 3);
+    assert_string_equal(paths, "volum,scope.ward,confidence");
+    hs_error error = {0};
+    Healthsignals__V1__IndicatorObservation *obs =
+        (Healthsignals__V1__IndicatorObservation *)hs_json_to_message(desc, json, &error);
+    assert_non_null(obs);
+    assert_string_equal(obs->scope->code, "1084");
+    protobuf_c_message_free_unpacked(&obs->base, NULL);
+    json_decref(json);
+}
+
+static void test_unknown_fields_are_dropped_in_lists_and_maps_of_messages(void **state)
+{
+    json_t *json = json_loads("{\"children\":[{\"i32\":1},{\"i32\":2,\"later\":true}],"
+                              "\"scopeById\":{\"7\":{\"code\":\"DK\",\"region\":1}}}",
+                              0, NULL);
+    char paths[256] = "";
+    assert_int_equal(hs_json_drop_unknown_fields(&everything_descriptor, json, collect_path, paths), 2);
+    assert_string_equal(paths, "children[1].later,scopeById.7.region");
+    hs_error error = {0};
+    ProtobufCMessage *msg = hs_json_to_message(&everything_descriptor, json, &error);
+    assert_non_null(msg);
+    protobuf_c_message_free_unpacked(msg, NULL);
+    json_decref(json);
+}
+
+static void test_dropping_unknown_fields_leaves_bad_values_of_known_ones(void **state)
+{
+    /* Only what a reader cannot know is ignored: a known field of the wrong type, or an enum name this
+     * version lacks, is still refused. */
+    const ProtobufCMessageDescriptor *desc = &healthsignals__v1__indicator_observation__descriptor;
+    json_t *json = json_loads("{\"unit\":\"PER_MILLE\",\"volume\":\"many\"}", 0, NULL);
+    assert_int_equal(hs_json_drop_unknown_fields(desc, json, NULL, NULL), 0);
+    assert_int_equal(json_object_size(json), 2);
+    hs_error error = {0};
+    assert_null(hs_json_to_message(desc, json, &error));
+    assert_string_equal(error.message, "unit: \"PER_MILLE\" is not a value of enum healthsignals.v1.Unit");
+    json_decref(json);
+}
+
+static void test_unknown_enum_number_decodes_as_proto3_open_enums_do(void **state)
+{
+    /* `unit: 42` is valid proto3 JSON; what healthsignals does with the number is validation's decision
+     * (test_validate.c: "unit: 42 is unknown to this version of healthsignals.v1.Unit"). */
+    Healthsignals__V1__IndicatorObservation *obs = (Healthsignals__V1__IndicatorObservation *)decode_ok(
+        &healthsignals__v1__indicator_observation__descriptor, "{\"unit\":42}");
+    assert_int_equal(obs->unit, 42);
+    protobuf_c_message_free_unpacked(&obs->base, NULL);
+}
+
 static void test_wrong_type_in_nested_message_names_the_path(void **state)
 {
     const ProtobufCMessageDescriptor *desc = &healthsignals__v1__indicator_observation__descriptor;
@@ -1223,6 +1291,10 @@ int main(void)
         cmocka_unit_test(test_bool_is_true_or_false_only),
         cmocka_unit_test(test_enum_is_read_by_name_or_number),
         cmocka_unit_test(test_unknown_enum_number_is_written_as_a_number),
+        cmocka_unit_test(test_unknown_fields_are_dropped_at_any_depth_when_asked),
+        cmocka_unit_test(test_unknown_fields_are_dropped_in_lists_and_maps_of_messages),
+        cmocka_unit_test(test_dropping_unknown_fields_leaves_bad_values_of_known_ones),
+        cmocka_unit_test(test_unknown_enum_number_decodes_as_proto3_open_enums_do),
         cmocka_unit_test(test_bytes_are_standard_base64_with_padding),
         cmocka_unit_test(test_bytes_accept_url_safe_and_unpadded_base64),
         cmocka_unit_test(test_invalid_base64_is_rejected),

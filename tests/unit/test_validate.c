@@ -261,7 +261,8 @@ static void test_municipality_codes_are_3_digit_dst_codes(void **state)
 
 static void test_unknown_scope_kind_is_rejected(void **state)
 {
-    assert_scope_rejected((Healthsignals__V1__ScopeKind)9, "1084", "scope: unknown kind 9");
+    assert_scope_rejected((Healthsignals__V1__ScopeKind)9, "1084",
+                          "scope.kind: 9 is unknown to this version of healthsignals.v1.ScopeKind");
 }
 
 static void test_region_name_of_a_code(void **state)
@@ -404,7 +405,7 @@ static void test_unit_is_required_and_must_be_known(void **state)
     assert_fails(hs_unit_check_value(HEALTHSIGNALS__V1__UNIT__UNIT_UNSPECIFIED, 1, &why), HS_ERR_VALIDATION,
                  "unit is required");
     assert_fails(hs_unit_check_value((Healthsignals__V1__Unit)42, 1, &why), HS_ERR_VALIDATION,
-                 "unknown unit 42");
+                 "42 is unknown to this version of healthsignals.v1.Unit");
 }
 
 static void test_unit_parse_by_name_in_any_case_or_percent_sign(void **state)
@@ -528,7 +529,8 @@ static void test_indicator_required_fields_are_named(void **state)
     obs->unit = HEALTHSIGNALS__V1__UNIT__UNIT_UNSPECIFIED;
     assert_fails(hs_validate_indicator(obs, &why), HS_ERR_VALIDATION, "unit is required");
     obs->unit = (Healthsignals__V1__Unit)77;
-    assert_fails(hs_validate_indicator(obs, &why), HS_ERR_VALIDATION, "unit: unknown unit 77");
+    assert_fails(hs_validate_indicator(obs, &why), HS_ERR_VALIDATION,
+                 "unit: 77 is unknown to this version of healthsignals.v1.Unit");
     free_message(obs);
 
     assert_fails(hs_validate_indicator(NULL, &why), HS_ERR_VALIDATION, "indicator observation is missing");
@@ -744,7 +746,8 @@ static void test_budget_line_needs_slug_text_year_and_kind(void **state)
     line->kind = HEALTHSIGNALS__V1__BUDGET_KIND__BUDGET_KIND_UNSPECIFIED;
     assert_fails(hs_validate_budget_line(line, &why), HS_ERR_VALIDATION, "kind is required");
     line->kind = (Healthsignals__V1__BudgetKind)8;
-    assert_fails(hs_validate_budget_line(line, &why), HS_ERR_VALIDATION, "kind: unknown kind 8");
+    assert_fails(hs_validate_budget_line(line, &why), HS_ERR_VALIDATION,
+                 "kind: 8 is unknown to this version of healthsignals.v1.BudgetKind");
     line->kind = HEALTHSIGNALS__V1__BUDGET_KIND__ACCOUNTS;
     replace(&line->unit, "Danske Regioner");
     assert_fails(hs_validate_budget_line(line, &why), HS_ERR_VALIDATION,
@@ -814,7 +817,8 @@ static void test_rule_target_kinds_need_a_direction(void **state)
     rule->kind = HEALTHSIGNALS__V1__RULE_KIND__ESCALATION_LEVELS; /* levels rise with utilisation */
     assert_int_equal(hs_validate_rule(rule, NULL), HS_OK);
     rule->direction = (Healthsignals__V1__Direction)5;
-    assert_fails(hs_validate_rule(rule, &why), HS_ERR_VALIDATION, "direction: unknown direction 5");
+    assert_fails(hs_validate_rule(rule, &why), HS_ERR_VALIDATION,
+                 "direction: 5 is unknown to this version of healthsignals.v1.Direction");
     free_message(rule);
 }
 

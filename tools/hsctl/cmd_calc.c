@@ -12,7 +12,8 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: hsctl calc SERVICE [--rules FILE] [--changes] [--input FILE] < in.ndjson > out.ndjson\n"
+            "usage: hsctl calc SERVICE [--rules FILE] [--changes] [--input FILE] [--ignore-unknown-fields]\n"
+            "                  < in.ndjson > out.ndjson\n"
             "       hsctl calc --list\n"
             "\n"
             "Runs SERVICE's calculation offline: CloudEvents JSON lines in, and out the final output\n"
@@ -22,6 +23,9 @@ static void usage(FILE *out)
             "                  as for 'hsctl rules apply'\n"
             "  --changes       print every output change as it happens\n"
             "  --input FILE    read events from FILE instead of standard input\n"
+            "  --ignore-unknown-fields\n"
+            "                  skip fields of \"data\" this version does not know (each reported on\n"
+            "                  stderr) instead of rejecting the event, as hsctl publish does\n"
             "  --list          list the services hsctl can run\n");
 }
 
@@ -32,9 +36,13 @@ hs_err hsctl_calc(int argc, char **argv, const hsctl_globals *g)
     hs_offline_options options = {0};
     bool list = false;
     static const struct option opts[] = {
-        {"rules", required_argument, NULL, 'r'}, {"changes", no_argument, NULL, 'c'},
-        {"input", required_argument, NULL, 'i'}, {"list", no_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"rules", required_argument, NULL, 'r'},
+        {"changes", no_argument, NULL, 'c'},
+        {"input", required_argument, NULL, 'i'},
+        {"list", no_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {"ignore-unknown-fields", no_argument, NULL, 'u'},
+        {NULL, 0, NULL, 0},
     };
     int opt;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -43,6 +51,7 @@ hs_err hsctl_calc(int argc, char **argv, const hsctl_globals *g)
         case 'c': options.changes = true; break;
         case 'i': input_path = optarg; break;
         case 'l': list = true; break;
+        case 'u': options.ignore_unknown_fields = true; break;
         case 'h': usage(stdout); return HS_OK;
         default: usage(stderr); return HS_ERR_USAGE;
         }
@@ -82,7 +91,10 @@ hs_err hsctl_calc(int argc, char **argv, const hsctl_globals *g)
     fflush(stdout);
     if (err != HS_OK)
         return hsctl_fail(err, "%s", error.message);
-    fprintf(stderr, "hsctl calc %s: %ld facts applied, %ld rejected, %ld output changes, %ld output keys\n",
-            calc->name, stats.facts, stats.rejected, stats.changes, stats.outputs);
+    char unknown[64] = "";
+    if (stats.unknown_fields)
+        snprintf(unknown, sizeof unknown, ", %ld unknown fields ignored", stats.unknown_fields);
+    fprintf(stderr, "hsctl calc %s: %ld facts applied, %ld rejected, %ld output changes, %ld output keys%s\n",
+            calc->name, stats.facts, stats.rejected, stats.changes, stats.outputs, unknown);
     return stats.rejected ? HS_ERR_VALIDATION : HS_OK;
 }

@@ -38,10 +38,12 @@ static void usage(FILE *out)
             "         not decode), \"subject\" its key, and hsdlq, hserrorcode, hserror, hssourcetopic,\n"
             "         hssourcepartition, hssourceoffset, hsservice say where it came from and why.\n"
             "replay   re-publishes the selected dead letters to their source topics with their original\n"
-            "         key and bytes (partitioned by grouping key, with CloudEvents headers). One whose\n"
-            "         bytes still fail to decode or validate is skipped with its reason: fix it through\n"
-            "         JSON instead. --from FILE (or -) publishes the lines of 'dlq list --json' after\n"
-            "         editing, each validated as hsctl publish does, to its source topic.\n"
+            "         key and bytes (partitioned by grouping key, with CloudEvents headers, so a\n"
+            "         wrong_partition dead letter lands where it belongs). One whose bytes still fail\n"
+            "         to decode or validate, or whose key is not its value's identity, is skipped with\n"
+            "         its reason: fix it through JSON instead. --from FILE (or -) publishes the\n"
+            "         lines of 'dlq list --json' after editing, each validated as hsctl publish does,\n"
+            "         to its source topic.\n"
             "\n"
             "SELECTION (every option given must match; none: all dead letters):\n"
             "  --service NAME         rejected by service NAME\n"
@@ -462,8 +464,11 @@ static hs_err produce(replay_run *run, const hs_topic *topic, const char *key, c
     }
 }
 
-/* Whether the rejected bytes would pass what every service checks first (decode, size, validation). */
-static hs_err still_valid(const hs_topic *topic, const rd_kafka_message_t *record, hs_error *error)
+/* Whether the rejected record would pass what every service checks first (decode, size, validation, and
+ * admission's key check: the key must be the value's identity). Its partition need not be checked: a replay
+ * places it by its grouping key, which is how a wrong_partition dead letter is mended. */
+static hs_err still_valid(const hs_topic *topic, const char *key, const rd_kafka_message_t *record,
+                          hs_error *error)
 {
     if (!record->payload)
         return HS_OK;
@@ -475,6 +480,9 @@ static hs_err still_valid(const hs_topic *topic, const rd_kafka_message_t *recor
     if (!value)
         return hs_error_set(error, HS_ERR_DECODE, "still not a valid %s", topic->value_type->name);
     err = hs_validate_message(value, error);
+    char group[HS_KEY_MAX];
+    if (err == HS_OK)
+        err = hs_topic_check_key(topic, key, value, group, error);
     protobuf_c_message_free_unpacked(value, NULL);
     return err;
 }
@@ -507,7 +515,7 @@ static void replay_one(void *ctx, const rd_kafka_message_t *record, const dead_l
         skip(run, where, "no usable key", error.message);
         return;
     }
-    if (still_valid(topic, record, &error) != HS_OK) {
+    if (still_valid(topic, key, record, &error) != HS_OK) {
         char reason[sizeof error.message + 80];
         snprintf(reason, sizeof reason, "%s (fix it through JSON: hsctl dlq list --json, then replay --from)",
                  error.message);

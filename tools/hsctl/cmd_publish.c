@@ -15,6 +15,7 @@
 
 #include "hs/csv.h"
 #include "hs/event.h"
+#include "hs/json.h"
 #include "hs/kafka.h"
 #include "hs/validate.h"
 #include "hsctl.h"
@@ -27,10 +28,13 @@ typedef struct publish_run {
     const char *name; /* input name for messages: the file, or "-" */
     rd_kafka_t *producer;
     bool dry_run;
+    bool ignore_unknown;   /* --ignore-unknown-fields */
     bool dropped_reported; /* the note on dead-letter attributes was printed */
     const char *source;
     long rows, published, rejected;
     long delivered, undelivered;
+    long unknown_fields, unknown_reported; /* fields --ignore-unknown-fields dropped; how many were shown */
+    long line_no;                          /* the line being read, for reports */
     struct timespec started, last_progress;
 } publish_run;
 
@@ -39,6 +43,7 @@ static void usage(FILE *out)
     fprintf(
         out,
         "usage: hsctl publish TOPIC (--csv FILE | --ndjson FILE | -) [--dry-run] [--source URI]\n"
+        "                     [--ignore-unknown-fields]\n"
         "\n"
         "Validates every row and publishes the good ones to TOPIC. Bad rows are reported as\n"
         "FILE:LINE: reason on stderr and not published. FILE '-' reads standard input.\n"
@@ -49,10 +54,17 @@ static void usage(FILE *out)
         "                   \"data_base64\" the protobuf bytes (as hsctl tail prints dead letters);\n"
         "                   \"data\": null with a \"subject\" publishes a tombstone (deletes the fact\n"
         "                   with that key). The event's id, source, time and extension attributes\n"
-        "                   (traceparent, ...) are kept as ce_* headers; an invalid time is rejected\n"
+        "                   (traceparent, ...) are kept as ce_* headers; an invalid time is rejected.\n"
+        "                   A \"subject\" beside data must be the data's identity (the record key)\n"
         "  -                same as --ndjson -\n"
         "  --dry-run        validate only; publish nothing\n"
         "  --source URI     CloudEvents source of events that carry none (default /healthsignals/hsctl)\n"
+        "  --ignore-unknown-fields\n"
+        "                   for JSON written against a newer schema: skip fields of \"data\" that\n"
+        "                   this version does not know (each reported on stderr as FILE:LINE, and\n"
+        "                   counted in the summary) instead of rejecting the line; values of known\n"
+        "                   fields are checked as always (an enum number this version does not\n"
+        "                   know is still rejected)\n"
         "\n"
         "Exit status 0 only if every row was good and every record was delivered; 1 if rows were\n"
         "rejected (the good ones are still published); 3 if the broker failed.\n");
@@ -131,6 +143,24 @@ static hs_err publish_record(publish_run *run, long line, const char *key, const
 /* --- CloudEvents JSON lines ------------------------------------------------------------------------------
  */
 
+static void on_unknown_field(void *ctx, const char *path)
+{
+    publish_run *run = ctx;
+    run->unknown_fields++;
+    if (run->unknown_reported++ < MAX_REPORTED_FAILURES)
+        fprintf(stderr, "%s:%ld: ignored unknown field data.%s\n", run->name, run->line_no, path);
+}
+
+/* --ignore-unknown-fields: drops what this version does not know from the event's data, if the event is of
+ * the topic's type (any other event is rejected as it is). */
+static void drop_unknown_fields(publish_run *run, json_t *event)
+{
+    const json_t *type = json_object_get(event, "type");
+    json_t *data = json_object_get(event, "data");
+    if (json_is_string(type) && hs_topic_find_by_type(json_string_value(type)) == run->topic)
+        hs_json_drop_unknown_fields(run->topic->value_type, data, on_unknown_field, run);
+}
+
 static hs_err publish_ndjson(publish_run *run, FILE *in)
 {
     char *line = NULL;
@@ -161,13 +191,17 @@ static hs_err publish_ndjson(publish_run *run, FILE *in)
             reject(run, line_no, reason);
             continue;
         }
+        run->line_no = line_no;
+        if (run->ignore_unknown)
+            drop_unknown_fields(run, event);
         const hs_topic *topic;
         ProtobufCMessage *value;
         hs_event_meta meta;
         char key[HS_KEY_MAX];
         hs_error error;
         hs_err err = hs_event_from_json(event, &topic, &value, &meta, key, &error);
-        bool had_subject = json_is_string(json_object_get(event, "subject"));
+        const json_t *subject = json_object_get(event, "subject");
+        bool has_subject = json_is_string(subject) && json_string_length(subject) > 0;
         json_t *extensions = NULL;
         char dropped[256];
         if (err == HS_OK)
@@ -187,13 +221,15 @@ static hs_err publish_ndjson(publish_run *run, FILE *in)
         if (err == HS_OK && value)
             err = hs_validate_message(value, &error);
         if (err == HS_OK && value) {
-            /* Validation may normalise identity fields (region names to codes): key from the result. */
-            char group[HS_KEY_MAX], subject[HS_KEY_MAX];
-            memcpy(subject, key, sizeof subject);
-            err = topic->key_of(value, key, group, &error);
-            if (err == HS_OK && had_subject && strcmp(subject, key) != 0)
-                fprintf(stderr, "%s:%ld: note: subject %s is not the data's identity; published as %s\n",
-                        run->name, line_no, subject, key);
+            /* Validation may normalise identity fields (region names to codes): the key is the result's
+             * identity. A subject given beside the data must be that identity: the services admit a record
+             * under no other key (hs_topic_admit), and publishing under another would leave the fact the
+             * subject names in place. */
+            char group[HS_KEY_MAX];
+            if (has_subject && (err = hs_topic_check_key(topic, key, value, group, &error)) != HS_OK)
+                hs_error_prefix(&error, "subject");
+            else if (!has_subject)
+                err = topic->key_of(value, key, group, &error);
         }
         if (err == HS_OK)
             fatal = publish_record(run, line_no, key, value, &meta);
@@ -273,9 +309,13 @@ hs_err hsctl_publish(int argc, char **argv, const hsctl_globals *g)
     const char *csv = NULL, *ndjson = NULL;
     publish_run run = {.source = "/healthsignals/hsctl"};
     static const struct option options[] = {
-        {"csv", required_argument, NULL, 'c'}, {"ndjson", required_argument, NULL, 'j'},
-        {"dry-run", no_argument, NULL, 'n'},   {"source", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
+        {"csv", required_argument, NULL, 'c'},
+        {"ndjson", required_argument, NULL, 'j'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"source", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {"ignore-unknown-fields", no_argument, NULL, 'u'},
+        {NULL, 0, NULL, 0},
     };
     int opt;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -284,6 +324,7 @@ hs_err hsctl_publish(int argc, char **argv, const hsctl_globals *g)
         case 'j': ndjson = optarg; break;
         case 'n': run.dry_run = true; break;
         case 's': run.source = optarg; break;
+        case 'u': run.ignore_unknown = true; break;
         case 'h': usage(stdout); return HS_OK;
         default: usage(stderr); return HS_ERR_USAGE;
         }
@@ -334,9 +375,12 @@ hs_err hsctl_publish(int argc, char **argv, const hsctl_globals *g)
                              g->timeout_ms / 1000);
     }
 
-    fprintf(stderr, "hsctl publish: %s: %ld rows, %ld %s, %ld rejected%s\n", run.name, run.rows,
+    char unknown[64] = "";
+    if (run.unknown_fields)
+        snprintf(unknown, sizeof unknown, ", %ld unknown fields ignored", run.unknown_fields);
+    fprintf(stderr, "hsctl publish: %s: %ld rows, %ld %s, %ld rejected%s%s\n", run.name, run.rows,
             run.published, run.dry_run ? "valid (dry run, nothing published)" : "published", run.rejected,
-            run.undelivered ? ", some not delivered" : "");
+            unknown, run.undelivered ? ", some not delivered" : "");
     if (err != HS_OK)
         return err;
     if (run.undelivered)

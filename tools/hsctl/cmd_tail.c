@@ -3,7 +3,8 @@
  * shows what services see and moves no one's offsets. Tombstones print with "data": null; records that do
  * not decode, and dead letters, print their bytes as data_base64 with the reason. Every record is printed:
  * keys, headers and errors that are not UTF-8 are escaped (\xNN), and a record that still cannot be printed
- * is named on stderr and fails the run.
+ * is named on stderr and fails the run. Every line carries its record's partition ("hspartition"), so that
+ * hsctl calc over a tailed topic refuses what the services refused for its partition.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -168,8 +169,14 @@ json_t *hsctl_record_to_json(const hs_topic *topic, const rd_kafka_message_t *re
             json_object_set_new(event, "hsdecodeerror", json_string(decode_error));
         hsctl_add_dead_letter_attrs(event, record);
     }
-    if (event)
+    if (event && !topic->value_type && !record->payload)
+        hsctl_add_dead_letter_attrs(event, record); /* a dead-lettered tombstone: "data": null, and why */
+    if (event) {
+        /* Where the record was: hsctl calc refuses, as the services do, a record not on its grouping key's
+         * partition (an attribute of this project's, which hsctl publish does not carry). */
+        json_object_set_new(event, "hspartition", json_integer(record->partition));
         add_extensions(event, record);
+    }
     free(key);
     return event;
 }

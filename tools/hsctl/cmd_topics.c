@@ -1,6 +1,6 @@
 /* hsctl topics: create the registry's topics on the broker with their partitions and configuration, list
- * them with their state on the broker, or describe one. The registry (hs/topic.h) is the only source of
- * topic names, partition counts and cleanup policies.
+ * them with their state on the broker, describe one, or tell the partition of grouping keys. The registry
+ * (hs/topic.h) is the only source of topic names, partition counts and cleanup policies.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -14,11 +14,15 @@ static void usage(FILE *out)
     fprintf(out, "usage: hsctl topics create [--replication-factor N]\n"
                  "       hsctl topics list\n"
                  "       hsctl topics describe TOPIC\n"
+                 "       hsctl topics partition TOPIC GROUPING_KEY...\n"
                  "\n"
                  "create    creates every topic of the registry that does not exist yet (existing ones are\n"
                  "          left as they are and reported)\n"
                  "list      the registry's topics, their layout and whether they exist on the broker\n"
                  "describe  one topic: registry entry, partitions with leaders and offsets\n"
+                 "partition the partition a record with each grouping key belongs on (murmur2 of the\n"
+                 "          grouping key modulo the registry's count; docs/producers.md), one\n"
+                 "          \"GROUPING_KEY PARTITION\" line each; needs no broker\n"
                  "\n"
                  "  --replication-factor N   replicas per partition (default: the broker's default)\n");
 }
@@ -187,6 +191,20 @@ static hs_err topics_describe(rd_kafka_t *rk, const hsctl_globals *g, const char
     return err;
 }
 
+/* The partition of each grouping key: what a producer outside the project must pass explicitly, and what the
+ * reason of a wrong_partition dead letter names. */
+static hs_err topics_partition(const char *name, char **keys, int count)
+{
+    const hs_topic *topic = hsctl_topic_arg(name);
+    if (!topic)
+        return HS_ERR_NOT_FOUND;
+    if (!topic->value_type || topic->global)
+        return hsctl_fail(HS_ERR_USAGE, "%s is not partitioned by a grouping key", topic->name);
+    for (int i = 0; i < count; i++)
+        printf("%s %d\n", keys[i], (int)hs_topic_partition(topic, keys[i]));
+    return HS_OK;
+}
+
 hs_err hsctl_topics(int argc, char **argv, const hsctl_globals *g)
 {
     int replication = -1;
@@ -211,6 +229,13 @@ hs_err hsctl_topics(int argc, char **argv, const hsctl_globals *g)
         }
     }
     const char *action = optind < argc ? argv[optind++] : NULL;
+    if (action && strcmp(action, "partition") == 0) {
+        if (argc - optind < 2) {
+            usage(stderr);
+            return HS_ERR_USAGE;
+        }
+        return topics_partition(argv[optind], argv + optind + 1, argc - optind - 1);
+    }
     bool describe = action && strcmp(action, "describe") == 0;
     if (!action || (describe ? optind + 1 != argc : optind != argc) ||
         (!describe && strcmp(action, "create") != 0 && strcmp(action, "list") != 0)) {

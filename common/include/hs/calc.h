@@ -60,16 +60,18 @@ typedef struct hs_calc {
 /* --- the offline driver (hsctl calc) ------------------------------------------------------------------- */
 
 typedef struct hs_offline_options {
-    bool changes;       /* print every change in order, instead of the final table sorted by key */
-    const char *source; /* CloudEvents source of the outputs; default "/healthsignals/<calc name>" */
+    bool changes;               /* print every change in order, instead of the final table sorted by key */
+    const char *source;         /* CloudEvents source of the outputs; default "/healthsignals/<calc name>" */
+    bool ignore_unknown_fields; /* skip (and report) fields of "data" this version does not know */
 } hs_offline_options;
 
 /* Counts of one offline run, for the summary line. */
 typedef struct hs_offline_stats {
-    long facts;    /* input events applied */
-    long rejected; /* input events that failed to parse, validate or apply (reported on stderr) */
-    long changes;  /* output changes after de-duplication */
-    long outputs;  /* keys in the final output table */
+    long facts;          /* input events applied */
+    long rejected;       /* input events that failed to parse, validate or apply (reported on stderr) */
+    long changes;        /* output changes after de-duplication */
+    long outputs;        /* keys in the final output table */
+    long unknown_fields; /* fields skipped by ignore_unknown_fields */
 } hs_offline_stats;
 
 /* Runs `calc` over CloudEvents JSON lines: first `rules` (may be NULL; JSON lines, or a JSON array of

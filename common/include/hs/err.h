@@ -14,6 +14,9 @@ typedef enum hs_err {
     HS_ERR_PARSE = 13,      /* text input (CSV, JSON, command line) could not be read */
     HS_ERR_NOT_FOUND = 14,  /* a named thing (topic, key, service) does not exist */
     HS_ERR_USAGE = 15,      /* a command was called wrongly */
+    /* The outside world: a record where it does not belong (admission, hs/topic.h). */
+    HS_ERR_WRONG_PARTITION = 16, /* a fact is not on its grouping key's partition */
+    HS_ERR_KEY_MISMATCH = 17,    /* a record's key is not the identity of its value */
     /* The outside world: the environment. */
     HS_ERR_IO = 20,      /* a file or socket operation failed */
     HS_ERR_KAFKA = 21,   /* the broker or the Kafka client reported an error */

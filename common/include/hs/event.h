@@ -70,8 +70,9 @@ json_t *hs_event_read_extensions(const rd_kafka_message_t *record);
  * new JSON object name -> string (numbers and booleans in their JSON text), which the caller json_decref()s
  * (*out NULL when there is none). Attributes whose names begin with "hs" are this project's diagnostics of
  * dead letters (hserror, hssourcetopic, ...: see hsctl tail) and are left out; their names go to `dropped`
- * (may be NULL), comma-separated. Errors: a name that is not lowercase letters and digits (CloudEvents
- * naming), a value that is an object or array. */
+ * (may be NULL), comma-separated — but for hspartition, the partition hsctl tail says a record was on, which
+ * is left out silently (a republished record is placed by its grouping key). Errors: a name that is not
+ * lowercase letters and digits (CloudEvents naming), a value that is an object or array. */
 hs_err hs_event_extensions(const json_t *event, json_t **out, char dropped[256], hs_error *error);
 
 /* The structured-mode JSON of an event: `value` NULL means a tombstone. Returns a new reference, NULL only

@@ -38,6 +38,19 @@ json_t *hs_json_from_message(const ProtobufCMessage *msg);
 ProtobufCMessage *hs_json_to_message(const ProtobufCMessageDescriptor *desc, const json_t *json,
                                      hs_error *error);
 
+/* Called with the path of each unknown field hs_json_drop_unknown_fields removes ("scope.region",
+ * "labels.team.extra", "items[2].note"); the string lives until the call returns. */
+typedef void (*hs_json_unknown_fn)(void *ctx, const char *path);
+
+/* The proto3 JSON mapping's "ignore unknown fields" option, for JSON written against a newer schema: removes
+ * from `json` (an object to be read as a message of type `desc`) every member that names no field, at any
+ * depth — in submessages, in lists and in maps of messages — so that hs_json_to_message() then reads the
+ * rest. Calls `on_unknown` (which may be NULL) for each and returns how many were removed. Everything else,
+ * including a known field of the wrong JSON type and an enum name this version does not know, is left for
+ * hs_json_to_message() to refuse: only the fields a reader cannot know are ignored, never a bad value. */
+size_t hs_json_drop_unknown_fields(const ProtobufCMessageDescriptor *desc, json_t *json,
+                                   hs_json_unknown_fn on_unknown, void *ctx);
+
 /* hs_json_from_message() as compact JSON text: a malloc'd, NUL-terminated string the caller free()s; NULL
  * only when out of memory. Doubles are printed with 17 significant digits (jansson's "%.17g"), so that every
  * value reads back exactly: 0.1 appears as 0.10000000000000001. */

@@ -11,8 +11,9 @@
  * to the committed offset without emitting, then live. hs.rules.v1 is read in full by every instance, before
  * facts and whenever it changes; each committed offset carries the digest of the rules its partition's
  * outputs reflect, so that a rule change reaches the outputs exactly once (docs/reliability.md, "Rule
- * changes"). Records that do not decode or validate, or that the calculation refuses, go to hs.dlq.v1
- * inside the transaction; bad rules too, once per service.
+ * changes"). Records that do not decode or validate, that are not admitted (a key that is not the value's
+ * identity, a partition that is not the grouping key's: hs_topic_admit in hs/topic.h), or that the
+ * calculation refuses, go to hs.dlq.v1 inside the transaction; bad rules too, once per service.
  */
 #ifndef HS_RUNTIME_H
 #define HS_RUNTIME_H

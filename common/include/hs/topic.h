@@ -46,8 +46,34 @@ const hs_topic *hs_topic_find_by_type(const char *type_name);
  * grouping key irrelevant. Returns HS_ERR_VALIDATION for a key that does not split. */
 hs_err hs_topic_group_of_key(const hs_topic *topic, const char *key, char group[HS_KEY_MAX], hs_error *error);
 
-/* The partition for a grouping key in `topic`, with Kafka's murmur2 (hs/partition.h). */
+/* The partition for a grouping key in `topic`, with Kafka's murmur2 (hs/partition.h), modulo the registry's
+ * partition count — never the count a broker reports: the count is part of the contract, so that the
+ * partition of a grouping key cannot change under a running system (docs/producers.md). */
 int32_t hs_topic_partition(const hs_topic *topic, const char *group);
+
+/* --- Admission: what a service accepts as a fact -------------------------------------------------------
+ * A service computes on a record only if it is where every other revision of its fact and every other fact
+ * of its grouping key is; anything else would be silently counted twice, or apart from the facts it belongs
+ * with. Both checks run after decoding and validation (which normalises scopes, so the identity is the
+ * canonical one); the runtime dead-letters what they refuse, with their reason. */
+
+/* Checks that `key` is the record key of `value` (a validated message of the topic's type), or, for a
+ * tombstone (`value` NULL), that it splits as a key of this topic; fills `group` with its grouping key.
+ * HS_ERR_KEY_MISMATCH naming both keys: "record key 'a/region:1081/2023Q2' is not its value's identity
+ * 'a/region:1082/2023Q2' (indicator/scope/period)"; HS_ERR_VALIDATION for a tombstone key that does not
+ * split; the key function's error for a value without its identity fields. */
+hs_err hs_topic_check_key(const hs_topic *topic, const char *key, const ProtobufCMessage *value,
+                          char group[HS_KEY_MAX], hs_error *error);
+
+/* Checks that a record whose grouping key is `group` was found on `partition`: HS_ERR_WRONG_PARTITION with
+ * "record on partition 3, its grouping key 'x' belongs on partition 5 of 8" otherwise. A global topic (read
+ * in full by every instance) has no wrong partition. */
+hs_err hs_topic_check_partition(const hs_topic *topic, const char *group, int32_t partition, hs_error *error);
+
+/* Both checks, in that order: whether the record at `partition` with `key` and `value` (NULL: a tombstone)
+ * may be computed on. */
+hs_err hs_topic_admit(const hs_topic *topic, int32_t partition, const char *key,
+                      const ProtobufCMessage *value, hs_error *error);
 
 /* Dead letters carry the rejected record whole, plus headers, so the DLQ accepts records larger than the
  * broker's default limit; the runtime's producer allows the same. */

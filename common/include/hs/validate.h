@@ -59,7 +59,11 @@
 /* Each checks one message and returns HS_OK, or the first failure with its reason in `error` (which may be
  * NULL). They normalise scopes in place (see hs_scope_normalize): the message must own its strings through
  * malloc, as one decoded with protobuf-c's default allocator or built with malloc/strdup does, so that
- * protobuf_c_message_free_unpacked(msg, NULL) frees the rewritten code. Nothing else is changed. */
+ * protobuf_c_message_free_unpacked(msg, NULL) frees the rewritten code. Nothing else is changed.
+ * An enum field holding a number this version does not know (proto3 enums are open, so a message written
+ * against a newer schema decodes with it) fails: "unit: 42 is unknown to this version of
+ * healthsignals.v1.Unit" — every enum of the inputs decides a range, a direction, an identity or a rule, so
+ * nothing may compute on one it cannot interpret. */
 
 /* Required: indicator (code syntax), scope, period (hs_period_parse), unit; value finite and within the
  * unit's range (hs_unit_check_value); volume 0..HS_VALIDATE_COUNT_MAX when present; at most 16 quality flags
@@ -135,8 +139,9 @@ const char *hs_region_name(const char *code);
 
 /* HS_OK when `value` is allowed in `unit`: finite, and within the unit's range (HS_VALIDATE_*_MAX above:
  * PERCENT 0..100; DAYS, WEEKS, COUNT, FTE, RATIO, INDEX and RATE from 0; DKK negative too).
- * UNIT_UNSPECIFIED fails with "unit is required", an unknown unit number with "unknown unit N". The reason
- * does not name the field ("130 is above 100 for PERCENT"): callers prefix it. */
+ * UNIT_UNSPECIFIED fails with "unit is required", a unit number this version does not know (enums are open:
+ * a newer schema's) with "N is unknown to this version of healthsignals.v1.Unit". The reason does not name
+ * the field ("130 is above 100 for PERCENT"): callers prefix it. */
 hs_err hs_unit_check_value(Healthsignals__V1__Unit unit, double value, hs_error *error);
 
 /* The range of `unit` into *min and *max; false for UNIT_UNSPECIFIED or a number outside the enum. */
