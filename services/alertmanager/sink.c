@@ -38,7 +38,8 @@
 #define FIRING_RESENDS 4                 /* a FIRING alert's endsAt is this many resend intervals ahead */
 #define BACKOFF_FIRST  250               /* ms: the first retry of a failed POST */
 #define RESPONSE_KEEP  512               /* bytes of an Alertmanager's answer kept for the log */
-#define METADATA_WAIT  30000             /* ms to learn the partitions of hs.alerts.v1 */
+#define METADATA_WAIT  5000              /* ms one attempt to learn the partitions of hs.alerts.v1 takes */
+#define CONNECT_RETRY_MAX 30000          /* ms: the cap of the back-off between two such attempts */
 #define ENTRY_KEY_MAX  (HS_KEY_MAX + 24) /* a key of `alerts` or of `retired` */
 
 const hs_option sink_options[] = {
@@ -161,6 +162,15 @@ struct sink {
     int partitions;
     bool *eof;         /* per partition: read to its end once */
     atomic_bool ready; /* written on the loop, read by the HTTP thread */
+    /* Why the table cannot be rebuilt yet ("broker unreachable"), a static string; NULL when it can. Written
+     * on the loop, read by the HTTP thread. */
+    _Atomic(const char *) kafka_not_ready;
+    uv_work_t metadata_work; /* one attempt to learn the partitions, on libuv's thread pool */
+    bool metadata_running;
+    hs_error metadata_error;
+    int metadata_attempts;
+    int64_t connect_backoff_ms, connect_started_ms, connect_next_log_ms;
+    uv_timer_t connect_retry;
     bool stopping;
     hs_table alerts;  /* fingerprint -> sink_alert *: the table of hs.alerts.v1 */
     hs_table retired; /* "fingerprint~N" -> sink_alert *: alerts replaced under other labels, to resolve */
@@ -174,6 +184,7 @@ struct sink {
     hs_http *http;
     hs_counter *rejected;
     hs_gauge *held, *firing; /* the table's, set on the loop whenever it changes */
+    int exit_code;           /* HS_EXIT_FATAL when the loop stopped on an error after the start */
 };
 
 static int64_t now_ms(void)
@@ -240,6 +251,24 @@ static bool any_due(const sink *s, const sink_alert *a)
     return false;
 }
 
+/* Moves the alert `old`, held under `key`, from the table to `retired`, to be sent RESOLVED `resolved-sends`
+ * times: FIRING, it is resolved now (its ends_at is empty, as a FIRING alert's is: the mapping ends it now);
+ * RESOLVED and not yet delivered, it is delivered. Out of memory, it is dropped (Alertmanager lets it expire
+ * at its endsAt). */
+static void retire(sink *s, const char *key, sink_alert *old)
+{
+    if (am_map_is_firing(old->alert)) {
+        old->alert->state = HEALTHSIGNALS__V1__ALERT_STATE__RESOLVED;
+        memset(old->resolved_sent, 0, sizeof old->resolved_sent);
+    }
+    char retired_key[ENTRY_KEY_MAX];
+    snprintf(retired_key, sizeof retired_key, "%s~%llu", key, (unsigned long long)++s->retired_seq);
+    if (table_put_alert(&s->retired, retired_key, old))
+        hs_table_delete(&s->alerts, key); /* the entry, not the alert: it lives on in `retired` */
+    else
+        alert_delete(&s->alerts, key);
+}
+
 /* The alert held under `key` is replaced by `next` under other labels (its rule's labels or severity
  * changed). Alertmanager knows alerts by their labels, so the old one is kept apart and sent RESOLVED
  * `resolved-sends` times: FIRING, it is resolved now; RESOLVED and not yet delivered, it is delivered. The
@@ -250,15 +279,25 @@ static void retire_if_relabelled(sink *s, const char *key, const Healthsignals__
     sink_alert *old = alert_get(&s->alerts, key);
     if (!old || history || hs_alert_same_labels(old->alert, next) || !any_due(s, old))
         return;
-    if (am_map_is_firing(old->alert)) {
-        /* Its ends_at is empty, as a FIRING alert's is: the mapping ends it now. */
-        old->alert->state = HEALTHSIGNALS__V1__ALERT_STATE__RESOLVED;
-        memset(old->resolved_sent, 0, sizeof old->resolved_sent);
+    retire(s, key, old);
+}
+
+/* A tombstone for `key`: the alert is gone from hs.alerts.v1 (its rule deleted, or the key removed by hand).
+ * Alertmanager still holds it while its endsAt lies ahead, so it is retired like an alert replaced under
+ * other labels: a FIRING one resolved there now, a RESOLVED one not yet delivered still delivered. A tombstone from the rebuild older than a FIRING alert's
+ * endsAt reaches needs nothing sent: every Alertmanager has let the alert expire by itself. Returns whether
+ * the table changed. */
+static bool delete_alert(sink *s, const char *key, bool history)
+{
+    sink_alert *old = alert_get(&s->alerts, key);
+    if (!old)
+        return false;
+    if (history || !any_due(s, old)) {
+        alert_delete(&s->alerts, key);
+        return true;
     }
-    char retired_key[ENTRY_KEY_MAX];
-    snprintf(retired_key, sizeof retired_key, "%s~%llu", key, (unsigned long long)++s->retired_seq);
-    if (table_put_alert(&s->retired, retired_key, old))
-        hs_table_delete(&s->alerts, key); /* the entry, not the alert: it lives on in `retired` */
+    retire(s, key, old);
+    return true;
 }
 
 /* The table's gauges, on the loop (the HTTP thread only renders them). */
@@ -312,11 +351,11 @@ static bool apply_record(sink *s, const rd_kafka_message_t *msg)
     }
     memcpy(key, msg->key, msg->key_len);
     key[msg->key_len] = '\0';
-    if (!msg->payload) {
-        bool held = alert_get(&s->alerts, key) != NULL;
-        alert_delete(&s->alerts, key);
-        return held;
-    }
+    rd_kafka_timestamp_type_t type;
+    int64_t record_ms = rd_kafka_message_timestamp(msg, &type);
+    bool history = !s->ready && record_ms >= 0 && now_ms() - record_ms > FIRING_RESENDS * s->resend_ms;
+    if (!msg->payload)
+        return delete_alert(s, key, history);
     Healthsignals__V1__Alert *alert = (Healthsignals__V1__Alert *)protobuf_c_message_unpack(
         &healthsignals__v1__alert__descriptor, NULL, msg->len, msg->payload);
     hs_error error = {0};
@@ -335,9 +374,6 @@ static bool apply_record(sink *s, const rd_kafka_message_t *msg)
         return false;
     }
     a->alert = alert;
-    rd_kafka_timestamp_type_t type;
-    int64_t record_ms = rd_kafka_message_timestamp(msg, &type);
-    bool history = !s->ready && record_ms >= 0 && now_ms() - record_ms > FIRING_RESENDS * s->resend_ms;
     for (int t = 0; t < MAX_TARGETS; t++)
         a->resolved_sent[t] = history ? s->resolved_sends : 0;
     retire_if_relabelled(s, key, alert, history);
@@ -702,6 +738,102 @@ static int alerts_partitions(rd_kafka_t *rk, hs_error *error)
     return partitions;
 }
 
+/* Reads every partition of hs.alerts.v1 from the beginning, now that their number is known. */
+static hs_err assign_all(sink *s, hs_error *error)
+{
+    s->eof = calloc((size_t)s->partitions, sizeof *s->eof);
+    rd_kafka_topic_partition_list_t *all = rd_kafka_topic_partition_list_new(s->partitions);
+    if (!s->eof || !all) {
+        if (all)
+            rd_kafka_topic_partition_list_destroy(all);
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory");
+    }
+    for (int p = 0; p < s->partitions; p++)
+        rd_kafka_topic_partition_list_add(all, HS_TOPIC_ALERTS, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(s->consumer, all);
+    rd_kafka_topic_partition_list_destroy(all);
+
+    if (pipe(s->kafka_fds) != 0)
+        return hs_error_set(error, HS_ERR_IO, "pipe: %s", strerror(errno));
+    for (int k = 0; k < 2; k++) {
+        fcntl(s->kafka_fds[k], F_SETFL, fcntl(s->kafka_fds[k], F_GETFL) | O_NONBLOCK);
+        fcntl(s->kafka_fds[k], F_SETFD, FD_CLOEXEC);
+    }
+    s->queue = rd_kafka_queue_get_consumer(s->consumer);
+    rd_kafka_queue_io_event_enable(s->queue, s->kafka_fds[1], "1", 1);
+    uv_poll_init(&s->loop, &s->kafka_poll, s->kafka_fds[0]);
+    s->kafka_poll.data = s;
+    uv_poll_start(&s->kafka_poll, UV_READABLE, on_kafka_ready);
+    kafka_poke(s); /* serve whatever is already queued */
+    return HS_OK;
+}
+
+static void start_metadata(sink *s);
+
+static void on_connect_retry(uv_timer_t *timer)
+{
+    start_metadata(timer->data);
+}
+
+/* On libuv's thread pool: one attempt to learn the partitions (it may wait METADATA_WAIT for the broker). */
+static void metadata_work(uv_work_t *req)
+{
+    sink *s = req->data;
+    s->metadata_error = (hs_error){0};
+    s->partitions = alerts_partitions(s->consumer, &s->metadata_error);
+}
+
+/* On the loop, after an attempt: assign the partitions, or try again after a back-off that doubles up to
+ * CONNECT_RETRY_MAX — the broker may come up later, or `hsctl topics create` run later; the sink waits for
+ * either and says which on /readyz, as the services do. */
+static void metadata_done(uv_work_t *req, int status)
+{
+    sink *s = req->data;
+    s->metadata_running = false;
+    if (s->stopping || status != 0)
+        return;
+    s->metadata_attempts++;
+    if (s->partitions > 0) {
+        atomic_store(&s->kafka_not_ready, NULL);
+        hs_error error = {0};
+        if (assign_all(s, &error) != HS_OK) {
+            hs_log(HS_LOG_ERROR, "cannot start", "{s:s}", "error", error.message);
+            s->exit_code = HS_EXIT_FATAL;
+            uv_stop(&s->loop);
+            return;
+        }
+        if (s->metadata_attempts > 1)
+            hs_log(HS_LOG_INFO, "broker reachable", "{s:i, s:I}", "attempts", s->metadata_attempts, "waited_ms",
+                   (json_int_t)(now_ms() - s->connect_started_ms));
+        return;
+    }
+    /* Either no broker answered, or one did and the topic is missing. */
+    bool missing = strstr(s->metadata_error.message, "hsctl topics create") != NULL;
+    atomic_store(&s->kafka_not_ready,
+                 missing ? "hs.alerts.v1 does not exist (hsctl topics create)" : "broker unreachable");
+    int64_t waited = now_ms() - s->connect_started_ms;
+    if (waited >= s->connect_next_log_ms) {
+        hs_log(HS_LOG_WARN, missing ? "alerts topic missing, still trying" : "broker unreachable, still trying",
+               "{s:I, s:i, s:s}", "waited_ms", (json_int_t)waited, "attempts", s->metadata_attempts, "error",
+               s->metadata_error.message);
+        s->connect_next_log_ms = s->connect_next_log_ms < 30000 ? s->connect_next_log_ms * 2 : waited + 60000;
+    }
+    uv_timer_start(&s->connect_retry, on_connect_retry, (uint64_t)s->connect_backoff_ms, 0);
+    s->connect_backoff_ms =
+        s->connect_backoff_ms * 2 < CONNECT_RETRY_MAX ? s->connect_backoff_ms * 2 : CONNECT_RETRY_MAX;
+}
+
+static void start_metadata(sink *s)
+{
+    if (s->stopping || s->metadata_running)
+        return;
+    s->metadata_work.data = s;
+    if (uv_queue_work(&s->loop, &s->metadata_work, metadata_work, metadata_done) == 0)
+        s->metadata_running = true;
+}
+
+/* The consumer, then the partitions of hs.alerts.v1 learnt off the loop: a broker that is not there yet
+ * delays the table's rebuild (/readyz says why), never the start. */
 static hs_err start_kafka(sink *s, hs_error *error)
 {
     rd_kafka_conf_t *conf = hs_kafka_conf_new(hs_config_string(s->config, "bootstrap-servers"), error);
@@ -724,30 +856,13 @@ static hs_err start_kafka(sink *s, hs_error *error)
         return hs_error_set(error, HS_ERR_CONFIG, "%s", errstr);
     }
     rd_kafka_poll_set_consumer(s->consumer);
-    s->partitions = alerts_partitions(s->consumer, error);
-    if (s->partitions == 0)
-        return error->code;
-    s->eof = calloc((size_t)s->partitions, sizeof *s->eof);
-    rd_kafka_topic_partition_list_t *all = rd_kafka_topic_partition_list_new(s->partitions);
-    if (!s->eof || !all)
-        return hs_error_set(error, HS_ERR_NOMEM, "out of memory");
-    for (int p = 0; p < s->partitions; p++)
-        rd_kafka_topic_partition_list_add(all, HS_TOPIC_ALERTS, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_assign(s->consumer, all);
-    rd_kafka_topic_partition_list_destroy(all);
-
-    if (pipe(s->kafka_fds) != 0)
-        return hs_error_set(error, HS_ERR_IO, "pipe: %s", strerror(errno));
-    for (int k = 0; k < 2; k++) {
-        fcntl(s->kafka_fds[k], F_SETFL, fcntl(s->kafka_fds[k], F_GETFL) | O_NONBLOCK);
-        fcntl(s->kafka_fds[k], F_SETFD, FD_CLOEXEC);
-    }
-    s->queue = rd_kafka_queue_get_consumer(s->consumer);
-    rd_kafka_queue_io_event_enable(s->queue, s->kafka_fds[1], "1", 1);
-    uv_poll_init(&s->loop, &s->kafka_poll, s->kafka_fds[0]);
-    s->kafka_poll.data = s;
-    uv_poll_start(&s->kafka_poll, UV_READABLE, on_kafka_ready);
-    kafka_poke(s); /* serve whatever is already queued */
+    atomic_store(&s->kafka_not_ready, "connecting to Kafka");
+    uv_timer_init(&s->loop, &s->connect_retry);
+    s->connect_retry.data = s;
+    s->connect_backoff_ms = BACKOFF_FIRST;
+    s->connect_started_ms = now_ms();
+    s->connect_next_log_ms = 1000;
+    start_metadata(s);
     return HS_OK;
 }
 
@@ -840,8 +955,12 @@ static void on_http(void *ctx, const char *path, hs_http_response *out)
         out->body = strdup("ok\n");
     } else if (strcmp(path, "/readyz") == 0) {
         bool ready = atomic_load(&s->ready);
+        const char *why = atomic_load(&s->kafka_not_ready);
         out->status = ready ? 200 : 503;
-        out->body = strdup(ready ? "ready\n" : "rebuilding the alerts table\n");
+        char body[160];
+        snprintf(body, sizeof body, "%s%s\n", ready ? "" : "not ready: ",
+                 ready ? "ready" : why ? why : "rebuilding the alerts table");
+        out->body = strdup(body);
     } else {
         out->status = 404;
         out->body = strdup("not found: try /metrics, /healthz or /readyz\n");
@@ -978,6 +1097,7 @@ int sink_run(const hs_config *config)
         hs_log(HS_LOG_INFO, "running", "{s:i, s:I}", "alertmanagers", s.target_count, "resend_interval_ms",
                (json_int_t)s.resend_ms);
         uv_run(&s.loop, UV_RUN_DEFAULT);
+        exit_code = s.exit_code;
     }
     stop(&s);
     uv_loop_close(&s.loop);
