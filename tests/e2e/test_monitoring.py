@@ -91,9 +91,8 @@ def get_json(url, timeout=10):
 
 
 def service(binary, name, extra=()):
-    """A service on a free port (its log says which), like hstest.Service but with flags of its own."""
-    if not extra:
-        return hstest.Service(binary, name, f"hs-{name}-monitoring-{RUN}", BOOTSTRAP, work, RUN)
+    """A program that is no runtime service (no consumer group, no commit interval) on a free port (its log
+    says which), as hstest.Service starts those, with flags of its own."""
     svc = hstest.Service.__new__(hstest.Service)
     svc.name, svc.port = name, None
     svc.log = open(os.path.join(work, f"{name}.log"), "w+")
@@ -288,9 +287,15 @@ def main():
            "--storage.tsdb.retention.time=20y", f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
           "prometheus")
     prom = Prometheus(prom_port)
-    hstest.wait_for(lambda: get_json(f"{prom.url}/-/ready") is not None or
-                    urllib.request.urlopen(f"{prom.url}/-/ready", timeout=2).status == 200,
-                    lambda: f"Prometheus not ready: {log_tail('prometheus')}", timeout=30)
+    def prom_ready():
+        try:
+            with urllib.request.urlopen(f"{prom.url}/-/ready", timeout=2) as r:
+                return r.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    if not hstest.wait_for(prom_ready, lambda: f"Prometheus not ready: {log_tail('prometheus')}", timeout=30):
+        return
 
     # 1. every job scraped, the rules loaded.
     jobs = {f"hs-{name}" for name in services}
@@ -357,9 +362,12 @@ def main():
                        lambda: f"HealthsignalsDeadLetters not in Alertmanager: {[a['labels'] for a in am_alerts()]}",
                        timeout=20, interval=0.5):
         ok("Prometheus's HealthsignalsDeadLetters (hs-capacity, category=platform) active in Alertmanager")
-    if hstest.wait_for(lambda: has(lambda l: l.get("service") == "targets" and "1081" in l.get("scope", "")),
-                       lambda: "no targets alert of the sink's in Alertmanager", timeout=20, interval=0.5):
-        ok("the sink's health alerts active in the same Alertmanager")
+    # Midtjylland misses the national udredningsret target (61 < 79): its alert, delivered by the sink.
+    if hstest.wait_for(lambda: has(lambda l: l.get("subject") == "udredningsret.somatik.compliance"
+                                   and l.get("scope") == "region:1082" and l.get("service") == "targets"),
+                       lambda: f"Midtjylland's udredningsret alert not in Alertmanager: "
+                               f"{[a['labels'] for a in am_alerts()]}", timeout=20, interval=0.5):
+        ok("the sink's health alerts (Midtjylland's udredningsret) active in the same Alertmanager")
 
 
 try:
