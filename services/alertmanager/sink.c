@@ -33,14 +33,14 @@
 #include "hs/table.h"
 #include "hs/validate.h"
 
-#define MAX_TARGETS    8
-#define POLL_BATCH     2000              /* records per wake-up before the loop gets a turn */
-#define FIRING_RESENDS 4                 /* a FIRING alert's endsAt is this many resend intervals ahead */
-#define BACKOFF_FIRST  250               /* ms: the first retry of a failed POST */
-#define RESPONSE_KEEP  512               /* bytes of an Alertmanager's answer kept for the log */
-#define METADATA_WAIT  5000              /* ms one attempt to learn the partitions of hs.alerts.v1 takes */
-#define CONNECT_RETRY_MAX 30000          /* ms: the cap of the back-off between two such attempts */
-#define ENTRY_KEY_MAX  (HS_KEY_MAX + 24) /* a key of `alerts` or of `retired` */
+#define MAX_TARGETS       8
+#define POLL_BATCH        2000              /* records per wake-up before the loop gets a turn */
+#define FIRING_RESENDS    4                 /* a FIRING alert's endsAt is this many resend intervals ahead */
+#define BACKOFF_FIRST     250               /* ms: the first retry of a failed POST */
+#define RESPONSE_KEEP     512               /* bytes of an Alertmanager's answer kept for the log */
+#define METADATA_WAIT     5000              /* ms one attempt to learn the partitions of hs.alerts.v1 takes */
+#define CONNECT_RETRY_MAX 30000             /* ms: the cap of the back-off between two such attempts */
+#define ENTRY_KEY_MAX     (HS_KEY_MAX + 24) /* a key of `alerts` or of `retired` */
 
 const hs_option sink_options[] = {
     {.name = "bootstrap-servers",
@@ -160,31 +160,31 @@ struct sink {
     rd_kafka_t *consumer;
     rd_kafka_queue_t *queue;
     int partitions;
+    int metadata_attempts;
     bool *eof;         /* per partition: read to its end once */
     atomic_bool ready; /* written on the loop, read by the HTTP thread */
+    bool stopping;
+    bool metadata_running;
     /* Why the table cannot be rebuilt yet ("broker unreachable"), a static string; NULL when it can. Written
      * on the loop, read by the HTTP thread. */
     _Atomic(const char *) kafka_not_ready;
     uv_work_t metadata_work; /* one attempt to learn the partitions, on libuv's thread pool */
-    bool metadata_running;
     hs_error metadata_error;
-    int metadata_attempts;
+    int exit_code; /* HS_EXIT_FATAL when the loop stopped on an error after the start */
     int64_t connect_backoff_ms, connect_started_ms, connect_next_log_ms;
     uv_timer_t connect_retry;
-    bool stopping;
     hs_table alerts;  /* fingerprint -> sink_alert *: the table of hs.alerts.v1 */
     hs_table retired; /* "fingerprint~N" -> sink_alert *: alerts replaced under other labels, to resolve */
     uint64_t retired_seq;
     CURLM *multi;
     target targets[MAX_TARGETS];
     int target_count;
-    int64_t resend_ms, retry_max_ms;
     int resolved_sends;
+    int64_t resend_ms, retry_max_ms;
     hs_metrics *metrics;
     hs_http *http;
     hs_counter *rejected;
     hs_gauge *held, *firing; /* the table's, set on the loop whenever it changes */
-    int exit_code;           /* HS_EXIT_FATAL when the loop stopped on an error after the start */
 };
 
 static int64_t now_ms(void)
@@ -284,9 +284,9 @@ static void retire_if_relabelled(sink *s, const char *key, const Healthsignals__
 
 /* A tombstone for `key`: the alert is gone from hs.alerts.v1 (its rule deleted, or the key removed by hand).
  * Alertmanager still holds it while its endsAt lies ahead, so it is retired like an alert replaced under
- * other labels: a FIRING one resolved there now, a RESOLVED one not yet delivered still delivered. A tombstone from the rebuild older than a FIRING alert's
- * endsAt reaches needs nothing sent: every Alertmanager has let the alert expire by itself. Returns whether
- * the table changed. */
+ * other labels: a FIRING one resolved there now, a RESOLVED one not yet delivered still delivered. A
+ * tombstone from the rebuild older than a FIRING alert's endsAt reaches needs nothing sent: every
+ * Alertmanager has let the alert expire by itself. Returns whether the table changed. */
 static bool delete_alert(sink *s, const char *key, bool history)
 {
     sink_alert *old = alert_get(&s->alerts, key);
@@ -803,8 +803,8 @@ static void metadata_done(uv_work_t *req, int status)
             return;
         }
         if (s->metadata_attempts > 1)
-            hs_log(HS_LOG_INFO, "broker reachable", "{s:i, s:I}", "attempts", s->metadata_attempts, "waited_ms",
-                   (json_int_t)(now_ms() - s->connect_started_ms));
+            hs_log(HS_LOG_INFO, "broker reachable", "{s:i, s:I}", "attempts", s->metadata_attempts,
+                   "waited_ms", (json_int_t)(now_ms() - s->connect_started_ms));
         return;
     }
     /* Either no broker answered, or one did and the topic is missing. */
@@ -813,7 +813,8 @@ static void metadata_done(uv_work_t *req, int status)
                  missing ? "hs.alerts.v1 does not exist (hsctl topics create)" : "broker unreachable");
     int64_t waited = now_ms() - s->connect_started_ms;
     if (waited >= s->connect_next_log_ms) {
-        hs_log(HS_LOG_WARN, missing ? "alerts topic missing, still trying" : "broker unreachable, still trying",
+        hs_log(HS_LOG_WARN,
+               missing ? "alerts topic missing, still trying" : "broker unreachable, still trying",
                "{s:I, s:i, s:s}", "waited_ms", (json_int_t)waited, "attempts", s->metadata_attempts, "error",
                s->metadata_error.message);
         s->connect_next_log_ms = s->connect_next_log_ms < 30000 ? s->connect_next_log_ms * 2 : waited + 60000;
@@ -959,7 +960,9 @@ static void on_http(void *ctx, const char *path, hs_http_response *out)
         out->status = ready ? 200 : 503;
         char body[160];
         snprintf(body, sizeof body, "%s%s\n", ready ? "" : "not ready: ",
-                 ready ? "ready" : why ? why : "rebuilding the alerts table");
+                 ready ? "ready"
+                 : why ? why
+                       : "rebuilding the alerts table");
         out->body = strdup(body);
     } else {
         out->status = 404;
