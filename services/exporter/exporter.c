@@ -46,17 +46,21 @@ const hs_option exporter_options[] = {
 
 /* The records of one series identity: one per period; `exported` is the one on /metrics (the latest), NULL
  * before the tables are rebuilt. */
+typedef struct member {
+    xm_record *record;
+} member;
+
 typedef struct group {
-    xm_record **members;
+    member *members;
     size_t count, cap;
     xm_record *exported;
 } group;
 
 typedef struct table_state {
-    bool read;          /* one of the tables read (--topics) */
+    bool read; /* one of the tables read (--topics) */
     int partitions;
-    bool *eof;          /* per partition: read to its end once */
-    hs_gauge *keys;     /* records held */
+    bool *eof;      /* per partition: read to its end once */
+    hs_gauge *keys; /* records held */
     hs_counter *rejected;
     size_t count;
 } table_state;
@@ -80,16 +84,21 @@ typedef struct exporter {
     size_t series_count;
 } exporter;
 
-/* --- the tables ------------------------------------------------------------------------------------------ */
+/* --- the tables ------------------------------------------------------------------------------------------
+ */
 
 /* hs_tables hold pointers, as the bytes of the pointer. */
-static void *pointer_get(const hs_table *table, const char *key)
+static void *entry_pointer(const hs_table_entry *e)
 {
-    const hs_table_entry *e = hs_table_get(table, key);
     void *p = NULL;
     if (e)
         memcpy(&p, e->value, sizeof p);
     return p;
+}
+
+static void *pointer_get(const hs_table *table, const char *key)
+{
+    return entry_pointer(hs_table_get(table, key));
 }
 
 static bool pointer_put(hs_table *table, const char *key, void *p)
@@ -103,9 +112,9 @@ static void publish(exporter *x, const xm_record *r)
     const xm_family *families = xm_families(&n);
     for (size_t i = 0; i < r->count; i++) {
         const xm_sample *s = &r->samples[i];
-        hs_gauge_set(hs_metrics_gauge_v(x->metrics, families[s->family].name, families[s->family].help,
-                                        s->labels),
-                     s->value);
+        hs_gauge_set(
+            hs_metrics_gauge_v(x->metrics, families[s->family].name, families[s->family].help, s->labels),
+            s->value);
     }
     x->series_count += r->count;
 }
@@ -123,8 +132,8 @@ static xm_record *latest_of(const group *g)
 {
     xm_record *latest = NULL;
     for (size_t i = 0; i < g->count; i++)
-        if (!latest || xm_later(g->members[i], latest))
-            latest = g->members[i];
+        if (!latest || xm_later(g->members[i].record, latest))
+            latest = g->members[i].record;
     return latest;
 }
 
@@ -165,7 +174,7 @@ static void apply(exporter *x, xm_table table, const char *key, const char *iden
     xm_record *old = pointer_get(&x->records, record_key);
     if (old) {
         for (size_t i = 0; i < g->count; i++)
-            if (g->members[i] == old) {
+            if (g->members[i].record == old) {
                 g->members[i] = g->members[--g->count];
                 break;
             }
@@ -176,14 +185,14 @@ static void apply(exporter *x, xm_table table, const char *key, const char *iden
     if (record) {
         if (g->count == g->cap) {
             size_t cap = g->cap ? g->cap * 2 : 4;
-            xm_record **members = realloc(g->members, cap * sizeof *members);
+            member *members = realloc(g->members, cap * sizeof *members);
             if (members) {
                 g->members = members;
                 g->cap = cap;
             }
         }
         if (g->count < g->cap && pointer_put(&x->records, record_key, record)) {
-            g->members[g->count++] = record;
+            g->members[g->count++] = (member){record};
             x->tables[table].count++;
         } else {
             hs_log(HS_LOG_ERROR, "out of memory: record dropped", "{s:s}", "key", key);
@@ -250,16 +259,15 @@ static void on_rebuilt(exporter *x)
     size_t cursor = 0;
     const hs_table_entry *e;
     while ((e = hs_table_next(&x->groups, &cursor))) {
-        group *g;
-        memcpy(&g, e->value, sizeof g);
+        group *g = entry_pointer(e);
         export_latest(x, g);
     }
     hs_gauge_set(x->series, (double)x->series_count);
     atomic_store(&x->ready, true);
     hs_metrics_unlock(x->metrics);
     hs_log(HS_LOG_INFO, "tables rebuilt", "{s:i, s:i, s:i, s:i}", "target_status",
-           (int)x->tables[XM_TARGETS].count, "variation", (int)x->tables[XM_VARIATION].count, "capacity_status",
-           (int)x->tables[XM_CAPACITY].count, "series", (int)x->series_count);
+           (int)x->tables[XM_TARGETS].count, "variation", (int)x->tables[XM_VARIATION].count,
+           "capacity_status", (int)x->tables[XM_CAPACITY].count, "series", (int)x->series_count);
 }
 
 static void on_partition_eof(exporter *x, const rd_kafka_message_t *msg)
@@ -336,9 +344,11 @@ static hs_err select_tables(exporter *x, hs_error *error)
         snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), p);
         xm_table table;
         if (len > 0 && !xm_table_of(name, &table))
-            return hs_error_set(error, HS_ERR_CONFIG, "HS_TOPICS: '%s' is not a derived table the exporter "
-                                "maps (%s, %s, %s)", name, xm_table_topic(XM_TARGETS),
-                                xm_table_topic(XM_VARIATION), xm_table_topic(XM_CAPACITY));
+            return hs_error_set(error, HS_ERR_CONFIG,
+                                "HS_TOPICS: '%s' is not a derived table the exporter "
+                                "maps (%s, %s, %s)",
+                                name, xm_table_topic(XM_TARGETS), xm_table_topic(XM_VARIATION),
+                                xm_table_topic(XM_CAPACITY));
         if (len > 0)
             x->tables[table].read = true;
         p += len + (comma ? 1 : 0);
@@ -355,9 +365,10 @@ static hs_err start_kafka(exporter *x, hs_error *error)
     if (!conf)
         return error->code;
     /* No group offsets are ever committed: the group id only names the client to the brokers. */
-    const char *props[] = {"group.id",        "hs-exporter",    "enable.auto.commit", "false",
-                           "enable.partition.eof", "true",       "isolation.level",    "read_committed",
-                           "client.id",       "hs-exporter",    NULL};
+    const char *props[] = {
+        "group.id", "hs-exporter",     "enable.auto.commit", "false",     "enable.partition.eof",
+        "true",     "isolation.level", "read_committed",     "client.id", "hs-exporter",
+        NULL};
     for (const char *const *p = props; *p; p += 2)
         if (hs_kafka_conf_set(conf, p[0], p[1], error) != HS_OK) {
             rd_kafka_conf_destroy(conf);
@@ -473,8 +484,9 @@ static hs_err start(exporter *x, hs_error *error)
             "Records of a derived table that do not decode or whose key is not their identity (skipped)",
             "topic", topic, NULL);
     }
-    x->series = hs_metrics_gauge(x->metrics, "hs_exporter_series",
-                                 "Series of the derived tables on this page (the latest period of each)", NULL);
+    x->series =
+        hs_metrics_gauge(x->metrics, "hs_exporter_series",
+                         "Series of the derived tables on this page (the latest period of each)", NULL);
     hs_metrics_on_render(x->metrics, refresh_gauges, x);
     if (hs_http_start(hs_config_string(x->config, "http-addr"), NULL, on_http, x, &x->http, error) != HS_OK)
         return error->code;
@@ -508,14 +520,12 @@ static void stop(exporter *x)
     size_t cursor = 0;
     const hs_table_entry *e;
     while ((e = hs_table_next(&x->records, &cursor))) {
-        xm_record *r;
-        memcpy(&r, e->value, sizeof r);
+        xm_record *r = entry_pointer(e);
         xm_record_free(r);
     }
     cursor = 0;
     while ((e = hs_table_next(&x->groups, &cursor))) {
-        group *g;
-        memcpy(&g, e->value, sizeof g);
+        group *g = entry_pointer(e);
         free(g->members);
         free(g);
     }
