@@ -4,8 +4,8 @@ tools/demo-data's capacity series) published with the akutplan and variation rul
 capacity services computing the derived tables, and the exporter serving them on /metrics. Checked:
 
 - /metrics holds exactly the samples an independent reading of the three tables predicts (`hsctl tail
-  --from-beginning`, latest record per key, the latest period per series), and the figures of DOMAIN.md on the
-  way: Tabel 10 2023Q2's variation 21 (Nordjylland 87, Sjælland 66), Midtjylland missing the udredningsret
+  --from-beginning`, latest record per key, the latest period per series), and the figures of docs/domain.md
+  §10 on the way: Tabel 10 2023Q2's variation 21 (Nordjylland 87, Sjælland 66), Midtjylland missing the udredningsret
   target (61 < 79), a capacity level;
 - `promtool check metrics` finds nothing on the page;
 - a tombstone on hs.variation.v1 removes its series, and the series shows the previous period instead;

@@ -1,6 +1,6 @@
-/* The exporter's mapping (services/exporter/exporter_map.c): Tabel 10 of DOMAIN.md (cancer standard pathway
- * times, the rows the variation tests use) through the real variation calculation, its 2023Q2 record mapped
- * to hs_variation_spread 21, hs_variation_national_value 77 and each region's value and rank; a target
+/* The exporter's mapping (services/exporter/exporter_map.c): Tabel 10 (docs/domain.md §10.4, cancer standard
+ * pathway times; the rows the variation tests use) through the real variation calculation, its 2023Q2 record
+ * mapped to hs_variation_spread 21, hs_variation_national_value 77 and each region's value and rank; a target
  * status MISSED, MET, and NO_BASELINE (no hs_target_met, no threshold); a capacity status of a hospital
  * (utilisation as a ratio, its region from its code); records refused (key not the value's identity, not the
  * message, a label not UTF-8); which period is the latest; and the OpenMetrics text of a history, byte for
