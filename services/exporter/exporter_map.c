@@ -32,17 +32,20 @@ enum {
 };
 
 static const xm_family families[F_COUNT] = {
-    [F_CAPACITY_AVAILABLE] = {"hs_capacity_available",
-                              "Units of a resource available (beds, places, slots) in the scope, latest period "
-                              "(hs.capacity-status.v1)"},
+    [F_CAPACITY_AVAILABLE] =
+        {"hs_capacity_available",
+         "Units of a resource available (beds, places, slots) in the scope, latest period "
+         "(hs.capacity-status.v1)"},
     [F_CAPACITY_LEVEL] = {"hs_capacity_level",
                           "Escalation level 1 (normal) to 4 (extreme pressure) of a resource in the scope, "
                           "latest period (hs.capacity-status.v1)"},
-    [F_CAPACITY_OCCUPIED] = {"hs_capacity_occupied",
-                             "Units of a resource in use in the scope, latest period (hs.capacity-status.v1)"},
-    [F_CAPACITY_UTILISATION] = {"hs_capacity_utilisation_ratio",
-                                "Occupied / available units of a resource in the scope, latest period; absent "
-                                "when nothing is available (hs.capacity-status.v1)"},
+    [F_CAPACITY_OCCUPIED] =
+        {"hs_capacity_occupied",
+         "Units of a resource in use in the scope, latest period (hs.capacity-status.v1)"},
+    [F_CAPACITY_UTILISATION] =
+        {"hs_capacity_utilisation_ratio",
+         "Occupied / available units of a resource in the scope, latest period; absent "
+         "when nothing is available (hs.capacity-status.v1)"},
     [F_TARGET_GAP] = {"hs_target_gap",
                       "Value minus target (target minus value when lower is better) of a target rule, in the "
                       "unit; positive is better than the target, latest period (hs.target-status.v1)"},
@@ -55,11 +58,13 @@ static const xm_family families[F_COUNT] = {
     [F_TARGET_VALUE] = {"hs_target_value",
                         "The indicator's value a target rule is evaluated on, latest period, in the unit "
                         "(hs.target-status.v1)"},
-    [F_VARIATION_NATIONAL] = {"hs_variation_national_value",
-                              "The national value of an indicator, latest period, in the unit (hs.variation.v1)"},
-    [F_VARIATION_REGION_RANK] = {"hs_variation_region_rank",
-                                 "A region's rank among the regions for an indicator, 1 = best, latest period "
-                                 "(hs.variation.v1)"},
+    [F_VARIATION_NATIONAL] =
+        {"hs_variation_national_value",
+         "The national value of an indicator, latest period, in the unit (hs.variation.v1)"},
+    [F_VARIATION_REGION_RANK] =
+        {"hs_variation_region_rank",
+         "A region's rank among the regions for an indicator, 1 = best, latest period "
+         "(hs.variation.v1)"},
     [F_VARIATION_REGION_VALUE] = {"hs_variation_region_value",
                                   "A region's value of an indicator, latest period, in the unit "
                                   "(hs.variation.v1)"},
@@ -109,8 +114,8 @@ hs_err xm_identity(xm_table table, const char *key, char out[HS_KEY_MAX + 4], hs
     char storage[HS_KEY_MAX], *parts[8];
     int n = hs_key_split(key, storage, parts, 8);
     if (n < 2)
-        return hs_error_set(error, HS_ERR_VALIDATION, "key '%.200s' does not split into its parts and a period",
-                            key);
+        return hs_error_set(error, HS_ERR_VALIDATION,
+                            "key '%.200s' does not split into its parts and a period", key);
     char without_period[HS_KEY_MAX];
     hs_err err = hs_key_join(without_period, (const char *const *)parts, (size_t)n - 1, error);
     if (err != HS_OK)
@@ -145,7 +150,9 @@ static const char *set_region(xm_record *r, const Healthsignals__V1__Scope *scop
     const char *code = scope && scope->code ? scope->code : "";
     r->region[0] = '\0';
     switch (scope ? scope->kind : HEALTHSIGNALS__V1__SCOPE_KIND__SCOPE_KIND_UNSPECIFIED) {
-    case HEALTHSIGNALS__V1__SCOPE_KIND__NATIONAL: snprintf(r->region, sizeof r->region, "%s", code); return "Hele landet";
+    case HEALTHSIGNALS__V1__SCOPE_KIND__NATIONAL:
+        snprintf(r->region, sizeof r->region, "%s", code);
+        return "Hele landet";
     case HEALTHSIGNALS__V1__SCOPE_KIND__REGION:
         snprintf(r->region, sizeof r->region, "%s", code);
         return hs_region_name(code) ? hs_region_name(code) : "";
@@ -182,7 +189,7 @@ static xm_sample *add(xm_record *r, size_t family, double value)
 static void set_labels(xm_sample *s, const char *const *labels)
 {
     size_t i = 0;
-    for (; labels[i] && i < 2 * XM_LABELS_MAX; i += 2) {
+    for (; labels[i] && i < (size_t)2 * XM_LABELS_MAX; i += 2) {
         s->labels[i] = labels[i];
         s->labels[i + 1] = labels[i + 1] ? labels[i + 1] : "";
     }
@@ -193,9 +200,9 @@ static hs_err map_target(xm_record *r, const Healthsignals__V1__TargetStatus *t,
 {
     const char *region_name = set_region(r, t->scope);
     set_unit(r, t->unit);
-    const char *labels[] = {"indicator", t->subject, "period",   t->period, "region", r->region,
-                            "region_name", region_name, "rule", t->rule, "scope", r->scope,
-                            "unit", r->unit, NULL};
+    const char *labels[] = {"indicator", t->subject,    "period",    t->period, "region",
+                            r->region,   "region_name", region_name, "rule",    t->rule,
+                            "scope",     r->scope,      "unit",      r->unit,   NULL};
     r->samples = calloc(4, sizeof *r->samples);
     if (!r->samples)
         return hs_error_set(error, HS_ERR_NOMEM, "out of memory");
@@ -204,7 +211,8 @@ static hs_err map_target(xm_record *r, const Healthsignals__V1__TargetStatus *t,
         set_labels(add(r, F_TARGET_THRESHOLD, t->target), labels);
     if (t->_gap_case == HEALTHSIGNALS__V1__TARGET_STATUS___GAP_GAP)
         set_labels(add(r, F_TARGET_GAP, t->gap), labels);
-    if (t->status == HEALTHSIGNALS__V1__TARGET_STATE__MET || t->status == HEALTHSIGNALS__V1__TARGET_STATE__MISSED)
+    if (t->status == HEALTHSIGNALS__V1__TARGET_STATE__MET ||
+        t->status == HEALTHSIGNALS__V1__TARGET_STATE__MISSED)
         set_labels(add(r, F_TARGET_MET, t->status == HEALTHSIGNALS__V1__TARGET_STATE__MET ? 1 : 0), labels);
     return HS_OK;
 }
@@ -223,8 +231,9 @@ static hs_err map_variation(xm_record *r, const Healthsignals__V1__RegionalVaria
         for (size_t j = 0; j < i; j++)
             if (strcmp(v->regions[j]->code, region->code) == 0)
                 return hs_error_set(error, HS_ERR_VALIDATION, "region %.40s appears twice", region->code);
-        const char *region_labels[] = {"indicator", v->indicator, "period", v->period, "region", region->code,
-                                       "region_name", region->name, "unit", r->unit, NULL};
+        const char *region_labels[] = {"indicator", v->indicator, "period",      v->period,
+                                       "region",    region->code, "region_name", region->name,
+                                       "unit",      r->unit,      NULL};
         set_labels(add(r, F_VARIATION_REGION_VALUE, region->value), region_labels);
         set_labels(add(r, F_VARIATION_REGION_RANK, region->rank), region_labels);
     }
@@ -237,14 +246,22 @@ static hs_err map_capacity(xm_record *r, const Healthsignals__V1__CapacityStatus
     r->samples = calloc(4, sizeof *r->samples);
     if (!r->samples)
         return hs_error_set(error, HS_ERR_NOMEM, "out of memory");
-    const char *labels[] = {"period", c->period, "region", r->region, "region_name", region_name,
-                            "resource", c->resource, "rollup", c->rollup ? "true" : "false", "rule", c->rule,
-                            "scope", r->scope, NULL};
+    const char *labels[] = {"period",    c->period,  "region",    r->region, "region_name",
+                            region_name, "resource", c->resource, "rollup",  c->rollup ? "true" : "false",
+                            "rule",      c->rule,    "scope",     r->scope,  NULL};
     if (c->_utilisation_pct_case == HEALTHSIGNALS__V1__CAPACITY_STATUS___UTILISATION_PCT_UTILISATION_PCT)
         set_labels(add(r, F_CAPACITY_UTILISATION, c->utilisation_pct / 100), labels);
     set_labels(add(r, F_CAPACITY_LEVEL, c->level), labels);
     set_labels(add(r, F_CAPACITY_AVAILABLE, c->available), labels);
     set_labels(add(r, F_CAPACITY_OCCUPIED, c->occupied), labels);
+    return HS_OK;
+}
+
+static hs_err labels_utf8(const xm_sample *s, hs_error *error)
+{
+    for (size_t k = 0; s->labels[k]; k += 2)
+        if (!hs_validate_utf8(s->labels[k + 1], strlen(s->labels[k + 1])))
+            return hs_error_set(error, HS_ERR_VALIDATION, "label %s: value is not UTF-8", s->labels[k]);
     return HS_OK;
 }
 
@@ -305,12 +322,9 @@ hs_err xm_record_decode(xm_table table, const char *key, const void *payload, si
     if (err != HS_OK)
         goto fail;
     /* Prometheus refuses a whole scrape for one label value that is not UTF-8. */
-    for (size_t i = 0; i < r->count; i++)
-        for (const char *const *l = r->samples[i].labels; l[0]; l += 2)
-            if (!hs_validate_utf8(l[1], strlen(l[1]))) {
-                err = hs_error_set(error, HS_ERR_VALIDATION, "label %s: value is not UTF-8", l[0]);
-                goto fail;
-            }
+    for (size_t i = 0; r->samples && i < r->count; i++)
+        if ((err = labels_utf8(&r->samples[i], error)) != HS_OK)
+            goto fail;
     *out = r;
     return HS_OK;
 fail:

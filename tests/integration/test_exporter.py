@@ -4,12 +4,14 @@ tools/demo-data's capacity series) published with the akutplan and variation rul
 capacity services computing the derived tables, and the exporter serving them on /metrics. Checked:
 
 - /metrics holds exactly the samples an independent reading of the three tables predicts (`hsctl tail
-  --from-beginning`, latest record per key, the latest period per series), and the figures of DOMAIN.md on the
-  way: Tabel 10 2023Q2's variation 21 (Nordjylland 87, Sjælland 66), Midtjylland missing the udredningsret
+  --from-beginning`, latest record per key, the latest period per series), and the figures of docs/domain.md
+  §10 on the way: Tabel 10 2023Q2's variation 21 (Nordjylland 87, Sjælland 66), Midtjylland missing the udredningsret
   target (61 < 79), a capacity level;
 - `promtool check metrics` finds nothing on the page;
 - a tombstone on hs.variation.v1 removes its series, and the series shows the previous period instead;
-- restarted, the exporter answers /readyz 503 until rebuilt, then serves the same page;
+- started while no broker answers, an exporter stays up with /readyz 503 "not ready: broker unreachable", and
+  serves the same page once the broker is reachable; restarted, it answers /readyz 503 until rebuilt, then
+  serves the same page;
 - `hsctl export --format openmetrics` writes every period, `promtool tsdb create-blocks-from openmetrics`
   backfills it, and the block holds the 2022 quarters at their periods' ends.
 
@@ -21,7 +23,9 @@ import os
 import re
 import subprocess
 import sys
+import socket
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -166,23 +170,33 @@ def differences(got, want):
 
 # --- the exporter process -----------------------------------------------------------------------------------
 
-def start_exporter(name):
-    x = hstest.Service.__new__(hstest.Service)
-    x.log = open(os.path.join(work, f"{name}.log"), "w+")
-    x.proc = subprocess.Popen([EXPORTER, "--bootstrap-servers", BOOTSTRAP, "--http-addr", "127.0.0.1:0"],
-                              stdout=x.log, stderr=x.log)
-    x.name, x.port = name, None
-    deadline = time.time() + 60
-    while time.time() < deadline and x.port is None and x.proc.poll() is None:
-        x.log.seek(0)
-        for line in x.log:
-            if '"http endpoint listening"' in line:
-                x.port = json.loads(line)["port"]
-        time.sleep(0.05)
-    if x.port is None:
-        x.log.seek(0)
-        raise SystemExit(f"FAIL: {name} did not start:\n{x.log.read()[-3000:]}")
-    return x
+def start_exporter(name, bootstrap=BOOTSTRAP):
+    return hstest.Service.command([EXPORTER, "--bootstrap-servers", bootstrap, "--http-addr", "127.0.0.1:0"], name,
+                                  work)
+
+
+def forward(listener, host, port):
+    """Forwards every connection to `listener` to host:port, both ways, until the connections close."""
+    def pipe(a, b):
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        for end in (a, b):
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    while True:
+        try:
+            client, _ = listener.accept()
+        except OSError:
+            return
+        upstream = socket.create_connection((host, port))
+        for a, b in ((client, upstream), (upstream, client)):
+            threading.Thread(target=pipe, args=(a, b), daemon=True).start()
 
 
 def metrics(x):
@@ -211,6 +225,12 @@ if fetched.returncode != 0:
     raise SystemExit(f"FAIL: promtool could not be fetched (tools/devtools promtool): {fetched.stderr}")
 PROMTOOL = fetched.stdout.strip()
 
+# A second exporter started while nothing answers at its bootstrap address (a port a forwarder to the broker
+# opens only after the facts are processed): it stays up and not ready, saying why, then catches up.
+with socket.socket() as probe:
+    probe.bind(("127.0.0.1", 0))
+    late_port = probe.getsockname()[1]
+late = start_exporter("exporter-late", bootstrap=f"127.0.0.1:{late_port}")
 hsctl("topics", "create")
 hsctl("rules", "apply", os.path.join(SOURCE, "deploy", "rules", "akutplan.json"))
 hsctl("rules", "apply", os.path.join(SOURCE, "deploy", "rules", "variation.json"))
@@ -262,12 +282,34 @@ else:
 if not any(k[0] == "hs_capacity_level" and dict(k[1]).get("resource") == "beds.medical" for k in got):
     fail("no hs_capacity_level for beds.medical")
 
+# --- the late exporter: not ready while no broker answers, then caught up --------------------------------------
+status, body = late.get("/readyz")
+if late.proc.poll() is not None or status != 503 or body.strip() != "not ready: broker unreachable":
+    fail(f"no broker at start: exit {late.proc.poll()}, /readyz {status} {body!r}")
+else:
+    ok(f"no broker at start: still up, /readyz 503 {body.strip()!r}")
+listener = socket.create_server(("127.0.0.1", late_port))
+broker_host, broker_port = BOOTSTRAP.split(",")[0].rsplit(":", 1)
+threading.Thread(target=forward, args=(listener, broker_host, int(broker_port)), daemon=True).start()
+
 page = metrics(exporter)
 lint = subprocess.run([PROMTOOL, "check", "metrics"], input=page, capture_output=True, text=True, timeout=60)
 if lint.returncode != 0 or lint.stdout.strip() or lint.stderr.strip():
     fail(f"promtool check metrics (exit {lint.returncode}):\n{lint.stdout}{lint.stderr}")
 else:
     ok(f"promtool check metrics finds nothing ({len(page.splitlines())} lines)")
+
+opened = time.time()
+if late.wait_ready():
+    diff = differences(page_samples(metrics(late)), want)
+    if diff:
+        fail("the late exporter, ready, differs:\n  " + "\n  ".join(diff[:10]))
+    else:
+        ok(f"broker reachable: the late exporter ready {time.time() - opened:.1f} s later with the same samples")
+code, _ = late.stop()
+if code != 0:
+    fail(f"the late exporter: SIGTERM: exit {code}")
+listener.close()
 
 # --- a tombstone: the series of the deleted key disappears, the previous period takes its place --------------
 tombstone = os.path.join(work, "tombstone.ndjson")

@@ -56,6 +56,27 @@ class Service:
             self.log.seek(0)
             raise SystemExit(f"FAIL: service {name} did not start:\n{self.log.read()[-3000:]}")
 
+    @classmethod
+    def command(cls, argv, name, work, timeout=60):
+        """Any program with an HTTP endpoint (one that is not a runtime service: the alertmanager sink, the
+        exporter), started with `argv` as it is; its port is read from its log, as for a service."""
+        self = cls.__new__(cls)
+        self.log = open(os.path.join(work, f"{name}.log"), "w+")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log)
+        self.name, self.port = name, None
+        deadline = time.time() + timeout
+        while time.time() < deadline and self.port is None and self.proc.poll() is None:
+            self.log.seek(0)
+            m = re.search(r'"msg":"http endpoint listening","port":(\d+)', self.log.read())
+            if m:
+                self.port = int(m.group(1))
+            else:
+                time.sleep(0.05)
+        if self.port is None:
+            self.log.seek(0)
+            raise SystemExit(f"FAIL: {name} did not start:\n{self.log.read()[-3000:]}")
+        return self
+
     def get(self, path):
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as r:

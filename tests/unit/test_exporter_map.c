@@ -1,6 +1,6 @@
-/* The exporter's mapping (services/exporter/exporter_map.c): Tabel 10 of DOMAIN.md (cancer standard pathway
- * times, the rows the variation tests use) through the real variation calculation, its 2023Q2 record mapped
- * to hs_variation_spread 21, hs_variation_national_value 77 and each region's value and rank; a target
+/* The exporter's mapping (services/exporter/exporter_map.c): Tabel 10 (docs/domain.md §10.4, cancer standard
+ * pathway times; the rows the variation tests use) through the real variation calculation, its 2023Q2 record
+ * mapped to hs_variation_spread 21, hs_variation_national_value 77 and each region's value and rank; a target
  * status MISSED, MET, and NO_BASELINE (no hs_target_met, no threshold); a capacity status of a hospital
  * (utilisation as a ratio, its region from its code); records refused (key not the value's identity, not the
  * message, a label not UTF-8); which period is the latest; and the OpenMetrics text of a history, byte for
@@ -97,7 +97,8 @@ static double value_of(const xm_record *r, const char *name, const char *match, 
     return s->value;
 }
 
-/* --- variation: Tabel 10 through the calculation ---------------------------------------------------------- */
+/* --- variation: Tabel 10 through the calculation ----------------------------------------------------------
+ */
 
 static void test_tabel10_2023q2_spread_21(void **state)
 {
@@ -109,7 +110,8 @@ static void test_tabel10_2023q2_spread_21(void **state)
         for (int i = 0; i < 6; i++)
             fprintf(f,
                     "{\"specversion\":\"1.0\",\"id\":\"t\",\"source\":\"test\",\"type\":\"healthsignals.v1."
-                    "IndicatorObservation\",\"data\":{\"indicator\":\"" KRAEFT "\",\"scope\":{\"code\":\"%s\"},"
+                    "IndicatorObservation\",\"data\":{\"indicator\":\"" KRAEFT
+                    "\",\"scope\":{\"code\":\"%s\"},"
                     "\"period\":\"%s\",\"value\":%d,\"unit\":\"PERCENT\"}}\n",
                     codes[i], tabel10[q].period, tabel10[q].values[i]);
     fclose(f);
@@ -118,7 +120,8 @@ static void test_tabel10_2023q2_spread_21(void **state)
     json_t *data = json_object_get(run.by_key, KRAEFT "/2023Q2");
     assert_non_null(data);
     char *json = json_dumps(data, JSON_COMPACT);
-    xm_record *r = decoded(XM_VARIATION, KRAEFT "/2023Q2", &healthsignals__v1__regional_variation__descriptor, json);
+    xm_record *r =
+        decoded(XM_VARIATION, KRAEFT "/2023Q2", &healthsignals__v1__regional_variation__descriptor, json);
     free(json);
     calcrun_free(&run);
 
@@ -133,7 +136,8 @@ static void test_tabel10_2023q2_spread_21(void **state)
     assert_float_equal(value_of(r, "hs_variation_region_value", "region", "1085"), 66, 0);
     assert_float_equal(value_of(r, "hs_variation_region_rank", "region", "1081"), 1, 0);
     assert_float_equal(value_of(r, "hs_variation_region_rank", "region", "1085"), 5, 0);
-    assert_string_equal(label(sample(r, "hs_variation_region_value", "region", "1085"), "region_name"), "Sjælland");
+    assert_string_equal(label(sample(r, "hs_variation_region_value", "region", "1085"), "region_name"),
+                        "Sjælland");
     assert_int_equal(r->count, 2 + 2 * 5);
     /* Its period: the second quarter of 2023, ending 1 July 2023. */
     assert_int_equal(r->start, 1680307200);
@@ -141,19 +145,21 @@ static void test_tabel10_2023q2_spread_21(void **state)
     xm_record_free(r);
 }
 
-/* --- targets ---------------------------------------------------------------------------------------------- */
+/* --- targets ----------------------------------------------------------------------------------------------
+ */
 
 #define STATUS_JSON(rule, code, kind, period, status, extra)                                                 \
-    "{\"rule\":\"" rule "\",\"subject\":\"udredningsret.somatik.compliance\",\"scope\":{\"kind\":\"" kind       \
-    "\",\"code\":\"" code "\"},\"period\":\"" period "\",\"value\":61,\"unit\":\"PERCENT\",\"status\":\"" status \
-    "\"" extra "}"
+    "{\"rule\":\"" rule "\",\"subject\":\"udredningsret.somatik.compliance\",\"scope\":{\"kind\":\"" kind    \
+    "\",\"code\":\"" code "\"},\"period\":\"" period                                                         \
+    "\",\"value\":61,\"unit\":\"PERCENT\",\"status\":\"" status "\"" extra "}"
 
 static void test_target_missed_met_and_without_baseline(void **state)
 {
     (void)state;
-    xm_record *r = decoded(XM_TARGETS, "udredningsret.somatik.compliance/akutplan.x/region:1082/2023Q2",
-                           &healthsignals__v1__target_status__descriptor,
-                           STATUS_JSON("akutplan.x", "1082", "REGION", "2023Q2", "MISSED", ",\"target\":79,\"gap\":-18"));
+    xm_record *r = decoded(
+        XM_TARGETS, "udredningsret.somatik.compliance/akutplan.x/region:1082/2023Q2",
+        &healthsignals__v1__target_status__descriptor,
+        STATUS_JSON("akutplan.x", "1082", "REGION", "2023Q2", "MISSED", ",\"target\":79,\"gap\":-18"));
     assert_float_equal(value_of(r, "hs_target_value", NULL, NULL), 61, 0);
     assert_float_equal(value_of(r, "hs_target_threshold", NULL, NULL), 79, 0);
     assert_float_equal(value_of(r, "hs_target_gap", NULL, NULL), -18, 0);
@@ -193,7 +199,8 @@ static void test_target_missed_met_and_without_baseline(void **state)
     xm_record_free(r);
 }
 
-/* --- capacity --------------------------------------------------------------------------------------------- */
+/* --- capacity ---------------------------------------------------------------------------------------------
+ */
 
 static void test_capacity_of_a_hospital(void **state)
 {
@@ -216,27 +223,31 @@ static void test_capacity_of_a_hospital(void **state)
     xm_record_free(r);
 
     /* Nothing available: no utilisation at all, rather than a made-up one. */
-    r = decoded(XM_CAPACITY, "beds.intensive/region:1081/2023Q2", &healthsignals__v1__capacity_status__descriptor,
-                "{\"resource\":\"beds.intensive\",\"scope\":{\"kind\":\"REGION\",\"code\":\"1081\"},\"period\":"
-                "\"2023Q2\",\"available\":0,\"occupied\":2,\"level\":4,\"rule\":\"capacity.default\","
-                "\"rollup\":true}");
+    r = decoded(
+        XM_CAPACITY, "beds.intensive/region:1081/2023Q2", &healthsignals__v1__capacity_status__descriptor,
+        "{\"resource\":\"beds.intensive\",\"scope\":{\"kind\":\"REGION\",\"code\":\"1081\"},\"period\":"
+        "\"2023Q2\",\"available\":0,\"occupied\":2,\"level\":4,\"rule\":\"capacity.default\","
+        "\"rollup\":true}");
     assert_null(sample(r, "hs_capacity_utilisation_ratio", NULL, NULL));
     assert_string_equal(label(sample(r, "hs_capacity_level", NULL, NULL), "rollup"), "true");
     xm_record_free(r);
 }
 
-/* --- refused ---------------------------------------------------------------------------------------------- */
+/* --- refused ----------------------------------------------------------------------------------------------
+ */
 
 static void test_records_refused(void **state)
 {
     (void)state;
-    const char *json = "{\"indicator\":\"" KRAEFT "\",\"period\":\"2023Q2\",\"unit\":\"PERCENT\",\"spread\":21}";
+    const char *json =
+        "{\"indicator\":\"" KRAEFT "\",\"period\":\"2023Q2\",\"unit\":\"PERCENT\",\"spread\":21}";
     size_t len;
     uint8_t *bytes = packed(&healthsignals__v1__regional_variation__descriptor, json, &len);
     xm_record *r = (xm_record *)1;
     hs_error error = {0};
     /* Another key than the value's identity would make the series of another key. */
-    assert_int_equal(xm_record_decode(XM_VARIATION, KRAEFT "/2023Q1", bytes, len, &r, &error), HS_ERR_KEY_MISMATCH);
+    assert_int_equal(xm_record_decode(XM_VARIATION, KRAEFT "/2023Q1", bytes, len, &r, &error),
+                     HS_ERR_KEY_MISMATCH);
     assert_null(r);
     free(bytes);
 
@@ -253,7 +264,8 @@ static void test_records_refused(void **state)
     char *p = memchr(bytes, 0xc3, len);
     assert_non_null(p);
     p[0] = (char)0xff;
-    assert_int_equal(xm_record_decode(XM_VARIATION, KRAEFT "/2023Q2", bytes, len, &r, &error), HS_ERR_VALIDATION);
+    assert_int_equal(xm_record_decode(XM_VARIATION, KRAEFT "/2023Q2", bytes, len, &r, &error),
+                     HS_ERR_VALIDATION);
     assert_non_null(strstr(error.message, "UTF-8"));
     free(bytes);
 
@@ -263,20 +275,24 @@ static void test_records_refused(void **state)
     assert_int_equal(xm_identity(XM_CAPACITY, "noperiod", identity, &error), HS_ERR_VALIDATION);
 }
 
-/* --- the latest period ------------------------------------------------------------------------------------ */
+/* --- the latest period ------------------------------------------------------------------------------------
+ */
 
 static void test_latest_period_ends_last(void **state)
 {
     (void)state;
-    xm_record *year = decoded(XM_VARIATION, KRAEFT "/2023", &healthsignals__v1__regional_variation__descriptor,
-                              "{\"indicator\":\"" KRAEFT "\",\"period\":\"2023\",\"unit\":\"PERCENT\"}");
-    xm_record *q4 = decoded(XM_VARIATION, KRAEFT "/2023Q4", &healthsignals__v1__regional_variation__descriptor,
-                            "{\"indicator\":\"" KRAEFT "\",\"period\":\"2023Q4\",\"unit\":\"PERCENT\"}");
-    xm_record *q3 = decoded(XM_VARIATION, KRAEFT "/2023Q3", &healthsignals__v1__regional_variation__descriptor,
-                            "{\"indicator\":\"" KRAEFT "\",\"period\":\"2023Q3\",\"unit\":\"PERCENT\"}");
-    assert_true(xm_later(year, q3));  /* ends later */
+    xm_record *year =
+        decoded(XM_VARIATION, KRAEFT "/2023", &healthsignals__v1__regional_variation__descriptor,
+                "{\"indicator\":\"" KRAEFT "\",\"period\":\"2023\",\"unit\":\"PERCENT\"}");
+    xm_record *q4 =
+        decoded(XM_VARIATION, KRAEFT "/2023Q4", &healthsignals__v1__regional_variation__descriptor,
+                "{\"indicator\":\"" KRAEFT "\",\"period\":\"2023Q4\",\"unit\":\"PERCENT\"}");
+    xm_record *q3 =
+        decoded(XM_VARIATION, KRAEFT "/2023Q3", &healthsignals__v1__regional_variation__descriptor,
+                "{\"indicator\":\"" KRAEFT "\",\"period\":\"2023Q3\",\"unit\":\"PERCENT\"}");
+    assert_true(xm_later(year, q3)); /* ends later */
     assert_false(xm_later(q3, year));
-    assert_true(xm_later(q4, year));  /* the same end, started later */
+    assert_true(xm_later(q4, year)); /* the same end, started later */
     assert_false(xm_later(year, q4));
     assert_false(xm_later(q4, q4));
     xm_record_free(year);
@@ -284,7 +300,8 @@ static void test_latest_period_ends_last(void **state)
     xm_record_free(q3);
 }
 
-/* --- OpenMetrics ------------------------------------------------------------------------------------------ */
+/* --- OpenMetrics ------------------------------------------------------------------------------------------
+ */
 
 static void test_openmetrics_of_a_history(void **state)
 {
@@ -308,9 +325,12 @@ static void test_openmetrics_of_a_history(void **state)
         "# HELP hs_variation_national_value The national value of an indicator, latest period, in the unit "
         "(hs.variation.v1)\n"
         "# TYPE hs_variation_national_value gauge\n"
-        "hs_variation_national_value{indicator=\"" KRAEFT "\",period=\"2022Q1\",unit=\"percent\"} 81 1648771200\n"
-        "hs_variation_national_value{indicator=\"" KRAEFT "\",period=\"2023Q2\",unit=\"percent\"} 77 1688169600\n"
-        "# HELP hs_variation_region_rank A region's rank among the regions for an indicator, 1 = best, latest "
+        "hs_variation_national_value{indicator=\"" KRAEFT
+        "\",period=\"2022Q1\",unit=\"percent\"} 81 1648771200\n"
+        "hs_variation_national_value{indicator=\"" KRAEFT
+        "\",period=\"2023Q2\",unit=\"percent\"} 77 1688169600\n"
+        "# HELP hs_variation_region_rank A region's rank among the regions for an indicator, 1 = best, "
+        "latest "
         "period (hs.variation.v1)\n"
         "# TYPE hs_variation_region_rank gauge\n"
         "hs_variation_region_rank{indicator=\"" KRAEFT "\",period=\"2022Q1\",region=\"1085\",region_name="
@@ -320,7 +340,8 @@ static void test_openmetrics_of_a_history(void **state)
         "# TYPE hs_variation_region_value gauge\n"
         "hs_variation_region_value{indicator=\"" KRAEFT "\",period=\"2022Q1\",region=\"1085\",region_name="
         "\"Sjælland \\\"x\\\"\",unit=\"percent\"} 76 1648771200\n"
-        "# HELP hs_variation_spread The regional variation of an indicator: best minus worst region, absolute, "
+        "# HELP hs_variation_spread The regional variation of an indicator: best minus worst region, "
+        "absolute, "
         "in the unit, latest period (hs.variation.v1)\n"
         "# TYPE hs_variation_spread gauge\n"
         "hs_variation_spread{indicator=\"" KRAEFT "\",period=\"2022Q1\",unit=\"percent\"} 11.5 1648771200\n"

@@ -32,6 +32,14 @@ static void usage(FILE *out)
                  "Records that do not decode are named on stderr and left out (exit status 1).\n");
 }
 
+/* The record an entry of the tables below holds: its address, as the bytes of a pointer. */
+static xm_record *entry_record(const hs_table_entry *e)
+{
+    void *p;
+    memcpy(&p, e->value, sizeof p);
+    return p;
+}
+
 /* Reads `table` whole into `records` ("<key>" -> xm_record *); returns the number of records skipped in
  * *skipped. */
 static hs_err read_table(rd_kafka_t *rk, const hsctl_globals *g, xm_table table, hs_table *records,
@@ -46,7 +54,8 @@ static hs_err read_table(rd_kafka_t *rk, const hsctl_globals *g, xm_table table,
         return hsctl_fail(HS_ERR_KAFKA, "cannot read metadata of %s: %s", name, rd_kafka_err2str(kerr));
     if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0) {
         rd_kafka_metadata_destroy(md);
-        return hsctl_fail(HS_ERR_NOT_FOUND, "topic %s does not exist on the broker (hsctl topics create)", name);
+        return hsctl_fail(HS_ERR_NOT_FOUND, "topic %s does not exist on the broker (hsctl topics create)",
+                          name);
     }
     int partitions = md->topics[0].partition_cnt;
     rd_kafka_topic_partition_list_t *assignment = rd_kafka_topic_partition_list_new(partitions);
@@ -57,7 +66,8 @@ static hs_err read_table(rd_kafka_t *rk, const hsctl_globals *g, xm_table table,
         int64_t low = 0, high = 0;
         kerr = hsctl_watermarks(rk, name, id, &low, &high, g->timeout_ms);
         if (kerr)
-            err = hsctl_fail(HS_ERR_KAFKA, "cannot read offsets of %s [%d]: %s", name, id, rd_kafka_err2str(kerr));
+            err = hsctl_fail(HS_ERR_KAFKA, "cannot read offsets of %s [%d]: %s", name, id,
+                             rd_kafka_err2str(kerr));
         else if (high > low) { /* an empty partition has nothing to wait for */
             rd_kafka_topic_partition_list_add(assignment, name, id)->offset = low;
             open++;
@@ -82,19 +92,20 @@ static hs_err read_table(rd_kafka_t *rk, const hsctl_globals *g, xm_table table,
             hs_error error = {0};
             xm_record *record = NULL;
             if (!msg->key || msg->key_len == 0 || msg->key_len >= sizeof key) {
-                hs_error_set(&error, HS_ERR_VALIDATION, "no key, or one longer than %d bytes", HS_KEY_MAX - 1);
+                hs_error_set(&error, HS_ERR_VALIDATION, "no key, or one longer than %d bytes",
+                             HS_KEY_MAX - 1);
             } else {
                 memcpy(key, msg->key, msg->key_len);
                 key[msg->key_len] = '\0';
-                if (!msg->payload || xm_record_decode(table, key, msg->payload, msg->len, &record, &error) == HS_OK) {
+                if (!msg->payload ||
+                    xm_record_decode(table, key, msg->payload, msg->len, &record, &error) == HS_OK) {
                     const hs_table_entry *e = hs_table_get(records, key);
                     if (e) {
-                        xm_record *old;
-                        memcpy(&old, e->value, sizeof old);
-                        xm_record_free(old);
+                        xm_record_free(entry_record(e));
                         hs_table_delete(records, key);
                     }
-                    if (record && hs_table_put(records, key, &record, sizeof record) == HS_TABLE_NOMEM) {
+                    void *p = record;
+                    if (record && hs_table_put(records, key, &p, sizeof p) == HS_TABLE_NOMEM) {
                         xm_record_free(record);
                         err = hsctl_fail(HS_ERR_NOMEM, "out of memory");
                     }
@@ -167,7 +178,7 @@ hs_err hsctl_export(int argc, char **argv, const hsctl_globals *g)
     size_t count = 0;
     for (int t = 0; t < XM_TABLE_COUNT; t++)
         count += records[t].count;
-    xm_record **all = calloc(count ? count : 1, sizeof *all);
+    xm_record **all = calloc(count ? count : 1, sizeof *all); // NOLINT(bugprone-sizeof-expression): pointers
     if (!all && err == HS_OK)
         err = hsctl_fail(HS_ERR_NOMEM, "out of memory");
     size_t n = 0;
@@ -175,8 +186,7 @@ hs_err hsctl_export(int argc, char **argv, const hsctl_globals *g)
         size_t cursor = 0;
         const hs_table_entry *e;
         while ((e = hs_table_next(&records[t], &cursor))) {
-            xm_record *r;
-            memcpy(&r, e->value, sizeof r);
+            xm_record *r = entry_record(e);
             if (all)
                 all[n++] = r;
             else

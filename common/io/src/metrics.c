@@ -5,10 +5,11 @@
  * string. Families and series are sorted when rendering, not when created.
  *
  * Threads: the registry's structure (the tables, families, series lists, hooks) is guarded by one mutex,
- * taken by lookups, removals and rendering, and recursive so that hs_metrics_lock can hold it over a batch; values are atomics, updated without the lock — by one writer per
- * series, so a relaxed load and store suffice (no locked instruction on the record path) — and read by the
- * renderer. A histogram's _count is rendered as the sum of its buckets, so that it always equals the +Inf
- * bucket even when an observation lands mid-render.
+ * taken by lookups, removals and rendering, and recursive so that hs_metrics_lock can hold it over a batch;
+ * values are atomics, updated without the lock — by one writer per series, so a relaxed load and store
+ * suffice (no locked instruction on the record path) — and read by the renderer. A histogram's _count is
+ * rendered as the sum of its buckets, so that it always equals the +Inf bucket even when an observation lands
+ * mid-render.
  */
 #include "hs/metrics.h"
 
