@@ -91,24 +91,10 @@ def get_json(url, timeout=10):
 
 
 def service(binary, name, extra=()):
-    """A program that is no runtime service (no consumer group, no commit interval) on a free port (its log
-    says which), as hstest.Service starts those, with flags of its own."""
-    svc = hstest.Service.__new__(hstest.Service)
-    svc.name, svc.port = name, None
-    svc.log = open(os.path.join(work, f"{name}.log"), "w+")
-    svc.proc = subprocess.Popen([binary, "--bootstrap-servers", BOOTSTRAP, "--http-addr", "127.0.0.1:0", *extra],
-                                stdout=svc.log, stderr=svc.log)
+    """A program that is no runtime service (no consumer group, no commit interval), on a free port."""
+    svc = hstest.Service.command([binary, "--bootstrap-servers", BOOTSTRAP, "--http-addr", "127.0.0.1:0", *extra],
+                                 name, work)
     started.append(svc.proc)
-
-    def listening():
-        svc.log.seek(0)
-        m = re.search(r'"msg":"http endpoint listening","port":(\d+)', svc.log.read())
-        svc.port = int(m.group(1)) if m else None
-        return svc.port is not None or svc.proc.poll() is not None
-
-    hstest.wait_for(listening, lambda: f"{name} did not start", timeout=30, interval=0.1)
-    if svc.port is None:
-        raise SystemExit(f"FAIL: {name} did not start:\n{log_tail(name)}")
     return svc
 
 

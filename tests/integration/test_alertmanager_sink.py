@@ -20,7 +20,6 @@ usage: test_alertmanager_sink.py SINK HSCTL
 import base64
 import json
 import os
-import re
 import socket
 import ssl
 import subprocess
@@ -259,20 +258,10 @@ def broker_late(am_url):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         late_port = s.getsockname()[1]
-    sink = hstest.Service.__new__(hstest.Service)
-    sink.log = open(os.path.join(work, "sink-late.log"), "w+")
-    sink.proc = subprocess.Popen(
+    sink = hstest.Service.command(
         [SINK, "--bootstrap-servers", f"127.0.0.1:{late_port}", "--http-addr", "127.0.0.1:0",
          "--alertmanager-urls", am_url, "--resend-interval", "1s", "--generator-url",
-         "http://example.invalid/{fingerprint}"], stdout=sink.log, stderr=sink.log)
-    sink.name, sink.port = "sink-late", None
-    def listening():
-        sink.log.seek(0)
-        m = re.search(r'"http endpoint listening","port":(\d+)', sink.log.read())
-        sink.port = int(m.group(1)) if m else None
-        return sink.port is not None
-
-    hstest.wait_for(listening, lambda: "sink-late: no HTTP endpoint", timeout=30, interval=0.1)
+         "http://example.invalid/{fingerprint}"], "sink-late", work)
     time.sleep(8)
     status, body = sink.get("/readyz") if sink.port else (0, "")
     if sink.proc.poll() is not None or status != 503 or body.strip() != "not ready: broker unreachable":
@@ -280,7 +269,7 @@ def broker_late(am_url):
     else:
         ok(f"no broker at start: still up after 8 s, /readyz 503 {body.strip()!r}")
     listener = socket.create_server(("127.0.0.1", late_port))
-    threading.Thread(target=forward, args=(listener, host, int(port)), daemon=True).start()
+    threading.Thread(target=hstest.forward, args=(listener, host, int(port)), daemon=True).start()
     mark = post_count()
     opened = time.time()
     if sink.wait_ready(timeout=60):
@@ -290,30 +279,6 @@ def broker_late(am_url):
     if code != 0:
         fail(f"sink-late: SIGTERM: exit {code}")
     listener.close()
-
-
-def forward(listener, host, port):
-    """Forwards every connection to `listener` to host:port, both ways."""
-    def pipe(a, b):
-        try:
-            while data := a.recv(65536):
-                b.sendall(data)
-        except OSError:
-            pass
-        for s in (a, b):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    while True:
-        try:
-            client, _ = listener.accept()
-        except OSError:
-            return
-        upstream = socket.create_connection((host, port))
-        threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
-        threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
 
 
 def tls(plain_url):

@@ -5,8 +5,10 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -179,3 +181,28 @@ def indicator_fact(indicator, scope, period, value, unit, event_source="test", *
             "unit": unit, **extra}
     return {"specversion": "1.0", "id": "", "source": event_source, "type": "healthsignals.v1.IndicatorObservation",
             "data": data}
+
+
+def forward(listener, host, port):
+    """Forwards every connection accepted on `listener` (a listening socket) to host:port, both ways, until
+    the listener is closed: a broker address that opens later than a process starts (run it in a thread)."""
+    def pipe(a, b):
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        for end in (a, b):
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    while True:
+        try:
+            client, _ = listener.accept()
+        except OSError:
+            return
+        upstream = socket.create_connection((host, port))
+        for a, b in ((client, upstream), (upstream, client)):
+            threading.Thread(target=pipe, args=(a, b), daemon=True).start()
