@@ -27,7 +27,8 @@ bool budget_sub(int64_t a, int64_t b, int64_t *out)
     return true;
 }
 
-/* --- structures of sums ------------------------------------------------------------------------------------ */
+/* --- structures of sums ------------------------------------------------------------------------------------
+ */
 
 long budget_sums_find(const budget_sums *sums, const char *name)
 {
@@ -124,8 +125,8 @@ void budget_sums_free(budget_sums *sums)
     *sums = (budget_sums){0};
 }
 
-hs_err budget_sums_eval(const budget_sums *sums, budget_leaf_fn leaf, void *ctx, int64_t *values, bool *present,
-                        hs_error *error)
+hs_err budget_sums_eval(const budget_sums *sums, budget_leaf_fn leaf, void *ctx, int64_t *values,
+                        bool *present, hs_error *error)
 {
     for (size_t k = 0; k < sums->n_defs; k++) {
         size_t i = sums->order[k];
@@ -155,7 +156,8 @@ hs_err budget_sums_eval(const budget_sums *sums, budget_leaf_fn leaf, void *ctx,
     return HS_OK;
 }
 
-/* --- printed totals, variance, year on year ------------------------------------------------------------------- */
+/* --- printed totals, variance, year on year
+ * ------------------------------------------------------------------- */
 
 bool budget_printed_ok(int64_t computed, int64_t printed, int64_t tolerance, int64_t *difference)
 {
@@ -182,7 +184,8 @@ bool budget_year_change(int64_t previous, int64_t current, int64_t *change, doub
     return true;
 }
 
-/* --- indexation ------------------------------------------------------------------------------------------------- */
+/* --- indexation
+ * ------------------------------------------------------------------------------------------------- */
 
 /* |x| of an int64 as unsigned, INT64_MIN included. */
 static uint64_t magnitude(int64_t x)
@@ -221,7 +224,8 @@ hs_err budget_index(int64_t rate, int64_t cut, int64_t factor_millionths, int64_
     return HS_OK;
 }
 
-/* --- allocation by key --------------------------------------------------------------------------------------- */
+/* --- allocation by key
+ * --------------------------------------------------------------------------------------- */
 
 hs_err budget_allocate(int64_t amount, const int64_t *weights, size_t n, int64_t *parts, hs_error *error)
 {
@@ -281,9 +285,11 @@ hs_err budget_allocate(int64_t amount, const int64_t *weights, size_t n, int64_t
     return HS_OK;
 }
 
-/* --- savings ------------------------------------------------------------------------------------------------ */
+/* --- savings
+ * ------------------------------------------------------------------------------------------------ */
 
-hs_err budget_savings(int64_t total, int first, int last, budget_savings_year *years, size_t n, hs_error *error)
+hs_err budget_savings(int64_t total, int first, int last, budget_savings_year *years, size_t n,
+                      hs_error *error)
 {
     if (last < first)
         return hs_error_set(error, HS_ERR_VALIDATION, "savings period %d..%d is empty", first, last);
@@ -302,8 +308,8 @@ hs_err budget_savings(int64_t total, int first, int last, budget_savings_year *y
     for (size_t i = 0; i < n; i++) {
         budget_savings_year *y = &years[i];
         if (y->year < first || y->year > last)
-            return hs_error_set(error, HS_ERR_VALIDATION, "savings of %d are outside the period %d..%d", y->year,
-                                first, last);
+            return hs_error_set(error, HS_ERR_VALIDATION, "savings of %d are outside the period %d..%d",
+                                y->year, first, last);
         for (size_t j = 0; j < i; j++)
             if (years[j].year == y->year)
                 return hs_error_set(error, HS_ERR_VALIDATION, "savings of %d are given twice", y->year);
@@ -329,7 +335,8 @@ hs_err budget_savings(int64_t total, int first, int last, budget_savings_year *y
     return HS_OK;
 }
 
-/* --- amounts as text --------------------------------------------------------------------------------------- */
+/* --- amounts as text ---------------------------------------------------------------------------------------
+ */
 
 hs_err budget_parse_dkk(const char *text, int64_t *ore, hs_error *error)
 {
@@ -382,7 +389,8 @@ hs_err budget_parse_dkk(const char *text, int64_t *ore, hs_error *error)
             cents = cents * 10 + (uint64_t)(*p - '0');
         }
         if (n == 0)
-            return hs_error_set(error, HS_ERR_PARSE, "amount \"%s\" has no decimals after its separator", text);
+            return hs_error_set(error, HS_ERR_PARSE, "amount \"%s\" has no decimals after its separator",
+                                text);
         if (n == 1)
             cents *= 10;
     }

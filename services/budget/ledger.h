@@ -1,4 +1,4 @@
-/* The arithmetic of the budget service (docs/domain.md §10.8 and the budget section there): money is int64
+/* The arithmetic of the budget service (docs/domain.md §12, figures §10.9): money is int64
  * øre (1/100 DKK); income is negative, expenses positive, so a positive result is a deficit. Every sum and
  * difference is checked: an overflow is bad input (HS_ERR_VALIDATION naming what overflowed), never a
  * wrong number. Nothing here allocates except budget_sums_plan (the evaluation order of a structure) and
@@ -24,7 +24,8 @@ bool budget_add(int64_t a, int64_t b, int64_t *out);
 /* a - b into *out; false on overflow. */
 bool budget_sub(int64_t a, int64_t b, int64_t *out);
 
-/* --- structures of sums: the chart of accounts, consolidation --------------------------------------------- */
+/* --- structures of sums: the chart of accounts, consolidation ---------------------------------------------
+ */
 
 typedef struct budget_sum_def {
     const char *name;         /* the total line ("Driftsresultat") or the group unit ("regionerne") */
@@ -60,10 +61,11 @@ typedef bool (*budget_leaf_fn)(void *ctx, const char *name, int64_t *amount);
 /* Computes every sum from the leaves: values[i] and present[i] for defs[i] (arrays of n_defs). A sum is
  * present when at least one of its parts is; an absent part counts as nothing. Overflow of any sum is
  * HS_ERR_VALIDATION naming the sum (values then unspecified). */
-hs_err budget_sums_eval(const budget_sums *sums, budget_leaf_fn leaf, void *ctx, int64_t *values, bool *present,
-                        hs_error *error);
+hs_err budget_sums_eval(const budget_sums *sums, budget_leaf_fn leaf, void *ctx, int64_t *values,
+                        bool *present, hs_error *error);
 
-/* --- printed totals, variance, year on year ------------------------------------------------------------------- */
+/* --- printed totals, variance, year on year
+ * ------------------------------------------------------------------- */
 
 /* A total printed in a paper against the computed one: *difference = printed - computed; true when it is
  * within `tolerance` øre (>= 0) either way, false when it is a finding. Overflow of the difference counts as
@@ -72,14 +74,16 @@ bool budget_printed_ok(int64_t computed, int64_t printed, int64_t tolerance, int
 
 /* The variance of the steering papers ("Forskel"): budget - other (expected accounts or accounts), so that a
  * positive variance is better than budget whatever the line (more income is more negative, less spending is
- * less positive). False on overflow. Docs/domain.md: operating result 46 200 000 - 34 700 000 = +11 500 000. */
+ * less positive). False on overflow. Docs/domain.md: operating result 46 200 000 - 34 700 000 = +11 500 000.
+ */
 bool budget_variance(int64_t budget, int64_t other, int64_t *variance);
 
 /* Year-on-year change of one line: *change = current - previous; *pct = change / |previous| * 100, or NAN
  * (no percentage) when previous is 0. False on overflow. */
 bool budget_year_change(int64_t previous, int64_t current, int64_t *change, double *pct);
 
-/* --- indexation ------------------------------------------------------------------------------------------------- */
+/* --- indexation
+ * ------------------------------------------------------------------------------------------------- */
 
 /* A rate derived from another year's by the published formula (rate - cut) × factor, where factor is the
  * exact decimal factor_millionths / 1 000 000 (1,034 = 1 034 000), rounded half away from zero to the øre.
@@ -87,7 +91,8 @@ bool budget_year_change(int64_t previous, int64_t current, int64_t *change, doub
  * HS_ERR_VALIDATION on a negative factor or overflow. */
 hs_err budget_index(int64_t rate, int64_t cut, int64_t factor_millionths, int64_t *out, hs_error *error);
 
-/* --- allocation by key --------------------------------------------------------------------------------------- */
+/* --- allocation by key
+ * --------------------------------------------------------------------------------------- */
 
 /* Distributes `amount` øre (either sign) over n parts by the weights (each >= 0, at least one > 0) with
  * largest-remainder rounding: each part gets the floor of its exact share of |amount|, and the øre left over
@@ -96,18 +101,19 @@ hs_err budget_index(int64_t rate, int64_t cut, int64_t factor_millionths, int64_
  * weights zero, or a sum of weights beyond int64. */
 hs_err budget_allocate(int64_t amount, const int64_t *weights, size_t n, int64_t *parts, hs_error *error);
 
-/* --- savings against a target ---------------------------------------------------------------------------- */
+/* --- savings against a target ----------------------------------------------------------------------------
+ */
 
 typedef struct budget_savings_year {
     int year;
-    int64_t lasting;       /* realised lasting savings of the year, øre (>= 0) */
-    int64_t one_off;       /* realised one-off savings of the year, øre (>= 0) */
-    int64_t realised;      /* lasting + one_off */
-    int64_t target;        /* the year's share of the target */
-    int64_t cumulative;    /* realised, first_year..year */
+    int64_t lasting;    /* realised lasting savings of the year, øre (>= 0) */
+    int64_t one_off;    /* realised one-off savings of the year, øre (>= 0) */
+    int64_t realised;   /* lasting + one_off */
+    int64_t target;     /* the year's share of the target */
+    int64_t cumulative; /* realised, first_year..year */
     int64_t cumulative_target;
-    int64_t gap;           /* cumulative - cumulative_target: negative = behind the pro-rata target */
-    bool behind;           /* gap < 0 */
+    int64_t gap; /* cumulative - cumulative_target: negative = behind the pro-rata target */
+    bool behind; /* gap < 0 */
 } budget_savings_year;
 
 /* Savings against a target of `total` øre over the years first..last: each year's target is its pro-rata
@@ -116,9 +122,11 @@ typedef struct budget_savings_year {
  * each at most once, lasting and one_off filled in) get the rest filled in, in place; the cumulative figures
  * count the years of the range up to and including the year, a missing year as no savings.
  * HS_ERR_VALIDATION on an empty range, a year outside it or twice, negative savings or overflow. */
-hs_err budget_savings(int64_t total, int first, int last, budget_savings_year *years, size_t n, hs_error *error);
+hs_err budget_savings(int64_t total, int first, int last, budget_savings_year *years, size_t n,
+                      hs_error *error);
 
-/* --- amounts as text --------------------------------------------------------------------------------------- */
+/* --- amounts as text ---------------------------------------------------------------------------------------
+ */
 
 /* Reads a DKK amount as the papers and the shared CSV print it into øre: "-152100000", "-152.100.000",
  * "25,85", "-1.234,5", "25.85" (a single dot followed by one or two digits is a decimal point; dots in

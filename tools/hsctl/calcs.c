@@ -3,16 +3,14 @@
 
 #include <string.h>
 
+#include "budget.h"
 #include "capacity.h"
 #include "count.h"
 #include "targets.h"
 #include "variation.h"
 
 static const hs_calc *const calcs[] = {
-    &count_calc,
-    &capacity_calc,
-    &targets_calc,
-    &variation_calc,
+    &count_calc, &capacity_calc, &targets_calc, &variation_calc, &budget_calc,
 };
 
 const hs_calc *hsctl_calc_find(const char *name)

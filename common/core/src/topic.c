@@ -199,6 +199,23 @@ static hs_err variation_key(const ProtobufCMessage *value, char key[HS_KEY_MAX],
     return err ? err : copy_group(group, variation->indicator, error);
 }
 
+static hs_err budget_status_key(const ProtobufCMessage *value, char key[HS_KEY_MAX], char group[HS_KEY_MAX],
+                                hs_error *error)
+{
+    const Healthsignals__V1__BudgetStatus *status = (const void *)value;
+    if (empty(status->unit))
+        return missing(error, "unit");
+    if (empty(status->line))
+        return missing(error, "line");
+    char year[16];
+    snprintf(year, sizeof year, "%d", (int)status->year);
+    const ProtobufCEnumValue *kind =
+        protobuf_c_enum_descriptor_get_value(&healthsignals__v1__budget_kind__descriptor, (int)status->kind);
+    const char *parts[] = {status->unit, status->line, year, kind ? kind->name : "BUDGET_KIND_UNSPECIFIED"};
+    hs_err err = hs_key_join(key, parts, 4, error);
+    return err ? err : copy_group(group, status->unit, error);
+}
+
 static const hs_topic topics[] = {
     {.name = HS_TOPIC_INDICATORS,
      .value_type = &healthsignals__v1__indicator_observation__descriptor,
@@ -292,6 +309,17 @@ static const hs_topic topics[] = {
      .global = 0,
      .description = "RegionalVariation: best and worst region, spread and national value per indicator and "
                     "period (variation)"},
+    {.name = HS_TOPIC_BUDGET_STATUS,
+     .value_type = &healthsignals__v1__budget_status__descriptor,
+     .key_layout = "unit/line/year/kind",
+     .grouping = "unit",
+     .key_of = budget_status_key,
+     .partitions = 4,
+     .cleanup_policy = "compact",
+     .retention_ms = -1,
+     .global = 0,
+     .description = "BudgetStatus: leaves and computed totals per unit, line, year and kind, printed totals "
+                    "checked, variances (budget)"},
     {.name = HS_TOPIC_DLQ,
      .value_type = NULL,
      .key_layout = "original key",

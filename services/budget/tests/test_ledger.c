@@ -14,8 +14,8 @@
 
 #include "ledger.h"
 
-#define MIO(x) ((int64_t)(x) * 100000000) /* mio. kr. in øre */
-#define KR(x)  ((int64_t)(x) * 100)
+#define MIO(x) ((int64_t)(x)*100000000) /* mio. kr. in øre */
+#define KR(x)  ((int64_t)(x)*100)
 
 /* The leaves of the expected-accounts table, in DKK (docs/domain.md §12). */
 typedef struct leaf {
@@ -45,12 +45,16 @@ static const char *const income[] = {"Kontingent", "Øvrige kontingenter", "Øvr
 static const char *const staff[] = {"Løn", "Øvrige personaleudgifter"};
 static const char *const expenses[] = {"Drift af huse", "Fremmede tjenesteydelser", "Mødeaktiviteter",
                                        "Øvrig drift", "Tilskud"};
-static const char *const operating[] = {"Indtægter i alt", "Personaleudgifter i alt", "Øvrige udgifter i alt"};
+static const char *const operating[] = {"Indtægter i alt", "Personaleudgifter i alt",
+                                        "Øvrige udgifter i alt"};
 static const char *const capital[] = {"Kapitalindtægter", "Kapitaludgifter"};
 static const char *const result[] = {"Driftsresultat", "Kapitalposter i alt"};
 static const char *const result_incl[] = {"Resultat", "Projektbevillinger"};
 
-#define DEF(n, p) {n, p, sizeof p / sizeof p[0]}
+#define DEF(n, p)                                                                                            \
+    {                                                                                                        \
+        n, p, sizeof p / sizeof p[0]                                                                         \
+    }
 /* Deliberately not in evaluation order: the plan orders it. */
 static const budget_sum_def chart[] = {
     DEF("Resultat inkl. projektbevillinger", result_incl),
@@ -128,7 +132,8 @@ static void test_chart_rolls_up_the_published_totals(void **unused)
      * +20.4 mio.; capital items -7.0 - -15.9 = +8.9 mio. (more capital income); per line, Løn +0.8 mio.
      * (less spent), Kontingent +0.4 mio. (more income). */
     int64_t v;
-    assert_true(budget_variance(total_of(&sums, b, "Driftsresultat"), total_of(&sums, e, "Driftsresultat"), &v));
+    assert_true(
+        budget_variance(total_of(&sums, b, "Driftsresultat"), total_of(&sums, e, "Driftsresultat"), &v));
     assert_int_equal(v, KR(11500000));
     assert_true(budget_variance(total_of(&sums, b, "Resultat inkl. projektbevillinger"),
                                 total_of(&sums, e, "Resultat inkl. projektbevillinger"), &v));
@@ -267,7 +272,8 @@ static void test_consolidation_sums_members_line_by_line(void **unused)
     /* The budgeted membership fee (152.1 mio. kr.) allocated over the five regions by illustrative
      * population-sized weights, then
      * consolidated again: the group is the whole, to the øre. */
-    static const char *const units[] = {"nordjylland", "midtjylland", "syddanmark", "hovedstaden", "sjaelland"};
+    static const char *const units[] = {"nordjylland", "midtjylland", "syddanmark", "hovedstaden",
+                                        "sjaelland"};
     static const int64_t population[] = {591740, 1341770, 1226510, 1883620, 842620};
     int64_t fees[5];
     assert_int_equal(budget_allocate(KR(152100000), population, 5, fees, &error), HS_OK);
@@ -309,7 +315,7 @@ static void test_research_pools_phase_in(void **unused)
     static const struct {
         int year;
         int medicine, prevention, total;
-    } pools[] = {{2024, 10, 7, 17}, {2025, 22, 8, 30}, {2026, 26, 9, 35},
+    } pools[] = {{2024, 10, 7, 17},  {2025, 22, 8, 30},  {2026, 26, 9, 35},
                  {2027, 30, 10, 40}, {2028, 34, 11, 45}, {2029, 38, 12, 50}};
     static const char *const parts[] = {"Medicinpulje", "Forebyggelsespulje"};
     static const budget_sum_def def[] = {DEF("Forskningspuljer i alt", parts)};
@@ -416,7 +422,8 @@ static void test_savings_against_the_pro_rata_target(void **unused)
 {
     /* 1 bn kr. over 2021..2025 (from the 2020 level), "200 mio. a year"; 2021: 344 = 139 lasting + 205
      * one-off, ahead by 144; a 2022 of 40 puts the cumulative 384 behind the 400 due. */
-    budget_savings_year years[] = {{.year = 2022, .lasting = MIO(40)}, {.year = 2021, .lasting = MIO(139), .one_off = MIO(205)}};
+    budget_savings_year years[] = {{.year = 2022, .lasting = MIO(40)},
+                                   {.year = 2021, .lasting = MIO(139), .one_off = MIO(205)}};
     hs_error error = {0};
     assert_int_equal(budget_savings(MIO(1000), 2021, 2025, years, 2, &error), HS_OK);
     assert_int_equal(years[1].realised, MIO(344));
@@ -459,16 +466,24 @@ static void test_amounts_as_text(void **unused)
         const char *text;
         int64_t ore;
     } good[] = {
-        {"-152100000", KR(-152100000)}, {"-152.100.000", KR(-152100000)}, {"25,85", 2585},
-        {"25.85", 2585},                {"-1.234,5", -123450},             {"\xE2\x88\x92" "7.000.000", KR(-7000000)},
-        {"0", 0},                       {"+3", 300},                       {"152.100", KR(152100)},
+        {"-152100000", KR(-152100000)},
+        {"-152.100.000", KR(-152100000)},
+        {"25,85", 2585},
+        {"25.85", 2585},
+        {"-1.234,5", -123450},
+        {"\xE2\x88\x92"
+         "7.000.000",
+         KR(-7000000)},
+        {"0", 0},
+        {"+3", 300},
+        {"152.100", KR(152100)},
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         assert_int_equal(budget_parse_dkk(good[i].text, &ore, &error), HS_OK);
         assert_int_equal(ore, good[i].ore);
     }
-    static const char *const bad[] = {"", "-", "1,234", "12.34.5", "1..000", ".5", "1,", "1e6", "abc",
-                                      "99999999999999999999", "1.00.000"};
+    static const char *const bad[] = {
+        "", "-", "1,234", "12.34.5", "1..000", ".5", "1,", "1e6", "abc", "99999999999999999999", "1.00.000"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(budget_parse_dkk(bad[i], &ore, &error), HS_ERR_PARSE);
     char buf[32];

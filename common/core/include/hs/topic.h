@@ -97,6 +97,9 @@ hs_err hs_topic_admit(const hs_topic *topic, int32_t partition, const char *key,
 /* Outputs of the variation service. */
 #define HS_TOPIC_VARIATION "hs.variation.v1"
 
+/* Outputs of the budget service. */
+#define HS_TOPIC_BUDGET_STATUS "hs.budget-status.v1"
+
 /* "region:1084" — the key component of a scope (kind in lowercase, then the code). */
 void hs_topic_scope_component(const Healthsignals__V1__Scope *scope, char *out, size_t size);
 
