@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -411,6 +412,75 @@ static void test_end_rfc3339_is_midnight_after_the_last_day(void **state)
     assert_int_equal(hs_period_end_rfc3339(&zero, buf, sizeof buf), -1);
 }
 
+/* Civil days (issue 16, item 3: the one place periods become days; targets and capacity each had a copy).
+ * The first day of a period, as capacity stamped alerts with until it took the end like every service:
+ * 2021Q4 starts on 1 October, ISO week 1 of 2020 on Monday 2019-12-30, a day on itself. */
+static void test_days_run_from_the_first_day_to_the_day_after_the_last(void **state)
+{
+    (void)state;
+    const char *cases[][3] = {
+        {"2021Q4", "2021-10-01T00:00:00Z", "2022-01-01T00:00:00Z"},
+        {"2020W01", "2019-12-30T00:00:00Z", "2020-01-06T00:00:00Z"},
+        {"2024-03-01", "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"},
+        {"2024-02", "2024-02-01T00:00:00Z", "2024-03-01T00:00:00Z"},
+        {"2023H2", "2023-07-01T00:00:00Z", "2024-01-01T00:00:00Z"},
+        {"1970", "1970-01-01T00:00:00Z", "1971-01-01T00:00:00Z"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hs_period p = parsed(cases[i][0]);
+        int64_t first, end;
+        char buf[HS_RFC3339_MAX];
+        assert_true(hs_period_days(&p, &first, &end));
+        assert_int_equal(hs_day_rfc3339(first, buf, sizeof buf), 20);
+        assert_string_equal(buf, cases[i][1]);
+        hs_day_rfc3339(end, buf, sizeof buf);
+        assert_string_equal(buf, cases[i][2]);
+    }
+    hs_period epoch = parsed("1970-01-01"), zero = {0};
+    int64_t first = -1, end = -1;
+    assert_true(hs_period_days(&epoch, &first, &end));
+    assert_int_equal(first, 0);
+    assert_int_equal(end, 1);
+    assert_false(hs_period_days(&zero, &first, &end));
+    assert_int_equal(first, 0);
+    assert_int_equal(end, 0);
+}
+
+/* Every day of 1900..2199 against the C library's own calendar (timegm / gmtime_r): the day number is the
+ * Unix day, and its date is the same. The ends of the range: 0001-01-01 and 10000-01-01, nothing beyond. */
+static void test_days_agree_with_the_c_library_over_three_centuries(void **state)
+{
+    (void)state;
+    hs_period day = parsed("1900-01-01");
+    for (int n = 0; day.year < 2200; n++, day = hs_period_add(&day, 1)) {
+        int64_t first, end;
+        assert_true(hs_period_days(&day, &first, &end));
+        assert_int_equal(end, first + 1);
+        time_t t = (time_t)first * 86400;
+        struct tm tm;
+        assert_non_null(gmtime_r(&t, &tm));
+        char want[HS_RFC3339_MAX], got[HS_RFC3339_MAX], text[HS_PERIOD_TEXT_MAX];
+        strftime(want, sizeof want, "%Y-%m-%dT00:00:00Z", &tm);
+        hs_day_rfc3339(first, got, sizeof got);
+        assert_string_equal(got, want);
+        hs_period_format(&day, text, sizeof text);
+        assert_memory_equal(got, text, 10);
+    }
+    char buf[HS_RFC3339_MAX];
+    hs_period year1 = {HS_PERIOD_DAY, 1, 1};
+    int64_t first, end;
+    assert_true(hs_period_days(&year1, &first, &end));
+    assert_int_equal(hs_day_rfc3339(first, buf, sizeof buf), 20);
+    assert_string_equal(buf, "0001-01-01T00:00:00Z");
+    assert_int_equal(hs_day_rfc3339(first - 1, buf, sizeof buf), -1);
+    assert_string_equal(buf, "");
+    hs_period last = {HS_PERIOD_DAY, 9999, 365};
+    assert_true(hs_period_days(&last, &first, &end));
+    assert_int_equal(hs_day_rfc3339(end, buf, sizeof buf), 21);
+    assert_string_equal(buf, "10000-01-01T00:00:00Z");
+    assert_int_equal(hs_day_rfc3339(end + 1, buf, sizeof buf), -1);
+}
+
 /* hs_period_format writes without printf: the text of every period of every kind in years of one to four
  * digits is what printf's "%04d..." makes of it (a day: the date it parses back to), and a short buffer gets
  * what snprintf would put there. */
@@ -489,6 +559,8 @@ int main(void)
         cmocka_unit_test(test_iso_week_is_contained_by_its_days),
         cmocka_unit_test(test_zeroed_struct_is_not_a_period),
         cmocka_unit_test(test_end_rfc3339_is_midnight_after_the_last_day),
+        cmocka_unit_test(test_days_run_from_the_first_day_to_the_day_after_the_last),
+        cmocka_unit_test(test_days_agree_with_the_c_library_over_three_centuries),
         cmocka_unit_test(test_format_matches_printf),
     };
     return cmocka_run_group_tests_name("period", tests, NULL, NULL);
