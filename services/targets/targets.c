@@ -139,7 +139,10 @@ static hs_err fact_from_message(const fact_msg *obs, tg_fact *f, hs_error *error
     if (hs_period_parse(obs->period, &f->period, error) != HS_OK)
         return error ? error->code : HS_ERR_VALIDATION;
     hs_period_format(&f->period, f->period_text, sizeof f->period_text);
-    hs_period_days(&f->period, &f->first_day, &f->end_day);
+    int64_t first_day, end_day;
+    hs_period_days(&f->period, &first_day, &end_day);
+    f->first_day = first_day;
+    f->end_day = end_day;
     f->value = obs->value;
     f->has_volume = obs->_volume_case == HEALTHSIGNALS__V1__INDICATOR_OBSERVATION___VOLUME_VOLUME;
     f->volume = f->has_volume ? obs->volume : 0;
@@ -351,7 +354,7 @@ static hs_err rule_parse_baseline(tg_rule *r, hs_error *error)
         /* Sorted first, so that a period listed twice is found next to itself: n log n, not n². */
         qsort(r->baseline, n, sizeof *r->baseline, compare_periods_in_time);
         for (size_t i = 1; i < n; i++) {
-            if (!hs_period_compare(&r->baseline[i - 1], &r->baseline[i]) == 0)
+            if (hs_period_compare(&r->baseline[i - 1], &r->baseline[i]) != 0)
                 continue;
             char text[HS_PERIOD_TEXT_MAX];
             hs_period_format(&r->baseline[i], text, sizeof text);
@@ -361,8 +364,9 @@ static hs_err rule_parse_baseline(tg_rule *r, hs_error *error)
         return HS_ERR_VALIDATION;
     }
     r->n_baseline = n;
-    int64_t first_day;
-    hs_period_days(&r->baseline[n - 1], &first_day, &r->evaluated_from_day);
+    int64_t first_day, end_day;
+    hs_period_days(&r->baseline[n - 1], &first_day, &end_day);
+    r->evaluated_from_day = end_day;
     return HS_OK;
 }
 
