@@ -196,14 +196,10 @@ static capacity_resource *resource_find(capacity_state *s, const char *name, boo
             return &s->resources[i];
     if (!create)
         return NULL;
-    if (s->count == s->capacity) {
-        size_t n = s->capacity ? 2 * s->capacity : 4;
-        capacity_resource *grown = realloc(s->resources, n * sizeof *grown);
-        if (!grown)
-            return NULL;
-        s->resources = grown;
-        s->capacity = n;
-    }
+    capacity_resource *grown = hs_array_grow(s->resources, &s->capacity, s->count, sizeof *grown, 4);
+    if (!grown)
+        return NULL;
+    s->resources = grown;
     capacity_resource *r = &s->resources[s->count];
     r->name = strdup(name);
     if (!r->name)
@@ -277,14 +273,10 @@ static capacity_params params_of(const Healthsignals__V1__Rule *rule)
 
 static bool entry_push(entry_list *list, const capacity_entry *entry)
 {
-    if (list->count == list->capacity) {
-        size_t n = list->capacity ? 2 * list->capacity : 16;
-        capacity_entry *grown = realloc(list->items, n * sizeof *grown);
-        if (!grown)
-            return false;
-        list->items = grown;
-        list->capacity = n;
-    }
+    capacity_entry *grown = hs_array_grow(list->items, &list->capacity, list->count, sizeof *grown, 16);
+    if (!grown)
+        return false;
+    list->items = grown;
     list->items[list->count++] = *entry;
     return true;
 }

@@ -563,14 +563,10 @@ typedef struct tg_periods {
 
 static bool periods_push(tg_periods *l, const hs_period *p)
 {
-    if (l->count == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 8;
-        hs_period *items = realloc(l->items, cap * sizeof *items);
-        if (!items)
-            return false;
-        l->items = items;
-        l->cap = cap;
-    }
+    hs_period *items = hs_array_grow(l->items, &l->cap, l->count, sizeof *items, 8);
+    if (!items)
+        return false;
+    l->items = items;
     l->items[l->count++] = *p;
     return true;
 }
@@ -1163,14 +1159,11 @@ static tg_track *series_track(tg_series *series, const tg_rule *r, bool *fresh)
             return t;
         }
     }
-    if (series->n_tracks == series->cap_tracks) {
-        size_t cap = series->cap_tracks ? 2 * series->cap_tracks : 4;
-        tg_track *tracks = realloc(series->tracks, cap * sizeof *tracks);
-        if (!tracks)
-            return NULL;
-        series->tracks = tracks;
-        series->cap_tracks = cap;
-    }
+    tg_track *tracks =
+        hs_array_grow(series->tracks, &series->cap_tracks, series->n_tracks, sizeof *tracks, 4);
+    if (!tracks)
+        return NULL;
+    series->tracks = tracks;
     tg_track *t = &series->tracks[series->n_tracks];
     memset(t, 0, sizeof *t);
     if (series->cap && !(t->points = calloc(series->cap, sizeof *t->points)))
@@ -1425,16 +1418,12 @@ static hs_err apply_rule(tg_state *s, const char *key, const rule_msg *value, hs
     if (had)
         old = s->rules[at];
     if (!had) {
-        if (s->n_rules == s->cap_rules) {
-            size_t cap = s->cap_rules ? 2 * s->cap_rules : 8;
-            tg_rule *rules = realloc(s->rules, cap * sizeof *rules);
-            if (!rules) {
-                rule_clear(&fresh);
-                return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing a rule");
-            }
-            s->rules = rules;
-            s->cap_rules = cap;
+        tg_rule *rules = hs_array_grow(s->rules, &s->cap_rules, s->n_rules, sizeof *rules, 8);
+        if (!rules) {
+            rule_clear(&fresh);
+            return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing a rule");
         }
+        s->rules = rules;
         if (hs_table_put(&s->rules_by_id, id, &at, sizeof at) == HS_TABLE_NOMEM) {
             rule_clear(&fresh);
             return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing a rule");
@@ -1510,14 +1499,10 @@ static hs_err index_rules(tg_state *s, hs_error *error)
 /* A new, empty series for the indicator and scope of `obs`, under `key`; NULL when out of memory. */
 static tg_series *series_add(tg_state *s, const char *key, const fact_msg *obs)
 {
-    if (s->n_series == s->cap_series || !s->series) {
-        size_t cap = s->cap_series ? 2 * s->cap_series : 16;
-        tg_series *grown = realloc(s->series, cap * sizeof *grown);
-        if (!grown)
-            return NULL;
-        s->series = grown;
-        s->cap_series = cap;
-    }
+    tg_series *grown = hs_array_grow(s->series, &s->cap_series, s->n_series, sizeof *grown, 16);
+    if (!grown)
+        return NULL;
+    s->series = grown;
     tg_series *series = &s->series[s->n_series];
     memset(series, 0, sizeof *series);
     series->indicator = strdup(obs->indicator);

@@ -187,14 +187,11 @@ static vr_indicator *indicator_find(const vr_state *s, const char *code)
 
 static vr_indicator *indicator_add(vr_state *s, const char *code)
 {
-    if (s->n_indicators == s->cap_indicators) {
-        size_t cap = s->cap_indicators ? 2 * s->cap_indicators : 16;
-        vr_indicator *grown = realloc(s->indicators, cap * sizeof *grown);
-        if (!grown)
-            return NULL;
-        s->indicators = grown;
-        s->cap_indicators = cap;
-    }
+    vr_indicator *grown =
+        hs_array_grow(s->indicators, &s->cap_indicators, s->n_indicators, sizeof *grown, 16);
+    if (!grown)
+        return NULL;
+    s->indicators = grown;
     size_t at = s->n_indicators;
     char *copy = strdup(code);
     if (!copy || hs_table_put(&s->index, code, &at, sizeof at) == HS_TABLE_NOMEM) {
@@ -228,14 +225,10 @@ static size_t cell_position(const vr_indicator *ind, const hs_period *p, bool *f
 
 static vr_cell *cell_insert(vr_indicator *ind, size_t at, const hs_period *p)
 {
-    if (ind->n_cells == ind->cap_cells || !ind->cells) {
-        size_t cap = ind->cap_cells ? 2 * ind->cap_cells : 8;
-        vr_cell *grown = realloc(ind->cells, cap * sizeof *grown);
-        if (!grown)
-            return NULL;
-        ind->cells = grown;
-        ind->cap_cells = cap;
-    }
+    vr_cell *grown = hs_array_grow(ind->cells, &ind->cap_cells, ind->n_cells, sizeof *grown, 8);
+    if (!grown)
+        return NULL;
+    ind->cells = grown;
     memmove(&ind->cells[at + 1], &ind->cells[at], (ind->n_cells - at) * sizeof *ind->cells);
     ind->n_cells++;
     vr_cell *c = &ind->cells[at];
@@ -878,16 +871,14 @@ static hs_err apply_rule(vr_state *s, const char *key, const rule_msg *value, hs
         return HS_OK;
     rule_msg *old = had ? s->rules[at] : NULL;
     if (!had) {
-        if (s->n_rules == s->cap_rules) {
-            size_t cap = s->cap_rules ? 2 * s->cap_rules : 8;
-            rule_msg **grown = realloc(s->rules, cap * sizeof *grown); // NOLINT(bugprone-sizeof-expression)
-            if (!grown) {
-                protobuf_c_message_free_unpacked(&fresh->base, NULL);
-                return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing a rule");
-            }
-            s->rules = grown;
-            s->cap_rules = cap;
+        /* An array of pointers: sizeof *grown is a pointer's size, meant. */
+        // NOLINTNEXTLINE(bugprone-sizeof-expression)
+        rule_msg **grown = hs_array_grow(s->rules, &s->cap_rules, s->n_rules, sizeof *grown, 8);
+        if (!grown) {
+            protobuf_c_message_free_unpacked(&fresh->base, NULL);
+            return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing a rule");
         }
+        s->rules = grown;
         /* An array of pointers: sizeof *s->rules is a pointer's size, meant. */
         memmove(&s->rules[at + 1], &s->rules[at],
                 (s->n_rules - at) * sizeof *s->rules); // NOLINT(bugprone-sizeof-expression)

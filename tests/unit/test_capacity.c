@@ -23,6 +23,11 @@
     "\",\"code\":\"" code "\"},\"period\":\"" period "\",\"available\":" available ",\"occupied\":" occupied \
     "}}\n"
 #define MEDICAL(day, occupied) OBS("beds.medical", "REGION", "1085", "2023-01-" day, "100", occupied)
+/* The tombstone of the medical-beds observation of Sjælland on 2023-01-`day`. */
+#define MEDICAL_DELETED(day)                                                                                 \
+    "{\"specversion\":\"1.0\",\"id\":\"t\",\"source\":\"test\",\"type\":"                                    \
+    "\"healthsignals.v1.CapacityObservation\",\"subject\":\"beds.medical/region:1085/2023-01-" day           \
+    "\",\"data\":null}\n"
 
 /* Runs the capacity calculation over `rules` (may be NULL) and `input`; returns the final table (caller
  * frees). */
@@ -428,11 +433,7 @@ static void test_same_facts_twice_and_reverse_order_give_the_same_table(void **s
 static void test_tombstone_deletes_the_status(void **state)
 {
     hs_offline_stats stats;
-    char *out = run(NULL,
-                    MEDICAL("01", "86") "{\"specversion\":\"1.0\",\"id\":\"t\",\"source\":\"test\",\"type\":"
-                                        "\"healthsignals.v1.CapacityObservation\",\"subject\":\"beds.medical/"
-                                        "region:1085/2023-01-01\",\"data\":null}\n",
-                    &stats);
+    char *out = run(NULL, MEDICAL("01", "86") MEDICAL_DELETED("01"), &stats);
     assert_int_equal(stats.outputs, 0);
     free(out);
 }
@@ -442,11 +443,7 @@ static void test_tombstone_deletes_the_status(void **state)
 static void test_deleting_every_observation_resolves_the_alert(void **state)
 {
     hs_offline_stats stats;
-    char *out = run(NULL,
-                    MEDICAL("01", "95") "{\"specversion\":\"1.0\",\"id\":\"t\",\"source\":\"test\",\"type\":"
-                                        "\"healthsignals.v1.CapacityObservation\",\"subject\":\"beds.medical/"
-                                        "region:1085/2023-01-01\",\"data\":null}\n",
-                    &stats);
+    char *out = run(NULL, MEDICAL("01", "95") MEDICAL_DELETED("01"), &stats);
     char line[4096];
     assert_non_null(level_alert_line(out, 3, line, sizeof line));
     assert_contains(line, "\"state\":\"RESOLVED\"");
