@@ -43,25 +43,21 @@ static void assert_rejected(const char *text, const char *reason)
 
 static void test_parse_accepts_each_of_the_six_forms(void **state)
 {
-    hs_period p = parsed("2023");
-    assert_int_equal(p.kind, HS_PERIOD_YEAR);
-    assert_int_equal(p.year, 2023);
-    assert_int_equal(p.index, 1);
-    p = parsed("2023H2");
-    assert_int_equal(p.kind, HS_PERIOD_HALF);
-    assert_int_equal(p.index, 2);
-    p = parsed("2023Q2");
-    assert_int_equal(p.kind, HS_PERIOD_QUARTER);
-    assert_int_equal(p.index, 2);
-    p = parsed("2023-07");
-    assert_int_equal(p.kind, HS_PERIOD_MONTH);
-    assert_int_equal(p.index, 7);
-    p = parsed("2023W05");
-    assert_int_equal(p.kind, HS_PERIOD_WEEK);
-    assert_int_equal(p.index, 5);
-    p = parsed("2023-07-14");
-    assert_int_equal(p.kind, HS_PERIOD_DAY);
-    assert_int_equal(p.year, 2023);
+    (void)state;
+    static const struct {
+        const char *text;
+        hs_period_kind kind;
+        int index; /* a day's is its day of the year */
+    } forms[] = {
+        {"2023", HS_PERIOD_YEAR, 1},     {"2023H2", HS_PERIOD_HALF, 2},  {"2023Q2", HS_PERIOD_QUARTER, 2},
+        {"2023-07", HS_PERIOD_MONTH, 7}, {"2023W05", HS_PERIOD_WEEK, 5}, {"2023-07-14", HS_PERIOD_DAY, 195},
+    };
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        hs_period p = parsed(forms[i].text);
+        assert_int_equal(p.kind, forms[i].kind);
+        assert_int_equal(p.year, 2023);
+        assert_int_equal(p.index, forms[i].index);
+    }
 }
 
 static void test_parse_stores_a_day_as_day_of_year(void **state)
