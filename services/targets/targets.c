@@ -4,7 +4,7 @@
  * re-evaluates only the rules whose subject is its indicator and whose scopes hold its scope, and of each
  * only the periods that can depend on it: its own (all of the scope's periods when it is a baseline period)
  * and for GROWTH the period a year later. The alert is a function of the series: its evaluated periods are
- * replayed in time order through the Alertmanager-like state machine of DOMAIN.md, so the final alerts do not
+ * replayed in time order through the Alertmanager-like state machine (docs/domain.md §6): final alerts do not
  * depend on arrival order. To keep a fact's cost independent of the length of its series, each rule keeps a
  * track of each series it covers (tg_track): every period's last evaluation, with the state machine's
  * checkpoint after it, so the replay starts at the first period that changed. startsAt / endsAt are the end

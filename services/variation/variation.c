@@ -8,7 +8,7 @@
  * the rules about the indicator are replayed over its periods. A rule change recomputes the variations of its
  * indicator (a rule may set the direction) and its alerts. An alert is a function of the series: the periods
  * of the shortest period kind are walked in time order through the Alertmanager-like state machine of
- * DOMAIN.md, so the final alerts do not depend on arrival order; startsAt / endsAt are the end of the period
+ * docs/domain.md §6: the final alerts do not depend on arrival order; startsAt / endsAt: end of the period
  * in which the alert fired / resolved, never the wall clock, so a replay and `hsctl calc` give the same
  * bytes.
  */
@@ -522,7 +522,7 @@ typedef struct vr_eval {
     double threshold;
 } vr_eval;
 
-/* The alert state machine (hs/alert.h) over a series, by cell index: a period worse than the rule allows is a
+/* The alert state machine of docs/domain.md §6 (hs/alert.h) over a series, by cell index: a period worse than the rule allows is a
  * breach, a better one resolves by the rule's hysteresis. */
 typedef struct vr_history {
     hs_alert_history alert;

@@ -38,7 +38,7 @@ void hs_alert_fingerprint(const char *alertname, const char *scope_component, co
  * hs_alert_put refuses any other, and so does hs_validate_alert. */
 bool hs_alert_fingerprint_valid(const char *fingerprint);
 
-/* The alert state machine of docs/domain.md "Alert semantics", shared by every service: over a series of
+/* The alert state machine of docs/domain.md §6, shared by every service: over a series of
  * evaluable periods in time order, an alert fires after `for_periods` consecutive breached periods, stays
  * firing while breached, and resolves in the first period that is not breached by at least the hysteresis
  * margin (between the two it stays firing, and the run of breaches starts again). A period that cannot be
