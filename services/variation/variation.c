@@ -522,8 +522,8 @@ typedef struct vr_eval {
     double threshold;
 } vr_eval;
 
-/* The alert state machine of docs/domain.md §6 (hs/alert.h) over a series, by cell index: a period worse than the rule allows is a
- * breach, a better one resolves by the rule's hysteresis. */
+/* The alert state machine of docs/domain.md §6 (hs/alert.h) over a series, by cell index: a period worse than
+ * the rule allows is a breach, a better one resolves by the rule's hysteresis. */
 typedef struct vr_history {
     hs_alert_history alert;
     vr_eval last;       /* the latest evaluable period (when alert.last >= 0) */
