@@ -196,37 +196,29 @@ static void test_ordinals_are_consecutive_over_three_centuries_of_every_kind(voi
     }
 }
 
+/* hs_period_add(`from`, `steps`) is `want`. */
+static void assert_added(const char *from, int64_t steps, const char *want)
+{
+    hs_period p = parsed(from);
+    hs_period sum = hs_period_add(&p, steps);
+    assert_formats_as(&sum, want);
+}
+
 static void test_add_crosses_year_boundaries(void **state)
 {
-    hs_period p = parsed("2023Q4");
-    hs_period next = hs_period_add(&p, 1);
-    assert_formats_as(&next, "2024Q1");
-    hs_period back = hs_period_add(&next, -1);
-    assert_formats_as(&back, "2023Q4");
-    p = parsed("2023-12");
-    next = hs_period_add(&p, 1);
-    assert_formats_as(&next, "2024-01");
-    p = parsed("2023H2");
-    next = hs_period_add(&p, 1);
-    assert_formats_as(&next, "2024H1");
-    p = parsed("2023-12-31");
-    next = hs_period_add(&p, 1);
-    assert_formats_as(&next, "2024-01-01");
-    p = parsed("2024-02-28");
-    next = hs_period_add(&p, 1);
-    assert_formats_as(&next, "2024-02-29");
+    assert_added("2023Q4", 1, "2024Q1");
+    assert_added("2024Q1", -1, "2023Q4");
+    assert_added("2023-12", 1, "2024-01");
+    assert_added("2023H2", 1, "2024H1");
+    assert_added("2023-12-31", 1, "2024-01-01");
+    assert_added("2024-02-28", 1, "2024-02-29");
 }
 
 static void test_add_steps_through_iso_week_53(void **state)
 {
-    hs_period p = parsed("2020W52");
-    hs_period next = hs_period_add(&p, 1);
-    assert_formats_as(&next, "2020W53");
-    next = hs_period_add(&next, 1);
-    assert_formats_as(&next, "2021W01");
-    p = parsed("2021W52");
-    next = hs_period_add(&p, 1);
-    assert_formats_as(&next, "2022W01");
+    assert_added("2020W52", 1, "2020W53");
+    assert_added("2020W53", 1, "2021W01");
+    assert_added("2021W52", 1, "2022W01");
 }
 
 static void test_baseline_2016q4_to_2019q4_spans_13_quarters(void **state)
