@@ -40,10 +40,11 @@ bool hs_alert_fingerprint_valid(const char *fingerprint);
 
 /* The alert state machine of docs/domain.md §6, shared by every service: over a series of
  * evaluable periods in time order, an alert fires after `for_periods` consecutive breached periods, stays
- * firing while breached, and resolves in the first period that is not breached by at least the hysteresis
- * margin (between the two it stays firing, and the run of breaches starts again). A period that cannot be
- * evaluated (suspended, no baseline) is not stepped at all: it neither fires nor resolves. Periods are the
- * caller's indices (into its series), so that a history can be kept per period as a checkpoint. */
+ * firing while breached, and resolves in the first period that is on the good side by at least the
+ * hysteresis margin (a period on the good side by less keeps it firing, and ends the run of breaches). A
+ * period that cannot be evaluated (suspended, no baseline) is not stepped at all: it neither fires nor
+ * resolves. Periods are the caller's indices (into its series), so that a history can be kept per period as a
+ * checkpoint. */
 typedef struct hs_alert_history {
     bool episode;        /* the alert fired at least once */
     bool firing;         /* ... and is firing after the latest period */
