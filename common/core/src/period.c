@@ -398,6 +398,7 @@ hs_err hs_period_parse(const char *text, hs_period *out, hs_error *error)
 
 /* Day number (days since 0001-01-01, as above) of 1970-01-01: the origin of the public day numbers. */
 #define UNIX_EPOCH_DAY 719162
+static_assert(UNIX_EPOCH_DAY == 1969 * 365 + 1969 / 4 - 1969 / 100 + 1969 / 400, "year_start(1970)");
 
 bool hs_period_days(const hs_period *p, int64_t *first, int64_t *end)
 {
@@ -431,4 +432,14 @@ int hs_period_end_rfc3339(const hs_period *p, char *buf, size_t size)
     if (!hs_period_days(p, &first, &end))
         return -1;
     return hs_day_rfc3339(end, buf, size);
+}
+
+bool hs_period_unix_bounds(const hs_period *p, int64_t *start, int64_t *end)
+{
+    int64_t first, end_day;
+    if (!hs_period_days(p, &first, &end_day))
+        return false;
+    *start = first * 86400;
+    *end = end_day * 86400;
+    return true;
 }
