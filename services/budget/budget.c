@@ -418,9 +418,9 @@ static const char *dkk(int64_t ore, char *buf, size_t size)
 }
 
 static hs_err alert_emit(bg_state *s, const rule_msg *rule, const char *fingerprint, const char *unit,
-                         const char *line, int year, bool firing, int fired_year, double value,
-                         double threshold, const char *summary, const char *description, bool mismatch,
-                         hs_emit *emit, hs_error *error)
+                         const char *line, const char *kind, int year, bool firing, int fired_year,
+                         double value, double threshold, const char *summary, const char *description,
+                         bool mismatch, hs_emit *emit, hs_error *error)
 {
     char period[16], starts[HS_RFC3339_MAX], ends[HS_RFC3339_MAX] = "";
     snprintf(period, sizeof period, "%d", year);
@@ -467,7 +467,8 @@ static hs_err printed_alert(bg_state *s, const bg_unit *u, const status_msg *st,
     hs_err err = status_key(u->unit, st->line, st->year, st->kind, identity, error);
     if (err)
         return err;
-    hs_alert_fingerprint(u->chart->id, u->unit, identity, fingerprint);
+    hs_alert_fingerprint(u->chart->id, u->unit, u->chart->subject, identity + strlen(u->unit) + 1,
+                         fingerprint);
     if (hs_table_put(now, fingerprint, u->unit, strlen(u->unit) + 1) == HS_TABLE_NOMEM)
         return hs_error_set(error, HS_ERR_NOMEM, "out of memory");
     char a[40], b[40], d[40], summary[256], description[768];
@@ -479,9 +480,9 @@ static hs_err printed_alert(bg_state *s, const bg_unit *u, const status_msg *st,
              dkk(st->amount_ore, b, sizeof b), dkk(st->printed_difference_ore, d, sizeof d),
              dkk(u->chart->budget_totals[budget_sums_find(&u->sums, st->line)]->tolerance_ore, a, sizeof a),
              u->chart->id);
-    return alert_emit(s, u->chart, fingerprint, u->unit, st->line, st->year, true, st->year,
-                      (double)st->printed_ore / 100.0, (double)st->amount_ore / 100.0, summary, description,
-                      true, emit, error);
+    return alert_emit(s, u->chart, fingerprint, u->unit, st->line, kind_name((int)st->kind), st->year, true,
+                      st->year, (double)st->printed_ore / 100.0, (double)st->amount_ore / 100.0, summary,
+                      description, true, emit, error);
 }
 
 /* Whether the other kind's figure is worse than the budget beyond the rule's thresholds. */
@@ -499,50 +500,66 @@ static bool variance_worse(const rule_msg *r, int64_t budget, int64_t variance)
     return !has_ore && !has_pct;
 }
 
+/* One year of a BUDGET_VARIANCE rule for one unit. */
+typedef struct bg_eval {
+    int year, kind; /* the kind compared with the budget: ACCOUNTS when there are some, else EXPECTED */
+    int64_t budget, other, variance;
+} bg_eval;
+
+/* How far `e` is on the good side of the rule's threshold, in DKK (>= 0 when not breached). */
+static double variance_gap(const rule_msg *r, const bg_eval *e)
+{
+    double v = (double)e->variance / 100.0, gap = v;
+    if (r->_threshold_ore_case == HEALTHSIGNALS__V1__RULE___THRESHOLD_ORE_THRESHOLD_ORE)
+        gap = v + (double)r->threshold_ore / 100.0;
+    if (r->_threshold_case == HEALTHSIGNALS__V1__RULE___THRESHOLD_THRESHOLD) {
+        double by_pct = v + r->threshold / 100.0 * fabs((double)e->budget) / 100.0;
+        gap = r->_threshold_ore_case == HEALTHSIGNALS__V1__RULE___THRESHOLD_ORE_THRESHOLD_ORE
+                  ? fmin(gap, by_pct)
+                  : by_pct;
+    }
+    return gap > 0 ? gap : 0;
+}
+
 /* A BUDGET_VARIANCE rule for one unit: the years in order, each compared on its accounts when there are
- * some, else on its expected accounts; fires at the first year worse than budget beyond the threshold,
- * stays, resolves at the first year that is not. */
+ * some, else on its expected accounts, through the alert state machine of docs/domain.md §6 (for_periods,
+ * hysteresis in DKK); retired when no year can be evaluated. */
 static hs_err variance_alert(bg_state *s, const rule_msg *r, const bg_unit *u, hs_emit *emit, hs_error *error)
 {
     char fingerprint[HS_FINGERPRINT_MAX];
-    hs_alert_fingerprint(r->id, u->unit, r->subject, fingerprint);
-    bool episode = false, firing = false, evaluated = false;
-    int fired = 0, last = 0;
-    int64_t last_budget = 0, last_other = 0, last_var = 0;
-    int last_kind = 0;
+    hs_alert_fingerprint(r->id, u->unit, r->subject, NULL, fingerprint);
+    bg_eval *evals = calloc(u->n_cells ? u->n_cells : 1, sizeof *evals);
+    if (!evals)
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory evaluating %s", r->id);
+    size_t n = 0;
+    hs_alert_history h = HS_ALERT_HISTORY_START;
     for (size_t c = 0; c < u->n_cells; c++) {
         int year = u->cells[c].year;
         if (c > 0 && u->cells[c - 1].year == year)
             continue;
-        int64_t budget, other, v;
-        int kind = HEALTHSIGNALS__V1__BUDGET_KIND__ACCOUNTS;
-        if (!unit_amount(u, r->budget_line, year, HEALTHSIGNALS__V1__BUDGET_KIND__BUDGET, &budget))
+        bg_eval e = {.year = year, .kind = HEALTHSIGNALS__V1__BUDGET_KIND__ACCOUNTS};
+        if (!unit_amount(u, r->budget_line, year, HEALTHSIGNALS__V1__BUDGET_KIND__BUDGET, &e.budget))
             continue;
-        if (!unit_amount(u, r->budget_line, year, kind, &other)) {
-            kind = HEALTHSIGNALS__V1__BUDGET_KIND__EXPECTED_ACCOUNTS;
-            if (!unit_amount(u, r->budget_line, year, kind, &other))
+        if (!unit_amount(u, r->budget_line, year, e.kind, &e.other)) {
+            e.kind = HEALTHSIGNALS__V1__BUDGET_KIND__EXPECTED_ACCOUNTS;
+            if (!unit_amount(u, r->budget_line, year, e.kind, &e.other))
                 continue;
         }
-        if (!budget_variance(budget, other, &v))
+        if (!budget_variance(e.budget, e.other, &e.variance))
             continue;
-        bool worse = variance_worse(r, budget, v);
-        evaluated = true;
-        if (worse && !firing) {
-            fired = year;
-            episode = firing = true;
-        } else if (!worse && firing) {
-            firing = false;
-        }
-        last = year;
-        last_budget = budget;
-        last_other = other;
-        last_var = v;
-        last_kind = kind;
+        evals[n] = e;
+        hs_alert_step(&h, (int32_t)n, variance_worse(r, e.budget, e.variance), variance_gap(r, &e),
+                      r->hysteresis, r->for_periods);
+        n++;
     }
-    if (!evaluated || !episode)
+    if (!h.episode) {
+        free(evals);
         return hs_alert_retire(&s->alerts, fingerprint,
-                               evaluated ? "no longer worse than budget" : "nothing left to evaluate", emit,
-                               error);
+                               n ? "no longer worse than budget" : "nothing left to evaluate", emit, error);
+    }
+    bool resolved = hs_alert_history_resolved(&h);
+    const bg_eval *shown = &evals[hs_alert_history_shown(&h)];
+    int fired = evals[h.fired].year;
     char a[40], b[40], d[40], t[64] = "", summary[256], description[768];
     if (r->_threshold_ore_case == HEALTHSIGNALS__V1__RULE___THRESHOLD_ORE_THRESHOLD_ORE)
         snprintf(t, sizeof t, "%s DKK", dkk(r->threshold_ore, a, sizeof a));
@@ -552,19 +569,23 @@ static hs_err variance_alert(bg_state *s, const rule_msg *r, const bg_unit *u, h
         snprintf(t + len, sizeof t - len, "%s%s %%", len ? " or " : "", hs_figure(r->threshold, f, sizeof f));
     }
     snprintf(summary, sizeof summary, "%s: \"%s\" %s", u->unit, r->budget_line,
-             firing ? "worse than budget" : "back within budget");
-    snprintf(description, sizeof description,
-             "%s %d: \"%s\" budget %s DKK, %s %s DKK, variance %s DKK (positive = better than budget); "
-             "threshold %s; %s %d.",
-             u->unit, last, r->budget_line, dkk(last_budget, a, sizeof a),
-             last_kind == HEALTHSIGNALS__V1__BUDGET_KIND__ACCOUNTS ? "accounts" : "expected accounts",
-             dkk(last_other, b, sizeof b), dkk(last_var, d, sizeof d), *t ? t : "any shortfall",
-             firing ? "firing since" : "resolved in", firing ? fired : last);
+             resolved ? "back within budget" : "worse than budget");
+    snprintf(
+        description, sizeof description,
+        "%s %d: \"%s\" budget %s DKK, %s %s DKK, variance %s DKK (budget - actual, positive = better than "
+        "budget); allowed shortfall %s; %s %d.",
+        u->unit, shown->year, r->budget_line, dkk(shown->budget, a, sizeof a),
+        shown->kind == HEALTHSIGNALS__V1__BUDGET_KIND__ACCOUNTS ? "accounts" : "expected accounts",
+        dkk(shown->other, b, sizeof b), dkk(shown->variance, d, sizeof d), *t ? t : "none",
+        resolved ? "resolved in" : "firing since", resolved ? shown->year : fired);
     double threshold = r->_threshold_ore_case == HEALTHSIGNALS__V1__RULE___THRESHOLD_ORE_THRESHOLD_ORE
                            ? -(double)r->threshold_ore / 100.0
                            : 0.0;
-    return alert_emit(s, r, fingerprint, u->unit, r->budget_line, last, firing, fired,
-                      (double)last_var / 100.0, threshold, summary, description, false, emit, error);
+    hs_err err =
+        alert_emit(s, r, fingerprint, u->unit, r->budget_line, NULL, shown->year, !resolved, fired,
+                   (double)shown->variance / 100.0, threshold, summary, description, false, emit, error);
+    free(evals);
+    return err;
 }
 
 /* --- recomputing a unit
@@ -849,7 +870,7 @@ static hs_err apply_rule(bg_state *s, const char *key, const rule_msg *value, hs
             if (fresh && rule_applies(fresh, units[i]) && strcmp(fresh->subject, old->subject) == 0)
                 continue;
             char fingerprint[HS_FINGERPRINT_MAX];
-            hs_alert_fingerprint(old->id, units[i], old->subject, fingerprint);
+            hs_alert_fingerprint(old->id, units[i], old->subject, NULL, fingerprint);
             err = hs_alert_retire(&s->alerts, fingerprint,
                                   fresh ? "the rule changed" : "the rule was deleted", emit, error);
         }
