@@ -183,10 +183,22 @@ static hs_err rule_check(const rule_msg *r, hs_error *error)
         if (r->_threshold_case == HEALTHSIGNALS__V1__RULE___THRESHOLD_THRESHOLD && !(r->threshold >= 0))
             return hs_error_set(error, HS_ERR_VALIDATION, "rule %s: threshold (percent) is negative", r->id);
         return HS_OK;
+    case HEALTHSIGNALS__V1__RULE_KIND__BUDGET_SAVINGS:
+        if (!r->budget_line || !*r->budget_line)
+            return hs_error_set(error, HS_ERR_VALIDATION,
+                                "rule %s: a BUDGET_SAVINGS needs budget_line (lasting)", r->id);
+        if (r->target_ore <= 0)
+            return hs_error_set(error, HS_ERR_VALIDATION, "rule %s: target_ore must be > 0", r->id);
+        if (r->first_year > r->last_year || r->last_year - r->first_year >= 200)
+            return hs_error_set(error, HS_ERR_VALIDATION,
+                                "rule %s: first_year..last_year (%d..%d) is not 1-200 years", r->id,
+                                (int)r->first_year, (int)r->last_year);
+        return HS_OK;
     default:
-        return hs_error_set(error, HS_ERR_VALIDATION,
-                            "rule %s: kind %s is not a budget rule (BUDGET_CHART, BUDGET_VARIANCE)", r->id,
-                            hs_rule_kind_name(r->kind));
+        return hs_error_set(
+            error, HS_ERR_VALIDATION,
+            "rule %s: kind %s is not a budget rule (BUDGET_CHART, BUDGET_VARIANCE, BUDGET_SAVINGS)", r->id,
+            hs_rule_kind_name(r->kind));
     }
 }
 
@@ -200,6 +212,18 @@ static rule_msg *rule_copy(const rule_msg *r)
     rule_msg *copy = healthsignals__v1__rule__unpack(NULL, len, buf);
     free(buf);
     return copy;
+}
+
+/* Whether `line` is one a BUDGET_SAVINGS rule of `unit` reads. */
+static bool savings_line(const bg_state *s, const char *unit, const char *line)
+{
+    for (size_t i = 0; i < s->n_rules; i++) {
+        const rule_msg *r = s->rules[i];
+        if (r->kind == HEALTHSIGNALS__V1__RULE_KIND__BUDGET_SAVINGS && rule_applies(r, unit) &&
+            (strcmp(r->budget_line, line) == 0 || strcmp(r->budget_one_off_line, line) == 0))
+            return true;
+    }
+    return false;
 }
 
 /* --- one unit's statuses
@@ -352,8 +376,9 @@ static bool status_build(const bg_unit *u, const bg_cell *c, const char *line, s
         if (fact < 0)
             return false;
         st->amount_ore = u->s->lines[fact].amount;
-        st->role = budget_sums_is_leaf(&u->sums, line) ? HEALTHSIGNALS__V1__BUDGET_LINE_ROLE__LEAF
-                                                       : HEALTHSIGNALS__V1__BUDGET_LINE_ROLE__UNASSIGNED;
+        st->role = budget_sums_is_leaf(&u->sums, line) || savings_line(u->s, u->unit, line)
+                       ? HEALTHSIGNALS__V1__BUDGET_LINE_ROLE__LEAF
+                       : HEALTHSIGNALS__V1__BUDGET_LINE_ROLE__UNASSIGNED;
         if (st->role == HEALTHSIGNALS__V1__BUDGET_LINE_ROLE__UNASSIGNED)
             flags[st->n_quality_flags++] = FLAG_UNASSIGNED;
     }
@@ -588,6 +613,80 @@ static hs_err variance_alert(bg_state *s, const rule_msg *r, const bg_unit *u, h
     return err;
 }
 
+/* The realised savings of `line` in `year`: the accounts when there are some, else the expected accounts;
+ * 0 when neither. *has says whether there was a figure. */
+static int64_t savings_of(const bg_unit *u, const char *line, int year, bool *has)
+{
+    int64_t amount = 0;
+    if (!line || !*line)
+        return 0;
+    if (unit_amount(u, line, year, HEALTHSIGNALS__V1__BUDGET_KIND__ACCOUNTS, &amount) ||
+        unit_amount(u, line, year, HEALTHSIGNALS__V1__BUDGET_KIND__EXPECTED_ACCOUNTS, &amount)) {
+        *has = true;
+        return amount;
+    }
+    return 0;
+}
+
+/* A BUDGET_SAVINGS rule for one unit (ledger.h budget_savings): each year of the period with a figure is a
+ * step of the shared alert state machine, breached while the cumulative savings are behind the cumulative
+ * pro-rata target. With emit NULL only checks that the savings can be computed (no negative savings, no
+ * overflow), for a change before it is taken. */
+static hs_err savings_alert(bg_state *s, const rule_msg *r, const bg_unit *u, hs_emit *emit, hs_error *error)
+{
+    size_t span = (size_t)(r->last_year - r->first_year) + 1, n = 0;
+    budget_savings_year *years = calloc(span, sizeof *years);
+    if (!years)
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory evaluating %s", r->id);
+    for (int y = r->first_year; y <= r->last_year; y++) {
+        bool has = false;
+        budget_savings_year v = {.year = y};
+        v.lasting = savings_of(u, r->budget_line, y, &has);
+        v.one_off = savings_of(u, r->budget_one_off_line, y, &has);
+        if (has)
+            years[n++] = v;
+    }
+    hs_err err = budget_savings(r->target_ore, r->first_year, r->last_year, years, n, error);
+    if (err) {
+        hs_error_prefix(error, "%s: rule %s", u->unit, r->id);
+        free(years);
+        return err;
+    }
+    if (!emit) {
+        free(years);
+        return HS_OK;
+    }
+    char fingerprint[HS_FINGERPRINT_MAX];
+    hs_alert_fingerprint(r->id, u->unit, r->subject, NULL, fingerprint);
+    hs_alert_history h = HS_ALERT_HISTORY_START;
+    for (size_t i = 0; i < n; i++) /* years[] is in year order */
+        hs_alert_step(&h, (int32_t)i, years[i].behind, years[i].behind ? 0 : (double)years[i].gap / 100.0,
+                      r->hysteresis, r->for_periods);
+    if (!h.episode) {
+        free(years);
+        return hs_alert_retire(&s->alerts, fingerprint,
+                               n ? "no longer behind the target" : "nothing left to evaluate", emit, error);
+    }
+    bool resolved = hs_alert_history_resolved(&h);
+    const budget_savings_year *shown = &years[hs_alert_history_shown(&h)];
+    char a[40], b[40], c[40], d[40], t[40], summary[256], description[768];
+    snprintf(summary, sizeof summary, "%s: savings %s the pro-rata target", u->unit,
+             resolved ? "back on" : "behind");
+    snprintf(description, sizeof description,
+             "%s %d: savings %s DKK (%s lasting + %s one-off); %s DKK realised since %d against %s DKK due "
+             "(%s DKK over %d-%d, pro rata); %s %d.",
+             u->unit, shown->year, dkk(shown->realised, a, sizeof a), dkk(shown->lasting, b, sizeof b),
+             dkk(shown->one_off, c, sizeof c), dkk(shown->cumulative, d, sizeof d), (int)r->first_year,
+             dkk(shown->cumulative_target, t, sizeof t), dkk(r->target_ore, a, sizeof a), (int)r->first_year,
+             (int)r->last_year, resolved ? "resolved in" : "firing since",
+             resolved ? shown->year : years[h.fired].year);
+    err = alert_emit(s, r, fingerprint, u->unit, r->budget_line, NULL, shown->year, !resolved,
+                     years[h.fired].year, (double)shown->cumulative / 100.0,
+                     (double)shown->cumulative_target / 100.0, summary, description, false, emit, error);
+    free(years);
+    return err;
+}
+
 /* --- recomputing a unit
  * -------------------------------------------------------------------------------------- */
 
@@ -632,6 +731,10 @@ static hs_err unit_update(bg_state *s, const char *unit, hs_emit *emit, hs_error
 {
     bg_unit u;
     hs_err err = unit_compute(s, unit, &u, error);
+    for (size_t i = 0; err == HS_OK && !emit && i < s->n_rules; i++)
+        if (s->rules[i]->kind == HEALTHSIGNALS__V1__RULE_KIND__BUDGET_SAVINGS &&
+            rule_applies(s->rules[i], unit))
+            err = savings_alert(s, s->rules[i], &u, NULL, error);
     if (err || !emit) {
         unit_free(&u);
         return err;
@@ -678,6 +781,8 @@ static hs_err unit_update(bg_state *s, const char *unit, hs_emit *emit, hs_error
         const rule_msg *r = s->rules[i];
         if (r->kind == HEALTHSIGNALS__V1__RULE_KIND__BUDGET_VARIANCE && rule_applies(r, unit))
             err = variance_alert(s, r, &u, emit, error);
+        else if (r->kind == HEALTHSIGNALS__V1__RULE_KIND__BUDGET_SAVINGS && rule_applies(r, unit))
+            err = savings_alert(s, r, &u, emit, error);
     }
     hs_table_free(&keys);
     hs_table_free(&firing);
@@ -744,6 +849,7 @@ static hs_err apply_line(bg_state *s, const char *key, const line_msg *value, hs
             for (size_t p = 0; p < t->n_parts && !placed; p++)
                 placed = strcmp(t->parts[p], value->line) == 0;
         }
+        placed = placed || savings_line(s, value->unit, value->line);
         if (!placed)
             return hs_error_set(
                 error, HS_ERR_VALIDATION,
@@ -858,9 +964,9 @@ static hs_err apply_rule(bg_state *s, const char *key, const rule_msg *value, hs
             protobuf_c_message_free_unpacked(&fresh->base, NULL);
         return err;
     }
-    /* A variance rule that changed or went: its alerts are evaluated again below, or retired when the rule
-     * is gone or no longer applies to a unit. */
-    if (old && old->kind == HEALTHSIGNALS__V1__RULE_KIND__BUDGET_VARIANCE) {
+    /* A variance or savings rule that changed or went: its alerts are evaluated again below, or retired when
+     * the rule is gone or no longer applies to a unit. */
+    if (old && old->kind != HEALTHSIGNALS__V1__RULE_KIND__BUDGET_CHART) {
         size_t n;
         bool nomem;
         const char **units = units_of(s, &n, &nomem);

@@ -386,6 +386,50 @@ static void test_variance_alert_fires_stays_resolves(void **unused)
     free(rules);
 }
 
+static void test_savings_against_the_pro_rata_target(void **unused)
+{
+    /* The shipped rule: 1 bn kr. over 2021..2025, 200 mio. a year. 2021: 344 = 139 lasting + 205 one-off,
+     * 144 ahead: no alert. 2022: 40 more, 384 against 400 due: behind, FIRING. A 2022 one-off of 20 (404):
+     * RESOLVED in 2022. */
+    char *rules = shipped_rules();
+    text in = {0};
+    add_line(&in, "regionerne", "Indkøbsbesparelser, varige", 2021, "ACCOUNTS", 13900000000LL);
+    add_line(&in, "regionerne", "Indkøbsbesparelser, engangs", 2021, "ACCOUNTS", 20500000000LL);
+    calcrun r = calcrun_run(&budget_calc, rules, in.s, false);
+    assert_int_equal(r.stats.rejected, 0);
+    json_t *a = alert_for(&r, "budget.regionerne.procurement-savings", "Indkøbsbesparelser, varige");
+    assert_true(a == NULL || strcmp(state_of(a), "RESOLVED") == 0);
+    calcrun_free(&r);
+    add_line(&in, "regionerne", "Indkøbsbesparelser, varige", 2022, "ACCOUNTS", 4000000000LL);
+    r = calcrun_run(&budget_calc, rules, in.s, false);
+    a = alert_for(&r, "budget.regionerne.procurement-savings", "Indkøbsbesparelser, varige");
+    assert_non_null(a);
+    assert_string_equal(state_of(a), "FIRING");
+    assert_string_equal(json_string_value(json_object_get(a, "period")), "2022");
+    assert_true(json_number_value(json_object_get(a, "value")) == 384000000.0);
+    assert_true(json_number_value(json_object_get(a, "threshold")) == 400000000.0);
+    const char *description =
+        json_string_value(json_object_get(json_object_get(a, "annotations"), "description"));
+    assert_non_null(strstr(description, "384.000.000 DKK realised since 2021 against 400.000.000 DKK due"));
+    calcrun_free(&r);
+    add_line(&in, "regionerne", "Indkøbsbesparelser, engangs", 2022, "ACCOUNTS", 2000000000LL);
+    r = calcrun_run(&budget_calc, rules, in.s, false);
+    a = alert_for(&r, "budget.regionerne.procurement-savings", "Indkøbsbesparelser, varige");
+    assert_string_equal(state_of(a), "RESOLVED");
+    assert_string_equal(json_string_value(json_object_get(a, "endsAt")), "2023-01-01T00:00:00Z");
+    calcrun_free(&r);
+    /* Negative savings are refused, the state as before (still resolved). */
+    add_line(&in, "regionerne", "Indkøbsbesparelser, engangs", 2023, "ACCOUNTS", -1);
+    r = calcrun_run(&budget_calc, rules, in.s, false);
+    assert_int_equal(r.stats.rejected, 1);
+    assert_string_equal(
+        state_of(alert_for(&r, "budget.regionerne.procurement-savings", "Indkøbsbesparelser, varige")),
+        "RESOLVED");
+    calcrun_free(&r);
+    free(in.s);
+    free(rules);
+}
+
 static void test_bad_input_refused(void **unused)
 {
     char *rules = shipped_rules();
@@ -445,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_year_on_year),
         cmocka_unit_test(test_printed_total_checked_and_alerted),
         cmocka_unit_test(test_variance_alert_fires_stays_resolves),
+        cmocka_unit_test(test_savings_against_the_pro_rata_target),
         cmocka_unit_test(test_bad_input_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
