@@ -496,14 +496,14 @@ static hs_err printed_alert(bg_state *s, const bg_unit *u, const status_msg *st,
                          fingerprint);
     if (hs_table_put(now, fingerprint, u->unit, strlen(u->unit) + 1) == HS_TABLE_NOMEM)
         return hs_error_set(error, HS_ERR_NOMEM, "out of memory");
-    char a[40], b[40], d[40], summary[256], description[768];
+    char a[40], b[40], d[40], t[40], summary[256], description[768];
     snprintf(summary, sizeof summary, "%s: the printed \"%s\" does not add up", u->unit, st->line);
     snprintf(description, sizeof description,
              "%s %d %s: \"%s\" is printed as %s DKK but its lines add up to %s DKK (difference %s DKK, "
              "tolerance %s DKK, chart %s). The computed figure is used.",
              u->unit, (int)st->year, kind_name((int)st->kind), st->line, dkk(st->printed_ore, a, sizeof a),
              dkk(st->amount_ore, b, sizeof b), dkk(st->printed_difference_ore, d, sizeof d),
-             dkk(u->chart->budget_totals[budget_sums_find(&u->sums, st->line)]->tolerance_ore, a, sizeof a),
+             dkk(u->chart->budget_totals[budget_sums_find(&u->sums, st->line)]->tolerance_ore, t, sizeof t),
              u->chart->id);
     return alert_emit(s, u->chart, fingerprint, u->unit, st->line, kind_name((int)st->kind), st->year, true,
                       st->year, (double)st->printed_ore / 100.0, (double)st->amount_ore / 100.0, summary,
@@ -669,7 +669,7 @@ static hs_err savings_alert(bg_state *s, const rule_msg *r, const bg_unit *u, hs
     }
     bool resolved = hs_alert_history_resolved(&h);
     const budget_savings_year *shown = &years[hs_alert_history_shown(&h)];
-    char a[40], b[40], c[40], d[40], t[40], summary[256], description[768];
+    char a[40], b[40], c[40], d[40], t[40], g[40], summary[256], description[768];
     snprintf(summary, sizeof summary, "%s: savings %s the pro-rata target", u->unit,
              resolved ? "back on" : "behind");
     snprintf(description, sizeof description,
@@ -677,7 +677,7 @@ static hs_err savings_alert(bg_state *s, const rule_msg *r, const bg_unit *u, hs
              "(%s DKK over %d-%d, pro rata); %s %d.",
              u->unit, shown->year, dkk(shown->realised, a, sizeof a), dkk(shown->lasting, b, sizeof b),
              dkk(shown->one_off, c, sizeof c), dkk(shown->cumulative, d, sizeof d), (int)r->first_year,
-             dkk(shown->cumulative_target, t, sizeof t), dkk(r->target_ore, a, sizeof a), (int)r->first_year,
+             dkk(shown->cumulative_target, t, sizeof t), dkk(r->target_ore, g, sizeof g), (int)r->first_year,
              (int)r->last_year, resolved ? "resolved in" : "firing since",
              resolved ? shown->year : years[h.fired].year);
     err = alert_emit(s, r, fingerprint, u->unit, r->budget_line, NULL, shown->year, !resolved,
