@@ -98,6 +98,19 @@ run_ok("rules", "apply", RULES)
 service = hstest.Service(BUDGET, "budget", f"hs-budget-test-{RUN}", BOOTSTRAP, work, RUN)
 service.wait_ready()
 
+# The CSV layout: Danish and plain decimals read to the øre, bad rows reported by line and not published.
+layout = os.path.join(work, "layout.csv")
+with open(layout, "w", encoding="utf-8") as f:
+    f.write('unit,line,year,kind,amount_dkk\nx,Kontingent,2024,BUDGET,"-152.987.743,19"\nx,Løn,2024,BUDGET,25.85\n'
+            "x,Løn,2024,FORECAST,1\nx,Løn,20x4,BUDGET,1\nx,Løn,2024,BUDGET,1e6\n")
+proc = hsctl("publish", "hs.budget.v1", "--csv", layout, "--dry-run")
+reasons = ("layout.csv:4: kind: 'FORECAST' is not", "layout.csv:5: year: '20x4' is not a year",
+           "layout.csv:6: amount_dkk: amount \"1e6\" is not a DKK amount", "5 rows, 2 valid")
+if proc.returncode != 1 or not all(r in proc.stderr for r in reasons):
+    fail(f"hsctl publish --csv of budget lines: exit {proc.returncode}: {proc.stderr}")
+else:
+    ok("hsctl publish hs.budget.v1 --csv: Danish and plain decimals read, 3 bad rows reported by line")
+
 run_ok("publish", "hs.budget.v1", "--csv", CSV)
 # The expected operating result printed 100 000 kr. off (a finding, INFO alert); a line the chart has no place
 # for (-> hs.dlq.v1).
