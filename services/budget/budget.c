@@ -28,6 +28,7 @@
 #include "hs/flags.h"
 #include "hs/key.h"
 #include "hs/period.h"
+#include "hs/rules.h"
 #include "hs/validate.h"
 #include "ledger.h"
 
@@ -52,8 +53,7 @@ typedef struct bg_line {
 typedef struct bg_state {
     bg_line *lines;
     size_t n_lines, cap_lines;
-    rule_msg **rules; /* owned copies, sorted by id */
-    size_t n_rules, cap_rules;
+    hs_rule_set rules;  /* the rules of service "budget" */
     hs_table published; /* status key -> its unit: what is published and not deleted */
     hs_table printed;   /* printed-total alert fingerprint -> its unit: FIRING ones */
     hs_alert_store alerts;
@@ -85,9 +85,7 @@ static void budget_destroy(void *state)
         free(s->lines[i].line);
     }
     free(s->lines);
-    for (size_t i = 0; i < s->n_rules; i++)
-        protobuf_c_message_free_unpacked(&s->rules[i]->base, NULL);
-    free(s->rules);
+    hs_rule_set_free(&s->rules);
     hs_table_free(&s->published);
     hs_table_free(&s->printed);
     hs_alert_store_free(&s->alerts);
@@ -121,8 +119,8 @@ static bool rule_applies(const rule_msg *r, const char *unit)
 static const rule_msg *chart_of(const bg_state *s, const char *unit)
 {
     const rule_msg *any = NULL;
-    for (size_t i = 0; i < s->n_rules; i++) {
-        const rule_msg *r = s->rules[i];
+    for (size_t i = 0; i < s->rules.count; i++) {
+        const rule_msg *r = s->rules.items[i];
         if (r->kind != HEALTHSIGNALS__V1__RULE_KIND__BUDGET_CHART)
             continue;
         if (r->n_budget_units && rule_applies(r, unit))
@@ -202,23 +200,11 @@ static hs_err rule_check(const rule_msg *r, hs_error *error)
     }
 }
 
-static rule_msg *rule_copy(const rule_msg *r)
-{
-    size_t len = protobuf_c_message_get_packed_size(&r->base);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
-        return NULL;
-    protobuf_c_message_pack(&r->base, buf);
-    rule_msg *copy = healthsignals__v1__rule__unpack(NULL, len, buf);
-    free(buf);
-    return copy;
-}
-
 /* Whether `line` is one a BUDGET_SAVINGS rule of `unit` reads. */
 static bool savings_line(const bg_state *s, const char *unit, const char *line)
 {
-    for (size_t i = 0; i < s->n_rules; i++) {
-        const rule_msg *r = s->rules[i];
+    for (size_t i = 0; i < s->rules.count; i++) {
+        const rule_msg *r = s->rules.items[i];
         if (r->kind == HEALTHSIGNALS__V1__RULE_KIND__BUDGET_SAVINGS && rule_applies(r, unit) &&
             (strcmp(r->budget_line, line) == 0 || strcmp(r->budget_one_off_line, line) == 0))
             return true;
@@ -731,10 +717,10 @@ static hs_err unit_update(bg_state *s, const char *unit, hs_emit *emit, hs_error
 {
     bg_unit u;
     hs_err err = unit_compute(s, unit, &u, error);
-    for (size_t i = 0; err == HS_OK && !emit && i < s->n_rules; i++)
-        if (s->rules[i]->kind == HEALTHSIGNALS__V1__RULE_KIND__BUDGET_SAVINGS &&
-            rule_applies(s->rules[i], unit))
-            err = savings_alert(s, s->rules[i], &u, NULL, error);
+    for (size_t i = 0; err == HS_OK && !emit && i < s->rules.count; i++)
+        if (s->rules.items[i]->kind == HEALTHSIGNALS__V1__RULE_KIND__BUDGET_SAVINGS &&
+            rule_applies(s->rules.items[i], unit))
+            err = savings_alert(s, s->rules.items[i], &u, NULL, error);
     if (err || !emit) {
         unit_free(&u);
         return err;
@@ -777,8 +763,8 @@ static hs_err unit_update(bg_state *s, const char *unit, hs_emit *emit, hs_error
         err = reconcile(s, &s->published, &keys, unit, false, emit, error);
     if (err == HS_OK)
         err = reconcile(s, &s->printed, &firing, unit, true, emit, error);
-    for (size_t i = 0; err == HS_OK && i < s->n_rules; i++) {
-        const rule_msg *r = s->rules[i];
+    for (size_t i = 0; err == HS_OK && i < s->rules.count; i++) {
+        const rule_msg *r = s->rules.items[i];
         if (r->kind == HEALTHSIGNALS__V1__RULE_KIND__BUDGET_VARIANCE && rule_applies(r, unit))
             err = variance_alert(s, r, &u, emit, error);
         else if (r->kind == HEALTHSIGNALS__V1__RULE_KIND__BUDGET_SAVINGS && rule_applies(r, unit))
@@ -917,51 +903,21 @@ static hs_err apply_rule(bg_state *s, const char *key, const rule_msg *value, hs
     hs_err err;
     if (value && (err = rule_check(value, error)) != HS_OK)
         return err;
-    rule_msg *fresh = value ? rule_copy(value) : NULL;
+    rule_msg *fresh = value ? hs_rule_copy(value) : NULL, *old, *back;
     if (value && !fresh)
         return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing a rule");
     const char *id = value ? value->id : key;
-    size_t at = 0;
-    while (at < s->n_rules && strcmp(s->rules[at]->id, id) < 0)
-        at++;
-    bool had = at < s->n_rules && strcmp(s->rules[at]->id, id) == 0;
-    if (!had && !fresh)
+    if ((err = hs_rule_set_put(&s->rules, id, fresh, &old, error)) != HS_OK) {
+        protobuf_c_message_free_unpacked(&fresh->base, NULL);
+        return err;
+    }
+    if (!old && !fresh)
         return HS_OK;
-    if (!had && s->n_rules == s->cap_rules) {
-        size_t cap = s->cap_rules ? 2 * s->cap_rules : 8;
-        rule_msg **grown = realloc(s->rules, cap * sizeof *grown); // NOLINT(bugprone-sizeof-expression)
-        if (!grown) {
-            protobuf_c_message_free_unpacked(&fresh->base, NULL);
-            return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing a rule");
-        }
-        s->rules = grown;
-        s->cap_rules = cap;
-    }
-    /* Swap the rule in, check every unit can be computed under it, and swap back if not. */
-    rule_msg *old = had ? s->rules[at] : NULL;
-    if (!had) {
-        memmove(&s->rules[at + 1], &s->rules[at], (s->n_rules - at) * sizeof *s->rules); // NOLINT
-        s->n_rules++;
-        s->rules[at] = fresh;
-    } else if (fresh) {
-        s->rules[at] = fresh;
-    } else {
-        memmove(&s->rules[at], &s->rules[at + 1], (s->n_rules - at - 1) * sizeof *s->rules); // NOLINT
-        s->n_rules--;
-    }
+    /* Every unit must be computable under the new rules (no total overflows): else the old rule goes back. */
     if ((err = all_units(s, NULL, error)) != HS_OK) {
-        if (!had) {
-            memmove(&s->rules[at], &s->rules[at + 1], (s->n_rules - at - 1) * sizeof *s->rules); // NOLINT
-            s->n_rules--;
-        } else if (fresh) {
-            s->rules[at] = old;
-        } else {
-            memmove(&s->rules[at + 1], &s->rules[at], (s->n_rules - at) * sizeof *s->rules); // NOLINT
-            s->n_rules++;
-            s->rules[at] = old;
-        }
-        if (fresh)
-            protobuf_c_message_free_unpacked(&fresh->base, NULL);
+        hs_rule_set_put(&s->rules, id, old, &back, NULL); /* cannot fail: the room is there */
+        if (back)
+            protobuf_c_message_free_unpacked(&back->base, NULL);
         return err;
     }
     /* A variance or savings rule that changed or went: its alerts are evaluated again below, or retired when
@@ -1001,8 +957,8 @@ static hs_err budget_apply(void *state, const hs_topic *topic, const char *key, 
 void budget_stats_add(const void *state, budget_stats *stats)
 {
     const bg_state *s = state;
-    if (s->n_rules > stats->rules)
-        stats->rules = s->n_rules;
+    if (s->rules.count > stats->rules)
+        stats->rules = s->rules.count;
     stats->lines += s->n_lines;
     stats->statuses += s->published.count;
     stats->alerts_firing += s->alerts.firing;

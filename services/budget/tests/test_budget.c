@@ -463,6 +463,20 @@ static void test_bad_input_refused(void **unused)
     assert_int_equal(ore(json_object_get(r.by_key, "x/Drift/2023/BUDGET"), "amountOre"), 500);
     calcrun_free(&r);
 
+    /* A new version of the chart under which a total overflows is refused; the old version stays. */
+    text huge = {0};
+    add_line(&huge, "x", "Løn", 2023, "BUDGET", INT64_MAX / 2 + 1);
+    add_line(&huge, "x", "Husleje", 2023, "BUDGET", INT64_MAX / 2 + 1);
+    add(&huge, "{\"specversion\":\"1.0\",\"id\":\"\",\"source\":\"/test\",\"type\":\"healthsignals.v1.Rule\","
+               "\"data\":{\"id\":\"budget.lenient\",\"service\":\"budget\",\"subject\":\"lenient\","
+               "\"kind\":\"BUDGET_CHART\",\"budgetTotals\":[{\"line\":\"Drift\",\"parts\":[\"Løn\","
+               "\"Husleje\"]}]}}\n");
+    r = calcrun_run(&budget_calc, lenient, huge.s, false);
+    assert_int_equal(r.stats.rejected, 1);
+    assert_int_equal(ore(json_object_get(r.by_key, "x/Drift/2023/BUDGET"), "amountOre"), INT64_MAX / 2 + 1);
+    calcrun_free(&r);
+    free(huge.s);
+
     /* Bad rules: a cycle in the chart, a variance rule without its line, a kind of another service. */
     const char *bad =
         "[{\"id\":\"budget.cycle\",\"service\":\"budget\",\"subject\":\"c\",\"kind\":\"BUDGET_CHART\","
