@@ -17,29 +17,9 @@
 
 #include "budget.h"
 #include "calcrun.h"
+#include "expected_accounts_2023.h"
 
 #define UNIT "danske-regioner"
-
-/* The leaves, DKK: line, budget, expected accounts. */
-static const struct {
-    const char *line;
-    long long budget, expected;
-} leaves[] = {
-    {"Kontingent", -152100000, -152500000},
-    {"Øvrige kontingenter", -105400000, -105400000},
-    {"Øvrige indtægter", -27900000, -27800000},
-    {"Løn", 197200000, 196400000},
-    {"Øvrige personaleudgifter", 31900000, 31100000},
-    {"Drift af huse", 13700000, 16600000},
-    {"Fremmede tjenesteydelser", 28600000, 24100000},
-    {"Mødeaktiviteter", 9500000, 10200000},
-    {"Øvrig drift", 47400000, 38700000},
-    {"Tilskud", 3300000, 3300000},
-    {"Kapitalindtægter", -7500000, -17800000},
-    {"Kapitaludgifter", 500000, 1900000},
-    {"Projektbevillinger", 3000000, 3000000},
-};
-#define N_LEAVES (sizeof leaves / sizeof leaves[0])
 
 static char *read_file(const char *path)
 {
@@ -104,8 +84,8 @@ static void add_table(text *t, int year, bool reversed)
         size_t i = reversed ? 2 * N_LEAVES - 1 - k : k;
         size_t row = i % N_LEAVES;
         bool expected = i >= N_LEAVES;
-        add_line(t, UNIT, leaves[row].line, year, expected ? "EXPECTED_ACCOUNTS" : "BUDGET",
-                 (expected ? leaves[row].expected : leaves[row].budget) * 100);
+        add_line(t, UNIT, table[row].line, year, expected ? "EXPECTED_ACCOUNTS" : "BUDGET",
+                 (expected ? table[row].expected : table[row].budget) * 100);
     }
 }
 

@@ -12,33 +12,11 @@
 
 #include <cmocka.h>
 
+#include "expected_accounts_2023.h"
 #include "ledger.h"
 
 #define MIO(x) ((int64_t)(x)*100000000) /* mio. kr. in øre */
 #define KR(x)  ((int64_t)(x)*100)
-
-/* The leaves of the expected-accounts table, in DKK (docs/domain.md §12). */
-typedef struct leaf {
-    const char *line;
-    int64_t budget, expected;
-} leaf;
-
-static const leaf table[] = {
-    {"Kontingent", -152100000, -152500000},
-    {"Øvrige kontingenter", -105400000, -105400000},
-    {"Øvrige indtægter", -27900000, -27800000},
-    {"Løn", 197200000, 196400000},
-    {"Øvrige personaleudgifter", 31900000, 31100000},
-    {"Drift af huse", 13700000, 16600000},
-    {"Fremmede tjenesteydelser", 28600000, 24100000},
-    {"Mødeaktiviteter", 9500000, 10200000},
-    {"Øvrig drift", 47400000, 38700000},
-    {"Tilskud", 3300000, 3300000},
-    {"Kapitalindtægter", -7500000, -17800000},
-    {"Kapitaludgifter", 500000, 1900000},
-    {"Projektbevillinger", 3000000, 3000000},
-};
-#define N_LEAVES (sizeof table / sizeof table[0])
 
 /* The chart as deploy/rules/budget.json states it. */
 static const char *const income[] = {"Kontingent", "Øvrige kontingenter", "Øvrige indtægter"};
