@@ -268,15 +268,15 @@ static hs_err unit_compute(const bg_state *s, const char *unit, bg_unit *u, hs_e
     if (!u->chart)
         return HS_OK;
     size_t n_totals = u->chart->n_budget_totals;
-    if (!(u->defs = calloc(n_totals, sizeof *u->defs))) {
-        u->chart = NULL;
-        return hs_error_set(error, HS_ERR_NOMEM, "out of memory computing %s", unit);
-    }
-    hs_err err = chart_plan(u->chart, u->defs, &u->sums, error);
+    budget_sum_def *defs = calloc(n_totals, sizeof *defs);
+    hs_err err = defs ? chart_plan(u->chart, defs, &u->sums, error)
+                      : hs_error_set(error, HS_ERR_NOMEM, "out of memory computing %s", unit);
     if (err) {
+        free(defs);
         u->chart = NULL;
         return err;
     }
+    u->defs = defs;
     for (size_t i = 0; i < s->n_lines; i++) {
         const bg_line *l = &s->lines[i];
         if (strcmp(l->unit, unit) != 0)
@@ -298,7 +298,8 @@ static hs_err unit_compute(const bg_state *s, const char *unit, bg_unit *u, hs_e
         if (!c->values || !c->present)
             return hs_error_set(error, HS_ERR_NOMEM, "out of memory computing %s", unit);
     }
-    qsort(u->cells, u->n_cells, sizeof *u->cells, compare_cells);
+    if (u->n_cells)
+        qsort(u->cells, u->n_cells, sizeof *u->cells, compare_cells);
     for (size_t c = 0; c < u->n_cells; c++) {
         u->leaf_year = u->cells[c].year;
         u->leaf_kind = u->cells[c].kind;
@@ -686,8 +687,12 @@ static hs_err reconcile(bg_state *s, hs_table *table, const hs_table *now, const
     if (!sorted && n)
         return hs_error_set(error, HS_ERR_NOMEM, "out of memory");
     char **gone = calloc(n ? n : 1, sizeof *gone);
+    if (!gone) {
+        free(sorted);
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory");
+    }
     size_t n_gone = 0;
-    hs_err err = gone ? HS_OK : hs_error_set(error, HS_ERR_NOMEM, "out of memory");
+    hs_err err = HS_OK;
     for (size_t i = 0; err == HS_OK && i < n; i++)
         if (strcmp((const char *)sorted[i]->value, unit) == 0 && !hs_table_get(now, sorted[i]->key) &&
             !(gone[n_gone++] = strdup(sorted[i]->key)))

@@ -299,7 +299,7 @@ hs_err budget_savings(int64_t total, int first, int last, budget_savings_year *y
     if (span > 200)
         return hs_error_set(error, HS_ERR_VALIDATION, "savings period %d..%d is longer than 200 years", first,
                             last);
-    int64_t weights[200], shares[200];
+    int64_t weights[200], shares[200] = {0};
     for (size_t i = 0; i < span; i++)
         weights[i] = 1;
     hs_err err = budget_allocate(total, weights, span, shares, error);

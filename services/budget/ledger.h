@@ -105,7 +105,6 @@ hs_err budget_allocate(int64_t amount, const int64_t *weights, size_t n, int64_t
  */
 
 typedef struct budget_savings_year {
-    int year;
     int64_t lasting;    /* realised lasting savings of the year, øre (>= 0) */
     int64_t one_off;    /* realised one-off savings of the year, øre (>= 0) */
     int64_t realised;   /* lasting + one_off */
@@ -113,6 +112,7 @@ typedef struct budget_savings_year {
     int64_t cumulative; /* realised, first_year..year */
     int64_t cumulative_target;
     int64_t gap; /* cumulative - cumulative_target: negative = behind the pro-rata target */
+    int year;    /* the year, set by the caller */
     bool behind; /* gap < 0 */
 } budget_savings_year;
 

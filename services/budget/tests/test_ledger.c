@@ -31,7 +31,7 @@ static const char *const result_incl[] = {"Resultat", "Projektbevillinger"};
 
 #define DEF(n, p)                                                                                            \
     {                                                                                                        \
-        n, p, sizeof p / sizeof p[0]                                                                         \
+        (n), (p), sizeof(p) / sizeof((p)[0])                                                                 \
     }
 /* Deliberately not in evaluation order: the plan orders it. */
 static const budget_sum_def chart[] = {
