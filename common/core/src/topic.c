@@ -199,6 +199,118 @@ static hs_err variation_key(const ProtobufCMessage *value, char key[HS_KEY_MAX],
     return err ? err : copy_group(group, variation->indicator, error);
 }
 
+/* --- Keys from the registry: a topic's key layout names fields of its value type, read through the
+ * protobuf-c descriptor (as the JSON mapping reads every field), so a topic is one declarative row. */
+
+/* The longest field name a key layout may hold. */
+#define FIELD_NAME_MAX 64
+
+/* True when the '/'-separated list `list` holds `name` (`len` bytes). */
+static int list_has(const char *list, const char *name, size_t len)
+{
+    for (const char *p = list; p && *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == len && strncmp(p, name, len) == 0)
+            return 1;
+        p += n + (p[n] == '/');
+    }
+    return 0;
+}
+
+/* The text field `name` of `value` contributes to a key, in `buf` (HS_KEY_MAX bytes) or pointing into the
+ * value; *present says whether it holds an identity (a non-empty string, a scope with a code; a number or
+ * an enum always does). HS_ERR_INTERNAL for a layout naming a field the type lacks or cannot key on. */
+static hs_err field_text(const ProtobufCMessage *value, const char *name, size_t len, char buf[HS_KEY_MAX],
+                         const char **text, int *present, hs_error *error)
+{
+    const ProtobufCMessageDescriptor *type = value->descriptor;
+    char field_name[FIELD_NAME_MAX];
+    if (len >= sizeof field_name)
+        return hs_error_set(error, HS_ERR_INTERNAL, "%s: key field name '%.*s' too long", type->name,
+                            (int)len, name);
+    memcpy(field_name, name, len);
+    field_name[len] = '\0';
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(type, field_name);
+    if (!f || f->label != PROTOBUF_C_LABEL_NONE || (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+        return hs_error_set(error, HS_ERR_INTERNAL, "%s has no singular field '%s' for a record key", type->name,
+                            field_name);
+    const char *member = (const char *)value + f->offset;
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_STRING: {
+        const char *s = *(char *const *)(const void *)member;
+        *text = s ? s : "";
+        *present = !empty(s);
+        return HS_OK;
+    }
+    case PROTOBUF_C_TYPE_MESSAGE: {
+        if (f->descriptor != &healthsignals__v1__scope__descriptor)
+            break;
+        const Healthsignals__V1__Scope *scope = *(Healthsignals__V1__Scope *const *)(const void *)member;
+        hs_topic_scope_component(scope, buf, HS_SCOPE_COMPONENT_MAX);
+        *text = buf;
+        *present = scope && !empty(scope->code);
+        return HS_OK;
+    }
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32: {
+        int32_t n;
+        memcpy(&n, member, sizeof n);
+        snprintf(buf, HS_KEY_MAX, "%d", (int)n);
+        *text = buf;
+        *present = 1;
+        return HS_OK;
+    }
+    case PROTOBUF_C_TYPE_ENUM: {
+        int n;
+        memcpy(&n, member, sizeof n);
+        const ProtobufCEnumDescriptor *e = f->descriptor;
+        const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(e, n);
+        if (!v) /* a number this build does not know reads as the enum's zero value */
+            v = protobuf_c_enum_descriptor_get_value(e, 0);
+        *text = v ? v->name : "";
+        *present = 1;
+        return HS_OK;
+    }
+    default:
+        break;
+    }
+    return hs_error_set(error, HS_ERR_INTERNAL, "%s.%s: a record key takes strings, scopes, 32-bit integers and enums",
+                        type->name, field_name);
+}
+
+hs_err hs_topic_key(const hs_topic *topic, const ProtobufCMessage *value, char key[HS_KEY_MAX],
+                    char group[HS_KEY_MAX], hs_error *error)
+{
+    if (!topic->value_type || value->descriptor != topic->value_type)
+        return hs_error_set(error, HS_ERR_INTERNAL, "%s: no record key for a %s", topic->name,
+                            value->descriptor->name);
+    char storage[HS_KEY_PARTS_MAX][HS_KEY_MAX];
+    const char *parts[HS_KEY_PARTS_MAX];
+    size_t count = 0;
+    for (const char *p = topic->key_layout; *p;) {
+        size_t n = strcspn(p, "/");
+        if (count == HS_KEY_PARTS_MAX)
+            return hs_error_set(error, HS_ERR_INTERNAL, "%s: more than %d key fields", topic->name,
+                                HS_KEY_PARTS_MAX);
+        int present;
+        hs_err err = field_text(value, p, n, storage[count], &parts[count], &present, error);
+        if (err)
+            return err;
+        if (!present && !list_has(topic->key_may_be_empty, p, n))
+            return hs_error_set(error, HS_ERR_VALIDATION, "%.*s: required for the record key", (int)n, p);
+        count++;
+        p += n + (p[n] == '/');
+    }
+    hs_err err = hs_key_join(key, parts, count, error);
+    if (err)
+        return err;
+    const char *text;
+    int present;
+    err = field_text(value, topic->grouping, strlen(topic->grouping), storage[0], &text, &present, error);
+    return err ? err : copy_group(group, text, error);
+}
+
 static const hs_topic topics[] = {
     {.name = HS_TOPIC_INDICATORS,
      .value_type = &healthsignals__v1__indicator_observation__descriptor,
@@ -255,6 +367,7 @@ static const hs_topic topics[] = {
      .key_layout = "group/topic",
      .grouping = "group",
      .key_of = fact_count_key,
+     .key_may_be_empty = "group",
      .partitions = 8,
      .cleanup_policy = "compact",
      .retention_ms = -1,
