@@ -59,7 +59,7 @@ static hs_err count_adjust(count_state *s, const hs_topic *topic, const char *gr
     out.group = (char *)group;
     char key[HS_KEY_MAX], unused[HS_KEY_MAX];
     const hs_topic *output = hs_topic_find(HS_TOPIC_FACT_COUNTS);
-    hs_err err = output->key_of(&out.base, key, unused, error);
+    hs_err err = hs_topic_key(output, &out.base, key, unused, error);
     if (err)
         return err;
 
@@ -106,7 +106,7 @@ static hs_err count_apply(void *state, const hs_topic *topic, const char *key, c
         return HS_OK; /* a revision of a fact already counted */
 
     char record_key[HS_KEY_MAX], group[HS_KEY_MAX], key_group[HS_KEY_MAX];
-    hs_err err = topic->key_of(value, record_key, group, error);
+    hs_err err = hs_topic_key(topic, value, record_key, group, error);
     if (err)
         return err;
     if (hs_topic_group_of_key(topic, key, key_group, error) != HS_OK)

@@ -138,7 +138,7 @@ static hs_err apply_event(const hs_calc *calc, void *state, const json_t *event,
             if ((err = hs_topic_check_key(topic, key, value, group, error)) != HS_OK)
                 hs_error_prefix(error, "subject");
         } else {
-            err = topic->key_of(value, key, group, error);
+            err = hs_topic_key(topic, value, key, group, error);
         }
     }
     if (err == HS_OK && !topic->global)

@@ -1,7 +1,8 @@
 /* The topic registry: every topic healthsignals reads or writes, declared once — its value type, record-key
  * layout, grouping key (what chooses the partition), partition count, cleanup policy and retention. hsctl
  * creates topics from it, services subscribe through it, publishers key and partition records with it;
- * nothing else names a topic. Each service issue adds its output topics here.
+ * nothing else names a topic. A service adds a row for each output topic (common/core/src/topic.c); its keys
+ * follow from the row (hs_topic_key), with no code of its own.
  */
 #ifndef HS_TOPIC_H
 #define HS_TOPIC_H
@@ -13,18 +14,14 @@
 #include "hs/err.h"
 #include "hs/key.h"
 
-/* Builds the record key (fact identity) and the grouping key of `value`, which is of the topic's type. */
-typedef hs_err (*hs_topic_key_fn)(const ProtobufCMessage *value, char key[HS_KEY_MAX], char group[HS_KEY_MAX],
-                                  hs_error *error);
-
 typedef struct hs_topic {
     const char *name;                             /* "hs.indicators.v1" */
     const ProtobufCMessageDescriptor *value_type; /* NULL: raw bytes (the DLQ) */
-    const char *key_layout;                       /* documentation: "indicator/scope/period" */
-    const char *grouping;                         /* documentation: "indicator" */
-    hs_topic_key_fn key_of;                       /* NULL for raw-bytes topics */
-    const char *key_may_be_empty;                 /* key fields that may be empty ("group"); NULL: none */
-    const char *cleanup_policy;                   /* "compact" or "delete" */
+    const char
+        *key_layout;      /* the record key: fields of value_type, '/'-separated ("indicator/scope/period") */
+    const char *grouping; /* the field whose text is the grouping key ("indicator") */
+    const char *key_may_be_empty; /* key fields that may be empty ("group"); NULL: none */
+    const char *cleanup_policy;   /* "compact" or "delete" */
     const char *description;
     int64_t retention_ms;      /* -1 = forever */
     int32_t max_message_bytes; /* topic config max.message.bytes; 0 = the broker's default (about 1 MB) */
