@@ -7,6 +7,7 @@
 #include "hs/topic.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,11 +62,20 @@ static hs_err copy_group(char group[HS_KEY_MAX], const char *text, hs_error *err
 /* --- Keys from the registry: a topic's key layout names fields of its value type, read through the
  * protobuf-c descriptor (as the JSON mapping reads every field), so a topic is one declarative row. */
 
+/* The length of the first field name of a '/'-separated list. */
+static size_t name_len(const char *p)
+{
+    size_t n = 0;
+    while (p[n] && p[n] != '/')
+        n++;
+    return n;
+}
+
 /* True when the '/'-separated list `list` holds `name` (`len` bytes). */
 static int list_has(const char *list, const char *name, size_t len)
 {
     for (const char *p = list; p && *p;) {
-        size_t n = strcspn(p, "/");
+        size_t n = name_len(p);
         if (n == len && strncmp(p, name, len) == 0)
             return 1;
         p += n + (p[n] == '/');
@@ -73,13 +83,11 @@ static int list_has(const char *list, const char *name, size_t len)
     return 0;
 }
 
-/* The text field `name` of `value` contributes to a key, in `buf` (HS_SCOPE_COMPONENT_MAX bytes) or pointing
- * into value; *present says whether it holds an identity (a non-empty string, a scope with a code; a number
- * or an enum always does). HS_ERR_INTERNAL for a layout naming a field the type lacks or cannot key on. */
-static hs_err field_text(const ProtobufCMessage *value, const char *name, size_t len,
-                         char buf[HS_SCOPE_COMPONENT_MAX], const char **text, int *present, hs_error *error)
+/* The field `name` (`len` bytes) of `type` a key may hold: a singular string, Scope, 32-bit integer or enum.
+ * HS_ERR_INTERNAL for a layout naming a field the type lacks or cannot key on. */
+static hs_err key_field(const ProtobufCMessageDescriptor *type, const char *name, size_t len,
+                        const ProtobufCFieldDescriptor **field, hs_error *error)
 {
-    const ProtobufCMessageDescriptor *type = value->descriptor;
     const ProtobufCFieldDescriptor *f = NULL;
     for (unsigned i = 0; i < type->n_fields && !f; i++)
         if (strncmp(type->fields[i].name, name, len) == 0 && type->fields[i].name[len] == '\0')
@@ -87,32 +95,43 @@ static hs_err field_text(const ProtobufCMessage *value, const char *name, size_t
     if (!f || f->label != PROTOBUF_C_LABEL_NONE || (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
         return hs_error_set(error, HS_ERR_INTERNAL, "%s has no singular field '%.*s' for a record key",
                             type->name, (int)len, name);
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_STRING:
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_ENUM: *field = f; return HS_OK;
+    case PROTOBUF_C_TYPE_MESSAGE:
+        if (f->descriptor == &healthsignals__v1__scope__descriptor) {
+            *field = f;
+            return HS_OK;
+        }
+        break;
+    default: break;
+    }
+    return hs_error_set(error, HS_ERR_INTERNAL,
+                        "%s.%s: a record key takes strings, scopes, 32-bit integers and enums", type->name,
+                        f->name);
+}
+
+/* The text field `f` of `value` contributes to a key: in `buf`, or pointing into the value; *present says
+ * whether it holds an identity (a non-empty string, a scope with a code; a number or an enum always does). */
+static const char *field_text(const ProtobufCMessage *value, const ProtobufCFieldDescriptor *f,
+                              char buf[HS_SCOPE_COMPONENT_MAX], int *present)
+{
     const char *member = (const char *)value + f->offset;
+    *present = 1;
     switch (f->type) {
     case PROTOBUF_C_TYPE_STRING: {
         const char *s = *(char *const *)(const void *)member;
-        *text = s ? s : "";
         *present = !empty(s);
-        return HS_OK;
+        return s ? s : "";
     }
     case PROTOBUF_C_TYPE_MESSAGE: {
-        if (f->descriptor != &healthsignals__v1__scope__descriptor)
-            break;
         const Healthsignals__V1__Scope *scope = *(Healthsignals__V1__Scope *const *)(const void *)member;
         hs_topic_scope_component(scope, buf, HS_SCOPE_COMPONENT_MAX);
-        *text = buf;
         *present = scope && !empty(scope->code);
-        return HS_OK;
-    }
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32: {
-        int32_t n;
-        memcpy(&n, member, sizeof n);
-        snprintf(buf, HS_SCOPE_COMPONENT_MAX, "%d", (int)n);
-        *text = buf;
-        *present = 1;
-        return HS_OK;
+        return buf;
     }
     case PROTOBUF_C_TYPE_ENUM: {
         int n;
@@ -121,47 +140,76 @@ static hs_err field_text(const ProtobufCMessage *value, const char *name, size_t
         const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(e, n);
         if (!v) /* a number this build does not know reads as the enum's zero value */
             v = protobuf_c_enum_descriptor_get_value(e, 0);
-        *text = v ? v->name : "";
-        *present = 1;
-        return HS_OK;
+        return v ? v->name : "";
     }
-    default: break;
+    default: { /* a 32-bit integer (key_field) */
+        int32_t n;
+        memcpy(&n, member, sizeof n);
+        snprintf(buf, HS_SCOPE_COMPONENT_MAX, "%d", (int)n);
+        return buf;
     }
-    return hs_error_set(error, HS_ERR_INTERNAL,
-                        "%s.%s: a record key takes strings, scopes, 32-bit integers and enums", type->name,
-                        f->name);
+    }
 }
 
-hs_err hs_topic_key(const hs_topic *topic, const ProtobufCMessage *value, char key[HS_KEY_MAX],
-                    char group[HS_KEY_MAX], hs_error *error)
+/* A topic's key layout resolved against its value type: its fields in order, which may be empty, and the
+ * grouping field; or why the layout cannot be. */
+typedef struct key_plan {
+    const ProtobufCFieldDescriptor *fields[HS_KEY_PARTS_MAX];
+    size_t count;
+    unsigned may_be_empty; /* bit i: fields[i] */
+    const ProtobufCFieldDescriptor *group;
+    hs_error error; /* code HS_OK when resolved */
+} key_plan;
+
+static void plan_resolve(const hs_topic *topic, key_plan *plan)
 {
-    if (!topic->value_type || value->descriptor != topic->value_type)
+    memset(plan, 0, sizeof *plan);
+    hs_error *error = &plan->error;
+    if (!topic->value_type) {
+        hs_error_set(error, HS_ERR_INTERNAL, "%s carries no typed value and has no key layout", topic->name);
+        return;
+    }
+    for (const char *p = topic->key_layout; *p;) {
+        size_t n = name_len(p);
+        if (plan->count == HS_KEY_PARTS_MAX) {
+            hs_error_set(error, HS_ERR_INTERNAL, "%s: more than %d key fields", topic->name,
+                         HS_KEY_PARTS_MAX);
+            return;
+        }
+        if (key_field(topic->value_type, p, n, &plan->fields[plan->count], error))
+            return;
+        if (list_has(topic->key_may_be_empty, p, n))
+            plan->may_be_empty |= 1u << plan->count;
+        plan->count++;
+        p += n + (p[n] == '/');
+    }
+    if (key_field(topic->value_type, topic->grouping, strlen(topic->grouping), &plan->group, error))
+        return;
+    error->code = HS_OK;
+}
+
+static hs_err key_with(const hs_topic *topic, const key_plan *plan, const ProtobufCMessage *value,
+                       char key[HS_KEY_MAX], char group[HS_KEY_MAX], hs_error *error)
+{
+    if (plan->error.code)
+        return hs_error_set(error, plan->error.code, "%s", plan->error.message);
+    if (value->descriptor != topic->value_type)
         return hs_error_set(error, HS_ERR_INTERNAL, "%s: no record key for a %s", topic->name,
                             value->descriptor->name);
     char storage[HS_KEY_PARTS_MAX][HS_SCOPE_COMPONENT_MAX];
     const char *parts[HS_KEY_PARTS_MAX];
-    size_t count = 0;
-    for (const char *p = topic->key_layout; *p;) {
-        size_t n = strcspn(p, "/");
-        if (count == HS_KEY_PARTS_MAX)
-            return hs_error_set(error, HS_ERR_INTERNAL, "%s: more than %d key fields", topic->name,
-                                HS_KEY_PARTS_MAX);
+    for (size_t i = 0; i < plan->count; i++) {
         int present;
-        hs_err err = field_text(value, p, n, storage[count], &parts[count], &present, error);
-        if (err)
-            return err;
-        if (!present && !list_has(topic->key_may_be_empty, p, n))
-            return hs_error_set(error, HS_ERR_VALIDATION, "%.*s: required for the record key", (int)n, p);
-        count++;
-        p += n + (p[n] == '/');
+        parts[i] = field_text(value, plan->fields[i], storage[i], &present);
+        if (!present && !(plan->may_be_empty & (1u << i)))
+            return hs_error_set(error, HS_ERR_VALIDATION, "%s: required for the record key",
+                                plan->fields[i]->name);
     }
-    hs_err err = hs_key_join(key, parts, count, error);
+    hs_err err = hs_key_join(key, parts, plan->count, error);
     if (err)
         return err;
-    const char *text;
     int present;
-    err = field_text(value, topic->grouping, strlen(topic->grouping), storage[0], &text, &present, error);
-    return err ? err : copy_group(group, text, error);
+    return copy_group(group, field_text(value, plan->group, storage[0], &present), error);
 }
 
 static const hs_topic topics[] = {
@@ -260,6 +308,31 @@ static const hs_topic topics[] = {
      .global = 0,
      .description = "rejected records: original key and value bytes, error headers"},
 };
+
+#define TOPIC_COUNT (sizeof topics / sizeof topics[0])
+
+/* The registry's key layouts, resolved once, on first use, for every thread. */
+static key_plan plans[TOPIC_COUNT];
+static pthread_once_t plans_once = PTHREAD_ONCE_INIT;
+
+static void plans_resolve(void)
+{
+    for (size_t i = 0; i < TOPIC_COUNT; i++)
+        plan_resolve(&topics[i], &plans[i]);
+}
+
+hs_err hs_topic_key(const hs_topic *topic, const ProtobufCMessage *value, char key[HS_KEY_MAX],
+                    char group[HS_KEY_MAX], hs_error *error)
+{
+    uintptr_t at = (uintptr_t)topic, first = (uintptr_t)topics;
+    if (at >= first && at < first + sizeof topics) {
+        pthread_once(&plans_once, plans_resolve);
+        return key_with(topic, &plans[topic - topics], value, key, group, error);
+    }
+    key_plan plan; /* a topic not from the registry: resolved for this call */
+    plan_resolve(topic, &plan);
+    return key_with(topic, &plan, value, key, group, error);
+}
 
 const hs_topic *hs_topic_all(size_t *count)
 {
