@@ -9,6 +9,7 @@
 
 #include "healthsignals/v1/rule.pb-c.h"
 #include "hs/calc.h"
+#include "hs/offline.h"
 #include "hs/event.h"
 #include "hs/json.h"
 #include "hs/validate.h"

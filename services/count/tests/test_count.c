@@ -15,6 +15,7 @@
 #include "count.h"
 #include "healthsignals/v1/diagnostics.pb-c.h"
 #include "healthsignals/v1/indicator.pb-c.h"
+#include "hs/offline.h"
 
 #define FACT(indicator, region, period, value)                                                               \
     "{\"specversion\":\"1.0\",\"id\":\"t\",\"source\":\"test\",\"type\":\"healthsignals.v1."                 \
