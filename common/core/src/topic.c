@@ -154,11 +154,11 @@ static const char *field_text(const ProtobufCMessage *value, const ProtobufCFiel
 /* A topic's key layout resolved against its value type: its fields in order, which may be empty, and the
  * grouping field; or why the layout cannot be. */
 typedef struct key_plan {
-    const ProtobufCFieldDescriptor *fields[HS_KEY_PARTS_MAX];
     size_t count;
-    unsigned may_be_empty; /* bit i: fields[i] */
     const ProtobufCFieldDescriptor *group;
-    hs_error error; /* code HS_OK when resolved */
+    const ProtobufCFieldDescriptor *fields[HS_KEY_PARTS_MAX];
+    unsigned may_be_empty; /* bit i: fields[i] */
+    hs_error error;        /* code HS_OK when resolved */
 } key_plan;
 
 static void plan_resolve(const hs_topic *topic, key_plan *plan)
