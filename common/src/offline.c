@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "healthsignals/v1/rule.pb-c.h"
+#include "hs/wire.h"
 #include "hs/calc.h"
 #include "hs/event.h"
 #include "hs/json.h"
@@ -42,7 +43,7 @@ static void print_event(FILE *out, const hs_topic *topic, const char *source, co
     snprintf(meta.source, sizeof meta.source, "%s", source);
     snprintf(meta.type, sizeof meta.type, "%s", topic->value_type->name);
     hs_event_id(meta.id, topic->name, key, bytes, len);
-    ProtobufCMessage *value = deleted ? NULL : protobuf_c_message_unpack(topic->value_type, NULL, len, bytes);
+    ProtobufCMessage *value = deleted ? NULL : hs_wire_unpack(topic->value_type, NULL, len, bytes);
     json_t *event = hs_event_to_json(&meta, key, value);
     char *text = event ? json_dumps(event, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     if (text)
