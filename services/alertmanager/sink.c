@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include "alertmanager_map.h"
+#include "hs/wire.h"
 #include "hs/alert.h"
 #include "hs/http.h"
 #include "hs/kafka.h"
@@ -317,7 +318,7 @@ static bool apply_record(sink *s, const rd_kafka_message_t *msg)
         alert_delete(&s->alerts, key);
         return held;
     }
-    Healthsignals__V1__Alert *alert = (Healthsignals__V1__Alert *)protobuf_c_message_unpack(
+    Healthsignals__V1__Alert *alert = (Healthsignals__V1__Alert *)hs_wire_unpack(
         &healthsignals__v1__alert__descriptor, NULL, msg->len, msg->payload);
     hs_error error = {0};
     if (!alert || hs_validate_alert(alert, &error) != HS_OK) {
