@@ -22,7 +22,6 @@
 #include <uv.h>
 
 #include "alertmanager_map.h"
-#include "hs/wire.h"
 #include "hs/alert.h"
 #include "hs/http.h"
 #include "hs/kafka.h"
@@ -33,6 +32,7 @@
 #include "hs/runtime.h"
 #include "hs/table.h"
 #include "hs/validate.h"
+#include "hs/wire.h"
 
 #define MAX_TARGETS    8
 #define POLL_BATCH     2000              /* records per wake-up before the loop gets a turn */

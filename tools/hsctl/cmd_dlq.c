@@ -13,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hs/wire.h"
 #include "hs/event.h"
 #include "hs/json.h"
 #include "hs/kafka.h"
 #include "hs/validate.h"
+#include "hs/wire.h"
 #include "hsctl.h"
 
 #define MAX_RANGES       16

@@ -9,11 +9,11 @@
 #include <unistd.h>
 
 #include "healthsignals/v1/rule.pb-c.h"
-#include "hs/wire.h"
 #include "hs/event.h"
 #include "hs/json.h"
 #include "hs/kafka.h"
 #include "hs/validate.h"
+#include "hs/wire.h"
 #include "hsctl.h"
 
 static void usage(FILE *out)

@@ -14,9 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "hs/wire.h"
 #include "hs/event.h"
 #include "hs/json.h"
+#include "hs/wire.h"
 #include "hsctl.h"
 
 static volatile sig_atomic_t stop_requested;

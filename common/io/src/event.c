@@ -2,7 +2,6 @@
  * module only wraps it with the envelope attributes, finds the message type through the topic registry, and
  * checks the attributes it keeps (time, dataschema, extension names) so that nothing is silently lost.
  */
-#include "hs/wire.h"
 #include "hs/event.h"
 
 #include <stdint.h>
@@ -14,6 +13,7 @@
 #include <xxhash.h>
 
 #include "hs/json.h"
+#include "hs/wire.h"
 
 static void hex64(char *out, uint64_t v)
 {

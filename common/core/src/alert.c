@@ -1,5 +1,4 @@
 /* Alerts (see hs/alert.h). */
-#include "hs/wire.h"
 #include "hs/alert.h"
 
 #include <inttypes.h>
@@ -213,8 +212,8 @@ Healthsignals__V1__Alert *hs_alert_stored(const hs_alert_store *store, const cha
     const hs_table_entry *e = hs_table_get(&store->alerts, fingerprint);
     if (!e || e->value_len < 1)
         return NULL;
-    return (Healthsignals__V1__Alert *)hs_wire_unpack(&healthsignals__v1__alert__descriptor, NULL,
-                                                      e->value_len - 1, e->value + 1);
+    return (Healthsignals__V1__Alert *)protobuf_c_message_unpack(&healthsignals__v1__alert__descriptor, NULL,
+                                                                 e->value_len - 1, e->value + 1);
 }
 
 hs_err hs_alert_retire(hs_alert_store *store, const char *fingerprint, const char *reason, hs_emit *emit,
