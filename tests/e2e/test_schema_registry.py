@@ -3,7 +3,8 @@
 registry fixture, tools/registry): what Confluent's own Python serdes write, the services read, and what the
 services write with HS_SCHEMA_REGISTRY_URL set, Confluent's serdes read.
 
-  - a service pointed at a registry that does not answer is not ready, and /readyz says why;
+  - a service pointed at a registry that does not answer is not ready, and /readyz says why; one that
+    refuses (404 here) stops it with exit 6;
   - the targets service, with the registry, registers the schemas of its outputs under <topic>-value (the
     .proto files as in proto/, common.proto and rule.proto as references) and writes every value framed:
     magic byte 0, the id the registry has for the subject's latest version, message indexes, protobuf;
@@ -85,6 +86,17 @@ hstest.wait_for(lambda: waiting.get("/readyz") == (503, "schema registry unreach
                 lambda: f"/readyz with the registry away: {waiting.get('/readyz')}", timeout=30)
 waiting.stop()
 ok("a service whose registry does not answer is not ready: /readyz says 'schema registry unreachable'")
+
+# --- a registry that refuses (here: no Confluent API at that path) stops the service, exit 6 -----------------
+refused = subprocess.run(
+    [TARGETS, "--bootstrap-servers", BOOTSTRAP, "--group-id", f"hs-registry-test-r{RUN}", "--http-addr",
+     "127.0.0.1:0"], env={**os.environ, "HS_SCHEMA_REGISTRY_URL": REGISTRY.replace("/apis/ccompat/v7", "/nothing")},
+    capture_output=True, text=True, timeout=60)
+if refused.returncode != 6 or not re.search(r'"cannot register the output schemas".*refused \S+ with HTTP 404',
+                                             refused.stderr):
+    fail(f"a registry that answers 404: exit {refused.returncode}, {refused.stderr[-600:]}")
+else:
+    ok("a registry that refuses the schema stops the service with exit 6 and the registry's answer")
 
 # --- the service with the registry, and its inputs framed three ways and bare ----------------------------------
 hsctl("topics", "create", schema_registry=False)

@@ -1100,7 +1100,10 @@ static void on_connect_done(uv_async_t *handle)
     rd_kafka_topic_partition_list_t *committed = job->committed;
     job->committed = NULL;
     if (job->err != HS_OK) {
-        fatal(rt, "cannot start the transactional producer", job->error.message);
+        fatal(rt,
+              job->schemas_pending ? "cannot register the output schemas"
+                                   : "cannot start the transactional producer",
+              job->error.message);
         if (job->err == HS_ERR_CONFIG)
             rt->exit_code = HS_EXIT_CONFIG;
     } else if (job->producer && !rt->stopping) {
