@@ -316,11 +316,11 @@ typedef struct runtime {
     /* Why Kafka cannot be used now, for /readyz ("broker unreachable"); NULL when it can. A string in static
      * storage, written by the loop and the threads. */
     _Atomic(const char *) kafka_not_ready;
-    bool schemas_registered;  /* the connect thread has been asked to register the schemas (once) */
     deferred_buffer deferred; /* outputs of the next transaction, in order */
     uint64_t rewinds;         /* how many times rewind_all() ran */
     long commit_records;
     bool stopping;
+    bool schemas_registered; /* the connect thread has been asked to register the schemas (once) */
     int exit_code;
 
     hs_metrics *metrics;

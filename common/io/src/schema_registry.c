@@ -249,7 +249,7 @@ hs_err hs_schema_registry_register(const hs_schema_registry_options *options, co
 
     hs_err err = HS_OK;
     for (size_t i = 0; i < count && !err; i++) {
-        const hs_proto_source *file;
+        const hs_proto_source *file = NULL;
         hs_wire_path path;
         if (!topics[i]->value_type || hs_wire_locate(topics[i]->value_type, &file, &path, error) != HS_OK) {
             err = hs_error_set(error, HS_ERR_INTERNAL,

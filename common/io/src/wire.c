@@ -299,6 +299,7 @@ hs_err hs_wire_imports(const char *text,
 hs_err hs_wire_locate(const ProtobufCMessageDescriptor *descriptor, const hs_proto_source **file,
                       hs_wire_path *path, hs_error *error)
 {
+    *file = NULL;
     for (size_t i = 0; i < hs_proto_source_count; i++) {
         hs_error ignored = {0};
         if (hs_wire_message_path(hs_proto_source_table[i].text, descriptor->name, path, &ignored) == HS_OK) {
@@ -334,7 +335,7 @@ static void compute_paths(void)
     if (types.count > MAX_TOPICS)
         types.count = MAX_TOPICS;
     for (size_t i = 0; i < types.count; i++) {
-        const hs_proto_source *file;
+        const hs_proto_source *file = NULL;
         hs_error ignored = {0};
         if (types.topics[i].value_type &&
             hs_wire_locate(types.topics[i].value_type, &file, &types.paths[i], &ignored) == HS_OK) {
@@ -421,7 +422,7 @@ hs_err hs_wire_payload(const ProtobufCMessageDescriptor *descriptor, const uint8
         *payload_len = len;
         return HS_OK;
     }
-    hs_wire_frame frame;
+    hs_wire_frame frame = {0};
     hs_err err = hs_wire_parse(bytes, len, &frame, error);
     if (err)
         return err;
@@ -429,15 +430,15 @@ hs_err hs_wire_payload(const ProtobufCMessageDescriptor *descriptor, const uint8
     pthread_once(&types.once, compute_paths);
     const hs_wire_path *want = NULL;
     const char *file = NULL;
-    hs_wire_path found;
+    hs_wire_path found = {0};
     for (size_t i = 0; i < types.count && !want; i++)
         if (types.known[i] && types.topics[i].value_type == descriptor) {
             want = &types.paths[i];
             file = types.files[i];
         }
     if (!want) {
-        const hs_proto_source *src;
-        if (hs_wire_locate(descriptor, &src, &found, error) != HS_OK)
+        const hs_proto_source *src = NULL;
+        if (hs_wire_locate(descriptor, &src, &found, error) != HS_OK || !src)
             return hs_error_set(error, HS_ERR_DECODE, "framed value of %s, which no .proto file declares",
                                 descriptor->name);
         want = &found;
@@ -459,8 +460,8 @@ hs_err hs_wire_payload(const ProtobufCMessageDescriptor *descriptor, const uint8
 ProtobufCMessage *hs_wire_unpack(const ProtobufCMessageDescriptor *descriptor, ProtobufCAllocator *allocator,
                                  size_t len, const uint8_t *bytes)
 {
-    const uint8_t *payload;
-    size_t payload_len;
+    const uint8_t *payload = bytes;
+    size_t payload_len = len;
     hs_error ignored = {0};
     if (hs_wire_payload(descriptor, bytes, len, &payload, &payload_len, &ignored) != HS_OK)
         return NULL;
