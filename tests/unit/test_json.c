@@ -1,4 +1,4 @@
-/* The JSON text form of events (common/src/json.c): the canonical proto3 JSON mapping, written for every
+/* The JSON text form of events (common/io/src/json.c): the canonical proto3 JSON mapping, written for every
  * message type by one descriptor-driven mapper. Examples use docs/domain.md §10's figures; a hand-written
  * descriptor, Everything, covers the field types our contracts do not use yet (bytes, sint/fixed, float,
  * integer and bool map keys, a proto2 optional, a oneof of three and a recursive message); seeded random

@@ -27,6 +27,7 @@ hs_err hsctl_rules(int argc, char **argv, const hsctl_globals *g);
 hs_err hsctl_calc(int argc, char **argv, const hsctl_globals *g);
 hs_err hsctl_contracts(int argc, char **argv, const hsctl_globals *g);
 hs_err hsctl_dlq(int argc, char **argv, const hsctl_globals *g);
+hs_err hsctl_export(int argc, char **argv, const hsctl_globals *g);
 
 /* With a schema registry (g->schema_registry_url): registers `topic`'s value schema and frames the values
  * this process produces to it in Confluent's wire format (hs/schema_registry.h); HS_OK and nothing done
