@@ -352,6 +352,12 @@ hs_err hsctl_publish(int argc, char **argv, const hsctl_globals *g)
 
     if (!run.dry_run) {
         const char *props[] = {"enable.idempotence", "true", "linger.ms", "20", "client.id", "hsctl", NULL};
+        hs_err schemas = hsctl_schemas(g, run.topic); /* Confluent's wire format, with a registry */
+        if (schemas) {
+            if (in != stdin)
+                fclose(in);
+            return schemas;
+        }
         run.producer = hsctl_client(RD_KAFKA_PRODUCER, g, props, on_delivery, &run);
         if (!run.producer) {
             if (in != stdin)

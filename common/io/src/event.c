@@ -13,6 +13,7 @@
 #include <xxhash.h>
 
 #include "hs/json.h"
+#include "hs/wire.h"
 
 static void hex64(char *out, uint64_t v)
 {
@@ -334,7 +335,7 @@ static ProtobufCMessage *decode_base64_data(const hs_topic *topic, const json_t 
         hs_error_prefix(error, "data_base64");
         return NULL;
     }
-    ProtobufCMessage *value = protobuf_c_message_unpack(topic->value_type, NULL, len, bytes);
+    ProtobufCMessage *value = hs_wire_unpack(topic->value_type, NULL, len, bytes);
     free(bytes);
     if (!value)
         hs_error_set(error, HS_ERR_DECODE, "data_base64: %zu bytes that are not a protobuf %s", len,

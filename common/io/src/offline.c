@@ -13,6 +13,7 @@
 #include "hs/event.h"
 #include "hs/json.h"
 #include "hs/validate.h"
+#include "hs/wire.h"
 
 #define MAX_LINE_BYTES (1024 * 1024)
 
@@ -43,7 +44,7 @@ static void print_event(FILE *out, const hs_topic *topic, const char *source, co
     snprintf(meta.source, sizeof meta.source, "%s", source);
     snprintf(meta.type, sizeof meta.type, "%s", topic->value_type->name);
     hs_event_id(meta.id, topic->name, key, bytes, len);
-    ProtobufCMessage *value = deleted ? NULL : protobuf_c_message_unpack(topic->value_type, NULL, len, bytes);
+    ProtobufCMessage *value = deleted ? NULL : hs_wire_unpack(topic->value_type, NULL, len, bytes);
     json_t *event = hs_event_to_json(&meta, key, value);
     char *text = event ? json_dumps(event, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     if (text)
