@@ -13,6 +13,9 @@
 
 #include "hs/calc.h"
 
+/* The output topic of budget statuses (its row: common/core/src/topic.c). */
+#define HS_TOPIC_BUDGET_STATUS "hs.budget-status.v1"
+
 /* The calculation, for the runtime and for `hsctl calc budget`. Inputs: hs.budget.v1 and the rules of
  * service "budget". Outputs: hs.budget-status.v1 (key unit/line/year/kind) and hs.alerts.v1 (key: the
  * alert's fingerprint). */
