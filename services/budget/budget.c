@@ -752,8 +752,8 @@ static hs_err unit_update(bg_state *s, const char *unit, hs_emit *emit, hs_error
             char *flags[2];
             if (!status_build(&u, &u.cells[c], line, &st, flags))
                 continue;
-            char key[HS_KEY_MAX];
-            if ((err = status_key(unit, line, st.year, st.kind, key, error)))
+            char key[HS_KEY_MAX], group[HS_KEY_MAX];
+            if ((err = hs_topic_key(topic, &st.base, key, group, error)))
                 break;
             if (hs_table_put(&keys, key, unit, strlen(unit) + 1) == HS_TABLE_NOMEM) {
                 err = hs_error_set(error, HS_ERR_NOMEM, "out of memory");
