@@ -452,11 +452,14 @@ static hs_err alert_emit(bg_state *s, const rule_msg *rule, const char *fingerpr
     alert.threshold = threshold;
     alert.starts_at = starts;
     alert.ends_at = ends;
+    /* A printed-total alert is one per line x year x kind: those are labels too (and its fingerprint's
+     * qualifier); a variance or savings alert is one per rule x unit, whatever the year it shows. */
     const char *const core[][2] = {
         {"alertname", rule->id}, {"service", SERVICE_NAME},  {"unit", unit},
-        {"line", line},          {"subject", rule->subject}, {"severity", hs_severity_label(alert.severity)}};
+        {"line", line},          {"subject", rule->subject}, {"severity", hs_severity_label(alert.severity)},
+        {"year", period},        {"kind", kind ? kind : ""}};
     hs_alert_labels labels;
-    if (!hs_alert_labels_build(&labels, core, sizeof core / sizeof core[0], rule))
+    if (!hs_alert_labels_build(&labels, core, sizeof core / sizeof core[0] - (kind ? 0 : 2), rule))
         return hs_error_set(error, HS_ERR_NOMEM, "out of memory building an alert");
     alert.n_labels = labels.count;
     alert.labels = labels.items;

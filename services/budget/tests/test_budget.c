@@ -410,6 +410,52 @@ static void test_savings_against_the_pro_rata_target(void **unused)
     free(rules);
 }
 
+static void test_phase_in_schedule_checked(void **unused)
+{
+    /* The research pools' phase-in (docs/domain.md §10.9) as a chart: the total of each year is the
+     * medicine pool + the prevention pool, and the printed total of each year is checked: 17, 30, 35, 40,
+     * 45, 50 mio. kr. all add up; a 2027 printed as 41 does not (INFO alert for that year only). */
+    const char *chart =
+        "[{\"id\":\"budget.forskningspuljer\",\"service\":\"budget\",\"subject\":\"forskningspuljer\","
+        "\"kind\":\"BUDGET_CHART\",\"budgetUnits\":[\"forskning\"],\"budgetTotals\":[{\"line\":\"I alt\","
+        "\"parts\":[\"Medicinpulje\",\"Forebyggelsespulje\"]}]}]";
+    static const int pools[][4] = {{2024, 10, 7, 17},  {2025, 22, 8, 30},  {2026, 26, 9, 35},
+                                   {2027, 30, 10, 41}, {2028, 34, 11, 45}, {2029, 38, 12, 50}};
+    text in = {0};
+    for (size_t i = 0; i < 6; i++) {
+        add_line(&in, "forskning", "Medicinpulje", pools[i][0], "BUDGET", pools[i][1] * 100000000LL);
+        add_line(&in, "forskning", "Forebyggelsespulje", pools[i][0], "BUDGET", pools[i][2] * 100000000LL);
+        add_line(&in, "forskning", "I alt", pools[i][0], "BUDGET", pools[i][3] * 100000000LL);
+    }
+    calcrun r = calcrun_run(&budget_calc, chart, in.s, false);
+    assert_int_equal(r.stats.rejected, 0);
+    size_t firing = 0;
+    for (size_t i = 0; i < 6; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "forskning/I alt/%d/BUDGET", pools[i][0]);
+        json_t *st = json_object_get(r.by_key, key);
+        bool misprinted = pools[i][0] == 2027;
+        assert_int_equal(ore(st, "amountOre"), (pools[i][1] + pools[i][2]) * 100000000LL);
+        assert_int_equal(ore(st, "printedDifferenceOre"), misprinted ? 100000000LL : 0);
+        assert_int_equal(json_is_true(json_object_get(st, "printedMismatch")), misprinted);
+        if (i > 0) /* the phase-in grows every year */
+            assert_true(ore(st, "yearChangeOre") > 0);
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(r.by_key, k, v)
+    {
+        if (!json_object_get(v, "fingerprint"))
+            continue;
+        assert_string_equal(state_of(v), "FIRING");
+        assert_string_equal(json_string_value(json_object_get(json_object_get(v, "labels"), "year")), "2027");
+        firing++;
+    }
+    assert_int_equal(firing, 1);
+    calcrun_free(&r);
+    free(in.s);
+}
+
 static void test_bad_input_refused(void **unused)
 {
     char *rules = shipped_rules();
@@ -484,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_printed_total_checked_and_alerted),
         cmocka_unit_test(test_variance_alert_fires_stays_resolves),
         cmocka_unit_test(test_savings_against_the_pro_rata_target),
+        cmocka_unit_test(test_phase_in_schedule_checked),
         cmocka_unit_test(test_bad_input_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
