@@ -14,7 +14,6 @@ usage: test_admission.py COUNT_BINARY HSCTL PRODUCE_RAW DOCS_PRODUCERS_MD
 """
 import json
 import os
-import re
 import struct
 import subprocess
 import sys
@@ -32,20 +31,9 @@ work = tempfile.mkdtemp(prefix="hs-admission-test-")
 INDICATORS, CAPACITY = "hs.indicators.v1", "hs.capacity.v1"
 
 
-def documented_partitioner():
-    """The Python block of docs/producers.md marked as tested here, executed: what producers are told to
-    use is what this test checks against the running service."""
-    with open(PRODUCERS_MD) as f:
-        text = f.read()
-    m = re.search(r"<!-- tested by tests/integration/test_admission.py -->\s*```python\n(.*?)```", text, re.S)
-    if not m:
-        raise SystemExit("FAIL: docs/producers.md has no Python block marked as tested by this test")
-    scope = {}
-    exec(m.group(1), scope)  # noqa: S102 - the repository's own documentation
-    return scope["partition_for"]
-
-
-partition_for = documented_partitioner()
+# The Python block of docs/producers.md marked as tested here, executed: what producers are told to use is what
+# this test checks against the running service.
+partition_for = hstest.documented_partitioner(PRODUCERS_MD)
 # Kafka's own vectors (UtilsTest.testMurmur2): toPositive(murmur2("foobar")) = 1357151166, of "21" 1173551340.
 if partition_for("foobar", 2**31 - 1) != 1357151166 or partition_for("21", 8) != 1173551340 % 8:
     fail("the documented partition_for() is not Kafka's murmur2")

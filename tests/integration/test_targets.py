@@ -37,9 +37,7 @@ with open(RULES, encoding="utf-8") as f:
     RULE_IDS = {r["id"] for r in json.load(f)}
 
 
-def hsctl(*args, stdin=None):
-    return subprocess.run([HSCTL, "--bootstrap", BOOTSTRAP, *args], input=stdin, capture_output=True, text=True,
-                          timeout=300)
+hsctl = hstest.hsctl_runner(HSCTL, BOOTSTRAP)
 
 
 def fact(indicator, scope, period, value, unit, **extra):
@@ -50,16 +48,6 @@ def publish_csv(name):
     proc = hsctl("publish", "hs.indicators.v1", "--csv", os.path.join(FIXTURES, name))
     if proc.returncode != 0:
         fail(f"publish {name}: {proc.stderr}")
-
-
-def publish_events(events):
-    path = os.path.join(work, f"facts-{time.monotonic_ns()}.ndjson")
-    with open(path, "w", encoding="utf-8") as f:
-        for e in events:
-            f.write(json.dumps(e) + "\n")
-    proc = hsctl("publish", "hs.indicators.v1", "--ndjson", path)
-    if proc.returncode != 0:
-        fail(f"publish events: {proc.stderr}")
 
 
 def ours(key, data):
@@ -147,7 +135,7 @@ service.wait_ready()
 # --- first half -------------------------------------------------------------------------------------------
 for name in first_half_csv:
     publish_csv(name)
-publish_events(first_half_events)
+hstest.publish_events(hsctl, work, first_half_events)
 want = offline_tables()
 got = hstest.wait_until_equal(service_tables, want, interval=1)
 diff = hstest.table_differences(got, want)
@@ -185,7 +173,7 @@ else:
 # --- second half ------------------------------------------------------------------------------------------
 for name in second_half_csv:
     publish_csv(name)
-publish_events(second_half_events)
+hstest.publish_events(hsctl, work, second_half_events)
 want = offline_tables()
 got = hstest.wait_until_equal(service_tables, want, interval=1)
 diff = hstest.table_differences(got, want)
@@ -212,7 +200,7 @@ ok("Nordjylland waiting 41 = 39 + 2 MET; nation 43 > 33 FIRING; Sjælland revise
 # --- replay: the same facts again emit nothing --------------------------------------------------------------
 before = {t: record_count(t) for t in ("hs.target-status.v1", "hs.alerts.v1")}
 publish_csv("ventetid-somatik.csv")
-publish_events(second_half_events[:4])
+hstest.publish_events(hsctl, work, second_half_events[:4])
 time.sleep(3)
 after = {t: record_count(t) for t in before}
 if after != before:

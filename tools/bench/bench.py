@@ -569,7 +569,8 @@ def run_benchmark(h, o):
         n = float(m.text("hs_commit_seconds_count"))
         commit_mean = f"{float(m.text('hs_commit_seconds_sum')) * 1000 / n if n else 0:.1f}"
         details_b.append(f"run {i}: {rate} events/s, {seconds_b} s; {txns} transactions (mean commit {commit_mean} ms, "
-                         f"incl. the warm-up); CPU s: service {seconds(s1 - s0)} (whole run), broker {seconds(b1 - b0)}, "
+                         f"incl. the warm-up); CPU s: service {seconds(s1 - s0)} (whole run), "
+                         f"broker {seconds(b1 - b0)}, "
                          f"rest of the machine {seconds(m1 - m0 - (s1 - s0) - (b1 - b0))}"
                          f"{machine_use(m1 - m0, t1 - t0, total_per_run)}; {outputs} outputs, {dlq} dead letters")
         rss_tput = peak_rss(svc.pid)
@@ -696,7 +697,8 @@ def run_benchmark(h, o):
              f"| whole-machine CPU s per 1 000 000 events: (a) · (b) | {cpu_a} · {cpu_b} | — | |",
              f"| ratio b / a if both were CPU-bound: CPU per event a / b | {cpu_ratio} % | — | |",
              f"| (b) end-to-end latency p50 at {lat_rate} events/s | {p50} ms | — | |",
-             f"| (b) end-to-end latency p99 at {lat_rate} events/s | {p99} ms | ≤ 2 × {commit_ms} + 20 = {target_ms} ms "
+             f"| (b) end-to-end latency p99 at {lat_rate} events/s | {p99} ms "
+             f"| ≤ 2 × {commit_ms} + 20 = {target_ms} ms "
              f"| {verdict(float(p99) <= target_ms)} |"]
     if o.skip_rebuild:
         lines.append("| peak RSS (VmHWM) | not measured (--skip-rebuild) | ≤ 200 MB with 1 M keys | — |")
@@ -717,7 +719,8 @@ def run_benchmark(h, o):
     if not o.skip_rebuild:
         lines += [f"- rebuild: hs_rebuild_seconds (last partition) {rebuild_gauge} s; {replayed} records replayed; RSS "
                   f"when ready {mb(rss_rebuilt_now)} MB, peak {mb(rss_rebuild)} MB.",
-                  f"- RSS: peak {mb(rss_tput)} MB after the last (b) run ({total_per_run} keys), {mb(rss_lat)} MB after "
+                  f"- RSS: peak {mb(rss_tput)} MB after the last (b) run ({total_per_run} keys), "
+                  f"{mb(rss_lat)} MB after "
                   f"the latency run, {mb(rss_fill)} MB while filling to {o.rebuild_keys} keys (RSS then "
                   f"{mb(rss_live_now)} MB), {mb(rss_rebuild)} MB in the rebuild; largest hs_process_resident_bytes "
                   f"sampled {mb(max_rss_gauge)} MB."]
@@ -746,10 +749,10 @@ def scenario_mock_retention(argv):
 
 # --- scenario `targets`: the targets service against the pass-through, outputs checked against hsctl calc ------
 
-TARGETS_DOC = """The targets scenario of the benchmark (README.md, "Benchmarks", "targets scenario"). Against a real Kafka
-broker of its own it publishes 3 rules per indicator to hs.rules.v1 and then the five regions and the nation
-x M indicators x Q quarters of IndicatorObservation facts (tools/bench/targets_load.c, as fast as the producer
-goes), and measures, alternately --repeat times over that same fact stream:
+TARGETS_DOC = """The targets scenario of the benchmark (README.md, "Benchmarks", "targets scenario").
+Against a real Kafka broker of its own it publishes 3 rules per indicator to hs.rules.v1 and then the five
+regions and the nation x M indicators x Q quarters of IndicatorObservation facts (tools/bench/targets_load.c,
+as fast as the producer goes), and measures, alternately --repeat times over that same fact stream:
   (a) the raw pass-through (tools/bench/passthrough.c: librdkafka consume -> produce, no transactions),
       from the first record consumed to the last output acknowledged;
   (b) the targets service (services/targets) under exactly-once, in a fresh consumer group, from the first
@@ -775,7 +778,8 @@ def scenario_targets(argv):
     p.add_argument("--indicators", type=positive, default=500, help="indicators (default 500): 3 rules and 6 x Q "
                                                                     "facts each")
     p.add_argument("--quarters", type=positive, default=40, help="quarters from 2014Q1 (default 40)")
-    p.add_argument("--repeat", type=positive, default=3, help="runs of (a) and of (b), alternating; medians (default 3)")
+    p.add_argument("--repeat", type=positive, default=3,
+                   help="runs of (a) and of (b), alternating; medians (default 3)")
     p.add_argument("--commit-interval", default="100ms", help="the service's --commit-interval (default 100ms)")
     p.add_argument("--commit-records", help="the service's --commit-records (default: the runtime's own)")
     p.add_argument("--perf", action="store_true",
@@ -883,7 +887,8 @@ def targets_benchmark(h, o):
 
     def passthrough_run(name):
         proc = h.start([passthrough, "--bootstrap", bootstrap, "--input", "hs.indicators.v1", "--output",
-                        "bench.passthrough.v1", "--group", f"bench-targets-passthrough-{name}", "--records", str(facts)],
+                        "bench.passthrough.v1", "--group", f"bench-targets-passthrough-{name}", "--records",
+                        str(facts)],
                        f"passthrough-{name}.out", f"passthrough-{name}.log")
         h.finish(proc, "passthrough", f"{out}/passthrough-{name}.log")
         with open(f"{out}/passthrough-{name}.out") as f:
@@ -944,7 +949,8 @@ def targets_benchmark(h, o):
         outputs = f"{statuses} statuses + {alerts} alerts"
         dlq, txns = m.sum("hs_records_dlq_total"), m.sum("hs_transactions_committed_total")
         details_b.append(f"run {i}: {rate} facts/s, {seconds_b} s; {txns} transactions; CPU s: service "
-                         f"{seconds(s1 - s0)} (whole run, rules included), broker {seconds(b1 - b0)}; outputs produced: "
+                         f"{seconds(s1 - s0)} (whole run, rules included), broker {seconds(b1 - b0)}; "
+                         "outputs produced: "
                          f"{outputs}; {dlq} dead letters")
         h.say(f"(b) run {i}: rate={rate} seconds={seconds_b} transactions={txns} outputs=({outputs}) dlq={dlq}")
         if dlq:
@@ -962,7 +968,8 @@ def targets_benchmark(h, o):
     lines = ["# Benchmark results: the targets scenario", "", *host_lines(""),
              f"load average before the run: {load_before}, after: {load_after}. Input: {rules} rules (hs.rules.v1), "
              "then",
-             f"{facts} facts = 6 scopes x {o.indicators} indicators x {o.quarters} quarters (tools/bench/targets_load.c); "
+             f"{facts} facts = 6 scopes x {o.indicators} indicators x {o.quarters} quarters "
+             "(tools/bench/targets_load.c); "
              f"{o.repeat} runs",
              f"each of (a) and (b), medians; commit interval {o.commit_interval}{extra}.", "",
              "| measure | value | target | result |",
