@@ -113,14 +113,10 @@ class Live:
         self.queue.put((topic, None))
 
     def stop(self, *_):
+        for proc in self.readers:  # hsctl tail stops at once on SIGTERM
+            proc.terminate()
         for proc in self.readers:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.readers:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            proc.wait()
         sys.stdout.flush()
         sys.exit(0)
 

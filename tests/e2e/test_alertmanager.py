@@ -26,7 +26,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -36,14 +35,12 @@ import hstest  # noqa: E402
 from hstest import fail, finish, ok  # noqa: E402
 
 SINK, TARGETS, HSCTL, SOURCE = sys.argv[1:5]
-BOOTSTRAP = os.environ["HS_BOOTSTRAP_SERVERS"]
-RUN = f"{os.getpid()}"
+BOOTSTRAP, RUN, work = hstest.environment("alertmanager")
 RULES = os.path.join(SOURCE, "deploy", "rules", "akutplan.json")
 FIXTURES = os.path.join(SOURCE, "tests", "fixtures")
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 AMTOOL = shutil.which("amtool")
 NORD_RULE = "akutplan.ventetid.somatik"
-work = tempfile.mkdtemp(prefix="hs-alertmanager-test-")
 started = []  # processes to stop, whatever happens
 
 

@@ -22,7 +22,6 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -34,9 +33,7 @@ from hstest import fail, finish, ok, wait_for  # noqa: E402
 
 COUNT, HSCTL, KAFKA = sys.argv[1:4]
 PARTS = {int(p) for p in sys.argv[4].split(",")} if len(sys.argv) > 4 else {1, 2, 3}
-BOOTSTRAP = os.environ["HS_BOOTSTRAP_SERVERS"]
-RUN = str(os.getpid())
-work = tempfile.mkdtemp(prefix="hs-broker-faults-")
+BOOTSTRAP, RUN, work = hstest.environment("broker-faults")
 
 
 started_services = []

@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -23,9 +22,7 @@ import hstest  # noqa: E402
 from hstest import fail, finish, ok  # noqa: E402
 
 COUNT, HSCTL, KAFKA = sys.argv[1:4]
-BOOTSTRAP = os.environ["HS_BOOTSTRAP_SERVERS"]
-RUN = str(os.getpid())
-work = tempfile.mkdtemp(prefix="hs-crash-test-")
+BOOTSTRAP, RUN, work = hstest.environment("crash")
 
 
 

@@ -17,7 +17,6 @@ import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -27,10 +26,8 @@ import hstest  # noqa: E402
 from hstest import fail, finish, ok  # noqa: E402
 
 COUNT, HSCTL, PRODUCE_RAW = sys.argv[1:4]
-BOOTSTRAP = os.environ["HS_BOOTSTRAP_SERVERS"]
+BOOTSTRAP, RUN, work = hstest.environment("runtime")
 REAL_KAFKA = os.environ.get("HS_BROKER_KIND") == "kafka"
-RUN = f"{os.getpid()}"
-work = tempfile.mkdtemp(prefix="hs-runtime-test-")
 
 
 
@@ -39,9 +36,7 @@ hsctl = hstest.hsctl_runner(HSCTL, BOOTSTRAP, timeout=120)
 
 
 def fact(indicator, region, period, value):
-    return {"specversion": "1.0", "id": "", "source": "test", "type": "healthsignals.v1.IndicatorObservation",
-            "data": {"indicator": indicator, "scope": {"kind": "REGION", "code": region}, "period": period,
-                     "value": value, "unit": "PERCENT"}}
+    return hstest.indicator_fact(indicator, region, period, value, "PERCENT")
 
 
 def output_records(prefix):

@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -24,15 +23,13 @@ import hstest  # noqa: E402
 from hstest import fail, finish, ok  # noqa: E402
 
 VARIATION, HSCTL, SOURCE = sys.argv[1:4]
-BOOTSTRAP = os.environ["HS_BOOTSTRAP_SERVERS"]
+BOOTSTRAP, RUN, work = hstest.environment("variation")
 REAL_KAFKA = os.environ.get("HS_BROKER_KIND") == "kafka"
-RUN = f"{os.getpid()}"
 RULES = os.path.join(SOURCE, "deploy", "rules", "variation.json")
 FIXTURES = os.path.join(SOURCE, "tests", "fixtures")
 TABLES = ["kraeft-standardforloeb.csv", "udredningsret-somatik.csv", "udredning-somatik-forloebstid.csv",
           "ventetid-somatik.csv"]
 OUTPUTS = ("hs.variation.v1", "hs.alerts.v1")
-work = tempfile.mkdtemp(prefix="hs-variation-test-")
 
 
 hsctl = hstest.hsctl_runner(HSCTL, BOOTSTRAP)

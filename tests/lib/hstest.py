@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +23,12 @@ def fail(message):
 
 def ok(message):
     print(f"ok: {message}", flush=True)
+
+
+def environment(name):
+    """(bootstrap servers, run id, work directory) of a test: the broker its fixture gives (HS_BOOTSTRAP_SERVERS),
+    this process's id (for names no other run uses) and a fresh directory for its files and logs."""
+    return os.environ["HS_BOOTSTRAP_SERVERS"], str(os.getpid()), tempfile.mkdtemp(prefix=f"hs-{name}-test-")
 
 
 def finish(name):
