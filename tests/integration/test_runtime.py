@@ -28,6 +28,11 @@ from hstest import fail, finish, ok  # noqa: E402
 COUNT, HSCTL, PRODUCE_RAW = sys.argv[1:4]
 BOOTSTRAP, RUN, work = hstest.environment("runtime")
 REAL_KAFKA = os.environ.get("HS_BROKER_KIND") == "kafka"
+# Instances run with static membership (--instance-id): a stopped one leaves the group only when its session
+# times out. 6 s (real Kafka's minimum) instead of 45 s, with a heartbeat every second, keeps the assignment,
+# restart and scale-out checks short (the assignment check: 93 s -> 16 s on the embedded broker).
+os.environ.setdefault("HS_KAFKA_SESSION_TIMEOUT_MS", "6000")
+os.environ.setdefault("HS_KAFKA_HEARTBEAT_INTERVAL_MS", "1000")
 
 
 

@@ -434,7 +434,7 @@ def parser_for(entry, doc):
 
 # --- scenario `run`: the pass-through against the runtime + count, latency, rebuild, RSS -----------------------
 
-RUN_DOC = """The benchmark, in one command (README.md, "Benchmarks"). Against a real Kafka broker of its own it measures
+RUN_DOC = """The benchmark, in one command (docs/benchmarks.md). Against a real Kafka broker of its own it measures
 (a) a raw librdkafka consume -> produce loop (tools/bench/passthrough.c) and (b) the runtime with the count
 service under exactly-once, on the same input, alternately --repeat times; the end-to-end latency of (b)
 at half its saturation rate (and of (a) at the same rate, for reference); the rebuild of 1 000 000 keys;
@@ -442,16 +442,16 @@ and the service's peak RSS. Prints a results table with each target and PASS/MIS
 BUILD/bench/results.md. A benchmark, never a timed test: run it by hand on a quiet machine.
 
   usage: tools/bench/run [options]
-         tools/bench/run mock-retention [RECORDS [BYTES]]   the embedded broker's retention
+         tools/bench/run mock-retention [RECORDS [BYTES]]   the embedded broker's retention (docs/running.md)
 
 Environment: HS_BUILD_DIR (build directory, default <repo>/build; built if needed), HS_BENCH_KAFKA_DIR
 (broker state, default BUILD/bench), HS_LOCAL_KAFKA_PORT / HS_LOCAL_KAFKA_CONTROLLER_PORT (default
 29092 / 29093, away from the development and e2e broker on 19092), HS_LOCAL_KAFKA_SEGMENT_BYTES (the
 broker's log.segment.bytes, default Kafka's 1 GiB: the development broker's 64 MiB rolls a segment of every
 partition every ~20 s at 70 000 facts/s and its compaction takes a CPU from the service under test; set
-67108864 to measure with it); HS_KAFKA_* reach the service, the pass-through and the load generator. The
-broker is reset before the run, so figures are comparable, and stopped afterwards (with its data removed
-unless --keep or the run failed); everything started here is stopped on exit."""
+67108864 to measure with it; docs/benchmarks.md); HS_KAFKA_* reach the service, the pass-through and the load
+generator. The broker is reset before the run, so figures are comparable, and stopped afterwards (with its
+data removed unless --keep or the run failed); everything started here is stopped on exit."""
 
 
 def scenario_run(argv):
@@ -671,7 +671,7 @@ def run_benchmark(h, o):
     ratio = f"{100 * int(rate_b) / float(rate_a) if float(rate_a) else 0:.0f}"
     # What each loop costs the whole machine (loop or service, broker, load, everything) per event, and the
     # ratio b / a would be if both ran at the machine's full CPU: the rates can differ from that when a loop
-    # waits (librdkafka 2.0's fetch back-off), the CPU per event does not.
+    # waits (librdkafka 2.0's fetch back-off, docs/benchmarks.md), the CPU per event does not.
     cpu_a = per_million(int(median([str(b) for b in busy_a])), total_per_run)
     cpu_b = per_million(int(median([str(b) for b in busy_b])), total_per_run)
     cpu_ratio = f"{100 * float(cpu_a) / float(cpu_b) if float(cpu_b) else 0:.0f}"
@@ -749,7 +749,7 @@ def scenario_mock_retention(argv):
 
 # --- scenario `targets`: the targets service against the pass-through, outputs checked against hsctl calc ------
 
-TARGETS_DOC = """The targets scenario of the benchmark (README.md, "Benchmarks", "targets scenario").
+TARGETS_DOC = """The targets scenario of the benchmark (docs/benchmarks.md, "The targets scenario").
 Against a real Kafka broker of its own it publishes 3 rules per indicator to hs.rules.v1 and then the five
 regions and the nation x M indicators x Q quarters of IndicatorObservation facts (tools/bench/targets_load.c,
 as fast as the producer goes), and measures, alternately --repeat times over that same fact stream:
