@@ -16,8 +16,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
 }
 
 rd_kafka_t *bench_client_new(rd_kafka_type_t type, const char *bootstrap, const char *const *props,
-                             void (*rebalance)(rd_kafka_t *, rd_kafka_resp_err_t, rd_kafka_topic_partition_list_t *,
-                                               void *))
+                             void (*rebalance)(rd_kafka_t *, rd_kafka_resp_err_t,
+                                               rd_kafka_topic_partition_list_t *, void *))
 {
     hs_error error;
     rd_kafka_conf_t *conf = hs_kafka_conf_new(bootstrap, &error);

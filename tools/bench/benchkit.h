@@ -22,11 +22,11 @@ extern long bench_delivery_errors;
  * counts its failed deliveries; a consumer gets `rebalance` when it is not NULL. NULL, said on stderr, when
  * the configuration is refused. */
 rd_kafka_t *bench_client_new(rd_kafka_type_t type, const char *bootstrap, const char *const *props,
-                             void (*rebalance)(rd_kafka_t *, rd_kafka_resp_err_t, rd_kafka_topic_partition_list_t *,
-                                               void *));
+                             void (*rebalance)(rd_kafka_t *, rd_kafka_resp_err_t,
+                                               rd_kafka_topic_partition_list_t *, void *));
 
-/* Produces `message` to `topic` through hs_kafka_produce() with CloudEvents source `source`, polling while the
- * producer's queue is full. False, said on stderr, on any other error. */
+/* Produces `message` to `topic` through hs_kafka_produce() with CloudEvents source `source`, polling while
+ * the producer's queue is full. False, said on stderr, on any other error. */
 bool bench_produce(rd_kafka_t *producer, const hs_topic *topic, const ProtobufCMessage *message,
                    const char *source);
 

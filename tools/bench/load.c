@@ -309,11 +309,11 @@ static bool parse_options(options *o, int argc, char **argv)
 {
     *o = (options){.records = -1, .indicators = 1000, .warmup_s = 2, .wait_s = 10};
     const hs_cli_option table[] = {
-        {"bootstrap", 0, HS_CLI_TEXT, &o->bootstrap},  {"run", 0, HS_CLI_TEXT, &o->run},
-        {"records", 0, HS_CLI_LONG, &o->records},      {"indicators", 0, HS_CLI_LONG, &o->indicators},
-        {"rate", 0, HS_CLI_DOUBLE, &o->rate},          {"latency", 0, HS_CLI_TEXT, &o->latency_topic},
+        {"bootstrap", 0, HS_CLI_TEXT, &o->bootstrap},   {"run", 0, HS_CLI_TEXT, &o->run},
+        {"records", 0, HS_CLI_LONG, &o->records},       {"indicators", 0, HS_CLI_LONG, &o->indicators},
+        {"rate", 0, HS_CLI_DOUBLE, &o->rate},           {"latency", 0, HS_CLI_TEXT, &o->latency_topic},
         {"duration", 0, HS_CLI_DOUBLE, &o->duration_s}, {"warmup", 0, HS_CLI_DOUBLE, &o->warmup_s},
-        {"wait", 0, HS_CLI_DOUBLE, &o->wait_s},        {0},
+        {"wait", 0, HS_CLI_DOUBLE, &o->wait_s},         {0},
     };
     hs_cli_parse("load", argc, argv, table, false, usage);
     o->bootstrap = hs_kafka_bootstrap(o->bootstrap);

@@ -325,9 +325,17 @@ static bool assign_at_end(rd_kafka_t *rk, const char *topic, rd_kafka_topic_part
  * transaction are never returned, so every record counted was committed. */
 static bool await_outputs(const options *o)
 {
-    static const char *const props[] = {"group.id", "bench-targets-await", "isolation.level", "read_committed",
-                                        "enable.auto.commit", "false", "fetch.wait.max.ms", "10", "client.id",
-                                        "bench-targets-await", NULL};
+    static const char *const props[] = {"group.id",
+                                        "bench-targets-await",
+                                        "isolation.level",
+                                        "read_committed",
+                                        "enable.auto.commit",
+                                        "false",
+                                        "fetch.wait.max.ms",
+                                        "10",
+                                        "client.id",
+                                        "bench-targets-await",
+                                        NULL};
     rd_kafka_t *rk = bench_client_new(RD_KAFKA_CONSUMER, o->bootstrap, props, NULL);
     if (!rk)
         return false;
@@ -383,10 +391,14 @@ int main(int argc, char **argv)
     bench_prog = "targets_load";
     options o = {.indicators = 500, .quarters = 40, .timeout_s = 1800};
     const hs_cli_option table[] = {
-        {"indicators", 0, HS_CLI_LONG, &o.indicators}, {"quarters", 0, HS_CLI_LONG, &o.quarters},
-        {"rules", 0, HS_CLI_TEXT, &o.rules_path},      {"facts", 0, HS_CLI_TEXT, &o.facts_path},
-        {"publish", 0, HS_CLI_FLAG, &o.publish},       {"bootstrap", 0, HS_CLI_TEXT, &o.bootstrap},
-        {"await", 0, HS_CLI_LONG, &o.await_outputs},   {"timeout", 0, HS_CLI_DOUBLE, &o.timeout_s},
+        {"indicators", 0, HS_CLI_LONG, &o.indicators},
+        {"quarters", 0, HS_CLI_LONG, &o.quarters},
+        {"rules", 0, HS_CLI_TEXT, &o.rules_path},
+        {"facts", 0, HS_CLI_TEXT, &o.facts_path},
+        {"publish", 0, HS_CLI_FLAG, &o.publish},
+        {"bootstrap", 0, HS_CLI_TEXT, &o.bootstrap},
+        {"await", 0, HS_CLI_LONG, &o.await_outputs},
+        {"timeout", 0, HS_CLI_DOUBLE, &o.timeout_s},
         {0},
     };
     hs_cli_parse("targets_load", argc, argv, table, false, usage);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #define MAX_OPTIONS 64
-#define HELP_VALUE 256 /* getopt_long's value for --help; the table's own options are 257 + their index */
+#define HELP_VALUE  256 /* getopt_long's value for --help; the table's own options are 257 + their index */
 
 /* Reads `text` as the value of option `o`; false (said on stderr) when it is not one. */
 static bool assign(const char *prog, const hs_cli_option *o, const char *text)

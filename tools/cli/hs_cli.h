@@ -1,6 +1,7 @@
 /* Command-line options of the tools (hsctl, hs-broker, the benchmark's programs) as a table instead of a
  * getopt_long switch: each option names the variable it sets and how its value is read, checked the same way
- * everywhere (a number is the whole argument, or the tool says so and refuses; ranges are the tool's to check).
+ * everywhere (a number is the whole argument, or the tool says so and refuses; ranges are the tool's to
+ * check).
  *
  *   long records = 100000; const char *bootstrap = NULL; bool dry_run = false;
  *   const hs_cli_option options[] = {
@@ -42,8 +43,8 @@ typedef struct hs_cli_option {
     void *target;
 } hs_cli_option;
 
-/* Reads the options of argv per `options` (ended by {0}), or ends the program: --help prints usage(stdout) and
- * exits 0; a refused option is said on stderr (getopt_long's message, or "PROG: --NAME must be ...") and
+/* Reads the options of argv per `options` (ended by {0}), or ends the program: --help prints usage(stdout)
+ * and exits 0; a refused option is said on stderr (getopt_long's message, or "PROG: --NAME must be ...") and
  * usage(stderr) exits 2. Returns with optind at the first operand. */
 void hs_cli_parse(const char *prog, int argc, char **argv, const hs_cli_option *options, bool stop_at_operand,
                   void (*usage)(FILE *out));

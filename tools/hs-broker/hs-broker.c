@@ -64,7 +64,8 @@ static void usage(FILE *out)
 static long in_range(const char *flag, long value, long min, long max)
 {
     if (value < min || value > max) {
-        fprintf(stderr, "hs-broker: %s must be a whole number from %ld to %ld, got %ld\n", flag, min, max, value);
+        fprintf(stderr, "hs-broker: %s must be a whole number from %ld to %ld, got %ld\n", flag, min, max,
+                value);
         exit(2);
     }
     return value;
@@ -76,7 +77,8 @@ static long parse_number(const char *flag, const char *text, long min, long max)
     errno = 0;
     long value = strtol(text, &end, 10);
     if (errno || *text == '\0' || *end != '\0') {
-        fprintf(stderr, "hs-broker: %s must be a whole number from %ld to %ld, got '%s'\n", flag, min, max, text);
+        fprintf(stderr, "hs-broker: %s must be a whole number from %ld to %ld, got '%s'\n", flag, min, max,
+                text);
         exit(2);
     }
     return in_range(flag, value, min, max);
