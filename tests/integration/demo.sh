@@ -32,7 +32,7 @@ expect_monitoring() {
   fi
   if command -v prometheus >/dev/null; then
     expect_line '==> Prometheus at http://127\.0\.0\.1:[0-9]+, scraping .*targets' "the demo does not say where Prometheus is"
-    expect_line '^ +up\{job="targets", +instance="127\.0\.0\.1:[0-9]+"\} 1$' \
+    expect_line '^ +up\{job="hs-targets", +instance="127\.0\.0\.1:[0-9]+"\} 1$' \
       "the demo's Prometheus does not scrape the targets service (up 1)"
     echo "ok: the demo's Prometheus scrapes the targets service"
   fi
@@ -60,6 +60,7 @@ expect "ventetid-somatik.csv: 42 rows, 42 published, 0 rejected"
 # target of 79 % from 2022Q1 (67) on, so its alert fires as the live view shows it; its latest status is 2023Q2,
 # 61 (provisional), MISSED; it is in the closing list of firing alerts.
 expect "applying the akutplan targets"
+expect "as Prometheus metrics (services/exporter) — try: curl -s 127.0.0.1:"
 expect_line '^  [0-9]{2}:[0-9]{2}:[0-9]{2} FIRING +akutplan.udredningsret.somatik.national-baseline +Midtjylland +2022Q1: 67 against 79$' \
   "the Midtjylland udredningsret alert is not shown firing live"
 expect_line '^ +MISSED +akutplan.udredningsret.somatik.national-baseline +Midtjylland +2023Q2: 61 against 79$' \
