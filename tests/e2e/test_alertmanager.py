@@ -163,7 +163,7 @@ def firing_label_sets(table):
 
 
 def start_sink(urls, interval, name):
-    sink = hstest.Service.from_argv(
+    sink = hstest.Service.command(
         [SINK, "--bootstrap-servers", BOOTSTRAP, "--http-addr", "127.0.0.1:0", "--alertmanager-urls", ",".join(urls),
          "--resend-interval", interval, "--post-timeout", "20s",
          "--generator-url", "http://grafana.invalid/alerts?fingerprint={fingerprint}"], name, work)

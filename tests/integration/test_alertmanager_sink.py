@@ -98,7 +98,7 @@ AUTH = ("--basic-auth-user", "hs", "--basic-auth-password", "s3cret")
 
 
 def start_sink(am_url, name, extra=AUTH):
-    sink = hstest.Service.from_argv(
+    sink = hstest.Service.command(
         [SINK, "--bootstrap-servers", BOOTSTRAP, "--http-addr", "127.0.0.1:0", "--alertmanager-urls", am_url,
          "--resend-interval", "1s", "--generator-url", "http://example.invalid/{fingerprint}", *extra], name, work)
     sink.wait_ready(timeout=60)

@@ -49,19 +49,20 @@ class Service:
                      commit_interval], name, work)
 
     @classmethod
-    def from_argv(cls, argv, name, work):
-        """A process started with `argv` as it is (which must include --http-addr 127.0.0.1:0), e.g. a service
-        without a consumer group of its own choosing, such as the alertmanager sink."""
+    def command(cls, argv, name, work, timeout=60):
+        """Any program with an HTTP endpoint (one that is not a runtime service: the alertmanager sink, the
+        exporter), started with `argv` as it is (with --http-addr 127.0.0.1:0); its port is read from its log,
+        as for a service."""
         service = cls.__new__(cls)
-        service._start(argv, name, work)
+        service._start(argv, name, work, timeout)
         return service
 
-    def _start(self, argv, name, work):
+    def _start(self, argv, name, work, timeout=60):
         self.log = open(os.path.join(work, f"{name}.log"), "w+")
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log)
         self.name = name
         self.port = None
-        deadline = time.time() + 60
+        deadline = time.time() + timeout
         while time.time() < deadline and self.port is None:
             self.log.seek(0)
             m = re.search(r'"msg":"http endpoint listening","port":(\d+)', self.log.read())
@@ -70,31 +71,10 @@ class Service:
             elif self.proc.poll() is not None:
                 break
             else:
-                time.sleep(0.1)
-        if self.port is None:
-            self.log.seek(0)
-            raise SystemExit(f"FAIL: service {name} did not start:\n{self.log.read()[-3000:]}")
-
-    @classmethod
-    def command(cls, argv, name, work, timeout=60):
-        """Any program with an HTTP endpoint (one that is not a runtime service: the alertmanager sink, the
-        exporter), started with `argv` as it is; its port is read from its log, as for a service."""
-        self = cls.__new__(cls)
-        self.log = open(os.path.join(work, f"{name}.log"), "w+")
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log)
-        self.name, self.port = name, None
-        deadline = time.time() + timeout
-        while time.time() < deadline and self.port is None and self.proc.poll() is None:
-            self.log.seek(0)
-            m = re.search(r'"msg":"http endpoint listening","port":(\d+)', self.log.read())
-            if m:
-                self.port = int(m.group(1))
-            else:
                 time.sleep(0.05)
         if self.port is None:
             self.log.seek(0)
             raise SystemExit(f"FAIL: {name} did not start:\n{self.log.read()[-3000:]}")
-        return self
 
     def get(self, path):
         try:
@@ -270,6 +250,8 @@ def check_exactly_once(got, groups, per_group, what):
              f"e.g. {example[0] if example else ''}: {sorted(example[1])[:12] if example else ''}")
     else:
         ok(f"{what}: {groups} groups x {per_group} outputs, each count exactly once, none missing")
+
+
 def forward(listener, host, port):
     """Forwards every connection accepted on `listener` (a listening socket) to host:port, both ways, until
     the listener is closed: a broker address that opens later than a process starts (run it in a thread)."""

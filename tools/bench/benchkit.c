@@ -44,6 +44,25 @@ rd_kafka_t *bench_client_new(rd_kafka_type_t type, const char *bootstrap, const 
     return NULL;
 }
 
+rd_kafka_t *bench_committed_reader(const char *bootstrap, const char *group, const char *client_id)
+{
+    const char *props[] = {"group.id",
+                           group,
+                           "isolation.level",
+                           "read_committed",
+                           "enable.auto.commit",
+                           "false",
+                           "fetch.wait.max.ms",
+                           "10",
+                           "client.id",
+                           client_id,
+                           NULL};
+    rd_kafka_t *rk = bench_client_new(RD_KAFKA_CONSUMER, bootstrap, props, NULL);
+    if (rk)
+        rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
 bool bench_produce(rd_kafka_t *producer, const hs_topic *topic, const ProtobufCMessage *message,
                    const char *source)
 {

@@ -25,6 +25,11 @@ rd_kafka_t *bench_client_new(rd_kafka_type_t type, const char *bootstrap, const 
                              void (*rebalance)(rd_kafka_t *, rd_kafka_resp_err_t,
                                                rd_kafka_topic_partition_list_t *, void *));
 
+/* A read_committed consumer of group `group`, without auto-commit, fetching every 10 ms at most (a finish
+ * line or a latency probe: it sees an output as soon as its transaction commits), polled through
+ * rd_kafka_consumer_poll(). NULL, said on stderr, when it cannot be made. */
+rd_kafka_t *bench_committed_reader(const char *bootstrap, const char *group, const char *client_id);
+
 /* Produces `message` to `topic` through hs_kafka_produce() with CloudEvents source `source`, polling while
  * the producer's queue is full. False, said on stderr, on any other error. */
 bool bench_produce(rd_kafka_t *producer, const hs_topic *topic, const ProtobufCMessage *message,

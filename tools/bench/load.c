@@ -95,21 +95,9 @@ static bool probe_start(probe *p, const options *o)
 {
     char group[64];
     snprintf(group, sizeof group, "bench-load-probe-%s", o->run);
-    const char *props[] = {"group.id",
-                           group,
-                           "isolation.level",
-                           "read_committed",
-                           "enable.auto.commit",
-                           "false",
-                           "fetch.wait.max.ms",
-                           "10",
-                           "client.id",
-                           "bench-load-probe",
-                           NULL};
-    p->consumer = bench_client_new(RD_KAFKA_CONSUMER, o->bootstrap, props, NULL);
+    p->consumer = bench_committed_reader(o->bootstrap, group, "bench-load-probe");
     if (!p->consumer)
         return false;
-    rd_kafka_poll_set_consumer(p->consumer);
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->consumer, o->latency_topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t err = rd_kafka_metadata(p->consumer, 0, rkt, &md, OP_TIMEOUT_MS);

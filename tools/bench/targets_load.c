@@ -325,21 +325,9 @@ static bool assign_at_end(rd_kafka_t *rk, const char *topic, rd_kafka_topic_part
  * transaction are never returned, so every record counted was committed. */
 static bool await_outputs(const options *o)
 {
-    static const char *const props[] = {"group.id",
-                                        "bench-targets-await",
-                                        "isolation.level",
-                                        "read_committed",
-                                        "enable.auto.commit",
-                                        "false",
-                                        "fetch.wait.max.ms",
-                                        "10",
-                                        "client.id",
-                                        "bench-targets-await",
-                                        NULL};
-    rd_kafka_t *rk = bench_client_new(RD_KAFKA_CONSUMER, o->bootstrap, props, NULL);
+    rd_kafka_t *rk = bench_committed_reader(o->bootstrap, "bench-targets-await", "bench-targets-await");
     if (!rk)
         return false;
-    rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t *assignment = rd_kafka_topic_partition_list_new(16);
     bool ok = assign_at_end(rk, HS_TOPIC_TARGET_STATUS, assignment) &&
               assign_at_end(rk, HS_TOPIC_ALERTS, assignment) && !rd_kafka_assign(rk, assignment);
