@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "calcs.h"
+#include "hs/offline.h"
 #include "hs_cli.h"
 #include "hsctl.h"
 

@@ -565,7 +565,7 @@ static void replay_line(replay_run *run, long line_no, const char *text, size_t 
                            "type: %s belongs on %s, but the dead letter came from %s", meta.type, topic->name,
                            from);
     if (err == HS_OK && value && (err = hs_validate_message(value, &error)) == HS_OK)
-        err = topic->key_of(value, key, group, &error);
+        err = hs_topic_key(topic, value, key, group, &error);
     if (err == HS_OK && !value)
         err = hs_topic_group_of_key(topic, key, group, &error);
     if (err != HS_OK) {

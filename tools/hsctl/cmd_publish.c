@@ -229,7 +229,7 @@ static hs_err publish_ndjson(publish_run *run, FILE *in)
             if (has_subject && (err = hs_topic_check_key(topic, key, value, group, &error)) != HS_OK)
                 hs_error_prefix(&error, "subject");
             else if (!has_subject)
-                err = topic->key_of(value, key, group, &error);
+                err = hs_topic_key(topic, value, key, group, &error);
         }
         if (err == HS_OK)
             fatal = publish_record(run, line_no, key, value, &meta);

@@ -428,7 +428,7 @@ hs_err hs_event_from_json(const json_t *event, const hs_topic **topic, ProtobufC
     }
     if (!key[0]) {
         char group[HS_KEY_MAX];
-        err = (*topic)->key_of(*value, key, group, error);
+        err = hs_topic_key(*topic, *value, key, group, error);
         if (err) {
             protobuf_c_message_free_unpacked(*value, NULL);
             *value = NULL;

@@ -143,11 +143,11 @@ hs_err hs_kafka_produce(rd_kafka_t *producer, const hs_topic *topic, const char 
             return hs_error_set(error, HS_ERR_INTERNAL, "a tombstone needs its key and grouping key");
         return hs_kafka_produce_packed(producer, topic, key, group, NULL, 0, meta, error);
     }
-    if (!topic->key_of || value->descriptor != topic->value_type)
+    if (!topic->value_type || value->descriptor != topic->value_type)
         return hs_error_set(error, HS_ERR_INTERNAL, "%s does not carry %s", topic->name,
                             value->descriptor->name);
     char key_buf[HS_KEY_MAX], group_buf[HS_KEY_MAX];
-    hs_err err = topic->key_of(value, key_buf, group_buf, error);
+    hs_err err = hs_topic_key(topic, value, key_buf, group_buf, error);
     if (err)
         return err;
     uint8_t small[1024];

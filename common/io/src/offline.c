@@ -9,6 +9,7 @@
 
 #include "healthsignals/v1/rule.pb-c.h"
 #include "hs/calc.h"
+#include "hs/offline.h"
 #include "hs/event.h"
 #include "hs/json.h"
 #include "hs/validate.h"
@@ -138,7 +139,7 @@ static hs_err apply_event(const hs_calc *calc, void *state, const json_t *event,
             if ((err = hs_topic_check_key(topic, key, value, group, error)) != HS_OK)
                 hs_error_prefix(error, "subject");
         } else {
-            err = topic->key_of(value, key, group, error);
+            err = hs_topic_key(topic, value, key, group, error);
         }
     }
     if (err == HS_OK && !topic->global)

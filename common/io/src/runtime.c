@@ -1614,6 +1614,18 @@ static void format_cause(char *out, size_t size, const char *topic, int32_t part
     out[n] = '\0';
 }
 
+/* The record key of `msg`, as text, into `key`: HS_ERR_VALIDATION for a record without a key or with one
+ * too long to be a fact's identity (hs/key.h), which the caller dead-letters. */
+static hs_err record_key(const rd_kafka_message_t *msg, char key[HS_KEY_MAX], hs_error *error)
+{
+    if (!msg->key || msg->key_len == 0 || msg->key_len >= HS_KEY_MAX)
+        return hs_error_set(error, HS_ERR_VALIDATION, "record key missing or longer than %d bytes",
+                            HS_KEY_MAX - 1);
+    memcpy(key, msg->key, msg->key_len);
+    key[msg->key_len] = '\0';
+    return HS_OK;
+}
+
 static void process_fact(runtime *rt, const rd_kafka_message_t *msg)
 {
     const char *topic_name = rd_kafka_topic_name(msg->rkt);
@@ -1631,14 +1643,9 @@ static void process_fact(runtime *rt, const rd_kafka_message_t *msg)
 
     char key[HS_KEY_MAX];
     hs_error error = {0};
-    hs_err err = HS_OK;
+    hs_err err;
     ProtobufCMessage *value = NULL;
-    if (!msg->key || msg->key_len == 0 || msg->key_len >= HS_KEY_MAX) {
-        err = hs_error_set(&error, HS_ERR_VALIDATION, "record key missing or longer than %d bytes",
-                           HS_KEY_MAX - 1);
-    } else {
-        memcpy(key, msg->key, msg->key_len);
-        key[msg->key_len] = '\0';
+    if ((err = record_key(msg, key, &error)) == HS_OK) {
         if (msg->payload) {
             err = hs_validate_size(msg->len, &error);
             if (err == HS_OK) {
@@ -1978,14 +1985,8 @@ static void process_rule(runtime *rt, const rd_kafka_message_t *msg, bool loadin
     bool ours = false;
     hs_error error = {0};
     hs_err err;
-    if (!msg->key || msg->key_len == 0 || msg->key_len >= HS_KEY_MAX) {
-        err = hs_error_set(&error, HS_ERR_VALIDATION, "record key missing or longer than %d bytes",
-                           HS_KEY_MAX - 1);
-    } else {
-        memcpy(key, msg->key, msg->key_len);
-        key[msg->key_len] = '\0';
+    if ((err = record_key(msg, key, &error)) == HS_OK)
         err = rule_read(rt, msg, key, &rule, &ours, &error);
-    }
     if (err == HS_ERR_NOMEM || err == HS_ERR_INTERNAL || err == HS_ERR_KAFKA) {
         fatal(rt, "cannot read a rule", error.message);
         return;
