@@ -35,6 +35,7 @@
 #define SERVICE_NAME "budget"
 #define N_KINDS      4 /* BudgetKind values 1..3 are used; index by the value */
 
+#define FLAG_INDEXATION "indexation-mismatch"
 #define FLAG_MISMATCH   "printed-total-mismatch"
 #define FLAG_UNASSIGNED "unassigned-line"
 
@@ -192,24 +193,51 @@ static hs_err rule_check(const rule_msg *r, hs_error *error)
                                 "rule %s: first_year..last_year (%d..%d) is not 1-200 years", r->id,
                                 (int)r->first_year, (int)r->last_year);
         return HS_OK;
+    case HEALTHSIGNALS__V1__RULE_KIND__BUDGET_INDEXATION:
+        if (!r->budget_line || !*r->budget_line)
+            return hs_error_set(error, HS_ERR_VALIDATION, "rule %s: a BUDGET_INDEXATION needs budget_line",
+                                r->id);
+        if (r->factor_millionths <= 0)
+            return hs_error_set(error, HS_ERR_VALIDATION, "rule %s: factor_millionths must be > 0", r->id);
+        if (r->first_year > r->last_year || r->last_year - r->first_year >= 200)
+            return hs_error_set(error, HS_ERR_VALIDATION,
+                                "rule %s: first_year..last_year (%d..%d) is not 1-200 years", r->id,
+                                (int)r->first_year, (int)r->last_year);
+        return HS_OK;
     default:
-        return hs_error_set(
-            error, HS_ERR_VALIDATION,
-            "rule %s: kind %s is not a budget rule (BUDGET_CHART, BUDGET_VARIANCE, BUDGET_SAVINGS)", r->id,
-            hs_rule_kind_name(r->kind));
+        return hs_error_set(error, HS_ERR_VALIDATION,
+                            "rule %s: kind %s is not a budget rule (BUDGET_CHART, BUDGET_VARIANCE, "
+                            "BUDGET_SAVINGS, BUDGET_INDEXATION)",
+                            r->id, hs_rule_kind_name(r->kind));
     }
 }
 
-/* Whether `line` is one a BUDGET_SAVINGS rule of `unit` reads. */
-static bool savings_line(const bg_state *s, const char *unit, const char *line)
+/* Whether `line` is one a BUDGET_SAVINGS or BUDGET_INDEXATION rule of `unit` reads. */
+static bool rule_line(const bg_state *s, const char *unit, const char *line)
 {
     for (size_t i = 0; i < s->rules.count; i++) {
         const rule_msg *r = s->rules.items[i];
-        if (r->kind == HEALTHSIGNALS__V1__RULE_KIND__BUDGET_SAVINGS && rule_applies(r, unit) &&
+        if (!rule_applies(r, unit))
+            continue;
+        if (r->kind == HEALTHSIGNALS__V1__RULE_KIND__BUDGET_SAVINGS &&
             (strcmp(r->budget_line, line) == 0 || strcmp(r->budget_one_off_line, line) == 0))
+            return true;
+        if (r->kind == HEALTHSIGNALS__V1__RULE_KIND__BUDGET_INDEXATION && strcmp(r->budget_line, line) == 0)
             return true;
     }
     return false;
+}
+
+/* The BUDGET_INDEXATION rule (the first in id order) that derives `line` of `unit` in `year`, or NULL. */
+static const rule_msg *indexation_of(const bg_state *s, const char *unit, const char *line, int year)
+{
+    for (size_t i = 0; i < s->rules.count; i++) {
+        const rule_msg *r = s->rules.items[i];
+        if (r->kind == HEALTHSIGNALS__V1__RULE_KIND__BUDGET_INDEXATION && rule_applies(r, unit) &&
+            strcmp(r->budget_line, line) == 0 && year >= r->first_year && year <= r->last_year)
+            return r;
+    }
+    return NULL;
 }
 
 /* --- one unit's statuses
@@ -363,9 +391,24 @@ static bool status_build(const bg_unit *u, const bg_cell *c, const char *line, s
         if (fact < 0)
             return false;
         st->amount_ore = u->s->lines[fact].amount;
-        st->role = budget_sums_is_leaf(&u->sums, line) || savings_line(u->s, u->unit, line)
+        st->role = budget_sums_is_leaf(&u->sums, line) || rule_line(u->s, u->unit, line)
                        ? HEALTHSIGNALS__V1__BUDGET_LINE_ROLE__LEAF
                        : HEALTHSIGNALS__V1__BUDGET_LINE_ROLE__UNASSIGNED;
+        /* A line an indexation rule derives: what the formula gives from the year before (computable: the
+         * change was checked by indexation_check before it was taken). */
+        const rule_msg *ix = indexation_of(u->s, u->unit, line, c->year);
+        int64_t before, indexed;
+        if (ix && c->year > INT32_MIN && unit_amount(u, line, c->year - 1, c->kind, &before) &&
+            budget_index(before, ix->cut_ore, ix->factor_millionths, &indexed, NULL) == HS_OK) {
+            st->_indexed_ore_case = HEALTHSIGNALS__V1__BUDGET_STATUS___INDEXED_ORE_INDEXED_ORE;
+            st->indexed_ore = indexed;
+            st->_indexed_difference_ore_case =
+                HEALTHSIGNALS__V1__BUDGET_STATUS___INDEXED_DIFFERENCE_ORE_INDEXED_DIFFERENCE_ORE;
+            st->indexed_difference_ore =
+                st->amount_ore - indexed; /* both checked: no overflow (index_check) */
+            if (st->indexed_difference_ore != 0)
+                flags[st->n_quality_flags++] = FLAG_INDEXATION;
+        }
         if (st->role == HEALTHSIGNALS__V1__BUDGET_LINE_ROLE__UNASSIGNED)
             flags[st->n_quality_flags++] = FLAG_UNASSIGNED;
     }
@@ -432,7 +475,7 @@ static const char *dkk(int64_t ore, char *buf, size_t size)
 static hs_err alert_emit(bg_state *s, const rule_msg *rule, const char *fingerprint, const char *unit,
                          const char *line, const char *kind, int year, bool firing, int fired_year,
                          double value, double threshold, const char *summary, const char *description,
-                         bool mismatch, hs_emit *emit, hs_error *error)
+                         const char *finding, hs_emit *emit, hs_error *error)
 {
     char period[16], starts[HS_RFC3339_MAX], ends[HS_RFC3339_MAX] = "";
     snprintf(period, sizeof period, "%d", year);
@@ -442,8 +485,8 @@ static hs_err alert_emit(bg_state *s, const rule_msg *rule, const char *fingerpr
     alert_msg alert = HEALTHSIGNALS__V1__ALERT__INIT;
     alert.fingerprint = (char *)fingerprint;
     alert.state = firing ? HEALTHSIGNALS__V1__ALERT_STATE__FIRING : HEALTHSIGNALS__V1__ALERT_STATE__RESOLVED;
-    alert.severity = mismatch ? HEALTHSIGNALS__V1__SEVERITY__INFO
-                              : (rule->severity ? rule->severity : HEALTHSIGNALS__V1__SEVERITY__WARNING);
+    alert.severity = finding ? HEALTHSIGNALS__V1__SEVERITY__INFO
+                             : (rule->severity ? rule->severity : HEALTHSIGNALS__V1__SEVERITY__WARNING);
     alert.rule = rule->id;
     alert.service = SERVICE_NAME;
     alert.subject = rule->subject;
@@ -463,8 +506,8 @@ static hs_err alert_emit(bg_state *s, const rule_msg *rule, const char *fingerpr
         return hs_error_set(error, HS_ERR_NOMEM, "out of memory building an alert");
     alert.n_labels = labels.count;
     alert.labels = labels.items;
-    char *flag = FLAG_MISMATCH;
-    if (mismatch) {
+    char *flag = (char *)finding;
+    if (finding) {
         alert.n_quality_flags = 1;
         alert.quality_flags = &flag;
     }
@@ -497,7 +540,68 @@ static hs_err printed_alert(bg_state *s, const bg_unit *u, const status_msg *st,
              u->chart->id);
     return alert_emit(s, u->chart, fingerprint, u->unit, st->line, kind_name((int)st->kind), st->year, true,
                       st->year, (double)st->printed_ore / 100.0, (double)st->amount_ore / 100.0, summary,
-                      description, true, emit, error);
+                      description, FLAG_MISMATCH, emit, error);
+}
+
+/* An index factor in millionths as the papers print it: 1 034 000 -> "1,034". */
+static const char *factor_text(int64_t millionths, char *buf, size_t size)
+{
+    char fraction[8];
+    snprintf(fraction, sizeof fraction, "%06lld", (long long)(millionths % 1000000));
+    for (int i = 5; i >= 0 && fraction[i] == '0'; i--)
+        fraction[i] = '\0';
+    snprintf(buf, size, "%lld%s%s", (long long)(millionths / 1000000), fraction[0] ? "," : "", fraction);
+    return buf;
+}
+
+/* A derived rate that is not what its formula gives: an INFO alert per rule x unit x line x year x kind,
+ * FIRING while they differ; `now` collects the fingerprints FIRING now. */
+static hs_err indexation_alert(bg_state *s, const bg_unit *u, const status_msg *st, hs_table *now,
+                               hs_emit *emit, hs_error *error)
+{
+    const rule_msg *ix = indexation_of(s, u->unit, st->line, st->year);
+    char identity[HS_KEY_MAX], fingerprint[HS_FINGERPRINT_MAX];
+    hs_err err = status_key(u->unit, st->line, st->year, st->kind, identity, error);
+    if (err)
+        return err;
+    hs_alert_fingerprint(ix->id, u->unit, ix->subject, identity + strlen(u->unit) + 1, fingerprint);
+    if (hs_table_put(now, fingerprint, u->unit, strlen(u->unit) + 1) == HS_TABLE_NOMEM)
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory");
+    int64_t before = 0;
+    unit_amount(u, st->line, st->year - 1, (int)st->kind, &before); /* there: the status has indexed_ore */
+    char a[40], b[40], c[40], d[40], f[32], summary[256], description[768];
+    snprintf(summary, sizeof summary, "%s: \"%s\" is not what its indexation gives", u->unit, st->line);
+    snprintf(description, sizeof description,
+             "%s %d %s: \"%s\" is %s DKK, but (the year before's %s DKK - %s DKK) x %s = %s DKK (rule %s).",
+             u->unit, (int)st->year, kind_name((int)st->kind), st->line, dkk(st->amount_ore, a, sizeof a),
+             dkk(before, b, sizeof b), dkk(ix->cut_ore, c, sizeof c),
+             factor_text(ix->factor_millionths, f, sizeof f), dkk(st->indexed_ore, d, sizeof d), ix->id);
+    return alert_emit(s, ix, fingerprint, u->unit, st->line, kind_name((int)st->kind), st->year, true,
+                      st->year, (double)st->amount_ore / 100.0, (double)st->indexed_ore / 100.0, summary,
+                      description, FLAG_INDEXATION, emit, error);
+}
+
+/* Every line an indexation rule derives in `u` can be computed: the formula and the difference from what
+ * arrived do not overflow. */
+static hs_err indexation_check(const bg_state *s, const bg_unit *u, hs_error *error)
+{
+    for (size_t i = 0; i < s->n_lines; i++) {
+        const bg_line *l = &s->lines[i];
+        if (strcmp(l->unit, u->unit) != 0)
+            continue;
+        const rule_msg *ix = indexation_of(s, u->unit, l->line, l->year);
+        int64_t before, indexed, diff;
+        if (!ix || l->year == INT32_MIN || !unit_amount(u, l->line, l->year - 1, l->kind, &before))
+            continue;
+        hs_err err = budget_index(before, ix->cut_ore, ix->factor_millionths, &indexed, error);
+        if (err == HS_OK && !budget_sub(l->amount, indexed, &diff))
+            err = hs_error_set(error, HS_ERR_VALIDATION, "the difference from the indexed figure overflows");
+        if (err) {
+            hs_error_prefix(error, "%s \"%s\" %d: rule %s", u->unit, l->line, l->year, ix->id);
+            return err;
+        }
+    }
+    return HS_OK;
 }
 
 /* Whether the other kind's figure is worse than the budget beyond the rule's thresholds. */
@@ -598,7 +702,7 @@ static hs_err variance_alert(bg_state *s, const rule_msg *r, const bg_unit *u, h
                            : 0.0;
     hs_err err =
         alert_emit(s, r, fingerprint, u->unit, r->budget_line, NULL, shown->year, !resolved, fired,
-                   (double)shown->variance / 100.0, threshold, summary, description, false, emit, error);
+                   (double)shown->variance / 100.0, threshold, summary, description, NULL, emit, error);
     free(evals);
     return err;
 }
@@ -672,7 +776,7 @@ static hs_err savings_alert(bg_state *s, const rule_msg *r, const bg_unit *u, hs
              resolved ? shown->year : years[h.fired].year);
     err = alert_emit(s, r, fingerprint, u->unit, r->budget_line, NULL, shown->year, !resolved,
                      years[h.fired].year, (double)shown->cumulative / 100.0,
-                     (double)shown->cumulative_target / 100.0, summary, description, false, emit, error);
+                     (double)shown->cumulative_target / 100.0, summary, description, NULL, emit, error);
     free(years);
     return err;
 }
@@ -703,7 +807,7 @@ static hs_err reconcile(bg_state *s, hs_table *table, const hs_table *now, const
     free(sorted);
     for (size_t i = 0; err == HS_OK && i < n_gone; i++) {
         if (alerts)
-            err = hs_alert_retire(&s->alerts, gone[i], "the printed total adds up now", emit, error);
+            err = hs_alert_retire(&s->alerts, gone[i], "the figure agrees now", emit, error);
         else
             err = hs_emit_put(emit, hs_topic_find(HS_TOPIC_BUDGET_STATUS), gone[i], NULL);
         if (err == HS_OK)
@@ -725,6 +829,8 @@ static hs_err unit_update(bg_state *s, const char *unit, hs_emit *emit, hs_error
 {
     bg_unit u;
     hs_err err = unit_compute(s, unit, &u, error);
+    if (err == HS_OK && !emit)
+        err = indexation_check(s, &u, error);
     for (size_t i = 0; err == HS_OK && !emit && i < s->rules.count; i++)
         if (s->rules.items[i]->kind == HEALTHSIGNALS__V1__RULE_KIND__BUDGET_SAVINGS &&
             rule_applies(s->rules.items[i], unit))
@@ -765,6 +871,8 @@ static hs_err unit_update(bg_state *s, const char *unit, hs_emit *emit, hs_error
             err = hs_emit_put(emit, topic, key, &st.base);
             if (err == HS_OK && st.printed_mismatch)
                 err = printed_alert(s, &u, &st, &firing, emit, error);
+            if (err == HS_OK && st._indexed_difference_ore_case && st.indexed_difference_ore != 0)
+                err = indexation_alert(s, &u, &st, &firing, emit, error);
         }
     }
     if (err == HS_OK)
@@ -843,7 +951,7 @@ static hs_err apply_line(bg_state *s, const char *key, const line_msg *value, hs
             for (size_t p = 0; p < t->n_parts && !placed; p++)
                 placed = strcmp(t->parts[p], value->line) == 0;
         }
-        placed = placed || savings_line(s, value->unit, value->line);
+        placed = placed || rule_line(s, value->unit, value->line);
         if (!placed)
             return hs_error_set(
                 error, HS_ERR_VALIDATION,

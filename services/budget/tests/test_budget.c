@@ -456,6 +456,51 @@ static void test_phase_in_schedule_checked(void **unused)
     free(in.s);
 }
 
+static void test_fee_indexation_checked(void **unused)
+{
+    /* The shipped rule: the fee per inhabitant of 2024 = (that of 2023 - 0,70) x 1,034 = 25,85 kr.
+     * (docs/domain.md §10.9). 25,85 agrees; 25,90 is a finding and an INFO alert; corrected, it resolves. */
+    char *rules = shipped_rules();
+    text in = {0};
+    add_line(&in, UNIT, "Kontingent pr. indbygger", 2023, "BUDGET", 2570);
+    add_line(&in, UNIT, "Kontingent pr. indbygger", 2024, "BUDGET", 2585);
+    calcrun r = calcrun_run(&budget_calc, rules, in.s, false);
+    assert_int_equal(r.stats.rejected, 0);
+    json_t *st = status(&r, "Kontingent pr. indbygger", 2024, "BUDGET");
+    assert_string_equal(json_string_value(json_object_get(st, "role")), "LEAF");
+    assert_int_equal(ore(st, "indexedOre"), 2585);
+    assert_int_equal(ore(st, "indexedDifferenceOre"), 0);
+    assert_false(has(st, "qualityFlags"));
+    assert_false(has(status(&r, "Kontingent pr. indbygger", 2023, "BUDGET"), "indexedOre"));
+    assert_null(alert_for(&r, "budget.danske-regioner.fee-indexation", "Kontingent pr. indbygger"));
+    calcrun_free(&r);
+
+    add_line(&in, UNIT, "Kontingent pr. indbygger", 2024, "BUDGET", 2590);
+    r = calcrun_run(&budget_calc, rules, in.s, false);
+    st = status(&r, "Kontingent pr. indbygger", 2024, "BUDGET");
+    assert_int_equal(ore(st, "indexedDifferenceOre"), 5);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(st, "qualityFlags"), 0)),
+                        "indexation-mismatch");
+    json_t *a = alert_for(&r, "budget.danske-regioner.fee-indexation", "Kontingent pr. indbygger");
+    assert_non_null(a);
+    assert_string_equal(state_of(a), "FIRING");
+    assert_string_equal(json_string_value(json_object_get(a, "severity")), "INFO");
+    const char *description =
+        json_string_value(json_object_get(json_object_get(a, "annotations"), "description"));
+    assert_non_null(strstr(description,
+                           "is 25,90 DKK, but (the year before's 25,70 DKK - 0,70 DKK) x 1,034 = 25,85 DKK"));
+    calcrun_free(&r);
+
+    add_line(&in, UNIT, "Kontingent pr. indbygger", 2024, "BUDGET", 2585);
+    r = calcrun_run(&budget_calc, rules, in.s, false);
+    assert_string_equal(
+        state_of(alert_for(&r, "budget.danske-regioner.fee-indexation", "Kontingent pr. indbygger")),
+        "RESOLVED");
+    calcrun_free(&r);
+    free(in.s);
+    free(rules);
+}
+
 static void test_bad_input_refused(void **unused)
 {
     char *rules = shipped_rules();
@@ -531,6 +576,7 @@ int main(void)
         cmocka_unit_test(test_variance_alert_fires_stays_resolves),
         cmocka_unit_test(test_savings_against_the_pro_rata_target),
         cmocka_unit_test(test_phase_in_schedule_checked),
+        cmocka_unit_test(test_fee_indexation_checked),
         cmocka_unit_test(test_bad_input_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
