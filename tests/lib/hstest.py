@@ -104,6 +104,14 @@ class Service:
         fail(f"{self.name} not ready after {timeout} s: {self.get('/readyz')}")
         return False
 
+    def wait_processed(self, topic, consumed, timeout=60):
+        """Waits until the service has read more than `consumed` records of `topic` (hs_records_in_total, as
+        read before publishing) and has nothing uncommitted: what it emitted for them is on its topics."""
+        deadline = time.time() + timeout
+        while time.time() < deadline and ((self.metric("hs_records_in_total", topic=topic) or 0) <= consumed
+                                          or (self.metric("hs_uncommitted_records") or 0) > 0):
+            time.sleep(0.2)
+
     def stop(self, sig=signal.SIGTERM):
         """Sends `sig` and returns (exit status, seconds it took)."""
         start = time.time()

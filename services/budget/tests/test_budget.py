@@ -160,10 +160,7 @@ if REAL_KAFKA:
 before = len(records("hs.budget-status.v1"))
 consumed = service.metric("hs_records_in_total", topic="hs.budget.v1") or 0
 publish_events([line_event("Løn", 2023, "EXPECTED_ACCOUNTS", 19640100000)])
-deadline = time.time() + 60
-while time.time() < deadline and ((service.metric("hs_records_in_total", topic="hs.budget.v1") or 0) <= consumed
-                                  or (service.metric("hs_uncommitted_records") or 0) > 0):
-    time.sleep(0.2)
+service.wait_processed("hs.budget.v1", consumed)
 got = compare("after the revision")
 after = len(records("hs.budget-status.v1"))
 # Løn, staff total, operating result, result, result incl. project grants: each in both kinds (the budget's

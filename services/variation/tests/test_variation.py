@@ -137,10 +137,7 @@ before = len(records("hs.variation.v1"))
 consumed = service.metric("hs_records_in_total", topic="hs.indicators.v1") or 0
 hstest.publish_events(hsctl, work, [fact("kraeft.standardforloeb.compliance", "1084", "2022Q4", 75, "PERCENT",
                                          revision=1)])
-deadline = time.time() + 60
-while time.time() < deadline and ((service.metric("hs_records_in_total", topic="hs.indicators.v1") or 0) <= consumed
-                                  or (service.metric("hs_uncommitted_records") or 0) > 0):
-    time.sleep(0.2)
+service.wait_processed("hs.indicators.v1", consumed)
 want = offline_tables()
 got = hstest.wait_until_equal(service_tables, want)
 if hstest.table_differences(got, want):
