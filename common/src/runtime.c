@@ -149,9 +149,20 @@ typedef struct part_state {
     int64_t committed_rules_dlq, rules_dlq_next;
     /* Rule work left, done in time slices between loop turns (on_rules_work): every rule applied to a fresh
      * state, silently, before any fact (its inputs are paused meanwhile); or applied again to reconcile. */
-    enum { RULES_WORK_NONE, RULES_WORK_FRESH, RULES_WORK_RECONCILE } rules_work;
-    size_t rules_cursor;         /* hs_table_next() cursor into rt->rules */
+    enum { RULES_WORK_NONE, RULES_WORK_FRESH, RULES_WORK_RECONCILE, RULES_WORK_DIFF } rules_work;
+    size_t rules_cursor;         /* hs_table_next() cursor into the table the work goes through */
     uint64_t rules_work_version; /* rt->rules_version the cursor belongs to: a change starts it again */
+    int diff_phase;              /* RULES_WORK_DIFF: 0 retracting the rules gone, 1 applying new and changed */
+    /* The rules the partition's outputs reflect, as hs.applied-rules.v1 holds them for it — its committed
+     * records and those of the open transaction, written with the outputs they accompany (key -> packed
+     * Rule; see "The applied rules" below). Read back from that topic whenever the state is (re)built
+     * (applied_loading, the inputs paused meanwhile); applied_digest is their digest. */
+    hs_table applied;
+    uint64_t applied_digest;
+    hs_table retracting; /* keys of `applied` the running RULES_WORK_DIFF has retracted, deleted at its end */
+    bool applied_loading;
+    int64_t dropped_from[MAX_INPUTS]; /* the first record fetched while loading (dropped, fetched again) */
+    bool eof_dropped[MAX_INPUTS];     /* the end of the partition was met while loading */
 } part_state;
 
 /* The input whose offset metadata carries the rules dead-letter position: the first input's partition 0. */
@@ -238,9 +249,10 @@ typedef struct runtime {
     char txn_id[320];
     hs_event_meta output_meta[MAX_OUTPUTS]; /* each output topic's CloudEvents source and type, filled in */
 
-    rd_kafka_t *consumer, *producer, *rules_consumer;
-    rd_kafka_queue_t *consumer_queue, *producer_queue, *rules_queue;
-    wake consumer_wake, producer_wake, rules_wake;
+    rd_kafka_t *consumer, *producer, *rules_consumer, *applied_consumer;
+    rd_kafka_queue_t *consumer_queue, *producer_queue, *rules_queue, *applied_queue;
+    wake consumer_wake, producer_wake, rules_wake, applied_wake;
+    int applied_out; /* index of hs.applied-rules.v1 in `outputs` (a service with rules), else -1 */
     uv_timer_t commit_timer;
     uv_signal_t sigterm, sigint;
     uv_async_t stop_request; /* hs_runtime_stop(), from any thread */
@@ -385,6 +397,10 @@ static void produce_deferred(runtime *rt);
 static bool part_live(const runtime *rt, const part_state *ps);
 static void rules_from_commits(runtime *rt, part_state *ps);
 static void part_went_live(runtime *rt, part_state *ps);
+static void applied_load_start(runtime *rt, part_state *ps);
+static void applied_read_start(runtime *rt);
+static void inputs_pause(runtime *rt, const part_state *ps, bool pause);
+static void drain_wake(wake *w);
 
 /* --- rule changes in the commit ---------------------------------------------------------------------------
  * Every committed offset of a service with rules carries, as its offset metadata, the digest of the rule
@@ -508,8 +524,12 @@ static void rewind_all(runtime *rt)
                 RD_KAFKA_OFFSET_BEGINNING;
         }
         rules_from_commits(rt, ps); /* the aborted outputs are gone: what is committed counts again */
-        rules_work_fresh(rt, ps);   /* then the inputs with nothing committed go live */
+        if (rt->calc->uses_rules)
+            applied_load_start(rt, ps); /* and the applied rules they were committed with */
+        else
+            rules_work_fresh(rt, ps); /* the inputs with nothing committed go live */
     }
+    applied_read_start(rt);
     if (seek->cnt) {
         rd_kafka_error_t *error = rd_kafka_seek_partitions(rt->consumer, seek, OP_TIMEOUT_MS);
         if (error) {
@@ -1272,6 +1292,8 @@ static part_state *state_get(runtime *rt, int32_t partition, bool create)
 
 static void state_free(runtime *rt, part_state *ps)
 {
+    hs_table_free(&ps->applied);
+    hs_table_free(&ps->retracting);
     if (ps->calc_state)
         rt->calc->destroy(ps->calc_state);
     for (size_t i = 0; i < rt->output_cnt; i++)
@@ -1319,16 +1341,266 @@ static bool part_live(const runtime *rt, const part_state *ps)
 static void rules_from_commits(runtime *rt, part_state *ps)
 {
     ps->output_rules_known = rt->calc->uses_rules;
-    bool first = true;
+    bool first = true, committed = false;
     for (size_t i = 0; i < rt->input_cnt; i++) {
         if (!ps->assigned[i])
             continue;
         if (!ps->committed_rules_known[i] || (!first && ps->committed_rules[i] != ps->output_rules))
             ps->output_rules_known = false;
         ps->output_rules = ps->committed_rules[i];
+        committed |= ps->committed_rules_known[i] || ps->committed_offset[i] >= 0;
         first = false;
     }
+    if (!committed) { /* nothing committed by the group: no output, so no rule reflected */
+        ps->output_rules_known = rt->calc->uses_rules;
+        ps->output_rules = 0;
+    }
     ps->rules_dlq_next = ps->committed_rules_dlq;
+}
+
+/* --- the applied rules -----------------------------------------------------------------------------------
+ * The digest in the commit says *whether* a partition's outputs reflect the current rules, not *which* rules
+ * they reflect; without those, a rule deleted or narrowed while no instance had the partition live left its
+ * outputs behind. So every service with rules keeps, in the compacted topic hs.applied-rules.v1, the rules
+ * each partition of its consumer group has applied to its outputs — key group/partition/rule id, value the
+ * rule's bytes, a tombstone when the rule is gone — written in the same transaction as the outputs they
+ * explain and the offsets (with the digest) they are committed with. When a partition's state is (re)built,
+ * its applied rules are read back first (read_committed, to the end of the group's partition of the topic);
+ * if their digest is the committed one, the state is rebuilt with *them*, silently, and once live the
+ * difference to the current rules is applied as a live change would be (RULES_WORK_DIFF): a rule gone is
+ * deleted (its statuses deleted, its alerts resolved), a changed or new one applied, each writing its record
+ * of the topic in the transaction of its outputs. A crash anywhere leaves committed outputs, applied rules and
+ * digest that agree, so the restart applies exactly the difference still missing: every output affected once.
+ * If they do not agree (offsets committed by an older version, a topic deleted), the partition is rebuilt with
+ * the current rules and reconciled by emitting all of its outputs (RULES_WORK_RECONCILE), after which its
+ * applied rules are written in full. */
+
+/* The record key of rule `rule` in partition `partition`'s applied rules. */
+static hs_err applied_key(const runtime *rt, int32_t partition, const char *rule, char out[HS_KEY_MAX],
+                          hs_error *error)
+{
+    char number[16];
+    snprintf(number, sizeof number, "%" PRId32, partition);
+    const char *parts[] = {rt->group_id, number, rule};
+    return hs_key_join(out, parts, 3, error);
+}
+
+/* The keys the running RULES_WORK_DIFF retracted leave `applied` (deleting while it is iterated would not
+ * do: a delete may rehash the table). */
+static void applied_flush(part_state *ps)
+{
+    if (!ps->retracting.count)
+        return;
+    size_t cursor = 0;
+    const hs_table_entry *e;
+    while ((e = hs_table_next(&ps->retracting, &cursor)))
+        hs_table_delete(&ps->applied, e->key);
+    hs_table_free(&ps->retracting);
+    hs_table_init(&ps->retracting);
+}
+
+/* Records in the open transaction that the partition's outputs now reflect rule `key` as `bytes` (NULL: not
+ * at all), and keeps `applied` and its digest in step (`deferred`: a deletion is only noted in `retracting`,
+ * for a caller iterating `applied`). Returns false when the service cannot go on. */
+static bool applied_write(runtime *rt, part_state *ps, const char *key, const void *bytes, size_t len,
+                          const char *cause, bool deferred)
+{
+    if (!deferred)
+        applied_flush(ps);
+    const hs_table_entry *old = hs_table_get(&ps->applied, key);
+    if (deferred && hs_table_get(&ps->retracting, key))
+        old = NULL;
+    if (bytes ? old && old->value_len == len && memcmp(old->value, bytes, len) == 0 : !old)
+        return true;
+    uint64_t old_digest = old ? rule_digest(key, old->value, old->value_len) : 0;
+    char record_key[HS_KEY_MAX];
+    hs_error error;
+    if (applied_key(rt, ps->partition, key, record_key, &error) != HS_OK) {
+        fatal(rt, "cannot record an applied rule (group id and rule id too long together)", error.message);
+        return false;
+    }
+    if (emit_output(rt, (size_t)rt->applied_out, record_key, bytes, bytes ? len : 0, cause) != HS_OK) {
+        if (producer_check(rt))
+            fatal(rt, "cannot record an applied rule", key);
+        return false;
+    }
+    hs_table_change change = HS_TABLE_UNCHANGED;
+    if (bytes)
+        change = hs_table_put(&ps->applied, key, bytes, len);
+    else if (deferred)
+        change = hs_table_put(&ps->retracting, key, "", 0);
+    else
+        hs_table_delete(&ps->applied, key);
+    if (change == HS_TABLE_NOMEM) {
+        fatal(rt, "out of memory recording an applied rule", key);
+        return false;
+    }
+    ps->applied_digest += (bytes ? rule_digest(key, bytes, len) : 0) - old_digest;
+    if (ps->output_rules_known)
+        ps->output_rules = ps->applied_digest;
+    return true;
+}
+
+/* The cause of the outputs a rule set's application emits, part of their event ids: it names the rule set,
+ * so that an application redone after a crash gives the same ids. */
+static void rules_cause(const runtime *rt, char out[HS_KEY_MAX])
+{
+    char meta[RULES_META_MAX];
+    rules_meta_format(rt->rules_digest, -1, meta);
+    snprintf(out, HS_KEY_MAX, "%s/%s", HS_TOPIC_RULES, meta);
+}
+
+/* After a reconciliation with the current rules: the applied rules become the current rules, in full. */
+static bool applied_write_all(runtime *rt, part_state *ps)
+{
+    char cause[HS_KEY_MAX];
+    rules_cause(rt, cause);
+    size_t cursor = 0;
+    const hs_table_entry *e;
+    while ((e = hs_table_next(&ps->applied, &cursor)))
+        if (!hs_table_get(&rt->rules, e->key) && !applied_write(rt, ps, e->key, NULL, 0, cause, true))
+            return false;
+    applied_flush(ps);
+    for (cursor = 0; (e = hs_table_next(&rt->rules, &cursor));)
+        if (!applied_write(rt, ps, e->key, e->value, e->value_len, cause, false))
+            return false;
+    return true;
+}
+
+/* The partition's state is to be (re)built: its applied rules are read back first, its inputs paused until
+ * then (applied_read_start starts the reading for every partition waiting). */
+static void applied_load_start(runtime *rt, part_state *ps)
+{
+    ps->applied_loading = true;
+    ps->rules_work = RULES_WORK_NONE;
+    for (size_t i = 0; i < MAX_INPUTS; i++) {
+        ps->dropped_from[i] = -1;
+        ps->eof_dropped[i] = false;
+    }
+    inputs_pause(rt, ps, true);
+}
+
+/* Reads the group's partition of hs.applied-rules.v1 from its beginning for every partition waiting for its
+ * applied rules (again from the beginning when one was already being read: a read serves them all). */
+static void applied_read_start(runtime *rt)
+{
+    bool any = false;
+    for (size_t p = 0; p < rt->part_cap; p++) {
+        part_state *ps = rt->parts[p];
+        if (!ps || !ps->applied_loading)
+            continue;
+        hs_table_free(&ps->applied);
+        hs_table_init(&ps->applied);
+        hs_table_free(&ps->retracting);
+        hs_table_init(&ps->retracting);
+        ps->applied_digest = 0;
+        any = true;
+    }
+    if (!any || !rt->applied_consumer)
+        return;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, HS_TOPIC_APPLIED_RULES,
+                                      hs_topic_partition(hs_topic_find(HS_TOPIC_APPLIED_RULES), rt->group_id))
+        ->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_resp_err_t err = rd_kafka_assign(rt->applied_consumer, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err)
+        fatal(rt, "cannot read hs.applied-rules.v1", rd_kafka_err2str(err));
+}
+
+/* One record of hs.applied-rules.v1: a rule applied to a partition of this group that waits for them. */
+static void applied_record(runtime *rt, const rd_kafka_message_t *msg)
+{
+    char key[HS_KEY_MAX], storage[HS_KEY_MAX];
+    char *parts[3];
+    if (!msg->key || msg->key_len == 0 || msg->key_len >= HS_KEY_MAX)
+        return;
+    memcpy(key, msg->key, msg->key_len);
+    key[msg->key_len] = '\0';
+    if (hs_key_split(key, storage, parts, 3) != 3 || strcmp(parts[0], rt->group_id) != 0)
+        return;
+    char *end;
+    long partition = strtol(parts[1], &end, 10);
+    if (*end || partition < 0 || partition > INT32_MAX)
+        return;
+    part_state *ps = state_get(rt, (int32_t)partition, false);
+    if (!ps || !ps->applied_loading)
+        return;
+    const hs_table_entry *old = hs_table_get(&ps->applied, parts[2]);
+    uint64_t old_digest = old ? rule_digest(parts[2], old->value, old->value_len) : 0;
+    if (msg->payload) {
+        if (hs_table_put(&ps->applied, parts[2], msg->payload, msg->len) == HS_TABLE_NOMEM) {
+            fatal(rt, "out of memory reading the applied rules", parts[2]);
+            return;
+        }
+        ps->applied_digest += rule_digest(parts[2], msg->payload, msg->len) - old_digest;
+    } else if (hs_table_delete(&ps->applied, parts[2])) {
+        ps->applied_digest -= old_digest;
+    }
+}
+
+static void partition_at_end(runtime *rt, part_state *ps, int i);
+
+/* The partition's applied rules are read: its state is built with them if they are what its committed
+ * outputs reflect (the committed digest says so), else with the current rules; the inputs go on. */
+static void applied_loaded(runtime *rt, part_state *ps)
+{
+    ps->applied_loading = false;
+    if (ps->output_rules_known && ps->output_rules != ps->applied_digest)
+        ps->output_rules_known = false;
+    hs_log(HS_LOG_INFO, "applied rules read", "{s:i, s:i, s:s}", "partition", (int)ps->partition, "rules",
+           (int)ps->applied.count, "outputs_reflect",
+           ps->output_rules_known ? "these rules" : "unknown rules (reconciled once live)");
+    rd_kafka_topic_partition_list_t *seek = rd_kafka_topic_partition_list_new((int)rt->input_cnt);
+    for (size_t i = 0; i < rt->input_cnt; i++)
+        if (ps->assigned[i] && ps->dropped_from[i] >= 0)
+            rd_kafka_topic_partition_list_add(seek, rt->inputs[i]->name, ps->partition)->offset =
+                ps->dropped_from[i];
+    if (seek->cnt) { /* records fetched before the pause: fetched again */
+        rd_kafka_error_t *error = rd_kafka_seek_partitions(rt->consumer, seek, 0);
+        if (error) {
+            fatal(rt, "cannot rewind a partition", rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(seek);
+    inputs_pause(rt, ps, false);
+    rules_work_fresh(rt, ps);
+    for (size_t i = 0; i < rt->input_cnt; i++)
+        if (ps->assigned[i] && ps->eof_dropped[i] && ps->dropped_from[i] < 0)
+            partition_at_end(rt, ps, (int)i);
+}
+
+/* The end of the group's partition of hs.applied-rules.v1: every partition waiting has its applied rules. */
+static void applied_read_done(runtime *rt)
+{
+    for (size_t p = 0; p < rt->part_cap && !rt->stopping; p++)
+        if (rt->parts[p] && rt->parts[p]->applied_loading)
+            applied_loaded(rt, rt->parts[p]);
+}
+
+/* hs.applied-rules.v1, read on the loop in slices like the rules. */
+static void on_applied_wake(uv_poll_t *handle, int status, int events)
+{
+    runtime *rt = handle->data;
+    drain_wake(&rt->applied_wake);
+    uint64_t started = now_ns();
+    while (!rt->stopping) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(rt->applied_consumer, 0);
+        if (!msg)
+            return;
+        if (!msg->err)
+            applied_record(rt, msg);
+        else if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            applied_read_done(rt);
+        else
+            hs_log(HS_LOG_WARN, "reading the applied rules (does hs.applied-rules.v1 exist? hsctl topics create)",
+                   "{s:s}", "error", rd_kafka_message_errstr(msg));
+        rd_kafka_message_destroy(msg);
+        if (now_ns() - started >= RULES_SLICE_NS)
+            break;
+    }
+    poke(&rt->applied_wake);
 }
 
 static void rules_work_start(runtime *rt, part_state *ps, int work);
@@ -1342,8 +1614,15 @@ static void rules_dlq_catch_up(runtime *rt, part_state *ps);
 static void rules_reconcile(runtime *rt, part_state *ps)
 {
     if (!rt->calc->uses_rules || !part_live(rt, ps) || ps->rules_work != RULES_WORK_NONE ||
-        (ps->output_rules_known && ps->output_rules == rt->rules_digest))
+        ps->applied_loading || (ps->output_rules_known && ps->output_rules == rt->rules_digest))
         return;
+    if (ps->output_rules_known) {
+        hs_log(HS_LOG_INFO, "applying the rule changes the partition's outputs do not reflect yet",
+               "{s:i, s:i, s:i}", "partition", (int)ps->partition, "applied", (int)ps->applied.count, "rules",
+               (int)rt->rules.count);
+        rules_work_start(rt, ps, RULES_WORK_DIFF);
+        return;
+    }
     hs_log(HS_LOG_INFO, "re-evaluating the partition against the current rules", "{s:i, s:s, s:i}",
            "partition", (int)ps->partition, "committed",
            ps->output_rules_known ? "other rules" : "no rules digest", "rules", (int)rt->rules.count);
@@ -1368,7 +1647,9 @@ static void inputs_pause(runtime *rt, const part_state *ps, bool pause)
  * applied them; then the inputs with nothing to rebuild go live. */
 static void rules_work_fresh(runtime *rt, part_state *ps)
 {
-    if (rt->calc->uses_rules && rt->rules.count) {
+    /* Known: built with the rules its outputs reflect (the difference comes once live); else the current. */
+    size_t rules = ps->output_rules_known ? ps->applied.count : rt->rules.count;
+    if (rt->calc->uses_rules && rules) {
         rules_work_start(rt, ps, RULES_WORK_FRESH);
         inputs_pause(rt, ps, true);
         return;
@@ -1383,11 +1664,12 @@ static void rules_work_start(runtime *rt, part_state *ps, int work)
     ps->rules_work = work;
     ps->rules_cursor = 0;
     ps->rules_work_version = rt->rules_version;
+    ps->diff_phase = 0;
     if (!rt->rules_work_active) {
         uv_idle_start(&rt->rules_work, on_rules_work);
         rt->rules_work_active = true;
     }
-    if (work == RULES_WORK_RECONCILE)
+    if (work == RULES_WORK_RECONCILE || work == RULES_WORK_DIFF)
         txn_begin(rt); /* the digest must be committed even when no output changes */
 }
 
@@ -1403,11 +1685,66 @@ static void rules_work_done(runtime *rt, part_state *ps)
             if (ps->assigned[i] && ps->rebuild_end[i] == 0)
                 mark_live(rt, ps, (int)i);
     } else {
-        ps->output_rules = rt->rules_digest;
+        /* Reconciled: the outputs reflect the current rules, which become its applied rules in full. A
+         * difference applied: they are already. */
+        if (work == RULES_WORK_RECONCILE && !applied_write_all(rt, ps))
+            return;
+        ps->output_rules = ps->applied_digest;
         ps->output_rules_known = true;
         txn_begin(rt);
         rules_dlq_catch_up(rt, ps);
     }
+}
+
+/* RULES_WORK_DIFF until `deadline_ns` (0: to the end): the rules the partition's outputs reflect become the
+ * current ones, as live changes — first every applied rule that is gone is deleted, then every new or changed
+ * rule applied — each with its record of hs.applied-rules.v1 in the transaction of its outputs. */
+static bool rules_diff_step(runtime *rt, part_state *ps, uint64_t deadline_ns)
+{
+    if (ps->rules_work_version != rt->rules_version) {
+        ps->rules_cursor = 0;
+        ps->diff_phase = 0;
+        ps->rules_work_version = rt->rules_version;
+    }
+    runtime_emit emit = {.base = {.put = runtime_put, .put_packed = runtime_put_packed}, .rt = rt, .ps = ps};
+    rules_cause(rt, emit.cause);
+    const hs_topic *rules_topic = hs_topic_find(HS_TOPIC_RULES);
+    uint64_t rewinds = rt->rewinds;
+    const hs_table_entry *e;
+    if (ps->diff_phase == 0) {
+        while ((e = hs_table_next(&ps->applied, &ps->rules_cursor))) {
+            if (hs_table_get(&rt->rules, e->key) || hs_table_get(&ps->retracting, e->key))
+                continue;
+            char key[HS_KEY_MAX];
+            snprintf(key, sizeof key, "%s", e->key);
+            hs_error error;
+            if (rt->calc->apply(ps->calc_state, rules_topic, key, NULL, &emit.base, &error) != HS_OK)
+                hs_log(HS_LOG_WARN, "rule deletion refused by the calculation", "{s:s, s:s}", "rule", key,
+                       "error", error.message);
+            if (rt->rewinds != rewinds || rt->stopping ||
+                !applied_write(rt, ps, key, NULL, 0, emit.cause, true) || rt->rewinds != rewinds)
+                return false;
+            hs_log(HS_LOG_INFO, "rule deleted while the partition was not live: its outputs retracted",
+                   "{s:s, s:i}", "rule", key, "partition", (int)ps->partition);
+            if (deadline_ns && now_ns() >= deadline_ns)
+                return false;
+        }
+        applied_flush(ps);
+        ps->diff_phase = 1;
+        ps->rules_cursor = 0;
+    }
+    while ((e = hs_table_next(&rt->rules, &ps->rules_cursor))) {
+        const hs_table_entry *a = hs_table_get(&ps->applied, e->key);
+        if (a && a->value_len == e->value_len && memcmp(a->value, e->value, e->value_len) == 0)
+            continue;
+        apply_rule_entry(rt, ps, e, &emit);
+        if (rt->rewinds != rewinds || rt->stopping ||
+            !applied_write(rt, ps, e->key, e->value, e->value_len, emit.cause, false) || rt->rewinds != rewinds)
+            return false;
+        if (deadline_ns && now_ns() >= deadline_ns)
+            return false;
+    }
+    return true;
 }
 
 /* Applies the partition's next rules until `deadline_ns` (0: all of them); returns true when its work is
@@ -1415,6 +1752,8 @@ static void rules_work_done(runtime *rt, part_state *ps)
  * rule twice is harmless; skipping one is not, and a changed table's iteration order is not the old one). */
 static bool rules_work_step(runtime *rt, part_state *ps, uint64_t deadline_ns)
 {
+    if (ps->rules_work == RULES_WORK_DIFF)
+        return rules_diff_step(rt, ps, deadline_ns);
     if (ps->rules_work_version != rt->rules_version) {
         ps->rules_cursor = 0;
         ps->rules_work_version = rt->rules_version;
@@ -1424,14 +1763,14 @@ static bool rules_work_step(runtime *rt, part_state *ps, uint64_t deadline_ns)
                          .ps = ps,
                          .silent = ps->rules_work == RULES_WORK_FRESH,
                          .force = ps->rules_work == RULES_WORK_RECONCILE};
-    if (emit.force) { /* the cause names the rule set: a reconciliation redone gives the same event ids */
-        char meta[RULES_META_MAX];
-        rules_meta_format(rt->rules_digest, -1, meta);
-        snprintf(emit.cause, sizeof emit.cause, "%s/%s", HS_TOPIC_RULES, meta);
-    }
+    if (emit.force) /* the cause names the rule set: a reconciliation redone gives the same event ids */
+        rules_cause(rt, emit.cause);
+    /* A fresh state whose outputs reflect known rules is built with those (RULES_WORK_DIFF follows). */
+    const hs_table *rules =
+        ps->rules_work == RULES_WORK_FRESH && ps->output_rules_known ? &ps->applied : &rt->rules;
     const hs_table_entry *e;
     uint64_t rewinds = rt->rewinds;
-    while ((e = hs_table_next(&rt->rules, &ps->rules_cursor))) {
+    while ((e = hs_table_next(rules, &ps->rules_cursor))) {
         apply_rule_entry(rt, ps, e, &emit);
         if (rt->rewinds != rewinds || rt->stopping)
             return false; /* an emit waited for a failed commit: everything was rewound */
@@ -1621,6 +1960,11 @@ static void process_fact(runtime *rt, const rd_kafka_message_t *msg)
     part_state *ps = i >= 0 ? state_get(rt, msg->partition, false) : NULL;
     if (!ps || !ps->assigned[i])
         return; /* a record of a partition revoked a moment ago */
+    if (ps->applied_loading) { /* fetched before its inputs paused: fetched again once they are read */
+        if (ps->dropped_from[i] < 0)
+            ps->dropped_from[i] = msg->offset;
+        return;
+    }
     if (ps->rules_work == RULES_WORK_FRESH)
         rules_work_finish(rt, ps); /* fetched before its inputs paused: the rules come first */
     const hs_topic *topic = rt->inputs[i];
@@ -1690,16 +2034,23 @@ static void process_fact(runtime *rt, const rd_kafka_message_t *msg)
     }
 }
 
+/* At the end of the partition everything up to the committed offset has been read, even when the last
+ * committed offsets are transaction markers that carry no record. */
+static void partition_at_end(runtime *rt, part_state *ps, int i)
+{
+    if (ps->rules_work == RULES_WORK_FRESH)
+        rules_work_finish(rt, ps);
+    mark_live(rt, ps, i);
+}
+
 static void on_partition_eof(runtime *rt, const rd_kafka_message_t *msg)
 {
     int i = input_index(rt, rd_kafka_topic_name(msg->rkt));
     part_state *ps = i >= 0 ? state_get(rt, msg->partition, false) : NULL;
-    /* At the end of the partition everything up to the committed offset has been read, even when the last
-     * committed offsets are transaction markers that carry no record. */
-    if (ps && ps->assigned[i] && ps->rules_work == RULES_WORK_FRESH)
-        rules_work_finish(rt, ps);
-    if (ps && ps->assigned[i])
-        mark_live(rt, ps, i);
+    if (ps && ps->assigned[i] && ps->applied_loading)
+        ps->eof_dropped[i] = true; /* met again once the applied rules are read */
+    else if (ps && ps->assigned[i])
+        partition_at_end(rt, ps, i);
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *partitions,
@@ -1768,12 +2119,15 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
             part_state *ps = state_get(rt, partitions->elems[k].partition, false);
             if (!ps || i < 0)
                 continue;
-            if (fresh_parts[k])
+            if (fresh_parts[k] && rt->calc->uses_rules)
+                applied_load_start(rt, ps); /* then rules_work_fresh() */
+            else if (fresh_parts[k])
                 rules_work_fresh(rt, ps);
-            else if (ps->rules_work != RULES_WORK_FRESH && ps->rebuild_end[i] == 0)
+            else if (!ps->applied_loading && ps->rules_work != RULES_WORK_FRESH && ps->rebuild_end[i] == 0)
                 mark_live(rt, ps, i);
         }
         free(fresh_parts);
+        applied_read_start(rt);
     } else {
         /* Revoked: commit what was processed for them (an abortable failure aborts), then drop their state.
          */
@@ -1874,15 +2228,17 @@ static bool rules_store(runtime *rt, const char *key, const rd_kafka_message_t *
  * its next commit carries the new digest; a partition still rebuilding applies it silently and is
  * reconciled when it goes live (its committed outputs predate the change). */
 static void rule_apply_all(runtime *rt, const char *key, const Healthsignals__V1__Rule *rule,
-                           const rd_kafka_message_t *msg, uint64_t digest_before)
+                           const rd_kafka_message_t *msg)
 {
     const hs_topic *rules_topic = hs_topic_find(HS_TOPIC_RULES);
     bool emitted = false;
     for (size_t p = 0; p < rt->part_cap; p++) {
         part_state *ps = rt->parts[p];
-        if (!ps)
-            continue;
+        if (!ps || ps->applied_loading)
+            continue; /* built once its applied rules are read, with those or the current ones */
         bool live = part_live(rt, ps) && ps->rules_work != RULES_WORK_FRESH;
+        if (ps->output_rules_known && !live)
+            continue; /* built with the rules its outputs reflect: the difference is applied once live */
         runtime_emit emit = {.base = {.put = runtime_put, .put_packed = runtime_put_packed},
                              .rt = rt,
                              .ps = ps,
@@ -1893,9 +2249,11 @@ static void rule_apply_all(runtime *rt, const char *key, const Healthsignals__V1
                             &error) != HS_OK)
             hs_log(HS_LOG_WARN, "rule refused by the calculation", "{s:s, s:s}", "rule", key, "error",
                    error.message);
-        /* A partition being reconciled keeps its old digest until the reconciliation is through. */
-        if (live && ps->output_rules_known && ps->output_rules == digest_before)
-            ps->output_rules = rt->rules_digest;
+        /* Its applied rules (and digest) follow, in the transaction of the outputs; a partition being
+         * reconciled keeps its old digest until the reconciliation is through. */
+        if (live && ps->output_rules_known &&
+            !applied_write(rt, ps, key, rule ? msg->payload : NULL, rule ? msg->len : 0, emit.cause, false))
+            return;
         emitted |= live;
     }
     if (emitted)
@@ -2003,10 +2361,9 @@ static void process_rule(runtime *rt, const rd_kafka_message_t *msg, bool loadin
     if (owner && msg->offset >= owner->rules_dlq_next)
         owner->rules_dlq_next = msg->offset + 1;
     if (err == HS_OK && !again && ours) {
-        uint64_t digest_before = rt->rules_digest;
         if (rules_store(rt, key, msg, rule != NULL) && !loading) {
             hs_log(HS_LOG_INFO, rule ? "rule changed" : "rule deleted", "{s:s}", "rule", key);
-            rule_apply_all(rt, key, rule, msg, digest_before);
+            rule_apply_all(rt, key, rule, msg);
         }
     }
     if (rule)
@@ -2498,6 +2855,11 @@ static hs_err start_consumers(runtime *rt, hs_error *error)
         rd_kafka_topic_partition_list_add(rules, HS_TOPIC_RULES, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
         rd_kafka_assign(rt->rules_consumer, rules);
         rd_kafka_topic_partition_list_destroy(rules);
+        /* hs.applied-rules.v1: assigned whenever a partition's state is (re)built (applied_read_start). */
+        rt->applied_consumer = client_new(rt, RD_KAFKA_CONSUMER, false, rules_props, NULL, error);
+        if (!rt->applied_consumer)
+            return error->code;
+        rd_kafka_poll_set_consumer(rt->applied_consumer);
         /* Read on the loop (on_rules_wake), in slices; the inputs are subscribed once they are all in. */
     }
 
@@ -2546,6 +2908,8 @@ static void finish_start(runtime *rt)
     if (rt->rules_consumer) {
         rt->rules_queue = rd_kafka_queue_get_consumer(rt->rules_consumer);
         wake_start(rt, &rt->rules_wake, rt->rules_queue, on_rules_wake);
+        rt->applied_queue = rd_kafka_queue_get_consumer(rt->applied_consumer);
+        wake_start(rt, &rt->applied_wake, rt->applied_queue, on_applied_wake);
         uv_timer_start(&rt->rules_load_timer, on_rules_load_timeout, OP_TIMEOUT_MS, 0);
     }
     uv_timer_init(&rt->loop, &rt->commit_timer);
@@ -2579,6 +2943,12 @@ static void shutdown_kafka(runtime *rt)
         if (rt->rules_queue)
             rd_kafka_queue_destroy(rt->rules_queue);
         rd_kafka_destroy(rt->rules_consumer);
+    }
+    if (rt->applied_consumer) {
+        rd_kafka_consumer_close(rt->applied_consumer);
+        if (rt->applied_queue)
+            rd_kafka_queue_destroy(rt->applied_queue);
+        rd_kafka_destroy(rt->applied_consumer);
     }
     if (rt->producer) {
         if (rt->txn == TXN_OPEN && !rd_kafka_fatal_error(rt->producer, NULL, 0)) {
@@ -2623,6 +2993,20 @@ static hs_err resolve_topics(runtime *rt, hs_error *error)
         *meta = (hs_event_meta){0};
         snprintf(meta->source, sizeof meta->source, "%s", rt->source);
         snprintf(meta->type, sizeof meta->type, "%s", topic->value_type->name);
+        rt->outputs[rt->output_cnt++] = topic;
+    }
+    rt->applied_out = -1;
+    if (rt->calc->uses_rules) { /* written with the outputs, in their transactions */
+        const hs_topic *topic = hs_topic_find(HS_TOPIC_APPLIED_RULES);
+        if (!topic || rt->output_cnt == MAX_OUTPUTS)
+            return hs_error_set(error, HS_ERR_INTERNAL, "no room for %s", HS_TOPIC_APPLIED_RULES);
+        rt->records_out[rt->output_cnt] =
+            topic_counter(rt, "hs_records_out_total", "Output records produced, by topic", topic->name);
+        hs_event_meta *meta = &rt->output_meta[rt->output_cnt];
+        *meta = (hs_event_meta){0};
+        snprintf(meta->source, sizeof meta->source, "%s", rt->source);
+        snprintf(meta->type, sizeof meta->type, "%s", topic->value_type->name);
+        rt->applied_out = (int)rt->output_cnt;
         rt->outputs[rt->output_cnt++] = topic;
     }
     rt->dlq = hs_topic_find(HS_TOPIC_DLQ);
@@ -2767,8 +3151,8 @@ int hs_runtime_main(const hs_service *service, int argc, char **argv)
         uv_cond_destroy(&rt.refresh.done_cond);
         hs_health_free(rt.health);
     }
-    wake *wakes[] = {&rt.consumer_wake, &rt.producer_wake, &rt.rules_wake};
-    for (size_t w = 0; w < 3; w++)
+    wake *wakes[] = {&rt.consumer_wake, &rt.producer_wake, &rt.rules_wake, &rt.applied_wake};
+    for (size_t w = 0; w < sizeof wakes / sizeof wakes[0]; w++)
         for (int k = 0; k < 2; k++)
             if (wakes[w]->fds[k] > 0)
                 close(wakes[w]->fds[k]);

@@ -124,6 +124,17 @@ static hs_err rule_key(const ProtobufCMessage *value, char key[HS_KEY_MAX], char
     return err ? err : copy_group(group, empty(rule->service) ? "" : rule->service, error);
 }
 
+/* group/partition/rule: written by the services only (the runtime keys it), never published from a value. */
+static hs_err applied_rule_key(const ProtobufCMessage *value, char key[HS_KEY_MAX], char group[HS_KEY_MAX],
+                               hs_error *error)
+{
+    (void)value;
+    key[0] = group[0] = '\0';
+    return hs_error_set(error, HS_ERR_VALIDATION,
+                        "%s is written by the services only (its key names a consumer group and partition)",
+                        HS_TOPIC_APPLIED_RULES);
+}
+
 static hs_err alert_key(const ProtobufCMessage *value, char key[HS_KEY_MAX], char group[HS_KEY_MAX],
                         hs_error *error)
 {
@@ -240,6 +251,17 @@ static const hs_topic topics[] = {
      .retention_ms = -1,
      .global = 1,
      .description = "Rule: targets and thresholds as data; read in full by every instance"},
+    {.name = HS_TOPIC_APPLIED_RULES,
+     .value_type = &healthsignals__v1__rule__descriptor,
+     .key_layout = "group/partition/id",
+     .grouping = "group",
+     .key_of = applied_rule_key,
+     .partitions = 4,
+     .cleanup_policy = "compact",
+     .retention_ms = -1,
+     .global = 0,
+     .description = "Rule: the rules a consumer group's partition has applied to its outputs, written by the "
+                    "services in the transactions of those outputs; read back when the partition is rebuilt"},
     {.name = HS_TOPIC_ALERTS,
      .value_type = &healthsignals__v1__alert__descriptor,
      .key_layout = "fingerprint",
