@@ -161,8 +161,12 @@ typedef struct part_state {
     uint64_t applied_digest;
     hs_table retracting; /* keys of `applied` the running RULES_WORK_DIFF has retracted, deleted at its end */
     bool applied_loading;
-    int64_t dropped_from[MAX_INPUTS]; /* the first record fetched while loading (dropped, fetched again) */
-    bool eof_dropped[MAX_INPUTS];     /* the end of the partition was met while loading */
+    int64_t dropped_from[MAX_INPUTS]; /* the first record fetched while waiting (dropped, fetched again) */
+    bool eof_dropped[MAX_INPUTS];     /* the end of the partition was met while waiting */
+    /* Assigned, its committed offset not read yet (offsets_job): 0, or the offsets_seq a reading must have
+     * begun after to count (one begun before may predate a commit by the partition's previous owner). */
+    uint64_t offsets_pending[MAX_INPUTS];
+    bool build_pending; /* a fresh state, built once its committed offsets are read (part_build) */
 } part_state;
 
 /* The input whose offset metadata carries the rules dead-letter position: the first input's partition 0. */
@@ -234,6 +238,19 @@ typedef struct connect_job {
     atomic_bool finished;
 } connect_job;
 
+/* The committed offsets of newly assigned partitions, read on a thread of its own so that the loop goes on
+ * (probes, other partitions, commits) while the broker takes its time: the rebalance callback assigns the
+ * partitions paused, and they are built once their committed offsets are in (on_offsets_done). */
+typedef struct offsets_job {
+    uv_thread_t thread;
+    bool running, threaded;
+    uint64_t seq; /* rt->offsets_seq when it began */
+    rd_kafka_topic_partition_list_t *list;
+    atomic_bool finished;
+    int attempts;
+    uint64_t started_ns;
+} offsets_job;
+
 typedef struct wake {
     uv_poll_t poll;
     int fds[2]; /* pipe: librdkafka writes the read end awake */
@@ -299,6 +316,9 @@ typedef struct runtime {
     long long txn_timeout_ms; /* transaction.timeout.ms (hs_kafka_txn_timeout_ms) */
     connect_job connect;      /* the producer's (re)start in flight */
     uv_async_t connect_done;
+    offsets_job offsets;      /* committed offsets being read for an assignment */
+    uint64_t offsets_seq;     /* counts the readings begun */
+    uv_async_t offsets_done;
     bool consuming_paused; /* the consumers' wakes are stopped: a commit holds the loop back, or recovery */
     atomic_bool abandon;   /* stopping: the threads give up waiting for the broker */
     /* Why Kafka cannot be used now, for /readyz ("broker unreachable"); NULL when it can. A string in static
@@ -401,6 +421,8 @@ static void applied_load_start(runtime *rt, part_state *ps);
 static void applied_read_start(runtime *rt);
 static void inputs_pause(runtime *rt, const part_state *ps, bool pause);
 static void drain_wake(wake *w);
+static void offsets_main(void *arg);
+static bool part_waiting(const runtime *rt, const part_state *ps);
 
 /* --- rule changes in the commit ---------------------------------------------------------------------------
  * Every committed offset of a service with rules carries, as its offset metadata, the digest of the rule
@@ -511,9 +533,13 @@ static void rewind_all(runtime *rt)
     rd_kafka_topic_partition_list_t *seek = rd_kafka_topic_partition_list_new(16);
     for (size_t p = 0; p < rt->part_cap; p++) {
         part_state *ps = rt->parts[p];
-        if (!ps)
-            continue;
+        if (!ps || ps->build_pending)
+            continue; /* not built yet: it will be once its committed offsets are in */
         state_reset(rt, ps);
+        for (size_t i = 0; i < MAX_INPUTS; i++) {
+            ps->dropped_from[i] = -1; /* all of it is fetched again */
+            ps->eof_dropped[i] = false;
+        }
         for (size_t i = 0; i < rt->input_cnt; i++) {
             if (!ps->assigned[i])
                 continue;
@@ -1473,10 +1499,6 @@ static void applied_load_start(runtime *rt, part_state *ps)
 {
     ps->applied_loading = true;
     ps->rules_work = RULES_WORK_NONE;
-    for (size_t i = 0; i < MAX_INPUTS; i++) {
-        ps->dropped_from[i] = -1;
-        ps->eof_dropped[i] = false;
-    }
     inputs_pause(rt, ps, true);
 }
 
@@ -1540,6 +1562,7 @@ static void applied_record(runtime *rt, const rd_kafka_message_t *msg)
 }
 
 static void partition_at_end(runtime *rt, part_state *ps, int i);
+static void part_go_on(runtime *rt, part_state *ps);
 
 /* The partition's applied rules are read: its state is built with them if they are what its committed
  * outputs reflect (the committed digest says so), else with the current rules; the inputs go on. */
@@ -1551,6 +1574,13 @@ static void applied_loaded(runtime *rt, part_state *ps)
     hs_log(HS_LOG_INFO, "applied rules read", "{s:i, s:i, s:s}", "partition", (int)ps->partition, "rules",
            (int)ps->applied.count, "outputs_reflect",
            ps->output_rules_known ? "these rules" : "unknown rules (reconciled once live)");
+    part_go_on(rt, ps);
+}
+
+/* The partition has what it waited for (its committed offsets, its applied rules): what was fetched
+ * meanwhile is fetched again, its inputs go on, its state gets its rules first. */
+static void part_go_on(runtime *rt, part_state *ps)
+{
     rd_kafka_topic_partition_list_t *seek = rd_kafka_topic_partition_list_new((int)rt->input_cnt);
     for (size_t i = 0; i < rt->input_cnt; i++)
         if (ps->assigned[i] && ps->dropped_from[i] >= 0)
@@ -1566,9 +1596,12 @@ static void applied_loaded(runtime *rt, part_state *ps)
     rd_kafka_topic_partition_list_destroy(seek);
     inputs_pause(rt, ps, false);
     rules_work_fresh(rt, ps);
-    for (size_t i = 0; i < rt->input_cnt; i++)
+    for (size_t i = 0; i < rt->input_cnt; i++) {
         if (ps->assigned[i] && ps->eof_dropped[i] && ps->dropped_from[i] < 0)
             partition_at_end(rt, ps, (int)i);
+        ps->dropped_from[i] = -1;
+        ps->eof_dropped[i] = false;
+    }
 }
 
 /* The end of the group's partition of hs.applied-rules.v1: every partition waiting has its applied rules. */
@@ -1960,7 +1993,7 @@ static void process_fact(runtime *rt, const rd_kafka_message_t *msg)
     part_state *ps = i >= 0 ? state_get(rt, msg->partition, false) : NULL;
     if (!ps || !ps->assigned[i])
         return; /* a record of a partition revoked a moment ago */
-    if (ps->applied_loading) { /* fetched before its inputs paused: fetched again once they are read */
+    if (part_waiting(rt, ps)) { /* fetched before its inputs paused: fetched again once it has them */
         if (ps->dropped_from[i] < 0)
             ps->dropped_from[i] = msg->offset;
         return;
@@ -2047,10 +2080,151 @@ static void on_partition_eof(runtime *rt, const rd_kafka_message_t *msg)
 {
     int i = input_index(rt, rd_kafka_topic_name(msg->rkt));
     part_state *ps = i >= 0 ? state_get(rt, msg->partition, false) : NULL;
-    if (ps && ps->assigned[i] && ps->applied_loading)
-        ps->eof_dropped[i] = true; /* met again once the applied rules are read */
+    if (ps && ps->assigned[i] && part_waiting(rt, ps))
+        ps->eof_dropped[i] = true; /* met again once it has them */
     else if (ps && ps->assigned[i])
         partition_at_end(rt, ps, i);
+}
+
+/* Whether the partition waits for its committed offsets or its applied rules: records fetched meanwhile are
+ * dropped (and fetched again). */
+static bool part_waiting(const runtime *rt, const part_state *ps)
+{
+    if (ps->applied_loading)
+        return true;
+    for (size_t i = 0; i < rt->input_cnt; i++)
+        if (ps->assigned[i] && ps->offsets_pending[i])
+            return true;
+    return false;
+}
+
+/* Asks for the committed offsets of every assigned partition waiting for them, on the offsets thread,
+ * unless a reading is in flight (its end starts the next). */
+static void offsets_start(runtime *rt)
+{
+    offsets_job *job = &rt->offsets;
+    if (job->running || rt->stopping)
+        return;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
+    for (size_t p = 0; p < rt->part_cap; p++)
+        for (size_t i = 0; rt->parts[p] && i < rt->input_cnt; i++)
+            if (rt->parts[p]->assigned[i] && rt->parts[p]->offsets_pending[i])
+                rd_kafka_topic_partition_list_add(list, rt->inputs[i]->name, rt->parts[p]->partition);
+    if (!list->cnt) {
+        rd_kafka_topic_partition_list_destroy(list);
+        return;
+    }
+    job->list = list;
+    job->seq = ++rt->offsets_seq;
+    job->attempts = 0;
+    job->started_ns = now_ns();
+    atomic_store(&job->finished, false);
+    job->running = true;
+    job->threaded = uv_thread_create(&job->thread, offsets_main, rt) == 0;
+    if (!job->threaded)
+        offsets_main(rt); /* no thread to be had: on the loop, as before */
+}
+
+/* The offsets thread: rd_kafka_committed() in 1 s slices until the broker answers or the service stops —
+ * never an exit: the group coordinator has just answered, and the broker may come back. */
+static void offsets_main(void *arg)
+{
+    runtime *rt = arg;
+    offsets_job *job = &rt->offsets;
+    uint64_t next_log_ms = 1000, log_interval_ms = 1000;
+    while (!atomic_load(&rt->abandon)) {
+        rd_kafka_resp_err_t err = rd_kafka_committed(rt->consumer, job->list, KAFKA_SLICE_MS);
+        for (int k = 0; !err && k < job->list->cnt; k++)
+            err = job->list->elems[k].err;
+        if (!err)
+            break;
+        job->attempts++;
+        uint64_t waited_ms = (now_ns() - job->started_ns) / 1000000u;
+        if (waited_ms >= next_log_ms) {
+            hs_log(HS_LOG_WARN, "cannot read the committed offsets yet, still trying", "{s:s, s:I, s:i}",
+                   "error", rd_kafka_err2str(err), "waited_ms", (json_int_t)waited_ms, "attempts",
+                   job->attempts);
+            next_log_ms = waited_ms + log_interval_ms;
+            log_interval_ms = log_interval_ms * 2 < UNREACHABLE_LOG_MAX_MS ? log_interval_ms * 2
+                                                                           : UNREACHABLE_LOG_MAX_MS;
+        }
+        sleep_unless_abandoned(rt, 100);
+    }
+    atomic_store(&job->finished, true);
+    uv_async_send(&rt->offsets_done);
+}
+
+static void offsets_join(runtime *rt)
+{
+    offsets_job *job = &rt->offsets;
+    if (job->running && job->threaded)
+        uv_thread_join(&job->thread);
+    job->running = false;
+    if (job->list)
+        rd_kafka_topic_partition_list_destroy(job->list);
+    job->list = NULL;
+}
+
+/* A partition's state is (re)built: its applied rules first (a service with rules), else at once. */
+static void part_build(runtime *rt, part_state *ps)
+{
+    ps->build_pending = false;
+    rules_from_commits(rt, ps);
+    if (rt->calc->uses_rules)
+        applied_load_start(rt, ps); /* then part_go_on() */
+    else
+        part_go_on(rt, ps);
+}
+
+/* The committed offsets are in: every partition waiting for them that the reading counts for takes them and
+ * is built; those assigned meanwhile get a reading of their own. */
+static void on_offsets_done(uv_async_t *handle)
+{
+    runtime *rt = handle->data;
+    offsets_job *job = &rt->offsets;
+    if (!job->running || !atomic_load(&job->finished))
+        return;
+    if (job->threaded)
+        uv_thread_join(&job->thread);
+    job->running = false;
+    rd_kafka_topic_partition_list_t *list = job->list;
+    job->list = NULL;
+    bool complete = !atomic_load(&rt->abandon) && !rt->stopping;
+    for (int k = 0; complete && k < list->cnt; k++) {
+        rd_kafka_topic_partition_t *tp = &list->elems[k];
+        int i = input_index(rt, tp->topic);
+        part_state *ps = i >= 0 ? state_get(rt, tp->partition, false) : NULL;
+        if (!ps || !ps->assigned[i] || !ps->offsets_pending[i] || ps->offsets_pending[i] > job->seq)
+            continue; /* revoked, or assigned again after the reading began */
+        int64_t offset = tp->offset;
+        ps->offsets_pending[i] = 0;
+        ps->rebuild_end[i] = offset > 0 ? offset : 0;
+        take_committed(ps, (size_t)i, tp);
+        ps->committed_offset[i] = offset > 0 ? offset : -1; /* a stored offset, or none (-1) */
+        hs_log(HS_LOG_INFO, "partition assigned", "{s:s, s:i, s:I, s:f}", "topic", tp->topic, "partition",
+               (int)tp->partition, "committed_offset", (json_int_t)offset, "offsets_read_s",
+               (double)(now_ns() - job->started_ns) / 1e9);
+    }
+    if (complete)
+        for (size_t p = 0; p < rt->part_cap && !rt->stopping; p++) {
+            part_state *ps = rt->parts[p];
+            if (!ps || part_waiting(rt, ps))
+                continue;
+            if (ps->build_pending) {
+                part_build(rt, ps);
+                continue;
+            }
+            /* An input added to a state built already: live now if it has nothing to rebuild. */
+            for (size_t i = 0; i < rt->input_cnt; i++)
+                if (ps->assigned[i] && !ps->live[i] && ps->rules_work != RULES_WORK_FRESH &&
+                    ps->rebuild_end[i] == 0 && ps->next_offset[i] < 0) {
+                    inputs_pause(rt, ps, false);
+                    mark_live(rt, ps, (int)i);
+                }
+        }
+    rd_kafka_topic_partition_list_destroy(list);
+    applied_read_start(rt);
+    offsets_start(rt); /* partitions assigned while it ran */
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *partitions,
@@ -2058,76 +2232,43 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 {
     runtime *rt = opaque;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        /* Rebuild: start every partition at its beginning and replay silently up to the committed offset. */
-        rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(partitions);
-        /* Blocking: the group coordinator has just answered, so the broker is there, but may go again. */
-        atomic_store(&rt->kafka_not_ready, "reading the committed offsets of assigned partitions");
-        rd_kafka_resp_err_t cerr;
-        for (int attempt = 1; (cerr = rd_kafka_committed(rk, committed, OP_TIMEOUT_MS)) &&
-                              attempt < COMMITTED_ATTEMPTS && !rt->stopping;
-             attempt++)
-            hs_log(HS_LOG_WARN, "cannot read the committed offsets, retrying", "{s:s, s:i}", "error",
-                   rd_kafka_err2str(cerr), "attempt", attempt);
-        atomic_store(&rt->kafka_not_ready, NULL);
-        if (cerr) {
-            fatal(rt, "cannot read the committed offsets", rd_kafka_err2str(cerr));
-            rd_kafka_topic_partition_list_destroy(committed);
-            return;
-        }
-        bool *fresh_parts = calloc((size_t)partitions->cnt + 1, sizeof *fresh_parts);
-        if (!fresh_parts) {
-            fatal(rt, "out of memory taking an assignment", NULL);
-            rd_kafka_topic_partition_list_destroy(committed);
-            return;
-        }
+        /* Rebuild: start every partition at its beginning and replay silently up to the committed offset.
+         * The committed offsets are read on a thread (offsets_start): the partitions are assigned paused
+         * meanwhile, and built once they are in (on_offsets_done). */
         for (int k = 0; k < partitions->cnt; k++) {
             rd_kafka_topic_partition_t *tp = &partitions->elems[k];
             int i = input_index(rt, tp->topic);
             part_state *ps = state_get(rt, tp->partition, true);
             if (i < 0 || !ps) {
                 fatal(rt, "cannot take an assigned partition", tp->topic);
-                break;
+                return;
             }
-            bool fresh = !state_has_inputs(rt, ps);
-            int64_t offset = committed->elems[k].offset;
+            if (!state_has_inputs(rt, ps)) {
+                ps->build_pending = true;
+                for (size_t j = 0; j < MAX_INPUTS; j++) {
+                    ps->dropped_from[j] = -1;
+                    ps->eof_dropped[j] = false;
+                }
+            }
             ps->assigned[i] = true;
-            ps->rebuild_end[i] = offset > 0 ? offset : 0;
-            take_committed(ps, (size_t)i, &committed->elems[k]);
-            ps->committed_offset[i] = offset > 0 ? offset : -1; /* a stored offset, or none (-1) */
+            ps->rebuild_end[i] = 0;
+            ps->committed_offset[i] = -1;
+            ps->committed_rules_known[i] = false;
             ps->next_offset[i] = -1;
             ps->live[i] = false;
-            fresh_parts[k] = fresh;
+            ps->offsets_pending[i] = rt->offsets_seq + 1; /* the next reading begun counts */
+            ps->dropped_from[i] = -1;
+            ps->eof_dropped[i] = false;
             tp->offset = RD_KAFKA_OFFSET_BEGINNING;
-            hs_log(HS_LOG_INFO, "partition assigned", "{s:s, s:i, s:I}", "topic", tp->topic, "partition",
-                   (int)tp->partition, "committed_offset", (json_int_t)offset);
         }
-        /* Once every input of the assignment is known: what the committed outputs reflect, then the
-         * partitions with nothing to rebuild go live (and are reconciled with the rules at once). */
+        rt->assignment_seen = true;
+        rd_kafka_assign(rk, partitions);
         for (int k = 0; k < partitions->cnt && !rt->stopping; k++) {
             part_state *ps = state_get(rt, partitions->elems[k].partition, false);
             if (ps)
-                rules_from_commits(rt, ps);
+                inputs_pause(rt, ps, true);
         }
-        rd_kafka_topic_partition_list_destroy(committed);
-        rt->assignment_seen = true;
-        rd_kafka_assign(rk, partitions);
-        /* A fresh state gets every rule first, in slices, its inputs paused meanwhile (after the assignment:
-         * only assigned partitions pause); an input of a state that has its rules goes live now if it has
-         * nothing to rebuild. */
-        for (int k = 0; k < partitions->cnt && !rt->stopping; k++) {
-            int i = input_index(rt, partitions->elems[k].topic);
-            part_state *ps = state_get(rt, partitions->elems[k].partition, false);
-            if (!ps || i < 0)
-                continue;
-            if (fresh_parts[k] && rt->calc->uses_rules)
-                applied_load_start(rt, ps); /* then rules_work_fresh() */
-            else if (fresh_parts[k])
-                rules_work_fresh(rt, ps);
-            else if (!ps->applied_loading && ps->rules_work != RULES_WORK_FRESH && ps->rebuild_end[i] == 0)
-                mark_live(rt, ps, i);
-        }
-        free(fresh_parts);
-        applied_read_start(rt);
+        offsets_start(rt);
     } else {
         /* Revoked: commit what was processed for them (an abortable failure aborts), then drop their state.
          */
@@ -2523,6 +2664,8 @@ static const char *not_ready_reason(runtime *rt)
         return "loading rules";
     if (!rt->assignment_seen)
         return "waiting for a partition assignment";
+    if (rt->offsets.running)
+        return "reading the committed offsets of assigned partitions";
     if (!all_live(rt))
         return "rebuilding state";
     if (atomic_load(&rt->brokers_down))
@@ -2929,6 +3072,7 @@ static void shutdown_kafka(runtime *rt)
     if (rt->connect.committed)
         rd_kafka_topic_partition_list_destroy(rt->connect.committed);
     rt->connect.committed = NULL;
+    offsets_join(rt); /* a reading of committed offsets: given up (rt->abandon) */
     if (rt->producer && rt->txn != TXN_RECOVERING)
         txn_commit_now(rt); /* waits for a commit in flight, then commits the rest */
     if (rt->consumer) {
@@ -3123,6 +3267,8 @@ int hs_runtime_main(const hs_service *service, int argc, char **argv)
         rt.rules_load_timer.data = &rt;
         uv_async_init(&rt.loop, &rt.connect_done, on_connect_done);
         rt.connect_done.data = &rt;
+        uv_async_init(&rt.loop, &rt.offsets_done, on_offsets_done);
+        rt.offsets_done.data = &rt;
         uv_signal_init(&rt.loop, &rt.sigterm);
         uv_signal_init(&rt.loop, &rt.sigint);
         rt.sigterm.data = rt.sigint.data = &rt;

@@ -1,9 +1,15 @@
-/* The HTTP endpoint of a running service while its loop is blocked. The count calculation is wrapped so that
+/* The HTTP endpoint of a running service while its loop is blocked, and waits that must not block it. The count calculation is wrapped so that
  * one marked fact holds the loop inside apply() for 12 s, as a Kafka call waiting out its 30 s timeout
  * would: meanwhile /healthz must answer 200, /readyz 503 "... (event loop blocked for N s)" once 5 s have
  * passed, and /metrics 200 with hs_event_loop_blocked_seconds above 0 — each within a 3 s client timeout —
  * and /readyz 200 again once the loop runs. The service runs in-process (hs_runtime_main on a thread)
  * against the test kit's embedded broker, with its HTTP endpoint on a port picked here.
+ *
+ * Second: the committed offsets of an assignment come slowly (the group coordinator answers OffsetFetch
+ * after 2.5 s, four times, with a retriable error). Before, the rebalance callback waited for them on the
+ * loop (up to 4 x 30 s, then exit 1): /readyz said "event loop blocked". Now they are read on a thread:
+ * /healthz and /readyz answer at once throughout, /readyz 503 "reading the committed offsets ...", and the
+ * service becomes ready once they are in.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -26,6 +32,7 @@
 #include "healthsignals/v1/indicator.pb-c.h"
 #include "testkit.h"
 
+#define OFFSET_FETCH   9 /* Kafka's ApiKey of OffsetFetch (librdkafka's names for them are private) */
 #define BLOCKING_VALUE 42.5 /* the fact that blocks the loop */
 #define BLOCK_SECONDS  12
 
@@ -181,10 +188,64 @@ static void test_probes_answer_while_the_loop_is_blocked(void **state)
     hs_testkit_free(kit);
 }
 
+static void test_slow_committed_offsets_do_not_block_the_loop(void **state)
+{
+    blocking_calc = count_calc;
+    hs_testkit *kit = hs_testkit_new();
+    assert_non_null(kit);
+    service_run run = {0};
+    snprintf(run.bootstrap, sizeof run.bootstrap, "%s", hs_testkit_bootstrap(kit));
+    snprintf(run.group, sizeof run.group, "hs-slow-offsets-%d", (int)getpid());
+    rd_kafka_mock_coordinator_set(hs_testkit_cluster(kit), "group", run.group, 1);
+    rd_kafka_resp_err_t loading = RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS;
+    assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(hs_testkit_cluster(kit), 1, OFFSET_FETCH, 4,
+                                                                  loading, 2500, loading, 2500, loading, 2500,
+                                                                  loading, 2500),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    int port = free_port();
+    snprintf(run.http_addr, sizeof run.http_addr, "127.0.0.1:%d", port);
+    double started = now_seconds();
+    assert_int_equal(pthread_create(&run.thread, NULL, service_main, &run), 0);
+
+    char body[65536];
+    int answered = 0, reading = 0, blocked = 0, ready = 0;
+    double slowest = 0, ready_after = 0;
+    while (now_seconds() - started < 40 && !ready) {
+        static const char *const paths[] = {"/healthz", "/readyz"};
+        for (size_t i = 0; i < 2; i++) {
+            double start = now_seconds();
+            int status = get(port, paths[i], body, sizeof body);
+            double took = now_seconds() - start;
+            slowest = took > slowest ? took : slowest;
+            answered += status != 0;
+            reading += i == 1 && status == 503 && strstr(body, "reading the committed offsets");
+            blocked += i == 1 && strstr(body, "event loop blocked") != NULL;
+            if (i == 1 && status == 200) {
+                ready = 1;
+                ready_after = now_seconds() - started;
+            }
+        }
+        usleep(250 * 1000);
+    }
+    print_message("slow committed offsets: %d probes answered, slowest %.3f s; %d said reading the committed "
+                  "offsets, %d event loop blocked; ready after %.1f s\n",
+                  answered, slowest, reading, blocked, ready_after);
+    assert_true(ready);
+    assert_true(reading > 0);
+    assert_int_equal(blocked, 0);
+    assert_true(slowest < 1.0);
+
+    hs_runtime_stop();
+    pthread_join(run.thread, NULL);
+    assert_int_equal(run.exit_status, HS_EXIT_OK);
+    hs_testkit_free(kit);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_probes_answer_while_the_loop_is_blocked),
+        cmocka_unit_test(test_slow_committed_offsets_do_not_block_the_loop),
     };
     return cmocka_run_group_tests_name("blocked_loop", tests, NULL, NULL);
 }
