@@ -189,11 +189,20 @@ typedef enum txn_state {
  * of the loop's time under load): this header, then the key and the cause, each NUL-terminated, and the
  * packed value; the next header starts at the next multiple of its alignment. */
 typedef struct deferred_output {
-    uint32_t output; /* index into rt->outputs */
+    uint32_t output; /* index into rt->outputs, or DEFERRED_DEAD_LETTER */
     uint32_t key_len, cause_len;
     bool deletion;
     size_t value_len;
+    /* A dead letter: the key and value are the rejected record's bytes (either may be absent), the cause is
+     * the reason; where it came from and why. */
+    bool has_key;
+    const char *source_topic; /* static storage: the registry's name */
+    int32_t source_partition;
+    int64_t source_offset;
+    hs_err code;
 } deferred_output;
+
+#define DEFERRED_DEAD_LETTER UINT32_MAX
 
 typedef struct deferred_buffer {
     uint8_t *data;
@@ -421,6 +430,9 @@ static void applied_load_start(runtime *rt, part_state *ps);
 static void applied_read_start(runtime *rt);
 static void inputs_pause(runtime *rt, const part_state *ps, bool pause);
 static void drain_wake(wake *w);
+static void dead_letter_produce(runtime *rt, const char *topic, int32_t source_partition, int64_t source_offset,
+                                const void *key, size_t key_len, const void *value, size_t value_len,
+                                hs_err code, const char *reason);
 static void offsets_main(void *arg);
 static bool part_waiting(const runtime *rt, const part_state *ps);
 
@@ -1144,11 +1156,12 @@ static size_t deferred_align(size_t n)
     return (n + a - 1) / a * a;
 }
 
-/* Appends an output to the deferred buffer. */
-static hs_err defer_output(deferred_buffer *b, size_t i, const char *key, const uint8_t *bytes, size_t len,
-                           const char *cause)
+/* Appends an output (or, filled in by the caller, a dead letter) to the deferred buffer; NULL when out of
+ * memory. */
+static deferred_output *defer_record(deferred_buffer *b, size_t i, const char *key, size_t key_len,
+                                     const uint8_t *bytes, size_t len, const char *cause)
 {
-    size_t key_len = strlen(key), cause_len = strlen(cause);
+    size_t cause_len = strlen(cause);
     size_t start = deferred_align(b->len);
     size_t need = start + sizeof(deferred_output) + key_len + 1 + cause_len + 1 + len;
     if (need > b->cap) {
@@ -1157,7 +1170,7 @@ static hs_err defer_output(deferred_buffer *b, size_t i, const char *key, const 
             cap *= 2;
         uint8_t *data = realloc(b->data, cap);
         if (!data)
-            return HS_ERR_NOMEM;
+            return NULL;
         b->data = data;
         b->cap = cap;
     }
@@ -1168,12 +1181,20 @@ static hs_err defer_output(deferred_buffer *b, size_t i, const char *key, const 
                            .deletion = !bytes,
                            .value_len = len};
     char *text = (char *)(d + 1);
-    memcpy(text, key, key_len + 1);
+    if (key_len)
+        memcpy(text, key, key_len);
+    text[key_len] = '\0';
     memcpy(text + key_len + 1, cause, cause_len + 1);
     if (bytes && len)
         memcpy(text + key_len + 1 + cause_len + 1, bytes, len);
     b->len = need;
-    return HS_OK;
+    return d;
+}
+
+static hs_err defer_output(deferred_buffer *b, size_t i, const char *key, const uint8_t *bytes, size_t len,
+                           const char *cause)
+{
+    return defer_record(b, i, key, strlen(key), bytes, len, cause) ? HS_OK : HS_ERR_NOMEM;
 }
 
 /* Produces an output into the open transaction, or defers it to the next one while a commit is in flight.
@@ -1209,7 +1230,12 @@ static void produce_deferred(runtime *rt)
         const char *key = (const char *)(d + 1);
         const char *cause = key + d->key_len + 1;
         const uint8_t *value = (const uint8_t *)cause + d->cause_len + 1;
-        err = emit_output(rt, d->output, key, d->deletion ? NULL : value, d->value_len, cause);
+        if (d->output == DEFERRED_DEAD_LETTER)
+            dead_letter_produce(rt, d->source_topic, d->source_partition, d->source_offset,
+                                d->has_key ? key : NULL, d->key_len, d->deletion ? NULL : value, d->value_len,
+                                d->code, cause);
+        else
+            err = emit_output(rt, d->output, key, d->deletion ? NULL : value, d->value_len, cause);
         at = deferred_align((size_t)(value + d->value_len - b->data));
     }
     discard_deferred(rt);
@@ -1906,40 +1932,32 @@ static void mark_live(runtime *rt, part_state *ps, int i)
  * topic/partition/offset (its id derives from that position, so a dead letter produced again after an
  * aborted transaction keeps its id), whose subject is the rejected record's key and whose data are the
  * rejected bytes as they came (no schema: they may be anything). */
-static void dead_letter_envelope(const runtime *rt, const rd_kafka_message_t *msg,
-                                 rd_kafka_headers_t *headers)
+static void dead_letter_envelope(const runtime *rt, const char *topic, int32_t partition, int64_t offset,
+                                 const void *key, size_t key_len, bool has_value, rd_kafka_headers_t *headers)
 {
     hs_event_meta meta = {.type = HS_EVENT_TYPE_DEAD_LETTER};
     snprintf(meta.source, sizeof meta.source, "/healthsignals/%s", rt->calc->name);
     char position[HS_KEY_MAX];
-    snprintf(position, sizeof position, "%s/%s/%" PRId32 "/%" PRId64, rt->calc->name,
-             rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset);
+    snprintf(position, sizeof position, "%s/%s/%" PRId32 "/%" PRId64, rt->calc->name, topic, partition, offset);
     hs_event_id(meta.id, rt->dlq->name, "", position, strlen(position));
     hs_event_time_now(meta.time);
     hs_event_add_headers(headers, &meta, NULL, false);
-    if (msg->key)
-        rd_kafka_header_add(headers, "ce_subject", -1, msg->key, (ssize_t)msg->key_len);
-    if (msg->payload)
+    if (key)
+        rd_kafka_header_add(headers, "ce_subject", -1, key, (ssize_t)key_len);
+    if (has_value)
         rd_kafka_header_add(headers, "content-type", -1, "application/octet-stream", -1);
 }
 
-static void dead_letter(runtime *rt, const rd_kafka_message_t *msg, hs_err code, const char *reason)
+/* Produces a dead letter into the open transaction. */
+static void dead_letter_produce(runtime *rt, const char *topic, int32_t source_partition, int64_t source_offset,
+                                const void *key, size_t key_len, const void *value, size_t value_len,
+                                hs_err code, const char *reason)
 {
-    const char *topic = rd_kafka_topic_name(msg->rkt);
-    hs_log(HS_LOG_WARN, "record sent to the dead-letter queue", "{s:s, s:i, s:I, s:s, s:s}", "topic", topic,
-           "partition", (int)msg->partition, "offset", (json_int_t)msg->offset, "code", hs_err_name(code),
-           "error", reason);
-    /* A dead letter is produced at once, never deferred: wait for a commit in flight. If that commit failed,
-     * everything was rewound and this record will be met (and dead-lettered) again. */
-    uint64_t rewinds = rt->rewinds;
-    commit_wait(rt);
-    if (rt->rewinds != rewinds || !txn_begin(rt))
-        return;
     char partition[16], offset[32];
-    snprintf(partition, sizeof partition, "%" PRId32, msg->partition);
-    snprintf(offset, sizeof offset, "%" PRId64, msg->offset);
+    snprintf(partition, sizeof partition, "%" PRId32, source_partition);
+    snprintf(offset, sizeof offset, "%" PRId64, source_offset);
     rd_kafka_headers_t *headers = rd_kafka_headers_new(16);
-    dead_letter_envelope(rt, msg, headers);
+    dead_letter_envelope(rt, topic, source_partition, source_offset, key, key_len, value != NULL, headers);
     rd_kafka_header_add(headers, "hs-error-code", -1, hs_err_name(code), -1);
     rd_kafka_header_add(headers, "hs-error", -1, reason, -1);
     rd_kafka_header_add(headers, "hs-source-topic", -1, topic, -1);
@@ -1948,15 +1966,47 @@ static void dead_letter(runtime *rt, const rd_kafka_message_t *msg, hs_err code,
     rd_kafka_header_add(headers, "hs-service", -1, rt->calc->name, -1);
     rd_kafka_resp_err_t err;
     while ((err = rd_kafka_producev(rt->producer, RD_KAFKA_V_TOPIC(rt->dlq->name),
-                                    RD_KAFKA_V_PARTITION(msg->partition % rt->dlq->partitions),
-                                    RD_KAFKA_V_KEY(msg->key, msg->key_len),
-                                    RD_KAFKA_V_VALUE(msg->payload, msg->len),
+                                    RD_KAFKA_V_PARTITION(source_partition % rt->dlq->partitions),
+                                    RD_KAFKA_V_KEY(key, key ? key_len : 0),
+                                    RD_KAFKA_V_VALUE((void *)value, value ? value_len : 0),
                                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
                                     RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
         rd_kafka_poll(rt->producer, 10);
     if (err) {
         rd_kafka_headers_destroy(headers);
         hs_log(HS_LOG_ERROR, "cannot produce a dead letter", "{s:s}", "error", rd_kafka_err2str(err));
+    }
+}
+
+/* A rejected record to hs.dlq.v1, in the open transaction — or, while a commit is in flight, deferred to the
+ * next one like an output: the loop never waits for the commit (which waits for the broker for as long as it
+ * is away). Either way it is committed with the offsets that pass the record, so exactly once: an abort
+ * discards it with the rest and the record is met again. */
+static void dead_letter(runtime *rt, const rd_kafka_message_t *msg, hs_err code, const char *reason)
+{
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    const hs_topic *registered = hs_topic_find(topic);
+    hs_log(HS_LOG_WARN, "record sent to the dead-letter queue", "{s:s, s:i, s:I, s:s, s:s}", "topic", topic,
+           "partition", (int)msg->partition, "offset", (json_int_t)msg->offset, "code", hs_err_name(code),
+           "error", reason);
+    if (!registered || !txn_begin(rt))
+        return;
+    if (rt->txn == TXN_COMMITTING) {
+        deferred_output *d = defer_record(&rt->deferred, DEFERRED_DEAD_LETTER, msg->key, msg->key ? msg->key_len : 0,
+                                          msg->payload, msg->payload ? msg->len : 0, reason);
+        if (!d) {
+            fatal(rt, "out of memory deferring a dead letter", NULL);
+            return;
+        }
+        d->deletion = !msg->payload;
+        d->has_key = msg->key != NULL;
+        d->source_topic = registered->name;
+        d->source_partition = msg->partition;
+        d->source_offset = msg->offset;
+        d->code = code;
+    } else {
+        dead_letter_produce(rt, registered->name, msg->partition, msg->offset, msg->key, msg->key_len,
+                            msg->payload, msg->len, code, reason);
     }
     hs_counter_add(
         hs_metrics_counter_l(rt->metrics, "hs_records_dlq_total",

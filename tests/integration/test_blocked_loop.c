@@ -10,6 +10,11 @@
  * loop (up to 4 x 30 s, then exit 1): /readyz said "event loop blocked". Now they are read on a thread:
  * /healthz and /readyz answer at once throughout, /readyz 503 "reading the committed offsets ...", and the
  * service becomes ready once they are in.
+ *
+ * Third: a bad record (a share of 130 %) arrives while a commit waits for the broker (EndTxn answered after
+ * 2.5 s, four times, with a retriable error). Before, the dead letter waited for that commit on the loop:
+ * "event loop blocked". Now it is deferred to the next transaction like an output: the probes answer at once
+ * and the record is dead-lettered.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -32,7 +37,8 @@
 #include "healthsignals/v1/indicator.pb-c.h"
 #include "testkit.h"
 
-#define OFFSET_FETCH   9 /* Kafka's ApiKey of OffsetFetch (librdkafka's names for them are private) */
+#define OFFSET_FETCH   9
+#define END_TXN        26 /* Kafka's ApiKey of OffsetFetch (librdkafka's names for them are private) */
 #define BLOCKING_VALUE 42.5 /* the fact that blocks the loop */
 #define BLOCK_SECONDS  12
 
@@ -241,11 +247,66 @@ static void test_slow_committed_offsets_do_not_block_the_loop(void **state)
     hs_testkit_free(kit);
 }
 
+static void test_dead_letter_during_a_slow_commit_does_not_block_the_loop(void **state)
+{
+    blocking_calc = count_calc;
+    hs_testkit *kit = hs_testkit_new();
+    assert_non_null(kit);
+    service_run run = {0};
+    snprintf(run.bootstrap, sizeof run.bootstrap, "%s", hs_testkit_bootstrap(kit));
+    snprintf(run.group, sizeof run.group, "hs-slow-commit-%d", (int)getpid());
+    int port = free_port();
+    snprintf(run.http_addr, sizeof run.http_addr, "127.0.0.1:%d", port);
+    assert_int_equal(pthread_create(&run.thread, NULL, service_main, &run), 0);
+    assert_true(wait_status(port, "/readyz", 200, 60));
+
+    rd_kafka_resp_err_t loading = RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS;
+    assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(hs_testkit_cluster(kit), 1, END_TXN, 4,
+                                                                  loading, 2500, loading, 2500, loading, 2500,
+                                                                  loading, 2500),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    publish_fact(kit, 10); /* its transaction's commit waits */
+    usleep(500 * 1000);
+    publish_fact(kit, 130); /* refused: a dead letter while that commit waits */
+    double from = now_seconds();
+    char body[65536];
+    int blocked = 0, dead_lettered = 0;
+    double slowest = 0;
+    while (now_seconds() - from < 14 && !dead_lettered) {
+        static const char *const paths[] = {"/healthz", "/readyz", "/metrics"};
+        for (size_t i = 0; i < 3; i++) {
+            double start = now_seconds();
+            int status = get(port, paths[i], body, sizeof body);
+            double took = now_seconds() - start;
+            slowest = took > slowest ? took : slowest;
+            if (i == 0)
+                assert_int_equal(status, 200);
+            blocked += i == 1 && strstr(body, "event loop blocked") != NULL;
+            dead_lettered = i == 2 && strstr(body, "hs_records_dlq_total{") != NULL;
+        }
+        usleep(250 * 1000);
+    }
+    /* The commit is done within ~10 s; the dead letter's transaction commits after it. */
+    print_message("dead letter during a slow commit: slowest probe %.3f s, %d event loop blocked, dead-lettered "
+                  "after %.1f s\n",
+                  slowest, blocked, now_seconds() - from);
+    assert_true(dead_lettered);
+    assert_int_equal(blocked, 0);
+    assert_true(slowest < 1.5);
+    assert_true(wait_status(port, "/readyz", 200, 30));
+
+    hs_runtime_stop();
+    pthread_join(run.thread, NULL);
+    assert_int_equal(run.exit_status, HS_EXIT_OK);
+    hs_testkit_free(kit);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_probes_answer_while_the_loop_is_blocked),
         cmocka_unit_test(test_slow_committed_offsets_do_not_block_the_loop),
+        cmocka_unit_test(test_dead_letter_during_a_slow_commit_does_not_block_the_loop),
     };
     return cmocka_run_group_tests_name("blocked_loop", tests, NULL, NULL);
 }
