@@ -152,7 +152,7 @@ typedef struct part_state {
     enum { RULES_WORK_NONE, RULES_WORK_FRESH, RULES_WORK_RECONCILE, RULES_WORK_DIFF } rules_work;
     size_t rules_cursor;         /* hs_table_next() cursor into the table the work goes through */
     uint64_t rules_work_version; /* rt->rules_version the cursor belongs to: a change starts it again */
-    int diff_phase;              /* RULES_WORK_DIFF: 0 retracting the rules gone, 1 applying new and changed */
+    int diff_phase; /* RULES_WORK_DIFF: 0 retracting the rules gone, 1 applying new and changed */
     /* The rules the partition's outputs reflect, as hs.applied-rules.v1 holds them for it — its committed
      * records and those of the open transaction, written with the outputs they accompany (key -> packed
      * Rule; see "The applied rules" below). Read back from that topic whenever the state is (re)built
@@ -308,7 +308,8 @@ typedef struct runtime {
     int64_t rules_read_end; /* hs.rules.v1 records below this offset have been read into `rules` */
     uint64_t rules_version; /* counts the changes of `rules`: an iteration over it started before is void */
     uv_idle_t rules_work;   /* runs on_rules_work while a partition has rule work left */
-    uv_timer_t rules_load_timer; /* the rules must be read to their end within OP_TIMEOUT_MS of the start */
+    uv_timer_t rules_load_timer; /* says so every OP_TIMEOUT_MS while the rules are not read to their end */
+    uint64_t rules_load_waits;   /* how many times it did */
     bool rules_work_active;
     bool rules_loaded, assignment_seen;
     atomic_bool brokers_down; /* also written by delivery reports served on the commit thread */
@@ -325,8 +326,8 @@ typedef struct runtime {
     long long txn_timeout_ms; /* transaction.timeout.ms (hs_kafka_txn_timeout_ms) */
     connect_job connect;      /* the producer's (re)start in flight */
     uv_async_t connect_done;
-    offsets_job offsets;      /* committed offsets being read for an assignment */
-    uint64_t offsets_seq;     /* counts the readings begun */
+    offsets_job offsets;  /* committed offsets being read for an assignment */
+    uint64_t offsets_seq; /* counts the readings begun */
     uv_async_t offsets_done;
     bool consuming_paused; /* the consumers' wakes are stopped: a commit holds the loop back, or recovery */
     atomic_bool abandon;   /* stopping: the threads give up waiting for the broker */
@@ -430,9 +431,9 @@ static void applied_load_start(runtime *rt, part_state *ps);
 static void applied_read_start(runtime *rt);
 static void inputs_pause(runtime *rt, const part_state *ps, bool pause);
 static void drain_wake(wake *w);
-static void dead_letter_produce(runtime *rt, const char *topic, int32_t source_partition, int64_t source_offset,
-                                const void *key, size_t key_len, const void *value, size_t value_len,
-                                hs_err code, const char *reason);
+static void dead_letter_produce(runtime *rt, const char *topic, int32_t source_partition,
+                                int64_t source_offset, const void *key, size_t key_len, const void *value,
+                                size_t value_len, hs_err code, const char *reason);
 static void offsets_main(void *arg);
 static bool part_waiting(const runtime *rt, const part_state *ps);
 
@@ -1421,11 +1422,11 @@ static void rules_from_commits(runtime *rt, part_state *ps)
  * if their digest is the committed one, the state is rebuilt with *them*, silently, and once live the
  * difference to the current rules is applied as a live change would be (RULES_WORK_DIFF): a rule gone is
  * deleted (its statuses deleted, its alerts resolved), a changed or new one applied, each writing its record
- * of the topic in the transaction of its outputs. A crash anywhere leaves committed outputs, applied rules and
- * digest that agree, so the restart applies exactly the difference still missing: every output affected once.
- * If they do not agree (offsets committed by an older version, a topic deleted), the partition is rebuilt with
- * the current rules and reconciled by emitting all of its outputs (RULES_WORK_RECONCILE), after which its
- * applied rules are written in full. */
+ * of the topic in the transaction of its outputs. A crash anywhere leaves committed outputs, applied rules
+ * and digest that agree, so the restart applies exactly the difference still missing: every output affected
+ * once. If they do not agree (offsets committed by an older version, a topic deleted), the partition is
+ * rebuilt with the current rules and reconciled by emitting all of its outputs (RULES_WORK_RECONCILE), after
+ * which its applied rules are written in full. */
 
 /* The record key of rule `rule` in partition `partition`'s applied rules. */
 static hs_err applied_key(const runtime *rt, int32_t partition, const char *rule, char out[HS_KEY_MAX],
@@ -1653,8 +1654,9 @@ static void on_applied_wake(uv_poll_t *handle, int status, int events)
         else if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
             applied_read_done(rt);
         else
-            hs_log(HS_LOG_WARN, "reading the applied rules (does hs.applied-rules.v1 exist? hsctl topics create)",
-                   "{s:s}", "error", rd_kafka_message_errstr(msg));
+            hs_log(HS_LOG_WARN,
+                   "reading the applied rules (does hs.applied-rules.v1 exist? hsctl topics create)", "{s:s}",
+                   "error", rd_kafka_message_errstr(msg));
         rd_kafka_message_destroy(msg);
         if (now_ns() - started >= RULES_SLICE_NS)
             break;
@@ -1798,7 +1800,8 @@ static bool rules_diff_step(runtime *rt, part_state *ps, uint64_t deadline_ns)
             continue;
         apply_rule_entry(rt, ps, e, &emit);
         if (rt->rewinds != rewinds || rt->stopping ||
-            !applied_write(rt, ps, e->key, e->value, e->value_len, emit.cause, false) || rt->rewinds != rewinds)
+            !applied_write(rt, ps, e->key, e->value, e->value_len, emit.cause, false) ||
+            rt->rewinds != rewinds)
             return false;
         if (deadline_ns && now_ns() >= deadline_ns)
             return false;
@@ -1938,7 +1941,8 @@ static void dead_letter_envelope(const runtime *rt, const char *topic, int32_t p
     hs_event_meta meta = {.type = HS_EVENT_TYPE_DEAD_LETTER};
     snprintf(meta.source, sizeof meta.source, "/healthsignals/%s", rt->calc->name);
     char position[HS_KEY_MAX];
-    snprintf(position, sizeof position, "%s/%s/%" PRId32 "/%" PRId64, rt->calc->name, topic, partition, offset);
+    snprintf(position, sizeof position, "%s/%s/%" PRId32 "/%" PRId64, rt->calc->name, topic, partition,
+             offset);
     hs_event_id(meta.id, rt->dlq->name, "", position, strlen(position));
     hs_event_time_now(meta.time);
     hs_event_add_headers(headers, &meta, NULL, false);
@@ -1949,9 +1953,9 @@ static void dead_letter_envelope(const runtime *rt, const char *topic, int32_t p
 }
 
 /* Produces a dead letter into the open transaction. */
-static void dead_letter_produce(runtime *rt, const char *topic, int32_t source_partition, int64_t source_offset,
-                                const void *key, size_t key_len, const void *value, size_t value_len,
-                                hs_err code, const char *reason)
+static void dead_letter_produce(runtime *rt, const char *topic, int32_t source_partition,
+                                int64_t source_offset, const void *key, size_t key_len, const void *value,
+                                size_t value_len, hs_err code, const char *reason)
 {
     char partition[16], offset[32];
     snprintf(partition, sizeof partition, "%" PRId32, source_partition);
@@ -1992,8 +1996,9 @@ static void dead_letter(runtime *rt, const rd_kafka_message_t *msg, hs_err code,
     if (!registered || !txn_begin(rt))
         return;
     if (rt->txn == TXN_COMMITTING) {
-        deferred_output *d = defer_record(&rt->deferred, DEFERRED_DEAD_LETTER, msg->key, msg->key ? msg->key_len : 0,
-                                          msg->payload, msg->payload ? msg->len : 0, reason);
+        deferred_output *d =
+            defer_record(&rt->deferred, DEFERRED_DEAD_LETTER, msg->key, msg->key ? msg->key_len : 0,
+                         msg->payload, msg->payload ? msg->len : 0, reason);
         if (!d) {
             fatal(rt, "out of memory deferring a dead letter", NULL);
             return;
@@ -2042,7 +2047,7 @@ static void process_fact(runtime *rt, const rd_kafka_message_t *msg)
     int i = input_index(rt, topic_name);
     part_state *ps = i >= 0 ? state_get(rt, msg->partition, false) : NULL;
     if (!ps || !ps->assigned[i])
-        return; /* a record of a partition revoked a moment ago */
+        return;                 /* a record of a partition revoked a moment ago */
     if (part_waiting(rt, ps)) { /* fetched before its inputs paused: fetched again once it has them */
         if (ps->dropped_from[i] < 0)
             ps->dropped_from[i] = msg->offset;
@@ -2195,8 +2200,8 @@ static void offsets_main(void *arg)
                    "error", rd_kafka_err2str(err), "waited_ms", (json_int_t)waited_ms, "attempts",
                    job->attempts);
             next_log_ms = waited_ms + log_interval_ms;
-            log_interval_ms = log_interval_ms * 2 < UNREACHABLE_LOG_MAX_MS ? log_interval_ms * 2
-                                                                           : UNREACHABLE_LOG_MAX_MS;
+            log_interval_ms =
+                log_interval_ms * 2 < UNREACHABLE_LOG_MAX_MS ? log_interval_ms * 2 : UNREACHABLE_LOG_MAX_MS;
         }
         sleep_unless_abandoned(rt, 100);
     }
@@ -2610,11 +2615,19 @@ static void rules_load_done(runtime *rt)
         fatal(rt, "cannot subscribe", error.message);
 }
 
+/* The rules are not read to their end after OP_TIMEOUT_MS (and every OP_TIMEOUT_MS after): the service goes
+ * on waiting — the broker may come back, the topic be created — and says why (log, /readyz). Before, it
+ * exited after the first 30 s. */
 static void on_rules_load_timeout(uv_timer_t *timer)
 {
     runtime *rt = timer->data;
-    if (!rt->rules_loaded)
-        fatal(rt, "cannot read hs.rules.v1 to its end (does it exist? hsctl topics create)", NULL);
+    if (rt->rules_loaded)
+        return;
+    rt->rules_load_waits++;
+    hs_log(HS_LOG_WARN,
+           "hs.rules.v1 not read to its end yet, still trying (does it exist? hsctl topics create)",
+           "{s:I, s:I}", "waited_s", (json_int_t)(rt->rules_load_waits * OP_TIMEOUT_MS / 1000), "rules_read",
+           (json_int_t)rt->rules.count);
 }
 
 /* --- loop plumbing ---------------------------------------------------------------------------------------
@@ -2711,7 +2724,9 @@ static const char *not_ready_reason(runtime *rt)
     if (kafka)
         return kafka;
     if (rt->calc->uses_rules && !rt->rules_loaded)
-        return "loading rules";
+        return rt->rules_load_waits ? "loading rules: hs.rules.v1 not read to its end yet (is the broker "
+                                      "reachable? does the topic exist? hsctl topics create)"
+                                    : "loading rules";
     if (!rt->assignment_seen)
         return "waiting for a partition assignment";
     if (rt->offsets.running)
@@ -3103,7 +3118,7 @@ static void finish_start(runtime *rt)
         wake_start(rt, &rt->rules_wake, rt->rules_queue, on_rules_wake);
         rt->applied_queue = rd_kafka_queue_get_consumer(rt->applied_consumer);
         wake_start(rt, &rt->applied_wake, rt->applied_queue, on_applied_wake);
-        uv_timer_start(&rt->rules_load_timer, on_rules_load_timeout, OP_TIMEOUT_MS, 0);
+        uv_timer_start(&rt->rules_load_timer, on_rules_load_timeout, OP_TIMEOUT_MS, OP_TIMEOUT_MS);
     }
     uv_timer_init(&rt->loop, &rt->commit_timer);
     rt->commit_timer.data = rt;

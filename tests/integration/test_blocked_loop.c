@@ -1,9 +1,10 @@
-/* The HTTP endpoint of a running service while its loop is blocked, and waits that must not block it. The count calculation is wrapped so that
- * one marked fact holds the loop inside apply() for 12 s, as a Kafka call waiting out its 30 s timeout
- * would: meanwhile /healthz must answer 200, /readyz 503 "... (event loop blocked for N s)" once 5 s have
- * passed, and /metrics 200 with hs_event_loop_blocked_seconds above 0 — each within a 3 s client timeout —
- * and /readyz 200 again once the loop runs. The service runs in-process (hs_runtime_main on a thread)
- * against the test kit's embedded broker, with its HTTP endpoint on a port picked here.
+/* The HTTP endpoint of a running service while its loop is blocked, and waits that must not block it. The
+ * count calculation is wrapped so that one marked fact holds the loop inside apply() for 12 s, as a Kafka
+ * call waiting out its 30 s timeout would: meanwhile /healthz must answer 200, /readyz 503 "... (event loop
+ * blocked for N s)" once 5 s have passed, and /metrics 200 with hs_event_loop_blocked_seconds above 0 — each
+ * within a 3 s client timeout — and /readyz 200 again once the loop runs. The service runs in-process
+ * (hs_runtime_main on a thread) against the test kit's embedded broker, with its HTTP endpoint on a port
+ * picked here.
  *
  * Second: the committed offsets of an assignment come slowly (the group coordinator answers OffsetFetch
  * after 2.5 s, four times, with a retriable error). Before, the rebalance callback waited for them on the
@@ -15,6 +16,11 @@
  * 2.5 s, four times, with a retriable error). Before, the dead letter waited for that commit on the loop:
  * "event loop blocked". Now it is deferred to the next transaction like an output: the probes answer at once
  * and the record is dead-lettered.
+ *
+ * Fourth (its own ctest, integration.rules_load_wait, 40 s): hs.rules.v1 cannot be read for over 30 s at the
+ * start (its ListOffsets answered after 3 s with an error, 9 times). Before, the service exited after 30 s
+ * ("cannot read hs.rules.v1 to its end"); now it waits on, /readyz saying why, and becomes ready once the
+ * rules are in.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -37,8 +43,10 @@
 #include "healthsignals/v1/indicator.pb-c.h"
 #include "testkit.h"
 
+/* Kafka's ApiKeys (librdkafka's names for them are private) */
+#define LIST_OFFSETS   2
 #define OFFSET_FETCH   9
-#define END_TXN        26 /* Kafka's ApiKey of OffsetFetch (librdkafka's names for them are private) */
+#define END_TXN        26
 #define BLOCKING_VALUE 42.5 /* the fact that blocks the loop */
 #define BLOCK_SECONDS  12
 
@@ -287,9 +295,10 @@ static void test_dead_letter_during_a_slow_commit_does_not_block_the_loop(void *
         usleep(250 * 1000);
     }
     /* The commit is done within ~10 s; the dead letter's transaction commits after it. */
-    print_message("dead letter during a slow commit: slowest probe %.3f s, %d event loop blocked, dead-lettered "
-                  "after %.1f s\n",
-                  slowest, blocked, now_seconds() - from);
+    print_message(
+        "dead letter during a slow commit: slowest probe %.3f s, %d event loop blocked, dead-lettered "
+        "after %.1f s\n",
+        slowest, blocked, now_seconds() - from);
     assert_true(dead_lettered);
     assert_int_equal(blocked, 0);
     assert_true(slowest < 1.5);
@@ -301,12 +310,57 @@ static void test_dead_letter_during_a_slow_commit_does_not_block_the_loop(void *
     hs_testkit_free(kit);
 }
 
-int main(void)
+static void test_rules_unreadable_for_longer_than_30_s_do_not_end_the_service(void **state)
 {
+    blocking_calc = count_calc;
+    blocking_calc.uses_rules = true; /* the count calculation, as a service with rules (none are published) */
+    hs_testkit *kit = hs_testkit_new();
+    assert_non_null(kit);
+    /* 9 ListOffsets answers (the rules consumer's first request), each after 3 s: the rules cannot be read
+     * for more than 30 s. */
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION;
+    assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(hs_testkit_cluster(kit), 1, LIST_OFFSETS, 9,
+                                                                  e, 3000, e, 3000, e, 3000, e, 3000, e, 3000,
+                                                                  e, 3000, e, 3000, e, 3000, e, 3000),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    service_run run = {0};
+    snprintf(run.bootstrap, sizeof run.bootstrap, "%s", hs_testkit_bootstrap(kit));
+    snprintf(run.group, sizeof run.group, "hs-rules-wait-%d", (int)getpid());
+    int port = free_port();
+    snprintf(run.http_addr, sizeof run.http_addr, "127.0.0.1:%d", port);
+    double started = now_seconds();
+    assert_int_equal(pthread_create(&run.thread, NULL, service_main, &run), 0);
+    char body[65536];
+    int said_why = 0, ready = 0;
+    while (now_seconds() - started < 90 && !ready) {
+        int status = get(port, "/readyz", body, sizeof body);
+        said_why += status == 503 && strstr(body, "hs.rules.v1 not read to its end yet") != NULL;
+        ready = status == 200;
+        usleep(500 * 1000);
+    }
+    print_message("rules unreadable at the start: ready after %.1f s, /readyz said why %d times\n",
+                  now_seconds() - started, said_why);
+    assert_true(ready);
+    assert_true(now_seconds() - started > 30); /* it did wait beyond the old 30 s */
+    assert_true(said_why > 0);
+
+    hs_runtime_stop();
+    pthread_join(run.thread, NULL);
+    assert_int_equal(run.exit_status, HS_EXIT_OK);
+    hs_testkit_free(kit);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    if (argc > 2)
+        cmocka_set_skip_filter(argv[2]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_probes_answer_while_the_loop_is_blocked),
         cmocka_unit_test(test_slow_committed_offsets_do_not_block_the_loop),
         cmocka_unit_test(test_dead_letter_during_a_slow_commit_does_not_block_the_loop),
+        cmocka_unit_test(test_rules_unreadable_for_longer_than_30_s_do_not_end_the_service),
     };
     return cmocka_run_group_tests_name("blocked_loop", tests, NULL, NULL);
 }
