@@ -1,4 +1,4 @@
-/* capacity: utilisation and escalation levels from capacity observations (DOMAIN.md §3). Every
+/* capacity: utilisation and escalation levels from capacity observations (docs/domain.md §8). Every
  * CapacityObservation on hs.capacity.v1 becomes a CapacityStatus on hs.capacity-status.v1 — utilisation,
  * change from the previous period, an OPEL-style escalation level 1..4 with hysteresis — and regions and the
  * nation without an observation of their own get roll-ups summed from their members. A level at or above the

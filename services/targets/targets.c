@@ -4,7 +4,7 @@
  * re-evaluates only the rules whose subject is its indicator and whose scopes hold its scope, and of each
  * only the periods that can depend on it: its own (all of the scope's periods when it is a baseline period)
  * and for GROWTH the period a year later. The alert is a function of the series: its evaluated periods are
- * replayed in time order through the Alertmanager-like state machine of DOMAIN.md, so the final alerts do not
+ * replayed in time order through the Alertmanager-like state machine (docs/domain.md §6): final alerts do not
  * depend on arrival order. To keep a fact's cost independent of the length of its series, each rule keeps a
  * track of each series it covers (tg_track): every period's last evaluation, with the state machine's
  * checkpoint after it, so the replay starts at the first period that changed. startsAt / endsAt are the end
@@ -936,8 +936,8 @@ typedef struct tg_history {
 
 static const tg_history history_start = {.fired = -1, .resolved = -1, .last = -1};
 
-/* One evaluable period (`index`, evaluated MET or MISSED with `gap`) through the state machine of DOMAIN.md
- * "Alert semantics": fire after for_periods consecutive missed evaluable periods; stay firing while
+/* One evaluable period (`index`, evaluated MET or MISSED with `gap`) through the state machine of
+ * docs/domain.md §6: fire after for_periods consecutive missed evaluable periods; stay firing while
  * missed; resolve when met by at least the hysteresis margin. */
 static void history_step(const tg_rule *r, tg_history *h, int32_t index, Healthsignals__V1__TargetState state,
                          double gap)

@@ -1,4 +1,4 @@
-/* targets: evaluates the health-policy targets of the steering documents (DOMAIN.md §1) on indicator data.
+/* targets: evaluates the health-policy targets of the steering documents (docs/domain.md §5) on indicators.
  * Rules (hs.rules.v1, service "targets") say what a target is — a band around a baseline, a margin over a
  * baseline, growth against a year earlier, an absolute threshold, growth against a base year — and the
  * calculation publishes one TargetStatus per rule x scope x period (hs.target-status.v1) and one Alert per

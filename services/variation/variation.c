@@ -8,7 +8,7 @@
  * the rules about the indicator are replayed over its periods. A rule change recomputes the variations of its
  * indicator (a rule may set the direction) and its alerts. An alert is a function of the series: the periods
  * of the shortest period kind are walked in time order through the Alertmanager-like state machine of
- * DOMAIN.md, so the final alerts do not depend on arrival order; startsAt / endsAt are the end of the period
+ * docs/domain.md §6: the final alerts do not depend on arrival order; startsAt / endsAt: end of the period
  * in which the alert fired / resolved, never the wall clock, so a replay and `hsctl calc` give the same
  * bytes.
  */
@@ -529,7 +529,7 @@ typedef struct vr_eval {
     double threshold;
 } vr_eval;
 
-/* The Alertmanager-like state machine of DOMAIN.md over a series, as in the targets service. */
+/* The Alertmanager-like state machine of docs/domain.md §6 over a series, as in the targets service. */
 typedef struct vr_history {
     bool evaluated; /* some period was evaluable: `last` holds the latest */
     bool episode;   /* the alert fired at least once over the series */

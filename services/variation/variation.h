@@ -1,8 +1,8 @@
-/* variation: the regional variation of every indicator in every period (DOMAIN.md §2), as the quarterly
+/* variation: the regional variation of every indicator in every period (docs/domain.md §7), as the quarterly
  * reports on the national health targets state it — the national figure, the best and the worst region and
  * the variation (spread) between them, each region's rank and its deviation from the nation. Rules of service
  * "variation" raise alerts on hs.alerts.v1: SPREAD (the spread above a threshold) and DEVIATION_FROM_NATIONAL
- * (a region worse than the nation by more than a threshold), with the alert semantics of DOMAIN.md.
+ * (a region worse than the nation by more than a threshold), with the alert semantics of docs/domain.md §6.
  */
 #ifndef VARIATION_H
 #define VARIATION_H

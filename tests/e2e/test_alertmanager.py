@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The alertmanager sink end to end, on real Kafka with real Alertmanagers (Debian's prometheus-alertmanager,
 started and stopped here on loopback, each with a temporary configuration and storage). The targets service
-evaluates deploy/rules/akutplan.json over Tabel 1 of DOMAIN.md (tests/fixtures/ventetid-somatik.csv):
+evaluates deploy/rules/akutplan.json over Tabel 1 of docs/domain.md §10.2 (tests/fixtures/ventetid-somatik.csv):
 
 1. Nordjylland's waiting time for 2023Q2 published first as 46 days (the target is 39 + 2 = 41): the targets
    alert fires, and appears in GET /api/v2/alerts of both Alertmanagers (and in `amtool alert query`) with

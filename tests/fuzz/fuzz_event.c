@@ -1,4 +1,4 @@
-/* libFuzzer target for the CloudEvents JSON form (common/src/event.c), what hsctl publish and hsctl dlq
+/* libFuzzer target for the CloudEvents JSON form (common/io/src/event.c), what hsctl publish and hsctl dlq
  * replay read from operators' files: any bytes jansson accepts are parsed as an event and its extension
  * attributes. An accepted event must carry a topic and either a message or a tombstone's key, and written
  * back (hs_event_to_json) it must parse to the same wire bytes; a rejected one must say why. The same bytes

@@ -1,4 +1,4 @@
-/* libFuzzer target for the JSON text form of events (common/src/json.c). Any bytes jansson accepts are
+/* libFuzzer target for the JSON text form of events (common/io/src/json.c). Any bytes jansson accepts are
  * decoded as every message type of the topic registry; a message that decodes must encode again, and that
  * JSON (as a tree and as text) must decode to the same wire bytes. A rejected input must say why; with its
  * unknown fields dropped (--ignore-unknown-fields), it must not be rejected for one. Run under

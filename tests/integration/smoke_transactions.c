@@ -30,7 +30,7 @@ static char topic[128];
 
 static const char *indicator_code = "udredningsret.somatik.compliance";
 
-/* Encodes the DOMAIN.md Tabel 8 figure for `region` in 2023Q2; the caller frees. */
+/* Encodes the Tabel 8 figure (docs/domain.md §10.1) for `region` in 2023Q2; the caller frees. */
 static uint8_t *encode_observation(const char *region, double value_pct, size_t *len)
 {
     Healthsignals__V1__IndicatorObservation obs = HEALTHSIGNALS__V1__INDICATOR_OBSERVATION__INIT;
@@ -202,8 +202,8 @@ static void test_aborted_transaction_is_invisible_to_read_committed(void **state
     } else {
         /* librdkafka 2.0's mock answers every Fetch with an empty aborted-transactions list and the high
          * watermark as last stable offset, so read_committed cannot hide an aborted record there. This
-         * asserts the documented limit (README, "Brokers"): if a newer mock fixes it, this fails and the
-         * README and this test must be updated. The real guarantee is asserted against Kafka (e2e). */
+         * asserts the documented limit (docs/running.md, "Brokers"): if a newer mock fixes it, this fails and
+         * the doc and this test must be updated. The real guarantee is asserted against Kafka (e2e). */
         int n = consume_values("read_committed", partition, committed, 3);
         assert_int_equal(n, 3);
         assert_true(committed[0] == 83.0);

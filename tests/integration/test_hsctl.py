@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """hsctl end to end against a broker (HS_BOOTSTRAP_SERVERS; hs-broker in the integration tier, real Kafka
-in e2e): topics are created from the registry; the fixture tables of DOMAIN.md publish cleanly and tail
+in e2e): topics are created from the registry; the fixture tables of docs/domain.md §10 publish cleanly and tail
 back identically; a CSV with one bad row publishes the good rows and names the bad one by line; rules
 round-trip through hs.rules.v1; the offline calculation agrees with the published table; exit codes are
 the documented ones.
@@ -109,7 +109,7 @@ if mid["value"] != 61 or not mid.get("provisional"):
 nord = by_key["udredningsret.somatik.compliance/region:1081/2022Q2"]["data"]
 if nord["value"] != 80 or nord.get("qualityFlags") != ["epj-transition"]:
     fail(f"Nordjylland 2022Q2: {nord}")
-ok("DOMAIN.md figures: Midtjylland 2023Q2 = 61 (provisional), Nordjylland 2022Q2 = 80 (epj-transition)")
+ok("docs/domain.md §10.1 figures: Midtjylland 2023Q2 = 61 (provisional), Nordjylland 2022Q2 = 80 (epj-transition)")
 
 # --- tail options: --key, -n ----------------------------------------------------------------------------
 only = run("tail", "hs.indicators.v1", "--from-beginning", "--key",

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """The targets service end to end: the rules of deploy/rules/akutplan.json applied to hs.rules.v1, Tabel 8 and
-Tabel 1 of DOMAIN.md (tests/fixtures) plus a few facts for the other kinds and a revision published to
+Tabel 1 of docs/domain.md §10.2 (tests/fixtures) plus a few facts for the other kinds and a revision published to
 hs.indicators.v1; the final hs.target-status.v1 and hs.alerts.v1 tables of the running service must equal,
 data field for data field, what `hsctl calc targets --rules deploy/rules/akutplan.json` computes offline over
-the same facts (`hsctl tail hs.indicators.v1 --from-beginning`). The figures of DOMAIN.md are asserted on the
+the same facts (`hsctl tail hs.indicators.v1 --from-beginning`). The figures of docs/domain.md §10 are asserted on the
 way: Midtjylland misses the national udredningsret target (61 < 79) and fires, Nordjylland's waiting time
 meets 39 + 2 exactly, anaesthesia 141 meets 134,4. Against real Kafka (HS_BROKER_KIND=kafka) the service is
 stopped after the first half of the facts and restarted: it rebuilds without emitting, and the final alerts
@@ -117,7 +117,7 @@ def status_of(tables, subject, rule, scope, period):
     return tables["hs.target-status.v1"].get(f"{subject}/{rule}/{scope}/{period}")
 
 
-# The facts: Tabel 8 and Tabel 1, and for the kinds without a fixture the figures of DOMAIN.md §1.
+# The facts: Tabel 8 and Tabel 1, and for the kinds without a fixture the figures of docs/domain.md §10.6.
 first_half_csv = ["udredningsret-somatik.csv"]
 first_half_events = [
     fact("anaestesi.hoveduddannelse.stillinger", "DK", "2019", 112, "COUNT"),  # the base year: 112

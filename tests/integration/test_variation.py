@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The variation service end to end through hs-broker: the rules of deploy/rules/variation.json applied to
-hs.rules.v1, Tabels 8, 9, 10 and 1 of DOMAIN.md (tests/fixtures) published to hs.indicators.v1, plus an
+hs.rules.v1, Tabels 8, 9, 10 and 1 of docs/domain.md §10 (tests/fixtures) published to hs.indicators.v1, plus an
 indicator without a national figure but with volumes; the final hs.variation.v1 and hs.alerts.v1 tables of the
 running service must equal, data field for data field, what `hsctl calc variation --rules
 deploy/rules/variation.json` computes offline over the same facts (`hsctl tail hs.indicators.v1

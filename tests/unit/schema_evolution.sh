@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# unit.schema_evolution: the rules of hs-schema-check (DESIGN.md "Envelope and formats"), as a specification.
+# unit.schema_evolution: the rules of hs-schema-check (docs/design.md §9), as a specification.
 # Each case copies proto/ into a temporary tree, applies one mutation, builds that tree's descriptor set with
 # protoc and checks it against the unmodified tree: a breaking change exits 1 and prints exactly the lines
 # naming the field or value; an addition exits 0.

@@ -1,5 +1,5 @@
 /* The allocator a build links (hs/alloc.h): with HS_JEMALLOC, malloc really is jemalloc's and runs with the
- * settings compiled into common/src/alloc.c; otherwise the name says which malloc it is.
+ * settings compiled into common/io/src/alloc.c; otherwise the name says which malloc it is.
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* The capacity calculation: utilisation and escalation levels (DOMAIN.md §3), level boundaries, hysteresis,
+/* The capacity calculation: utilisation and escalation levels (docs/domain.md §8), level bounds, hysteresis,
  * for_periods, roll-ups from sums, zero capacity, unknown resources and hospital codes, and alerts that fire
  * and resolve — through the offline driver, as `hsctl calc capacity` runs it, and through the pure helpers.
  */
@@ -102,7 +102,7 @@ static void test_domain_example_intensive_care_2021q4_is_level_1(void **state)
     char *out = run(NULL, OBS("beds.intensive", "NATIONAL", "DK", "2021Q4", "415", "307"), &stats);
     char line[4096];
     line_of(out, "beds.intensive/national:DK/2021Q4", line, sizeof line);
-    /* DOMAIN.md §3: 307 patients / 415 beds = 74 % (73.98 unrounded), level 1 with the defaults. */
+    /* docs/domain.md §10.7: 307 patients / 415 beds = 74 % (73.98 unrounded), level 1 with the defaults. */
     assert_contains(line, "\"utilisationPct\":73.975903614457");
     assert_contains(line, "\"level\":1,");
     assert_contains(line, "\"levelThresholdsPct\":[85,92,97]");

@@ -1,5 +1,5 @@
-/* The JSON text form of events (common/src/json.c): the canonical proto3 JSON mapping, written for every
- * message type by one descriptor-driven mapper. Examples use the figures of DOMAIN.md; a hand-written
+/* The JSON text form of events (common/io/src/json.c): the canonical proto3 JSON mapping, written for every
+ * message type by one descriptor-driven mapper. Examples use docs/domain.md §10's figures; a hand-written
  * descriptor, Everything, covers the field types our contracts do not use yet (bytes, sint/fixed, float,
  * integer and bool map keys, a proto2 optional, a oneof of three and a recursive message); seeded random
  * messages of every type must come back byte for byte through text.
@@ -328,7 +328,7 @@ static void assert_encodes_to(const ProtobufCMessage *msg, const char *expected)
     free(text);
 }
 
-/* ---- round trips of the event types, with DOMAIN.md figures ------------------------------------------- */
+/* ---- round trips of the event types, with docs/domain.md §10 figures ---------------------------------- */
 
 static void test_indicator_observation_has_its_canonical_text(void **state)
 {

@@ -1,4 +1,4 @@
-/* The JSON-lines logger (common/src/log.c): a line keeps every field, and a field whose text is not UTF-8
+/* The JSON-lines logger (common/io/src/log.c): a line keeps every field, and a field whose text is not UTF-8
  * (a record key, an error quoting the bytes it refused) is written with those bytes escaped as \xNN instead
  * of taking the whole line's fields with it.
  */

@@ -234,7 +234,7 @@ static void test_add_steps_through_iso_week_53(void **state)
 
 static void test_baseline_2016q4_to_2019q4_spans_13_quarters(void **state)
 {
-    /* DOMAIN.md: the udredningsret baseline is the weighted average Q4 2016 - Q4 2019. */
+    /* docs/domain.md §5: the udredningsret baseline is the weighted average Q4 2016 - Q4 2019. */
     hs_period from = parsed("2016Q4");
     hs_period to = parsed("2019Q4");
     assert_int_equal(hs_period_ordinal(&to) - hs_period_ordinal(&from) + 1, 13);
@@ -261,7 +261,7 @@ static void test_year_earlier_gives_the_same_period(void **state)
     hs_period p = parsed("2023Q2");
     assert_true(hs_period_year_earlier(&p, 1, &out));
     assert_formats_as(&out, "2022Q2");
-    /* base year 2019 for the anaesthesia training positions (DOMAIN.md) */
+    /* base year 2019 for the anaesthesia training positions (docs/domain.md §10.6) */
     p = parsed("2023");
     assert_true(hs_period_year_earlier(&p, 4, &out));
     assert_formats_as(&out, "2019");

@@ -1,4 +1,4 @@
-/* The targets calculation through the offline driver, against the figures of DOMAIN.md §1: Tabel 8
+/* The targets calculation through the offline driver, against the figures of docs/domain.md §10: Tabel 8
  * (udredningsret, 2023Q2 against the national target and against each scope's own 2018-19 average), Tabel 1
  * (waiting times against 2020Q1 + 2 days, Nordjylland met exactly at the boundary), the anaesthesia
  * base-year target (112 x 1.2 = 134.4) and the surgical-activity growth target; then the alert semantics:
@@ -142,7 +142,7 @@ static void assert_alert_state(const run_result *r, const char *rule, const char
         fail_msg("alert %s %s: %s, want %s", rule, code, text_of(a, "state"), expected);
 }
 
-/* --- DOMAIN.md §1: Tabel 8 --------------------------------------------------------------------------------
+/* --- docs/domain.md §10.1: Tabel 8 -----------------------------------------------------------------------
  */
 
 static void test_tabel8_2023q2_against_the_national_target(void **state)
@@ -174,7 +174,7 @@ static void test_tabel8_2023q2_against_the_national_target(void **state)
 
 static void test_tabel8_2023q2_against_each_scopes_own_baseline(void **state)
 {
-    /* The 2018-19 averages of Tabel 8 (data/udredningsret-somatik-baseline-2018-2019.csv), one rule each. */
+    /* The 2018-19 averages of Tabel 8 (docs/domain.md §10.1), one rule each. */
 #define OWN(id, code, avg)                                                                                   \
     RULE("{\"id\":\"own-" id "\",\"service\":\"targets\",\"subject\":\"" UDR "\",\"kind\":"                  \
          "\"BASELINE_BAND\",\"direction\":\"HIGHER_IS_BETTER\",\"baselineValue\":" avg ",\"band\":3,"        \
@@ -212,7 +212,7 @@ static void test_epj_flags_are_carried_to_status_and_alert(void **state)
     run_free(&r);
 }
 
-/* --- DOMAIN.md §1: Tabel 1 --------------------------------------------------------------------------------
+/* --- docs/domain.md §10.2: Tabel 1 -----------------------------------------------------------------------
  */
 
 #define WAITING_TARGET                                                                                       \

@@ -1,4 +1,4 @@
-/* The topic registry: every core topic of DESIGN.md is registered with its layout; record keys are the
+/* The topic registry: every topic of docs/design.md §4 is registered with its layout; record keys are the
  * fact identity and the partition follows the grouping key only, so all facts of one indicator meet in
  * one partition.
  */

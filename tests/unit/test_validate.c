@@ -68,7 +68,7 @@ static void set_flags(Healthsignals__V1__IndicatorObservation *obs, size_t n, co
     obs->n_quality_flags = n;
 }
 
-/* Intensive care, national, 2021Q4: 307 patients / 415 beds (DOMAIN.md, capacity). */
+/* Intensive care, national, 2021Q4: 307 patients / 415 beds (docs/domain.md §10.7). */
 static Healthsignals__V1__CapacityObservation *new_capacity(void)
 {
     Healthsignals__V1__CapacityObservation *obs = malloc(sizeof *obs);
@@ -357,7 +357,7 @@ static void test_non_finite_values_are_rejected_in_every_unit(void **state)
 }
 
 /* Issue 15, item 5: 1e308 beds were accepted. Every unit has a range, and its bound is far above any real
- * figure of the unit: the published figures (DOMAIN.md) pass, 1e308 does not. */
+ * figure of the unit: the published figures (docs/domain.md §9) pass, 1e308 does not. */
 static void test_every_unit_has_a_range_and_1e308_is_outside_it(void **state)
 {
     const ProtobufCEnumDescriptor *d = &healthsignals__v1__unit__descriptor;

@@ -1,4 +1,4 @@
-/* The variation calculation through the offline driver, against the figures of DOMAIN.md: Tabel 10 (cancer
+/* The variation calculation through the offline driver, against docs/domain.md §10: Tabel 10 (cancer
  * standard pathway times; 2023Q2 best Nordjylland 87, worst Sjælland 66, variation 21; 2020Q1 Syddanmark 86,
  * Sjælland 74, 12), Tabel 8 (udredningsret) and Tabel 9 (days to complete assessment, lower is better), every
  * quarter against best / worst / spread worked out by hand below; ranks, ties, a missing region, the national
@@ -30,7 +30,7 @@
 #define FORLOB "udredning.somatik.forloebstid"
 #define VENT   "ventetid.somatik.oplevet"
 
-/* One table of DOMAIN.md: per quarter the five regions in code order (1081 Nordjylland, 1082 Midtjylland,
+/* One table of docs/domain.md §10: per quarter the regions in code order (1081 Nordjylland, 1082 Midtjylland,
  * 1083 Syddanmark, 1084 Hovedstaden, 1085 Sjælland) and the nation. */
 typedef struct quarter_row {
     const char *period;
@@ -74,13 +74,13 @@ typedef struct expected_row {
 } expected_row;
 
 static const expected_row tabel10_expected[] = {
-    {"2020Q1", "1083", 86, "1085", 74, 12}, /* DOMAIN.md: Syddanmark 86, Sjælland 74, variation 12 */
+    {"2020Q1", "1083", 86, "1085", 74, 12}, /* domain.md §10.5: Syddanmark 86, Sjælland 74, variation 12 */
     {"2022Q1", "1081", 87, "1085", 76, 11},
     {"2022Q2", "1081", 88, "1085", 64, 24},
     {"2022Q3", "1081", 88, "1085", 68, 20},
     {"2022Q4", "1081", 86, "1085", 70, 16},
     {"2023Q1", "1081", 87, "1085", 72, 15},
-    {"2023Q2", "1081", 87, "1085", 66, 21}, /* DOMAIN.md: Nordjylland 87, Sjælland 66, variation 21 */
+    {"2023Q2", "1081", 87, "1085", 66, 21}, /* domain.md §10.5: Nordjylland 87, Sjælland 66, variation 21 */
 };
 
 static const expected_row tabel8_expected[] = {

@@ -3,7 +3,7 @@
  * listen on ports the OS picks, so hs-broker also listens on the requested bootstrap port and relays each
  * bootstrap connection to the first mock broker; clients then learn the brokers' own addresses from the
  * metadata, exactly as with a real cluster. libuv owns the process: the relay, and SIGINT/SIGTERM to stop.
- * Limits of the mock are measured and documented in README.md ("Brokers").
+ * Limits of the mock are measured and documented in docs/running.md ("Brokers").
  */
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>

@@ -1,4 +1,4 @@
-/* hsctl calc: a service's calculation without a broker (DESIGN.md, "Offline mode"). CloudEvents JSON lines
+/* hsctl calc: a service's calculation without a broker (docs/design.md §13). CloudEvents JSON lines
  * in on stdin (or --input FILE), the final output table out on stdout, sorted by key — or every change in
  * order with --changes. Same calculation code as the running service.
  */

@@ -20,7 +20,7 @@
 
 /* Version of the AsyncAPI Kafka bindings used (github.com/asyncapi/bindings, kafka/). */
 #define KAFKA_BINDING_VERSION "0.5.0"
-/* The record value's content type, as the ce content-type header says (common/src/event.c). */
+/* The record value's content type, as the ce content-type header says (common/io/src/event.c). */
 #define VALUE_CONTENT_TYPE "application/protobuf"
 
 static void usage(FILE *out)
@@ -184,7 +184,7 @@ static json_t *header(const char *description)
     return json_pack("{s:s, s:s}", "type", "string", "description", description);
 }
 
-/* The CloudEvents 1.0 attributes in Kafka binary mode (common/src/event.c), for a value of type
+/* The CloudEvents 1.0 attributes in Kafka binary mode (common/io/src/event.c), for a value of type
  * `type_name`; a tombstone (`with_value` false) carries no content-type. */
 static json_t *cloudevents_headers(const char *type_name, bool with_value)
 {
@@ -259,7 +259,7 @@ static json_t *tombstone_message(const hs_topic *topic)
                      key_binding(topic));
 }
 
-/* hs.dlq.v1: the rejected record as it was, with the runtime's error headers (common/src/runtime.c). */
+/* hs.dlq.v1: the rejected record as it was, with the runtime's error headers (common/io/src/runtime.c). */
 static json_t *dead_letter_message(const hs_topic *topic)
 {
     json_t *props = json_object();
@@ -299,7 +299,7 @@ static json_t *channel_binding(const hs_topic *topic)
 static json_t *partitioning(const hs_topic *topic)
 {
     if (!topic->key_of)
-        /* As the runtime produces them (common/src/runtime.c, the DLQ record). */
+        /* As the runtime produces them (common/io/src/runtime.c, the DLQ record). */
         return json_pack(
             "{s:s, s:i, s:s}", "algorithm", "source partition", "partitions", topic->partitions,
             "description",

@@ -1,5 +1,5 @@
 /* hsctl publish: validate facts and publish the good ones. Input is CSV (indicator data, in the layout of
- * DESIGN.md) or CloudEvents JSON lines. Every row is validated with the shared rules of hs/validate.h; a bad
+ * docs/design.md §8) or CloudEvents JSON lines. Each row is validated with the shared hs/validate.h; a bad
  * row is reported as FILE:LINE: reason and skipped, the good ones are published with the idempotent
  * producer, keyed by fact identity and partitioned by grouping key, with the CloudEvents attributes the
  * input event brought (id, source, time, extensions) as headers. Data given as data_base64 must decode as the

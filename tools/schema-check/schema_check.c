@@ -1,4 +1,4 @@
-/* hs-schema-check: the schema-evolution gate of DESIGN.md "Envelope and formats". It compares two
+/* hs-schema-check: the schema-evolution gate of docs/design.md §9. It compares two
  * FileDescriptorSets, the last released one (proto/baseline/, see tools/schema-baseline) and the current
  * build of proto/, and prints one line for every change to a healthsignals.* message or enum that breaks
  * existing producers, consumers or JSON readers: a removed, renumbered, renamed or retyped field, a changed
@@ -341,7 +341,7 @@ static const char *describe_label(const schema *s, const field_desc *f)
     }
 }
 
-/* Which oneof a field belongs to. A presence wrapper (DESIGN.md: `oneof _volume { int64 volume = 6; }`) and
+/* Which oneof a field belongs to. A presence wrapper (`oneof _volume { int64 volume = 6; }`) and
  * proto3 `optional` (a synthetic oneof, also named "_volume") are one and the same. */
 typedef enum { MEMBER_NONE, MEMBER_PRESENCE, MEMBER_ONEOF } member_kind;
 

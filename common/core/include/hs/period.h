@@ -1,4 +1,4 @@
-/* Periods: the time a figure covers, as the strings of DESIGN.md ("2023", "2023H1", "2023Q2", "2023-07",
+/* Periods: the time a figure covers, as docs/domain.md §2 writes them ("2023", "2023H1", "2023Q2", "2023-07",
  * "2023W05", "2023-07-14"). Parsing is strict, because a period is part of a fact's key; once parsed, a
  * period is a kind plus a consecutive ordinal, so "the next quarter", "the same quarter a year earlier" and
  * "2016Q4..2019Q4" (a baseline range) are integer arithmetic. Calendar: proleptic Gregorian, ISO 8601 weeks.

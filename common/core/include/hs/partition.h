@@ -1,5 +1,5 @@
 /* Partition choice, compatible with Kafka's Java client. A record's key is its fact identity, but its
- * partition is chosen from the topic's grouping key (DESIGN.md, "Partitioning"), hashed with the same
+ * partition is chosen from the topic's grouping key (docs/design.md §5), hashed with the same
  * murmur2 the Java producer's default partitioner uses, so that a record published from Java, from
  * librdkafka's "murmur2_random" partitioner or from healthsignals lands in the same partition.
  */

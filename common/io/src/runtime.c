@@ -23,7 +23,7 @@
  * with the last of them commits the new digest (rules_reconcile). A rule change met while a partition
  * rebuilds is applied silently and reconciled the same way. Bad rules are dead-lettered once per service, by
  * the instance that has partition 0 of the first input (rules_dlq_owner). All rule work is done in time
- * slices of the loop (on_rules_wake, on_rules_work). README "Running a service" and docs/reliability.md
+ * slices of the loop (on_rules_wake, on_rules_work). docs/running.md ("Running a service") and reliability.md
  * ("Rule changes") say what this guarantees.
  *
  * The HTTP endpoint answers from a thread of its own (hs_http), because the loop blocks by design (a commit
@@ -2779,7 +2779,7 @@ static void refresh_process_gauges(void *ctx, hs_metrics *m)
     hs_health_status st;
     read_health(rt, &st);
     hs_process_metrics_refresh(m);
-    /* Deprecated for process_resident_memory_bytes (README, "Contracts for other systems"); kept one
+    /* Deprecated for process_resident_memory_bytes (docs/running.md, "Metrics"); kept one
      * release so that existing dashboards keep working. */
     hs_gauge_set(hs_metrics_gauge_l(m, "hs_process_resident_bytes",
                                     "Resident set size of the process (deprecated: use "

@@ -41,7 +41,7 @@ hs_err hs_error_set(hs_error *error, hs_err code, const char *fmt, ...) __attrib
 /* Prefixes the reason already in `error` with `prefix` and ": " (for nesting, e.g. a line number). */
 void hs_error_prefix(hs_error *error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* The process exit status for `err`, shared by every command-line tool (documented in README.md):
+/* The process exit status for `err`, shared by every command-line tool (documented in docs/hsctl.md):
  * 0 ok; 1 bad input (some rows or records rejected); 2 usage; 3 Kafka or timeout; 4 not found;
  * 5 I/O; 6 configuration; 70 internal error or out of memory. */
 int hs_err_exit_code(hs_err err);

@@ -1,4 +1,4 @@
-/* The configuration of a service process (DESIGN.md, "Runtime: Configuration"). A program declares its
+/* The configuration of a service process (docs/design.md §12, "Configuration"). A program declares its
  * options once — the runtime's common ones, then the service's own — and each option is read from a default,
  * then from its environment variable HS_<NAME>, then from its flag --<name>, each overriding the one before.
  * --help documents all three. Anything unknown or invalid stops start-up with a message naming the flag or

@@ -1,5 +1,5 @@
 /* The one validation of healthsignals' contracts, shared by hsctl, every service and the dead-letter path
- * (DESIGN.md, "Bad input"): required fields, code syntax, scopes, periods, value ranges per unit, sizes.
+ * (docs/design.md §7): required fields, code syntax, scopes, periods, value ranges per unit, sizes.
  * A message that passes is safe to key, partition and calculate with; one that fails goes to hs.dlq.v1 with
  * the reason, which names the field ("value: 130 is above 100 for PERCENT"). Validation also normalises
  * scopes in place (region names to DST codes, the kind inferred), so that outputs always carry codes.

@@ -1,5 +1,5 @@
 /* CSV input: a streaming, bounded-memory reader on libcsv (RFC 4180, strict quoting) and the converter from
- * rows of the indicator layout of DESIGN.md to validated IndicatorObservation messages. `hsctl publish`
+ * rows of the indicator layout (docs/design.md §8) to validated IndicatorObservation values. `hsctl publish`
  * reads a file through both and reports each bad row by its line while the good rows go on; the reader
  * stops only for what makes the rest of the input unreadable.
  */
@@ -57,7 +57,7 @@ hs_err hs_csv_read(FILE *in, const char *name, hs_csv_row_cb cb, void *ctx, hs_e
 
 /* --- The indicator layout ------------------------------------------------------------------------------ */
 
-/* The columns of the indicator layout, in DESIGN.md's order: the first four are required. */
+/* The columns of the indicator layout, in docs/design.md §8's order: the first four are required. */
 typedef enum hs_csv_column {
     HS_CSV_INDICATOR,
     HS_CSV_SCOPE,

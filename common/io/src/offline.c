@@ -1,4 +1,4 @@
-/* The offline driver of a calculation (DESIGN.md, "Offline mode"): CloudEvents JSON lines in, the output
+/* The offline driver of a calculation (docs/design.md §13): CloudEvents JSON lines in, the output
  * table out, with the same calculation code and the same change rule as the running service — an output
  * is printed only when its packed bytes differ from the last ones emitted for its key.
  */

@@ -1,5 +1,5 @@
-/* The service runtime: everything a service is besides its calculation (DESIGN.md, "Runtime", "Delivery
- * guarantees", "Facts are tables"). A service's main.c declares an hs_service and calls hs_runtime_main();
+/* The service runtime: everything a service is besides its calculation (docs/design.md §12 runtime, §6
+ * delivery, §3 tables). A service's main.c declares an hs_service and calls hs_runtime_main();
  * the runtime parses the configuration, runs one libuv loop that owns the process (Kafka queues bridged in
  * with rd_kafka_queue_io_event_enable + uv_poll, the commit timer, signals), and processes facts exactly
  * once: consume -> calculate -> produce only the outputs that changed, with the consumed offsets committed
@@ -33,7 +33,7 @@ typedef struct hs_service {
     void (*metrics)(hs_metrics *metrics, void *const *states, size_t count);
 } hs_service;
 
-/* Exit statuses of a service process (README, "Running a service"). */
+/* Exit statuses of a service process (docs/running.md, "Running a service"). */
 enum {
     HS_EXIT_OK = 0,    /* stopped by SIGTERM/SIGINT after committing */
     HS_EXIT_FATAL = 1, /* a fatal Kafka error (e.g. fenced by a newer instance) or an internal error */

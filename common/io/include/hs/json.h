@@ -1,5 +1,5 @@
 /* The text form of every event: one generic mapper between any protobuf-c message and the canonical proto3
- * JSON mapping (DESIGN.md "Envelope and formats"), driven by the message descriptor, so that no message type
+ * JSON mapping (docs/design.md §8), driven by the message descriptor, so that no message type
  * is mapped by hand. The CLI, offline mode and tests read and write events through it; CloudEvents envelopes
  * put its output under "data".
  */

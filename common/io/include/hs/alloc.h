@@ -2,7 +2,7 @@
  * default; not under the sanitizers, which bring their own allocator): a service frees on one thread what
  * another allocated (consumed records come from librdkafka's fetch thread, delivered ones go back from the
  * commit's), and glibc's arenas serialise that on a lock. The settings are compiled in (MALLOC_CONF in the
- * environment still overrides them); README.md, "Benchmarks", has the measurements behind them.
+ * environment still overrides them); docs/benchmarks.md has the measurements behind them.
  */
 #ifndef HS_ALLOC_H
 #define HS_ALLOC_H

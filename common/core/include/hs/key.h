@@ -1,4 +1,4 @@
-/* Record keys. A record's key is the identity of the fact it carries (DESIGN.md, "Facts are tables"): its
+/* Record keys. A record's key is the identity of the fact it carries (docs/design.md §3, §4): its
  * components joined with '/', each escaped so that a component may itself contain '/' — '%' becomes "%25"
  * and '/' becomes "%2F", nothing else changes, so keys stay readable ("udredningsret.somatik.compliance/
  * region:1084/2023Q2"). Keys are text and compared as bytes.

@@ -1,5 +1,5 @@
 /* Quality flags gathered from several facts: a result computed from figures flagged "epj-transition" or
- * "lpr3-transition" carries every flag of its inputs, sorted and without repeats (DOMAIN.md "Data
+ * "lpr3-transition" carries every flag of its inputs, sorted and without repeats (docs/domain.md §3, "Data
  * breaks"). The strings are borrowed from the facts, which must outlive the list.
  */
 #ifndef HS_FLAGS_H
