@@ -1854,6 +1854,11 @@ static void rules_work_finish(runtime *rt, part_state *ps)
 static void on_rules_work(uv_idle_t *handle)
 {
     runtime *rt = handle->data;
+    if (rt->txn == TXN_RECOVERING) { /* nothing can be emitted; the rewind that ends it starts the work again */
+        uv_idle_stop(&rt->rules_work);
+        rt->rules_work_active = false;
+        return;
+    }
     uint64_t deadline = now_ns() + RULES_SLICE_NS;
     bool left = false;
     for (size_t p = 0; p < rt->part_cap && !rt->stopping; p++) {
