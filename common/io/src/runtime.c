@@ -150,23 +150,23 @@ typedef struct part_state {
     /* Rule work left, done in time slices between loop turns (on_rules_work): every rule applied to a fresh
      * state, silently, before any fact (its inputs are paused meanwhile); or applied again to reconcile. */
     enum { RULES_WORK_NONE, RULES_WORK_FRESH, RULES_WORK_RECONCILE, RULES_WORK_DIFF } rules_work;
-    size_t rules_cursor;         /* hs_table_next() cursor into the table the work goes through */
+    int diff_phase;      /* RULES_WORK_DIFF: 0 retracting the rules gone, 1 applying new and changed */
+    size_t rules_cursor; /* hs_table_next() cursor into the table the work goes through */
     uint64_t rules_work_version; /* rt->rules_version the cursor belongs to: a change starts it again */
-    int diff_phase; /* RULES_WORK_DIFF: 0 retracting the rules gone, 1 applying new and changed */
     /* The rules the partition's outputs reflect, as hs.applied-rules.v1 holds them for it — its committed
      * records and those of the open transaction, written with the outputs they accompany (key -> packed
      * Rule; see "The applied rules" below). Read back from that topic whenever the state is (re)built
      * (applied_loading, the inputs paused meanwhile); applied_digest is their digest. */
     hs_table applied;
-    uint64_t applied_digest;
     hs_table retracting; /* keys of `applied` the running RULES_WORK_DIFF has retracted, deleted at its end */
-    bool applied_loading;
+    uint64_t applied_digest;
     int64_t dropped_from[MAX_INPUTS]; /* the first record fetched while waiting (dropped, fetched again) */
-    bool eof_dropped[MAX_INPUTS];     /* the end of the partition was met while waiting */
     /* Assigned, its committed offset not read yet (offsets_job): 0, or the offsets_seq a reading must have
      * begun after to count (one begun before may predate a commit by the partition's previous owner). */
     uint64_t offsets_pending[MAX_INPUTS];
-    bool build_pending; /* a fresh state, built once its committed offsets are read (part_build) */
+    bool applied_loading;
+    bool build_pending;           /* a fresh state, built once its committed offsets are read (part_build) */
+    bool eof_dropped[MAX_INPUTS]; /* the end of the partition was met while waiting */
 } part_state;
 
 /* The input whose offset metadata carries the rules dead-letter position: the first input's partition 0. */
@@ -278,7 +278,6 @@ typedef struct runtime {
     rd_kafka_t *consumer, *producer, *rules_consumer, *applied_consumer;
     rd_kafka_queue_t *consumer_queue, *producer_queue, *rules_queue, *applied_queue;
     wake consumer_wake, producer_wake, rules_wake, applied_wake;
-    int applied_out; /* index of hs.applied-rules.v1 in `outputs` (a service with rules), else -1 */
     uv_timer_t commit_timer;
     uv_signal_t sigterm, sigint;
     uv_async_t stop_request; /* hs_runtime_stop(), from any thread */
@@ -316,6 +315,7 @@ typedef struct runtime {
     uv_thread_t loop_thread;
 
     txn_state txn;
+    int applied_out;   /* index of hs.applied-rules.v1 in `outputs` (a service with rules), else -1 */
     long txn_records;  /* live records consumed into the open (while committing: the next) transaction */
     bool next_txn;     /* while committing: the next transaction has records */
     bool commit_due;   /* while committing: the commit timer fired */
@@ -1854,7 +1854,8 @@ static void rules_work_finish(runtime *rt, part_state *ps)
 static void on_rules_work(uv_idle_t *handle)
 {
     runtime *rt = handle->data;
-    if (rt->txn == TXN_RECOVERING) { /* nothing can be emitted; the rewind that ends it starts the work again */
+    if (rt->txn ==
+        TXN_RECOVERING) { /* nothing can be emitted; the rewind that ends it starts the work again */
         uv_idle_stop(&rt->rules_work);
         rt->rules_work_active = false;
         return;
