@@ -79,6 +79,30 @@ static void *service_main(void *arg)
 }
 
 /* A loopback port nothing listens on now (the service binds it right after). */
+static int free_port(void);
+
+/* Runs the service on a thread against the kit's broker, in the group `name`-<pid> (NULL: the one in
+ * run->group already), its HTTP endpoint on a free port, which it returns. */
+static int service_start(service_run *run, hs_testkit *kit, const char *name)
+{
+    snprintf(run->bootstrap, sizeof run->bootstrap, "%s", hs_testkit_bootstrap(kit));
+    if (name)
+        snprintf(run->group, sizeof run->group, "%s-%d", name, (int)getpid());
+    int port = free_port();
+    snprintf(run->http_addr, sizeof run->http_addr, "127.0.0.1:%d", port);
+    assert_int_equal(pthread_create(&run->thread, NULL, service_main, run), 0);
+    return port;
+}
+
+/* Stops it (exit 0 expected) and the kit's broker. */
+static void service_stop(service_run *run, hs_testkit *kit)
+{
+    hs_runtime_stop();
+    pthread_join(run->thread, NULL);
+    assert_int_equal(run->exit_status, HS_EXIT_OK);
+    hs_testkit_free(kit);
+}
+
 static int free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -157,11 +181,7 @@ static void test_probes_answer_while_the_loop_is_blocked(void **state)
     hs_testkit *kit = hs_testkit_new();
     assert_non_null(kit);
     service_run run = {0};
-    snprintf(run.bootstrap, sizeof run.bootstrap, "%s", hs_testkit_bootstrap(kit));
-    snprintf(run.group, sizeof run.group, "hs-blocked-loop-%d", (int)getpid());
-    int port = free_port();
-    snprintf(run.http_addr, sizeof run.http_addr, "127.0.0.1:%d", port);
-    assert_int_equal(pthread_create(&run.thread, NULL, service_main, &run), 0);
+    int port = service_start(&run, kit, "hs-blocked-loop");
     assert_true(wait_status(port, "/readyz", 200, 60));
 
     publish_fact(kit, BLOCKING_VALUE);
@@ -196,10 +216,7 @@ static void test_probes_answer_while_the_loop_is_blocked(void **state)
     /* Unblocked, the service is ready again. */
     assert_true(wait_status(port, "/readyz", 200, 60));
 
-    hs_runtime_stop();
-    pthread_join(run.thread, NULL);
-    assert_int_equal(run.exit_status, HS_EXIT_OK);
-    hs_testkit_free(kit);
+    service_stop(&run, kit);
 }
 
 static void test_slow_committed_offsets_do_not_block_the_loop(void **state)
@@ -208,7 +225,6 @@ static void test_slow_committed_offsets_do_not_block_the_loop(void **state)
     hs_testkit *kit = hs_testkit_new();
     assert_non_null(kit);
     service_run run = {0};
-    snprintf(run.bootstrap, sizeof run.bootstrap, "%s", hs_testkit_bootstrap(kit));
     snprintf(run.group, sizeof run.group, "hs-slow-offsets-%d", (int)getpid());
     rd_kafka_mock_coordinator_set(hs_testkit_cluster(kit), "group", run.group, 1);
     rd_kafka_resp_err_t loading = RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS;
@@ -216,10 +232,8 @@ static void test_slow_committed_offsets_do_not_block_the_loop(void **state)
                                                                   loading, 2500, loading, 2500, loading, 2500,
                                                                   loading, 2500),
                      RD_KAFKA_RESP_ERR_NO_ERROR);
-    int port = free_port();
-    snprintf(run.http_addr, sizeof run.http_addr, "127.0.0.1:%d", port);
     double started = now_seconds();
-    assert_int_equal(pthread_create(&run.thread, NULL, service_main, &run), 0);
+    int port = service_start(&run, kit, NULL);
 
     char body[65536];
     int answered = 0, reading = 0, blocked = 0, ready = 0;
@@ -249,10 +263,7 @@ static void test_slow_committed_offsets_do_not_block_the_loop(void **state)
     assert_int_equal(blocked, 0);
     assert_true(slowest < 1.0);
 
-    hs_runtime_stop();
-    pthread_join(run.thread, NULL);
-    assert_int_equal(run.exit_status, HS_EXIT_OK);
-    hs_testkit_free(kit);
+    service_stop(&run, kit);
 }
 
 static void test_dead_letter_during_a_slow_commit_does_not_block_the_loop(void **state)
@@ -261,11 +272,7 @@ static void test_dead_letter_during_a_slow_commit_does_not_block_the_loop(void *
     hs_testkit *kit = hs_testkit_new();
     assert_non_null(kit);
     service_run run = {0};
-    snprintf(run.bootstrap, sizeof run.bootstrap, "%s", hs_testkit_bootstrap(kit));
-    snprintf(run.group, sizeof run.group, "hs-slow-commit-%d", (int)getpid());
-    int port = free_port();
-    snprintf(run.http_addr, sizeof run.http_addr, "127.0.0.1:%d", port);
-    assert_int_equal(pthread_create(&run.thread, NULL, service_main, &run), 0);
+    int port = service_start(&run, kit, "hs-slow-commit");
     assert_true(wait_status(port, "/readyz", 200, 60));
 
     rd_kafka_resp_err_t loading = RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS;
@@ -304,10 +311,7 @@ static void test_dead_letter_during_a_slow_commit_does_not_block_the_loop(void *
     assert_true(slowest < 1.5);
     assert_true(wait_status(port, "/readyz", 200, 30));
 
-    hs_runtime_stop();
-    pthread_join(run.thread, NULL);
-    assert_int_equal(run.exit_status, HS_EXIT_OK);
-    hs_testkit_free(kit);
+    service_stop(&run, kit);
 }
 
 static void test_rules_unreadable_for_longer_than_30_s_do_not_end_the_service(void **state)
@@ -324,12 +328,8 @@ static void test_rules_unreadable_for_longer_than_30_s_do_not_end_the_service(vo
                                                                   e, 3000, e, 3000, e, 3000, e, 3000),
                      RD_KAFKA_RESP_ERR_NO_ERROR);
     service_run run = {0};
-    snprintf(run.bootstrap, sizeof run.bootstrap, "%s", hs_testkit_bootstrap(kit));
-    snprintf(run.group, sizeof run.group, "hs-rules-wait-%d", (int)getpid());
-    int port = free_port();
-    snprintf(run.http_addr, sizeof run.http_addr, "127.0.0.1:%d", port);
     double started = now_seconds();
-    assert_int_equal(pthread_create(&run.thread, NULL, service_main, &run), 0);
+    int port = service_start(&run, kit, "hs-rules-wait");
     char body[65536];
     int said_why = 0, ready = 0;
     while (now_seconds() - started < 90 && !ready) {
@@ -344,10 +344,7 @@ static void test_rules_unreadable_for_longer_than_30_s_do_not_end_the_service(vo
     assert_true(now_seconds() - started > 30); /* it did wait beyond the old 30 s */
     assert_true(said_why > 0);
 
-    hs_runtime_stop();
-    pthread_join(run.thread, NULL);
-    assert_int_equal(run.exit_status, HS_EXIT_OK);
-    hs_testkit_free(kit);
+    service_stop(&run, kit);
 }
 
 int main(int argc, char **argv)

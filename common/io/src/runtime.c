@@ -431,6 +431,8 @@ static void applied_load_start(runtime *rt, part_state *ps);
 static void applied_read_start(runtime *rt);
 static void inputs_pause(runtime *rt, const part_state *ps, bool pause);
 static void drain_wake(wake *w);
+static void serve_sliced(runtime *rt, rd_kafka_t *consumer, wake *w,
+                         void (*on_message)(runtime *rt, const rd_kafka_message_t *msg));
 static void dead_letter_produce(runtime *rt, const char *topic, int32_t source_partition,
                                 int64_t source_offset, const void *key, size_t key_len, const void *value,
                                 size_t value_len, hs_err code, const char *reason);
@@ -1639,29 +1641,23 @@ static void applied_read_done(runtime *rt)
             applied_loaded(rt, rt->parts[p]);
 }
 
+/* One record or event of hs.applied-rules.v1. */
+static void applied_message(runtime *rt, const rd_kafka_message_t *msg)
+{
+    if (!msg->err)
+        applied_record(rt, msg);
+    else if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        applied_read_done(rt);
+    else
+        hs_log(HS_LOG_WARN, "reading the applied rules (does hs.applied-rules.v1 exist? hsctl topics create)",
+               "{s:s}", "error", rd_kafka_message_errstr(msg));
+}
+
 /* hs.applied-rules.v1, read on the loop in slices like the rules. */
 static void on_applied_wake(uv_poll_t *handle, int status, int events)
 {
     runtime *rt = handle->data;
-    drain_wake(&rt->applied_wake);
-    uint64_t started = now_ns();
-    while (!rt->stopping) {
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(rt->applied_consumer, 0);
-        if (!msg)
-            return;
-        if (!msg->err)
-            applied_record(rt, msg);
-        else if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            applied_read_done(rt);
-        else
-            hs_log(HS_LOG_WARN,
-                   "reading the applied rules (does hs.applied-rules.v1 exist? hsctl topics create)", "{s:s}",
-                   "error", rd_kafka_message_errstr(msg));
-        rd_kafka_message_destroy(msg);
-        if (now_ns() - started >= RULES_SLICE_NS)
-            break;
-    }
-    poke(&rt->applied_wake);
+    serve_sliced(rt, rt->applied_consumer, &rt->applied_wake, applied_message);
 }
 
 static void rules_work_start(runtime *rt, part_state *ps, int work);
@@ -2572,29 +2568,43 @@ static void process_rule(runtime *rt, const rd_kafka_message_t *msg, bool loadin
         protobuf_c_message_free_unpacked(&rule->base, NULL);
 }
 
+/* One record or event of hs.rules.v1. */
+static void rules_message(runtime *rt, const rd_kafka_message_t *msg)
+{
+    if (!msg->err)
+        process_rule(rt, msg, !rt->rules_loaded);
+    else if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && !rt->rules_loaded)
+        rules_load_done(rt);
+    else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        hs_log(HS_LOG_WARN, "reading the rules", "{s:s}", "error", rd_kafka_message_errstr(msg));
+}
+
 /* Rule changes, one time slice per loop turn: a change is applied to every partition at once, but the turn
  * ends once RULES_SLICE_NS have gone, so that a batch of thousands of changes (a large rules file) leaves
  * the loop free between slices for facts, commits and the HTTP endpoint. */
 static void on_rules_wake(uv_poll_t *handle, int status, int events)
 {
     runtime *rt = handle->data;
-    drain_wake(&rt->rules_wake);
+    serve_sliced(rt, rt->rules_consumer, &rt->rules_wake, rules_message);
+}
+
+/* Serves a consumer of the loop's own (the rules, the applied rules): each record or event to `on_message`,
+ * for at most RULES_SLICE_NS per turn; when more may be queued, it comes back after the loop's turn. */
+static void serve_sliced(runtime *rt, rd_kafka_t *consumer, wake *w,
+                         void (*on_message)(runtime *rt, const rd_kafka_message_t *msg))
+{
+    drain_wake(w);
     uint64_t started = now_ns();
     while (!rt->stopping) {
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(rt->rules_consumer, 0);
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(consumer, 0);
         if (!msg)
             return;
-        if (!msg->err)
-            process_rule(rt, msg, !rt->rules_loaded);
-        else if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && !rt->rules_loaded)
-            rules_load_done(rt);
-        else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            hs_log(HS_LOG_WARN, "reading the rules", "{s:s}", "error", rd_kafka_message_errstr(msg));
+        on_message(rt, msg);
         rd_kafka_message_destroy(msg);
         if (now_ns() - started >= RULES_SLICE_NS)
             break;
     }
-    poke(&rt->rules_wake);
+    poke(w);
 }
 
 /* Subscribes to the input topics: at once for a service without rules, else once the rules are read. */
