@@ -1,19 +1,18 @@
-/* The alertmanager sink's I/O (sink.h). One libuv loop drives everything: a plain Kafka consumer that reads
- * every partition of hs.alerts.v1 from the beginning (no group offsets: the table is rebuilt on every
- * start), the table of alerts by fingerprint, and one delivery state per Alertmanager whose POSTs run on
- * libcurl's multi interface (curl_multi_socket_action, sockets watched by uv_poll_t, curl's timeout by a
- * uv_timer_t). /metrics and the probes are served by hs_http's own thread, which reads only the metrics
- * registry and the `ready` flag. Each POST carries every alert Alertmanager should hold: the FIRING ones,
- * with endsAt a few resend intervals ahead, and the RESOLVED ones until each Alertmanager has accepted them
- * `resolved-sends` times. A failed POST is retried with capped exponential back-off; the Alertmanagers do not
- * wait for each other. Delivery is at least once: see README.md, "At least once".
+/* The alertmanager sink's I/O (sink.h). One libuv loop drives everything: an hs_reader (hs/reader.h) that
+ * reads every partition of hs.alerts.v1 from the beginning (no group offsets: the table is rebuilt on every
+ * start; a broker not up yet delays the rebuild, never the start), the table of alerts by fingerprint, and
+ * one delivery state per Alertmanager whose POSTs run on libcurl's multi interface (curl_multi_socket_action,
+ * sockets watched by uv_poll_t, curl's timeout by a uv_timer_t). /metrics and the probes are served by
+ * hs_http's own thread, which reads only the metrics registry, the `ready` flag and the reader's reason for
+ * not being ready. Each POST carries every alert Alertmanager should hold: the FIRING ones, with endsAt a few
+ * resend intervals ahead, and the RESOLVED ones until each Alertmanager has accepted them `resolved-sends`
+ * times. A failed POST is retried with capped exponential back-off; the Alertmanagers do not wait for each
+ * other. Delivery is at least once: see README.md, "At least once".
  */
 #include "sink.h"
 
 #include <curl/curl.h>
-#include <errno.h>
 #include <stdatomic.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,16 +28,15 @@
 #include "hs/log.h"
 #include "hs/metrics.h"
 #include "hs/process.h"
+#include "hs/reader.h"
 #include "hs/runtime.h"
 #include "hs/table.h"
 #include "hs/validate.h"
 
 #define MAX_TARGETS    8
-#define POLL_BATCH     2000              /* records per wake-up before the loop gets a turn */
 #define FIRING_RESENDS 4                 /* a FIRING alert's endsAt is this many resend intervals ahead */
 #define BACKOFF_FIRST  250               /* ms: the first retry of a failed POST */
 #define RESPONSE_KEEP  512               /* bytes of an Alertmanager's answer kept for the log */
-#define METADATA_WAIT  30000             /* ms to learn the partitions of hs.alerts.v1 */
 #define ENTRY_KEY_MAX  (HS_KEY_MAX + 24) /* a key of `alerts` or of `retired` */
 
 const hs_option sink_options[] = {
@@ -154,22 +152,19 @@ struct sink {
     uv_loop_t loop;
     uv_signal_t sigterm, sigint;
     uv_timer_t resend, curl_timer;
-    uv_poll_t kafka_poll;
-    int kafka_fds[2];
-    rd_kafka_t *consumer;
-    rd_kafka_queue_t *queue;
-    int partitions;
-    bool *eof;         /* per partition: read to its end once */
-    atomic_bool ready; /* written on the loop, read by the HTTP thread */
+    hs_reader *reader; /* hs.alerts.v1, read whole into the loop; set before the HTTP thread starts */
+    atomic_bool ready; /* the table is rebuilt; written on the loop, read by the HTTP thread */
     bool stopping;
-    hs_table alerts;  /* fingerprint -> sink_alert *: the table of hs.alerts.v1 */
-    hs_table retired; /* "fingerprint~N" -> sink_alert *: alerts replaced under other labels, to resolve */
+    bool batch_changed; /* a record of the reader's current batch changed the table */
+    int exit_code;      /* HS_EXIT_FATAL when the loop stopped on an error after the start */
+    hs_table alerts;    /* fingerprint -> sink_alert *: the table of hs.alerts.v1 */
+    hs_table retired;   /* "fingerprint~N" -> sink_alert *: alerts replaced under other labels, to resolve */
     uint64_t retired_seq;
     CURLM *multi;
     target targets[MAX_TARGETS];
     int target_count;
-    int64_t resend_ms, retry_max_ms;
     int resolved_sends;
+    int64_t resend_ms, retry_max_ms;
     hs_metrics *metrics;
     hs_http *http;
     hs_counter *rejected;
@@ -240,6 +235,24 @@ static bool any_due(const sink *s, const sink_alert *a)
     return false;
 }
 
+/* Moves the alert `old`, held under `key`, from the table to `retired`, to be sent RESOLVED `resolved-sends`
+ * times: FIRING, it is resolved now (its ends_at is empty, as a FIRING alert's is: the mapping ends it now);
+ * RESOLVED and not yet delivered, it is delivered. Out of memory, it is dropped (Alertmanager lets it expire
+ * at its endsAt). */
+static void retire(sink *s, const char *key, sink_alert *old)
+{
+    if (am_map_is_firing(old->alert)) {
+        old->alert->state = HEALTHSIGNALS__V1__ALERT_STATE__RESOLVED;
+        memset(old->resolved_sent, 0, sizeof old->resolved_sent);
+    }
+    char retired_key[ENTRY_KEY_MAX];
+    snprintf(retired_key, sizeof retired_key, "%s~%llu", key, (unsigned long long)++s->retired_seq);
+    if (table_put_alert(&s->retired, retired_key, old))
+        hs_table_delete(&s->alerts, key); /* the entry, not the alert: it lives on in `retired` */
+    else
+        alert_delete(&s->alerts, key);
+}
+
 /* The alert held under `key` is replaced by `next` under other labels (its rule's labels or severity
  * changed). Alertmanager knows alerts by their labels, so the old one is kept apart and sent RESOLVED
  * `resolved-sends` times: FIRING, it is resolved now; RESOLVED and not yet delivered, it is delivered. The
@@ -250,15 +263,25 @@ static void retire_if_relabelled(sink *s, const char *key, const Healthsignals__
     sink_alert *old = alert_get(&s->alerts, key);
     if (!old || history || hs_alert_same_labels(old->alert, next) || !any_due(s, old))
         return;
-    if (am_map_is_firing(old->alert)) {
-        /* Its ends_at is empty, as a FIRING alert's is: the mapping ends it now. */
-        old->alert->state = HEALTHSIGNALS__V1__ALERT_STATE__RESOLVED;
-        memset(old->resolved_sent, 0, sizeof old->resolved_sent);
+    retire(s, key, old);
+}
+
+/* A tombstone for `key`: the alert is gone from hs.alerts.v1 (its rule deleted, or the key removed by hand).
+ * Alertmanager still holds it while its endsAt lies ahead, so it is retired like an alert replaced under
+ * other labels: a FIRING one resolved there now, a RESOLVED one not yet delivered still delivered. A
+ * tombstone from the rebuild older than a FIRING alert's endsAt reaches needs nothing sent: every
+ * Alertmanager has let the alert expire by itself. Returns whether the table changed. */
+static bool delete_alert(sink *s, const char *key, bool history)
+{
+    sink_alert *old = alert_get(&s->alerts, key);
+    if (!old)
+        return false;
+    if (history || !any_due(s, old)) {
+        alert_delete(&s->alerts, key);
+        return true;
     }
-    char retired_key[ENTRY_KEY_MAX];
-    snprintf(retired_key, sizeof retired_key, "%s~%llu", key, (unsigned long long)++s->retired_seq);
-    if (table_put_alert(&s->retired, retired_key, old))
-        hs_table_delete(&s->alerts, key); /* the entry, not the alert: it lives on in `retired` */
+    retire(s, key, old);
+    return true;
 }
 
 /* The table's gauges, on the loop (the HTTP thread only renders them). */
@@ -312,11 +335,11 @@ static bool apply_record(sink *s, const rd_kafka_message_t *msg)
     }
     memcpy(key, msg->key, msg->key_len);
     key[msg->key_len] = '\0';
-    if (!msg->payload) {
-        bool held = alert_get(&s->alerts, key) != NULL;
-        alert_delete(&s->alerts, key);
-        return held;
-    }
+    rd_kafka_timestamp_type_t type;
+    int64_t record_ms = rd_kafka_message_timestamp(msg, &type);
+    bool history = !s->ready && record_ms >= 0 && now_ms() - record_ms > FIRING_RESENDS * s->resend_ms;
+    if (!msg->payload)
+        return delete_alert(s, key, history);
     Healthsignals__V1__Alert *alert = (Healthsignals__V1__Alert *)protobuf_c_message_unpack(
         &healthsignals__v1__alert__descriptor, NULL, msg->len, msg->payload);
     hs_error error = {0};
@@ -335,9 +358,6 @@ static bool apply_record(sink *s, const rd_kafka_message_t *msg)
         return false;
     }
     a->alert = alert;
-    rd_kafka_timestamp_type_t type;
-    int64_t record_ms = rd_kafka_message_timestamp(msg, &type);
-    bool history = !s->ready && record_ms >= 0 && now_ms() - record_ms > FIRING_RESENDS * s->resend_ms;
     for (int t = 0; t < MAX_TARGETS; t++)
         a->resolved_sent[t] = history ? s->resolved_sends : 0;
     retire_if_relabelled(s, key, alert, history);
@@ -623,23 +643,28 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *ctx)
     return 0;
 }
 
-/* --- Kafka -----------------------------------------------------------------------------------------------
+/* --- Kafka (hs/reader.h: every partition of hs.alerts.v1 from the beginning, on the loop)
+ * -------------------
  */
 
-static void kafka_poke(sink *s)
+static void on_batch_begin(void *ctx)
 {
-    ssize_t n = write(s->kafka_fds[1], "1", 1);
-    (void)n; /* a full pipe already means "awake" */
+    sink *s = ctx;
+    s->batch_changed = false;
 }
 
-static void on_partition_eof(sink *s, const rd_kafka_message_t *msg)
+static void on_record(void *ctx, const rd_kafka_message_t *msg)
 {
-    if (s->ready || msg->partition < 0 || msg->partition >= s->partitions)
-        return;
-    s->eof[msg->partition] = true;
-    for (int p = 0; p < s->partitions; p++)
-        if (!s->eof[p])
-            return;
+    sink *s = ctx;
+    hs_log(HS_LOG_DEBUG, "alert record", "{s:i, s:I, s:b, s:b}", "partition", (int)msg->partition, "offset",
+           (json_int_t)msg->offset, "deletion", msg->payload == NULL, "live", s->ready);
+    s->batch_changed |= apply_record(s, msg);
+}
+
+/* The table is rebuilt: from now on it is sent. */
+static void on_caught_up(void *ctx)
+{
+    sink *s = ctx;
     atomic_store(&s->ready, true);
     update_table_gauges(s);
     hs_log(HS_LOG_INFO, "alerts table rebuilt", "{s:i}", "alerts", (int)s->alerts.count);
@@ -647,109 +672,29 @@ static void on_partition_eof(sink *s, const rd_kafka_message_t *msg)
     flush_all(s);
 }
 
-static void on_kafka_ready(uv_poll_t *poll, int status, int events)
+static void on_batch_end(void *ctx)
 {
-    (void)status;
-    (void)events;
-    sink *s = poll->data;
-    char buf[64];
-    while (read(s->kafka_fds[0], buf, sizeof buf) > 0)
-        ;
-    bool changed = false;
-    for (int n = 0; n < POLL_BATCH && !s->stopping; n++) {
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(s->consumer, 0);
-        if (!msg)
-            break;
-        hs_log(HS_LOG_DEBUG, "alert record", "{s:i, s:I, s:b, s:b, s:s}", "partition", (int)msg->partition,
-               "offset", (json_int_t)msg->offset, "deletion", msg->payload == NULL, "live", s->ready, "err",
-               msg->err ? rd_kafka_err2name(msg->err) : "");
-        if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            on_partition_eof(s, msg);
-        else if (msg->err)
-            hs_log(HS_LOG_WARN, "consumer error", "{s:s}", "error", rd_kafka_message_errstr(msg));
-        else
-            changed |= apply_record(s, msg);
-        rd_kafka_message_destroy(msg);
-        if (n == POLL_BATCH - 1)
-            kafka_poke(s); /* more may be queued: come back after the loop has had its turn */
-    }
-    if (changed && s->ready) {
+    sink *s = ctx;
+    if (s->batch_changed && s->ready && !s->stopping) {
         update_table_gauges(s);
         mark_all_dirty(s);
         flush_all(s);
     }
 }
 
-/* The number of partitions of hs.alerts.v1, from the cluster's metadata; 0 with `error` set. */
-static int alerts_partitions(rd_kafka_t *rk, hs_error *error)
+static void on_reader_fatal(void *ctx, const hs_error *error)
 {
-    rd_kafka_topic_t *topic = rd_kafka_topic_new(rk, HS_TOPIC_ALERTS, NULL);
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, topic, &md, METADATA_WAIT);
-    int partitions = 0;
-    if (err)
-        hs_error_set(error, HS_ERR_KAFKA, "cannot read the metadata of %s: %s", HS_TOPIC_ALERTS,
-                     rd_kafka_err2str(err));
-    else if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0)
-        hs_error_set(error, HS_ERR_KAFKA, "%s: %s (hsctl topics create)", HS_TOPIC_ALERTS,
-                     md->topic_cnt == 1 && md->topics[0].err ? rd_kafka_err2str(md->topics[0].err)
-                                                             : "no partitions");
-    else
-        partitions = md->topics[0].partition_cnt;
-    if (md)
-        rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_destroy(topic);
-    return partitions;
+    sink *s = ctx;
+    hs_log(HS_LOG_ERROR, "stopping", "{s:s}", "error", error->message);
+    s->exit_code = HS_EXIT_FATAL;
+    uv_stop(&s->loop);
 }
 
-static hs_err start_kafka(sink *s, hs_error *error)
-{
-    rd_kafka_conf_t *conf = hs_kafka_conf_new(hs_config_string(s->config, "bootstrap-servers"), error);
-    if (!conf)
-        return error->code;
-    /* No group offsets are ever committed: the group id only names the client to the brokers. */
-    const char *props[] = {
-        "group.id", "hs-alertmanager-sink", "enable.auto.commit", "false",     "enable.partition.eof",
-        "true",     "isolation.level",      "read_committed",     "client.id", "hs-alertmanager-sink",
-        NULL};
-    for (const char *const *p = props; *p; p += 2)
-        if (hs_kafka_conf_set(conf, p[0], p[1], error) != HS_OK) {
-            rd_kafka_conf_destroy(conf);
-            return error->code;
-        }
-    char errstr[512];
-    s->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (!s->consumer) {
-        rd_kafka_conf_destroy(conf);
-        return hs_error_set(error, HS_ERR_CONFIG, "%s", errstr);
-    }
-    rd_kafka_poll_set_consumer(s->consumer);
-    s->partitions = alerts_partitions(s->consumer, error);
-    if (s->partitions == 0)
-        return error->code;
-    s->eof = calloc((size_t)s->partitions, sizeof *s->eof);
-    rd_kafka_topic_partition_list_t *all = rd_kafka_topic_partition_list_new(s->partitions);
-    if (!s->eof || !all)
-        return hs_error_set(error, HS_ERR_NOMEM, "out of memory");
-    for (int p = 0; p < s->partitions; p++)
-        rd_kafka_topic_partition_list_add(all, HS_TOPIC_ALERTS, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_assign(s->consumer, all);
-    rd_kafka_topic_partition_list_destroy(all);
-
-    if (pipe(s->kafka_fds) != 0)
-        return hs_error_set(error, HS_ERR_IO, "pipe: %s", strerror(errno));
-    for (int k = 0; k < 2; k++) {
-        fcntl(s->kafka_fds[k], F_SETFL, fcntl(s->kafka_fds[k], F_GETFL) | O_NONBLOCK);
-        fcntl(s->kafka_fds[k], F_SETFD, FD_CLOEXEC);
-    }
-    s->queue = rd_kafka_queue_get_consumer(s->consumer);
-    rd_kafka_queue_io_event_enable(s->queue, s->kafka_fds[1], "1", 1);
-    uv_poll_init(&s->loop, &s->kafka_poll, s->kafka_fds[0]);
-    s->kafka_poll.data = s;
-    uv_poll_start(&s->kafka_poll, UV_READABLE, on_kafka_ready);
-    kafka_poke(s); /* serve whatever is already queued */
-    return HS_OK;
-}
+static const hs_reader_callbacks reader_callbacks = {.record = on_record,
+                                                     .batch_begin = on_batch_begin,
+                                                     .batch_end = on_batch_end,
+                                                     .caught_up = on_caught_up,
+                                                     .fatal = on_reader_fatal};
 
 /* --- targets, metrics, HTTP, signals ---------------------------------------------------------------------
  */
@@ -840,8 +785,15 @@ static void on_http(void *ctx, const char *path, hs_http_response *out)
         out->body = strdup("ok\n");
     } else if (strcmp(path, "/readyz") == 0) {
         bool ready = atomic_load(&s->ready);
+        const char *why =
+            hs_reader_not_ready(s->reader); /* "broker unreachable", "reading the topics", ... */
         out->status = ready ? 200 : 503;
-        out->body = strdup(ready ? "ready\n" : "rebuilding the alerts table\n");
+        char body[160];
+        snprintf(body, sizeof body, "%s%s\n", ready ? "" : "not ready: ",
+                 ready ? "ready"
+                 : why ? why
+                       : "rebuilding the alerts table");
+        out->body = strdup(body);
     } else {
         out->status = 404;
         out->body = strdup("not found: try /metrics, /healthz or /readyz\n");
@@ -896,11 +848,14 @@ static hs_err start(sink *s, hs_error *error)
     curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s);
     uv_timer_init(&s->loop, &s->curl_timer);
     s->curl_timer.data = s;
+    /* Before the HTTP thread, which reads s->reader; a broker not up yet delays the rebuild, not this. */
+    static const char *const topics[] = {HS_TOPIC_ALERTS};
+    if (hs_reader_start(&s->loop, hs_config_string(s->config, "bootstrap-servers"), "hs-alertmanager-sink",
+                        topics, 1, &reader_callbacks, s, &s->reader, error) != HS_OK)
+        return error->code;
     if (hs_http_start(hs_config_string(s->config, "http-addr"), NULL, on_http, s, &s->http, error) != HS_OK)
         return error->code;
     hs_log(HS_LOG_INFO, "http endpoint listening", "{s:i}", "port", hs_http_port(s->http));
-    if (start_kafka(s, error) != HS_OK)
-        return error->code;
     uv_timer_init(&s->loop, &s->resend);
     s->resend.data = s;
     uv_timer_start(&s->resend, on_resend, (uint64_t)s->resend_ms, (uint64_t)s->resend_ms);
@@ -930,17 +885,10 @@ static void stop(sink *s)
     s->multi = NULL;
     if (s->http)
         hs_http_stop(s->http);
+    hs_reader_close(s->reader);
     uv_walk(&s->loop, close_handle, NULL);
-    uv_run(&s->loop, UV_RUN_DEFAULT);
-    if (s->queue)
-        rd_kafka_queue_destroy(s->queue);
-    if (s->consumer) {
-        rd_kafka_consumer_close(s->consumer);
-        rd_kafka_destroy(s->consumer);
-    }
-    for (int k = 0; k < 2; k++)
-        if (s->kafka_fds[k] > 0)
-            close(s->kafka_fds[k]);
+    uv_run(&s->loop, UV_RUN_DEFAULT); /* an attempt to reach the broker in flight finishes first (<= 5 s) */
+    hs_reader_free(s->reader);
     hs_table *tables[] = {&s->alerts, &s->retired};
     for (size_t k = 0; k < 2; k++) {
         size_t cursor = 0;
@@ -951,14 +899,13 @@ static void stop(sink *s)
         }
         hs_table_free(tables[k]);
     }
-    free(s->eof);
     hs_metrics_free(s->metrics);
 }
 
 int sink_run(const hs_config *config)
 {
     static sink s; /* static: the loop's handles point into it */
-    s = (sink){.config = config, .kafka_fds = {-1, -1}};
+    s = (sink){.config = config};
     s.resend_ms = hs_config_duration_ms(config, "resend-interval");
     s.retry_max_ms = hs_config_duration_ms(config, "retry-max");
     if (s.retry_max_ms > s.resend_ms) /* a recovered Alertmanager hears from us within one interval */
@@ -978,6 +925,7 @@ int sink_run(const hs_config *config)
         hs_log(HS_LOG_INFO, "running", "{s:i, s:I}", "alertmanagers", s.target_count, "resend_interval_ms",
                (json_int_t)s.resend_ms);
         uv_run(&s.loop, UV_RUN_DEFAULT);
+        exit_code = s.exit_code;
     }
     stop(&s);
     uv_loop_close(&s.loop);

@@ -26,6 +26,7 @@ echo "ok: Tabel 8 Midtjylland 2023Q2 = 61 shown"
 # The akutplan targets (deploy/rules/akutplan.json): Midtjylland 61 % misses the national udredningsret target
 # of 79 % in 2023Q2 and fires — shown in the stream and in the closing list of alerts.
 expect "applying the akutplan targets"
+expect "as Prometheus metrics (services/exporter) — try: curl -s 127.0.0.1:"
 grep -E '^[0-9a-f]{16} +fingerprint=[0-9a-f]{16} state=FIRING .*rule=akutplan.udredningsret.somatik.national-baseline .*scope.code=1082 .*period=2023Q2 value=61 threshold=79' "$out" >/dev/null ||
   { echo "FAIL: the Midtjylland udredningsret alert does not fire in the stream"; cat "$out"; exit 1; }
 grep -E '^ +FIRING +akutplan.udredningsret.somatik.national-baseline +Midtjylland +2023Q2: 61 against 79$' "$out" >/dev/null ||

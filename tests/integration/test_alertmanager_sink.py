@@ -9,7 +9,9 @@ sink with a 1 s resend interval and basic auth. What Alertmanager receives is ch
 - once RESOLVED it is sent with its own endsAt exactly `resolved-sends` (3) times, then no more, while the
   other alerts keep being re-sent;
 - POSTs answered 500 are retried (and counted) until accepted;
-- a tombstone stops the resends of its alert;
+- a tombstone resolves its alert: sent with endsAt now `resolved-sends` times, then no more;
+- started while no broker answers, the sink stays up, /readyz says "not ready: broker unreachable", and once
+  the broker is reachable it rebuilds the table and sends the alerts;
 - restarted, the sink sends every FIRING alert again, and not the alert that resolved long before;
 - over https, the certificate is verified with --tls-ca-file (refused without it) and a bearer token sent.
 
@@ -18,6 +20,7 @@ usage: test_alertmanager_sink.py SINK HSCTL
 import base64
 import json
 import os
+import socket
 import ssl
 import subprocess
 import sys
@@ -200,17 +203,29 @@ def main():
     else:
         ok(f"three POSTs answered 500, then retried and accepted: http_error +3, retries {retries:.0f}")
 
-    # --- a tombstone stops the resends -------------------------------------------------------------------
+    # --- a tombstone resolves the alert in Alertmanager: endsAt now, `resolved-sends` times, then no more ------
+    mark = post_count()
     publish(tombstone=FP_B)
+    deleted_at = time.time()
     hstest.wait_for(lambda: sink.metric("hs_alertmanager_alerts") == 1,
                     lambda: f"B still held after its tombstone: {sink.metric('hs_alertmanager_alerts')} alerts",
                     timeout=30)
-    mark = post_count() + 1  # a POST may have been in flight with B
-    time.sleep(3)
-    if any(alert_in(p, FP_B) for p in posts_since(mark)):
-        fail("B re-sent after its tombstone")
+
+    def resolved_b(p):
+        b = alert_in(p, FP_B)
+        return b if b and epoch(b["endsAt"]) <= p[0] + 0.5 else None
+
+    wait_posts(lambda ps: sum(1 for p in ps if resolved_b(p)) >= 3, "B resolved after its tombstone", mark)
+    time.sleep(3)  # three resend intervals more: nothing else is due, so no POST at all is right
+    posts = posts_since(mark)
+    firing_after = [p for p in posts if alert_in(p, FP_B) and not resolved_b(p) and p[0] > deleted_at + 1]
+    resolved = [resolved_b(p) for p in posts if resolved_b(p)]
+    if len(resolved) != 3 or firing_after or not all(deleted_at - 1 <= epoch(b["endsAt"]) for b in resolved):
+        fail(f"tombstone of FIRING B: sent RESOLVED {len(resolved)} times (want 3, endsAt at the deletion), "
+             f"FIRING {len(firing_after)} times after it, over {len(posts)} POSTs")
     else:
-        ok("tombstone: B no longer sent")
+        ok(f"tombstone of FIRING B: sent RESOLVED with endsAt {resolved[0]['endsAt']} exactly 3 times over "
+           f"{len(posts)} POSTs, then no more for 3 s")
 
     # --- restarted: every FIRING alert again, not the old resolution -------------------------------------
     code, _ = sink.stop()
@@ -229,9 +244,41 @@ def main():
     if code != 0:
         fail(f"sink: SIGTERM: exit {code}")
     tls(am_url)
+    broker_late(am_url)
     publish(tombstone=FP_A)
     publish(tombstone=FP_B)
     server.shutdown()
+
+
+def broker_late(am_url):
+    """Started while nothing answers at its bootstrap address (a port a forwarder to the broker opens only 8 s
+    later, after the first metadata attempt has timed out): the sink stays up and not ready, saying why, then
+    rebuilds the table and sends B."""
+    host, port = BOOTSTRAP.split(",")[0].rsplit(":", 1)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        late_port = s.getsockname()[1]
+    sink = hstest.Service.command(
+        [SINK, "--bootstrap-servers", f"127.0.0.1:{late_port}", "--http-addr", "127.0.0.1:0",
+         "--alertmanager-urls", am_url, "--resend-interval", "1s", "--generator-url",
+         "http://example.invalid/{fingerprint}"], "sink-late", work)
+    time.sleep(8)
+    status, body = sink.get("/readyz") if sink.port else (0, "")
+    if sink.proc.poll() is not None or status != 503 or body.strip() != "not ready: broker unreachable":
+        fail(f"no broker at start: exit {sink.proc.poll()}, /readyz {status} {body!r}")
+    else:
+        ok(f"no broker at start: still up after 8 s, /readyz 503 {body.strip()!r}")
+    listener = socket.create_server(("127.0.0.1", late_port))
+    threading.Thread(target=hstest.forward, args=(listener, host, int(port)), daemon=True).start()
+    mark = post_count()
+    opened = time.time()
+    if sink.wait_ready(timeout=60):
+        wait_posts(lambda ps: any(alert_in(p, FP_B) for p in ps), "B sent once the broker was reachable", mark)
+        ok(f"broker reachable: ready and sending {time.time() - opened:.1f} s later")
+    code, _ = sink.stop()
+    if code != 0:
+        fail(f"sink-late: SIGTERM: exit {code}")
+    listener.close()
 
 
 def tls(plain_url):

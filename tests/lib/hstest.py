@@ -5,8 +5,10 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -55,6 +57,27 @@ class Service:
         if self.port is None:
             self.log.seek(0)
             raise SystemExit(f"FAIL: service {name} did not start:\n{self.log.read()[-3000:]}")
+
+    @classmethod
+    def command(cls, argv, name, work, timeout=60):
+        """Any program with an HTTP endpoint (one that is not a runtime service: the alertmanager sink, the
+        exporter), started with `argv` as it is; its port is read from its log, as for a service."""
+        self = cls.__new__(cls)
+        self.log = open(os.path.join(work, f"{name}.log"), "w+")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log)
+        self.name, self.port = name, None
+        deadline = time.time() + timeout
+        while time.time() < deadline and self.port is None and self.proc.poll() is None:
+            self.log.seek(0)
+            m = re.search(r'"msg":"http endpoint listening","port":(\d+)', self.log.read())
+            if m:
+                self.port = int(m.group(1))
+            else:
+                time.sleep(0.05)
+        if self.port is None:
+            self.log.seek(0)
+            raise SystemExit(f"FAIL: {name} did not start:\n{self.log.read()[-3000:]}")
+        return self
 
     def get(self, path):
         try:
@@ -158,3 +181,28 @@ def indicator_fact(indicator, scope, period, value, unit, event_source="test", *
             "unit": unit, **extra}
     return {"specversion": "1.0", "id": "", "source": event_source, "type": "healthsignals.v1.IndicatorObservation",
             "data": data}
+
+
+def forward(listener, host, port):
+    """Forwards every connection accepted on `listener` (a listening socket) to host:port, both ways, until
+    the listener is closed: a broker address that opens later than a process starts (run it in a thread)."""
+    def pipe(a, b):
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        for end in (a, b):
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    while True:
+        try:
+            client, _ = listener.accept()
+        except OSError:
+            return
+        upstream = socket.create_connection((host, port))
+        for a, b in ((client, upstream), (upstream, client)):
+            threading.Thread(target=pipe, args=(a, b), daemon=True).start()

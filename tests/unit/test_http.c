@@ -31,6 +31,7 @@
 #include <cmocka.h>
 
 #include "hs/http.h"
+#include "hs/metrics.h"
 
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define BIG_BYTES    (4u * 1024u * 1024u)
@@ -805,10 +806,38 @@ static void test_stop_closes_every_descriptor(void **state)
     assert_int_equal(open_descriptors(), before);
 }
 
+/* hs_http_serve_probes: what a process with only /metrics and the probes answers (the exporter). */
+static void test_serve_probes_answers_metrics_healthz_and_readyz_with_its_reason(void **state)
+{
+    (void)state;
+    hs_metrics *m = hs_metrics_new();
+    hs_gauge_set(hs_metrics_gauge(m, "hs_x", "X.", NULL), 21);
+    struct {
+        const char *path, *not_ready;
+        int status;
+        const char *body;
+    } cases[] = {
+        {"/metrics", "broker unreachable", 200, "# HELP hs_x X.\n# TYPE hs_x gauge\nhs_x 21\n"},
+        {"/healthz", "broker unreachable", 200, "ok\n"},
+        {"/readyz", "broker unreachable", 503, "not ready: broker unreachable\n"},
+        {"/readyz", NULL, 200, "ready\n"},
+        {"/other", NULL, 404, "not found: try /metrics, /healthz or /readyz\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hs_http_response out = {.status = 200};
+        hs_http_serve_probes(cases[i].path, m, cases[i].not_ready, &out);
+        assert_int_equal(out.status, cases[i].status);
+        assert_string_equal(out.body, cases[i].body);
+        free(out.body);
+    }
+    hs_metrics_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get_returns_the_handlers_body_and_content_type),
+        cmocka_unit_test(test_serve_probes_answers_metrics_healthz_and_readyz_with_its_reason),
         cmocka_unit_test(test_unknown_path_gets_the_handlers_404_and_default_type),
         cmocka_unit_test(test_other_methods_get_405_with_allow_and_skip_the_handler),
         cmocka_unit_test(test_a_body_sent_with_a_get_is_ignored),

@@ -382,6 +382,70 @@ static void test_rendering_on_another_thread_while_the_owner_updates(void **stat
     hs_metrics_free(m);
 }
 
+/* Labels in an array (hs_metrics_gauge_v, hs_metrics_remove_v) find the same series as the _l forms. */
+static void test_array_labels_find_the_series_of_the_list_forms(void **state)
+{
+    hs_metrics *m = hs_metrics_new();
+    const char *labels[] = {"region", "1081", "indicator", "a\"b", NULL};
+    hs_gauge *g = hs_metrics_gauge_v(m, "hs_x", "X.", labels);
+    assert_ptr_equal(g, hs_metrics_gauge_l(m, "hs_x", NULL, "indicator", "a\"b", "region", "1081", NULL));
+    hs_gauge_set(g, 21);
+    assert_renders(m, "# HELP hs_x X.\n# TYPE hs_x gauge\nhs_x{indicator=\"a\\\"b\",region=\"1081\"} 21\n");
+    assert_true(hs_metrics_remove_v(m, "hs_x", labels));
+    assert_false(hs_metrics_remove_v(m, "hs_x", labels));
+    assert_renders(m, "");
+    hs_metrics_free(m);
+}
+
+typedef struct batch_renderer {
+    hs_metrics *m;
+    atomic_bool stop;
+    long renders, torn;
+} batch_renderer;
+
+/* Renders until stopped, counting the renders that do not show exactly one series of "latest". */
+static void *render_batches(void *arg)
+{
+    batch_renderer *r = arg;
+    while (!atomic_load(&r->stop) || r->renders == 0) {
+        char *text = hs_metrics_render(r->m);
+        int series = 0;
+        for (const char *p = text; (p = strstr(p, "\nlatest{")); p++)
+            series++;
+        r->torn += series != 1;
+        r->renders++;
+        free(text);
+    }
+    return NULL;
+}
+
+/* A series replaced by another under hs_metrics_lock — removed first, then its successor added, the order
+ * that would show neither in between — is seen by every render exactly once. */
+static void test_a_batch_under_the_lock_is_rendered_whole(void **state)
+{
+    hs_metrics *m = hs_metrics_new();
+    hs_gauge_set(hs_metrics_gauge_l(m, "latest", "The latest.", "period", "0", NULL), 0);
+    hs_gauge_set(hs_metrics_gauge(m, "before", "Rendered first.", NULL), 1);
+    batch_renderer r = {.m = m};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, render_batches, &r), 0);
+    char period[16];
+    for (int i = 1; i <= 2000; i++) {
+        hs_metrics_lock(m);
+        snprintf(period, sizeof period, "%d", i - 1);
+        assert_true(hs_metrics_remove_l(m, "latest", "period", period, NULL));
+        nanosleep(&(struct timespec){.tv_nsec = 50000}, NULL); /* a gap a render would fall into */
+        snprintf(period, sizeof period, "%d", i);
+        hs_gauge_set(hs_metrics_gauge_l(m, "latest", NULL, "period", period, NULL), i);
+        hs_metrics_unlock(m);
+    }
+    atomic_store(&r.stop, true);
+    pthread_join(thread, NULL);
+    assert_true(r.renders > 0);
+    assert_int_equal(r.torn, 0);
+    hs_metrics_free(m);
+}
+
 static void test_a_mirrored_counter_renders_as_a_counter_with_its_fraction(void **state)
 {
     hs_metrics *m = hs_metrics_new();
@@ -521,6 +585,8 @@ int main(void)
         cmocka_unit_test(test_updates_through_null_do_nothing),
         cmocka_unit_test(test_process_rss_is_known_and_below_its_peak),
         cmocka_unit_test(test_rendering_on_another_thread_while_the_owner_updates),
+        cmocka_unit_test(test_array_labels_find_the_series_of_the_list_forms),
+        cmocka_unit_test(test_a_batch_under_the_lock_is_rendered_whole),
         cmocka_unit_test(test_a_mirrored_counter_renders_as_a_counter_with_its_fraction),
         cmocka_unit_test(test_process_stat_is_parsed_past_a_name_with_parentheses),
         cmocka_unit_test(test_process_metrics_have_the_standard_names_types_and_sane_values),

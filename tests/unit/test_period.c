@@ -411,6 +411,35 @@ static void test_end_rfc3339_is_midnight_after_the_last_day(void **state)
     assert_int_equal(hs_period_end_rfc3339(&zero, buf, sizeof buf), -1);
 }
 
+/* hs_period_unix_bounds: the Unix seconds of the first midnight and of the end that hs_period_end_rfc3339
+ * writes (checked against timegm), for every kind. */
+static void test_unix_bounds_are_the_first_midnight_and_the_end(void **state)
+{
+    (void)state;
+    const struct {
+        const char *period;
+        int64_t start, end;
+    } cases[] = {
+        {"2023Q2", 1680307200, 1688169600},     /* 2023-04-01 .. 2023-07-01 */
+        {"2022Q1", 1640995200, 1648771200},     /* 2022-01-01 .. 2022-04-01 */
+        {"1970", 0, 31536000},                  /* the epoch itself */
+        {"2024-02-29", 1709164800, 1709251200}, /* a leap day */
+        {"2020W53", 1609113600, 1609718400},    /* Monday 28 December 2020 .. Monday 4 January 2021 */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hs_period p = parsed(cases[i].period);
+        int64_t start = -1, end = -1;
+        assert_true(hs_period_unix_bounds(&p, &start, &end));
+        assert_int_equal(start, cases[i].start);
+        assert_int_equal(end, cases[i].end);
+    }
+    hs_period zero = {0};
+    int64_t start = 7, end = 7;
+    assert_false(hs_period_unix_bounds(&zero, &start, &end));
+    assert_int_equal(start, 7);
+    assert_int_equal(end, 7);
+}
+
 /* hs_period_format writes without printf: the text of every period of every kind in years of one to four
  * digits is what printf's "%04d..." makes of it (a day: the date it parses back to), and a short buffer gets
  * what snprintf would put there. */
@@ -489,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_iso_week_is_contained_by_its_days),
         cmocka_unit_test(test_zeroed_struct_is_not_a_period),
         cmocka_unit_test(test_end_rfc3339_is_midnight_after_the_last_day),
+        cmocka_unit_test(test_unix_bounds_are_the_first_midnight_and_the_end),
         cmocka_unit_test(test_format_matches_printf),
     };
     return cmocka_run_group_tests_name("period", tests, NULL, NULL);

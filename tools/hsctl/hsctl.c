@@ -30,6 +30,8 @@ static void usage(FILE *out)
             "  contracts asyncapi            print the AsyncAPI 3.0 document of every topic\n"
             "  dlq list | replay             the dead letters of hs.dlq.v1 by service, error and source\n"
             "                                topic; re-publish them to their source topics after a fix\n"
+            "  export --format openmetrics   the derived tables' history, every period, as OpenMetrics\n"
+            "                                for Prometheus to backfill (promtool tsdb create-blocks-from)\n"
             "\n"
             "Run 'hsctl COMMAND --help' for a command's options.\n"
             "\n"
@@ -216,7 +218,7 @@ int main(int argc, char **argv)
     } commands[] = {
         {"topics", hsctl_topics}, {"publish", hsctl_publish}, {"tail", hsctl_tail},
         {"rules", hsctl_rules},   {"calc", hsctl_calc},       {"contracts", hsctl_contracts},
-        {"dlq", hsctl_dlq},
+        {"dlq", hsctl_dlq},       {"export", hsctl_export},
     };
     const char *name = argv[optind];
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {

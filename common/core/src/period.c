@@ -407,3 +407,15 @@ int hs_period_end_rfc3339(const hs_period *p, char *buf, size_t size)
     month_and_day(year, (int)(end - year_start(year) + 1), &month, &day);
     return snprintf(buf, size, "%04d-%02d-%02dT00:00:00Z", year, month, day);
 }
+
+bool hs_period_unix_bounds(const hs_period *p, int64_t *start, int64_t *end)
+{
+    if (!in_arith_range(p))
+        return false;
+    int64_t first, last;
+    day_span(p, &first, &last);
+    const int64_t epoch = year_start(1970); /* the day number of 1970-01-01 */
+    *start = (first - epoch) * 86400;
+    *end = (last + 1 - epoch) * 86400;
+    return true;
+}

@@ -33,6 +33,7 @@
 #include <uv.h>
 
 #include "hs/log.h"
+#include "hs/metrics.h"
 
 #define HTTP_LISTEN_BACKLOG   128
 #define HTTP_ACCEPT_BATCH     16  /* connections accepted per wake-up before MHD gets a turn */
@@ -590,4 +591,23 @@ void hs_http_stop(hs_http *http)
     uv_loop_close(&http->loop);
     close(http->listen_fd);
     free(http);
+}
+
+void hs_http_serve_probes(const char *path, hs_metrics *metrics, const char *not_ready, hs_http_response *out)
+{
+    if (strcmp(path, "/metrics") == 0) {
+        out->content_type = HS_METRICS_CONTENT_TYPE;
+        out->body = hs_metrics_render(metrics);
+    } else if (strcmp(path, "/healthz") == 0) {
+        out->body = strdup("ok\n");
+    } else if (strcmp(path, "/readyz") == 0) {
+        char body[256];
+        snprintf(body, sizeof body, "%s%s\n", not_ready ? "not ready: " : "",
+                 not_ready ? not_ready : "ready");
+        out->status = not_ready ? 503 : 200;
+        out->body = strdup(body);
+    } else {
+        out->status = 404;
+        out->body = strdup("not found: try /metrics, /healthz or /readyz\n");
+    }
 }

@@ -5,10 +5,11 @@
  * string. Families and series are sorted when rendering, not when created.
  *
  * Threads: the registry's structure (the tables, families, series lists, hooks) is guarded by one mutex,
- * taken by lookups, removals and rendering; values are atomics, updated without the lock — by one writer per
- * series, so a relaxed load and store suffice (no locked instruction on the record path) — and read by the
- * renderer. A histogram's _count is rendered as the sum of its buckets, so that it always equals the +Inf
- * bucket even when an observation lands mid-render.
+ * taken by lookups, removals and rendering, and recursive so that hs_metrics_lock can hold it over a batch;
+ * values are atomics, updated without the lock — by one writer per series, so a relaxed load and store
+ * suffice (no locked instruction on the record path) — and read by the renderer. A histogram's _count is
+ * rendered as the sum of its buckets, so that it always equals the +Inf bucket even when an observation lands
+ * mid-render.
  */
 #include "hs/metrics.h"
 
@@ -291,6 +292,20 @@ static size_t collect_labels(va_list ap, label *out)
     return n;
 }
 
+/* Reads name, value pairs from a NULL-terminated array; returns the count. */
+static size_t collect_labels_v(const char *const *labels, label *out)
+{
+    size_t n = 0;
+    for (; labels && labels[0]; labels += 2) {
+        assert(n < MAX_LABELS && "more than MAX_LABELS labels");
+        if (n == MAX_LABELS)
+            break;
+        const char *value = labels[1] ? labels[1] : "";
+        out[n++] = (label){labels[0], strlen(labels[0]), value, strlen(value), false};
+    }
+    return n;
+}
+
 static int label_name_cmp(const label *a, const label *b)
 {
     size_t n = a->name_len < b->name_len ? a->name_len : b->name_len;
@@ -327,10 +342,8 @@ static bool sort_labels(label *labels, size_t n, metric_kind kind)
     return true;
 }
 
-/* Writes `v` as the exposition format reads it (Go's ParseFloat): NaN, +Inf, -Inf, integers up to 2^53
- * exactly and without exponent, anything else as the shortest %g text that reads back as the same double.
- * `out` holds at least 32 bytes. */
-static void format_double(double v, char *out, size_t size)
+/* hs/metrics.h */
+void hs_metrics_format_value(double v, char *out, size_t size)
 {
     if (isnan(v))
         snprintf(out, size, "NaN");
@@ -383,7 +396,11 @@ hs_metrics *hs_metrics_new(void)
     hs_metrics *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
-    pthread_mutex_init(&m->lock, NULL);
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE); /* hs_metrics_lock holds it over lookups */
+    pthread_mutex_init(&m->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
     hs_table_init(&m->series_by_key);
     hs_table_init(&m->family_by_name);
     return m;
@@ -599,6 +616,13 @@ hs_gauge *hs_metrics_gauge_l(hs_metrics *m, const char *name, const char *help, 
     return s ? &s->u.gauge : NULL;
 }
 
+hs_gauge *hs_metrics_gauge_v(hs_metrics *m, const char *name, const char *help, const char *const *labels)
+{
+    label l[MAX_LABELS];
+    series *s = series_get(m, KIND_GAUGE, name, help, l, collect_labels_v(labels, l), NULL, 0);
+    return s ? &s->u.gauge : NULL;
+}
+
 hs_gauge *hs_metrics_counter_mirror(hs_metrics *m, const char *name, const char *help, const char *labels)
 {
     label l[MAX_LABELS];
@@ -626,6 +650,8 @@ hs_histogram *hs_metrics_histogram_l(hs_metrics *m, const char *name, const char
     return s ? &s->u.histogram : NULL;
 }
 
+static bool remove_series(hs_metrics *m, const char *name, label *l, size_t n);
+
 bool hs_metrics_remove_l(hs_metrics *m, const char *name, ...)
 {
     label l[MAX_LABELS];
@@ -633,6 +659,27 @@ bool hs_metrics_remove_l(hs_metrics *m, const char *name, ...)
     va_start(ap, name);
     size_t n = collect_labels(ap, l);
     va_end(ap);
+    return remove_series(m, name, l, n);
+}
+
+bool hs_metrics_remove_v(hs_metrics *m, const char *name, const char *const *labels)
+{
+    label l[MAX_LABELS];
+    return remove_series(m, name, l, collect_labels_v(labels, l));
+}
+
+void hs_metrics_lock(hs_metrics *m)
+{
+    pthread_mutex_lock(&m->lock);
+}
+
+void hs_metrics_unlock(hs_metrics *m)
+{
+    pthread_mutex_unlock(&m->lock);
+}
+
+static bool remove_series(hs_metrics *m, const char *name, label *l, size_t n)
+{
     if (!m || !name)
         return false;
     pthread_mutex_lock(&m->lock);
@@ -772,14 +819,14 @@ static void put_histogram(buf *out, const family *f, const series *s)
     for (size_t i = 0; i <= h->n; i++) {
         cumulative += atomic_load_explicit(&h->counts[i], memory_order_relaxed);
         if (i < h->n)
-            format_double(h->bounds[i], bound, sizeof bound);
+            hs_metrics_format_value(h->bounds[i], bound, sizeof bound);
         else
             snprintf(bound, sizeof bound, "+Inf");
         snprintf(le, sizeof le, "le=\"%s\"", bound);
         snprintf(value, sizeof value, "%" PRIu64, cumulative);
         put_sample(out, f, "_bucket", s, le, value);
     }
-    format_double(atomic_load_explicit(&h->sum, memory_order_relaxed), value, sizeof value);
+    hs_metrics_format_value(atomic_load_explicit(&h->sum, memory_order_relaxed), value, sizeof value);
     put_sample(out, f, "_sum", s, NULL, value);
     snprintf(value, sizeof value, "%" PRIu64, cumulative); /* = the +Inf bucket, whatever lands meanwhile */
     put_sample(out, f, "_count", s, NULL, value);
@@ -826,7 +873,7 @@ char *hs_metrics_render(hs_metrics *m)
                 break;
             case KIND_GAUGE:
             case KIND_MIRRORED_COUNTER:
-                format_double(hs_gauge_value(&s->u.gauge), value, sizeof value);
+                hs_metrics_format_value(hs_gauge_value(&s->u.gauge), value, sizeof value);
                 put_sample(&out, f, "", s, NULL, value);
                 break;
             case KIND_HISTOGRAM: put_histogram(&out, f, s); break;

@@ -89,4 +89,10 @@ bool hs_period_contains(const hs_period *outer, const hs_period *inner);
  * fired / resolved), never with the wall clock, so that a replay produces the same bytes. */
 int hs_period_end_rfc3339(const hs_period *p, char *buf, size_t size);
 
+/* The first instant of `p` and the instant after its last day, both midnight UTC, in seconds since the Unix
+ * epoch ("2023Q2" -> 1680307200 and 1688169600, the end being hs_period_end_rfc3339's); false, leaving both
+ * untouched, when `p` is not a period of years 1..9999. The exporter stamps a period's figures with its end
+ * and takes the period that ends last as a series' latest. */
+bool hs_period_unix_bounds(const hs_period *p, int64_t *start, int64_t *end);
+
 #endif

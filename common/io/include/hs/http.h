@@ -30,6 +30,14 @@ typedef struct hs_http_response {
  * `out`; an unknown path is the handler's to answer (404). */
 typedef void (*hs_http_handler)(void *ctx, const char *path, hs_http_response *out);
 
+/* The answers of a process whose endpoint serves only /metrics and the probes (the exporter, a sink): for its
+ * handler. /metrics renders `metrics`; /healthz "ok"; /readyz 200 "ready" when `not_ready` is NULL, else 503
+ * "not ready: <not_ready>"; any other path 404 naming these. The runtime's services answer /readyz with more
+ * (hs/health.h). */
+struct hs_metrics;
+void hs_http_serve_probes(const char *path, struct hs_metrics *metrics, const char *not_ready,
+                          hs_http_response *out);
+
 /* The server's bounds; hs_http_start() takes NULL for the defaults (HS_HTTP_LIMITS_DEFAULT). */
 typedef struct hs_http_limits {
     unsigned max_connections;  /* open at a time (>= 1) */

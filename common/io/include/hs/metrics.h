@@ -58,6 +58,10 @@ hs_gauge *hs_metrics_gauge(hs_metrics *m, const char *name, const char *help, co
 hs_gauge *hs_metrics_gauge_l(hs_metrics *m, const char *name, const char *help, ...)
     __attribute__((sentinel));
 
+/* As hs_metrics_gauge_l, with the labels in an array: name, value, name, value, ..., NULL. For code that
+ * builds label sets at run time, such as the exporter's gauges of a table (services/exporter). */
+hs_gauge *hs_metrics_gauge_v(hs_metrics *m, const char *name, const char *help, const char *const *labels);
+
 /* A counter that something else keeps, such as the CPU seconds the kernel counts for the process: set it
  * with hs_gauge_set() to the source's current value, never lower, and it renders as a counter whose value
  * may have a fraction (process_cpu_seconds_total 1.25). Same rules for names and labels as above. */
@@ -77,6 +81,16 @@ hs_histogram *hs_metrics_histogram_l(hs_metrics *m, const char *name, const char
  * pointer to the removed series dies with it, so only series looked up at each use may be removed. A
  * family left without series is not rendered; the same (name, labels) later makes a new series from 0. */
 bool hs_metrics_remove_l(hs_metrics *m, const char *name, ...) __attribute__((sentinel));
+
+/* As hs_metrics_remove_l, with the labels in an array as for hs_metrics_gauge_v. */
+bool hs_metrics_remove_v(hs_metrics *m, const char *name, const char *const *labels);
+
+/* Holds the registry for a batch of lookups, updates and removals made by the calling thread: a render
+ * waits until hs_metrics_unlock, so that a scrape sees all of the batch or none of it — a series replaced
+ * by another (its label values changed) is never seen twice, nor missing. The calls in between take the
+ * lock again (it is recursive). Keep batches short: /metrics waits for them. */
+void hs_metrics_lock(hs_metrics *m);
+void hs_metrics_unlock(hs_metrics *m);
 
 void hs_counter_add(hs_counter *c, uint64_t n);
 uint64_t hs_counter_value(const hs_counter *c); /* 0 for NULL */
@@ -105,6 +119,11 @@ hs_err hs_metrics_on_render(hs_metrics *m, void (*cb)(void *ctx, hs_metrics *m),
  * bucket bounds as the shortest text that reads back as the same double ("0.1", "1000000000000000",
  * "1e+300", "NaN", "+Inf", "-Inf"). */
 char *hs_metrics_render(hs_metrics *m);
+
+/* Writes `v` as the exposition formats read it (Go's ParseFloat), the way hs_metrics_render writes every
+ * gauge: NaN, +Inf, -Inf, integers up to 2^53 exactly and without exponent, anything else as the shortest
+ * %g text that reads back as the same double. `out` holds at least 32 bytes. */
+void hs_metrics_format_value(double v, char *out, size_t size);
 
 /* The resident set size of this process in bytes (from /proc/self/statm), and its peak (VmHWM in
  * /proc/self/status); 0 when unknown (not Linux, /proc not mounted). */

@@ -1,0 +1,57 @@
+/* hs_reader: whole topics read into a process that keeps them as tables and delivers them elsewhere (the
+ * exporter's derived tables; the alertmanager sink's alerts). A plain Kafka consumer — no consumer group
+ * offsets, so the tables are rebuilt on every start — assigned every partition of each topic from its
+ * beginning, read_committed, its queue bridged into the caller's libuv loop (rd_kafka_queue_io_event_enable +
+ * uv_poll), so every callback runs on the loop. The partitions are learnt off the loop, on libuv's thread
+ * pool, with a back-off that doubles up to 30 s: a broker that is not up yet, or topics not created yet,
+ * delay the rebuild — hs_reader_not_ready() says which, for /readyz — never the start.
+ */
+#ifndef HS_READER_H
+#define HS_READER_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "hs/err.h"
+
+typedef struct hs_reader hs_reader;
+
+/* What the reader calls, on the loop; `ctx` is hs_reader_start's. Only `record` is required. */
+typedef struct hs_reader_callbacks {
+    /* A record (a tombstone has a NULL payload). The message is the reader's: valid during the call. */
+    void (*record)(void *ctx, const rd_kafka_message_t *msg);
+    /* Around each batch of up to 2000 records read in one wake-up (e.g. to hold the metrics registry). */
+    void (*batch_begin)(void *ctx);
+    void (*batch_end)(void *ctx);
+    /* Once, when every partition of every topic has been read to its end (the end at that time). Called
+     * inside a batch. */
+    void (*caught_up)(void *ctx);
+    /* An error after the start that the reader cannot ride out (out of memory assigning partitions); the
+     * caller stops. */
+    void (*fatal)(void *ctx, const hs_error *error);
+} hs_reader_callbacks;
+
+/* Creates the consumer for `bootstrap` (HS_KAFKA_<PROPERTY> applies, hs_kafka_conf_new) named `client_id`,
+ * and starts learning the partitions of the `count` topics. HS_ERR_CONFIG for a bad Kafka property,
+ * HS_ERR_NOMEM; a broker that does not answer is not an error. `topics`, `callbacks` and `ctx` must outlive
+ * the reader. */
+hs_err hs_reader_start(uv_loop_t *loop, const char *bootstrap, const char *client_id,
+                       const char *const *topics, size_t count, const hs_reader_callbacks *callbacks,
+                       void *ctx, hs_reader **out, hs_error *error);
+
+/* Why the reader has not caught up yet, for /readyz: "connecting to Kafka", "broker unreachable", "<topic>
+ * does not exist (hsctl topics create)", "reading the topics"; NULL once caught up. A static string; safe
+ * from any thread. */
+const char *hs_reader_not_ready(const hs_reader *r);
+
+/* Stops reading: closes the reader's handles on the loop. The caller then runs the loop until the handles
+ * are closed (an attempt to reach the broker in flight finishes first, within 5 s) and calls
+ * hs_reader_free. NULL is allowed. */
+void hs_reader_close(hs_reader *r);
+
+/* Closes the consumer and frees the reader, after hs_reader_close and the loop's run. NULL is allowed. */
+void hs_reader_free(hs_reader *r);
+
+#endif
