@@ -1592,6 +1592,7 @@ static void applied_record(runtime *rt, const rd_kafka_message_t *msg)
 
 static void partition_at_end(runtime *rt, part_state *ps, int i);
 static void part_go_on(runtime *rt, part_state *ps);
+static void input_go_on(runtime *rt, part_state *ps, size_t i);
 
 /* The partition's applied rules are read: its state is built with them if they are what its committed
  * outputs reflect (the committed digest says so), else with the current rules; the inputs go on. */
@@ -1610,27 +1611,10 @@ static void applied_loaded(runtime *rt, part_state *ps)
  * meanwhile is fetched again, its inputs go on, its state gets its rules first. */
 static void part_go_on(runtime *rt, part_state *ps)
 {
-    rd_kafka_topic_partition_list_t *seek = rd_kafka_topic_partition_list_new((int)rt->input_cnt);
+    rules_work_fresh(rt, ps); /* the rules first (its inputs paused until then), or live now */
     for (size_t i = 0; i < rt->input_cnt; i++)
-        if (ps->assigned[i] && ps->dropped_from[i] >= 0)
-            rd_kafka_topic_partition_list_add(seek, rt->inputs[i]->name, ps->partition)->offset =
-                ps->dropped_from[i];
-    if (seek->cnt) { /* records fetched before the pause: fetched again */
-        rd_kafka_error_t *error = rd_kafka_seek_partitions(rt->consumer, seek, 0);
-        if (error) {
-            fatal(rt, "cannot rewind a partition", rd_kafka_error_string(error));
-            rd_kafka_error_destroy(error);
-        }
-    }
-    rd_kafka_topic_partition_list_destroy(seek);
-    inputs_pause(rt, ps, false);
-    rules_work_fresh(rt, ps);
-    for (size_t i = 0; i < rt->input_cnt; i++) {
-        if (ps->assigned[i] && ps->eof_dropped[i] && ps->dropped_from[i] < 0)
-            partition_at_end(rt, ps, (int)i);
-        ps->dropped_from[i] = -1;
-        ps->eof_dropped[i] = false;
-    }
+        if (ps->assigned[i])
+            input_go_on(rt, ps, i);
 }
 
 /* The end of the group's partition of hs.applied-rules.v1: every partition waiting has its applied rules. */
@@ -2049,8 +2033,9 @@ static void process_fact(runtime *rt, const rd_kafka_message_t *msg)
     int i = input_index(rt, topic_name);
     part_state *ps = i >= 0 ? state_get(rt, msg->partition, false) : NULL;
     if (!ps || !ps->assigned[i])
-        return;                 /* a record of a partition revoked a moment ago */
-    if (part_waiting(rt, ps)) { /* fetched before its inputs paused: fetched again once it has them */
+        return; /* a record of a partition revoked a moment ago */
+    if (ps->applied_loading || ps->build_pending || ps->offsets_pending[i]) {
+        /* fetched before its inputs paused: fetched again once it has what it waits for */
         if (ps->dropped_from[i] < 0)
             ps->dropped_from[i] = msg->offset;
         return;
@@ -2137,7 +2122,7 @@ static void on_partition_eof(runtime *rt, const rd_kafka_message_t *msg)
 {
     int i = input_index(rt, rd_kafka_topic_name(msg->rkt));
     part_state *ps = i >= 0 ? state_get(rt, msg->partition, false) : NULL;
-    if (ps && ps->assigned[i] && part_waiting(rt, ps))
+    if (ps && ps->assigned[i] && (ps->applied_loading || ps->build_pending || ps->offsets_pending[i]))
         ps->eof_dropped[i] = true; /* met again once it has them */
     else if (ps && ps->assigned[i])
         partition_at_end(rt, ps, i);
@@ -2222,6 +2207,31 @@ static void offsets_join(runtime *rt)
     job->list = NULL;
 }
 
+/* An input of a partition that has waited: a record fetched meanwhile is fetched again, the end of the
+ * partition met meanwhile is met now. */
+static void input_go_on(runtime *rt, part_state *ps, size_t i)
+{
+    if (ps->dropped_from[i] >= 0) {
+        rd_kafka_topic_partition_list_t *seek = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(seek, rt->inputs[i]->name, ps->partition)->offset =
+            ps->dropped_from[i];
+        rd_kafka_error_t *error = rd_kafka_seek_partitions(rt->consumer, seek, 0);
+        if (error) {
+            fatal(rt, "cannot rewind a partition", rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+        }
+        rd_kafka_topic_partition_list_destroy(seek);
+    }
+    if (ps->rules_work != RULES_WORK_FRESH) /* else when its rules are applied (rules_work_done) */
+        inputs_pause(rt, ps, false);
+    if (ps->eof_dropped[i] && ps->dropped_from[i] < 0)
+        partition_at_end(rt, ps, (int)i);
+    else if (ps->rules_work != RULES_WORK_FRESH && ps->rebuild_end[i] == 0)
+        mark_live(rt, ps, (int)i);
+    ps->dropped_from[i] = -1;
+    ps->eof_dropped[i] = false;
+}
+
 /* A partition's state is (re)built: its applied rules first (a service with rules), else at once. */
 static void part_build(runtime *rt, part_state *ps)
 {
@@ -2271,13 +2281,11 @@ static void on_offsets_done(uv_async_t *handle)
                 part_build(rt, ps);
                 continue;
             }
-            /* An input added to a state built already: live now if it has nothing to rebuild. */
+            /* An input added to a state built already (not with the eager protocol the group uses, where a
+             * rebalance revokes everything first): it goes on from its beginning. */
             for (size_t i = 0; i < rt->input_cnt; i++)
-                if (ps->assigned[i] && !ps->live[i] && ps->rules_work != RULES_WORK_FRESH &&
-                    ps->rebuild_end[i] == 0 && ps->next_offset[i] < 0) {
-                    inputs_pause(rt, ps, false);
-                    mark_live(rt, ps, (int)i);
-                }
+                if (ps->assigned[i] && !ps->live[i] && ps->next_offset[i] < 0)
+                    input_go_on(rt, ps, i);
         }
     rd_kafka_topic_partition_list_destroy(list);
     applied_read_start(rt);
