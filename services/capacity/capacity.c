@@ -161,56 +161,6 @@ void capacity_levels(const capacity_point *points, size_t count, const capacity_
     }
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
-void capacity_period_start(const char *period, char out[32])
-{
-    hs_period p;
-    if (hs_period_parse(period, &p, NULL) != HS_OK) {
-        out[0] = '\0';
-        return;
-    }
-    int64_t days = 0;
-    switch (p.kind) {
-    case HS_PERIOD_YEAR: days = days_from_civil(p.year, 1, 1); break;
-    case HS_PERIOD_HALF: days = days_from_civil(p.year, p.index == 1 ? 1 : 7, 1); break;
-    case HS_PERIOD_QUARTER: days = days_from_civil(p.year, 3 * (p.index - 1) + 1, 1); break;
-    case HS_PERIOD_MONTH: days = days_from_civil(p.year, p.index, 1); break;
-    case HS_PERIOD_DAY: days = days_from_civil(p.year, 1, 1) + p.index - 1; break;
-    case HS_PERIOD_WEEK: {
-        int64_t jan4 = days_from_civil(p.year, 1, 4);
-        int64_t weekday = ((jan4 % 7) + 7 + 3) % 7; /* 0 = Monday; 1970-01-01 was a Thursday */
-        days = jan4 - weekday + 7LL * (p.index - 1);
-        break;
-    }
-    }
-    int y, m, d;
-    civil_from_days(days, &y, &m, &d);
-    snprintf(out, 32, "%04d-%02d-%02dT00:00:00Z", y, m, d);
-}
-
 /* --- state ------------------------------------------------------------------------------------------------
  */
 
@@ -246,14 +196,10 @@ static capacity_resource *resource_find(capacity_state *s, const char *name, boo
             return &s->resources[i];
     if (!create)
         return NULL;
-    if (s->count == s->capacity) {
-        size_t n = s->capacity ? 2 * s->capacity : 4;
-        capacity_resource *grown = realloc(s->resources, n * sizeof *grown);
-        if (!grown)
-            return NULL;
-        s->resources = grown;
-        s->capacity = n;
-    }
+    capacity_resource *grown = hs_array_grow(s->resources, &s->capacity, s->count, sizeof *grown, 4);
+    if (!grown)
+        return NULL;
+    s->resources = grown;
     capacity_resource *r = &s->resources[s->count];
     r->name = strdup(name);
     if (!r->name)
@@ -327,14 +273,10 @@ static capacity_params params_of(const Healthsignals__V1__Rule *rule)
 
 static bool entry_push(entry_list *list, const capacity_entry *entry)
 {
-    if (list->count == list->capacity) {
-        size_t n = list->capacity ? 2 * list->capacity : 16;
-        capacity_entry *grown = realloc(list->items, n * sizeof *grown);
-        if (!grown)
-            return false;
-        list->items = grown;
-        list->capacity = n;
-    }
+    capacity_entry *grown = hs_array_grow(list->items, &list->capacity, list->count, sizeof *grown, 16);
+    if (!grown)
+        return false;
+    list->items = grown;
     list->items[list->count++] = *entry;
     return true;
 }
@@ -541,7 +483,7 @@ static hs_err emit_status(const char *resource, const capacity_entry *entry, con
     }
     const hs_topic *topic = hs_topic_find(HS_TOPIC_CAPACITY_STATUS);
     char key[HS_KEY_MAX], group[HS_KEY_MAX];
-    hs_err err = topic->key_of(&st.base, key, group, error);
+    hs_err err = hs_topic_key(topic, &st.base, key, group, error);
     if (err)
         return err;
     if (hs_table_put(emitted, key, "", 0) == HS_TABLE_NOMEM)
@@ -549,16 +491,19 @@ static hs_err emit_status(const char *resource, const capacity_entry *entry, con
     return hs_emit_put(emit, topic, key, &st.base);
 }
 
+/* The alertname of every capacity alert. */
+#define ALERTNAME "CapacityEscalation"
+
 /* The fingerprint of the alert of `level` for one resource and scope: the shared function of every service
- * (hs/alert.h), over "capacity:level-N" in place of a rule id — a ':' no rule id holds, so no capacity alert
- * shares a fingerprint with another service's — the scope and the resource. Independent of the rule that
- * sets the thresholds, so that applying one does not change which alert is which. */
+ * (hs/alert.h) over the alert's identity as its record shows it — alertname, scope, subject (the resource)
+ * and the level that tells apart the alerts of one series. Independent of the rule that sets the
+ * thresholds, so that applying one does not change which alert is which. */
 static void fingerprint_of(const char *resource, const char *scope_component, unsigned level,
                            char out[HS_FINGERPRINT_MAX])
 {
-    char identity[24];
-    snprintf(identity, sizeof identity, SERVICE ":level-%u", level);
-    hs_alert_fingerprint(identity, scope_component, resource, out);
+    char level_text[12];
+    snprintf(level_text, sizeof level_text, "%u", level);
+    hs_alert_fingerprint(ALERTNAME, scope_component, resource, level_text, out);
 }
 
 /* The severity of the alert of a level: CRITICAL at 4, WARNING at 3, INFO below. It is a label, and an
@@ -571,22 +516,15 @@ static Healthsignals__V1__Severity severity_of(unsigned level)
                         : HEALTHSIGNALS__V1__SEVERITY__INFO;
 }
 
-/* Where the last episode at or above `level` lies in a series: [*start, *end), *start == n when there is
- * none, *end == n while it goes on. */
-static void last_episode(const capacity_entry *series, size_t n, unsigned level, size_t *start, size_t *end)
+/* The alert of `level` over a series (its levels computed), through the shared state machine: the levels
+ * hold the rule's for_periods and hysteresis already, so a period at or above `level` is a breach that fires
+ * at once, and one below resolves. */
+static hs_alert_history level_history(const capacity_entry *series, size_t n, unsigned level)
 {
-    *start = n;
-    *end = n;
-    for (size_t i = n; i-- > 0;)
-        if (series[i].level >= level && (i == 0 || series[i - 1].level < level)) {
-            *start = i;
-            break;
-        }
-    for (size_t i = *start; i < n; i++)
-        if (series[i].level < level) {
-            *end = i;
-            break;
-        }
+    hs_alert_history h = HS_ALERT_HISTORY_START;
+    for (size_t i = 0; i < n; i++)
+        hs_alert_step(&h, (int32_t)i, series[i].level >= level, 0.0, 0.0, 1);
+    return h;
 }
 
 /* One alert of a series as it is emitted: which, and what it shows. */
@@ -635,30 +573,21 @@ static hs_err emit_level_alert(capacity_state *s, const level_alert *a, const ca
     char fingerprint[HS_FINGERPRINT_MAX];
     fingerprint_of(a->resource, a->scope_text, a->level, fingerprint);
 
-    size_t start, end;
-    last_episode(series, n, a->level, &start, &end);
+    hs_alert_history h = level_history(series, n, a->level);
     Healthsignals__V1__Alert *remembered = hs_alert_stored(&s->alerts, fingerprint);
-    if (start == n && !remembered)
+    if (!h.episode && !remembered)
         return HS_OK; /* never fired */
 
     /* A resolved episode shows the period it resolved in, as Alertmanager keeps a resolved alert as it was
-     * when it resolved; later periods below the level change nothing in it. */
-    const capacity_entry *shown = start < n && end < n ? &series[end] : last;
-    char period[HS_PERIOD_TEXT_MAX], starts_at[32] = "", ends_at[32] = "", start_period[HS_PERIOD_TEXT_MAX];
+     * when it resolved; later periods below the level change nothing in it. startsAt / endsAt: the ends of
+     * the periods it fired and resolved in, as every service's. */
+    const capacity_entry *shown = &series[hs_alert_history_shown(&h)];
+    char period[HS_PERIOD_TEXT_MAX], starts_at[HS_RFC3339_MAX], ends_at[HS_RFC3339_MAX];
     period_text(&shown->fact.period, period);
-    bool firing = start < n && end == n;
-    if (start < n) {
-        period_text(&series[start].fact.period, start_period);
-        capacity_period_start(start_period, starts_at);
-        if (end < n) {
-            char end_period[HS_PERIOD_TEXT_MAX];
-            period_text(&series[end].fact.period, end_period);
-            capacity_period_start(end_period, ends_at);
-        }
-    } else { /* fired once, but a revision took the episode away: resolved at the latest period */
-        snprintf(starts_at, sizeof starts_at, "%s", remembered->starts_at);
-        capacity_period_start(period, ends_at);
-    }
+    bool firing = h.episode && h.firing;
+    hs_alert_bounds(&h, h.fired >= 0 ? &series[h.fired].fact.period : NULL,
+                    h.resolved >= 0 ? &series[h.resolved].fact.period : NULL, &shown->fact.period,
+                    remembered ? remembered->starts_at : NULL, starts_at, ends_at);
     if (remembered)
         healthsignals__v1__alert__free_unpacked(remembered, NULL);
 
@@ -667,12 +596,9 @@ static hs_err emit_level_alert(capacity_state *s, const level_alert *a, const ca
     snprintf(level_text, sizeof level_text, "%u", a->level);
     Healthsignals__V1__Severity severity = severity_of(a->level);
     /* The identifying labels, then the rule's own (an identifying name wins), sorted by name. */
-    const char *const core[][2] = {{"alertname", "CapacityEscalation"},
-                                   {"service", SERVICE},
-                                   {"resource", a->resource},
-                                   {"scope", a->scope_text},
-                                   {"level", level_text},
-                                   {"severity", hs_severity_label(severity)}};
+    const char *const core[][2] = {{"alertname", ALERTNAME},  {"service", SERVICE},
+                                   {"resource", a->resource}, {"scope", a->scope_text},
+                                   {"level", level_text},     {"severity", hs_severity_label(severity)}};
     hs_alert_labels labels;
     if (!hs_alert_labels_build(&labels, core, sizeof core / sizeof core[0], a->rule))
         return hs_error_set(error, HS_ERR_NOMEM, "out of memory building an alert");
@@ -731,7 +657,7 @@ static hs_err emit_alerts(capacity_state *s, const char *resource, const capacit
 }
 
 /* Resolves the remembered FIRING alerts of `resource` whose scope has no series any more (every fact of the
- * scope deleted): the last emitted alert, RESOLVED at the start of its period. */
+ * scope deleted): the last emitted alert, RESOLVED at the end of its period (hs_alert_retire). */
 static hs_err resolve_orphans(capacity_state *s, const char *resource, const entry_list *list, hs_emit *emit,
                               hs_error *error)
 {
@@ -754,18 +680,10 @@ static hs_err resolve_orphans(capacity_state *s, const char *resource, const ent
     }
     hs_err err = HS_OK;
     for (size_t i = 0; i < n; i++) {
-        Healthsignals__V1__Alert *a = orphans[i] ? hs_alert_stored(&s->alerts, orphans[i]) : NULL;
-        if (a && !err) {
-            char ends_at[32];
-            capacity_period_start(a->period, ends_at);
-            free(a->ends_at);
-            a->ends_at = strdup(ends_at);
-            a->state = HEALTHSIGNALS__V1__ALERT_STATE__RESOLVED;
-            err = a->ends_at ? hs_alert_put(&s->alerts, a, emit, error)
+        if (!err)
+            err = orphans[i] ? hs_alert_retire(&s->alerts, orphans[i],
+                                               "every observation of its scope was deleted", emit, error)
                              : hs_error_set(error, HS_ERR_NOMEM, "out of memory");
-        }
-        if (a)
-            healthsignals__v1__alert__free_unpacked(a, NULL);
         free(orphans[i]);
     }
     free(orphans);

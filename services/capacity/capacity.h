@@ -70,7 +70,4 @@ unsigned capacity_threshold_level(double available, double occupied, const capac
 void capacity_levels(const capacity_point *points, size_t count, const capacity_params *params,
                      unsigned *levels);
 
-/* "2023-07-14T00:00:00Z": the first day of `period` (for an ISO week its Monday), as RFC 3339. */
-void capacity_period_start(const char *period, char out[32]);
-
 #endif

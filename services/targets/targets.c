@@ -45,71 +45,6 @@
 typedef Healthsignals__V1__Rule rule_msg;
 typedef Healthsignals__V1__IndicatorObservation fact_msg;
 
-/* --- calendar: the days a period covers ----------------------------------------------------------------- */
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const int64_t yoe = y - era * 400;
-    const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-    z += 719468;
-    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    const int64_t doe = z - era * 146097;
-    const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
-/* The first day of `p`, in days since 1970-01-01. */
-static int64_t period_first_day(const hs_period *p)
-{
-    switch (p->kind) {
-    case HS_PERIOD_YEAR: return days_from_civil(p->year, 1, 1);
-    case HS_PERIOD_HALF: return days_from_civil(p->year, p->index == 1 ? 1 : 7, 1);
-    case HS_PERIOD_QUARTER: return days_from_civil(p->year, 3 * (p->index - 1) + 1, 1);
-    case HS_PERIOD_MONTH: return days_from_civil(p->year, p->index, 1);
-    case HS_PERIOD_WEEK: {
-        /* ISO week 1 is the week (from Monday) that holds 4 January; 1970-01-01 was a Thursday. */
-        int64_t jan4 = days_from_civil(p->year, 1, 4);
-        int64_t weekday = ((jan4 + 3) % 7 + 7) % 7; /* Monday = 0 */
-        return jan4 - weekday + 7LL * (p->index - 1);
-    }
-    case HS_PERIOD_DAY: return days_from_civil(p->year, 1, 1) + p->index - 1;
-    }
-    return 0;
-}
-
-/* The day after the last day of `p`: the first day of the next period of its kind. */
-static int64_t period_end_day(const hs_period *p)
-{
-    hs_period next = hs_period_add(p, 1);
-    return period_first_day(&next);
-}
-
-/* "2023-07-01T00:00:00Z": midnight UTC at the start of `day`. */
-static void day_rfc3339(int64_t day, char out[40])
-{
-    int y, m, d;
-    civil_from_days(day, &y, &m, &d);
-    snprintf(out, 40, "%04d-%02d-%02dT00:00:00Z", y, m, d);
-}
-
-static bool period_equal(const hs_period *a, const hs_period *b)
-{
-    return a->kind == b->kind && a->year == b->year && a->index == b->index;
-}
-
 /* --- facts and series ----------------------------------------------------------------------------------- */
 
 /* One fact, as much of an IndicatorObservation as an evaluation needs. Owns its flags. */
@@ -179,13 +114,21 @@ static size_t series_position(const tg_series *s, int64_t first_day, int64_t end
     return lo;
 }
 
+/* series_position() of the days period `p` covers. */
+static size_t series_position_of(const tg_series *s, const hs_period *p, bool *found)
+{
+    int64_t first_day, end_day;
+    hs_period_days(p, &first_day, &end_day);
+    return series_position(s, first_day, end_day, found);
+}
+
 /* The fact of period `p` in `s`, or NULL. */
 static const tg_fact *series_find(const tg_series *s, const hs_period *p)
 {
     if (!s)
         return NULL;
     bool found;
-    size_t i = series_position(s, period_first_day(p), period_end_day(p), &found);
+    size_t i = series_position_of(s, p, &found);
     return found ? &s->facts[i] : NULL;
 }
 
@@ -196,8 +139,10 @@ static hs_err fact_from_message(const fact_msg *obs, tg_fact *f, hs_error *error
     if (hs_period_parse(obs->period, &f->period, error) != HS_OK)
         return error ? error->code : HS_ERR_VALIDATION;
     hs_period_format(&f->period, f->period_text, sizeof f->period_text);
-    f->first_day = period_first_day(&f->period);
-    f->end_day = period_end_day(&f->period);
+    int64_t first_day, end_day;
+    hs_period_days(&f->period, &first_day, &end_day);
+    f->first_day = first_day;
+    f->end_day = end_day;
     f->value = obs->value;
     f->has_volume = obs->_volume_case == HEALTHSIGNALS__V1__INDICATOR_OBSERVATION___VOLUME_VOLUME;
     f->volume = f->has_volume ? obs->volume : 0;
@@ -364,10 +309,11 @@ static hs_err rule_check_params(const rule_msg *m, hs_error *error)
 static int compare_periods_in_time(const void *a, const void *b)
 {
     const hs_period *pa = a, *pb = b;
-    int64_t ea = period_end_day(pa), eb = period_end_day(pb);
+    int64_t fa, ea, fb, eb;
+    hs_period_days(pa, &fa, &ea);
+    hs_period_days(pb, &fb, &eb);
     if (ea != eb)
         return ea < eb ? -1 : 1;
-    int64_t fa = period_first_day(pa), fb = period_first_day(pb);
     return fa < fb ? -1 : fa > fb;
 }
 
@@ -408,7 +354,7 @@ static hs_err rule_parse_baseline(tg_rule *r, hs_error *error)
         /* Sorted first, so that a period listed twice is found next to itself: n log n, not n². */
         qsort(r->baseline, n, sizeof *r->baseline, compare_periods_in_time);
         for (size_t i = 1; i < n; i++) {
-            if (!period_equal(&r->baseline[i - 1], &r->baseline[i]))
+            if (hs_period_compare(&r->baseline[i - 1], &r->baseline[i]) != 0)
                 continue;
             char text[HS_PERIOD_TEXT_MAX];
             hs_period_format(&r->baseline[i], text, sizeof text);
@@ -418,7 +364,9 @@ static hs_err rule_parse_baseline(tg_rule *r, hs_error *error)
         return HS_ERR_VALIDATION;
     }
     r->n_baseline = n;
-    r->evaluated_from_day = period_end_day(&r->baseline[n - 1]);
+    int64_t first_day, end_day;
+    hs_period_days(&r->baseline[n - 1], &first_day, &end_day);
+    r->evaluated_from_day = end_day;
     return HS_OK;
 }
 
@@ -503,7 +451,7 @@ static bool rule_evaluates(const tg_rule *r, const tg_fact *f)
 static bool rule_has_baseline_period(const tg_rule *r, const hs_period *p)
 {
     for (size_t i = 0; i < r->n_baseline; i++)
-        if (period_equal(&r->baseline[i], p))
+        if (hs_period_compare(&r->baseline[i], p) == 0)
             return true;
     return false;
 }
@@ -615,14 +563,10 @@ typedef struct tg_periods {
 
 static bool periods_push(tg_periods *l, const hs_period *p)
 {
-    if (l->count == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 8;
-        hs_period *items = realloc(l->items, cap * sizeof *items);
-        if (!items)
-            return false;
-        l->items = items;
-        l->cap = cap;
-    }
+    hs_period *items = hs_array_grow(l->items, &l->cap, l->count, sizeof *items, 8);
+    if (!items)
+        return false;
+    l->items = items;
     l->items[l->count++] = *p;
     return true;
 }
@@ -923,66 +867,15 @@ static hs_err emit_status(const tg_rule *r, const tg_series *series, const tg_ev
 
 /* --- alerts --------------------------------------------------------------------------------------------- */
 
-/* The alert state machine after some prefix of a series' evaluated periods. Periods are indices into the
- * series' facts (-1: none), so that a checkpoint of it can be kept per period (tg_point). */
-typedef struct tg_history {
-    bool episode;       /* the alert fired at least once */
-    bool firing;        /* ... and is firing after the latest evaluable period */
-    int32_t fired;      /* the period the last episode fired in */
-    int32_t resolved;   /* the period it resolved in, when not firing */
-    int32_t last;       /* the latest evaluable period */
-    int32_t missed_run; /* consecutive missed evaluable periods up to `last` */
-} tg_history;
+/* The alert state machine (hs/alert.h) after some prefix of a series' evaluated periods, whose indices into
+ * the series' facts are its periods, so that a checkpoint of it can be kept per period (tg_point). MET and
+ * MISSED periods are stepped: a miss is a breach, a met period resolves by the rule's hysteresis. */
+typedef hs_alert_history tg_history;
 
-static const tg_history history_start = {.fired = -1, .resolved = -1, .last = -1};
-
-/* One evaluable period (`index`, evaluated MET or MISSED with `gap`) through the state machine of
- * docs/domain.md §6: fire after for_periods consecutive missed evaluable periods; stay firing while
- * missed; resolve when met by at least the hysteresis margin. */
-static void history_step(const tg_rule *r, tg_history *h, int32_t index, Healthsignals__V1__TargetState state,
-                         double gap)
-{
-    h->last = index;
-    if (state == HEALTHSIGNALS__V1__TARGET_STATE__MISSED) {
-        h->missed_run++;
-        if (!h->firing && (unsigned)h->missed_run >= r->for_periods) {
-            h->firing = h->episode = true;
-            h->fired = index;
-            h->resolved = -1;
-        }
-        return;
-    }
-    h->missed_run = 0;
-    if (h->firing && gap >= r->msg->hysteresis) {
-        h->firing = false;
-        h->resolved = index;
-    }
-}
-
-static bool history_equal(const tg_history *a, const tg_history *b)
-{
-    return a->episode == b->episode && a->firing == b->firing && a->fired == b->fired &&
-           a->resolved == b->resolved && a->last == b->last && a->missed_run == b->missed_run;
-}
-
-/* An alert that resolved is frozen at the period it resolved in, as Alertmanager keeps a resolved alert
- * as it was when it resolved: later met periods change nothing it shows, and a later miss either fires a
- * new episode or (before forPeriods misses) changes nothing. */
-static bool history_resolved(const tg_history *h)
-{
-    return h->episode && !h->firing;
-}
-
-/* The period the alert shows: where it resolved, else the latest evaluable one. */
-static int32_t history_shown(const tg_history *h)
-{
-    return history_resolved(h) ? h->resolved : h->last;
-}
-
-/* What the alert shows: the outcome of the replay, with the period it shows (history_shown) evaluated in
- * full. */
+/* What the alert shows: the outcome of the replay, with the period it shows (hs_alert_history_shown)
+ * evaluated in full. */
 typedef struct tg_outcome {
-    bool episode, firing;
+    const tg_history *history;
     const tg_fact *fired, *resolved;
     tg_eval shown;
 } tg_outcome;
@@ -1039,19 +932,14 @@ static hs_err alert_emit(tg_state *s, const tg_rule *r, const tg_series *series,
 {
     const rule_msg *m = r->msg;
     const tg_fact *f = h->shown.fact;
-    char component[160], name_buf[64], starts[40] = "", ends[40] = "";
+    char component[160], name_buf[64], starts[HS_RFC3339_MAX], ends[HS_RFC3339_MAX];
     scope_component(series->scope_kind, series->scope_code, component);
     const char *name =
         hs_scope_display_name(series->scope_kind, series->scope_code, name_buf, sizeof name_buf);
-    bool firing = h->episode && h->firing;
-    if (h->episode) {
-        day_rfc3339(h->fired->end_day, starts);
-        if (!firing)
-            day_rfc3339(h->resolved->end_day, ends);
-    } else { /* a revision took away every miss: resolved where the series now stands */
-        snprintf(starts, sizeof starts, "%s", stored->starts_at);
-        day_rfc3339(f->end_day, ends);
-    }
+    bool firing = h->history->episode && h->history->firing;
+    hs_alert_bounds(h->history, h->fired ? &h->fired->period : NULL,
+                    h->resolved ? &h->resolved->period : NULL, &f->period, stored ? stored->starts_at : NULL,
+                    starts, ends);
 
     Healthsignals__V1__Scope scope = HEALTHSIGNALS__V1__SCOPE__INIT;
     scope.kind = series->scope_kind;
@@ -1109,7 +997,7 @@ static hs_err alert_emit(tg_state *s, const tg_rule *r, const tg_series *series,
                                                                               : "): met exactly");
     if (h->shown.gap != 0)
         hs_text_figure(&d, fabs(h->shown.gap));
-    if (h->episode)
+    if (h->history->episode)
         hs_text_cat(&d, firing ? "; firing since " : "; resolved in ",
                     (firing ? h->fired : h->resolved)->period_text, NULL);
     else
@@ -1271,14 +1159,11 @@ static tg_track *series_track(tg_series *series, const tg_rule *r, bool *fresh)
             return t;
         }
     }
-    if (series->n_tracks == series->cap_tracks) {
-        size_t cap = series->cap_tracks ? 2 * series->cap_tracks : 4;
-        tg_track *tracks = realloc(series->tracks, cap * sizeof *tracks);
-        if (!tracks)
-            return NULL;
-        series->tracks = tracks;
-        series->cap_tracks = cap;
-    }
+    tg_track *tracks =
+        hs_array_grow(series->tracks, &series->cap_tracks, series->n_tracks, sizeof *tracks, 4);
+    if (!tracks)
+        return NULL;
+    series->tracks = tracks;
     tg_track *t = &series->tracks[series->n_tracks];
     memset(t, 0, sizeof *t);
     if (series->cap && !(t->points = calloc(series->cap, sizeof *t->points)))
@@ -1346,7 +1231,7 @@ static hs_err track_update(tg_state *s, const tg_rule *r, const tg_series *serie
     for (size_t k = 0; err == HS_OK && k < affected->count; k++) {
         bool found;
         const hs_period *p = &affected->periods[k];
-        size_t i = series_position(series, period_first_day(p), period_end_day(p), &found);
+        size_t i = series_position_of(series, p, &found);
         if (found)
             err = track_evaluate(s, r, series, t, i, true, emit, error);
     }
@@ -1362,26 +1247,28 @@ static hs_err track_update(tg_state *s, const tg_rule *r, const tg_series *serie
 static tg_history track_replay(const tg_rule *r, const tg_series *series, tg_track *t)
 {
     size_t from = t->replay_from < series->count ? t->replay_from : series->count;
-    tg_history h = from ? t->points[from - 1].after : history_start;
+    tg_history h = from ? t->points[from - 1].after : HS_ALERT_HISTORY_START;
     for (size_t i = from; i < series->count; i++) {
         tg_point *pt = &t->points[i];
         assert(!pt->dirty);
         if (evaluable(pt->state))
-            history_step(r, &h, (int32_t)i, pt->state, pt->gap);
+            hs_alert_step(&h, (int32_t)i, pt->state == HEALTHSIGNALS__V1__TARGET_STATE__MISSED, pt->gap,
+                          r->msg->hysteresis, r->for_periods);
         pt->after = h;
     }
     t->replay_from = series->count;
     return h;
 }
 
-/* Emits the alert of `r` in `series` for the replayed history `h`: the period it shows (history_shown) is
- * evaluated again in full for the alert's figures. `had` says an alert was emitted for `fingerprint` before.
+/* Emits the alert of `r` in `series` for the replayed history `h`: the period it shows
+ * (hs_alert_history_shown) is evaluated again in full for the alert's figures. `had` says an alert was
+ * emitted for `fingerprint` before.
  */
 static hs_err alert_update(tg_state *s, const tg_rule *r, const tg_series *series, const tg_track *t,
                            const tg_history *h, const char *fingerprint, bool had, hs_emit *emit,
                            hs_error *error)
 {
-    const tg_fact *shown = &series->facts[history_shown(h)];
+    const tg_fact *shown = &series->facts[hs_alert_history_shown(h)];
     const tg_baseline *b = &t->baseline;
     if (r->msg->kind == HEALTHSIGNALS__V1__RULE_KIND__GROWTH) {
         if (!baseline_compute(r, series, shown, s->scratch))
@@ -1389,8 +1276,7 @@ static hs_err alert_update(tg_state *s, const tg_rule *r, const tg_series *serie
         b = s->scratch;
     }
     tg_outcome outcome = {
-        .episode = h->episode,
-        .firing = h->firing,
+        .history = h,
         .fired = h->fired >= 0 ? &series->facts[h->fired] : NULL,
         .resolved = h->resolved >= 0 ? &series->facts[h->resolved] : NULL,
         .shown = evaluate(r, shown, b),
@@ -1413,7 +1299,7 @@ static hs_err evaluate_scope(tg_state *s, const tg_rule *r, const tg_scope *scop
                              const tg_affected *affected, hs_emit *emit, hs_error *error)
 {
     hs_err err = HS_OK;
-    tg_history h = history_start;
+    tg_history h = HS_ALERT_HISTORY_START;
     tg_track *t = NULL;
     bool full = affected->all;
     if (series && !series->count)
@@ -1432,19 +1318,21 @@ static hs_err evaluate_scope(tg_state *s, const tg_rule *r, const tg_scope *scop
 
     char component[160], fingerprint[HS_FINGERPRINT_MAX];
     scope_component(scope->kind, scope->code, component);
-    hs_alert_fingerprint(r->msg->id, component, r->msg->subject, fingerprint);
+    hs_alert_fingerprint(r->msg->id, component, r->msg->subject, NULL, fingerprint);
     bool had = hs_table_get(&s->alerts.alerts, fingerprint) != NULL;
     if (h.last >= 0 && (h.episode || had)) {
         /* The alert shows the history and the latest evaluable period (its fact and baseline), nothing else:
          * unchanged history, no period at or after the latest re-evaluated and no insertion or removal
          * (which moves the indices) mean an unchanged alert. */
         bool changed;
-        if (history_resolved(&h)) /* only the episode and the evaluation of its resolving period count */
-            changed = full || t->structural || !history_resolved(&t->shown) || t->shown.fired != h.fired ||
-                      t->shown.resolved != h.resolved ||
+        if (hs_alert_history_resolved(
+                &h)) /* only the episode and the evaluation of its resolving period count */
+            changed = full || t->structural || !hs_alert_history_resolved(&t->shown) ||
+                      t->shown.fired != h.fired || t->shown.resolved != h.resolved ||
                       (t->touched_from >= 0 && t->touched_from <= h.resolved && t->touched_to >= h.resolved);
         else
-            changed = full || t->structural || t->touched_to >= h.last || !history_equal(&h, &t->shown);
+            changed =
+                full || t->structural || t->touched_to >= h.last || !hs_alert_history_equal(&h, &t->shown);
         if (changed)
             err = alert_update(s, r, series, t, &h, fingerprint, had, emit, error);
     } else if (had) {
@@ -1497,7 +1385,7 @@ static hs_err retract_rule(tg_state *s, const tg_rule *old, const tg_rule *fresh
         if (!covered) {
             char component[160], fingerprint[HS_FINGERPRINT_MAX];
             scope_component(scope->kind, scope->code, component);
-            hs_alert_fingerprint(old->msg->id, component, old->msg->subject, fingerprint);
+            hs_alert_fingerprint(old->msg->id, component, old->msg->subject, NULL, fingerprint);
             hs_err err =
                 hs_alert_retire(&s->alerts, fingerprint,
                                 fresh ? "the rule no longer covers it" : "the rule was deleted", emit, error);
@@ -1530,16 +1418,12 @@ static hs_err apply_rule(tg_state *s, const char *key, const rule_msg *value, hs
     if (had)
         old = s->rules[at];
     if (!had) {
-        if (s->n_rules == s->cap_rules) {
-            size_t cap = s->cap_rules ? 2 * s->cap_rules : 8;
-            tg_rule *rules = realloc(s->rules, cap * sizeof *rules);
-            if (!rules) {
-                rule_clear(&fresh);
-                return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing a rule");
-            }
-            s->rules = rules;
-            s->cap_rules = cap;
+        tg_rule *rules = hs_array_grow(s->rules, &s->cap_rules, s->n_rules, sizeof *rules, 8);
+        if (!rules) {
+            rule_clear(&fresh);
+            return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing a rule");
         }
+        s->rules = rules;
         if (hs_table_put(&s->rules_by_id, id, &at, sizeof at) == HS_TABLE_NOMEM) {
             rule_clear(&fresh);
             return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing a rule");
@@ -1615,14 +1499,10 @@ static hs_err index_rules(tg_state *s, hs_error *error)
 /* A new, empty series for the indicator and scope of `obs`, under `key`; NULL when out of memory. */
 static tg_series *series_add(tg_state *s, const char *key, const fact_msg *obs)
 {
-    if (s->n_series == s->cap_series || !s->series) {
-        size_t cap = s->cap_series ? 2 * s->cap_series : 16;
-        tg_series *grown = realloc(s->series, cap * sizeof *grown);
-        if (!grown)
-            return NULL;
-        s->series = grown;
-        s->cap_series = cap;
-    }
+    tg_series *grown = hs_array_grow(s->series, &s->cap_series, s->n_series, sizeof *grown, 16);
+    if (!grown)
+        return NULL;
+    s->series = grown;
     tg_series *series = &s->series[s->n_series];
     memset(series, 0, sizeof *series);
     series->indicator = strdup(obs->indicator);
@@ -1692,8 +1572,7 @@ static hs_err apply_fact(tg_state *s, const char *key, const fact_msg *obs, hs_e
     } else {
         series = series_of_entry(s, hs_table_get(&s->series_index, skey));
         bool found = false;
-        size_t at =
-            series ? series_position(series, period_first_day(&period), period_end_day(&period), &found) : 0;
+        size_t at = series ? series_position_of(series, &period, &found) : 0;
         if (!found)
             return HS_OK;
         series_remove(series, at);

@@ -187,14 +187,11 @@ static vr_indicator *indicator_find(const vr_state *s, const char *code)
 
 static vr_indicator *indicator_add(vr_state *s, const char *code)
 {
-    if (s->n_indicators == s->cap_indicators) {
-        size_t cap = s->cap_indicators ? 2 * s->cap_indicators : 16;
-        vr_indicator *grown = realloc(s->indicators, cap * sizeof *grown);
-        if (!grown)
-            return NULL;
-        s->indicators = grown;
-        s->cap_indicators = cap;
-    }
+    vr_indicator *grown =
+        hs_array_grow(s->indicators, &s->cap_indicators, s->n_indicators, sizeof *grown, 16);
+    if (!grown)
+        return NULL;
+    s->indicators = grown;
     size_t at = s->n_indicators;
     char *copy = strdup(code);
     if (!copy || hs_table_put(&s->index, code, &at, sizeof at) == HS_TABLE_NOMEM) {
@@ -228,14 +225,10 @@ static size_t cell_position(const vr_indicator *ind, const hs_period *p, bool *f
 
 static vr_cell *cell_insert(vr_indicator *ind, size_t at, const hs_period *p)
 {
-    if (ind->n_cells == ind->cap_cells || !ind->cells) {
-        size_t cap = ind->cap_cells ? 2 * ind->cap_cells : 8;
-        vr_cell *grown = realloc(ind->cells, cap * sizeof *grown);
-        if (!grown)
-            return NULL;
-        ind->cells = grown;
-        ind->cap_cells = cap;
-    }
+    vr_cell *grown = hs_array_grow(ind->cells, &ind->cap_cells, ind->n_cells, sizeof *grown, 8);
+    if (!grown)
+        return NULL;
+    ind->cells = grown;
     memmove(&ind->cells[at + 1], &ind->cells[at], (ind->n_cells - at) * sizeof *ind->cells);
     ind->n_cells++;
     vr_cell *c = &ind->cells[at];
@@ -529,37 +522,26 @@ typedef struct vr_eval {
     double threshold;
 } vr_eval;
 
-/* The Alertmanager-like state machine of docs/domain.md §6 over a series, as in the targets service. */
+/* The alert state machine of docs/domain.md §6 (hs/alert.h) over a series, by cell index: a period worse than
+ * the rule allows is a breach, a better one resolves by the rule's hysteresis. */
 typedef struct vr_history {
-    bool evaluated; /* some period was evaluable: `last` holds the latest */
-    bool episode;   /* the alert fired at least once over the series */
-    bool firing;    /* ... and is firing after the latest period */
-    size_t fired, resolved;
-    unsigned missed_run;
-    vr_eval last;
+    hs_alert_history alert;
+    vr_eval last;       /* the latest evaluable period (when alert.last >= 0) */
     vr_eval at_resolve; /* the period it resolved in: what a resolved alert shows, as Alertmanager keeps a
                            resolved alert as it was when it resolved */
 } vr_history;
 
+static vr_history history_start(void)
+{
+    return (vr_history){.alert = HS_ALERT_HISTORY_START};
+}
+
 static void history_step(const rule_msg *rule, vr_history *h, const vr_eval *ev)
 {
-    h->evaluated = true;
+    hs_alert_step(&h->alert, (int32_t)ev->cell, ev->missed, ev->gap, rule->hysteresis, rule->for_periods);
     h->last = *ev;
-    unsigned needed = rule->for_periods ? rule->for_periods : 1;
-    if (ev->missed) {
-        h->missed_run++;
-        if (!h->firing && h->missed_run >= needed) {
-            h->firing = h->episode = true;
-            h->fired = ev->cell;
-        }
-        return;
-    }
-    h->missed_run = 0;
-    if (h->firing && ev->gap >= rule->hysteresis) {
-        h->firing = false;
-        h->resolved = ev->cell;
+    if (hs_alert_history_resolved(&h->alert) && h->alert.resolved == (int32_t)ev->cell)
         h->at_resolve = *ev;
-    }
 }
 
 /* The evaluation of `rule` for `region` (ignored for SPREAD) in a cell; false when not evaluable: too few
@@ -592,7 +574,7 @@ static bool evaluate(const rule_msg *rule, int region, const vr_cell *c, const v
  * finest series is the one followed) in time order; `results` holds the variation of each of its cells. */
 static vr_history replay(const rule_msg *rule, int region, const vr_indicator *ind, const vr_result *results)
 {
-    vr_history h = {0};
+    vr_history h = history_start();
     hs_period_kind kind = HS_PERIOD_YEAR;
     for (size_t i = 0; i < ind->n_cells; i++)
         if (ind->cells[i].period.kind > kind)
@@ -648,7 +630,7 @@ static void alert_texts(const rule_msg *rule, int region, const vr_cell *c, cons
         regions_named(c, r, r->best, best, sizeof best);
         regions_named(c, r, r->worst, worst, sizeof worst);
         snprintf(summary, summary_size, "%s: regional variation of %s %s %s%s", title, rule->subject,
-                 h->firing ? "above" : "back within", thr, diff);
+                 h->alert.firing ? "above" : "back within", thr, diff);
         snprintf(description, description_size,
                  "%s%s: variation %s%s between the best (%s, %s%s) and the worst (%s, %s%s) region, "
                  "threshold %s%s; %s.",
@@ -660,7 +642,7 @@ static void alert_texts(const rule_msg *rule, int region, const vr_cell *c, cons
     const char *name = hs_region_name(region_codes[region]);
     double deviation = r->deviation[region];
     snprintf(summary, summary_size, "%s: %s %s the nation by more than %s%s", title, name,
-             h->firing ? "worse than" : "no longer worse than", thr, diff);
+             h->alert.firing ? "worse than" : "no longer worse than", thr, diff);
     char compared[128];
     if (equal(deviation, 0))
         snprintf(compared, sizeof compared, "level with it");
@@ -680,25 +662,23 @@ static hs_err alert_emit(vr_state *s, const rule_msg *rule, int region, const vr
                          const vr_result *results, const char *fingerprint, const vr_history *h,
                          const alert_msg *stored, hs_emit *emit, hs_error *error)
 {
-    const vr_eval *shown = h->episode && !h->firing ? &h->at_resolve : &h->last;
+    const vr_eval *shown = hs_alert_history_resolved(&h->alert) ? &h->at_resolve : &h->last;
     const vr_cell *c = &ind->cells[shown->cell];
     const vr_result r = results[shown->cell];
     Healthsignals__V1__Scope scope;
     char component[160], starts[HS_RFC3339_MAX] = "", ends[HS_RFC3339_MAX] = "",
                          since[HS_PERIOD_TEXT_MAX + 32];
     alert_scope(rule, region, &scope, component);
-    bool firing = h->episode && h->firing;
-    if (h->episode) {
-        hs_period_end_rfc3339(&ind->cells[h->fired].period, starts, sizeof starts);
-        if (!firing)
-            hs_period_end_rfc3339(&ind->cells[h->resolved].period, ends, sizeof ends);
+    const hs_alert_history *a = &h->alert;
+    bool firing = a->episode && a->firing;
+    hs_alert_bounds(a, a->fired >= 0 ? &ind->cells[a->fired].period : NULL,
+                    a->resolved >= 0 ? &ind->cells[a->resolved].period : NULL, &c->period,
+                    stored ? stored->starts_at : NULL, starts, ends);
+    if (a->episode)
         snprintf(since, sizeof since, "%s %s", firing ? "firing since" : "resolved in",
-                 ind->cells[firing ? h->fired : h->resolved].period_text);
-    } else { /* a revision took away every miss: resolved where the series now stands */
-        snprintf(starts, sizeof starts, "%s", stored->starts_at);
-        hs_period_end_rfc3339(&c->period, ends, sizeof ends);
+                 ind->cells[firing ? a->fired : a->resolved].period_text);
+    else /* a revision took away every miss: resolved where the series now stands */
         snprintf(since, sizeof since, "resolved by a revision");
-    }
 
     alert_msg alert = HEALTHSIGNALS__V1__ALERT__INIT;
     alert.fingerprint = (char *)fingerprint;
@@ -754,12 +734,12 @@ static hs_err evaluate_alert(vr_state *s, const rule_msg *rule, int region, cons
     Healthsignals__V1__Scope scope;
     char component[160], fingerprint[HS_FINGERPRINT_MAX];
     alert_scope(rule, region, &scope, component);
-    hs_alert_fingerprint(rule->id, component, rule->subject, fingerprint);
-    vr_history h = ind ? replay(rule, region, ind, results) : (vr_history){0};
-    if (!h.evaluated)
+    hs_alert_fingerprint(rule->id, component, rule->subject, NULL, fingerprint);
+    vr_history h = ind ? replay(rule, region, ind, results) : history_start();
+    if (h.alert.last < 0)
         return hs_alert_retire(&s->alerts, fingerprint, "no period left to evaluate", emit, error);
-    alert_msg *stored = h.episode ? NULL : hs_alert_stored(&s->alerts, fingerprint);
-    hs_err err = h.episode || stored
+    alert_msg *stored = h.alert.episode ? NULL : hs_alert_stored(&s->alerts, fingerprint);
+    hs_err err = h.alert.episode || stored
                      ? alert_emit(s, rule, region, ind, results, fingerprint, &h, stored, emit, error)
                      : HS_OK;
     if (stored)
@@ -858,7 +838,7 @@ static hs_err retire_alert(vr_state *s, const rule_msg *rule, int region, const 
     Healthsignals__V1__Scope scope;
     char component[160], fingerprint[HS_FINGERPRINT_MAX];
     alert_scope(rule, region, &scope, component);
-    hs_alert_fingerprint(rule->id, component, rule->subject, fingerprint);
+    hs_alert_fingerprint(rule->id, component, rule->subject, NULL, fingerprint);
     return hs_alert_retire(&s->alerts, fingerprint, reason, emit, error);
 }
 
@@ -891,16 +871,14 @@ static hs_err apply_rule(vr_state *s, const char *key, const rule_msg *value, hs
         return HS_OK;
     rule_msg *old = had ? s->rules[at] : NULL;
     if (!had) {
-        if (s->n_rules == s->cap_rules) {
-            size_t cap = s->cap_rules ? 2 * s->cap_rules : 8;
-            rule_msg **grown = realloc(s->rules, cap * sizeof *grown); // NOLINT(bugprone-sizeof-expression)
-            if (!grown) {
-                protobuf_c_message_free_unpacked(&fresh->base, NULL);
-                return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing a rule");
-            }
-            s->rules = grown;
-            s->cap_rules = cap;
+        /* An array of pointers: sizeof *grown is a pointer's size, meant. */
+        // NOLINTNEXTLINE(bugprone-sizeof-expression)
+        rule_msg **grown = hs_array_grow(s->rules, &s->cap_rules, s->n_rules, sizeof *grown, 8);
+        if (!grown) {
+            protobuf_c_message_free_unpacked(&fresh->base, NULL);
+            return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing a rule");
         }
+        s->rules = grown;
         /* An array of pointers: sizeof *s->rules is a pointer's size, meant. */
         memmove(&s->rules[at + 1], &s->rules[at],
                 (s->n_rules - at) * sizeof *s->rules); // NOLINT(bugprone-sizeof-expression)

@@ -72,12 +72,104 @@ static void test_fingerprint_is_stable_and_length_prefixed(void **state)
 {
     (void)state;
     char a[HS_FINGERPRINT_MAX], b[HS_FINGERPRINT_MAX], c[HS_FINGERPRINT_MAX];
-    hs_alert_fingerprint("rule", "region:1085", "kraeft", a);
-    hs_alert_fingerprint("rule", "region:1085", "kraeft", b);
-    hs_alert_fingerprint("rule", "region:108", "5kraeft", c);
+    hs_alert_fingerprint("rule", "region:1085", "kraeft", NULL, a);
+    hs_alert_fingerprint("rule", "region:1085", "kraeft", NULL, b);
+    hs_alert_fingerprint("rule", "region:108", "5kraeft", NULL, c);
     assert_int_equal(strlen(a), 16);
     assert_string_equal(a, b);
     assert_string_not_equal(a, c); /* the parts are length-prefixed: moving a character changes it */
+}
+
+/* Issue 16, item 3: one function and one identity for every service's alerts. A rule's alert (no qualifier)
+ * keeps the key it has always had — the digest below is the one the targets and variation services wrote
+ * before the qualifier existed — and a qualifier (capacity's level) is a part of its own. */
+static void test_fingerprint_keeps_rule_alert_keys_and_qualifier_is_a_part(void **state)
+{
+    (void)state;
+    char a[HS_FINGERPRINT_MAX], b[HS_FINGERPRINT_MAX], c[HS_FINGERPRINT_MAX];
+    hs_alert_fingerprint("rule", "region:1085", "kraeft", NULL, a);
+    assert_string_equal(a, "60beee6274218e98");
+    hs_alert_fingerprint("CapacityEscalation", "region:1085", "beds.medical", "3", a);
+    hs_alert_fingerprint("CapacityEscalation", "region:1085", "beds.medical", "4", b);
+    hs_alert_fingerprint("CapacityEscalation", "region:1085", "beds.medical", NULL, c);
+    assert_true(hs_alert_fingerprint_valid(a));
+    assert_string_not_equal(a, b);
+    assert_string_not_equal(a, c);
+    hs_alert_fingerprint("CapacityEscalation", "region:1085", "beds.medical", "", b);
+    assert_string_not_equal(b, c); /* an empty qualifier is a part; only NULL is none */
+    hs_alert_fingerprint("CapacityEscalation", "region:1085", "beds.medical3", NULL, b);
+    assert_string_not_equal(a, b); /* length-prefixed: the level is not the subject's tail */
+}
+
+/* The steps of one series: 'x' breached, 'o' met by a wide margin, '-' met within the hysteresis. */
+static hs_alert_history stepped(const char *steps, unsigned for_periods)
+{
+    hs_alert_history h = HS_ALERT_HISTORY_START;
+    for (int32_t i = 0; steps[i]; i++)
+        hs_alert_step(&h, i, steps[i] == 'x', steps[i] == 'o' ? 5.0 : 0.5, 1.0, for_periods);
+    return h;
+}
+
+/* Fire after for_periods consecutive breaches; a met period ends the run; stay firing while breached and
+ * while met within the hysteresis; resolve when met by it; fire again as a new episode. */
+static void test_step_fires_stays_and_resolves(void **state)
+{
+    (void)state;
+    hs_alert_history h = HS_ALERT_HISTORY_START;
+    assert_int_equal(h.last, -1);
+    assert_int_equal(hs_alert_history_shown(&h), -1);
+    h = stepped("xxoxx", 3); /* two runs of two: never three in a row */
+    assert_false(h.episode);
+    assert_int_equal(h.breach_run, 2);
+    assert_int_equal(h.last, 4);
+    h = stepped("xxox", 0); /* 0 is 1: the first breach fires */
+    assert_true(h.episode && h.firing);
+    assert_int_equal(h.fired, 3); /* the last episode */
+    assert_int_equal(h.resolved, -1);
+    h = stepped("oxxx--x-", 3);
+    assert_true(h.firing); /* '-' is met, but not by the hysteresis margin */
+    assert_int_equal(h.fired, 3);
+    assert_int_equal(h.breach_run, 0);
+    assert_int_equal(hs_alert_history_shown(&h), 7);
+    h = stepped("oxxx--x-oxx", 3);
+    assert_true(h.episode && !h.firing && hs_alert_history_resolved(&h));
+    assert_int_equal(h.resolved, 8);
+    assert_int_equal(hs_alert_history_shown(&h), 8); /* frozen where it resolved */
+    assert_int_equal(h.last, 10);
+    h = stepped("oxxx--x-oxxx", 3);
+    assert_true(h.firing);
+    assert_int_equal(h.fired, 11);
+    assert_int_equal(h.resolved, -1);
+    hs_alert_history same = stepped("oxxx--x-oxxx", 3), other = stepped("oxxx--x-oxx", 3);
+    assert_true(hs_alert_history_equal(&h, &same));
+    assert_false(hs_alert_history_equal(&h, &other));
+    /* With no hysteresis, a met period at exactly the target (gap 0) resolves. */
+    h = HS_ALERT_HISTORY_START;
+    hs_alert_step(&h, 0, true, 0.0, 0.0, 1);
+    hs_alert_step(&h, 1, false, 0.0, 0.0, 1);
+    assert_true(hs_alert_history_resolved(&h));
+}
+
+/* startsAt / endsAt are the ends of the periods the alert fired and resolved in; an alert a revision resolved
+ * (no episode left) keeps its startsAt and ends at the end of the latest period. */
+static void test_bounds_are_the_ends_of_periods(void **state)
+{
+    (void)state;
+    hs_period q1 = {HS_PERIOD_QUARTER, 2023, 1}, q2 = {HS_PERIOD_QUARTER, 2023, 2},
+              w = {HS_PERIOD_WEEK, 2020, 1};
+    char starts[HS_RFC3339_MAX], ends[HS_RFC3339_MAX];
+    hs_alert_history h = stepped("x", 1);
+    hs_alert_bounds(&h, &q1, NULL, &q1, NULL, starts, ends);
+    assert_string_equal(starts, "2023-04-01T00:00:00Z");
+    assert_string_equal(ends, "");
+    h = stepped("xo", 1);
+    hs_alert_bounds(&h, &q1, &q2, &q2, NULL, starts, ends);
+    assert_string_equal(starts, "2023-04-01T00:00:00Z");
+    assert_string_equal(ends, "2023-07-01T00:00:00Z");
+    h = stepped("oo", 1);
+    hs_alert_bounds(&h, NULL, NULL, &w, "2019-01-01T00:00:00Z", starts, ends);
+    assert_string_equal(starts, "2019-01-01T00:00:00Z");
+    assert_string_equal(ends, "2020-01-06T00:00:00Z"); /* the Monday after ISO week 2020W01 */
 }
 
 static void test_labels_core_wins_and_sorted(void **state)
@@ -131,7 +223,7 @@ static void test_store_refuses_a_fingerprint_not_of_the_shared_form(void **state
 {
     (void)state;
     char fp[HS_FINGERPRINT_MAX];
-    hs_alert_fingerprint("capacity:level-4", "region:1085", "beds.medical", fp);
+    hs_alert_fingerprint("CapacityEscalation", "region:1085", "beds.medical", "4", fp);
     assert_true(hs_alert_fingerprint_valid(fp));
     assert_false(hs_alert_fingerprint_valid("b79d87321a3f00669ae1723bacefed71")); /* capacity's old 32 */
     assert_false(hs_alert_fingerprint_valid("3F2A9C0D11E4B7A5"));                 /* upper case */
@@ -371,6 +463,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fingerprint_is_stable_and_length_prefixed),
+        cmocka_unit_test(test_fingerprint_keeps_rule_alert_keys_and_qualifier_is_a_part),
+        cmocka_unit_test(test_step_fires_stays_and_resolves),
+        cmocka_unit_test(test_bounds_are_the_ends_of_periods),
         cmocka_unit_test(test_store_refuses_a_fingerprint_not_of_the_shared_form),
         cmocka_unit_test(test_relabelled_firing_alert_is_resolved_under_its_old_labels_first),
         cmocka_unit_test(test_labels_core_wins_and_sorted),

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -42,25 +43,21 @@ static void assert_rejected(const char *text, const char *reason)
 
 static void test_parse_accepts_each_of_the_six_forms(void **state)
 {
-    hs_period p = parsed("2023");
-    assert_int_equal(p.kind, HS_PERIOD_YEAR);
-    assert_int_equal(p.year, 2023);
-    assert_int_equal(p.index, 1);
-    p = parsed("2023H2");
-    assert_int_equal(p.kind, HS_PERIOD_HALF);
-    assert_int_equal(p.index, 2);
-    p = parsed("2023Q2");
-    assert_int_equal(p.kind, HS_PERIOD_QUARTER);
-    assert_int_equal(p.index, 2);
-    p = parsed("2023-07");
-    assert_int_equal(p.kind, HS_PERIOD_MONTH);
-    assert_int_equal(p.index, 7);
-    p = parsed("2023W05");
-    assert_int_equal(p.kind, HS_PERIOD_WEEK);
-    assert_int_equal(p.index, 5);
-    p = parsed("2023-07-14");
-    assert_int_equal(p.kind, HS_PERIOD_DAY);
-    assert_int_equal(p.year, 2023);
+    (void)state;
+    static const struct {
+        const char *text;
+        hs_period_kind kind;
+        int index; /* a day's is its day of the year */
+    } forms[] = {
+        {"2023", HS_PERIOD_YEAR, 1},     {"2023H2", HS_PERIOD_HALF, 2},  {"2023Q2", HS_PERIOD_QUARTER, 2},
+        {"2023-07", HS_PERIOD_MONTH, 7}, {"2023W05", HS_PERIOD_WEEK, 5}, {"2023-07-14", HS_PERIOD_DAY, 195},
+    };
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        hs_period p = parsed(forms[i].text);
+        assert_int_equal(p.kind, forms[i].kind);
+        assert_int_equal(p.year, 2023);
+        assert_int_equal(p.index, forms[i].index);
+    }
 }
 
 static void test_parse_stores_a_day_as_day_of_year(void **state)
@@ -199,37 +196,29 @@ static void test_ordinals_are_consecutive_over_three_centuries_of_every_kind(voi
     }
 }
 
+/* hs_period_add(`from`, `steps`) is `want`. */
+static void assert_added(const char *from, int64_t steps, const char *want)
+{
+    hs_period p = parsed(from);
+    hs_period sum = hs_period_add(&p, steps);
+    assert_formats_as(&sum, want);
+}
+
 static void test_add_crosses_year_boundaries(void **state)
 {
-    hs_period p = parsed("2023Q4");
-    hs_period next = hs_period_add(&p, 1);
-    assert_formats_as(&next, "2024Q1");
-    hs_period back = hs_period_add(&next, -1);
-    assert_formats_as(&back, "2023Q4");
-    p = parsed("2023-12");
-    next = hs_period_add(&p, 1);
-    assert_formats_as(&next, "2024-01");
-    p = parsed("2023H2");
-    next = hs_period_add(&p, 1);
-    assert_formats_as(&next, "2024H1");
-    p = parsed("2023-12-31");
-    next = hs_period_add(&p, 1);
-    assert_formats_as(&next, "2024-01-01");
-    p = parsed("2024-02-28");
-    next = hs_period_add(&p, 1);
-    assert_formats_as(&next, "2024-02-29");
+    assert_added("2023Q4", 1, "2024Q1");
+    assert_added("2024Q1", -1, "2023Q4");
+    assert_added("2023-12", 1, "2024-01");
+    assert_added("2023H2", 1, "2024H1");
+    assert_added("2023-12-31", 1, "2024-01-01");
+    assert_added("2024-02-28", 1, "2024-02-29");
 }
 
 static void test_add_steps_through_iso_week_53(void **state)
 {
-    hs_period p = parsed("2020W52");
-    hs_period next = hs_period_add(&p, 1);
-    assert_formats_as(&next, "2020W53");
-    next = hs_period_add(&next, 1);
-    assert_formats_as(&next, "2021W01");
-    p = parsed("2021W52");
-    next = hs_period_add(&p, 1);
-    assert_formats_as(&next, "2022W01");
+    assert_added("2020W52", 1, "2020W53");
+    assert_added("2020W53", 1, "2021W01");
+    assert_added("2021W52", 1, "2022W01");
 }
 
 static void test_baseline_2016q4_to_2019q4_spans_13_quarters(void **state)
@@ -411,6 +400,75 @@ static void test_end_rfc3339_is_midnight_after_the_last_day(void **state)
     assert_int_equal(hs_period_end_rfc3339(&zero, buf, sizeof buf), -1);
 }
 
+/* Civil days (issue 16, item 3: the one place periods become days; targets and capacity each had a copy).
+ * The first day of a period, as capacity stamped alerts with until it took the end like every service:
+ * 2021Q4 starts on 1 October, ISO week 1 of 2020 on Monday 2019-12-30, a day on itself. */
+static void test_days_run_from_the_first_day_to_the_day_after_the_last(void **state)
+{
+    (void)state;
+    const char *cases[][3] = {
+        {"2021Q4", "2021-10-01T00:00:00Z", "2022-01-01T00:00:00Z"},
+        {"2020W01", "2019-12-30T00:00:00Z", "2020-01-06T00:00:00Z"},
+        {"2024-03-01", "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"},
+        {"2024-02", "2024-02-01T00:00:00Z", "2024-03-01T00:00:00Z"},
+        {"2023H2", "2023-07-01T00:00:00Z", "2024-01-01T00:00:00Z"},
+        {"1970", "1970-01-01T00:00:00Z", "1971-01-01T00:00:00Z"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hs_period p = parsed(cases[i][0]);
+        int64_t first, end;
+        char buf[HS_RFC3339_MAX];
+        assert_true(hs_period_days(&p, &first, &end));
+        assert_int_equal(hs_day_rfc3339(first, buf, sizeof buf), 20);
+        assert_string_equal(buf, cases[i][1]);
+        hs_day_rfc3339(end, buf, sizeof buf);
+        assert_string_equal(buf, cases[i][2]);
+    }
+    hs_period epoch = parsed("1970-01-01"), zero = {0};
+    int64_t first = -1, end = -1;
+    assert_true(hs_period_days(&epoch, &first, &end));
+    assert_int_equal(first, 0);
+    assert_int_equal(end, 1);
+    assert_false(hs_period_days(&zero, &first, &end));
+    assert_int_equal(first, 0);
+    assert_int_equal(end, 0);
+}
+
+/* Every day of 1900..2199 against the C library's own calendar (timegm / gmtime_r): the day number is the
+ * Unix day, and its date is the same. The ends of the range: 0001-01-01 and 10000-01-01, nothing beyond. */
+static void test_days_agree_with_the_c_library_over_three_centuries(void **state)
+{
+    (void)state;
+    hs_period day = parsed("1900-01-01");
+    for (int n = 0; day.year < 2200; n++, day = hs_period_add(&day, 1)) {
+        int64_t first, end;
+        assert_true(hs_period_days(&day, &first, &end));
+        assert_int_equal(end, first + 1);
+        time_t t = (time_t)first * 86400;
+        struct tm tm;
+        assert_non_null(gmtime_r(&t, &tm));
+        char want[HS_RFC3339_MAX], got[HS_RFC3339_MAX], text[HS_PERIOD_TEXT_MAX];
+        strftime(want, sizeof want, "%Y-%m-%dT00:00:00Z", &tm);
+        hs_day_rfc3339(first, got, sizeof got);
+        assert_string_equal(got, want);
+        hs_period_format(&day, text, sizeof text);
+        assert_memory_equal(got, text, 10);
+    }
+    char buf[HS_RFC3339_MAX];
+    hs_period year1 = {HS_PERIOD_DAY, 1, 1};
+    int64_t first, end;
+    assert_true(hs_period_days(&year1, &first, &end));
+    assert_int_equal(hs_day_rfc3339(first, buf, sizeof buf), 20);
+    assert_string_equal(buf, "0001-01-01T00:00:00Z");
+    assert_int_equal(hs_day_rfc3339(first - 1, buf, sizeof buf), -1);
+    assert_string_equal(buf, "");
+    hs_period last = {HS_PERIOD_DAY, 9999, 365};
+    assert_true(hs_period_days(&last, &first, &end));
+    assert_int_equal(hs_day_rfc3339(end, buf, sizeof buf), 21);
+    assert_string_equal(buf, "10000-01-01T00:00:00Z");
+    assert_int_equal(hs_day_rfc3339(end + 1, buf, sizeof buf), -1);
+}
+
 /* hs_period_unix_bounds: the Unix seconds of the first midnight and of the end that hs_period_end_rfc3339
  * writes (checked against timegm), for every kind. */
 static void test_unix_bounds_are_the_first_midnight_and_the_end(void **state)
@@ -518,6 +576,8 @@ int main(void)
         cmocka_unit_test(test_iso_week_is_contained_by_its_days),
         cmocka_unit_test(test_zeroed_struct_is_not_a_period),
         cmocka_unit_test(test_end_rfc3339_is_midnight_after_the_last_day),
+        cmocka_unit_test(test_days_run_from_the_first_day_to_the_day_after_the_last),
+        cmocka_unit_test(test_days_agree_with_the_c_library_over_three_centuries),
         cmocka_unit_test(test_unix_bounds_are_the_first_midnight_and_the_end),
         cmocka_unit_test(test_format_matches_printf),
     };

@@ -131,6 +131,32 @@ static void test_compaction_keeps_entries_and_bounds_memory(void **state)
     hs_table_free(&t);
 }
 
+/* hs_array_grow: the same array while there is room, double the room when full (from `initial`), and on
+ * an overflowing size NULL with the array and its room untouched. */
+static void test_array_grow_doubles_when_full_and_refuses_overflow(void **state)
+{
+    (void)state;
+    size_t cap = 0, count = 0;
+    int *items = NULL;
+    for (int i = 0; i < 100; i++) {
+        int *grown = hs_array_grow(items, &cap, count, sizeof *grown, 4);
+        assert_non_null(grown);
+        items = grown;
+        items[count++] = i;
+        assert_true(cap >= count);
+        if (count <= 4)
+            assert_int_equal(cap, 4);
+    }
+    assert_int_equal(cap, 128); /* 4, 8, ..., 128 */
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(items[i], i);
+    assert_ptr_equal(hs_array_grow(items, &cap, 100, sizeof *items, 4), items); /* room left */
+    size_t huge = SIZE_MAX / 2 + 1;
+    assert_null(hs_array_grow(items, &huge, huge, 2, 4));
+    assert_int_equal(huge, SIZE_MAX / 2 + 1);
+    free(items);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -139,6 +165,7 @@ int main(void)
         cmocka_unit_test(test_many_keys_with_deletions_stay_consistent),
         cmocka_unit_test(test_sorted_returns_keys_in_byte_order),
         cmocka_unit_test(test_compaction_keeps_entries_and_bounds_memory),
+        cmocka_unit_test(test_array_grow_doubles_when_full_and_refuses_overflow),
     };
     return cmocka_run_group_tests_name("table", tests, NULL, NULL);
 }

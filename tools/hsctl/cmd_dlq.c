@@ -7,7 +7,6 @@
  * again. The DLQ itself is only read: it keeps its records for 30 days whatever is replayed.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -17,6 +16,8 @@
 #include "hs/json.h"
 #include "hs/kafka.h"
 #include "hs/validate.h"
+#include "hs/wire.h"
+#include "hs_cli.h"
 #include "hsctl.h"
 
 #define MAX_RANGES       16
@@ -291,7 +292,7 @@ static json_t *fixup_json(const rd_kafka_message_t *record, const dead_letter *d
         snprintf(meta.type, sizeof meta.type, "%s", source->value_type->name);
         hs_event_dataschema(meta.dataschema, meta.type);
         if (record->payload)
-            value = protobuf_c_message_unpack(source->value_type, NULL, record->len, record->payload);
+            value = hs_wire_unpack(source->value_type, NULL, record->len, record->payload);
     } else {
         snprintf(meta.type, sizeof meta.type, "%s", HS_EVENT_TYPE_DEAD_LETTER);
     }
@@ -475,8 +476,7 @@ static hs_err still_valid(const hs_topic *topic, const char *key, const rd_kafka
     hs_err err = hs_validate_size(record->len, error);
     if (err)
         return err;
-    ProtobufCMessage *value =
-        protobuf_c_message_unpack(topic->value_type, NULL, record->len, record->payload);
+    ProtobufCMessage *value = hs_wire_unpack(topic->value_type, NULL, record->len, record->payload);
     if (!value)
         return hs_error_set(error, HS_ERR_DECODE, "still not a valid %s", topic->value_type->name);
     err = hs_validate_message(value, error);
@@ -565,7 +565,7 @@ static void replay_line(replay_run *run, long line_no, const char *text, size_t 
                            "type: %s belongs on %s, but the dead letter came from %s", meta.type, topic->name,
                            from);
     if (err == HS_OK && value && (err = hs_validate_message(value, &error)) == HS_OK)
-        err = topic->key_of(value, key, group, &error);
+        err = hs_topic_key(topic, value, key, group, &error);
     if (err == HS_OK && !value)
         err = hs_topic_group_of_key(topic, key, group, &error);
     if (err != HS_OK) {
@@ -681,39 +681,24 @@ hs_err hsctl_dlq(int argc, char **argv, const hsctl_globals *g)
     selection s = {0};
     const char *from = NULL;
     bool json = false, dry_run = false;
-    static const struct option options[] = {
-        {"service", required_argument, NULL, 's'},
-        {"code", required_argument, NULL, 'c'},
-        {"source-topic", required_argument, NULL, 't'},
-        {"key", required_argument, NULL, 'k'},
-        {"offsets", required_argument, NULL, 'o'},
-        {"json", no_argument, NULL, 'j'},
-        {"dry-run", no_argument, NULL, 'n'},
-        {"from", required_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    const char *offsets[MAX_RANGES];
+    hs_cli_texts offset_texts = {offsets, 0, MAX_RANGES};
+    const hs_cli_option options[] = {
+        {"service", 0, HS_CLI_TEXT, &s.service},
+        {"code", 0, HS_CLI_TEXT, &s.code},
+        {"source-topic", 0, HS_CLI_TEXT, &s.source_topic},
+        {"key", 0, HS_CLI_TEXT, &s.key},
+        {"offsets", 0, HS_CLI_TEXTS, &offset_texts},
+        {"json", 0, HS_CLI_FLAG, &json},
+        {"dry-run", 0, HS_CLI_FLAG, &dry_run},
+        {"from", 0, HS_CLI_TEXT, &from},
+        {0},
     };
-    int opt;
     argc--, argv++; /* getopt from the action on */
-    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        switch (opt) {
-        case 's': s.service = optarg; break;
-        case 'c': s.code = optarg; break;
-        case 't': s.source_topic = optarg; break;
-        case 'k': s.key = optarg; break;
-        case 'o':
-            if (s.range_count == MAX_RANGES)
-                return hsctl_fail(HS_ERR_USAGE, "at most %d --offsets", MAX_RANGES);
-            if (parse_range(optarg, &s.ranges[s.range_count++]) != HS_OK)
-                return HS_ERR_USAGE;
-            break;
-        case 'j': json = true; break;
-        case 'n': dry_run = true; break;
-        case 'f': from = optarg; break;
-        case 'h': usage(stdout); return HS_OK;
-        default: usage(stderr); return HS_ERR_USAGE;
-        }
-    }
+    hs_cli_parse("hsctl dlq", argc, argv, options, false, usage);
+    for (size_t i = 0; i < offset_texts.count; i++)
+        if (parse_range(offsets[i], &s.ranges[s.range_count++]) != HS_OK)
+            return HS_ERR_USAGE;
     if (optind < argc)
         return hsctl_fail(HS_ERR_USAGE, "unexpected argument '%s' (hsctl dlq --help)", argv[optind]);
     if (list && (from || dry_run))

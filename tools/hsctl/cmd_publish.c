@@ -7,7 +7,6 @@
  * and every record was delivered.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include "hs/json.h"
 #include "hs/kafka.h"
 #include "hs/validate.h"
+#include "hs_cli.h"
 #include "hsctl.h"
 
 #define MAX_LINE_BYTES        (1024 * 1024)
@@ -229,7 +229,7 @@ static hs_err publish_ndjson(publish_run *run, FILE *in)
             if (has_subject && (err = hs_topic_check_key(topic, key, value, group, &error)) != HS_OK)
                 hs_error_prefix(&error, "subject");
             else if (!has_subject)
-                err = topic->key_of(value, key, group, &error);
+                err = hs_topic_key(topic, value, key, group, &error);
         }
         if (err == HS_OK)
             fatal = publish_record(run, line_no, key, value, &meta);
@@ -308,27 +308,15 @@ hs_err hsctl_publish(int argc, char **argv, const hsctl_globals *g)
 {
     const char *csv = NULL, *ndjson = NULL;
     publish_run run = {.source = "/healthsignals/hsctl"};
-    static const struct option options[] = {
-        {"csv", required_argument, NULL, 'c'},
-        {"ndjson", required_argument, NULL, 'j'},
-        {"dry-run", no_argument, NULL, 'n'},
-        {"source", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},
-        {"ignore-unknown-fields", no_argument, NULL, 'u'},
-        {NULL, 0, NULL, 0},
+    const hs_cli_option options[] = {
+        {"csv", 0, HS_CLI_TEXT, &csv},
+        {"ndjson", 0, HS_CLI_TEXT, &ndjson},
+        {"dry-run", 0, HS_CLI_FLAG, &run.dry_run},
+        {"source", 0, HS_CLI_TEXT, &run.source},
+        {"ignore-unknown-fields", 0, HS_CLI_FLAG, &run.ignore_unknown},
+        {0},
     };
-    int opt;
-    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        switch (opt) {
-        case 'c': csv = optarg; break;
-        case 'j': ndjson = optarg; break;
-        case 'n': run.dry_run = true; break;
-        case 's': run.source = optarg; break;
-        case 'u': run.ignore_unknown = true; break;
-        case 'h': usage(stdout); return HS_OK;
-        default: usage(stderr); return HS_ERR_USAGE;
-        }
-    }
+    hs_cli_parse("hsctl publish", argc, argv, options, false, usage);
     const char *topic_name = optind < argc ? argv[optind++] : NULL;
     if (optind < argc && strcmp(argv[optind], "-") == 0 && !csv && !ndjson) {
         ndjson = "-";
@@ -352,6 +340,12 @@ hs_err hsctl_publish(int argc, char **argv, const hsctl_globals *g)
 
     if (!run.dry_run) {
         const char *props[] = {"enable.idempotence", "true", "linger.ms", "20", "client.id", "hsctl", NULL};
+        hs_err schemas = hsctl_schemas(g, run.topic); /* Confluent's wire format, with a registry */
+        if (schemas) {
+            if (in != stdin)
+                fclose(in);
+            return schemas;
+        }
         run.producer = hsctl_client(RD_KAFKA_PRODUCER, g, props, on_delivery, &run);
         if (!run.producer) {
             if (in != stdin)

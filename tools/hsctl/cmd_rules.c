@@ -2,7 +2,6 @@
  * (one record per rule, keyed by id), validating each with the shared rules; `delete` publishes tombstones;
  * `list` reads the rules table (the compacted topic, latest value per id) and prints it as JSON lines.
  */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,8 @@
 #include "hs/json.h"
 #include "hs/kafka.h"
 #include "hs/validate.h"
+#include "hs/wire.h"
+#include "hs_cli.h"
 #include "hsctl.h"
 
 static void usage(FILE *out)
@@ -72,6 +73,11 @@ static hs_err rules_apply(const char *path, bool dry_run, const hsctl_globals *g
     rd_kafka_t *producer = NULL;
     if (!dry_run) {
         const char *props[] = {"enable.idempotence", "true", "client.id", "hsctl", NULL};
+        hs_err schemas = hsctl_schemas(g, topic); /* Confluent's wire format, with a registry */
+        if (schemas) {
+            json_decref(doc);
+            return schemas;
+        }
         producer = hsctl_client(RD_KAFKA_PRODUCER, g, props, on_delivery, NULL);
         if (!producer) {
             json_decref(doc);
@@ -188,8 +194,8 @@ static hs_err rules_list(const char *service, const hsctl_globals *g)
         char *key = strndup(record->key ? record->key : "", record->key_len);
         char *line = NULL;
         if (record->payload) {
-            ProtobufCMessage *rule = protobuf_c_message_unpack(&healthsignals__v1__rule__descriptor, NULL,
-                                                               record->len, record->payload);
+            ProtobufCMessage *rule =
+                hs_wire_unpack(&healthsignals__v1__rule__descriptor, NULL, record->len, record->payload);
             if (rule && (!service || strcmp(((Healthsignals__V1__Rule *)rule)->service, service) == 0))
                 line = hs_json_encode_text(rule);
             else if (!rule)
@@ -232,21 +238,12 @@ hs_err hsctl_rules(int argc, char **argv, const hsctl_globals *g)
 {
     bool dry_run = false;
     const char *service = NULL;
-    static const struct option options[] = {
-        {"dry-run", no_argument, NULL, 'n'},
-        {"service", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    const hs_cli_option options[] = {
+        {"dry-run", 0, HS_CLI_FLAG, &dry_run},
+        {"service", 0, HS_CLI_TEXT, &service},
+        {0},
     };
-    int opt;
-    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        switch (opt) {
-        case 'n': dry_run = true; break;
-        case 's': service = optarg; break;
-        case 'h': usage(stdout); return HS_OK;
-        default: usage(stderr); return HS_ERR_USAGE;
-        }
-    }
+    hs_cli_parse("hsctl rules", argc, argv, options, false, usage);
     const char *action = optind < argc ? argv[optind++] : "";
     if (strcmp(action, "apply") == 0 && optind + 1 == argc)
         return rules_apply(argv[optind], dry_run, g);

@@ -13,17 +13,17 @@
 #include "hs/topic.h"
 #include "hs/validate.h"
 
-void hs_alert_fingerprint(const char *rule, const char *scope_component, const char *subject,
-                          char out[HS_FINGERPRINT_MAX])
+void hs_alert_fingerprint(const char *alertname, const char *scope_component, const char *subject,
+                          const char *qualifier, char out[HS_FINGERPRINT_MAX])
 {
-    /* XXH3 over length-prefixed parts, so that ("ab", "c") and ("a", "bc") differ; the same digest as the
-     * targets service has always used, so its fingerprints stay what they were. */
+    /* XXH3 over length-prefixed parts, so that ("ab", "c") and ("a", "bc") differ; without a qualifier the
+     * same digest as the targets service has always used, so rules' alerts keep their keys. */
     XXH3_state_t *state = XXH3_createState();
     uint64_t hash = 0;
     if (state) {
         XXH3_64bits_reset(state);
-        const char *texts[] = {rule, scope_component, subject};
-        for (int i = 0; i < 3; i++) {
+        const char *texts[] = {alertname, scope_component, subject, qualifier};
+        for (int i = 0; i < 4 && texts[i]; i++) {
             uint64_t len = strlen(texts[i]);
             XXH3_64bits_update(state, &len, sizeof len);
             XXH3_64bits_update(state, texts[i], len);
@@ -32,6 +32,60 @@ void hs_alert_fingerprint(const char *rule, const char *scope_component, const c
         XXH3_freeState(state);
     }
     snprintf(out, HS_FINGERPRINT_MAX, "%016" PRIx64, hash);
+}
+
+void hs_alert_step(hs_alert_history *h, int32_t at, bool breached, double gap, double hysteresis,
+                   unsigned for_periods)
+{
+    h->last = at;
+    if (breached) {
+        if (h->breach_run < UINT32_MAX)
+            h->breach_run++;
+        if (!h->firing && h->breach_run >= (for_periods ? for_periods : 1)) {
+            h->firing = h->episode = true;
+            h->fired = at;
+            h->resolved = -1;
+        }
+        return;
+    }
+    h->breach_run = 0;
+    if (h->firing && gap >= hysteresis) {
+        h->firing = false;
+        h->resolved = at;
+    }
+}
+
+bool hs_alert_history_equal(const hs_alert_history *a, const hs_alert_history *b)
+{
+    return a->episode == b->episode && a->firing == b->firing && a->fired == b->fired &&
+           a->resolved == b->resolved && a->last == b->last && a->breach_run == b->breach_run;
+}
+
+bool hs_alert_history_resolved(const hs_alert_history *h)
+{
+    return h->episode && !h->firing;
+}
+
+int32_t hs_alert_history_shown(const hs_alert_history *h)
+{
+    return hs_alert_history_resolved(h) ? h->resolved : h->last;
+}
+
+void hs_alert_bounds(const hs_alert_history *h, const hs_period *fired, const hs_period *resolved,
+                     const hs_period *latest, const char *stored_starts_at, char starts_at[HS_RFC3339_MAX],
+                     char ends_at[HS_RFC3339_MAX])
+{
+    starts_at[0] = ends_at[0] = '\0';
+    if (h->episode) {
+        if (fired)
+            hs_period_end_rfc3339(fired, starts_at, HS_RFC3339_MAX);
+        if (!h->firing && resolved)
+            hs_period_end_rfc3339(resolved, ends_at, HS_RFC3339_MAX);
+        return;
+    }
+    snprintf(starts_at, HS_RFC3339_MAX, "%s", stored_starts_at ? stored_starts_at : "");
+    if (latest)
+        hs_period_end_rfc3339(latest, ends_at, HS_RFC3339_MAX);
 }
 
 bool hs_alert_fingerprint_valid(const char *fingerprint)

@@ -396,26 +396,50 @@ hs_err hs_period_parse(const char *text, hs_period *out, hs_error *error)
     return HS_OK;
 }
 
+/* Day number (days since 0001-01-01, as above) of 1970-01-01: the origin of the public day numbers. */
+#define UNIX_EPOCH_DAY 719162
+static_assert(UNIX_EPOCH_DAY == 1969 * 365 + 1969 / 4 - 1969 / 100 + 1969 / 400, "year_start(1970)");
+
+bool hs_period_days(const hs_period *p, int64_t *first, int64_t *end)
+{
+    *first = *end = 0;
+    if (!in_arith_range(p))
+        return false;
+    int64_t last;
+    day_span(p, first, &last);
+    *first -= UNIX_EPOCH_DAY;
+    *end = last + 1 - UNIX_EPOCH_DAY;
+    return true;
+}
+
+int hs_day_rfc3339(int64_t day, char *buf, size_t size)
+{
+    /* 0001-01-01 .. 10000-01-01, which still prints in four digits plus one */
+    if (day < -UNIX_EPOCH_DAY || day > year_start(ARITH_YEAR_MAX + 1) - UNIX_EPOCH_DAY) {
+        if (buf && size > 0)
+            buf[0] = '\0';
+        return -1;
+    }
+    int64_t n = day + UNIX_EPOCH_DAY;
+    int year = year_of_day(n), month, dom;
+    month_and_day(year, (int)(n - year_start(year) + 1), &month, &dom);
+    return snprintf(buf, size, "%04d-%02d-%02dT00:00:00Z", year, month, dom);
+}
+
 int hs_period_end_rfc3339(const hs_period *p, char *buf, size_t size)
 {
-    if (!in_arith_range(p))
+    int64_t first, end;
+    if (!hs_period_days(p, &first, &end))
         return -1;
-    int64_t first, last;
-    day_span(p, &first, &last);
-    int64_t end = last + 1; /* may be 10000-01-01, which still prints in four digits plus one */
-    int year = year_of_day(end), month, day;
-    month_and_day(year, (int)(end - year_start(year) + 1), &month, &day);
-    return snprintf(buf, size, "%04d-%02d-%02dT00:00:00Z", year, month, day);
+    return hs_day_rfc3339(end, buf, size);
 }
 
 bool hs_period_unix_bounds(const hs_period *p, int64_t *start, int64_t *end)
 {
-    if (!in_arith_range(p))
+    int64_t first, end_day;
+    if (!hs_period_days(p, &first, &end_day))
         return false;
-    int64_t first, last;
-    day_span(p, &first, &last);
-    const int64_t epoch = year_start(1970); /* the day number of 1970-01-01 */
-    *start = (first - epoch) * 86400;
-    *end = (last + 1 - epoch) * 86400;
+    *start = first * 86400;
+    *end = end_day * 86400;
     return true;
 }

@@ -295,3 +295,16 @@ const hs_table_entry **hs_table_sorted(const hs_table *table, size_t *count)
     qsort(sorted, n, sizeof(const hs_table_entry *), compare_entries);
     return sorted;
 }
+
+void *hs_array_grow(void *items, size_t *cap, size_t count, size_t size, size_t initial)
+{
+    if (count < *cap && items)
+        return items;
+    size_t room = *cap ? 2 * *cap : (initial ? initial : 1);
+    if (room < *cap || (size && room > SIZE_MAX / size))
+        return NULL;
+    void *grown = realloc(items, room * (size ? size : 1));
+    if (grown)
+        *cap = room;
+    return grown;
+}

@@ -31,6 +31,12 @@ static const char log_level_var[] = "HS_LOG_LEVEL";
 static const char *const script_vars[] = {"HS_BUILD_DIR", "HS_CACHE_DIR", "HS_BROKER_KIND", "HS_FIXTURES_DIR",
                                           "HS_BENCH_KAFKA_DIR"};
 static const char script_prefix[] = "HS_LOCAL_KAFKA_";
+/* Settings of the processes that write values, set for every program of a deployment alike: a program that
+ * does not declare them (a reader, which takes Confluent-framed and bare values without a registry) lets them
+ * be (hs/schema_registry.h). */
+static const char *const shared_vars[] = {"HS_SCHEMA_REGISTRY_URL", "HS_SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO",
+                                          "HS_SCHEMA_REGISTRY_BEARER_AUTH_TOKEN",
+                                          "HS_SCHEMA_REGISTRY_SSL_CA_LOCATION"};
 
 static const char origin_default[] = "default";
 static const char origin_env[] = "env";
@@ -671,6 +677,11 @@ static hs_err apply_environment(hs_config *c, char **envp, hs_error *error)
             continue;
         }
         config_value *v = find_env(c, name, len);
+        bool shared = false;
+        for (size_t i = 0; !v && i < sizeof shared_vars / sizeof shared_vars[0]; i++)
+            shared = shared || (strlen(shared_vars[i]) == len && strncmp(name, shared_vars[i], len) == 0);
+        if (shared)
+            continue;
         if (!v) {
             char hint[200];
             suggest(c, name, len, true, "", hint, sizeof hint);

@@ -80,8 +80,21 @@ int hs_period_compare(const hs_period *a, const hs_period *b);
  * it straddles a month boundary. */
 bool hs_period_contains(const hs_period *outer, const hs_period *inner);
 
-/* Buffer size that holds any result of hs_period_end_rfc3339 and its NUL. */
+/* Civil days: a day is its number of days since 1970-01-01 (negative before), in the proleptic Gregorian
+ * calendar, UTC — the one place the services turn periods into days and days into dates. */
+
+/* The days `p` covers, as the half-open range [*first, *end) of day numbers: its first day, and the day after
+ * its last (the first day of the next period of its kind). 2023Q2 -> 2023-04-01 .. 2023-07-01; 2020W01 ->
+ * Monday 2019-12-30 .. 2020-01-06. Returns false, both 0, when `p` is not a period of years 1..9999. */
+bool hs_period_days(const hs_period *p, int64_t *first, int64_t *end);
+
+/* Buffer size that holds any result of hs_day_rfc3339 / hs_period_end_rfc3339 and its NUL. */
 #define HS_RFC3339_MAX 32
+
+/* Writes midnight UTC at the start of day number `day` as an RFC 3339 timestamp ("2023-07-01T00:00:00Z") into
+ * `buf` like snprintf; returns the length, or -1 (and "" when size > 0) for a day outside the years
+ * 1..10000. */
+int hs_day_rfc3339(int64_t day, char *buf, size_t size);
 
 /* Writes the end of `p` as an RFC 3339 timestamp, midnight UTC after its last day ("2023Q2" ->
  * "2023-07-01T00:00:00Z"), into `buf` like snprintf; returns the length, or -1 when `p` is not a period of

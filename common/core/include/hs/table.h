@@ -62,4 +62,13 @@ const hs_table_entry *hs_table_next(const hs_table *table, size_t *cursor);
  * which. */
 const hs_table_entry **hs_table_sorted(const hs_table *table, size_t *count);
 
+/* Room for one more element in a growable array: `items` holds `count` elements of `size` bytes in room for
+ * *cap. When it is full, the room doubles (to `initial` from none) and the moved array is returned, with *cap
+ * updated; otherwise `items` itself. NULL when out of memory or the size would overflow: then `items` and
+ * *cap are unchanged and still the caller's. The one growth step of the calculations' arrays:
+ *     tg_fact *grown = hs_array_grow(series->facts, &series->cap, series->count, sizeof *grown, 8);
+ *     if (!grown) return false;
+ *     series->facts = grown; */
+void *hs_array_grow(void *items, size_t *cap, size_t count, size_t size, size_t initial);
+
 #endif

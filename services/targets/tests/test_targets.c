@@ -142,6 +142,16 @@ static void assert_alert_state(const run_result *r, const char *rule, const char
         fail_msg("alert %s %s: %s, want %s", rule, code, text_of(a, "state"), expected);
 }
 
+/* The alert of `rule` in `code` is in state `expected` with these startsAt and endsAt. */
+static void assert_alert_bounds(const run_result *r, const char *rule, const char *code, const char *expected,
+                                const char *starts_at, const char *ends_at)
+{
+    assert_alert_state(r, rule, code, expected);
+    json_t *a = alert(r, rule, code);
+    assert_string_equal(text_of(a, "startsAt"), starts_at);
+    assert_string_equal(text_of(a, "endsAt"), ends_at);
+}
+
 /* --- docs/domain.md §10.1: Tabel 8 -----------------------------------------------------------------------
  */
 
@@ -510,10 +520,8 @@ static void test_revision_turning_missed_into_met_resolves_the_alert(void **stat
     run_result r =
         run(NATIONAL_TARGET("") SJAELLAND FACT_X(UDR, "1085", "2023Q2", "80", "PERCENT", ",\"revision\":1"));
     assert_status(&r, UDR, "national-target", "region:1085", "2023Q2", "MET");
-    json_t *a = alert(&r, "national-target", "1085");
-    assert_string_equal(text_of(a, "state"), "RESOLVED");
-    assert_string_equal(text_of(a, "startsAt"), "2022-04-01T00:00:00Z");
-    assert_string_equal(text_of(a, "endsAt"), "2023-07-01T00:00:00Z");
+    assert_alert_bounds(&r, "national-target", "1085", "RESOLVED", "2022-04-01T00:00:00Z",
+                        "2023-07-01T00:00:00Z");
     run_free(&r);
 }
 
@@ -523,10 +531,8 @@ static void test_revision_removing_the_only_miss_still_resolves(void **state)
      * silent: it is RESOLVED, keeping its startsAt. */
     run_result r = run(NATIONAL_TARGET("") FACT(UDR, "1085", "2023Q2", "75", "PERCENT")
                            FACT_X(UDR, "1085", "2023Q2", "80", "PERCENT", ",\"revision\":1"));
-    json_t *a = alert(&r, "national-target", "1085");
-    assert_string_equal(text_of(a, "state"), "RESOLVED");
-    assert_string_equal(text_of(a, "startsAt"), "2023-07-01T00:00:00Z");
-    assert_string_equal(text_of(a, "endsAt"), "2023-07-01T00:00:00Z");
+    assert_alert_bounds(&r, "national-target", "1085", "RESOLVED", "2023-07-01T00:00:00Z",
+                        "2023-07-01T00:00:00Z");
     run_free(&r);
 }
 

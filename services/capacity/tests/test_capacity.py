@@ -14,18 +14,16 @@ import re
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tests", "lib"))
+import hstest  # noqa: E402
 from hstest import fail, finish, ok  # noqa: E402
 
 CAPACITY, HSCTL, PRODUCE_RAW, DATA = sys.argv[1:5]
-BOOTSTRAP = os.environ["HS_BOOTSTRAP_SERVERS"]
-RUN = f"{os.getpid()}"
-work = tempfile.mkdtemp(prefix="hs-capacity-test-")
+BOOTSTRAP, RUN, work = hstest.environment("capacity")
 SERIES = [os.path.join(DATA, f) for f in ("capacity-intensive-quarters.ndjson", "capacity-medical-daily.ndjson")]
 RULES = os.path.join(work, "rules.json")
 with open(RULES, "w") as f:
@@ -198,7 +196,8 @@ history = [r["data"] for r in alert_records if r["data"] and r["data"]["scope"].
 by_level = {}
 for h in history:
     by_level.setdefault(h["labels"].get("level"), []).append(h)
-want = {"3": ("WARNING", "2023-01-04T00:00:00Z"), "4": ("CRITICAL", "2023-01-07T00:00:00Z")}
+# startsAt / endsAt: the ends of the days they fired (01-04, 01-07) and resolved (01-11) in, as every service's.
+want = {"3": ("WARNING", "2023-01-05T00:00:00Z"), "4": ("CRITICAL", "2023-01-08T00:00:00Z")}
 if sorted(by_level) != sorted(want):
     fail(f"the daily series' alerts by level label: {sorted(by_level)}, want {sorted(want)}")
 for level, (severity, starts) in want.items():
@@ -210,7 +209,7 @@ for level, (severity, starts) in want.items():
     if states[0] != "FIRING" or states[-1] != "RESOLVED" or {h["severity"] for h in records} != {severity}:
         fail(f"the level-{level} alert's history {states}, severities {[h['severity'] for h in records]}")
     bounds = (records[-1].get("startsAt"), records[-1].get("endsAt"))
-    if bounds != (starts, "2023-01-11T00:00:00Z"):
+    if bounds != (starts, "2023-01-12T00:00:00Z"):
         fail(f"level-{level} alert bounds {bounds[0]} .. {bounds[1]}")
     if not re.fullmatch(r"[0-9a-f]{16}", records[0]["fingerprint"]):
         fail(f"fingerprint {records[0]['fingerprint']!r}: not the 16 hex digits of every service")
