@@ -9,12 +9,18 @@ THRESHOLD rule over 40 quarterly facts gives 40 statuses, each carrying the thre
 2. The threshold is changed while no instance runs: after the restart every status uses it.
 3. Applying the same rules file again changes nothing: no status is produced again.
 And each change reached each status exactly once: 40 committed records per threshold, none twice.
+5. A rule deleted and another narrowed (a region taken out of its scopes) while no instance runs: after the
+   restart the deleted rule's statuses are deleted and its alert resolved, and so are the narrowed rule's
+   statuses and alert of that region — each exactly once (one tombstone per status, one RESOLVED per alert).
+   Then the same again with the service killed (SIGKILL) while it retracts them, before their transaction
+   commits: after the second restart, still exactly once.
 4. Bad rules written raw to hs.rules.v1 (bytes that do not decode, a NaN threshold, forPeriods 4 294 967 295,
    threshold -1e308) go to hs.dlq.v1 with the headers facts get, once for the service: a second instance
    and a restart do not dead-letter them again. Before, they were a log line.
 
 Before the runtime committed the rules digest with its offsets, (1) and (2) left the statuses on the old
-threshold for good (the restart rebuilt with the new rule silently).
+threshold for good (the restart rebuilt with the new rule silently). Before it kept the rules each partition
+applied (hs.applied-rules.v1), (5) left every status and alert of the deleted and narrowed rules in place.
 
 On the embedded broker (integration.rule_changes, also run under the sanitizers) only (4) runs, within one
 run of the service: the mock keeps no offsets committed in a transaction.
@@ -92,9 +98,9 @@ def wait_all(threshold, what, timeout=60):
     return False
 
 
-def start(name):
-    service = hstest.Service(TARGETS, name, f"hs-targets-rules-{RUN}", BOOTSTRAP, work, RUN, commit_interval="1s",
-                             instance=f"rules-{RUN}")
+def start(name, commit_interval="1s"):
+    service = hstest.Service(TARGETS, name, f"hs-targets-rules-{RUN}", BOOTSTRAP, work, RUN,
+                             commit_interval=commit_interval, instance=f"rules-{RUN}")
     service.wait_ready(timeout=120)
     return service
 
@@ -154,6 +160,132 @@ if REAL_KAFKA:
         fail(f"applying the same rule again produced {after - before} status records")
     else:
         ok(f"applying the same rule again produced nothing ({before} status records before and after)")
+
+    # --- 5. rules deleted and narrowed while no instance runs; a SIGKILL during their retraction -------------
+    REGION = "1081"
+    REGION_PERIODS = PERIODS[-8:]
+    NATION = [{"kind": "NATIONAL", "code": "DK"}]
+    BOTH = NATION + [{"kind": "REGION", "code": REGION}]
+    region_facts = os.path.join(work, "region.ndjson")
+    with open(region_facts, "w", encoding="utf-8") as f:
+        for k, period in enumerate(REGION_PERIODS):
+            f.write(json.dumps(hstest.indicator_fact(INDICATOR, REGION, period, 20 + k, "PERCENT",
+                                                     event_source="rules")) + "\n")
+    proc = hsctl("publish", "hs.indicators.v1", "--ndjson", region_facts)
+    if proc.returncode != 0:
+        raise SystemExit(f"FAIL: publish: {proc.stderr}")
+
+    def apply_rules(extra):
+        """RULE at `threshold` and the `extra` rules: (id, scopes) with threshold 101, every period MISSED, so
+        that each scope of each fires an alert."""
+        rules = [{"id": RULE, "service": "targets", "subject": INDICATOR, "kind": "THRESHOLD",
+                  "direction": "HIGHER_IS_BETTER", "scopes": NATION, "threshold": threshold}]
+        rules += [{"id": rule_id, "service": "targets", "subject": INDICATOR, "kind": "THRESHOLD",
+                   "direction": "HIGHER_IS_BETTER", "scopes": scopes, "threshold": 101}
+                  for rule_id, scopes in extra]
+        path = os.path.join(work, "rules.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(rules, f)
+        proc = hsctl("rules", "apply", path)
+        if proc.returncode != 0:
+            raise SystemExit(f"FAIL: hsctl rules apply: {proc.stderr}")
+
+    def events(topic, rule_id):
+        proc = hsctl("tail", topic, "--from-beginning")
+        out = []
+        for line in proc.stdout.splitlines():
+            if line.strip():
+                event = json.loads(line)
+                out.append(event)
+        if topic == "hs.target-status.v1":
+            return [e for e in out if e["subject"].split("/")[1:2] == [rule_id]]
+        # alerts are never deleted: RESOLVED keeps the rule
+        return [e for e in out if (e.get("data") or {}).get("rule") == rule_id]
+
+    def outputs(rule_id):
+        """(statuses: key -> data, tombstones per key, alerts: scope code -> [states])"""
+        status_events = events("hs.target-status.v1", rule_id)
+        table = hstest.latest_table(json.dumps(e) for e in status_events)
+        tombstones = {}
+        for e in status_events:
+            if e["data"] is None:
+                tombstones[e["subject"]] = tombstones.get(e["subject"], 0) + 1
+        alerts = {}
+        for e in events("hs.alerts.v1", rule_id):
+            alerts.setdefault(e["data"]["scope"]["code"], []).append(e["data"]["state"])
+        return table, tombstones, alerts
+
+    def wait_outputs(gone, narrow, what):
+        def check():
+            g, _, ga = outputs(gone)
+            n, _, na = outputs(narrow)
+            return len(g) == len(PERIODS) and len(n) == len(PERIODS) + len(REGION_PERIODS) and \
+                "FIRING" in str(ga.get("DK")) and "FIRING" in str(na.get(REGION))
+        hstest.wait_for(check, lambda: f"{what}: the outputs of {gone} and {narrow} are not all out", timeout=60)
+
+    def check_retracted(gone, narrow, what):
+        """The deleted rule's statuses deleted and alert resolved, the narrowed rule's region ones likewise,
+        each once; the narrowed rule's national statuses still there."""
+        state = {}
+
+        def retracted():
+            state["g"], state["n"] = outputs(gone), outputs(narrow)
+            g, n = state["g"][0], state["n"][0]
+            region = [k for k in n if f"/region:{REGION}/" in k]
+            resolved = "RESOLVED" in str(state["g"][2].get("DK", [""])[-1]) and \
+                "RESOLVED" in str(state["n"][2].get(REGION, [""])[-1])
+            return not g and not region and len(n) == len(PERIODS) and resolved
+
+        def failure():
+            g, n = state["g"], state["n"]
+            return (f"{what}: {len(g[0])} statuses of the deleted rule left, "
+                    f"{sum(1 for k in n[0] if f'/region:{REGION}/' in k)} of the narrowed region; alerts "
+                    f"{g[2]} and {n[2]}")
+
+        if not hstest.wait_for(retracted, failure, timeout=60):
+            return
+        (_, g_tomb, g_alerts), (_, n_tomb, n_alerts) = state["g"], state["n"]
+        region_tomb = {k: c for k, c in n_tomb.items() if f"/region:{REGION}/" in k}
+        resolved = [states.count("ALERT_STATE_RESOLVED") + states.count("RESOLVED")
+                    for states in (g_alerts.get("DK", []), n_alerts.get(REGION, []))]
+        if len(g_tomb) != len(PERIODS) or set(g_tomb.values()) != {1}:
+            fail(f"{what}: deleted rule: tombstones per status {sorted(set(g_tomb.values()))} for "
+                 f"{len(g_tomb)} statuses, want 1 for each of {len(PERIODS)}")
+        elif len(region_tomb) != len(REGION_PERIODS) or set(region_tomb.values()) != {1} or \
+                len(n_tomb) != len(region_tomb):
+            fail(f"{what}: narrowed rule: tombstones {n_tomb}, want 1 for each of the {len(REGION_PERIODS)} "
+                 f"region statuses and none else")
+        elif resolved != [1, 1]:
+            fail(f"{what}: RESOLVED alerts {resolved} (deleted rule, narrowed region), want one each: "
+                 f"{g_alerts} {n_alerts}")
+        else:
+            ok(f"{what}: {len(g_tomb)} statuses of the deleted rule and {len(region_tomb)} of the narrowed "
+               f"region deleted once each, both alerts resolved once")
+
+    rng = random.Random(int(RUN) + 1)
+    for round_no, kill in ((1, False), (2, True)):
+        gone, narrow = f"{RULE}.gone{round_no}", f"{RULE}.narrow{round_no}"
+        apply_rules([(gone, NATION), (narrow, BOTH)])
+        wait_outputs(gone, narrow, f"deletion round {round_no}")
+        code, _ = service.stop()
+        if code != 0:
+            fail(f"SIGTERM: exit {code}")
+        apply_rules([(narrow, NATION)])
+        proc = hsctl("rules", "delete", gone)
+        if proc.returncode != 0:
+            raise SystemExit(f"FAIL: hsctl rules delete: {proc.stderr}")
+        if kill:
+            # A long commit interval holds the retraction's transaction open: the kill lands before it commits.
+            service = start(f"retract{round_no}", commit_interval="10s")
+            time.sleep(rng.uniform(0, 1.0))
+            retracting = "its outputs retracted" in open(service.log.name, encoding="utf-8").read()
+            service.stop(signal.SIGKILL)
+            if not retracting:
+                fail("the killed instance had not begun the retraction")
+        service = start(f"after-deletion{round_no}")
+        check_retracted(gone, narrow,
+                        f"round {round_no}: rules deleted and narrowed while stopped"
+                        + (", SIGKILL during the retraction" if kill else ""))
 
 
 # --- 4. bad rules: dead-lettered once per service, through restarts and a second instance ---------------------

@@ -1,9 +1,26 @@
-/* The HTTP endpoint of a running service while its loop is blocked. The count calculation is wrapped so that
- * one marked fact holds the loop inside apply() for 12 s, as a Kafka call waiting out its 30 s timeout
- * would: meanwhile /healthz must answer 200, /readyz 503 "... (event loop blocked for N s)" once 5 s have
- * passed, and /metrics 200 with hs_event_loop_blocked_seconds above 0 — each within a 3 s client timeout —
- * and /readyz 200 again once the loop runs. The service runs in-process (hs_runtime_main on a thread)
- * against the test kit's embedded broker, with its HTTP endpoint on a port picked here.
+/* The HTTP endpoint of a running service while its loop is blocked, and waits that must not block it. The
+ * count calculation is wrapped so that one marked fact holds the loop inside apply() for 12 s, as a Kafka
+ * call waiting out its 30 s timeout would: meanwhile /healthz must answer 200, /readyz 503 "... (event loop
+ * blocked for N s)" once 5 s have passed, and /metrics 200 with hs_event_loop_blocked_seconds above 0 — each
+ * within a 3 s client timeout — and /readyz 200 again once the loop runs. The service runs in-process
+ * (hs_runtime_main on a thread) against the test kit's embedded broker, with its HTTP endpoint on a port
+ * picked here.
+ *
+ * Second: the committed offsets of an assignment come slowly (the group coordinator answers OffsetFetch
+ * after 2.5 s, four times, with a retriable error). Before, the rebalance callback waited for them on the
+ * loop (up to 4 x 30 s, then exit 1): /readyz said "event loop blocked". Now they are read on a thread:
+ * /healthz and /readyz answer at once throughout, /readyz 503 "reading the committed offsets ...", and the
+ * service becomes ready once they are in.
+ *
+ * Third: a bad record (a share of 130 %) arrives while a commit waits for the broker (EndTxn answered after
+ * 2.5 s, four times, with a retriable error). Before, the dead letter waited for that commit on the loop:
+ * "event loop blocked". Now it is deferred to the next transaction like an output: the probes answer at once
+ * and the record is dead-lettered.
+ *
+ * Fourth (its own ctest, integration.rules_load_wait, 40 s): hs.rules.v1 cannot be read for over 30 s at the
+ * start (its ListOffsets answered after 3 s with an error, 9 times). Before, the service exited after 30 s
+ * ("cannot read hs.rules.v1 to its end"); now it waits on, /readyz saying why, and becomes ready once the
+ * rules are in.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -26,6 +43,10 @@
 #include "healthsignals/v1/indicator.pb-c.h"
 #include "testkit.h"
 
+/* Kafka's ApiKeys (librdkafka's names for them are private) */
+#define LIST_OFFSETS   2
+#define OFFSET_FETCH   9
+#define END_TXN        26
 #define BLOCKING_VALUE 42.5 /* the fact that blocks the loop */
 #define BLOCK_SECONDS  12
 
@@ -58,6 +79,30 @@ static void *service_main(void *arg)
 }
 
 /* A loopback port nothing listens on now (the service binds it right after). */
+static int free_port(void);
+
+/* Runs the service on a thread against the kit's broker, in the group `name`-<pid> (NULL: the one in
+ * run->group already), its HTTP endpoint on a free port, which it returns. */
+static int service_start(service_run *run, hs_testkit *kit, const char *name)
+{
+    snprintf(run->bootstrap, sizeof run->bootstrap, "%s", hs_testkit_bootstrap(kit));
+    if (name)
+        snprintf(run->group, sizeof run->group, "%s-%d", name, (int)getpid());
+    int port = free_port();
+    snprintf(run->http_addr, sizeof run->http_addr, "127.0.0.1:%d", port);
+    assert_int_equal(pthread_create(&run->thread, NULL, service_main, run), 0);
+    return port;
+}
+
+/* Stops it (exit 0 expected) and the kit's broker. */
+static void service_stop(service_run *run, hs_testkit *kit)
+{
+    hs_runtime_stop();
+    pthread_join(run->thread, NULL);
+    assert_int_equal(run->exit_status, HS_EXIT_OK);
+    hs_testkit_free(kit);
+}
+
 static int free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -136,11 +181,7 @@ static void test_probes_answer_while_the_loop_is_blocked(void **state)
     hs_testkit *kit = hs_testkit_new();
     assert_non_null(kit);
     service_run run = {0};
-    snprintf(run.bootstrap, sizeof run.bootstrap, "%s", hs_testkit_bootstrap(kit));
-    snprintf(run.group, sizeof run.group, "hs-blocked-loop-%d", (int)getpid());
-    int port = free_port();
-    snprintf(run.http_addr, sizeof run.http_addr, "127.0.0.1:%d", port);
-    assert_int_equal(pthread_create(&run.thread, NULL, service_main, &run), 0);
+    int port = service_start(&run, kit, "hs-blocked-loop");
     assert_true(wait_status(port, "/readyz", 200, 60));
 
     publish_fact(kit, BLOCKING_VALUE);
@@ -175,16 +216,148 @@ static void test_probes_answer_while_the_loop_is_blocked(void **state)
     /* Unblocked, the service is ready again. */
     assert_true(wait_status(port, "/readyz", 200, 60));
 
-    hs_runtime_stop();
-    pthread_join(run.thread, NULL);
-    assert_int_equal(run.exit_status, HS_EXIT_OK);
-    hs_testkit_free(kit);
+    service_stop(&run, kit);
 }
 
-int main(void)
+static void test_slow_committed_offsets_do_not_block_the_loop(void **state)
 {
+    blocking_calc = count_calc;
+    hs_testkit *kit = hs_testkit_new();
+    assert_non_null(kit);
+    service_run run = {0};
+    snprintf(run.group, sizeof run.group, "hs-slow-offsets-%d", (int)getpid());
+    rd_kafka_mock_coordinator_set(hs_testkit_cluster(kit), "group", run.group, 1);
+    rd_kafka_resp_err_t loading = RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS;
+    assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(hs_testkit_cluster(kit), 1, OFFSET_FETCH, 4,
+                                                                  loading, 2500, loading, 2500, loading, 2500,
+                                                                  loading, 2500),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    double started = now_seconds();
+    int port = service_start(&run, kit, NULL);
+
+    char body[65536];
+    int answered = 0, reading = 0, blocked = 0, ready = 0;
+    double slowest = 0, ready_after = 0;
+    while (now_seconds() - started < 40 && !ready) {
+        static const char *const paths[] = {"/healthz", "/readyz"};
+        for (size_t i = 0; i < 2; i++) {
+            double start = now_seconds();
+            int status = get(port, paths[i], body, sizeof body);
+            double took = now_seconds() - start;
+            slowest = took > slowest ? took : slowest;
+            answered += status != 0;
+            reading += i == 1 && status == 503 && strstr(body, "reading the committed offsets");
+            blocked += i == 1 && strstr(body, "event loop blocked") != NULL;
+            if (i == 1 && status == 200) {
+                ready = 1;
+                ready_after = now_seconds() - started;
+            }
+        }
+        usleep(250 * 1000);
+    }
+    print_message("slow committed offsets: %d probes answered, slowest %.3f s; %d said reading the committed "
+                  "offsets, %d event loop blocked; ready after %.1f s\n",
+                  answered, slowest, reading, blocked, ready_after);
+    assert_true(ready);
+    assert_true(reading > 0);
+    assert_int_equal(blocked, 0);
+    assert_true(slowest < 1.0);
+
+    service_stop(&run, kit);
+}
+
+static void test_dead_letter_during_a_slow_commit_does_not_block_the_loop(void **state)
+{
+    blocking_calc = count_calc;
+    hs_testkit *kit = hs_testkit_new();
+    assert_non_null(kit);
+    service_run run = {0};
+    int port = service_start(&run, kit, "hs-slow-commit");
+    assert_true(wait_status(port, "/readyz", 200, 60));
+
+    rd_kafka_resp_err_t loading = RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS;
+    assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(hs_testkit_cluster(kit), 1, END_TXN, 4,
+                                                                  loading, 2500, loading, 2500, loading, 2500,
+                                                                  loading, 2500),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    publish_fact(kit, 10); /* its transaction's commit waits */
+    usleep(500 * 1000);
+    publish_fact(kit, 130); /* refused: a dead letter while that commit waits */
+    double from = now_seconds();
+    char body[65536];
+    int blocked = 0, dead_lettered = 0;
+    double slowest = 0;
+    while (now_seconds() - from < 14 && !dead_lettered) {
+        static const char *const paths[] = {"/healthz", "/readyz", "/metrics"};
+        for (size_t i = 0; i < 3; i++) {
+            double start = now_seconds();
+            int status = get(port, paths[i], body, sizeof body);
+            double took = now_seconds() - start;
+            slowest = took > slowest ? took : slowest;
+            if (i == 0)
+                assert_int_equal(status, 200);
+            blocked += i == 1 && strstr(body, "event loop blocked") != NULL;
+            dead_lettered = i == 2 && strstr(body, "hs_records_dlq_total{") != NULL;
+        }
+        usleep(250 * 1000);
+    }
+    /* The commit is done within ~10 s; the dead letter's transaction commits after it. */
+    print_message(
+        "dead letter during a slow commit: slowest probe %.3f s, %d event loop blocked, dead-lettered "
+        "after %.1f s\n",
+        slowest, blocked, now_seconds() - from);
+    assert_true(dead_lettered);
+    assert_int_equal(blocked, 0);
+    assert_true(slowest < 1.5);
+    assert_true(wait_status(port, "/readyz", 200, 30));
+
+    service_stop(&run, kit);
+}
+
+static void test_rules_unreadable_for_longer_than_30_s_do_not_end_the_service(void **state)
+{
+    blocking_calc = count_calc;
+    blocking_calc.uses_rules = true; /* the count calculation, as a service with rules (none are published) */
+    hs_testkit *kit = hs_testkit_new();
+    assert_non_null(kit);
+    /* 9 ListOffsets answers (the rules consumer's first request), each after 3 s: the rules cannot be read
+     * for more than 30 s. */
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION;
+    assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(hs_testkit_cluster(kit), 1, LIST_OFFSETS, 9,
+                                                                  e, 3000, e, 3000, e, 3000, e, 3000, e, 3000,
+                                                                  e, 3000, e, 3000, e, 3000, e, 3000),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    service_run run = {0};
+    double started = now_seconds();
+    int port = service_start(&run, kit, "hs-rules-wait");
+    char body[65536];
+    int said_why = 0, ready = 0;
+    while (now_seconds() - started < 90 && !ready) {
+        int status = get(port, "/readyz", body, sizeof body);
+        said_why += status == 503 && strstr(body, "hs.rules.v1 not read to its end yet") != NULL;
+        ready = status == 200;
+        usleep(500 * 1000);
+    }
+    print_message("rules unreadable at the start: ready after %.1f s, /readyz said why %d times\n",
+                  now_seconds() - started, said_why);
+    assert_true(ready);
+    assert_true(now_seconds() - started > 30); /* it did wait beyond the old 30 s */
+    assert_true(said_why > 0);
+
+    service_stop(&run, kit);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    if (argc > 2)
+        cmocka_set_skip_filter(argv[2]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_probes_answer_while_the_loop_is_blocked),
+        cmocka_unit_test(test_slow_committed_offsets_do_not_block_the_loop),
+        cmocka_unit_test(test_dead_letter_during_a_slow_commit_does_not_block_the_loop),
+        cmocka_unit_test(test_rules_unreadable_for_longer_than_30_s_do_not_end_the_service),
     };
     return cmocka_run_group_tests_name("blocked_loop", tests, NULL, NULL);
 }

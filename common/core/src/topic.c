@@ -249,6 +249,19 @@ static const hs_topic topics[] = {
      .retention_ms = -1,
      .global = 1,
      .description = "Rule: targets and thresholds as data; read in full by every instance"},
+    /* Internal: the value is a Rule's bytes, but the key (group/partition/id) is not the Rule's identity, so
+     * it is registered as bytes, written and read by the runtime only. */
+    {.name = HS_TOPIC_APPLIED_RULES,
+     .value_type = NULL,
+     .key_layout = "group/partition/id",
+     .grouping = "group",
+     .partitions = 4,
+     .cleanup_policy = "compact",
+     .retention_ms = -1,
+     .global = 0,
+     .description = "the rules (healthsignals.v1.Rule bytes) a consumer group's partition has applied to its "
+                    "outputs, written by the services in the transactions of those outputs; read back when "
+                    "the partition is rebuilt"},
     {.name = HS_TOPIC_ALERTS,
      .value_type = &healthsignals__v1__alert__descriptor,
      .key_layout = "fingerprint",

@@ -172,9 +172,24 @@ typedef struct part_state {
     int64_t committed_rules_dlq, rules_dlq_next;
     /* Rule work left, done in time slices between loop turns (on_rules_work): every rule applied to a fresh
      * state, silently, before any fact (its inputs are paused meanwhile); or applied again to reconcile. */
-    enum { RULES_WORK_NONE, RULES_WORK_FRESH, RULES_WORK_RECONCILE } rules_work;
-    size_t rules_cursor;         /* hs_table_next() cursor into rt->rules */
+    enum { RULES_WORK_NONE, RULES_WORK_FRESH, RULES_WORK_RECONCILE, RULES_WORK_DIFF } rules_work;
+    int diff_phase;      /* RULES_WORK_DIFF: 0 retracting the rules gone, 1 applying new and changed */
+    size_t rules_cursor; /* hs_table_next() cursor into the table the work goes through */
     uint64_t rules_work_version; /* rt->rules_version the cursor belongs to: a change starts it again */
+    /* The rules the partition's outputs reflect, as hs.applied-rules.v1 holds them for it — its committed
+     * records and those of the open transaction, written with the outputs they accompany (key -> packed
+     * Rule; see "The applied rules" below). Read back from that topic whenever the state is (re)built
+     * (applied_loading, the inputs paused meanwhile); applied_digest is their digest. */
+    hs_table applied;
+    hs_table retracting; /* keys of `applied` the running RULES_WORK_DIFF has retracted, deleted at its end */
+    uint64_t applied_digest;
+    int64_t dropped_from[MAX_INPUTS]; /* the first record fetched while waiting (dropped, fetched again) */
+    /* Assigned, its committed offset not read yet (offsets_job): 0, or the offsets_seq a reading must have
+     * begun after to count (one begun before may predate a commit by the partition's previous owner). */
+    uint64_t offsets_pending[MAX_INPUTS];
+    bool applied_loading;
+    bool build_pending;           /* a fresh state, built once its committed offsets are read (part_build) */
+    bool eof_dropped[MAX_INPUTS]; /* the end of the partition was met while waiting */
 } part_state;
 
 /* The input whose offset metadata carries the rules dead-letter position: the first input's partition 0. */
@@ -197,11 +212,20 @@ typedef enum txn_state {
  * of the loop's time under load): this header, then the key and the cause, each NUL-terminated, and the
  * packed value; the next header starts at the next multiple of its alignment. */
 typedef struct deferred_output {
-    uint32_t output; /* index into rt->outputs */
+    uint32_t output; /* index into rt->outputs, or DEFERRED_DEAD_LETTER */
     uint32_t key_len, cause_len;
     bool deletion;
     size_t value_len;
+    /* A dead letter: the key and value are the rejected record's bytes (either may be absent), the cause is
+     * the reason; where it came from and why. */
+    bool has_key;
+    const char *source_topic; /* static storage: the registry's name */
+    int32_t source_partition;
+    int64_t source_offset;
+    hs_err code;
 } deferred_output;
+
+#define DEFERRED_DEAD_LETTER UINT32_MAX
 
 typedef struct deferred_buffer {
     uint8_t *data;
@@ -247,6 +271,19 @@ typedef struct connect_job {
     atomic_bool finished;
 } connect_job;
 
+/* The committed offsets of newly assigned partitions, read on a thread of its own so that the loop goes on
+ * (probes, other partitions, commits) while the broker takes its time: the rebalance callback assigns the
+ * partitions paused, and they are built once their committed offsets are in (on_offsets_done). */
+typedef struct offsets_job {
+    uv_thread_t thread;
+    bool running, threaded;
+    uint64_t seq; /* rt->offsets_seq when it began */
+    rd_kafka_topic_partition_list_t *list;
+    atomic_bool finished;
+    int attempts;
+    uint64_t started_ns;
+} offsets_job;
+
 typedef struct wake {
     uv_poll_t poll;
     int fds[2]; /* pipe: librdkafka writes the read end awake */
@@ -262,9 +299,9 @@ typedef struct runtime {
     char txn_id[320];
     hs_event_meta output_meta[MAX_OUTPUTS]; /* each output topic's CloudEvents source and type, filled in */
 
-    rd_kafka_t *consumer, *producer, *rules_consumer;
-    rd_kafka_queue_t *consumer_queue, *producer_queue, *rules_queue;
-    wake consumer_wake, producer_wake, rules_wake;
+    rd_kafka_t *consumer, *producer, *rules_consumer, *applied_consumer;
+    rd_kafka_queue_t *consumer_queue, *producer_queue, *rules_queue, *applied_queue;
+    wake consumer_wake, producer_wake, rules_wake, applied_wake;
     uv_timer_t commit_timer;
     uv_signal_t sigterm, sigint;
     uv_async_t stop_request; /* hs_runtime_stop(), from any thread */
@@ -294,13 +331,15 @@ typedef struct runtime {
     int64_t rules_read_end; /* hs.rules.v1 records below this offset have been read into `rules` */
     uint64_t rules_version; /* counts the changes of `rules`: an iteration over it started before is void */
     uv_idle_t rules_work;   /* runs on_rules_work while a partition has rule work left */
-    uv_timer_t rules_load_timer; /* the rules must be read to their end within OP_TIMEOUT_MS of the start */
+    uv_timer_t rules_load_timer; /* says so every OP_TIMEOUT_MS while the rules are not read to their end */
+    uint64_t rules_load_waits;   /* how many times it did */
     bool rules_work_active;
     bool rules_loaded, assignment_seen;
     atomic_bool brokers_down; /* also written by delivery reports served on the commit thread */
     uv_thread_t loop_thread;
 
     txn_state txn;
+    int applied_out;   /* index of hs.applied-rules.v1 in `outputs` (a service with rules), else -1 */
     long txn_records;  /* live records consumed into the open (while committing: the next) transaction */
     bool next_txn;     /* while committing: the next transaction has records */
     bool commit_due;   /* while committing: the commit timer fired */
@@ -311,6 +350,9 @@ typedef struct runtime {
     long long txn_timeout_ms; /* transaction.timeout.ms (hs_kafka_txn_timeout_ms) */
     connect_job connect;      /* the producer's (re)start in flight */
     uv_async_t connect_done;
+    offsets_job offsets;  /* committed offsets being read for an assignment */
+    uint64_t offsets_seq; /* counts the readings begun */
+    uv_async_t offsets_done;
     bool consuming_paused; /* the consumers' wakes are stopped: a commit holds the loop back, or recovery */
     atomic_bool abandon;   /* stopping: the threads give up waiting for the broker */
     /* Why Kafka cannot be used now, for /readyz ("broker unreachable"); NULL when it can. A string in static
@@ -410,6 +452,17 @@ static void produce_deferred(runtime *rt);
 static bool part_live(const runtime *rt, const part_state *ps);
 static void rules_from_commits(runtime *rt, part_state *ps);
 static void part_went_live(runtime *rt, part_state *ps);
+static void applied_load_start(runtime *rt, part_state *ps);
+static void applied_read_start(runtime *rt);
+static void inputs_pause(runtime *rt, const part_state *ps, bool pause);
+static void drain_wake(wake *w);
+static void serve_sliced(runtime *rt, rd_kafka_t *consumer, wake *w,
+                         void (*on_message)(runtime *rt, const rd_kafka_message_t *msg));
+static void dead_letter_produce(runtime *rt, const char *topic, int32_t source_partition,
+                                int64_t source_offset, const void *key, size_t key_len, const void *value,
+                                size_t value_len, hs_err code, const char *reason);
+static void offsets_main(void *arg);
+static bool part_waiting(const runtime *rt, const part_state *ps);
 
 /* --- rule changes in the commit ---------------------------------------------------------------------------
  * Every committed offset of a service with rules carries, as its offset metadata, the digest of the rule
@@ -520,9 +573,13 @@ static void rewind_all(runtime *rt)
     rd_kafka_topic_partition_list_t *seek = rd_kafka_topic_partition_list_new(16);
     for (size_t p = 0; p < rt->part_cap; p++) {
         part_state *ps = rt->parts[p];
-        if (!ps)
-            continue;
+        if (!ps || ps->build_pending)
+            continue; /* not built yet: it will be once its committed offsets are in */
         state_reset(rt, ps);
+        for (size_t i = 0; i < MAX_INPUTS; i++) {
+            ps->dropped_from[i] = -1; /* all of it is fetched again */
+            ps->eof_dropped[i] = false;
+        }
         for (size_t i = 0; i < rt->input_cnt; i++) {
             if (!ps->assigned[i])
                 continue;
@@ -533,8 +590,12 @@ static void rewind_all(runtime *rt)
                 RD_KAFKA_OFFSET_BEGINNING;
         }
         rules_from_commits(rt, ps); /* the aborted outputs are gone: what is committed counts again */
-        rules_work_fresh(rt, ps);   /* then the inputs with nothing committed go live */
+        if (rt->calc->uses_rules)
+            applied_load_start(rt, ps); /* and the applied rules they were committed with */
+        else
+            rules_work_fresh(rt, ps); /* the inputs with nothing committed go live */
     }
+    applied_read_start(rt);
     if (seek->cnt) {
         rd_kafka_error_t *error = rd_kafka_seek_partitions(rt->consumer, seek, OP_TIMEOUT_MS);
         if (error) {
@@ -1174,11 +1235,12 @@ static size_t deferred_align(size_t n)
     return (n + a - 1) / a * a;
 }
 
-/* Appends an output to the deferred buffer. */
-static hs_err defer_output(deferred_buffer *b, size_t i, const char *key, const uint8_t *bytes, size_t len,
-                           const char *cause)
+/* Appends an output (or, filled in by the caller, a dead letter) to the deferred buffer; NULL when out of
+ * memory. */
+static deferred_output *defer_record(deferred_buffer *b, size_t i, const char *key, size_t key_len,
+                                     const uint8_t *bytes, size_t len, const char *cause)
 {
-    size_t key_len = strlen(key), cause_len = strlen(cause);
+    size_t cause_len = strlen(cause);
     size_t start = deferred_align(b->len);
     size_t need = start + sizeof(deferred_output) + key_len + 1 + cause_len + 1 + len;
     if (need > b->cap) {
@@ -1187,7 +1249,7 @@ static hs_err defer_output(deferred_buffer *b, size_t i, const char *key, const 
             cap *= 2;
         uint8_t *data = realloc(b->data, cap);
         if (!data)
-            return HS_ERR_NOMEM;
+            return NULL;
         b->data = data;
         b->cap = cap;
     }
@@ -1198,12 +1260,20 @@ static hs_err defer_output(deferred_buffer *b, size_t i, const char *key, const 
                            .deletion = !bytes,
                            .value_len = len};
     char *text = (char *)(d + 1);
-    memcpy(text, key, key_len + 1);
+    if (key_len)
+        memcpy(text, key, key_len);
+    text[key_len] = '\0';
     memcpy(text + key_len + 1, cause, cause_len + 1);
     if (bytes && len)
         memcpy(text + key_len + 1 + cause_len + 1, bytes, len);
     b->len = need;
-    return HS_OK;
+    return d;
+}
+
+static hs_err defer_output(deferred_buffer *b, size_t i, const char *key, const uint8_t *bytes, size_t len,
+                           const char *cause)
+{
+    return defer_record(b, i, key, strlen(key), bytes, len, cause) ? HS_OK : HS_ERR_NOMEM;
 }
 
 /* Produces an output into the open transaction, or defers it to the next one while a commit is in flight.
@@ -1239,7 +1309,12 @@ static void produce_deferred(runtime *rt)
         const char *key = (const char *)(d + 1);
         const char *cause = key + d->key_len + 1;
         const uint8_t *value = (const uint8_t *)cause + d->cause_len + 1;
-        err = emit_output(rt, d->output, key, d->deletion ? NULL : value, d->value_len, cause);
+        if (d->output == DEFERRED_DEAD_LETTER)
+            dead_letter_produce(rt, d->source_topic, d->source_partition, d->source_offset,
+                                d->has_key ? key : NULL, d->key_len, d->deletion ? NULL : value, d->value_len,
+                                d->code, cause);
+        else
+            err = emit_output(rt, d->output, key, d->deletion ? NULL : value, d->value_len, cause);
         at = deferred_align((size_t)(value + d->value_len - b->data));
     }
     discard_deferred(rt);
@@ -1348,6 +1423,8 @@ static part_state *state_get(runtime *rt, int32_t partition, bool create)
 
 static void state_free(runtime *rt, part_state *ps)
 {
+    hs_table_free(&ps->applied);
+    hs_table_free(&ps->retracting);
     if (ps->calc_state)
         rt->calc->destroy(ps->calc_state);
     for (size_t i = 0; i < rt->output_cnt; i++)
@@ -1395,16 +1472,252 @@ static bool part_live(const runtime *rt, const part_state *ps)
 static void rules_from_commits(runtime *rt, part_state *ps)
 {
     ps->output_rules_known = rt->calc->uses_rules;
-    bool first = true;
+    bool first = true, committed = false;
     for (size_t i = 0; i < rt->input_cnt; i++) {
         if (!ps->assigned[i])
             continue;
         if (!ps->committed_rules_known[i] || (!first && ps->committed_rules[i] != ps->output_rules))
             ps->output_rules_known = false;
         ps->output_rules = ps->committed_rules[i];
+        committed |= ps->committed_rules_known[i] || ps->committed_offset[i] >= 0;
         first = false;
     }
+    if (!committed) { /* nothing committed by the group: no output, so no rule reflected */
+        ps->output_rules_known = rt->calc->uses_rules;
+        ps->output_rules = 0;
+    }
     ps->rules_dlq_next = ps->committed_rules_dlq;
+}
+
+/* --- the applied rules -----------------------------------------------------------------------------------
+ * The digest in the commit says *whether* a partition's outputs reflect the current rules, not *which* rules
+ * they reflect; without those, a rule deleted or narrowed while no instance had the partition live left its
+ * outputs behind. So every service with rules keeps, in the compacted topic hs.applied-rules.v1, the rules
+ * each partition of its consumer group has applied to its outputs — key group/partition/rule id, value the
+ * rule's bytes, a tombstone when the rule is gone — written in the same transaction as the outputs they
+ * explain and the offsets (with the digest) they are committed with. When a partition's state is (re)built,
+ * its applied rules are read back first (read_committed, to the end of the group's partition of the topic);
+ * if their digest is the committed one, the state is rebuilt with *them*, silently, and once live the
+ * difference to the current rules is applied as a live change would be (RULES_WORK_DIFF): a rule gone is
+ * deleted (its statuses deleted, its alerts resolved), a changed or new one applied, each writing its record
+ * of the topic in the transaction of its outputs. A crash anywhere leaves committed outputs, applied rules
+ * and digest that agree, so the restart applies exactly the difference still missing: every output affected
+ * once. If they do not agree (offsets committed by an older version, a topic deleted), the partition is
+ * rebuilt with the current rules and reconciled by emitting all of its outputs (RULES_WORK_RECONCILE), after
+ * which its applied rules are written in full. */
+
+/* The record key of rule `rule` in partition `partition`'s applied rules. */
+static hs_err applied_key(const runtime *rt, int32_t partition, const char *rule, char out[HS_KEY_MAX],
+                          hs_error *error)
+{
+    char number[16];
+    snprintf(number, sizeof number, "%" PRId32, partition);
+    const char *parts[] = {rt->group_id, number, rule};
+    return hs_key_join(out, parts, 3, error);
+}
+
+/* The keys the running RULES_WORK_DIFF retracted leave `applied` (deleting while it is iterated would not
+ * do: a delete may rehash the table). */
+static void applied_flush(part_state *ps)
+{
+    if (!ps->retracting.count)
+        return;
+    size_t cursor = 0;
+    const hs_table_entry *e;
+    while ((e = hs_table_next(&ps->retracting, &cursor)))
+        hs_table_delete(&ps->applied, e->key);
+    hs_table_free(&ps->retracting);
+    hs_table_init(&ps->retracting);
+}
+
+/* Records in the open transaction that the partition's outputs now reflect rule `key` as `bytes` (NULL: not
+ * at all), and keeps `applied` and its digest in step (`deferred`: a deletion is only noted in `retracting`,
+ * for a caller iterating `applied`). Returns false when the service cannot go on. */
+static bool applied_write(runtime *rt, part_state *ps, const char *key, const void *bytes, size_t len,
+                          const char *cause, bool deferred)
+{
+    if (!deferred)
+        applied_flush(ps);
+    const hs_table_entry *old = hs_table_get(&ps->applied, key);
+    if (deferred && hs_table_get(&ps->retracting, key))
+        old = NULL;
+    if (bytes ? old && old->value_len == len && memcmp(old->value, bytes, len) == 0 : !old)
+        return true;
+    uint64_t old_digest = old ? rule_digest(key, old->value, old->value_len) : 0;
+    char record_key[HS_KEY_MAX];
+    hs_error error;
+    if (applied_key(rt, ps->partition, key, record_key, &error) != HS_OK) {
+        fatal(rt, "cannot record an applied rule (group id and rule id too long together)", error.message);
+        return false;
+    }
+    if (emit_output(rt, (size_t)rt->applied_out, record_key, bytes, bytes ? len : 0, cause) != HS_OK) {
+        if (producer_check(rt))
+            fatal(rt, "cannot record an applied rule", key);
+        return false;
+    }
+    hs_table_change change = HS_TABLE_UNCHANGED;
+    if (bytes)
+        change = hs_table_put(&ps->applied, key, bytes, len);
+    else if (deferred)
+        change = hs_table_put(&ps->retracting, key, "", 0);
+    else
+        hs_table_delete(&ps->applied, key);
+    if (change == HS_TABLE_NOMEM) {
+        fatal(rt, "out of memory recording an applied rule", key);
+        return false;
+    }
+    ps->applied_digest += (bytes ? rule_digest(key, bytes, len) : 0) - old_digest;
+    if (ps->output_rules_known)
+        ps->output_rules = ps->applied_digest;
+    return true;
+}
+
+/* The cause of the outputs a rule set's application emits, part of their event ids: it names the rule set,
+ * so that an application redone after a crash gives the same ids. */
+static void rules_cause(const runtime *rt, char out[HS_KEY_MAX])
+{
+    char meta[RULES_META_MAX];
+    rules_meta_format(rt->rules_digest, -1, meta);
+    snprintf(out, HS_KEY_MAX, "%s/%s", HS_TOPIC_RULES, meta);
+}
+
+/* After a reconciliation with the current rules: the applied rules become the current rules, in full. */
+static bool applied_write_all(runtime *rt, part_state *ps)
+{
+    char cause[HS_KEY_MAX];
+    rules_cause(rt, cause);
+    size_t cursor = 0;
+    const hs_table_entry *e;
+    while ((e = hs_table_next(&ps->applied, &cursor)))
+        if (!hs_table_get(&rt->rules, e->key) && !applied_write(rt, ps, e->key, NULL, 0, cause, true))
+            return false;
+    applied_flush(ps);
+    for (cursor = 0; (e = hs_table_next(&rt->rules, &cursor));)
+        if (!applied_write(rt, ps, e->key, e->value, e->value_len, cause, false))
+            return false;
+    return true;
+}
+
+/* The partition's state is to be (re)built: its applied rules are read back first, its inputs paused until
+ * then (applied_read_start starts the reading for every partition waiting). */
+static void applied_load_start(runtime *rt, part_state *ps)
+{
+    ps->applied_loading = true;
+    ps->rules_work = RULES_WORK_NONE;
+    inputs_pause(rt, ps, true);
+}
+
+/* Reads the group's partition of hs.applied-rules.v1 from its beginning for every partition waiting for its
+ * applied rules (again from the beginning when one was already being read: a read serves them all). */
+static void applied_read_start(runtime *rt)
+{
+    bool any = false;
+    for (size_t p = 0; p < rt->part_cap; p++) {
+        part_state *ps = rt->parts[p];
+        if (!ps || !ps->applied_loading)
+            continue;
+        hs_table_free(&ps->applied);
+        hs_table_init(&ps->applied);
+        hs_table_free(&ps->retracting);
+        hs_table_init(&ps->retracting);
+        ps->applied_digest = 0;
+        any = true;
+    }
+    if (!any || !rt->applied_consumer)
+        return;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, HS_TOPIC_APPLIED_RULES,
+                                      hs_topic_partition(hs_topic_find(HS_TOPIC_APPLIED_RULES), rt->group_id))
+        ->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_resp_err_t err = rd_kafka_assign(rt->applied_consumer, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err)
+        fatal(rt, "cannot read hs.applied-rules.v1", rd_kafka_err2str(err));
+}
+
+/* One record of hs.applied-rules.v1: a rule applied to a partition of this group that waits for them. */
+static void applied_record(runtime *rt, const rd_kafka_message_t *msg)
+{
+    char key[HS_KEY_MAX], storage[HS_KEY_MAX];
+    char *parts[3];
+    if (!msg->key || msg->key_len == 0 || msg->key_len >= HS_KEY_MAX)
+        return;
+    memcpy(key, msg->key, msg->key_len);
+    key[msg->key_len] = '\0';
+    if (hs_key_split(key, storage, parts, 3) != 3 || strcmp(parts[0], rt->group_id) != 0)
+        return;
+    char *end;
+    long partition = strtol(parts[1], &end, 10);
+    if (*end || partition < 0 || partition > INT32_MAX)
+        return;
+    part_state *ps = state_get(rt, (int32_t)partition, false);
+    if (!ps || !ps->applied_loading)
+        return;
+    const hs_table_entry *old = hs_table_get(&ps->applied, parts[2]);
+    uint64_t old_digest = old ? rule_digest(parts[2], old->value, old->value_len) : 0;
+    if (msg->payload) {
+        if (hs_table_put(&ps->applied, parts[2], msg->payload, msg->len) == HS_TABLE_NOMEM) {
+            fatal(rt, "out of memory reading the applied rules", parts[2]);
+            return;
+        }
+        ps->applied_digest += rule_digest(parts[2], msg->payload, msg->len) - old_digest;
+    } else if (hs_table_delete(&ps->applied, parts[2])) {
+        ps->applied_digest -= old_digest;
+    }
+}
+
+static void partition_at_end(runtime *rt, part_state *ps, int i);
+static void part_go_on(runtime *rt, part_state *ps);
+static void input_go_on(runtime *rt, part_state *ps, size_t i);
+
+/* The partition's applied rules are read: its state is built with them if they are what its committed
+ * outputs reflect (the committed digest says so), else with the current rules; the inputs go on. */
+static void applied_loaded(runtime *rt, part_state *ps)
+{
+    ps->applied_loading = false;
+    if (ps->output_rules_known && ps->output_rules != ps->applied_digest)
+        ps->output_rules_known = false;
+    hs_log(HS_LOG_INFO, "applied rules read", "{s:i, s:i, s:s}", "partition", (int)ps->partition, "rules",
+           (int)ps->applied.count, "outputs_reflect",
+           ps->output_rules_known ? "these rules" : "unknown rules (reconciled once live)");
+    part_go_on(rt, ps);
+}
+
+/* The partition has what it waited for (its committed offsets, its applied rules): what was fetched
+ * meanwhile is fetched again, its inputs go on, its state gets its rules first. */
+static void part_go_on(runtime *rt, part_state *ps)
+{
+    rules_work_fresh(rt, ps); /* the rules first (its inputs paused until then), or live now */
+    for (size_t i = 0; i < rt->input_cnt; i++)
+        if (ps->assigned[i])
+            input_go_on(rt, ps, i);
+}
+
+/* The end of the group's partition of hs.applied-rules.v1: every partition waiting has its applied rules. */
+static void applied_read_done(runtime *rt)
+{
+    for (size_t p = 0; p < rt->part_cap && !rt->stopping; p++)
+        if (rt->parts[p] && rt->parts[p]->applied_loading)
+            applied_loaded(rt, rt->parts[p]);
+}
+
+/* One record or event of hs.applied-rules.v1. */
+static void applied_message(runtime *rt, const rd_kafka_message_t *msg)
+{
+    if (!msg->err)
+        applied_record(rt, msg);
+    else if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        applied_read_done(rt);
+    else
+        hs_log(HS_LOG_WARN, "reading the applied rules (does hs.applied-rules.v1 exist? hsctl topics create)",
+               "{s:s}", "error", rd_kafka_message_errstr(msg));
+}
+
+/* hs.applied-rules.v1, read on the loop in slices like the rules. */
+static void on_applied_wake(uv_poll_t *handle, int status, int events)
+{
+    runtime *rt = handle->data;
+    serve_sliced(rt, rt->applied_consumer, &rt->applied_wake, applied_message);
 }
 
 static void rules_work_start(runtime *rt, part_state *ps, int work);
@@ -1418,8 +1731,15 @@ static void rules_dlq_catch_up(runtime *rt, part_state *ps);
 static void rules_reconcile(runtime *rt, part_state *ps)
 {
     if (!rt->calc->uses_rules || !part_live(rt, ps) || ps->rules_work != RULES_WORK_NONE ||
-        (ps->output_rules_known && ps->output_rules == rt->rules_digest))
+        ps->applied_loading || (ps->output_rules_known && ps->output_rules == rt->rules_digest))
         return;
+    if (ps->output_rules_known) {
+        hs_log(HS_LOG_INFO, "applying the rule changes the partition's outputs do not reflect yet",
+               "{s:i, s:i, s:i}", "partition", (int)ps->partition, "applied", (int)ps->applied.count, "rules",
+               (int)rt->rules.count);
+        rules_work_start(rt, ps, RULES_WORK_DIFF);
+        return;
+    }
     hs_log(HS_LOG_INFO, "re-evaluating the partition against the current rules", "{s:i, s:s, s:i}",
            "partition", (int)ps->partition, "committed",
            ps->output_rules_known ? "other rules" : "no rules digest", "rules", (int)rt->rules.count);
@@ -1444,7 +1764,9 @@ static void inputs_pause(runtime *rt, const part_state *ps, bool pause)
  * applied them; then the inputs with nothing to rebuild go live. */
 static void rules_work_fresh(runtime *rt, part_state *ps)
 {
-    if (rt->calc->uses_rules && rt->rules.count) {
+    /* Known: built with the rules its outputs reflect (the difference comes once live); else the current. */
+    size_t rules = ps->output_rules_known ? ps->applied.count : rt->rules.count;
+    if (rt->calc->uses_rules && rules) {
         rules_work_start(rt, ps, RULES_WORK_FRESH);
         inputs_pause(rt, ps, true);
         return;
@@ -1459,11 +1781,12 @@ static void rules_work_start(runtime *rt, part_state *ps, int work)
     ps->rules_work = work;
     ps->rules_cursor = 0;
     ps->rules_work_version = rt->rules_version;
+    ps->diff_phase = 0;
     if (!rt->rules_work_active) {
         uv_idle_start(&rt->rules_work, on_rules_work);
         rt->rules_work_active = true;
     }
-    if (work == RULES_WORK_RECONCILE)
+    if (work == RULES_WORK_RECONCILE || work == RULES_WORK_DIFF)
         txn_begin(rt); /* the digest must be committed even when no output changes */
 }
 
@@ -1479,11 +1802,67 @@ static void rules_work_done(runtime *rt, part_state *ps)
             if (ps->assigned[i] && ps->rebuild_end[i] == 0)
                 mark_live(rt, ps, (int)i);
     } else {
-        ps->output_rules = rt->rules_digest;
+        /* Reconciled: the outputs reflect the current rules, which become its applied rules in full. A
+         * difference applied: they are already. */
+        if (work == RULES_WORK_RECONCILE && !applied_write_all(rt, ps))
+            return;
+        ps->output_rules = ps->applied_digest;
         ps->output_rules_known = true;
         txn_begin(rt);
         rules_dlq_catch_up(rt, ps);
     }
+}
+
+/* RULES_WORK_DIFF until `deadline_ns` (0: to the end): the rules the partition's outputs reflect become the
+ * current ones, as live changes — first every applied rule that is gone is deleted, then every new or changed
+ * rule applied — each with its record of hs.applied-rules.v1 in the transaction of its outputs. */
+static bool rules_diff_step(runtime *rt, part_state *ps, uint64_t deadline_ns)
+{
+    if (ps->rules_work_version != rt->rules_version) {
+        ps->rules_cursor = 0;
+        ps->diff_phase = 0;
+        ps->rules_work_version = rt->rules_version;
+    }
+    runtime_emit emit = {.base = {.put = runtime_put, .put_packed = runtime_put_packed}, .rt = rt, .ps = ps};
+    rules_cause(rt, emit.cause);
+    const hs_topic *rules_topic = hs_topic_find(HS_TOPIC_RULES);
+    uint64_t rewinds = rt->rewinds;
+    const hs_table_entry *e;
+    if (ps->diff_phase == 0) {
+        while ((e = hs_table_next(&ps->applied, &ps->rules_cursor))) {
+            if (hs_table_get(&rt->rules, e->key) || hs_table_get(&ps->retracting, e->key))
+                continue;
+            char key[HS_KEY_MAX];
+            snprintf(key, sizeof key, "%s", e->key);
+            hs_error error;
+            if (rt->calc->apply(ps->calc_state, rules_topic, key, NULL, &emit.base, &error) != HS_OK)
+                hs_log(HS_LOG_WARN, "rule deletion refused by the calculation", "{s:s, s:s}", "rule", key,
+                       "error", error.message);
+            if (rt->rewinds != rewinds || rt->stopping ||
+                !applied_write(rt, ps, key, NULL, 0, emit.cause, true) || rt->rewinds != rewinds)
+                return false;
+            hs_log(HS_LOG_INFO, "rule deleted while the partition was not live: its outputs retracted",
+                   "{s:s, s:i}", "rule", key, "partition", (int)ps->partition);
+            if (deadline_ns && now_ns() >= deadline_ns)
+                return false;
+        }
+        applied_flush(ps);
+        ps->diff_phase = 1;
+        ps->rules_cursor = 0;
+    }
+    while ((e = hs_table_next(&rt->rules, &ps->rules_cursor))) {
+        const hs_table_entry *a = hs_table_get(&ps->applied, e->key);
+        if (a && a->value_len == e->value_len && memcmp(a->value, e->value, e->value_len) == 0)
+            continue;
+        apply_rule_entry(rt, ps, e, &emit);
+        if (rt->rewinds != rewinds || rt->stopping ||
+            !applied_write(rt, ps, e->key, e->value, e->value_len, emit.cause, false) ||
+            rt->rewinds != rewinds)
+            return false;
+        if (deadline_ns && now_ns() >= deadline_ns)
+            return false;
+    }
+    return true;
 }
 
 /* Applies the partition's next rules until `deadline_ns` (0: all of them); returns true when its work is
@@ -1491,6 +1870,8 @@ static void rules_work_done(runtime *rt, part_state *ps)
  * rule twice is harmless; skipping one is not, and a changed table's iteration order is not the old one). */
 static bool rules_work_step(runtime *rt, part_state *ps, uint64_t deadline_ns)
 {
+    if (ps->rules_work == RULES_WORK_DIFF)
+        return rules_diff_step(rt, ps, deadline_ns);
     if (ps->rules_work_version != rt->rules_version) {
         ps->rules_cursor = 0;
         ps->rules_work_version = rt->rules_version;
@@ -1500,14 +1881,14 @@ static bool rules_work_step(runtime *rt, part_state *ps, uint64_t deadline_ns)
                          .ps = ps,
                          .silent = ps->rules_work == RULES_WORK_FRESH,
                          .force = ps->rules_work == RULES_WORK_RECONCILE};
-    if (emit.force) { /* the cause names the rule set: a reconciliation redone gives the same event ids */
-        char meta[RULES_META_MAX];
-        rules_meta_format(rt->rules_digest, -1, meta);
-        snprintf(emit.cause, sizeof emit.cause, "%s/%s", HS_TOPIC_RULES, meta);
-    }
+    if (emit.force) /* the cause names the rule set: a reconciliation redone gives the same event ids */
+        rules_cause(rt, emit.cause);
+    /* A fresh state whose outputs reflect known rules is built with those (RULES_WORK_DIFF follows). */
+    const hs_table *rules =
+        ps->rules_work == RULES_WORK_FRESH && ps->output_rules_known ? &ps->applied : &rt->rules;
     const hs_table_entry *e;
     uint64_t rewinds = rt->rewinds;
-    while ((e = hs_table_next(&rt->rules, &ps->rules_cursor))) {
+    while ((e = hs_table_next(rules, &ps->rules_cursor))) {
         apply_rule_entry(rt, ps, e, &emit);
         if (rt->rewinds != rewinds || rt->stopping)
             return false; /* an emit waited for a failed commit: everything was rewound */
@@ -1529,6 +1910,12 @@ static void rules_work_finish(runtime *rt, part_state *ps)
 static void on_rules_work(uv_idle_t *handle)
 {
     runtime *rt = handle->data;
+    if (rt->txn ==
+        TXN_RECOVERING) { /* nothing can be emitted; the rewind that ends it starts the work again */
+        uv_idle_stop(&rt->rules_work);
+        rt->rules_work_active = false;
+        return;
+    }
     uint64_t deadline = now_ns() + RULES_SLICE_NS;
     bool left = false;
     for (size_t p = 0; p < rt->part_cap && !rt->stopping; p++) {
@@ -1610,40 +1997,33 @@ static void mark_live(runtime *rt, part_state *ps, int i)
  * topic/partition/offset (its id derives from that position, so a dead letter produced again after an
  * aborted transaction keeps its id), whose subject is the rejected record's key and whose data are the
  * rejected bytes as they came (no schema: they may be anything). */
-static void dead_letter_envelope(const runtime *rt, const rd_kafka_message_t *msg,
-                                 rd_kafka_headers_t *headers)
+static void dead_letter_envelope(const runtime *rt, const char *topic, int32_t partition, int64_t offset,
+                                 const void *key, size_t key_len, bool has_value, rd_kafka_headers_t *headers)
 {
     hs_event_meta meta = {.type = HS_EVENT_TYPE_DEAD_LETTER};
     snprintf(meta.source, sizeof meta.source, "/healthsignals/%s", rt->calc->name);
     char position[HS_KEY_MAX];
-    snprintf(position, sizeof position, "%s/%s/%" PRId32 "/%" PRId64, rt->calc->name,
-             rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset);
+    snprintf(position, sizeof position, "%s/%s/%" PRId32 "/%" PRId64, rt->calc->name, topic, partition,
+             offset);
     hs_event_id(meta.id, rt->dlq->name, "", position, strlen(position));
     hs_event_time_now(meta.time);
     hs_event_add_headers(headers, &meta, NULL, false);
-    if (msg->key)
-        rd_kafka_header_add(headers, "ce_subject", -1, msg->key, (ssize_t)msg->key_len);
-    if (msg->payload)
+    if (key)
+        rd_kafka_header_add(headers, "ce_subject", -1, key, (ssize_t)key_len);
+    if (has_value)
         rd_kafka_header_add(headers, "content-type", -1, "application/octet-stream", -1);
 }
 
-static void dead_letter(runtime *rt, const rd_kafka_message_t *msg, hs_err code, const char *reason)
+/* Produces a dead letter into the open transaction. */
+static void dead_letter_produce(runtime *rt, const char *topic, int32_t source_partition,
+                                int64_t source_offset, const void *key, size_t key_len, const void *value,
+                                size_t value_len, hs_err code, const char *reason)
 {
-    const char *topic = rd_kafka_topic_name(msg->rkt);
-    hs_log(HS_LOG_WARN, "record sent to the dead-letter queue", "{s:s, s:i, s:I, s:s, s:s}", "topic", topic,
-           "partition", (int)msg->partition, "offset", (json_int_t)msg->offset, "code", hs_err_name(code),
-           "error", reason);
-    /* A dead letter is produced at once, never deferred: wait for a commit in flight. If that commit failed,
-     * everything was rewound and this record will be met (and dead-lettered) again. */
-    uint64_t rewinds = rt->rewinds;
-    commit_wait(rt);
-    if (rt->rewinds != rewinds || !txn_begin(rt))
-        return;
     char partition[16], offset[32];
-    snprintf(partition, sizeof partition, "%" PRId32, msg->partition);
-    snprintf(offset, sizeof offset, "%" PRId64, msg->offset);
+    snprintf(partition, sizeof partition, "%" PRId32, source_partition);
+    snprintf(offset, sizeof offset, "%" PRId64, source_offset);
     rd_kafka_headers_t *headers = rd_kafka_headers_new(16);
-    dead_letter_envelope(rt, msg, headers);
+    dead_letter_envelope(rt, topic, source_partition, source_offset, key, key_len, value != NULL, headers);
     rd_kafka_header_add(headers, "hs-error-code", -1, hs_err_name(code), -1);
     rd_kafka_header_add(headers, "hs-error", -1, reason, -1);
     rd_kafka_header_add(headers, "hs-source-topic", -1, topic, -1);
@@ -1652,15 +2032,48 @@ static void dead_letter(runtime *rt, const rd_kafka_message_t *msg, hs_err code,
     rd_kafka_header_add(headers, "hs-service", -1, rt->calc->name, -1);
     rd_kafka_resp_err_t err;
     while ((err = rd_kafka_producev(rt->producer, RD_KAFKA_V_TOPIC(rt->dlq->name),
-                                    RD_KAFKA_V_PARTITION(msg->partition % rt->dlq->partitions),
-                                    RD_KAFKA_V_KEY(msg->key, msg->key_len),
-                                    RD_KAFKA_V_VALUE(msg->payload, msg->len),
+                                    RD_KAFKA_V_PARTITION(source_partition % rt->dlq->partitions),
+                                    RD_KAFKA_V_KEY(key, key ? key_len : 0),
+                                    RD_KAFKA_V_VALUE((void *)value, value ? value_len : 0),
                                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
                                     RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
         rd_kafka_poll(rt->producer, 10);
     if (err) {
         rd_kafka_headers_destroy(headers);
         hs_log(HS_LOG_ERROR, "cannot produce a dead letter", "{s:s}", "error", rd_kafka_err2str(err));
+    }
+}
+
+/* A rejected record to hs.dlq.v1, in the open transaction — or, while a commit is in flight, deferred to the
+ * next one like an output: the loop never waits for the commit (which waits for the broker for as long as it
+ * is away). Either way it is committed with the offsets that pass the record, so exactly once: an abort
+ * discards it with the rest and the record is met again. */
+static void dead_letter(runtime *rt, const rd_kafka_message_t *msg, hs_err code, const char *reason)
+{
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    const hs_topic *registered = hs_topic_find(topic);
+    hs_log(HS_LOG_WARN, "record sent to the dead-letter queue", "{s:s, s:i, s:I, s:s, s:s}", "topic", topic,
+           "partition", (int)msg->partition, "offset", (json_int_t)msg->offset, "code", hs_err_name(code),
+           "error", reason);
+    if (!registered || !txn_begin(rt))
+        return;
+    if (rt->txn == TXN_COMMITTING) {
+        deferred_output *d =
+            defer_record(&rt->deferred, DEFERRED_DEAD_LETTER, msg->key, msg->key ? msg->key_len : 0,
+                         msg->payload, msg->payload ? msg->len : 0, reason);
+        if (!d) {
+            fatal(rt, "out of memory deferring a dead letter", NULL);
+            return;
+        }
+        d->deletion = !msg->payload;
+        d->has_key = msg->key != NULL;
+        d->source_topic = registered->name;
+        d->source_partition = msg->partition;
+        d->source_offset = msg->offset;
+        d->code = code;
+    } else {
+        dead_letter_produce(rt, registered->name, msg->partition, msg->offset, msg->key, msg->key_len,
+                            msg->payload, msg->len, code, reason);
     }
     hs_counter_add(
         hs_metrics_counter_l(rt->metrics, "hs_records_dlq_total",
@@ -1709,6 +2122,12 @@ static void process_fact(runtime *rt, const rd_kafka_message_t *msg)
     part_state *ps = i >= 0 ? state_get(rt, msg->partition, false) : NULL;
     if (!ps || !ps->assigned[i])
         return; /* a record of a partition revoked a moment ago */
+    if (ps->applied_loading || ps->build_pending || ps->offsets_pending[i]) {
+        /* fetched before its inputs paused: fetched again once it has what it waits for */
+        if (ps->dropped_from[i] < 0)
+            ps->dropped_from[i] = msg->offset;
+        return;
+    }
     if (ps->rules_work == RULES_WORK_FRESH)
         rules_work_finish(rt, ps); /* fetched before its inputs paused: the rules come first */
     const hs_topic *topic = rt->inputs[i];
@@ -1777,16 +2196,187 @@ static void process_fact(runtime *rt, const rd_kafka_message_t *msg)
     }
 }
 
+/* At the end of the partition everything up to the committed offset has been read, even when the last
+ * committed offsets are transaction markers that carry no record. */
+static void partition_at_end(runtime *rt, part_state *ps, int i)
+{
+    if (ps->rules_work == RULES_WORK_FRESH)
+        rules_work_finish(rt, ps);
+    mark_live(rt, ps, i);
+}
+
 static void on_partition_eof(runtime *rt, const rd_kafka_message_t *msg)
 {
     int i = input_index(rt, rd_kafka_topic_name(msg->rkt));
     part_state *ps = i >= 0 ? state_get(rt, msg->partition, false) : NULL;
-    /* At the end of the partition everything up to the committed offset has been read, even when the last
-     * committed offsets are transaction markers that carry no record. */
-    if (ps && ps->assigned[i] && ps->rules_work == RULES_WORK_FRESH)
-        rules_work_finish(rt, ps);
-    if (ps && ps->assigned[i])
-        mark_live(rt, ps, i);
+    if (ps && ps->assigned[i] && (ps->applied_loading || ps->build_pending || ps->offsets_pending[i]))
+        ps->eof_dropped[i] = true; /* met again once it has them */
+    else if (ps && ps->assigned[i])
+        partition_at_end(rt, ps, i);
+}
+
+/* Whether the partition waits for its committed offsets or its applied rules: records fetched meanwhile are
+ * dropped (and fetched again). */
+static bool part_waiting(const runtime *rt, const part_state *ps)
+{
+    if (ps->applied_loading)
+        return true;
+    for (size_t i = 0; i < rt->input_cnt; i++)
+        if (ps->assigned[i] && ps->offsets_pending[i])
+            return true;
+    return false;
+}
+
+/* Asks for the committed offsets of every assigned partition waiting for them, on the offsets thread,
+ * unless a reading is in flight (its end starts the next). */
+static void offsets_start(runtime *rt)
+{
+    offsets_job *job = &rt->offsets;
+    if (job->running || rt->stopping)
+        return;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
+    for (size_t p = 0; p < rt->part_cap; p++)
+        for (size_t i = 0; rt->parts[p] && i < rt->input_cnt; i++)
+            if (rt->parts[p]->assigned[i] && rt->parts[p]->offsets_pending[i])
+                rd_kafka_topic_partition_list_add(list, rt->inputs[i]->name, rt->parts[p]->partition);
+    if (!list->cnt) {
+        rd_kafka_topic_partition_list_destroy(list);
+        return;
+    }
+    job->list = list;
+    job->seq = ++rt->offsets_seq;
+    job->attempts = 0;
+    job->started_ns = now_ns();
+    atomic_store(&job->finished, false);
+    job->running = true;
+    job->threaded = uv_thread_create(&job->thread, offsets_main, rt) == 0;
+    if (!job->threaded)
+        offsets_main(rt); /* no thread to be had: on the loop, as before */
+}
+
+/* The offsets thread: rd_kafka_committed() in 1 s slices until the broker answers or the service stops —
+ * never an exit: the group coordinator has just answered, and the broker may come back. */
+static void offsets_main(void *arg)
+{
+    runtime *rt = arg;
+    offsets_job *job = &rt->offsets;
+    uint64_t next_log_ms = 1000, log_interval_ms = 1000;
+    while (!atomic_load(&rt->abandon)) {
+        rd_kafka_resp_err_t err = rd_kafka_committed(rt->consumer, job->list, KAFKA_SLICE_MS);
+        for (int k = 0; !err && k < job->list->cnt; k++)
+            err = job->list->elems[k].err;
+        if (!err)
+            break;
+        job->attempts++;
+        uint64_t waited_ms = (now_ns() - job->started_ns) / 1000000u;
+        if (waited_ms >= next_log_ms) {
+            hs_log(HS_LOG_WARN, "cannot read the committed offsets yet, still trying", "{s:s, s:I, s:i}",
+                   "error", rd_kafka_err2str(err), "waited_ms", (json_int_t)waited_ms, "attempts",
+                   job->attempts);
+            next_log_ms = waited_ms + log_interval_ms;
+            log_interval_ms =
+                log_interval_ms * 2 < UNREACHABLE_LOG_MAX_MS ? log_interval_ms * 2 : UNREACHABLE_LOG_MAX_MS;
+        }
+        sleep_unless_abandoned(rt, 100);
+    }
+    atomic_store(&job->finished, true);
+    uv_async_send(&rt->offsets_done);
+}
+
+static void offsets_join(runtime *rt)
+{
+    offsets_job *job = &rt->offsets;
+    if (job->running && job->threaded)
+        uv_thread_join(&job->thread);
+    job->running = false;
+    if (job->list)
+        rd_kafka_topic_partition_list_destroy(job->list);
+    job->list = NULL;
+}
+
+/* An input of a partition that has waited: a record fetched meanwhile is fetched again, the end of the
+ * partition met meanwhile is met now. */
+static void input_go_on(runtime *rt, part_state *ps, size_t i)
+{
+    if (ps->dropped_from[i] >= 0) {
+        rd_kafka_topic_partition_list_t *seek = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(seek, rt->inputs[i]->name, ps->partition)->offset =
+            ps->dropped_from[i];
+        rd_kafka_error_t *error = rd_kafka_seek_partitions(rt->consumer, seek, 0);
+        if (error) {
+            fatal(rt, "cannot rewind a partition", rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+        }
+        rd_kafka_topic_partition_list_destroy(seek);
+    }
+    if (ps->rules_work != RULES_WORK_FRESH) /* else when its rules are applied (rules_work_done) */
+        inputs_pause(rt, ps, false);
+    if (ps->eof_dropped[i] && ps->dropped_from[i] < 0)
+        partition_at_end(rt, ps, (int)i);
+    else if (ps->rules_work != RULES_WORK_FRESH && ps->rebuild_end[i] == 0)
+        mark_live(rt, ps, (int)i);
+    ps->dropped_from[i] = -1;
+    ps->eof_dropped[i] = false;
+}
+
+/* A partition's state is (re)built: its applied rules first (a service with rules), else at once. */
+static void part_build(runtime *rt, part_state *ps)
+{
+    ps->build_pending = false;
+    rules_from_commits(rt, ps);
+    if (rt->calc->uses_rules)
+        applied_load_start(rt, ps); /* then part_go_on() */
+    else
+        part_go_on(rt, ps);
+}
+
+/* The committed offsets are in: every partition waiting for them that the reading counts for takes them and
+ * is built; those assigned meanwhile get a reading of their own. */
+static void on_offsets_done(uv_async_t *handle)
+{
+    runtime *rt = handle->data;
+    offsets_job *job = &rt->offsets;
+    if (!job->running || !atomic_load(&job->finished))
+        return;
+    if (job->threaded)
+        uv_thread_join(&job->thread);
+    job->running = false;
+    rd_kafka_topic_partition_list_t *list = job->list;
+    job->list = NULL;
+    bool complete = !atomic_load(&rt->abandon) && !rt->stopping;
+    for (int k = 0; complete && k < list->cnt; k++) {
+        rd_kafka_topic_partition_t *tp = &list->elems[k];
+        int i = input_index(rt, tp->topic);
+        part_state *ps = i >= 0 ? state_get(rt, tp->partition, false) : NULL;
+        if (!ps || !ps->assigned[i] || !ps->offsets_pending[i] || ps->offsets_pending[i] > job->seq)
+            continue; /* revoked, or assigned again after the reading began */
+        int64_t offset = tp->offset;
+        ps->offsets_pending[i] = 0;
+        ps->rebuild_end[i] = offset > 0 ? offset : 0;
+        take_committed(ps, (size_t)i, tp);
+        ps->committed_offset[i] = offset > 0 ? offset : -1; /* a stored offset, or none (-1) */
+        hs_log(HS_LOG_INFO, "partition assigned", "{s:s, s:i, s:I, s:f}", "topic", tp->topic, "partition",
+               (int)tp->partition, "committed_offset", (json_int_t)offset, "offsets_read_s",
+               (double)(now_ns() - job->started_ns) / 1e9);
+    }
+    if (complete)
+        for (size_t p = 0; p < rt->part_cap && !rt->stopping; p++) {
+            part_state *ps = rt->parts[p];
+            if (!ps || part_waiting(rt, ps))
+                continue;
+            if (ps->build_pending) {
+                part_build(rt, ps);
+                continue;
+            }
+            /* An input added to a state built already (not with the eager protocol the group uses, where a
+             * rebalance revokes everything first): it goes on from its beginning. */
+            for (size_t i = 0; i < rt->input_cnt; i++)
+                if (ps->assigned[i] && !ps->live[i] && ps->next_offset[i] < 0)
+                    input_go_on(rt, ps, i);
+        }
+    rd_kafka_topic_partition_list_destroy(list);
+    applied_read_start(rt);
+    offsets_start(rt); /* partitions assigned while it ran */
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *partitions,
@@ -1794,73 +2384,43 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 {
     runtime *rt = opaque;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        /* Rebuild: start every partition at its beginning and replay silently up to the committed offset. */
-        rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(partitions);
-        /* Blocking: the group coordinator has just answered, so the broker is there, but may go again. */
-        atomic_store(&rt->kafka_not_ready, "reading the committed offsets of assigned partitions");
-        rd_kafka_resp_err_t cerr;
-        for (int attempt = 1; (cerr = rd_kafka_committed(rk, committed, OP_TIMEOUT_MS)) &&
-                              attempt < COMMITTED_ATTEMPTS && !rt->stopping;
-             attempt++)
-            hs_log(HS_LOG_WARN, "cannot read the committed offsets, retrying", "{s:s, s:i}", "error",
-                   rd_kafka_err2str(cerr), "attempt", attempt);
-        atomic_store(&rt->kafka_not_ready, NULL);
-        if (cerr) {
-            fatal(rt, "cannot read the committed offsets", rd_kafka_err2str(cerr));
-            rd_kafka_topic_partition_list_destroy(committed);
-            return;
-        }
-        bool *fresh_parts = calloc((size_t)partitions->cnt + 1, sizeof *fresh_parts);
-        if (!fresh_parts) {
-            fatal(rt, "out of memory taking an assignment", NULL);
-            rd_kafka_topic_partition_list_destroy(committed);
-            return;
-        }
+        /* Rebuild: start every partition at its beginning and replay silently up to the committed offset.
+         * The committed offsets are read on a thread (offsets_start): the partitions are assigned paused
+         * meanwhile, and built once they are in (on_offsets_done). */
         for (int k = 0; k < partitions->cnt; k++) {
             rd_kafka_topic_partition_t *tp = &partitions->elems[k];
             int i = input_index(rt, tp->topic);
             part_state *ps = state_get(rt, tp->partition, true);
             if (i < 0 || !ps) {
                 fatal(rt, "cannot take an assigned partition", tp->topic);
-                break;
+                return;
             }
-            bool fresh = !state_has_inputs(rt, ps);
-            int64_t offset = committed->elems[k].offset;
+            if (!state_has_inputs(rt, ps)) {
+                ps->build_pending = true;
+                for (size_t j = 0; j < MAX_INPUTS; j++) {
+                    ps->dropped_from[j] = -1;
+                    ps->eof_dropped[j] = false;
+                }
+            }
             ps->assigned[i] = true;
-            ps->rebuild_end[i] = offset > 0 ? offset : 0;
-            take_committed(ps, (size_t)i, &committed->elems[k]);
-            ps->committed_offset[i] = offset > 0 ? offset : -1; /* a stored offset, or none (-1) */
+            ps->rebuild_end[i] = 0;
+            ps->committed_offset[i] = -1;
+            ps->committed_rules_known[i] = false;
             ps->next_offset[i] = -1;
             ps->live[i] = false;
-            fresh_parts[k] = fresh;
+            ps->offsets_pending[i] = rt->offsets_seq + 1; /* the next reading begun counts */
+            ps->dropped_from[i] = -1;
+            ps->eof_dropped[i] = false;
             tp->offset = RD_KAFKA_OFFSET_BEGINNING;
-            hs_log(HS_LOG_INFO, "partition assigned", "{s:s, s:i, s:I}", "topic", tp->topic, "partition",
-                   (int)tp->partition, "committed_offset", (json_int_t)offset);
         }
-        /* Once every input of the assignment is known: what the committed outputs reflect, then the
-         * partitions with nothing to rebuild go live (and are reconciled with the rules at once). */
+        rt->assignment_seen = true;
+        rd_kafka_assign(rk, partitions);
         for (int k = 0; k < partitions->cnt && !rt->stopping; k++) {
             part_state *ps = state_get(rt, partitions->elems[k].partition, false);
             if (ps)
-                rules_from_commits(rt, ps);
+                inputs_pause(rt, ps, true);
         }
-        rd_kafka_topic_partition_list_destroy(committed);
-        rt->assignment_seen = true;
-        rd_kafka_assign(rk, partitions);
-        /* A fresh state gets every rule first, in slices, its inputs paused meanwhile (after the assignment:
-         * only assigned partitions pause); an input of a state that has its rules goes live now if it has
-         * nothing to rebuild. */
-        for (int k = 0; k < partitions->cnt && !rt->stopping; k++) {
-            int i = input_index(rt, partitions->elems[k].topic);
-            part_state *ps = state_get(rt, partitions->elems[k].partition, false);
-            if (!ps || i < 0)
-                continue;
-            if (fresh_parts[k])
-                rules_work_fresh(rt, ps);
-            else if (ps->rules_work != RULES_WORK_FRESH && ps->rebuild_end[i] == 0)
-                mark_live(rt, ps, i);
-        }
-        free(fresh_parts);
+        offsets_start(rt);
     } else {
         /* Revoked: commit what was processed for them (an abortable failure aborts), then drop their state.
          */
@@ -1961,15 +2521,17 @@ static bool rules_store(runtime *rt, const char *key, const rd_kafka_message_t *
  * its next commit carries the new digest; a partition still rebuilding applies it silently and is
  * reconciled when it goes live (its committed outputs predate the change). */
 static void rule_apply_all(runtime *rt, const char *key, const Healthsignals__V1__Rule *rule,
-                           const rd_kafka_message_t *msg, uint64_t digest_before)
+                           const rd_kafka_message_t *msg)
 {
     const hs_topic *rules_topic = hs_topic_find(HS_TOPIC_RULES);
     bool emitted = false;
     for (size_t p = 0; p < rt->part_cap; p++) {
         part_state *ps = rt->parts[p];
-        if (!ps)
-            continue;
+        if (!ps || ps->applied_loading)
+            continue; /* built once its applied rules are read, with those or the current ones */
         bool live = part_live(rt, ps) && ps->rules_work != RULES_WORK_FRESH;
+        if (ps->output_rules_known && !live)
+            continue; /* built with the rules its outputs reflect: the difference is applied once live */
         runtime_emit emit = {.base = {.put = runtime_put, .put_packed = runtime_put_packed},
                              .rt = rt,
                              .ps = ps,
@@ -1980,9 +2542,11 @@ static void rule_apply_all(runtime *rt, const char *key, const Healthsignals__V1
                             &error) != HS_OK)
             hs_log(HS_LOG_WARN, "rule refused by the calculation", "{s:s, s:s}", "rule", key, "error",
                    error.message);
-        /* A partition being reconciled keeps its old digest until the reconciliation is through. */
-        if (live && ps->output_rules_known && ps->output_rules == digest_before)
-            ps->output_rules = rt->rules_digest;
+        /* Its applied rules (and digest) follow, in the transaction of the outputs; a partition being
+         * reconciled keeps its old digest until the reconciliation is through. */
+        if (live && ps->output_rules_known &&
+            !applied_write(rt, ps, key, rule ? msg->payload : NULL, rule ? msg->len : 0, emit.cause, false))
+            return;
         emitted |= live;
     }
     if (emitted)
@@ -2084,14 +2648,24 @@ static void process_rule(runtime *rt, const rd_kafka_message_t *msg, bool loadin
     if (owner && msg->offset >= owner->rules_dlq_next)
         owner->rules_dlq_next = msg->offset + 1;
     if (err == HS_OK && !again && ours) {
-        uint64_t digest_before = rt->rules_digest;
         if (rules_store(rt, key, msg, rule != NULL) && !loading) {
             hs_log(HS_LOG_INFO, rule ? "rule changed" : "rule deleted", "{s:s}", "rule", key);
-            rule_apply_all(rt, key, rule, msg, digest_before);
+            rule_apply_all(rt, key, rule, msg);
         }
     }
     if (rule)
         protobuf_c_message_free_unpacked(&rule->base, NULL);
+}
+
+/* One record or event of hs.rules.v1. */
+static void rules_message(runtime *rt, const rd_kafka_message_t *msg)
+{
+    if (!msg->err)
+        process_rule(rt, msg, !rt->rules_loaded);
+    else if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && !rt->rules_loaded)
+        rules_load_done(rt);
+    else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        hs_log(HS_LOG_WARN, "reading the rules", "{s:s}", "error", rd_kafka_message_errstr(msg));
 }
 
 /* Rule changes, one time slice per loop turn: a change is applied to every partition at once, but the turn
@@ -2100,23 +2674,26 @@ static void process_rule(runtime *rt, const rd_kafka_message_t *msg, bool loadin
 static void on_rules_wake(uv_poll_t *handle, int status, int events)
 {
     runtime *rt = handle->data;
-    drain_wake(&rt->rules_wake);
+    serve_sliced(rt, rt->rules_consumer, &rt->rules_wake, rules_message);
+}
+
+/* Serves a consumer of the loop's own (the rules, the applied rules): each record or event to `on_message`,
+ * for at most RULES_SLICE_NS per turn; when more may be queued, it comes back after the loop's turn. */
+static void serve_sliced(runtime *rt, rd_kafka_t *consumer, wake *w,
+                         void (*on_message)(runtime *rt, const rd_kafka_message_t *msg))
+{
+    drain_wake(w);
     uint64_t started = now_ns();
     while (!rt->stopping) {
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(rt->rules_consumer, 0);
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(consumer, 0);
         if (!msg)
             return;
-        if (!msg->err)
-            process_rule(rt, msg, !rt->rules_loaded);
-        else if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && !rt->rules_loaded)
-            rules_load_done(rt);
-        else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            hs_log(HS_LOG_WARN, "reading the rules", "{s:s}", "error", rd_kafka_message_errstr(msg));
+        on_message(rt, msg);
         rd_kafka_message_destroy(msg);
         if (now_ns() - started >= RULES_SLICE_NS)
             break;
     }
-    poke(&rt->rules_wake);
+    poke(w);
 }
 
 /* Subscribes to the input topics: at once for a service without rules, else once the rules are read. */
@@ -2143,11 +2720,19 @@ static void rules_load_done(runtime *rt)
         fatal(rt, "cannot subscribe", error.message);
 }
 
+/* The rules are not read to their end after OP_TIMEOUT_MS (and every OP_TIMEOUT_MS after): the service goes
+ * on waiting — the broker may come back, the topic be created — and says why (log, /readyz). Before, it
+ * exited after the first 30 s. */
 static void on_rules_load_timeout(uv_timer_t *timer)
 {
     runtime *rt = timer->data;
-    if (!rt->rules_loaded)
-        fatal(rt, "cannot read hs.rules.v1 to its end (does it exist? hsctl topics create)", NULL);
+    if (rt->rules_loaded)
+        return;
+    rt->rules_load_waits++;
+    hs_log(HS_LOG_WARN,
+           "hs.rules.v1 not read to its end yet, still trying (does it exist? hsctl topics create)",
+           "{s:I, s:I}", "waited_s", (json_int_t)(rt->rules_load_waits * OP_TIMEOUT_MS / 1000), "rules_read",
+           (json_int_t)rt->rules.count);
 }
 
 /* --- loop plumbing ---------------------------------------------------------------------------------------
@@ -2244,9 +2829,13 @@ static const char *not_ready_reason(runtime *rt)
     if (kafka)
         return kafka;
     if (rt->calc->uses_rules && !rt->rules_loaded)
-        return "loading rules";
+        return rt->rules_load_waits ? "loading rules: hs.rules.v1 not read to its end yet (is the broker "
+                                      "reachable? does the topic exist? hsctl topics create)"
+                                    : "loading rules";
     if (!rt->assignment_seen)
         return "waiting for a partition assignment";
+    if (rt->offsets.running)
+        return "reading the committed offsets of assigned partitions";
     if (!all_live(rt))
         return "rebuilding state";
     if (atomic_load(&rt->brokers_down))
@@ -2579,6 +3168,11 @@ static hs_err start_consumers(runtime *rt, hs_error *error)
         rd_kafka_topic_partition_list_add(rules, HS_TOPIC_RULES, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
         rd_kafka_assign(rt->rules_consumer, rules);
         rd_kafka_topic_partition_list_destroy(rules);
+        /* hs.applied-rules.v1: assigned whenever a partition's state is (re)built (applied_read_start). */
+        rt->applied_consumer = client_new(rt, RD_KAFKA_CONSUMER, false, rules_props, NULL, error);
+        if (!rt->applied_consumer)
+            return error->code;
+        rd_kafka_poll_set_consumer(rt->applied_consumer);
         /* Read on the loop (on_rules_wake), in slices; the inputs are subscribed once they are all in. */
     }
 
@@ -2627,7 +3221,9 @@ static void finish_start(runtime *rt)
     if (rt->rules_consumer) {
         rt->rules_queue = rd_kafka_queue_get_consumer(rt->rules_consumer);
         wake_start(rt, &rt->rules_wake, rt->rules_queue, on_rules_wake);
-        uv_timer_start(&rt->rules_load_timer, on_rules_load_timeout, OP_TIMEOUT_MS, 0);
+        rt->applied_queue = rd_kafka_queue_get_consumer(rt->applied_consumer);
+        wake_start(rt, &rt->applied_wake, rt->applied_queue, on_applied_wake);
+        uv_timer_start(&rt->rules_load_timer, on_rules_load_timeout, OP_TIMEOUT_MS, OP_TIMEOUT_MS);
     }
     uv_timer_init(&rt->loop, &rt->commit_timer);
     rt->commit_timer.data = rt;
@@ -2646,6 +3242,7 @@ static void shutdown_kafka(runtime *rt)
     if (rt->connect.committed)
         rd_kafka_topic_partition_list_destroy(rt->connect.committed);
     rt->connect.committed = NULL;
+    offsets_join(rt); /* a reading of committed offsets: given up (rt->abandon) */
     if (rt->producer && rt->txn != TXN_RECOVERING)
         txn_commit_now(rt); /* waits for a commit in flight, then commits the rest */
     if (rt->consumer) {
@@ -2660,6 +3257,12 @@ static void shutdown_kafka(runtime *rt)
         if (rt->rules_queue)
             rd_kafka_queue_destroy(rt->rules_queue);
         rd_kafka_destroy(rt->rules_consumer);
+    }
+    if (rt->applied_consumer) {
+        rd_kafka_consumer_close(rt->applied_consumer);
+        if (rt->applied_queue)
+            rd_kafka_queue_destroy(rt->applied_queue);
+        rd_kafka_destroy(rt->applied_consumer);
     }
     if (rt->producer) {
         if (rt->txn == TXN_OPEN && !rd_kafka_fatal_error(rt->producer, NULL, 0)) {
@@ -2704,6 +3307,20 @@ static hs_err resolve_topics(runtime *rt, hs_error *error)
         *meta = (hs_event_meta){0};
         snprintf(meta->source, sizeof meta->source, "%s", rt->source);
         snprintf(meta->type, sizeof meta->type, "%s", topic->value_type->name);
+        rt->outputs[rt->output_cnt++] = topic;
+    }
+    rt->applied_out = -1;
+    if (rt->calc->uses_rules) { /* written with the outputs, in their transactions */
+        const hs_topic *topic = hs_topic_find(HS_TOPIC_APPLIED_RULES);
+        if (!topic || rt->output_cnt == MAX_OUTPUTS)
+            return hs_error_set(error, HS_ERR_INTERNAL, "no room for %s", HS_TOPIC_APPLIED_RULES);
+        rt->records_out[rt->output_cnt] =
+            topic_counter(rt, "hs_records_out_total", "Output records produced, by topic", topic->name);
+        hs_event_meta *meta = &rt->output_meta[rt->output_cnt];
+        *meta = (hs_event_meta){0};
+        snprintf(meta->source, sizeof meta->source, "%s", rt->source);
+        snprintf(meta->type, sizeof meta->type, "%s", healthsignals__v1__rule__descriptor.name);
+        rt->applied_out = (int)rt->output_cnt;
         rt->outputs[rt->output_cnt++] = topic;
     }
     rt->dlq = hs_topic_find(HS_TOPIC_DLQ);
@@ -2820,6 +3437,8 @@ int hs_runtime_main(const hs_service *service, int argc, char **argv)
         rt.rules_load_timer.data = &rt;
         uv_async_init(&rt.loop, &rt.connect_done, on_connect_done);
         rt.connect_done.data = &rt;
+        uv_async_init(&rt.loop, &rt.offsets_done, on_offsets_done);
+        rt.offsets_done.data = &rt;
         uv_signal_init(&rt.loop, &rt.sigterm);
         uv_signal_init(&rt.loop, &rt.sigint);
         rt.sigterm.data = rt.sigint.data = &rt;
@@ -2848,8 +3467,8 @@ int hs_runtime_main(const hs_service *service, int argc, char **argv)
         uv_cond_destroy(&rt.refresh.done_cond);
         hs_health_free(rt.health);
     }
-    wake *wakes[] = {&rt.consumer_wake, &rt.producer_wake, &rt.rules_wake};
-    for (size_t w = 0; w < 3; w++)
+    wake *wakes[] = {&rt.consumer_wake, &rt.producer_wake, &rt.rules_wake, &rt.applied_wake};
+    for (size_t w = 0; w < sizeof wakes / sizeof wakes[0]; w++)
         for (int k = 0; k < 2; k++)
             if (wakes[w]->fds[k] > 0)
                 close(wakes[w]->fds[k]);

@@ -94,13 +94,16 @@ hs_err hs_topic_admit(const hs_topic *topic, int32_t partition, const char *key,
 #define HS_DLQ_MAX_MESSAGE_BYTES (4 * 1024 * 1024)
 
 /* Well-known topic names, so that a typo is a compile error. */
-#define HS_TOPIC_INDICATORS  "hs.indicators.v1"
-#define HS_TOPIC_BUDGET      "hs.budget.v1"
-#define HS_TOPIC_CAPACITY    "hs.capacity.v1"
-#define HS_TOPIC_RULES       "hs.rules.v1"
-#define HS_TOPIC_ALERTS      "hs.alerts.v1"
-#define HS_TOPIC_DLQ         "hs.dlq.v1"
-#define HS_TOPIC_FACT_COUNTS "hs.fact-counts.v1"
+#define HS_TOPIC_INDICATORS "hs.indicators.v1"
+#define HS_TOPIC_BUDGET     "hs.budget.v1"
+#define HS_TOPIC_CAPACITY   "hs.capacity.v1"
+#define HS_TOPIC_RULES      "hs.rules.v1"
+/* The rules each consumer group's partitions have applied, written by the services in the transactions of
+ * their outputs (docs/reliability.md, "Rule changes"). */
+#define HS_TOPIC_APPLIED_RULES "hs.applied-rules.v1"
+#define HS_TOPIC_ALERTS        "hs.alerts.v1"
+#define HS_TOPIC_DLQ           "hs.dlq.v1"
+#define HS_TOPIC_FACT_COUNTS   "hs.fact-counts.v1"
 
 /* Outputs of the targets service. */
 #define HS_TOPIC_TARGET_STATUS "hs.target-status.v1"
