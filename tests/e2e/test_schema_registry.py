@@ -151,8 +151,13 @@ if states != {"2023Q1": "MISSED", "2023Q2": "MET", "2023Q3": "MET"}:
 else:
     ok("the service took a framed rule, a framed fact from hsctl, one from Confluent's ProtobufSerializer "
        "and a bare one")
-if service.metric("hs_records_dlq_total"):
-    fail(f"the service dead-lettered {service.metric('hs_records_dlq_total')} records")
+# This run's records only: on the e2e tier's shared cluster the service also meets the poison records earlier
+# tests left on hs.indicators.v1, and dead-letters those as it should.
+mine = [e for e in (json.loads(line) for line in
+                    hsctl("tail", "hs.dlq.v1", "--from-beginning", schema_registry=False).splitlines() if line.strip())
+        if str(e.get("subject", "")).startswith((INDICATOR, RULE))]
+if mine:
+    fail(f"the service dead-lettered {len(mine)} of this run's records, e.g. {json.dumps(mine[0])[:600]}")
 code, _ = service.stop()
 if code != 0:
     fail(f"targets: SIGTERM: exit {code}")
