@@ -25,6 +25,7 @@
 #include "healthsignals/v1/rule.pb-c.h"
 #include "hs/json.h"
 #include "hs/topic.h"
+#include "records.h"
 
 /* ---- Everything: a test message with every kind of field ---------------------------------------------- */
 
@@ -333,24 +334,18 @@ static void assert_encodes_to(const ProtobufCMessage *msg, const char *expected)
 static void test_indicator_observation_has_its_canonical_text(void **state)
 {
     /* Tabel 8: udredningsret met in somatics, Hovedstaden (1084), 2023Q2: 83 %. */
-    Healthsignals__V1__Scope scope = HEALTHSIGNALS__V1__SCOPE__INIT;
-    scope.kind = HEALTHSIGNALS__V1__SCOPE_KIND__REGION;
-    scope.code = "1084";
     char *flags[] = {"epj-transition"};
-    Healthsignals__V1__IndicatorObservation obs = HEALTHSIGNALS__V1__INDICATOR_OBSERVATION__INIT;
-    obs.indicator = "udredningsret.somatik.compliance";
-    obs.scope = &scope;
-    obs.period = "2023Q2";
-    obs.value = 83;
-    obs.unit = HEALTHSIGNALS__V1__UNIT__PERCENT;
-    obs._volume_case = HEALTHSIGNALS__V1__INDICATOR_OBSERVATION___VOLUME_VOLUME;
-    obs.volume = 12345;
-    obs.provisional = 1;
-    obs.n_quality_flags = 1;
-    obs.quality_flags = flags;
-    obs.revision = 2;
-    obs.source = "Landspatientregistret via Danske Regioner dashboard 2023-09-04";
-    assert_encodes_to(&obs.base,
+    test_indicator r;
+    test_indicator_init(&r, HEALTHSIGNALS__V1__SCOPE_KIND__REGION, "1084", "udredningsret.somatik.compliance",
+                        "2023Q2", 83, HEALTHSIGNALS__V1__UNIT__PERCENT);
+    r.obs._volume_case = HEALTHSIGNALS__V1__INDICATOR_OBSERVATION___VOLUME_VOLUME;
+    r.obs.volume = 12345;
+    r.obs.provisional = 1;
+    r.obs.n_quality_flags = 1;
+    r.obs.quality_flags = flags;
+    r.obs.revision = 2;
+    r.obs.source = "Landspatientregistret via Danske Regioner dashboard 2023-09-04";
+    assert_encodes_to(&r.obs.base,
                       "{\"indicator\":\"udredningsret.somatik.compliance\","
                       "\"scope\":{\"kind\":\"REGION\",\"code\":\"1084\"},\"period\":\"2023Q2\","
                       "\"value\":83,\"unit\":\"PERCENT\",\"volume\":\"12345\",\"provisional\":true,"
@@ -376,22 +371,19 @@ static void test_budget_line_amount_in_ore_is_a_decimal_string(void **state)
 static void test_capacity_available_zero_is_kept_and_absent_is_left_out(void **state)
 {
     /* Intensive care, national, 2021Q4: 307 patients in 415 beds. */
-    Healthsignals__V1__Scope scope = HEALTHSIGNALS__V1__SCOPE__INIT;
-    scope.kind = HEALTHSIGNALS__V1__SCOPE_KIND__NATIONAL;
-    scope.code = "DK";
-    Healthsignals__V1__CapacityObservation obs = HEALTHSIGNALS__V1__CAPACITY_OBSERVATION__INIT;
-    obs.resource = "beds.intensive";
-    obs.scope = &scope;
-    obs.period = "2021Q4";
-    obs.occupied = 307;
-    assert_encodes_to(&obs.base, "{\"resource\":\"beds.intensive\",\"scope\":{\"kind\":\"NATIONAL\",\"code\":"
-                                 "\"DK\"},\"period\":\"2021Q4\",\"occupied\":307}");
-    obs._available_case = HEALTHSIGNALS__V1__CAPACITY_OBSERVATION___AVAILABLE_AVAILABLE;
-    obs.available = 0;
-    assert_encodes_to(&obs.base, "{\"resource\":\"beds.intensive\",\"scope\":{\"kind\":\"NATIONAL\",\"code\":"
-                                 "\"DK\"},\"period\":\"2021Q4\",\"available\":0,\"occupied\":307}");
-    obs.available = 415;
-    char *text = assert_round_trip(&obs.base);
+    test_capacity r;
+    test_capacity_init(&r, HEALTHSIGNALS__V1__SCOPE_KIND__NATIONAL, "DK", "beds.intensive", "2021Q4");
+    r.obs.occupied = 307;
+    assert_encodes_to(&r.obs.base,
+                      "{\"resource\":\"beds.intensive\",\"scope\":{\"kind\":\"NATIONAL\",\"code\":"
+                      "\"DK\"},\"period\":\"2021Q4\",\"occupied\":307}");
+    r.obs._available_case = HEALTHSIGNALS__V1__CAPACITY_OBSERVATION___AVAILABLE_AVAILABLE;
+    r.obs.available = 0;
+    assert_encodes_to(&r.obs.base,
+                      "{\"resource\":\"beds.intensive\",\"scope\":{\"kind\":\"NATIONAL\",\"code\":"
+                      "\"DK\"},\"period\":\"2021Q4\",\"available\":0,\"occupied\":307}");
+    r.obs.available = 415;
+    char *text = assert_round_trip(&r.obs.base);
     assert_non_null(strstr(text, "\"available\":415"));
     free(text);
 }
