@@ -151,7 +151,7 @@ typedef struct curl_watch {
 struct sink {
     const hs_config *config;
     uv_loop_t loop;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t signals[2]; /* SIGTERM, SIGINT */
     uv_timer_t resend, curl_timer;
     hs_reader *reader; /* hs.alerts.v1, read whole into the loop; set before the HTTP thread starts */
     atomic_bool ready; /* the table is rebuilt; written on the loop, read by the HTTP thread */
@@ -775,30 +775,16 @@ static void refresh_gauges(void *ctx, hs_metrics *m)
                  atomic_load(&s->ready) ? 1 : 0);
 }
 
-/* On the HTTP thread (hs/http.h): reads the registry (thread-safe) and the `ready` flag only. */
+/* On the HTTP thread (hs/http.h): reads the registry (thread-safe), `ready` and the reader's reason only. */
 static void on_http(void *ctx, const char *path, hs_http_response *out)
 {
     sink *s = ctx;
-    if (strcmp(path, "/metrics") == 0) {
-        out->content_type = HS_METRICS_CONTENT_TYPE;
-        out->body = hs_metrics_render(s->metrics);
-    } else if (strcmp(path, "/healthz") == 0) {
-        out->body = strdup("ok\n");
-    } else if (strcmp(path, "/readyz") == 0) {
-        bool ready = atomic_load(&s->ready);
-        const char *why =
-            hs_reader_not_ready(s->reader); /* "broker unreachable", "reading the topics", ... */
-        out->status = ready ? 200 : 503;
-        char body[160];
-        snprintf(body, sizeof body, "%s%s\n", ready ? "" : "not ready: ",
-                 ready ? "ready"
-                 : why ? why
-                       : "rebuilding the alerts table");
-        out->body = strdup(body);
-    } else {
-        out->status = 404;
-        out->body = strdup("not found: try /metrics, /healthz or /readyz\n");
-    }
+    const char *why = hs_reader_not_ready(s->reader); /* "broker unreachable", "reading the topics", ... */
+    hs_http_serve_probes(path, s->metrics,
+                         atomic_load(&s->ready) ? NULL
+                         : why                  ? why
+                                                : "rebuilding the alerts table",
+                         out);
 }
 
 static void on_resend(uv_timer_t *timer)
@@ -806,22 +792,6 @@ static void on_resend(uv_timer_t *timer)
     sink *s = timer->data;
     mark_all_dirty(s);
     flush_all(s);
-}
-
-static void on_signal(uv_signal_t *handle, int signum)
-{
-    sink *s = handle->data;
-    hs_log(HS_LOG_INFO, "stopping", "{s:i}", "signal", signum);
-    s->stopping = true;
-    alarm(10); /* the stop must finish within 10 s; SIGALRM's default action ends the process otherwise */
-    uv_stop(&s->loop);
-}
-
-static void close_handle(uv_handle_t *handle, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(handle))
-        uv_close(handle, NULL);
 }
 
 static hs_err start(sink *s, hs_error *error)
@@ -860,11 +830,7 @@ static hs_err start(sink *s, hs_error *error)
     uv_timer_init(&s->loop, &s->resend);
     s->resend.data = s;
     uv_timer_start(&s->resend, on_resend, (uint64_t)s->resend_ms, (uint64_t)s->resend_ms);
-    uv_signal_init(&s->loop, &s->sigterm);
-    uv_signal_init(&s->loop, &s->sigint);
-    s->sigterm.data = s->sigint.data = s;
-    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
-    uv_signal_start(&s->sigint, on_signal, SIGINT);
+    hs_reader_stop_on_signals(&s->loop, s->signals, &s->stopping);
     return HS_OK;
 }
 
@@ -886,10 +852,7 @@ static void stop(sink *s)
     s->multi = NULL;
     if (s->http)
         hs_http_stop(s->http);
-    hs_reader_close(s->reader);
-    uv_walk(&s->loop, close_handle, NULL);
-    uv_run(&s->loop, UV_RUN_DEFAULT); /* an attempt to reach the broker in flight finishes first (<= 5 s) */
-    hs_reader_free(s->reader);
+    hs_reader_shut_down(s->reader, &s->loop);
     hs_table *tables[] = {&s->alerts, &s->retired};
     for (size_t k = 0; k < 2; k++) {
         size_t cursor = 0;

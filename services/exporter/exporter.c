@@ -63,7 +63,7 @@ typedef struct table_state {
 typedef struct exporter {
     const hs_config *config;
     uv_loop_t loop;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t signals[2]; /* SIGTERM, SIGINT */
     hs_reader *reader;
     const char *topics[XM_TABLE_COUNT]; /* the topics read */
     size_t topic_count;
@@ -349,22 +349,6 @@ static void on_http(void *ctx, const char *path, hs_http_response *out)
                          out);
 }
 
-static void on_signal(uv_signal_t *handle, int signum)
-{
-    exporter *x = handle->data;
-    hs_log(HS_LOG_INFO, "stopping", "{s:i}", "signal", signum);
-    x->stopping = true;
-    alarm(10); /* the stop must finish within 10 s; SIGALRM's default action ends the process otherwise */
-    uv_stop(&x->loop);
-}
-
-static void close_handle(uv_handle_t *handle, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(handle))
-        uv_close(handle, NULL);
-}
-
 static hs_err start(exporter *x, hs_error *error)
 {
     if (select_tables(x, error) != HS_OK)
@@ -398,11 +382,7 @@ static hs_err start(exporter *x, hs_error *error)
     if (hs_http_start(hs_config_string(x->config, "http-addr"), NULL, on_http, x, &x->http, error) != HS_OK)
         return error->code;
     hs_log(HS_LOG_INFO, "http endpoint listening", "{s:i}", "port", hs_http_port(x->http));
-    uv_signal_init(&x->loop, &x->sigterm);
-    uv_signal_init(&x->loop, &x->sigint);
-    x->sigterm.data = x->sigint.data = x;
-    uv_signal_start(&x->sigterm, on_signal, SIGTERM);
-    uv_signal_start(&x->sigint, on_signal, SIGINT);
+    hs_reader_stop_on_signals(&x->loop, x->signals, &x->stopping);
     return HS_OK;
 }
 
@@ -411,10 +391,7 @@ static void stop(exporter *x)
     x->stopping = true;
     if (x->http)
         hs_http_stop(x->http);
-    hs_reader_close(x->reader);
-    uv_walk(&x->loop, close_handle, NULL);
-    uv_run(&x->loop, UV_RUN_DEFAULT);
-    hs_reader_free(x->reader);
+    hs_reader_shut_down(x->reader, &x->loop);
     size_t cursor = 0;
     const hs_table_entry *e;
     while ((e = hs_table_next(&x->records, &cursor))) {

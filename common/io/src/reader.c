@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,4 +320,38 @@ void hs_reader_free(hs_reader *r)
     for (size_t t = 0; t < r->topic_count; t++)
         free(r->topics[t].eof);
     free(r);
+}
+
+static void on_stop_signal(uv_signal_t *handle, int signum)
+{
+    bool *stopping = handle->data;
+    hs_log(HS_LOG_INFO, "stopping", "{s:i}", "signal", signum);
+    *stopping = true;
+    alarm(10); /* the stop must finish within 10 s; SIGALRM's default action ends the process otherwise */
+    uv_stop(handle->loop);
+}
+
+void hs_reader_stop_on_signals(uv_loop_t *loop, uv_signal_t handles[2], bool *stopping)
+{
+    static const int signals[] = {SIGTERM, SIGINT};
+    for (size_t i = 0; i < 2; i++) {
+        uv_signal_init(loop, &handles[i]);
+        handles[i].data = stopping;
+        uv_signal_start(&handles[i], on_stop_signal, signals[i]);
+    }
+}
+
+static void close_handle(uv_handle_t *handle, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(handle))
+        uv_close(handle, NULL);
+}
+
+void hs_reader_shut_down(hs_reader *r, uv_loop_t *loop)
+{
+    hs_reader_close(r);
+    uv_walk(loop, close_handle, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    hs_reader_free(r);
 }

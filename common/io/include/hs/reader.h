@@ -54,4 +54,16 @@ void hs_reader_close(hs_reader *r);
 /* Closes the consumer and frees the reader, after hs_reader_close and the loop's run. NULL is allowed. */
 void hs_reader_free(hs_reader *r);
 
+/* For a process built around a reader and its loop (the exporter, the alertmanager sink). */
+
+/* Stops `loop` on SIGTERM or SIGINT (`handles`, which must outlive the loop's run): logs "stopping", sets
+ * *stopping and arms a 10 s alarm, so that a stop that does not finish in time ends the process (SIGALRM's
+ * default action). */
+void hs_reader_stop_on_signals(uv_loop_t *loop, uv_signal_t handles[2], bool *stopping);
+
+/* The end of such a process: closes the reader and every other handle of `loop`, runs the loop until they
+ * are closed (an attempt to reach the broker in flight finishes first, within 5 s) and frees the reader.
+ * NULL `r` is allowed. */
+void hs_reader_shut_down(hs_reader *r, uv_loop_t *loop);
+
 #endif
