@@ -770,21 +770,15 @@ static hs_err add_targets(sink *s, hs_error *error)
 static void refresh_gauges(void *ctx, hs_metrics *m)
 {
     sink *s = ctx;
-    hs_process_metrics_refresh(m);
-    hs_gauge_set(hs_metrics_gauge(m, "hs_ready", "1 when /readyz answers ready", NULL),
-                 atomic_load(&s->ready) ? 1 : 0);
+    hs_reader_refresh_metrics(m, atomic_load(&s->ready));
 }
 
 /* On the HTTP thread (hs/http.h): reads the registry (thread-safe), `ready` and the reader's reason only. */
 static void on_http(void *ctx, const char *path, hs_http_response *out)
 {
     sink *s = ctx;
-    const char *why = hs_reader_not_ready(s->reader); /* "broker unreachable", "reading the topics", ... */
-    hs_http_serve_probes(path, s->metrics,
-                         atomic_load(&s->ready) ? NULL
-                         : why                  ? why
-                                                : "rebuilding the alerts table",
-                         out);
+    hs_reader_serve_probes(s->reader, atomic_load(&s->ready), "rebuilding the alerts table", s->metrics, path,
+                           out);
 }
 
 static void on_resend(uv_timer_t *timer)

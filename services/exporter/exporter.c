@@ -332,21 +332,15 @@ static hs_err select_tables(exporter *x, hs_error *error)
 static void refresh_gauges(void *ctx, hs_metrics *m)
 {
     exporter *x = ctx;
-    hs_process_metrics_refresh(m);
-    hs_gauge_set(hs_metrics_gauge(m, "hs_ready", "1 when /readyz answers ready", NULL),
-                 atomic_load(&x->ready) ? 1 : 0);
+    hs_reader_refresh_metrics(m, atomic_load(&x->ready));
 }
 
 /* On the HTTP thread (hs/http.h): reads the registry (thread-safe), `ready` and the reader's reason only. */
 static void on_http(void *ctx, const char *path, hs_http_response *out)
 {
     exporter *x = ctx;
-    const char *why = hs_reader_not_ready(x->reader);
-    hs_http_serve_probes(path, x->metrics,
-                         atomic_load(&x->ready) ? NULL
-                         : why                  ? why
-                                                : "rebuilding the derived tables",
-                         out);
+    hs_reader_serve_probes(x->reader, atomic_load(&x->ready), "rebuilding the derived tables", x->metrics,
+                           path, out);
 }
 
 static hs_err start(exporter *x, hs_error *error)

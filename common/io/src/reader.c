@@ -17,6 +17,7 @@
 
 #include "hs/kafka.h"
 #include "hs/log.h"
+#include "hs/process.h"
 
 #define POLL_BATCH    2000  /* records per wake-up before the loop gets a turn */
 #define METADATA_WAIT 5000  /* ms one attempt to learn the partitions may take */
@@ -354,4 +355,17 @@ void hs_reader_shut_down(hs_reader *r, uv_loop_t *loop)
     uv_walk(loop, close_handle, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     hs_reader_free(r);
+}
+
+void hs_reader_serve_probes(const hs_reader *r, bool ready, const char *rebuilding, hs_metrics *metrics,
+                            const char *path, hs_http_response *out)
+{
+    const char *why = hs_reader_not_ready(r); /* "broker unreachable", "reading the topics", ... */
+    hs_http_serve_probes(path, metrics, ready ? NULL : why ? why : rebuilding, out);
+}
+
+void hs_reader_refresh_metrics(hs_metrics *m, bool ready)
+{
+    hs_process_metrics_refresh(m);
+    hs_gauge_set(hs_metrics_gauge(m, "hs_ready", "1 when /readyz answers ready", NULL), ready ? 1 : 0);
 }

@@ -15,6 +15,8 @@
 #include <uv.h>
 
 #include "hs/err.h"
+#include "hs/http.h"
+#include "hs/metrics.h"
 
 typedef struct hs_reader hs_reader;
 
@@ -60,6 +62,16 @@ void hs_reader_free(hs_reader *r);
  * *stopping and arms a 10 s alarm, so that a stop that does not finish in time ends the process (SIGALRM's
  * default action). */
 void hs_reader_stop_on_signals(uv_loop_t *loop, uv_signal_t handles[2], bool *stopping);
+
+/* Its probes, for its HTTP handler (hs_http_serve_probes): /readyz answers ready when `ready`, else the
+ * reader's reason (hs_reader_not_ready) or, once the reader has caught up, `rebuilding`. Safe from the HTTP
+ * thread. */
+void hs_reader_serve_probes(const hs_reader *r, bool ready, const char *rebuilding, hs_metrics *metrics,
+                            const char *path, hs_http_response *out);
+
+/* For its metrics' render hook: the process metrics (hs_process_metrics_refresh) and hs_ready, 1 when
+ * `ready`. */
+void hs_reader_refresh_metrics(hs_metrics *m, bool ready);
 
 /* The end of such a process: closes the reader and every other handle of `loop`, runs the loop until they
  * are closed (an attempt to reach the broker in flight finishes first, within 5 s) and frees the reader.
