@@ -41,14 +41,6 @@
 #define ENTRY_KEY_MAX  (HS_KEY_MAX + 24) /* a key of `alerts` or of `retired` */
 
 const hs_option sink_options[] = {
-    {.name = "bootstrap-servers",
-     .type = HS_OPTION_STRING,
-     .default_value = HS_DEFAULT_BOOTSTRAP,
-     .help = "Kafka bootstrap servers"},
-    {.name = "http-addr",
-     .type = HS_OPTION_ADDRESS,
-     .default_value = "127.0.0.1:9464",
-     .help = "address of /metrics, /healthz and /readyz (port 0: any free port)"},
     {.name = "alertmanager-urls",
      .type = HS_OPTION_STRING,
      .default_value = "http://127.0.0.1:9093",

@@ -26,14 +26,6 @@
 #include "hs/table.h"
 
 const hs_option exporter_options[] = {
-    {.name = "bootstrap-servers",
-     .type = HS_OPTION_STRING,
-     .default_value = HS_DEFAULT_BOOTSTRAP,
-     .help = "Kafka bootstrap servers"},
-    {.name = "http-addr",
-     .type = HS_OPTION_ADDRESS,
-     .default_value = "127.0.0.1:9464",
-     .help = "address of /metrics, /healthz and /readyz (port 0: any free port)"},
     {.name = "topics",
      .type = HS_OPTION_STRING,
      .default_value = HS_TOPIC_TARGET_STATUS "," HS_TOPIC_VARIATION "," HS_TOPIC_CAPACITY_STATUS,

@@ -9,15 +9,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "hs/alloc.h"
 #include "hs/kafka.h"
 #include "hs/log.h"
 #include "hs/process.h"
+#include "hs/runtime.h"
 
 #define POLL_BATCH    2000  /* records per wake-up before the loop gets a turn */
 #define METADATA_WAIT 5000  /* ms one attempt to learn the partitions may take */
@@ -368,4 +371,39 @@ void hs_reader_refresh_metrics(hs_metrics *m, bool ready)
 {
     hs_process_metrics_refresh(m);
     hs_gauge_set(hs_metrics_gauge(m, "hs_ready", "1 when /readyz answers ready", NULL), ready ? 1 : 0);
+}
+
+const hs_option hs_reader_options[] = {
+    {.name = "bootstrap-servers",
+     .type = HS_OPTION_STRING,
+     .default_value = HS_DEFAULT_BOOTSTRAP,
+     .help = "Kafka bootstrap servers"},
+    {.name = "http-addr",
+     .type = HS_OPTION_ADDRESS,
+     .default_value = "127.0.0.1:9464",
+     .help = "address of /metrics, /healthz and /readyz (port 0: any free port)"},
+    {.name = NULL},
+};
+
+int hs_reader_main(const hs_reader_program *p, int argc, char **argv)
+{
+    hs_alloc_tune();
+    hs_log_set_service(p->service);
+    const hs_option *sets[] = {hs_reader_options, p->options, NULL};
+    bool help = false;
+    hs_error error = {0};
+    hs_config *config = NULL;
+    extern char **environ;
+    hs_err err = hs_config_load(&config, argv[0], p->summary, HS_VERSION, sets, argc, argv, environ, stdout,
+                                &help, &error);
+    if (help)
+        return HS_EXIT_OK;
+    if (err != HS_OK) {
+        fprintf(stderr, "%s: %s\n", p->program, error.message);
+        return err == HS_ERR_USAGE ? HS_EXIT_USAGE : HS_EXIT_CONFIG;
+    }
+    hs_config_log(config);
+    int exit_code = p->run(config);
+    hs_config_free(config);
+    return exit_code;
 }

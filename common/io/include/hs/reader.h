@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "hs/config.h"
 #include "hs/err.h"
 #include "hs/http.h"
 #include "hs/metrics.h"
@@ -57,6 +58,23 @@ void hs_reader_close(hs_reader *r);
 void hs_reader_free(hs_reader *r);
 
 /* For a process built around a reader and its loop (the exporter, the alertmanager sink). */
+
+/* The options every such process takes, before its own: bootstrap-servers and http-addr ({NULL}-terminated).
+ */
+extern const hs_option hs_reader_options[];
+
+typedef struct hs_reader_program {
+    const char *program;                 /* the executable, which prefixes an error on stderr */
+    const char *service;                 /* the log's "service" */
+    const char *summary;                 /* --help's description */
+    const hs_option *options;            /* its own options ({NULL}-terminated) */
+    int (*run)(const hs_config *config); /* the work, after the configuration is logged: the exit status */
+} hs_reader_program;
+
+/* Its main(): tunes the allocator, names the log's service, loads the configuration from hs_reader_options,
+ * `options`, argv and the environment (--help and --version answer and return HS_EXIT_OK; a bad argument
+ * or setting goes to stderr and returns HS_EXIT_USAGE or HS_EXIT_CONFIG), logs it and runs `run`. */
+int hs_reader_main(const hs_reader_program *p, int argc, char **argv);
 
 /* Stops `loop` on SIGTERM or SIGINT (`handles`, which must outlive the loop's run): logs "stopping", sets
  * *stopping and arms a 10 s alarm, so that a stop that does not finish in time ends the process (SIGALRM's
