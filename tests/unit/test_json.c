@@ -1058,23 +1058,6 @@ static void random_value(uint64_t *rng, const ProtobufCFieldDescriptor *field, v
     }
 }
 
-static size_t element_size(ProtobufCType type)
-{
-    switch (type) {
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE: return 8;
-    case PROTOBUF_C_TYPE_STRING:
-    case PROTOBUF_C_TYPE_MESSAGE: return sizeof(void *);
-    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
-    default: return 4;
-    }
-}
-
 static bool is_entry_type(const ProtobufCMessageDescriptor *desc)
 {
     size_t len = strlen(desc->short_name);
@@ -1096,7 +1079,7 @@ static bool key_taken(ProtobufCMessage *const *entries, size_t n, const Protobuf
         const char *theirs = (const char *)entries[i] + key->offset;
         bool same = key->type == PROTOBUF_C_TYPE_STRING
                         ? strcmp(*(char *const *)mine, *(char *const *)theirs) == 0
-                        : memcmp(mine, theirs, element_size(key->type)) == 0;
+                        : memcmp(mine, theirs, hs_json_element_size(key->type)) == 0;
         if (same)
             return true;
     }
@@ -1109,11 +1092,11 @@ static void random_repeated(uint64_t *rng, ProtobufCMessage *msg, const Protobuf
     size_t n = field->type == PROTOBUF_C_TYPE_MESSAGE && depth >= 3 ? 0 : rng_below(rng, 5);
     if (n == 0)
         return;
-    char *array = calloc(n, element_size(field->type));
+    char *array = calloc(n, hs_json_element_size(field->type));
     assert_non_null(array);
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
-        void *slot = array + kept * element_size(field->type);
+        void *slot = array + kept * hs_json_element_size(field->type);
         random_value(rng, field, slot, depth);
         if (is_map_entry(field) && key_taken((ProtobufCMessage **)array, kept, *(ProtobufCMessage **)slot)) {
             protobuf_c_message_free_unpacked(*(ProtobufCMessage **)slot, NULL);
