@@ -19,17 +19,24 @@ typedef struct test_capacity {
     Healthsignals__V1__CapacityObservation obs;
 } test_capacity;
 
+/* Sets `scope` to (kind, code) and returns it. */
+static inline Healthsignals__V1__Scope *test_scope(Healthsignals__V1__Scope *scope,
+                                                   Healthsignals__V1__ScopeKind kind, const char *code)
+{
+    *scope = (Healthsignals__V1__Scope)HEALTHSIGNALS__V1__SCOPE__INIT;
+    scope->kind = kind;
+    scope->code = (char *)code;
+    return scope;
+}
+
 /* `indicator` for the scope (kind, code) in `period`: value in unit; the other fields are left unset. */
 static inline void test_indicator_init(test_indicator *r, Healthsignals__V1__ScopeKind kind, const char *code,
                                        const char *indicator, const char *period, double value,
                                        Healthsignals__V1__Unit unit)
 {
-    *r = (test_indicator){.scope = HEALTHSIGNALS__V1__SCOPE__INIT,
-                          .obs = HEALTHSIGNALS__V1__INDICATOR_OBSERVATION__INIT};
-    r->scope.kind = kind;
-    r->scope.code = (char *)code;
+    *r = (test_indicator){.obs = HEALTHSIGNALS__V1__INDICATOR_OBSERVATION__INIT};
     r->obs.indicator = (char *)indicator;
-    r->obs.scope = &r->scope;
+    r->obs.scope = test_scope(&r->scope, kind, code);
     r->obs.period = (char *)period;
     r->obs.value = value;
     r->obs.unit = unit;
@@ -39,12 +46,9 @@ static inline void test_indicator_init(test_indicator *r, Healthsignals__V1__Sco
 static inline void test_capacity_init(test_capacity *r, Healthsignals__V1__ScopeKind kind, const char *code,
                                       const char *resource, const char *period)
 {
-    *r = (test_capacity){.scope = HEALTHSIGNALS__V1__SCOPE__INIT,
-                         .obs = HEALTHSIGNALS__V1__CAPACITY_OBSERVATION__INIT};
-    r->scope.kind = kind;
-    r->scope.code = (char *)code;
+    *r = (test_capacity){.obs = HEALTHSIGNALS__V1__CAPACITY_OBSERVATION__INIT};
     r->obs.resource = (char *)resource;
-    r->obs.scope = &r->scope;
+    r->obs.scope = test_scope(&r->scope, kind, code);
     r->obs.period = (char *)period;
 }
 
