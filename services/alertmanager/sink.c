@@ -508,6 +508,24 @@ static void count_resolved_sent(sink *s, const target *t, const char *key)
         alert_delete(&s->retired, key);
 }
 
+/* Ends target `t`'s request, if it has one: the handle, the headers, the body and the RESOLVED alerts it
+ * carries. */
+static void request_free(sink *s, target *t)
+{
+    if (t->easy) {
+        curl_multi_remove_handle(s->multi, t->easy);
+        curl_easy_cleanup(t->easy);
+    }
+    curl_slist_free_all(t->headers);
+    free(t->body);
+    free(t->resolved);
+    t->easy = NULL;
+    t->headers = NULL;
+    t->body = NULL;
+    t->resolved = NULL;
+    t->resolved_count = 0;
+}
+
 static void post_finished(sink *s, target *t, CURLcode result)
 {
     long status = 0;
@@ -536,16 +554,7 @@ static void post_finished(sink *s, target *t, CURLcode result)
                t->name, "error", result == CURLE_OK ? "HTTP status" : curl_easy_strerror(result), "status",
                (int)status, "response", t->response, "retry_in_ms", (json_int_t)t->backoff_ms);
     }
-    curl_multi_remove_handle(s->multi, t->easy);
-    curl_easy_cleanup(t->easy);
-    curl_slist_free_all(t->headers);
-    free(t->body);
-    free(t->resolved);
-    t->easy = NULL;
-    t->headers = NULL;
-    t->body = NULL;
-    t->resolved = NULL;
-    t->resolved_count = 0;
+    request_free(s, t);
     flush_target(s, t);
 }
 
@@ -823,16 +832,8 @@ static hs_err start(sink *s, hs_error *error)
 static void stop(sink *s)
 {
     s->stopping = true;
-    for (int i = 0; i < s->target_count; i++) {
-        target *t = &s->targets[i];
-        if (t->easy) {
-            curl_multi_remove_handle(s->multi, t->easy);
-            curl_easy_cleanup(t->easy);
-        }
-        curl_slist_free_all(t->headers);
-        free(t->body);
-        free(t->resolved);
-    }
+    for (int i = 0; i < s->target_count; i++)
+        request_free(s, &s->targets[i]);
     /* Before the walk: libcurl hands back its sockets (CURL_POLL_REMOVE), whose watches close themselves. */
     curl_multi_cleanup(s->multi);
     s->multi = NULL;
