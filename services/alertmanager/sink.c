@@ -41,14 +41,6 @@
 #define ENTRY_KEY_MAX  (HS_KEY_MAX + 24) /* a key of `alerts` or of `retired` */
 
 const hs_option sink_options[] = {
-    {.name = "bootstrap-servers",
-     .type = HS_OPTION_STRING,
-     .default_value = HS_DEFAULT_BOOTSTRAP,
-     .help = "Kafka bootstrap servers"},
-    {.name = "http-addr",
-     .type = HS_OPTION_ADDRESS,
-     .default_value = "127.0.0.1:9464",
-     .help = "address of /metrics, /healthz and /readyz (port 0: any free port)"},
     {.name = "alertmanager-urls",
      .type = HS_OPTION_STRING,
      .default_value = "http://127.0.0.1:9093",
@@ -151,7 +143,7 @@ typedef struct curl_watch {
 struct sink {
     const hs_config *config;
     uv_loop_t loop;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t signals[2]; /* SIGTERM, SIGINT */
     uv_timer_t resend, curl_timer;
     hs_reader *reader; /* hs.alerts.v1, read whole into the loop; set before the HTTP thread starts */
     atomic_bool ready; /* the table is rebuilt; written on the loop, read by the HTTP thread */
@@ -516,6 +508,24 @@ static void count_resolved_sent(sink *s, const target *t, const char *key)
         alert_delete(&s->retired, key);
 }
 
+/* Ends target `t`'s request, if it has one: the handle, the headers, the body and the RESOLVED alerts it
+ * carries. */
+static void request_free(sink *s, target *t)
+{
+    if (t->easy) {
+        curl_multi_remove_handle(s->multi, t->easy);
+        curl_easy_cleanup(t->easy);
+    }
+    curl_slist_free_all(t->headers);
+    free(t->body);
+    free(t->resolved);
+    t->easy = NULL;
+    t->headers = NULL;
+    t->body = NULL;
+    t->resolved = NULL;
+    t->resolved_count = 0;
+}
+
 static void post_finished(sink *s, target *t, CURLcode result)
 {
     long status = 0;
@@ -544,16 +554,7 @@ static void post_finished(sink *s, target *t, CURLcode result)
                t->name, "error", result == CURLE_OK ? "HTTP status" : curl_easy_strerror(result), "status",
                (int)status, "response", t->response, "retry_in_ms", (json_int_t)t->backoff_ms);
     }
-    curl_multi_remove_handle(s->multi, t->easy);
-    curl_easy_cleanup(t->easy);
-    curl_slist_free_all(t->headers);
-    free(t->body);
-    free(t->resolved);
-    t->easy = NULL;
-    t->headers = NULL;
-    t->body = NULL;
-    t->resolved = NULL;
-    t->resolved_count = 0;
+    request_free(s, t);
     flush_target(s, t);
 }
 
@@ -770,35 +771,15 @@ static hs_err add_targets(sink *s, hs_error *error)
 static void refresh_gauges(void *ctx, hs_metrics *m)
 {
     sink *s = ctx;
-    hs_process_metrics_refresh(m);
-    hs_gauge_set(hs_metrics_gauge(m, "hs_ready", "1 when /readyz answers ready", NULL),
-                 atomic_load(&s->ready) ? 1 : 0);
+    hs_reader_refresh_metrics(m, atomic_load(&s->ready));
 }
 
-/* On the HTTP thread (hs/http.h): reads the registry (thread-safe) and the `ready` flag only. */
+/* On the HTTP thread (hs/http.h): reads the registry (thread-safe), `ready` and the reader's reason only. */
 static void on_http(void *ctx, const char *path, hs_http_response *out)
 {
     sink *s = ctx;
-    if (strcmp(path, "/metrics") == 0) {
-        out->content_type = HS_METRICS_CONTENT_TYPE;
-        out->body = hs_metrics_render(s->metrics);
-    } else if (strcmp(path, "/healthz") == 0) {
-        out->body = strdup("ok\n");
-    } else if (strcmp(path, "/readyz") == 0) {
-        bool ready = atomic_load(&s->ready);
-        const char *why =
-            hs_reader_not_ready(s->reader); /* "broker unreachable", "reading the topics", ... */
-        out->status = ready ? 200 : 503;
-        char body[160];
-        snprintf(body, sizeof body, "%s%s\n", ready ? "" : "not ready: ",
-                 ready ? "ready"
-                 : why ? why
-                       : "rebuilding the alerts table");
-        out->body = strdup(body);
-    } else {
-        out->status = 404;
-        out->body = strdup("not found: try /metrics, /healthz or /readyz\n");
-    }
+    hs_reader_serve_probes(s->reader, atomic_load(&s->ready), "rebuilding the alerts table", s->metrics, path,
+                           out);
 }
 
 static void on_resend(uv_timer_t *timer)
@@ -806,22 +787,6 @@ static void on_resend(uv_timer_t *timer)
     sink *s = timer->data;
     mark_all_dirty(s);
     flush_all(s);
-}
-
-static void on_signal(uv_signal_t *handle, int signum)
-{
-    sink *s = handle->data;
-    hs_log(HS_LOG_INFO, "stopping", "{s:i}", "signal", signum);
-    s->stopping = true;
-    alarm(10); /* the stop must finish within 10 s; SIGALRM's default action ends the process otherwise */
-    uv_stop(&s->loop);
-}
-
-static void close_handle(uv_handle_t *handle, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(handle))
-        uv_close(handle, NULL);
 }
 
 static hs_err start(sink *s, hs_error *error)
@@ -860,36 +825,21 @@ static hs_err start(sink *s, hs_error *error)
     uv_timer_init(&s->loop, &s->resend);
     s->resend.data = s;
     uv_timer_start(&s->resend, on_resend, (uint64_t)s->resend_ms, (uint64_t)s->resend_ms);
-    uv_signal_init(&s->loop, &s->sigterm);
-    uv_signal_init(&s->loop, &s->sigint);
-    s->sigterm.data = s->sigint.data = s;
-    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
-    uv_signal_start(&s->sigint, on_signal, SIGINT);
+    hs_reader_stop_on_signals(&s->loop, s->signals, &s->stopping);
     return HS_OK;
 }
 
 static void stop(sink *s)
 {
     s->stopping = true;
-    for (int i = 0; i < s->target_count; i++) {
-        target *t = &s->targets[i];
-        if (t->easy) {
-            curl_multi_remove_handle(s->multi, t->easy);
-            curl_easy_cleanup(t->easy);
-        }
-        curl_slist_free_all(t->headers);
-        free(t->body);
-        free(t->resolved);
-    }
+    for (int i = 0; i < s->target_count; i++)
+        request_free(s, &s->targets[i]);
     /* Before the walk: libcurl hands back its sockets (CURL_POLL_REMOVE), whose watches close themselves. */
     curl_multi_cleanup(s->multi);
     s->multi = NULL;
     if (s->http)
         hs_http_stop(s->http);
-    hs_reader_close(s->reader);
-    uv_walk(&s->loop, close_handle, NULL);
-    uv_run(&s->loop, UV_RUN_DEFAULT); /* an attempt to reach the broker in flight finishes first (<= 5 s) */
-    hs_reader_free(s->reader);
+    hs_reader_shut_down(s->reader, &s->loop);
     hs_table *tables[] = {&s->alerts, &s->retired};
     for (size_t k = 0; k < 2; k++) {
         size_t cursor = 0;

@@ -26,14 +26,6 @@
 #include "hs/table.h"
 
 const hs_option exporter_options[] = {
-    {.name = "bootstrap-servers",
-     .type = HS_OPTION_STRING,
-     .default_value = HS_DEFAULT_BOOTSTRAP,
-     .help = "Kafka bootstrap servers"},
-    {.name = "http-addr",
-     .type = HS_OPTION_ADDRESS,
-     .default_value = "127.0.0.1:9464",
-     .help = "address of /metrics, /healthz and /readyz (port 0: any free port)"},
     {.name = "topics",
      .type = HS_OPTION_STRING,
      .default_value = HS_TOPIC_TARGET_STATUS "," HS_TOPIC_VARIATION "," HS_TOPIC_CAPACITY_STATUS,
@@ -63,7 +55,7 @@ typedef struct table_state {
 typedef struct exporter {
     const hs_config *config;
     uv_loop_t loop;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t signals[2]; /* SIGTERM, SIGINT */
     hs_reader *reader;
     const char *topics[XM_TABLE_COUNT]; /* the topics read */
     size_t topic_count;
@@ -332,37 +324,15 @@ static hs_err select_tables(exporter *x, hs_error *error)
 static void refresh_gauges(void *ctx, hs_metrics *m)
 {
     exporter *x = ctx;
-    hs_process_metrics_refresh(m);
-    hs_gauge_set(hs_metrics_gauge(m, "hs_ready", "1 when /readyz answers ready", NULL),
-                 atomic_load(&x->ready) ? 1 : 0);
+    hs_reader_refresh_metrics(m, atomic_load(&x->ready));
 }
 
 /* On the HTTP thread (hs/http.h): reads the registry (thread-safe), `ready` and the reader's reason only. */
 static void on_http(void *ctx, const char *path, hs_http_response *out)
 {
     exporter *x = ctx;
-    const char *why = hs_reader_not_ready(x->reader);
-    hs_http_serve_probes(path, x->metrics,
-                         atomic_load(&x->ready) ? NULL
-                         : why                  ? why
-                                                : "rebuilding the derived tables",
-                         out);
-}
-
-static void on_signal(uv_signal_t *handle, int signum)
-{
-    exporter *x = handle->data;
-    hs_log(HS_LOG_INFO, "stopping", "{s:i}", "signal", signum);
-    x->stopping = true;
-    alarm(10); /* the stop must finish within 10 s; SIGALRM's default action ends the process otherwise */
-    uv_stop(&x->loop);
-}
-
-static void close_handle(uv_handle_t *handle, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(handle))
-        uv_close(handle, NULL);
+    hs_reader_serve_probes(x->reader, atomic_load(&x->ready), "rebuilding the derived tables", x->metrics,
+                           path, out);
 }
 
 static hs_err start(exporter *x, hs_error *error)
@@ -398,11 +368,7 @@ static hs_err start(exporter *x, hs_error *error)
     if (hs_http_start(hs_config_string(x->config, "http-addr"), NULL, on_http, x, &x->http, error) != HS_OK)
         return error->code;
     hs_log(HS_LOG_INFO, "http endpoint listening", "{s:i}", "port", hs_http_port(x->http));
-    uv_signal_init(&x->loop, &x->sigterm);
-    uv_signal_init(&x->loop, &x->sigint);
-    x->sigterm.data = x->sigint.data = x;
-    uv_signal_start(&x->sigterm, on_signal, SIGTERM);
-    uv_signal_start(&x->sigint, on_signal, SIGINT);
+    hs_reader_stop_on_signals(&x->loop, x->signals, &x->stopping);
     return HS_OK;
 }
 
@@ -411,10 +377,7 @@ static void stop(exporter *x)
     x->stopping = true;
     if (x->http)
         hs_http_stop(x->http);
-    hs_reader_close(x->reader);
-    uv_walk(&x->loop, close_handle, NULL);
-    uv_run(&x->loop, UV_RUN_DEFAULT);
-    hs_reader_free(x->reader);
+    hs_reader_shut_down(x->reader, &x->loop);
     size_t cursor = 0;
     const hs_table_entry *e;
     while ((e = hs_table_next(&x->records, &cursor))) {

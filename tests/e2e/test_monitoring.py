@@ -58,15 +58,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-def hsctl(*args):
-    return subprocess.run([HSCTL, "--bootstrap", BOOTSTRAP, *args], capture_output=True, text=True, timeout=300)
-
-
-def run_ok(*args):
-    proc = hsctl(*args)
-    if proc.returncode != 0:
-        fail(f"hsctl {' '.join(args)}: exit {proc.returncode}: {proc.stderr[-1000:]}")
-    return proc
+hsctl = hstest.hsctl_runner(HSCTL, BOOTSTRAP, timeout=300)
+run_ok = hstest.hsctl_runner(HSCTL, BOOTSTRAP, timeout=300, check=True)
 
 
 def start(argv, name):

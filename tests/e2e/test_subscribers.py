@@ -141,11 +141,7 @@ def example_rows(topic, lines):
 
 
 def differences(got, want):
-    out = []
-    for key in sorted(set(got) | set(want)):
-        if got.get(key) != want.get(key):
-            out.append(f"{key}: example {got.get(key)}, hsctl tail {want.get(key)}")
-    return out
+    return hstest.differences(got, want, lambda key, g, w: f"{key}: example {g}, hsctl tail {w}")
 
 
 # --- the topics' contents -------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include "hs/topic.h"
+#include "rawclient.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,18 +49,10 @@ int main(int argc, char **argv)
         }
         partition = hs_topic_partition(topic, argv[3] + 1);
     }
-    char errstr[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", argv[1], errstr, sizeof errstr) ||
-        rd_kafka_conf_set(conf, "message.max.bytes", "4000000", errstr, sizeof errstr)) {
-        fprintf(stderr, "produce_raw: %s\n", errstr);
+    const char *const props[][2] = {{"bootstrap.servers", argv[1]}, {"message.max.bytes", "4000000"}};
+    rd_kafka_t *rk = raw_client("produce_raw", RD_KAFKA_PRODUCER, props, sizeof props / sizeof props[0]);
+    if (!rk)
         return 1;
-    }
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (!rk) {
-        fprintf(stderr, "produce_raw: %s\n", errstr);
-        return 1;
-    }
     rd_kafka_headers_t *headers = rd_kafka_headers_new(8);
     for (int i = 6; i < argc; i++) {
         const char *eq = strchr(argv[i], '=');

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "hs/json.h"
+#include "rawclient.h"
 
 static json_t *bytes_json(const void *data, size_t len)
 {
@@ -45,25 +46,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: read_raw BOOTSTRAP TOPIC\n");
         return 2;
     }
-    char errstr[512], group[64];
+    char group[64];
     snprintf(group, sizeof group, "read-raw-%d", (int)getpid());
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    const char *props[][2] = {{"bootstrap.servers", argv[1]},
-                              {"group.id", group},
-                              {"isolation.level", "read_committed"},
-                              {"enable.partition.eof", "true"},
-                              {"enable.auto.commit", "false"}};
-    for (size_t i = 0; i < sizeof props / sizeof props[0]; i++) {
-        if (rd_kafka_conf_set(conf, props[i][0], props[i][1], errstr, sizeof errstr)) {
-            fprintf(stderr, "read_raw: %s\n", errstr);
-            return 1;
-        }
-    }
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (!rk) {
-        fprintf(stderr, "read_raw: %s\n", errstr);
+    const char *const props[][2] = {{"bootstrap.servers", argv[1]},
+                                    {"group.id", group},
+                                    {"isolation.level", "read_committed"},
+                                    {"enable.partition.eof", "true"},
+                                    {"enable.auto.commit", "false"}};
+    rd_kafka_t *rk = raw_client("read_raw", RD_KAFKA_CONSUMER, props, sizeof props / sizeof props[0]);
+    if (!rk)
         return 1;
-    }
     rd_kafka_poll_set_consumer(rk);
     const struct rd_kafka_metadata *md;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, argv[2], NULL);

@@ -42,6 +42,7 @@
 #include "count.h"
 #include "healthsignals/v1/indicator.pb-c.h"
 #include "testkit.h"
+#include "records.h"
 
 /* Kafka's ApiKeys (librdkafka's names for them are private) */
 #define LIST_OFFSETS   2
@@ -162,16 +163,10 @@ static bool wait_status(int port, const char *path, int status, int timeout_s)
 
 static void publish_fact(hs_testkit *kit, double value)
 {
-    Healthsignals__V1__Scope scope = HEALTHSIGNALS__V1__SCOPE__INIT;
-    scope.kind = HEALTHSIGNALS__V1__SCOPE_KIND__REGION;
-    scope.code = "1081";
-    Healthsignals__V1__IndicatorObservation obs = HEALTHSIGNALS__V1__INDICATOR_OBSERVATION__INIT;
-    obs.indicator = "udredningsret.somatik.compliance";
-    obs.scope = &scope;
-    obs.period = "2023Q2";
-    obs.value = value;
-    obs.unit = HEALTHSIGNALS__V1__UNIT__PERCENT;
-    assert_int_equal(hs_testkit_publish(kit, HS_TOPIC_INDICATORS, &obs.base), HS_OK);
+    test_indicator r;
+    test_indicator_init(&r, HEALTHSIGNALS__V1__SCOPE_KIND__REGION, "1081", "udredningsret.somatik.compliance",
+                        "2023Q2", value, HEALTHSIGNALS__V1__UNIT__PERCENT);
+    assert_int_equal(hs_testkit_publish(kit, HS_TOPIC_INDICATORS, &r.obs.base), HS_OK);
 }
 
 static void test_probes_answer_while_the_loop_is_blocked(void **state)

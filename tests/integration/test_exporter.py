@@ -161,11 +161,7 @@ def page_samples(page):
 
 
 def differences(got, want):
-    out = []
-    for k in sorted(set(got) | set(want)):
-        if got.get(k) != want.get(k):
-            out.append(f"{k[0]}{dict(k[1])}: /metrics {got.get(k)}, tables {want.get(k)}")
-    return out
+    return hstest.differences(got, want, lambda k, g, w: f"{k[0]}{dict(k[1])}: /metrics {g}, tables {w}")
 
 
 # --- the exporter process -----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@
 #include "healthsignals/v1/diagnostics.pb-c.h"
 #include "healthsignals/v1/indicator.pb-c.h"
 #include "testkit.h"
+#include "records.h"
 
 #define COUNT_KEY "udredningsret.somatik.compliance/hs.indicators.v1"
 #define END_TXN   26 /* Kafka's ApiKey of EndTxn (librdkafka's names for them are private) */
@@ -31,16 +32,11 @@ static void publish_fact(hs_testkit *kit, int i)
     static const char *const regions[] = {"1081", "1082", "1083", "1084", "1085"};
     char period[16];
     snprintf(period, sizeof period, "%dQ%d", 2000 + i / 4, 1 + i % 4);
-    Healthsignals__V1__Scope scope = HEALTHSIGNALS__V1__SCOPE__INIT;
-    scope.kind = HEALTHSIGNALS__V1__SCOPE_KIND__REGION;
-    scope.code = (char *)regions[i % 5];
-    Healthsignals__V1__IndicatorObservation obs = HEALTHSIGNALS__V1__INDICATOR_OBSERVATION__INIT;
-    obs.indicator = "udredningsret.somatik.compliance";
-    obs.scope = &scope;
-    obs.period = period;
-    obs.value = 50 + i % 40;
-    obs.unit = HEALTHSIGNALS__V1__UNIT__PERCENT;
-    assert_int_equal(hs_testkit_publish(kit, HS_TOPIC_INDICATORS, &obs.base), HS_OK);
+    test_indicator r;
+    test_indicator_init(&r, HEALTHSIGNALS__V1__SCOPE_KIND__REGION, regions[i % 5],
+                        "udredningsret.somatik.compliance", period, 50 + i % 40,
+                        HEALTHSIGNALS__V1__UNIT__PERCENT);
+    assert_int_equal(hs_testkit_publish(kit, HS_TOPIC_INDICATORS, &r.obs.base), HS_OK);
 }
 
 static bool await_count(hs_testkit *kit, uint64_t facts, int timeout_ms)

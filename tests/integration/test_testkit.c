@@ -18,19 +18,14 @@
 #include "healthsignals/v1/indicator.pb-c.h"
 #include "hs/kafka.h"
 #include "testkit.h"
+#include "records.h"
 
 static void publish_fact_in(hs_testkit *kit, const char *region, const char *period, double value_pct)
 {
-    Healthsignals__V1__Scope scope = HEALTHSIGNALS__V1__SCOPE__INIT;
-    scope.kind = HEALTHSIGNALS__V1__SCOPE_KIND__REGION;
-    scope.code = (char *)region;
-    Healthsignals__V1__IndicatorObservation obs = HEALTHSIGNALS__V1__INDICATOR_OBSERVATION__INIT;
-    obs.indicator = "udredningsret.somatik.compliance";
-    obs.scope = &scope;
-    obs.period = (char *)period;
-    obs.value = value_pct;
-    obs.unit = HEALTHSIGNALS__V1__UNIT__PERCENT;
-    assert_int_equal(hs_testkit_publish(kit, HS_TOPIC_INDICATORS, &obs.base), HS_OK);
+    test_indicator r;
+    test_indicator_init(&r, HEALTHSIGNALS__V1__SCOPE_KIND__REGION, region, "udredningsret.somatik.compliance",
+                        period, value_pct, HEALTHSIGNALS__V1__UNIT__PERCENT);
+    assert_int_equal(hs_testkit_publish(kit, HS_TOPIC_INDICATORS, &r.obs.base), HS_OK);
 }
 
 static void publish_fact(hs_testkit *kit, const char *region, double value_pct)

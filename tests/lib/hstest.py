@@ -143,15 +143,17 @@ def latest_table(lines, keep=None):
     return table
 
 
+def differences(got, want, describe):
+    """Differences between two dicts, one line per key whose values differ (a missing key counts as None), in
+    key order, for a failure message: describe(key, got value, wanted value) writes the line."""
+    return [describe(k, got.get(k), want.get(k)) for k in sorted(set(got) | set(want)) if got.get(k) != want.get(k)]
+
+
 def table_differences(got, want):
     """Differences between two {topic: {key: data}} dicts, one line per differing key, for a failure message."""
-    out = []
-    for topic in want:
-        g, w = got.get(topic, {}), want[topic]
-        for key in sorted(set(g) | set(w)):
-            if g.get(key) != w.get(key):
-                out.append(f"{topic} {key}: service {json.dumps(g.get(key))}, offline {json.dumps(w.get(key))}")
-    return out
+    return [line for topic in want
+            for line in differences(got.get(topic, {}), want[topic], lambda key, g, w:
+                                    f"{topic} {key}: service {json.dumps(g)}, offline {json.dumps(w)}")]
 
 
 def run(args, timeout=600, **kwargs):
@@ -217,11 +219,15 @@ def indicator_fact(indicator, scope, period, value, unit, event_source="test", *
             "data": data}
 
 
-def hsctl_runner(hsctl, bootstrap, timeout=300):
-    """hsctl(*args, stdin=None) -> CompletedProcess: the test's `hsctl --bootstrap BOOTSTRAP ARGS`, text out."""
+def hsctl_runner(hsctl, bootstrap, timeout=300, check=False):
+    """hsctl(*args, stdin=None) -> CompletedProcess: the test's `hsctl --bootstrap BOOTSTRAP ARGS`, text out;
+    with `check`, a non-zero exit counts as a failure (with the tail of its stderr)."""
     def run(*args, stdin=None):
-        return subprocess.run([hsctl, "--bootstrap", bootstrap, *args], input=stdin, capture_output=True, text=True,
+        proc = subprocess.run([hsctl, "--bootstrap", bootstrap, *args], input=stdin, capture_output=True, text=True,
                               timeout=timeout)
+        if check and proc.returncode != 0:
+            fail(f"hsctl {' '.join(args)}: exit {proc.returncode}: {proc.stderr[-1000:]}")
+        return proc
     return run
 
 

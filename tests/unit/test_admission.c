@@ -17,6 +17,7 @@
 #include "healthsignals/v1/capacity.pb-c.h"
 #include "healthsignals/v1/indicator.pb-c.h"
 #include "hs/topic.h"
+#include "records.h"
 
 static const hs_topic *topic(const char *name)
 {
@@ -133,18 +134,13 @@ static void test_indicator_fact_on_the_wrong_partition_is_refused(void **state)
 
 static void test_capacity_key_that_is_not_the_values_identity_names_both(void **state)
 {
-    Healthsignals__V1__Scope scope = HEALTHSIGNALS__V1__SCOPE__INIT;
-    scope.kind = HEALTHSIGNALS__V1__SCOPE_KIND__REGION;
-    scope.code = "1084";
-    Healthsignals__V1__CapacityObservation obs = HEALTHSIGNALS__V1__CAPACITY_OBSERVATION__INIT;
-    obs.resource = "21";
-    obs.scope = &scope;
-    obs.period = "2023-07-14";
+    test_capacity r;
+    test_capacity_init(&r, HEALTHSIGNALS__V1__SCOPE_KIND__REGION, "1084", "21", "2023-07-14");
     hs_error error = {0};
     assert_int_equal(
-        hs_topic_admit(topic(HS_TOPIC_CAPACITY), 4, "21/region:1084/2023-07-14", &obs.base, &error), HS_OK);
+        hs_topic_admit(topic(HS_TOPIC_CAPACITY), 4, "21/region:1084/2023-07-14", &r.obs.base, &error), HS_OK);
     assert_int_equal(
-        hs_topic_admit(topic(HS_TOPIC_CAPACITY), 4, "21/region:1084/2023-07-15", &obs.base, &error),
+        hs_topic_admit(topic(HS_TOPIC_CAPACITY), 4, "21/region:1084/2023-07-15", &r.obs.base, &error),
         HS_ERR_KEY_MISMATCH);
     assert_string_equal(error.message, "record key '21/region:1084/2023-07-15' is not its value's identity "
                                        "'21/region:1084/2023-07-14' (resource/scope/period)");

@@ -16,6 +16,7 @@
 #include "healthsignals/v1/indicator.pb-c.h"
 #include "hs/event.h"
 #include "hs/json.h"
+#include "records.h"
 
 static void test_event_id_is_deterministic_and_sensitive(void **state)
 {
@@ -60,21 +61,16 @@ static void test_event_time_now_is_rfc3339_milliseconds(void **state)
 
 static void test_json_round_trip_keeps_identity_and_data(void **state)
 {
-    Healthsignals__V1__Scope scope = HEALTHSIGNALS__V1__SCOPE__INIT;
-    scope.kind = HEALTHSIGNALS__V1__SCOPE_KIND__NATIONAL;
-    scope.code = "DK";
-    Healthsignals__V1__IndicatorObservation obs = HEALTHSIGNALS__V1__INDICATOR_OBSERVATION__INIT;
-    obs.indicator = "ventetid.somatik.oplevet";
-    obs.scope = &scope;
-    obs.period = "2023Q2";
-    obs.value = 43; /* Tabel 1: the nation, 2023Q2, 43 days */
-    obs.unit = HEALTHSIGNALS__V1__UNIT__DAYS;
+    /* Tabel 1: the nation, 2023Q2, 43 days */
+    test_indicator r;
+    test_indicator_init(&r, HEALTHSIGNALS__V1__SCOPE_KIND__NATIONAL, "DK", "ventetid.somatik.oplevet",
+                        "2023Q2", 43, HEALTHSIGNALS__V1__UNIT__DAYS);
 
     hs_event_meta meta = {.id = "abc",
                           .source = "/healthsignals/test",
                           .type = "healthsignals.v1.IndicatorObservation",
                           .time = "2023-09-04T10:00:00.000Z"};
-    json_t *event = hs_event_to_json(&meta, "ventetid.somatik.oplevet/national:DK/2023Q2", &obs.base);
+    json_t *event = hs_event_to_json(&meta, "ventetid.somatik.oplevet/national:DK/2023Q2", &r.obs.base);
     assert_non_null(event);
     assert_string_equal(json_string_value(json_object_get(event, "specversion")), "1.0");
     assert_string_equal(json_string_value(json_object_get(event, "datacontenttype")), "application/json");
@@ -146,18 +142,12 @@ static void test_malformed_events_name_the_attribute(void **state)
 /* An IndicatorObservation of Tabel 8 (Midtjylland, 2023Q2, 61 %) packed as protobuf; the caller frees. */
 static uint8_t *packed_observation(size_t *len)
 {
-    Healthsignals__V1__Scope scope = HEALTHSIGNALS__V1__SCOPE__INIT;
-    scope.kind = HEALTHSIGNALS__V1__SCOPE_KIND__REGION;
-    scope.code = "1082";
-    Healthsignals__V1__IndicatorObservation obs = HEALTHSIGNALS__V1__INDICATOR_OBSERVATION__INIT;
-    obs.indicator = "udredningsret.somatik.compliance";
-    obs.scope = &scope;
-    obs.period = "2023Q2";
-    obs.value = 61;
-    obs.unit = HEALTHSIGNALS__V1__UNIT__PERCENT;
-    *len = protobuf_c_message_get_packed_size(&obs.base);
+    test_indicator r;
+    test_indicator_init(&r, HEALTHSIGNALS__V1__SCOPE_KIND__REGION, "1082", "udredningsret.somatik.compliance",
+                        "2023Q2", 61, HEALTHSIGNALS__V1__UNIT__PERCENT);
+    *len = protobuf_c_message_get_packed_size(&r.obs.base);
     uint8_t *bytes = malloc(*len);
-    protobuf_c_message_pack(&obs.base, bytes);
+    protobuf_c_message_pack(&r.obs.base, bytes);
     return bytes;
 }
 

@@ -25,6 +25,7 @@
 #include "healthsignals/v1/rule.pb-c.h"
 #include "hs/json.h"
 #include "hs/topic.h"
+#include "records.h"
 
 /* ---- Everything: a test message with every kind of field ---------------------------------------------- */
 
@@ -333,24 +334,18 @@ static void assert_encodes_to(const ProtobufCMessage *msg, const char *expected)
 static void test_indicator_observation_has_its_canonical_text(void **state)
 {
     /* Tabel 8: udredningsret met in somatics, Hovedstaden (1084), 2023Q2: 83 %. */
-    Healthsignals__V1__Scope scope = HEALTHSIGNALS__V1__SCOPE__INIT;
-    scope.kind = HEALTHSIGNALS__V1__SCOPE_KIND__REGION;
-    scope.code = "1084";
     char *flags[] = {"epj-transition"};
-    Healthsignals__V1__IndicatorObservation obs = HEALTHSIGNALS__V1__INDICATOR_OBSERVATION__INIT;
-    obs.indicator = "udredningsret.somatik.compliance";
-    obs.scope = &scope;
-    obs.period = "2023Q2";
-    obs.value = 83;
-    obs.unit = HEALTHSIGNALS__V1__UNIT__PERCENT;
-    obs._volume_case = HEALTHSIGNALS__V1__INDICATOR_OBSERVATION___VOLUME_VOLUME;
-    obs.volume = 12345;
-    obs.provisional = 1;
-    obs.n_quality_flags = 1;
-    obs.quality_flags = flags;
-    obs.revision = 2;
-    obs.source = "Landspatientregistret via Danske Regioner dashboard 2023-09-04";
-    assert_encodes_to(&obs.base,
+    test_indicator r;
+    test_indicator_init(&r, HEALTHSIGNALS__V1__SCOPE_KIND__REGION, "1084", "udredningsret.somatik.compliance",
+                        "2023Q2", 83, HEALTHSIGNALS__V1__UNIT__PERCENT);
+    r.obs._volume_case = HEALTHSIGNALS__V1__INDICATOR_OBSERVATION___VOLUME_VOLUME;
+    r.obs.volume = 12345;
+    r.obs.provisional = 1;
+    r.obs.n_quality_flags = 1;
+    r.obs.quality_flags = flags;
+    r.obs.revision = 2;
+    r.obs.source = "Landspatientregistret via Danske Regioner dashboard 2023-09-04";
+    assert_encodes_to(&r.obs.base,
                       "{\"indicator\":\"udredningsret.somatik.compliance\","
                       "\"scope\":{\"kind\":\"REGION\",\"code\":\"1084\"},\"period\":\"2023Q2\","
                       "\"value\":83,\"unit\":\"PERCENT\",\"volume\":\"12345\",\"provisional\":true,"
@@ -376,22 +371,19 @@ static void test_budget_line_amount_in_ore_is_a_decimal_string(void **state)
 static void test_capacity_available_zero_is_kept_and_absent_is_left_out(void **state)
 {
     /* Intensive care, national, 2021Q4: 307 patients in 415 beds. */
-    Healthsignals__V1__Scope scope = HEALTHSIGNALS__V1__SCOPE__INIT;
-    scope.kind = HEALTHSIGNALS__V1__SCOPE_KIND__NATIONAL;
-    scope.code = "DK";
-    Healthsignals__V1__CapacityObservation obs = HEALTHSIGNALS__V1__CAPACITY_OBSERVATION__INIT;
-    obs.resource = "beds.intensive";
-    obs.scope = &scope;
-    obs.period = "2021Q4";
-    obs.occupied = 307;
-    assert_encodes_to(&obs.base, "{\"resource\":\"beds.intensive\",\"scope\":{\"kind\":\"NATIONAL\",\"code\":"
-                                 "\"DK\"},\"period\":\"2021Q4\",\"occupied\":307}");
-    obs._available_case = HEALTHSIGNALS__V1__CAPACITY_OBSERVATION___AVAILABLE_AVAILABLE;
-    obs.available = 0;
-    assert_encodes_to(&obs.base, "{\"resource\":\"beds.intensive\",\"scope\":{\"kind\":\"NATIONAL\",\"code\":"
-                                 "\"DK\"},\"period\":\"2021Q4\",\"available\":0,\"occupied\":307}");
-    obs.available = 415;
-    char *text = assert_round_trip(&obs.base);
+    test_capacity r;
+    test_capacity_init(&r, HEALTHSIGNALS__V1__SCOPE_KIND__NATIONAL, "DK", "beds.intensive", "2021Q4");
+    r.obs.occupied = 307;
+    assert_encodes_to(&r.obs.base,
+                      "{\"resource\":\"beds.intensive\",\"scope\":{\"kind\":\"NATIONAL\",\"code\":"
+                      "\"DK\"},\"period\":\"2021Q4\",\"occupied\":307}");
+    r.obs._available_case = HEALTHSIGNALS__V1__CAPACITY_OBSERVATION___AVAILABLE_AVAILABLE;
+    r.obs.available = 0;
+    assert_encodes_to(&r.obs.base,
+                      "{\"resource\":\"beds.intensive\",\"scope\":{\"kind\":\"NATIONAL\",\"code\":"
+                      "\"DK\"},\"period\":\"2021Q4\",\"available\":0,\"occupied\":307}");
+    r.obs.available = 415;
+    char *text = assert_round_trip(&r.obs.base);
     assert_non_null(strstr(text, "\"available\":415"));
     free(text);
 }
@@ -1066,23 +1058,6 @@ static void random_value(uint64_t *rng, const ProtobufCFieldDescriptor *field, v
     }
 }
 
-static size_t element_size(ProtobufCType type)
-{
-    switch (type) {
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE: return 8;
-    case PROTOBUF_C_TYPE_STRING:
-    case PROTOBUF_C_TYPE_MESSAGE: return sizeof(void *);
-    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
-    default: return 4;
-    }
-}
-
 static bool is_entry_type(const ProtobufCMessageDescriptor *desc)
 {
     size_t len = strlen(desc->short_name);
@@ -1104,7 +1079,7 @@ static bool key_taken(ProtobufCMessage *const *entries, size_t n, const Protobuf
         const char *theirs = (const char *)entries[i] + key->offset;
         bool same = key->type == PROTOBUF_C_TYPE_STRING
                         ? strcmp(*(char *const *)mine, *(char *const *)theirs) == 0
-                        : memcmp(mine, theirs, element_size(key->type)) == 0;
+                        : memcmp(mine, theirs, hs_json_element_size(key->type)) == 0;
         if (same)
             return true;
     }
@@ -1117,11 +1092,11 @@ static void random_repeated(uint64_t *rng, ProtobufCMessage *msg, const Protobuf
     size_t n = field->type == PROTOBUF_C_TYPE_MESSAGE && depth >= 3 ? 0 : rng_below(rng, 5);
     if (n == 0)
         return;
-    char *array = calloc(n, element_size(field->type));
+    char *array = calloc(n, hs_json_element_size(field->type));
     assert_non_null(array);
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
-        void *slot = array + kept * element_size(field->type);
+        void *slot = array + kept * hs_json_element_size(field->type);
         random_value(rng, field, slot, depth);
         if (is_map_entry(field) && key_taken((ProtobufCMessage **)array, kept, *(ProtobufCMessage **)slot)) {
             protobuf_c_message_free_unpacked(*(ProtobufCMessage **)slot, NULL);

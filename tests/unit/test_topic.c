@@ -14,6 +14,7 @@
 #include "healthsignals/v1/indicator.pb-c.h"
 #include "hs/partition.h"
 #include "hs/topic.h"
+#include "records.h"
 
 static void test_core_topics_are_registered_as_designed(void **state)
 {
@@ -33,32 +34,27 @@ static void test_core_topics_are_registered_as_designed(void **state)
 
 static void test_indicator_key_is_identity_and_group_is_indicator(void **state)
 {
-    Healthsignals__V1__Scope scope = HEALTHSIGNALS__V1__SCOPE__INIT;
-    scope.kind = HEALTHSIGNALS__V1__SCOPE_KIND__REGION;
-    scope.code = "1085";
-    Healthsignals__V1__IndicatorObservation obs = HEALTHSIGNALS__V1__INDICATOR_OBSERVATION__INIT;
-    obs.indicator = "udredningsret.somatik.compliance";
-    obs.scope = &scope;
-    obs.period = "2023Q2";
-    obs.value = 75;
+    test_indicator r;
+    test_indicator_init(&r, HEALTHSIGNALS__V1__SCOPE_KIND__REGION, "1085", "udredningsret.somatik.compliance",
+                        "2023Q2", 75, HEALTHSIGNALS__V1__UNIT__UNIT_UNSPECIFIED);
 
     const hs_topic *t = hs_topic_find(HS_TOPIC_INDICATORS);
     char key[HS_KEY_MAX], group[HS_KEY_MAX];
-    assert_int_equal(hs_topic_key(t, &obs.base, key, group, NULL), HS_OK);
+    assert_int_equal(hs_topic_key(t, &r.obs.base, key, group, NULL), HS_OK);
     assert_string_equal(key, "udredningsret.somatik.compliance/region:1085/2023Q2");
     assert_string_equal(group, "udredningsret.somatik.compliance");
 
     /* A revision has the same identity, and so the same key. */
-    obs.value = 77;
-    obs.revision = 1;
+    r.obs.value = 77;
+    r.obs.revision = 1;
     char again[HS_KEY_MAX];
-    assert_int_equal(hs_topic_key(t, &obs.base, again, group, NULL), HS_OK);
+    assert_int_equal(hs_topic_key(t, &r.obs.base, again, group, NULL), HS_OK);
     assert_string_equal(again, key);
 
     /* Another scope of the same indicator: another key, the same partition. */
-    scope.code = "1081";
+    r.scope.code = "1081";
     char other[HS_KEY_MAX], other_group[HS_KEY_MAX];
-    assert_int_equal(hs_topic_key(t, &obs.base, other, other_group, NULL), HS_OK);
+    assert_int_equal(hs_topic_key(t, &r.obs.base, other, other_group, NULL), HS_OK);
     assert_string_not_equal(other, key);
     assert_int_equal(hs_topic_partition(t, other_group), hs_topic_partition(t, group));
     assert_int_equal(hs_topic_partition(t, group), hs_partition_for_key(group, strlen(group), t->partitions));

@@ -155,19 +155,9 @@ static hs_err scan_dlq(const hsctl_globals *g, const selection *s, on_dead_lette
     if (!rk)
         return HS_ERR_KAFKA;
     hs_err err = HS_OK;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, dlq->name, NULL);
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t kerr = rd_kafka_metadata(rk, 0, rkt, &md, g->timeout_ms);
-    rd_kafka_topic_destroy(rkt);
-    if (kerr) {
-        err = hsctl_fail(HS_ERR_KAFKA, "cannot read metadata of %s: %s", dlq->name, rd_kafka_err2str(kerr));
+    const struct rd_kafka_metadata *md = hsctl_topic_metadata(rk, g, dlq->name, &err);
+    if (!md)
         goto out;
-    }
-    if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0) {
-        err = hsctl_fail(HS_ERR_NOT_FOUND, "topic %s does not exist on the broker (hsctl topics create)",
-                         dlq->name);
-        goto out;
-    }
     int partition_cnt = md->topics[0].partition_cnt, remaining = 0;
     int64_t *end = calloc((size_t)partition_cnt, sizeof *end);
     int64_t *previous = malloc((size_t)partition_cnt * sizeof *previous);
@@ -177,7 +167,7 @@ static hs_err scan_dlq(const hsctl_globals *g, const selection *s, on_dead_lette
     for (int i = 0; i < partition_cnt && err == HS_OK; i++) {
         int32_t id = md->topics[0].partitions[i].id;
         int64_t low = 0, high = 0;
-        kerr = hsctl_watermarks(rk, dlq->name, id, &low, &high, g->timeout_ms);
+        rd_kafka_resp_err_t kerr = hsctl_watermarks(rk, dlq->name, id, &low, &high, g->timeout_ms);
         if (kerr)
             err = hsctl_fail(HS_ERR_KAFKA, "cannot read offsets of %s [%d]: %s", dlq->name, id,
                              rd_kafka_err2str(kerr));
@@ -226,8 +216,7 @@ static hs_err scan_dlq(const hsctl_globals *g, const selection *s, on_dead_lette
 out:
     if (md)
         rd_kafka_metadata_destroy(md);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
+    hsctl_reader_free(rk);
     return err;
 }
 

@@ -46,25 +46,17 @@ static hs_err read_table(rd_kafka_t *rk, const hsctl_globals *g, xm_table table,
                          long *skipped)
 {
     const char *name = xm_table_topic(table);
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, name, NULL);
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t kerr = rd_kafka_metadata(rk, 0, rkt, &md, g->timeout_ms);
-    rd_kafka_topic_destroy(rkt);
-    if (kerr)
-        return hsctl_fail(HS_ERR_KAFKA, "cannot read metadata of %s: %s", name, rd_kafka_err2str(kerr));
-    if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0) {
-        rd_kafka_metadata_destroy(md);
-        return hsctl_fail(HS_ERR_NOT_FOUND, "topic %s does not exist on the broker (hsctl topics create)",
-                          name);
-    }
+    hs_err err = HS_OK;
+    const struct rd_kafka_metadata *md = hsctl_topic_metadata(rk, g, name, &err);
+    if (!md)
+        return err;
     int partitions = md->topics[0].partition_cnt;
     rd_kafka_topic_partition_list_t *assignment = rd_kafka_topic_partition_list_new(partitions);
     int open = 0;
-    hs_err err = HS_OK;
     for (int i = 0; i < partitions && err == HS_OK; i++) {
         int32_t id = md->topics[0].partitions[i].id;
         int64_t low = 0, high = 0;
-        kerr = hsctl_watermarks(rk, name, id, &low, &high, g->timeout_ms);
+        rd_kafka_resp_err_t kerr = hsctl_watermarks(rk, name, id, &low, &high, g->timeout_ms);
         if (kerr)
             err = hsctl_fail(HS_ERR_KAFKA, "cannot read offsets of %s [%d]: %s", name, id,
                              rd_kafka_err2str(kerr));
@@ -164,8 +156,7 @@ hs_err hsctl_export(int argc, char **argv, const hsctl_globals *g)
         if (wanted[t] && err == HS_OK)
             err = read_table(rk, g, (xm_table)t, &records[t], &skipped);
     }
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
+    hsctl_reader_free(rk);
 
     size_t count = 0;
     for (int t = 0; t < XM_TABLE_COUNT; t++)

@@ -219,8 +219,7 @@ static hs_err rules_list(const char *service, const hsctl_globals *g)
         }
         rd_kafka_message_destroy(record);
     }
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
+    hsctl_reader_free(rk);
 
     if (count)
         qsort(rows, count, sizeof *rows, compare_rows);

@@ -218,28 +218,16 @@ hs_err hsctl_tail(int argc, char **argv, const hsctl_globals *g)
         return HS_ERR_KAFKA;
 
     /* Partitions of the topic, from the broker. */
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic->name, NULL);
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t kerr = rd_kafka_metadata(rk, 0, rkt, &md, g->timeout_ms);
-    rd_kafka_topic_destroy(rkt);
     hs_err err = HS_OK;
-    if (kerr) {
-        err = hsctl_fail(HS_ERR_KAFKA, "cannot read metadata of %s from %s: %s", topic->name,
-                         g->bootstrap ? g->bootstrap : "the broker", rd_kafka_err2str(kerr));
+    const struct rd_kafka_metadata *md = hsctl_topic_metadata(rk, g, topic->name, &err);
+    if (!md)
         goto out;
-    }
-    if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0) {
-        err = hsctl_fail(HS_ERR_NOT_FOUND, "topic %s does not exist on the broker (hsctl topics create)",
-                         topic->name);
-        goto out;
-    }
-
     int partition_cnt = md->topics[0].partition_cnt;
     rd_kafka_topic_partition_list_t *assignment = rd_kafka_topic_partition_list_new(partition_cnt);
     for (int i = 0; i < partition_cnt; i++) {
         int32_t id = md->topics[0].partitions[i].id;
         int64_t low = 0, high = 0;
-        kerr = hsctl_watermarks(rk, topic->name, id, &low, &high, g->timeout_ms);
+        rd_kafka_resp_err_t kerr = hsctl_watermarks(rk, topic->name, id, &low, &high, g->timeout_ms);
         if (kerr) {
             rd_kafka_topic_partition_list_destroy(assignment);
             err = hsctl_fail(HS_ERR_KAFKA, "cannot read offsets of %s [%d]: %s", topic->name, id,
@@ -309,7 +297,6 @@ hs_err hsctl_tail(int argc, char **argv, const hsctl_globals *g)
 out:
     if (md)
         rd_kafka_metadata_destroy(md);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
+    hsctl_reader_free(rk);
     return err;
 }

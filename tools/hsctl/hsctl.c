@@ -154,6 +154,33 @@ rd_kafka_t *hsctl_reader(const hsctl_globals *g)
     return rk;
 }
 
+void hsctl_reader_free(rd_kafka_t *rk)
+{
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+}
+
+const struct rd_kafka_metadata *hsctl_topic_metadata(rd_kafka_t *rk, const hsctl_globals *g,
+                                                     const char *topic, hs_err *err)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t kerr = rd_kafka_metadata(rk, 0, rkt, &md, g->timeout_ms);
+    rd_kafka_topic_destroy(rkt);
+    if (kerr) {
+        *err = hsctl_fail(HS_ERR_KAFKA, "cannot read metadata of %s from %s: %s", topic,
+                          g->bootstrap ? g->bootstrap : "the broker", rd_kafka_err2str(kerr));
+        return NULL;
+    }
+    if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0) {
+        rd_kafka_metadata_destroy(md);
+        *err = hsctl_fail(HS_ERR_NOT_FOUND, "topic %s does not exist on the broker (hsctl topics create)",
+                          topic);
+        return NULL;
+    }
+    return md;
+}
+
 rd_kafka_resp_err_t hsctl_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *low,
                                      int64_t *high, int timeout_ms)
 {

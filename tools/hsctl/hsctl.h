@@ -50,6 +50,15 @@ rd_kafka_t *hsctl_client(rd_kafka_type_t type, const hsctl_globals *g, const cha
  * nothing, so reading moves no one's offsets; end of partition is reported. NULL after printing why. */
 rd_kafka_t *hsctl_reader(const hsctl_globals *g);
 
+/* The broker's metadata of `topic` (md->topics[0] is the topic, with at least one partition); the caller
+ * rd_kafka_metadata_destroy()s it. NULL after printing why: HS_ERR_KAFKA when the broker does not answer,
+ * HS_ERR_NOT_FOUND when the topic does not exist, in *err. */
+const struct rd_kafka_metadata *hsctl_topic_metadata(rd_kafka_t *rk, const hsctl_globals *g,
+                                                     const char *topic, hs_err *err);
+
+/* Closes and destroys a consumer of hsctl_reader(). */
+void hsctl_reader_free(rd_kafka_t *rk);
+
 /* rd_kafka_query_watermark_offsets() that rides out the transient errors of a topic that was just created
  * or a leader that is moving (not leader, leader not available, unknown partition, transport), retrying
  * until `timeout_ms` has passed. */

@@ -530,6 +530,27 @@ hs_err hs_unit_check_value(Healthsignals__V1__Unit unit, double value, hs_error 
 
 /* --- Messages ------------------------------------------------------------------------------------------ */
 
+/* An observation's identity, all of it required: its code (`field`), scope (normalized) and period. */
+static hs_err check_observation_identity(const char *field, const char *code, Healthsignals__V1__Scope *scope,
+                                         const char *period, hs_error *error)
+{
+    hs_err err = check_code(field, code, HS_VALIDATE_CODE_MAX, error);
+    if (err == HS_OK)
+        err = normalize_scope(scope, "scope", error);
+    bool given;
+    hs_period parsed;
+    if (err == HS_OK)
+        err = check_period("period", period, true, &given, &parsed, error);
+    return err;
+}
+
+/* An observation's provenance: its quality flags and its free-text source. */
+static hs_err check_provenance(char *const *flags, size_t count, const char *source, hs_error *error)
+{
+    hs_err err = check_flags(flags, count, error);
+    return err == HS_OK ? check_text("source", source, HS_VALIDATE_SOURCE_MAX, false, error) : err;
+}
+
 hs_err hs_validate_indicator_figures(const Healthsignals__V1__IndicatorObservation *obs, hs_error *error)
 {
     if (obs->unit == HEALTHSIGNALS__V1__UNIT__UNIT_UNSPECIFIED)
@@ -556,20 +577,12 @@ hs_err hs_validate_indicator(Healthsignals__V1__IndicatorObservation *obs, hs_er
 {
     if (!obs)
         return hs_error_set(error, HS_ERR_VALIDATION, "indicator observation is missing");
-    hs_err err = check_code("indicator", obs->indicator, HS_VALIDATE_CODE_MAX, error);
-    if (err == HS_OK)
-        err = normalize_scope(obs->scope, "scope", error);
-    bool given;
-    hs_period period;
-    if (err == HS_OK)
-        err = check_period("period", obs->period, true, &given, &period, error);
+    hs_err err = check_observation_identity("indicator", obs->indicator, obs->scope, obs->period, error);
     if (err != HS_OK)
         return err;
     err = hs_validate_indicator_figures(obs, error);
     if (err == HS_OK)
-        err = check_flags(obs->quality_flags, obs->n_quality_flags, error);
-    if (err == HS_OK)
-        err = check_text("source", obs->source, HS_VALIDATE_SOURCE_MAX, false, error);
+        err = check_provenance(obs->quality_flags, obs->n_quality_flags, obs->source, error);
     return err;
 }
 
@@ -577,13 +590,7 @@ hs_err hs_validate_capacity(Healthsignals__V1__CapacityObservation *obs, hs_erro
 {
     if (!obs)
         return hs_error_set(error, HS_ERR_VALIDATION, "capacity observation is missing");
-    hs_err err = check_code("resource", obs->resource, HS_VALIDATE_CODE_MAX, error);
-    if (err == HS_OK)
-        err = normalize_scope(obs->scope, "scope", error);
-    bool given;
-    hs_period period;
-    if (err == HS_OK)
-        err = check_period("period", obs->period, true, &given, &period, error);
+    hs_err err = check_observation_identity("resource", obs->resource, obs->scope, obs->period, error);
     if (err != HS_OK)
         return err;
     if (obs->_available_case != HEALTHSIGNALS__V1__CAPACITY_OBSERVATION___AVAILABLE_AVAILABLE)
@@ -594,9 +601,7 @@ hs_err hs_validate_capacity(Healthsignals__V1__CapacityObservation *obs, hs_erro
     if (err == HS_OK && obs->_normed_case == HEALTHSIGNALS__V1__CAPACITY_OBSERVATION___NORMED_NORMED)
         err = check_count("normed", obs->normed, error);
     if (err == HS_OK)
-        err = check_flags(obs->quality_flags, obs->n_quality_flags, error);
-    if (err == HS_OK)
-        err = check_text("source", obs->source, HS_VALIDATE_SOURCE_MAX, false, error);
+        err = check_provenance(obs->quality_flags, obs->n_quality_flags, obs->source, error);
     return err;
 }
 

@@ -34,8 +34,7 @@ static void *member(ProtobufCMessage *msg, unsigned offset)
     return (char *)msg + offset;
 }
 
-/* Size of one element of a repeated field's array, as protobuf-c lays it out. */
-static size_t value_size(ProtobufCType type)
+size_t hs_json_element_size(ProtobufCType type)
 {
     switch (type) {
     case PROTOBUF_C_TYPE_INT32:
@@ -96,7 +95,7 @@ static bool is_signed_type(ProtobufCType type)
 
 static bool is_64bit_type(ProtobufCType type)
 {
-    return value_size(type) == 8;
+    return hs_json_element_size(type) == 8;
 }
 
 /* Fields whose C member is a pointer (NULL when absent) rather than a value with a has_ flag. */
@@ -599,7 +598,7 @@ static bool field_is_present(const ProtobufCMessage *msg, const ProtobufCFieldDe
 static json_t *repeated_to_json(const ProtobufCFieldDescriptor *field, const void *array, size_t n)
 {
     json_t *json = json_array();
-    size_t size = value_size(field->type);
+    size_t size = hs_json_element_size(field->type);
     for (size_t i = 0; json && i < n; i++) {
         json_t *value = value_to_json(field, (const char *)array + i * size);
         if (!value || json_array_append_new(json, value) != 0) {
@@ -1107,7 +1106,7 @@ static bool decode_map_key(decoder *d, const char *key, size_t len, const Protob
 static void *repeated_alloc(decoder *d, ProtobufCMessage *msg, const ProtobufCFieldDescriptor *field,
                             size_t n)
 {
-    void *array = calloc(n, value_size(field->type));
+    void *array = calloc(n, hs_json_element_size(field->type));
     if (!array) {
         fail_nomem(d);
         return NULL;
@@ -1167,7 +1166,7 @@ static bool decode_repeated(decoder *d, const json_t *json, ProtobufCMessage *ms
     char *array = repeated_alloc(d, msg, field, n);
     if (!array)
         return false;
-    size_t size = value_size(field->type);
+    size_t size = hs_json_element_size(field->type);
     for (size_t i = 0; i < n; i++) {
         size_t path = path_push_index(d, i);
         bool ok = decode_value(d, json_array_get(json, i), field, array + i * size);

@@ -8,14 +8,19 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "hs/alloc.h"
 #include "hs/kafka.h"
 #include "hs/log.h"
+#include "hs/process.h"
+#include "hs/runtime.h"
 
 #define POLL_BATCH    2000  /* records per wake-up before the loop gets a turn */
 #define METADATA_WAIT 5000  /* ms one attempt to learn the partitions may take */
@@ -319,4 +324,86 @@ void hs_reader_free(hs_reader *r)
     for (size_t t = 0; t < r->topic_count; t++)
         free(r->topics[t].eof);
     free(r);
+}
+
+static void on_stop_signal(uv_signal_t *handle, int signum)
+{
+    bool *stopping = handle->data;
+    hs_log(HS_LOG_INFO, "stopping", "{s:i}", "signal", signum);
+    *stopping = true;
+    alarm(10); /* the stop must finish within 10 s; SIGALRM's default action ends the process otherwise */
+    uv_stop(handle->loop);
+}
+
+void hs_reader_stop_on_signals(uv_loop_t *loop, uv_signal_t handles[2], bool *stopping)
+{
+    static const int signals[] = {SIGTERM, SIGINT};
+    for (size_t i = 0; i < 2; i++) {
+        uv_signal_init(loop, &handles[i]);
+        handles[i].data = stopping;
+        uv_signal_start(&handles[i], on_stop_signal, signals[i]);
+    }
+}
+
+static void close_handle(uv_handle_t *handle, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(handle))
+        uv_close(handle, NULL);
+}
+
+void hs_reader_shut_down(hs_reader *r, uv_loop_t *loop)
+{
+    hs_reader_close(r);
+    uv_walk(loop, close_handle, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    hs_reader_free(r);
+}
+
+void hs_reader_serve_probes(const hs_reader *r, bool ready, const char *rebuilding, hs_metrics *metrics,
+                            const char *path, hs_http_response *out)
+{
+    const char *why = hs_reader_not_ready(r); /* "broker unreachable", "reading the topics", ... */
+    hs_http_serve_probes(path, metrics, ready ? NULL : why ? why : rebuilding, out);
+}
+
+void hs_reader_refresh_metrics(hs_metrics *m, bool ready)
+{
+    hs_process_metrics_refresh(m);
+    hs_gauge_set(hs_metrics_gauge(m, "hs_ready", "1 when /readyz answers ready", NULL), ready ? 1 : 0);
+}
+
+const hs_option hs_reader_options[] = {
+    {.name = "bootstrap-servers",
+     .type = HS_OPTION_STRING,
+     .default_value = HS_DEFAULT_BOOTSTRAP,
+     .help = "Kafka bootstrap servers"},
+    {.name = "http-addr",
+     .type = HS_OPTION_ADDRESS,
+     .default_value = "127.0.0.1:9464",
+     .help = "address of /metrics, /healthz and /readyz (port 0: any free port)"},
+    {.name = NULL},
+};
+
+int hs_reader_main(const hs_reader_program *p, int argc, char **argv)
+{
+    hs_alloc_tune();
+    hs_log_set_service(p->service);
+    const hs_option *sets[] = {hs_reader_options, p->options, NULL};
+    bool help = false;
+    hs_error error = {0};
+    hs_config *config = NULL;
+    extern char **environ;
+    hs_err err = hs_config_load(&config, argv[0], p->summary, HS_VERSION, sets, argc, argv, environ, stdout,
+                                &help, &error);
+    if (help)
+        return HS_EXIT_OK;
+    if (err != HS_OK) {
+        fprintf(stderr, "%s: %s\n", p->program, error.message);
+        return err == HS_ERR_USAGE ? HS_EXIT_USAGE : HS_EXIT_CONFIG;
+    }
+    hs_config_log(config);
+    int exit_code = p->run(config);
+    hs_config_free(config);
+    return exit_code;
 }

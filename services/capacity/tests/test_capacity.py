@@ -46,15 +46,8 @@ with open(UNKNOWN, "w") as f:
     f.write(json.dumps(obs("beds.unknown", "1083", "2023Q1", 100, 50)) + "\n")
 
 
-def hsctl(*args):
-    return subprocess.run([HSCTL, "--bootstrap", BOOTSTRAP, *args], capture_output=True, text=True, timeout=120)
-
-
-def run_ok(*args):
-    proc = hsctl(*args)
-    if proc.returncode != 0:
-        fail(f"hsctl {' '.join(args)}: exit {proc.returncode}: {proc.stderr}")
-    return proc
+hsctl = hstest.hsctl_runner(HSCTL, BOOTSTRAP, timeout=120)
+run_ok = hstest.hsctl_runner(HSCTL, BOOTSTRAP, timeout=120, check=True)
 
 
 def tail(topic):

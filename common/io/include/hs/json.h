@@ -69,6 +69,10 @@ void hs_json_field_name(const char *name, char *out, size_t size);
 /* Whether `field` is a map (protobuf-c marks none: a repeated "...Entry" message of key = 1, value = 2),
  * which the JSON mapping writes as an object. */
 bool hs_json_field_is_map(const ProtobufCFieldDescriptor *field);
+
+/* The size of one element of a repeated field of `type` in the arrays protobuf-c lays out (4 for an enum, a
+ * pointer for a string or a message). */
+size_t hs_json_element_size(ProtobufCType type);
 /* A JSON string of the `len` bytes at `s` for diagnostics (error messages, keys, headers): each byte that
  * does not begin a well-formed UTF-8 sequence is written as the four characters \xNN, so the text is valid
  * JSON, nothing is dropped and the operator sees the bytes it quotes. New reference; NULL only when out of

@@ -14,7 +14,10 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "hs/config.h"
 #include "hs/err.h"
+#include "hs/http.h"
+#include "hs/metrics.h"
 
 typedef struct hs_reader hs_reader;
 
@@ -53,5 +56,44 @@ void hs_reader_close(hs_reader *r);
 
 /* Closes the consumer and frees the reader, after hs_reader_close and the loop's run. NULL is allowed. */
 void hs_reader_free(hs_reader *r);
+
+/* For a process built around a reader and its loop (the exporter, the alertmanager sink). */
+
+/* The options every such process takes, before its own: bootstrap-servers and http-addr ({NULL}-terminated).
+ */
+extern const hs_option hs_reader_options[];
+
+typedef struct hs_reader_program {
+    const char *program;                 /* the executable, which prefixes an error on stderr */
+    const char *service;                 /* the log's "service" */
+    const char *summary;                 /* --help's description */
+    const hs_option *options;            /* its own options ({NULL}-terminated) */
+    int (*run)(const hs_config *config); /* the work, after the configuration is logged: the exit status */
+} hs_reader_program;
+
+/* Its main(): tunes the allocator, names the log's service, loads the configuration from hs_reader_options,
+ * `options`, argv and the environment (--help and --version answer and return HS_EXIT_OK; a bad argument
+ * or setting goes to stderr and returns HS_EXIT_USAGE or HS_EXIT_CONFIG), logs it and runs `run`. */
+int hs_reader_main(const hs_reader_program *p, int argc, char **argv);
+
+/* Stops `loop` on SIGTERM or SIGINT (`handles`, which must outlive the loop's run): logs "stopping", sets
+ * *stopping and arms a 10 s alarm, so that a stop that does not finish in time ends the process (SIGALRM's
+ * default action). */
+void hs_reader_stop_on_signals(uv_loop_t *loop, uv_signal_t handles[2], bool *stopping);
+
+/* Its probes, for its HTTP handler (hs_http_serve_probes): /readyz answers ready when `ready`, else the
+ * reader's reason (hs_reader_not_ready) or, once the reader has caught up, `rebuilding`. Safe from the HTTP
+ * thread. */
+void hs_reader_serve_probes(const hs_reader *r, bool ready, const char *rebuilding, hs_metrics *metrics,
+                            const char *path, hs_http_response *out);
+
+/* For its metrics' render hook: the process metrics (hs_process_metrics_refresh) and hs_ready, 1 when
+ * `ready`. */
+void hs_reader_refresh_metrics(hs_metrics *m, bool ready);
+
+/* The end of such a process: closes the reader and every other handle of `loop`, runs the loop until they
+ * are closed (an attempt to reach the broker in flight finishes first, within 5 s) and frees the reader.
+ * NULL `r` is allowed. */
+void hs_reader_shut_down(hs_reader *r, uv_loop_t *loop);
 
 #endif
