@@ -32,6 +32,8 @@ static void usage(FILE *out)
             "                                topic; re-publish them to their source topics after a fix\n"
             "  export --format openmetrics   the derived tables' history, every period, as OpenMetrics\n"
             "                                for Prometheus to backfill (promtool tsdb create-blocks-from)\n"
+            "  acls [SERVICE...]             the Kafka ACLs of least privilege of each service\n"
+            "                                (deploy/kafka/acls applies them)\n"
             "\n"
             "Run 'hsctl COMMAND --help' for a command's options.\n"
             "\n"
@@ -218,7 +220,7 @@ int main(int argc, char **argv)
     } commands[] = {
         {"topics", hsctl_topics}, {"publish", hsctl_publish}, {"tail", hsctl_tail},
         {"rules", hsctl_rules},   {"calc", hsctl_calc},       {"contracts", hsctl_contracts},
-        {"dlq", hsctl_dlq},       {"export", hsctl_export},
+        {"dlq", hsctl_dlq},       {"export", hsctl_export},   {"acls", hsctl_acls},
     };
     const char *name = argv[optind];
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {

@@ -27,6 +27,7 @@ hs_err hsctl_calc(int argc, char **argv, const hsctl_globals *g);
 hs_err hsctl_contracts(int argc, char **argv, const hsctl_globals *g);
 hs_err hsctl_dlq(int argc, char **argv, const hsctl_globals *g);
 hs_err hsctl_export(int argc, char **argv, const hsctl_globals *g);
+hs_err hsctl_acls(int argc, char **argv, const hsctl_globals *g);
 
 /* Prints "hsctl: <message>" to stderr and returns `err`. */
 hs_err hsctl_fail(hs_err err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
