@@ -163,8 +163,7 @@ static hs_err scan_dlq(const hsctl_globals *g, const selection *s, on_dead_lette
         goto out;
     }
     if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0) {
-        err = hsctl_fail(HS_ERR_NOT_FOUND, "topic %s does not exist on the broker (hsctl topics create)",
-                         dlq->name);
+        err = hsctl_topic_missing(md, dlq->name);
         goto out;
     }
     int partition_cnt = md->topics[0].partition_cnt, remaining = 0;

@@ -54,8 +54,7 @@ static hs_err read_table(rd_kafka_t *rk, const hsctl_globals *g, xm_table table,
         return hsctl_fail(HS_ERR_KAFKA, "cannot read metadata of %s: %s", name, rd_kafka_err2str(kerr));
     if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0) {
         rd_kafka_metadata_destroy(md);
-        return hsctl_fail(HS_ERR_NOT_FOUND, "topic %s does not exist on the broker (hsctl topics create)",
-                          name);
+        return hsctl_topic_missing(md, name);
     }
     int partitions = md->topics[0].partition_cnt;
     rd_kafka_topic_partition_list_t *assignment = rd_kafka_topic_partition_list_new(partitions);

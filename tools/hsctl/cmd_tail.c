@@ -241,8 +241,7 @@ hs_err hsctl_tail(int argc, char **argv, const hsctl_globals *g)
         goto out;
     }
     if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0) {
-        err = hsctl_fail(HS_ERR_NOT_FOUND, "topic %s does not exist on the broker (hsctl topics create)",
-                         topic->name);
+        err = hsctl_topic_missing(md, topic->name);
         goto out;
     }
 

@@ -63,6 +63,16 @@ hs_err hsctl_fail(hs_err err, const char *fmt, ...)
     return err;
 }
 
+hs_err hsctl_topic_missing(const struct rd_kafka_metadata *md, const char *name)
+{
+    rd_kafka_resp_err_t kerr = md && md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (kerr == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
+        return hsctl_fail(HS_ERR_KAFKA,
+                          "not authorized to read topic %s: the Kafka principal has no ACL for it "
+                          "(deploy/kafka/acls; docs/security.md)", name);
+    return hsctl_fail(HS_ERR_NOT_FOUND, "topic %s does not exist on the broker (hsctl topics create)", name);
+}
+
 const hs_topic *hsctl_topic_arg(const char *name)
 {
     const hs_topic *topic = hs_topic_find(name);

@@ -32,6 +32,10 @@ hs_err hsctl_acls(int argc, char **argv, const hsctl_globals *g);
 /* Prints "hsctl: <message>" to stderr and returns `err`. */
 hs_err hsctl_fail(hs_err err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Reports why the metadata `md` of one topic, `name`, has no partitions — the principal may not describe it
+ * (ACLs: HS_ERR_KAFKA), or it does not exist (HS_ERR_NOT_FOUND) — and returns that error. */
+hs_err hsctl_topic_missing(const struct rd_kafka_metadata *md, const char *name);
+
 /* The registry topic called `name`, or NULL after printing the known topics to stderr. */
 const hs_topic *hsctl_topic_arg(const char *name);
 
