@@ -31,6 +31,9 @@ static const char log_level_var[] = "HS_LOG_LEVEL";
 static const char *const script_vars[] = {"HS_BUILD_DIR", "HS_CACHE_DIR", "HS_BROKER_KIND", "HS_FIXTURES_DIR",
                                           "HS_BENCH_KAFKA_DIR"};
 static const char script_prefix[] = "HS_LOCAL_KAFKA_";
+/* Read by hs_http_start() (hs/http.h); hs_config_log notes which are set, never their values. */
+static const char *const http_vars[] = {"HS_HTTP_TOKEN", "HS_HTTP_TOKEN_FILE", "HS_HTTP_TLS_CERT_FILE",
+                                        "HS_HTTP_TLS_KEY_FILE"};
 
 static const char origin_default[] = "default";
 static const char origin_env[] = "env";
@@ -342,6 +345,14 @@ static hs_err declaration_bug(hs_error *error, const char *fmt, ...)
 #endif
     assert(!"bug in the option declarations");
     return hs_error_set(error, HS_ERR_INTERNAL, "bug in the option declarations: %s", reason);
+}
+
+static bool is_http_var(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof http_vars / sizeof http_vars[0]; i++)
+        if (strlen(http_vars[i]) == len && strncmp(name, http_vars[i], len) == 0)
+            return true;
+    return false;
 }
 
 static bool is_script_var(const char *name, size_t len)
@@ -656,6 +667,8 @@ static hs_err apply_environment(hs_config *c, char **envp, hs_error *error)
             continue;
         size_t len = (size_t)(eq - name);
         const char *text = eq + 1;
+        if (is_http_var(name, len))
+            continue; /* hs_http_start() reads and logs them */
         if (strncmp(name, kafka_prefix, sizeof kafka_prefix - 1) == 0) {
             hs_err err = note_kafka_var(c, name, len, error);
             if (err != HS_OK)
@@ -752,6 +765,10 @@ static void write_help(const hs_config *c, const char *summary, FILE *out)
     write_help_line(out, width, "HS_KAFKA_<PROPERTY>",
                     "any librdkafka property, in capitals with '_' for '.':");
     write_help_line(out, width, "", "HS_KAFKA_SECURITY_PROTOCOL=SASL_SSL sets security.protocol");
+    write_help_line(out, width, "", "HS_KAFKA_<PROPERTY>_FILE=PATH: the value from a file (passwords)");
+    write_help_line(out, width, "HS_HTTP_TOKEN_FILE", "bearer token /metrics requires (or HS_HTTP_TOKEN)");
+    write_help_line(out, width, "HS_HTTP_TLS_CERT_FILE", "HTTPS: PEM certificate (chain) of the endpoint,");
+    write_help_line(out, width, "HS_HTTP_TLS_KEY_FILE", "and its PEM private key (docs/security.md)");
     write_help_line(out, width, "HS_LOG_LEVEL", "debug, info, warn or error");
     fprintf(out,
             "  An empty HS_* variable counts as unset; any other HS_* variable stops start-up.\n"
@@ -930,6 +947,53 @@ void hs_config_log(const hs_config *c)
            "kafka", kafka);
     json_decref(settings);
     json_decref(kafka);
+}
+
+hs_err hs_config_read_file(const char *variable, const char *path, size_t max, char **out, hs_error *error)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return hs_error_set(error, HS_ERR_CONFIG, "%s: cannot open '%.200s': %s", variable, path,
+                            strerror(errno));
+    char *text = malloc(max + 1);
+    if (!text) {
+        fclose(f);
+        return hs_error_set(error, HS_ERR_NOMEM, "%s: out of memory", variable);
+    }
+    size_t len = fread(text, 1, max + 1, f);
+    int read_errno = ferror(f) ? errno : 0;
+    fclose(f);
+    hs_err err = HS_OK;
+    if (read_errno)
+        err = hs_error_set(error, HS_ERR_CONFIG, "%s: cannot read '%.200s': %s", variable, path,
+                           strerror(read_errno));
+    else if (len > max)
+        err = hs_error_set(error, HS_ERR_CONFIG, "%s: '%.200s' is larger than %zu bytes", variable, path, max);
+    else {
+        while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+            len--;
+        text[len] = '\0';
+        if (len == 0)
+            err = hs_error_set(error, HS_ERR_CONFIG, "%s: '%.200s' is empty", variable, path);
+        else if (memchr(text, '\0', len))
+            err = hs_error_set(error, HS_ERR_CONFIG, "%s: '%.200s' holds a NUL byte", variable, path);
+    }
+    if (err != HS_OK) {
+        hs_secret_wipe(text, max + 1);
+        free(text);
+        return err;
+    }
+    *out = text;
+    return HS_OK;
+}
+
+void hs_secret_wipe(void *buf, size_t len)
+{
+    /* volatile: the stores must happen although the buffer is freed right after. */
+    volatile unsigned char *p = buf;
+    while (len--)
+        *p++ = 0;
 }
 
 int hs_config_argc(const hs_config *c)

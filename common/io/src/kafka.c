@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hs/config.h"
 #include "hs/log.h"
 
 extern char **environ;
@@ -74,57 +75,6 @@ hs_err hs_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *va
     return HS_OK;
 }
 
-/* Reads the secret in `path` for `variable`: the whole file without its trailing line end(s), at most
- * HS_KAFKA_SECRET_FILE_MAX bytes. *out is malloc'd; the caller wipes and frees it. */
-static hs_err read_secret_file(const char *variable, const char *path, char **out, hs_error *error)
-{
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return hs_error_set(error, HS_ERR_CONFIG, "%s: cannot open '%.200s': %s", variable, path,
-                            strerror(errno));
-    char *text = malloc(HS_KAFKA_SECRET_FILE_MAX + 1);
-    if (!text) {
-        fclose(f);
-        return hs_error_set(error, HS_ERR_NOMEM, "%s: out of memory", variable);
-    }
-    size_t len = fread(text, 1, HS_KAFKA_SECRET_FILE_MAX + 1, f);
-    bool failed = ferror(f);
-    int read_errno = errno;
-    fclose(f);
-    hs_err err = HS_OK;
-    if (failed)
-        err = hs_error_set(error, HS_ERR_CONFIG, "%s: cannot read '%.200s': %s", variable, path,
-                           strerror(read_errno));
-    else if (len > HS_KAFKA_SECRET_FILE_MAX)
-        err = hs_error_set(error, HS_ERR_CONFIG, "%s: '%.200s' is larger than %d bytes: not a secret file",
-                           variable, path, HS_KAFKA_SECRET_FILE_MAX);
-    else {
-        while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
-            len--;
-        text[len] = '\0';
-        if (len == 0)
-            err = hs_error_set(error, HS_ERR_CONFIG, "%s: '%.200s' is empty", variable, path);
-        else if (memchr(text, '\0', len))
-            err = hs_error_set(error, HS_ERR_CONFIG, "%s: '%.200s' holds a NUL byte", variable, path);
-    }
-    if (err != HS_OK) {
-        hs_secret_wipe(text, HS_KAFKA_SECRET_FILE_MAX + 1);
-        free(text);
-        return err;
-    }
-    *out = text;
-    return HS_OK;
-}
-
-void hs_secret_wipe(void *buf, size_t len)
-{
-    /* volatile: the stores must happen although the buffer is freed right after. */
-    volatile unsigned char *p = buf;
-    while (len--)
-        *p++ = 0;
-}
-
 /* Whether librdkafka knows property `name`: set on a scratch configuration, an unknown name is refused as
  * such, a known one at worst as an invalid value (rd_kafka_conf_get cannot tell: it calls an unset string
  * property unknown). */
@@ -159,7 +109,7 @@ static hs_err apply_kafka_variable(rd_kafka_conf_t *conf, const char *variable, 
         if (both && *both)
             return hs_error_set(error, HS_ERR_CONFIG, "both %s and %s are set: set one", direct, variable);
         char *secret;
-        hs_err err = read_secret_file(variable, value, &secret, error);
+        hs_err err = hs_config_read_file(variable, value, HS_KAFKA_SECRET_FILE_MAX, &secret, error);
         if (err != HS_OK)
             return err;
         err = hs_kafka_conf_set(conf, property, secret, error);

@@ -55,6 +55,8 @@ typedef struct hs_config hs_config;
  *   HS_LOG_LEVEL         debug, info, warn or error, overridden by the built-in flag --log-level: checked
  *                        here and applied with hs_log_set_level() when the load succeeds (when neither is
  *                        given, the level the program set before stays)
+ *   HS_HTTP_TOKEN, HS_HTTP_TOKEN_FILE, HS_HTTP_TLS_CERT_FILE, HS_HTTP_TLS_KEY_FILE
+ *                        the HTTP endpoint's bearer token and TLS, read by hs_http_start() (hs/http.h)
  *   HS_BUILD_DIR, HS_CACHE_DIR, HS_BROKER_KIND, HS_FIXTURES_DIR, HS_BENCH_KAFKA_DIR, HS_LOCAL_KAFKA_*
  *                        read by the project's scripts and tests, which may be set in the same shell
  * Option names that would collide with these (log-level, kafka-*, build-dir, ...) are a bug, like duplicate
@@ -113,6 +115,15 @@ void hs_config_log(const hs_config *c);
 /* The positional arguments, in argv order: hs_config_argc() of them, then a NULL. The strings are argv's. */
 int hs_config_argc(const hs_config *c);
 char *const *hs_config_argv(const hs_config *c);
+
+/* Reads the file `path` that variable `variable` names (HS_KAFKA_SASL_PASSWORD_FILE, HS_HTTP_TOKEN_FILE, a
+ * PEM file): its whole contents, at most `max` bytes, without trailing line ends. *out is malloc'd (the caller
+ * wipes a secret with hs_secret_wipe and frees it). HS_ERR_CONFIG naming the variable and the path (never
+ * the contents) when it cannot be read, is larger than `max`, empty, or holds a NUL byte; HS_ERR_NOMEM. */
+hs_err hs_config_read_file(const char *variable, const char *path, size_t max, char **out, hs_error *error);
+
+/* Overwrites `len` bytes of `buf` with zeros in a way the compiler keeps (before a secret is freed). */
+void hs_secret_wipe(void *buf, size_t len);
 
 /* Releases `c` and everything it owns; NULL is allowed. */
 void hs_config_free(hs_config *c);

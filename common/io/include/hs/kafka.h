@@ -57,9 +57,6 @@ rd_kafka_conf_t *hs_kafka_conf_new(const char *bootstrap, hs_error *error);
  * never appears in a message or log. */
 bool hs_kafka_property_is_secret(const char *name);
 
-/* Overwrites `len` bytes of `buf` with zeros in a way the compiler keeps (before a secret is freed). */
-void hs_secret_wipe(void *buf, size_t len);
-
 /* rd_kafka_conf_set() with the error as an hs_error naming the property (without the value, for a secret). */
 hs_err hs_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, hs_error *error);
 
