@@ -32,6 +32,7 @@
 #include "hs/runtime.h"
 #include "hs/table.h"
 #include "hs/validate.h"
+#include "hs/wire.h"
 
 #define MAX_TARGETS    8
 #define FIRING_RESENDS 4                 /* a FIRING alert's endsAt is this many resend intervals ahead */
@@ -340,7 +341,7 @@ static bool apply_record(sink *s, const rd_kafka_message_t *msg)
     bool history = !s->ready && record_ms >= 0 && now_ms() - record_ms > FIRING_RESENDS * s->resend_ms;
     if (!msg->payload)
         return delete_alert(s, key, history);
-    Healthsignals__V1__Alert *alert = (Healthsignals__V1__Alert *)protobuf_c_message_unpack(
+    Healthsignals__V1__Alert *alert = (Healthsignals__V1__Alert *)hs_wire_unpack(
         &healthsignals__v1__alert__descriptor, NULL, msg->len, msg->payload);
     hs_error error = {0};
     if (!alert || hs_validate_alert(alert, &error) != HS_OK) {

@@ -483,7 +483,7 @@ static hs_err emit_status(const char *resource, const capacity_entry *entry, con
     }
     const hs_topic *topic = hs_topic_find(HS_TOPIC_CAPACITY_STATUS);
     char key[HS_KEY_MAX], group[HS_KEY_MAX];
-    hs_err err = topic->key_of(&st.base, key, group, error);
+    hs_err err = hs_topic_key(topic, &st.base, key, group, error);
     if (err)
         return err;
     if (hs_table_put(emitted, key, "", 0) == HS_TABLE_NOMEM)

@@ -1,8 +1,7 @@
 /* The count calculation (see count.h). State: per input topic, the key of each live fact (so that a revision
  * is not counted twice and a tombstone, which carries no value, finds its group), and the count per group.
- * A fact's group is normally the first component of its record key (hs_topic_group_of_key), so a fact is
- * stored as its key alone; only a record whose key disagrees with its value keeps the value's group beside
- * it, which keeps the count right for such records at no cost to the others.
+ * A fact's group is the first component of its record key (hs_topic_group_of_key): both drivers admit only
+ * records whose key is their value's identity (hs_topic_admit), so the key alone says the group.
  */
 #include "count.h"
 
@@ -17,7 +16,7 @@ static const char *const count_outputs[] = {HS_TOPIC_FACT_COUNTS, NULL};
 #define INPUT_CNT (sizeof count_inputs / sizeof count_inputs[0] - 1)
 
 typedef struct count_state {
-    hs_table facts[INPUT_CNT]; /* by input topic: fact key -> "" (group = the key's), or the group */
+    hs_table facts[INPUT_CNT]; /* by input topic: live fact keys (-> "") */
     hs_table counts;           /* output key "<group>/<topic>" -> int64 count */
 } count_state;
 
@@ -59,7 +58,7 @@ static hs_err count_adjust(count_state *s, const hs_topic *topic, const char *gr
     out.group = (char *)group;
     char key[HS_KEY_MAX], unused[HS_KEY_MAX];
     const hs_topic *output = hs_topic_find(HS_TOPIC_FACT_COUNTS);
-    hs_err err = output->key_of(&out.base, key, unused, error);
+    hs_err err = hs_topic_key(output, &out.base, key, unused, error);
     if (err)
         return err;
 
@@ -91,28 +90,20 @@ static hs_err count_apply(void *state, const hs_topic *topic, const char *key, c
         if (!known)
             return HS_OK;
         char group[HS_KEY_MAX];
-        if (known->value_len) {
-            memcpy(group, known->value, known->value_len);
-            group[known->value_len] = '\0';
-        } else {
-            hs_err err = hs_topic_group_of_key(topic, key, group, error);
-            if (err)
-                return err; /* cannot happen: the key was split when the fact was stored */
-        }
+        hs_err err = hs_topic_group_of_key(topic, key, group, error);
+        if (err)
+            return err; /* cannot happen: the key was split when the fact was stored */
         hs_table_delete(facts, key);
         return count_adjust(s, topic, group, -1, emit, error);
     }
     if (known)
         return HS_OK; /* a revision of a fact already counted */
 
-    char record_key[HS_KEY_MAX], group[HS_KEY_MAX], key_group[HS_KEY_MAX];
-    hs_err err = topic->key_of(value, record_key, group, error);
+    char group[HS_KEY_MAX];
+    hs_err err = hs_topic_group_of_key(topic, key, group, error);
     if (err)
         return err;
-    if (hs_topic_group_of_key(topic, key, key_group, error) != HS_OK)
-        key_group[0] = '\0'; /* not a key of this topic's layout: keep the value's group */
-    size_t stored_len = strcmp(group, key_group) == 0 ? 0 : strlen(group);
-    if (hs_table_put(facts, key, group, stored_len) == HS_TABLE_NOMEM)
+    if (hs_table_put(facts, key, "", 0) == HS_TABLE_NOMEM)
         return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing %s", key);
     err = count_adjust(s, topic, group, +1, emit, error);
     if (err)

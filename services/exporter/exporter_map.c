@@ -13,6 +13,7 @@
 #include "hs/metrics.h"
 #include "hs/topic.h"
 #include "hs/validate.h"
+#include "hs/wire.h"
 
 /* The families, in name order (xm_families); the enum indexes them. */
 enum {
@@ -295,7 +296,7 @@ hs_err xm_record_decode(xm_table table, const char *key, const void *payload, si
         return hs_error_set(error, HS_ERR_NOMEM, "out of memory");
     r->table = table;
     snprintf(r->key, sizeof r->key, "%s", key);
-    r->message = protobuf_c_message_unpack(types[table], NULL, len, payload);
+    r->message = hs_wire_unpack(types[table], NULL, len, payload); /* bare or Confluent-framed (hs/wire.h) */
     hs_err err = HS_OK;
     char group[HS_KEY_MAX];
     if (!r->message) {

@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import hstest  # noqa: E402
-from hstest import fail, finish, ok  # noqa: E402
+from hstest import fail, finish, ok, run  # noqa: E402
 
 TARGETS, HSCTL, SOURCE = sys.argv[1:4]
 BOOTSTRAP = os.environ["HS_BOOTSTRAP_SERVERS"]
@@ -35,13 +35,6 @@ BASELINE_RULE = f"subscribers.baseline.r{RUN}"
 TOPICS = ("hs.target-status.v1", "hs.alerts.v1")
 work = tempfile.mkdtemp(prefix="hs-subscribers-test-")
 
-
-def run(args, timeout=600, **kwargs):
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, **kwargs)
-    if proc.returncode != 0:
-        raise SystemExit(f"FAIL: {' '.join(args[:3])} ...: exit {proc.returncode}\n{proc.stdout[-3000:]}"
-                         f"{proc.stderr[-3000:]}")
-    return proc.stdout
 
 
 def hsctl(*args, stdin=None):

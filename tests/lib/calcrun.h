@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "hs/calc.h"
+#include "hs/offline.h"
 
 typedef struct calcrun {
     json_t *by_key; /* output key (the event's subject) -> data, the last of each key */

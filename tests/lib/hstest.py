@@ -149,6 +149,16 @@ def table_differences(got, want):
     return out
 
 
+def run(args, timeout=600, **kwargs):
+    """Runs a command to its end and returns its standard output; stops the test with both outputs' tails
+    when it fails."""
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, **kwargs)
+    if proc.returncode != 0:
+        raise SystemExit(f"FAIL: {' '.join(args[:3])} ...: exit {proc.returncode}\n{proc.stdout[-3000:]}"
+                         f"{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
 def wait_until_equal(fetch, want, timeout=90, interval=0.5):
     """Calls fetch() until it returns `want` (the service caught up) or `timeout` seconds pass; returns the
     last result, for the caller to compare and report."""

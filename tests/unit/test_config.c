@@ -416,6 +416,20 @@ static void test_kafka_pass_through_log_level_and_script_variables_are_not_error
     hs_log_set_level(HS_LOG_INFO); /* HS_LOG_LEVEL=error took effect; restore the default */
 }
 
+/* A reader (the sink, the exporter) takes the writers' schema registry settings of a shared environment. */
+static void test_schema_registry_settings_are_not_errors_where_undeclared(void **state)
+{
+    hs_config *c;
+    hs_error error;
+    char **env =
+        ENV("HS_SCHEMA_REGISTRY_URL=http://registry:8081", "HS_SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO=u:p",
+            "HS_SCHEMA_REGISTRY_BEARER_AUTH_TOKEN=t", "HS_SCHEMA_REGISTRY_SSL_CA_LOCATION=/ca.pem");
+    assert_int_equal(load(NO_ARGS, env, &c, &error), HS_OK);
+    hs_config_free(c);
+    assert_load_fails(NO_ARGS, ENV("HS_SCHEMA_REGISTRY_URI=http://registry:8081"), HS_ERR_CONFIG,
+                      "unknown environment variable HS_SCHEMA_REGISTRY_URI (see --help)");
+}
+
 static void test_invalid_log_level_stops_start_up(void **state)
 {
     assert_load_fails(NO_ARGS, ENV("HS_LOG_LEVEL=loud"), HS_ERR_CONFIG,
@@ -664,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_unknown_environment_variable_suggests_the_closest_name),
         cmocka_unit_test(test_unknown_environment_variable_far_from_every_name),
         cmocka_unit_test(test_kafka_pass_through_log_level_and_script_variables_are_not_errors),
+        cmocka_unit_test(test_schema_registry_settings_are_not_errors_where_undeclared),
         cmocka_unit_test(test_invalid_log_level_stops_start_up),
         cmocka_unit_test(test_log_level_flag_overrides_environment),
         cmocka_unit_test(test_empty_environment_variable_counts_as_unset),

@@ -44,7 +44,7 @@ static void test_indicator_key_is_identity_and_group_is_indicator(void **state)
 
     const hs_topic *t = hs_topic_find(HS_TOPIC_INDICATORS);
     char key[HS_KEY_MAX], group[HS_KEY_MAX];
-    assert_int_equal(t->key_of(&obs.base, key, group, NULL), HS_OK);
+    assert_int_equal(hs_topic_key(t, &obs.base, key, group, NULL), HS_OK);
     assert_string_equal(key, "udredningsret.somatik.compliance/region:1085/2023Q2");
     assert_string_equal(group, "udredningsret.somatik.compliance");
 
@@ -52,13 +52,13 @@ static void test_indicator_key_is_identity_and_group_is_indicator(void **state)
     obs.value = 77;
     obs.revision = 1;
     char again[HS_KEY_MAX];
-    assert_int_equal(t->key_of(&obs.base, again, group, NULL), HS_OK);
+    assert_int_equal(hs_topic_key(t, &obs.base, again, group, NULL), HS_OK);
     assert_string_equal(again, key);
 
     /* Another scope of the same indicator: another key, the same partition. */
     scope.code = "1081";
     char other[HS_KEY_MAX], other_group[HS_KEY_MAX];
-    assert_int_equal(t->key_of(&obs.base, other, other_group, NULL), HS_OK);
+    assert_int_equal(hs_topic_key(t, &obs.base, other, other_group, NULL), HS_OK);
     assert_string_not_equal(other, key);
     assert_int_equal(hs_topic_partition(t, other_group), hs_topic_partition(t, group));
     assert_int_equal(hs_topic_partition(t, group), hs_partition_for_key(group, strlen(group), t->partitions));
@@ -72,7 +72,7 @@ static void test_budget_key_escapes_line_names(void **state)
     line.year = 2023;
     line.kind = HEALTHSIGNALS__V1__BUDGET_KIND__EXPECTED_ACCOUNTS;
     char key[HS_KEY_MAX], group[HS_KEY_MAX];
-    assert_int_equal(hs_topic_find(HS_TOPIC_BUDGET)->key_of(&line.base, key, group, NULL), HS_OK);
+    assert_int_equal(hs_topic_key(hs_topic_find(HS_TOPIC_BUDGET), &line.base, key, group, NULL), HS_OK);
     assert_string_equal(key, "danske-regioner/Drift%2Fvedligehold/2023/EXPECTED_ACCOUNTS");
     assert_string_equal(group, "danske-regioner");
 }
@@ -83,7 +83,7 @@ static void test_missing_identity_field_is_refused(void **state)
     obs.indicator = "x.y";
     char key[HS_KEY_MAX], group[HS_KEY_MAX];
     hs_error error;
-    assert_int_equal(hs_topic_find(HS_TOPIC_INDICATORS)->key_of(&obs.base, key, group, &error),
+    assert_int_equal(hs_topic_key(hs_topic_find(HS_TOPIC_INDICATORS), &obs.base, key, group, &error),
                      HS_ERR_VALIDATION);
     assert_string_equal(error.message, "scope: required for the record key");
 }

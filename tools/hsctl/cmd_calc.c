@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "calcs.h"
+#include "hs/offline.h"
 #include "hsctl.h"
 
 static void usage(FILE *out)

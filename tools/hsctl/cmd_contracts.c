@@ -298,7 +298,7 @@ static json_t *channel_binding(const hs_topic *topic)
 
 static json_t *partitioning(const hs_topic *topic)
 {
-    if (!topic->key_of)
+    if (!topic->value_type)
         /* As the runtime produces them (common/io/src/runtime.c, the DLQ record). */
         return json_pack(
             "{s:s, s:i, s:s}", "algorithm", "source partition", "partitions", topic->partitions,

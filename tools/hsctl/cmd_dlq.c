@@ -17,6 +17,7 @@
 #include "hs/json.h"
 #include "hs/kafka.h"
 #include "hs/validate.h"
+#include "hs/wire.h"
 #include "hsctl.h"
 
 #define MAX_RANGES       16
@@ -290,7 +291,7 @@ static json_t *fixup_json(const rd_kafka_message_t *record, const dead_letter *d
         snprintf(meta.type, sizeof meta.type, "%s", source->value_type->name);
         hs_event_dataschema(meta.dataschema, meta.type);
         if (record->payload)
-            value = protobuf_c_message_unpack(source->value_type, NULL, record->len, record->payload);
+            value = hs_wire_unpack(source->value_type, NULL, record->len, record->payload);
     } else {
         snprintf(meta.type, sizeof meta.type, "%s", HS_EVENT_TYPE_DEAD_LETTER);
     }
@@ -474,8 +475,7 @@ static hs_err still_valid(const hs_topic *topic, const char *key, const rd_kafka
     hs_err err = hs_validate_size(record->len, error);
     if (err)
         return err;
-    ProtobufCMessage *value =
-        protobuf_c_message_unpack(topic->value_type, NULL, record->len, record->payload);
+    ProtobufCMessage *value = hs_wire_unpack(topic->value_type, NULL, record->len, record->payload);
     if (!value)
         return hs_error_set(error, HS_ERR_DECODE, "still not a valid %s", topic->value_type->name);
     err = hs_validate_message(value, error);
@@ -564,7 +564,7 @@ static void replay_line(replay_run *run, long line_no, const char *text, size_t 
                            "type: %s belongs on %s, but the dead letter came from %s", meta.type, topic->name,
                            from);
     if (err == HS_OK && value && (err = hs_validate_message(value, &error)) == HS_OK)
-        err = topic->key_of(value, key, group, &error);
+        err = hs_topic_key(topic, value, key, group, &error);
     if (err == HS_OK && !value)
         err = hs_topic_group_of_key(topic, key, group, &error);
     if (err != HS_OK) {

@@ -229,7 +229,7 @@ static hs_err publish_ndjson(publish_run *run, FILE *in)
             if (has_subject && (err = hs_topic_check_key(topic, key, value, group, &error)) != HS_OK)
                 hs_error_prefix(&error, "subject");
             else if (!has_subject)
-                err = topic->key_of(value, key, group, &error);
+                err = hs_topic_key(topic, value, key, group, &error);
         }
         if (err == HS_OK)
             fatal = publish_record(run, line_no, key, value, &meta);
@@ -352,6 +352,12 @@ hs_err hsctl_publish(int argc, char **argv, const hsctl_globals *g)
 
     if (!run.dry_run) {
         const char *props[] = {"enable.idempotence", "true", "linger.ms", "20", "client.id", "hsctl", NULL};
+        hs_err schemas = hsctl_schemas(g, run.topic); /* Confluent's wire format, with a registry */
+        if (schemas) {
+            if (in != stdin)
+                fclose(in);
+            return schemas;
+        }
         run.producer = hsctl_client(RD_KAFKA_PRODUCER, g, props, on_delivery, &run);
         if (!run.producer) {
             if (in != stdin)

@@ -13,6 +13,7 @@
 #include "hs/json.h"
 #include "hs/kafka.h"
 #include "hs/validate.h"
+#include "hs/wire.h"
 #include "hsctl.h"
 
 static void usage(FILE *out)
@@ -72,6 +73,11 @@ static hs_err rules_apply(const char *path, bool dry_run, const hsctl_globals *g
     rd_kafka_t *producer = NULL;
     if (!dry_run) {
         const char *props[] = {"enable.idempotence", "true", "client.id", "hsctl", NULL};
+        hs_err schemas = hsctl_schemas(g, topic); /* Confluent's wire format, with a registry */
+        if (schemas) {
+            json_decref(doc);
+            return schemas;
+        }
         producer = hsctl_client(RD_KAFKA_PRODUCER, g, props, on_delivery, NULL);
         if (!producer) {
             json_decref(doc);
@@ -188,8 +194,8 @@ static hs_err rules_list(const char *service, const hsctl_globals *g)
         char *key = strndup(record->key ? record->key : "", record->key_len);
         char *line = NULL;
         if (record->payload) {
-            ProtobufCMessage *rule = protobuf_c_message_unpack(&healthsignals__v1__rule__descriptor, NULL,
-                                                               record->len, record->payload);
+            ProtobufCMessage *rule =
+                hs_wire_unpack(&healthsignals__v1__rule__descriptor, NULL, record->len, record->payload);
             if (rule && (!service || strcmp(((Healthsignals__V1__Rule *)rule)->service, service) == 0))
                 line = hs_json_encode_text(rule);
             else if (!rule)

@@ -16,6 +16,7 @@
 
 #include "hs/event.h"
 #include "hs/json.h"
+#include "hs/wire.h"
 #include "hsctl.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -151,7 +152,7 @@ json_t *hsctl_record_to_json(const hs_topic *topic, const rd_kafka_message_t *re
         event = hs_event_to_json(&meta, key, NULL);
     } else if (topic->value_type) {
         ProtobufCMessage *value =
-            protobuf_c_message_unpack(topic->value_type, NULL, record->len, (const uint8_t *)record->payload);
+            hs_wire_unpack(topic->value_type, NULL, record->len, (const uint8_t *)record->payload);
         if (value) {
             event = hs_event_to_json(&meta, key, value);
             protobuf_c_message_free_unpacked(value, NULL);

@@ -15,8 +15,9 @@
 
 /* Options every subcommand accepts. */
 typedef struct hsctl_globals {
-    const char *bootstrap; /* --bootstrap, else HS_BOOTSTRAP_SERVERS, else 127.0.0.1:9092 */
-    int timeout_ms;        /* --timeout SECONDS for broker operations (default 30 s) */
+    const char *bootstrap;           /* --bootstrap, else HS_BOOTSTRAP_SERVERS, else 127.0.0.1:9092 */
+    int timeout_ms;                  /* --timeout SECONDS for broker operations (default 30 s) */
+    const char *schema_registry_url; /* --schema-registry-url, else HS_SCHEMA_REGISTRY_URL, else NULL */
 } hsctl_globals;
 
 hs_err hsctl_topics(int argc, char **argv, const hsctl_globals *g);
@@ -28,6 +29,11 @@ hs_err hsctl_contracts(int argc, char **argv, const hsctl_globals *g);
 hs_err hsctl_dlq(int argc, char **argv, const hsctl_globals *g);
 hs_err hsctl_export(int argc, char **argv, const hsctl_globals *g);
 hs_err hsctl_acls(int argc, char **argv, const hsctl_globals *g);
+
+/* With a schema registry (g->schema_registry_url): registers `topic`'s value schema and frames the values
+ * this process produces to it in Confluent's wire format (hs/schema_registry.h); HS_OK and nothing done
+ * without one. Prints why it failed. */
+hs_err hsctl_schemas(const hsctl_globals *g, const hs_topic *topic);
 
 /* Prints "hsctl: <message>" to stderr and returns `err`. */
 hs_err hsctl_fail(hs_err err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,11 +1,13 @@
-/* The topic registry and the key functions of the core topics. A key function reads the fields that make a
- * fact's identity; it does not validate (hs/validate.h does), but it refuses a value that lacks an identity
- * field, because such a record could never be replaced or deleted. Admission (hs_topic_admit) uses the same
- * key functions and partitioner to decide whether a consumed record is where its identity says it must be.
+/* The topic registry: one row per topic. A row's key layout names the fields of its value type that make a
+ * fact's identity; hs_topic_key reads them through the protobuf-c descriptor, so no topic has key code of its
+ * own. It does not validate (hs/validate.h does), but it refuses a value that lacks an identity field,
+ * because such a record could never be replaced or deleted. Admission (hs_topic_admit) uses the same keys and
+ * partitioner to decide whether a consumed record is where its identity says it must be.
  */
 #include "hs/topic.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,11 +51,6 @@ void hs_topic_scope_component(const Healthsignals__V1__Scope *scope, char *out, 
     out[n] = '\0';
 }
 
-static hs_err missing(hs_error *error, const char *field)
-{
-    return hs_error_set(error, HS_ERR_VALIDATION, "%s: required for the record key", field);
-}
-
 static hs_err copy_group(char group[HS_KEY_MAX], const char *text, hs_error *error)
 {
     if (strlen(text) >= HS_KEY_MAX)
@@ -62,141 +59,157 @@ static hs_err copy_group(char group[HS_KEY_MAX], const char *text, hs_error *err
     return HS_OK;
 }
 
-static hs_err indicator_key(const ProtobufCMessage *value, char key[HS_KEY_MAX], char group[HS_KEY_MAX],
-                            hs_error *error)
+/* --- Keys from the registry: a topic's key layout names fields of its value type, read through the
+ * protobuf-c descriptor (as the JSON mapping reads every field), so a topic is one declarative row. */
+
+/* The length of the first field name of a '/'-separated list. */
+static size_t name_len(const char *p)
 {
-    const Healthsignals__V1__IndicatorObservation *obs = (const void *)value;
-    if (empty(obs->indicator))
-        return missing(error, "indicator");
-    if (!obs->scope || empty(obs->scope->code))
-        return missing(error, "scope");
-    if (empty(obs->period))
-        return missing(error, "period");
-    char scope[160];
-    hs_topic_scope_component(obs->scope, scope, sizeof scope);
-    const char *parts[] = {obs->indicator, scope, obs->period};
-    hs_err err = hs_key_join(key, parts, 3, error);
-    return err ? err : copy_group(group, obs->indicator, error);
+    size_t n = 0;
+    while (p[n] && p[n] != '/')
+        n++;
+    return n;
 }
 
-static hs_err capacity_key(const ProtobufCMessage *value, char key[HS_KEY_MAX], char group[HS_KEY_MAX],
-                           hs_error *error)
+/* True when the '/'-separated list `list` holds `name` (`len` bytes). */
+static int list_has(const char *list, const char *name, size_t len)
 {
-    const Healthsignals__V1__CapacityObservation *obs = (const void *)value;
-    if (empty(obs->resource))
-        return missing(error, "resource");
-    if (!obs->scope || empty(obs->scope->code))
-        return missing(error, "scope");
-    if (empty(obs->period))
-        return missing(error, "period");
-    char scope[160];
-    hs_topic_scope_component(obs->scope, scope, sizeof scope);
-    const char *parts[] = {obs->resource, scope, obs->period};
-    hs_err err = hs_key_join(key, parts, 3, error);
-    return err ? err : copy_group(group, obs->resource, error);
+    for (const char *p = list; p && *p;) {
+        size_t n = name_len(p);
+        if (n == len && strncmp(p, name, len) == 0)
+            return 1;
+        p += n + (p[n] == '/');
+    }
+    return 0;
 }
 
-static hs_err budget_key(const ProtobufCMessage *value, char key[HS_KEY_MAX], char group[HS_KEY_MAX],
-                         hs_error *error)
+/* The field `name` (`len` bytes) of `type` a key may hold: a singular string, Scope, 32-bit integer or enum.
+ * HS_ERR_INTERNAL for a layout naming a field the type lacks or cannot key on. */
+static hs_err key_field(const ProtobufCMessageDescriptor *type, const char *name, size_t len,
+                        const ProtobufCFieldDescriptor **field, hs_error *error)
 {
-    const Healthsignals__V1__BudgetLine *line = (const void *)value;
-    if (empty(line->unit))
-        return missing(error, "unit");
-    if (empty(line->line))
-        return missing(error, "line");
-    char year[16];
-    snprintf(year, sizeof year, "%d", (int)line->year);
-    const ProtobufCEnumValue *kind =
-        protobuf_c_enum_descriptor_get_value(&healthsignals__v1__budget_kind__descriptor, (int)line->kind);
-    const char *parts[] = {line->unit, line->line, year, kind ? kind->name : "BUDGET_KIND_UNSPECIFIED"};
-    hs_err err = hs_key_join(key, parts, 4, error);
-    return err ? err : copy_group(group, line->unit, error);
+    const ProtobufCFieldDescriptor *f = NULL;
+    for (unsigned i = 0; i < type->n_fields && !f; i++)
+        if (strncmp(type->fields[i].name, name, len) == 0 && type->fields[i].name[len] == '\0')
+            f = &type->fields[i];
+    if (!f || f->label != PROTOBUF_C_LABEL_NONE || (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+        return hs_error_set(error, HS_ERR_INTERNAL, "%s has no singular field '%.*s' for a record key",
+                            type->name, (int)len, name);
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_STRING:
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_ENUM: *field = f; return HS_OK;
+    case PROTOBUF_C_TYPE_MESSAGE:
+        if (f->descriptor == &healthsignals__v1__scope__descriptor) {
+            *field = f;
+            return HS_OK;
+        }
+        break;
+    default: break;
+    }
+    return hs_error_set(error, HS_ERR_INTERNAL,
+                        "%s.%s: a record key takes strings, scopes, 32-bit integers and enums", type->name,
+                        f->name);
 }
 
-static hs_err rule_key(const ProtobufCMessage *value, char key[HS_KEY_MAX], char group[HS_KEY_MAX],
-                       hs_error *error)
+/* The text field `f` of `value` contributes to a key: in `buf`, or pointing into the value; *present says
+ * whether it holds an identity (a non-empty string, a scope with a code; a number or an enum always does). */
+static const char *field_text(const ProtobufCMessage *value, const ProtobufCFieldDescriptor *f,
+                              char buf[HS_SCOPE_COMPONENT_MAX], int *present)
 {
-    const Healthsignals__V1__Rule *rule = (const void *)value;
-    if (empty(rule->id))
-        return missing(error, "id");
-    const char *parts[] = {rule->id};
-    hs_err err = hs_key_join(key, parts, 1, error);
-    return err ? err : copy_group(group, empty(rule->service) ? "" : rule->service, error);
+    const char *member = (const char *)value + f->offset;
+    *present = 1;
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_STRING: {
+        const char *s = *(char *const *)(const void *)member;
+        *present = !empty(s);
+        return s ? s : "";
+    }
+    case PROTOBUF_C_TYPE_MESSAGE: {
+        const Healthsignals__V1__Scope *scope = *(Healthsignals__V1__Scope *const *)(const void *)member;
+        hs_topic_scope_component(scope, buf, HS_SCOPE_COMPONENT_MAX);
+        *present = scope && !empty(scope->code);
+        return buf;
+    }
+    case PROTOBUF_C_TYPE_ENUM: {
+        int n;
+        memcpy(&n, member, sizeof n);
+        const ProtobufCEnumDescriptor *e = f->descriptor;
+        const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(e, n);
+        if (!v) /* a number this build does not know reads as the enum's zero value */
+            v = protobuf_c_enum_descriptor_get_value(e, 0);
+        return v ? v->name : "";
+    }
+    default: { /* a 32-bit integer (key_field) */
+        int32_t n;
+        memcpy(&n, member, sizeof n);
+        snprintf(buf, HS_SCOPE_COMPONENT_MAX, "%d", (int)n);
+        return buf;
+    }
+    }
 }
 
-static hs_err alert_key(const ProtobufCMessage *value, char key[HS_KEY_MAX], char group[HS_KEY_MAX],
-                        hs_error *error)
+/* A topic's key layout resolved against its value type: its fields in order, which may be empty, and the
+ * grouping field; or why the layout cannot be. */
+typedef struct key_plan {
+    size_t count;
+    const ProtobufCFieldDescriptor *group;
+    const ProtobufCFieldDescriptor *fields[HS_KEY_PARTS_MAX];
+    unsigned may_be_empty; /* bit i: fields[i] */
+    hs_error error;        /* code HS_OK when resolved */
+} key_plan;
+
+static void plan_resolve(const hs_topic *topic, key_plan *plan)
 {
-    const Healthsignals__V1__Alert *alert = (const void *)value;
-    if (empty(alert->fingerprint))
-        return missing(error, "fingerprint");
-    const char *parts[] = {alert->fingerprint};
-    hs_err err = hs_key_join(key, parts, 1, error);
-    return err ? err : copy_group(group, alert->fingerprint, error);
+    memset(plan, 0, sizeof *plan);
+    hs_error *error = &plan->error;
+    if (!topic->value_type) {
+        hs_error_set(error, HS_ERR_INTERNAL, "%s carries no typed value and has no key layout", topic->name);
+        return;
+    }
+    for (const char *p = topic->key_layout; *p;) {
+        size_t n = name_len(p);
+        if (plan->count == HS_KEY_PARTS_MAX) {
+            hs_error_set(error, HS_ERR_INTERNAL, "%s: more than %d key fields", topic->name,
+                         HS_KEY_PARTS_MAX);
+            return;
+        }
+        if (key_field(topic->value_type, p, n, &plan->fields[plan->count], error))
+            return;
+        if (list_has(topic->key_may_be_empty, p, n))
+            plan->may_be_empty |= 1u << plan->count;
+        plan->count++;
+        p += n + (p[n] == '/');
+    }
+    if (key_field(topic->value_type, topic->grouping, strlen(topic->grouping), &plan->group, error))
+        return;
+    error->code = HS_OK;
 }
 
-static hs_err fact_count_key(const ProtobufCMessage *value, char key[HS_KEY_MAX], char group[HS_KEY_MAX],
-                             hs_error *error)
+static hs_err key_with(const hs_topic *topic, const key_plan *plan, const ProtobufCMessage *value,
+                       char key[HS_KEY_MAX], char group[HS_KEY_MAX], hs_error *error)
 {
-    const Healthsignals__V1__FactCount *count = (const void *)value;
-    if (empty(count->topic))
-        return missing(error, "topic");
-    const char *parts[] = {count->group, count->topic};
-    hs_err err = hs_key_join(key, parts, 2, error);
-    return err ? err : copy_group(group, count->group, error);
-}
-
-/* subject/rule/scope/period: the subject indicator first, so that the grouping key is the key's first
- * component (hs_topic_group_of_key) and a status shares the partition number of its facts. */
-static hs_err target_status_key(const ProtobufCMessage *value, char key[HS_KEY_MAX], char group[HS_KEY_MAX],
-                                hs_error *error)
-{
-    const Healthsignals__V1__TargetStatus *status = (const void *)value;
-    if (empty(status->subject))
-        return missing(error, "subject");
-    if (empty(status->rule))
-        return missing(error, "rule");
-    if (!status->scope || empty(status->scope->code))
-        return missing(error, "scope");
-    if (empty(status->period))
-        return missing(error, "period");
-    char scope[160];
-    hs_topic_scope_component(status->scope, scope, sizeof scope);
-    const char *parts[] = {status->subject, status->rule, scope, status->period};
-    hs_err err = hs_key_join(key, parts, 4, error);
-    return err ? err : copy_group(group, status->subject, error);
-}
-
-/* resource/scope/period, like the observations it comes from: the grouping key is the resource. */
-static hs_err capacity_status_key(const ProtobufCMessage *value, char key[HS_KEY_MAX], char group[HS_KEY_MAX],
-                                  hs_error *error)
-{
-    const Healthsignals__V1__CapacityStatus *status = (const void *)value;
-    if (empty(status->resource))
-        return missing(error, "resource");
-    if (!status->scope || empty(status->scope->code))
-        return missing(error, "scope");
-    if (empty(status->period))
-        return missing(error, "period");
-    char scope[160];
-    hs_topic_scope_component(status->scope, scope, sizeof scope);
-    const char *parts[] = {status->resource, scope, status->period};
-    hs_err err = hs_key_join(key, parts, 3, error);
-    return err ? err : copy_group(group, status->resource, error);
-}
-
-/* indicator/period: one variation per indicator and period, grouped by the indicator like its facts. */
-static hs_err variation_key(const ProtobufCMessage *value, char key[HS_KEY_MAX], char group[HS_KEY_MAX],
-                            hs_error *error)
-{
-    const Healthsignals__V1__RegionalVariation *variation = (const void *)value;
-    if (empty(variation->indicator))
-        return missing(error, "indicator");
-    if (empty(variation->period))
-        return missing(error, "period");
-    const char *parts[] = {variation->indicator, variation->period};
-    hs_err err = hs_key_join(key, parts, 2, error);
-    return err ? err : copy_group(group, variation->indicator, error);
+    if (plan->error.code)
+        return hs_error_set(error, plan->error.code, "%s", plan->error.message);
+    if (value->descriptor != topic->value_type)
+        return hs_error_set(error, HS_ERR_INTERNAL, "%s: no record key for a %s", topic->name,
+                            value->descriptor->name);
+    char storage[HS_KEY_PARTS_MAX][HS_SCOPE_COMPONENT_MAX];
+    const char *parts[HS_KEY_PARTS_MAX];
+    for (size_t i = 0; i < plan->count; i++) {
+        int present;
+        parts[i] = field_text(value, plan->fields[i], storage[i], &present);
+        if (!present && !(plan->may_be_empty & (1u << i)))
+            return hs_error_set(error, HS_ERR_VALIDATION, "%s: required for the record key",
+                                plan->fields[i]->name);
+    }
+    hs_err err = hs_key_join(key, parts, plan->count, error);
+    if (err)
+        return err;
+    int present;
+    return copy_group(group, field_text(value, plan->group, storage[0], &present), error);
 }
 
 static const hs_topic topics[] = {
@@ -204,7 +217,6 @@ static const hs_topic topics[] = {
      .value_type = &healthsignals__v1__indicator_observation__descriptor,
      .key_layout = "indicator/scope/period",
      .grouping = "indicator",
-     .key_of = indicator_key,
      .partitions = 8,
      .cleanup_policy = "compact",
      .retention_ms = -1,
@@ -214,7 +226,6 @@ static const hs_topic topics[] = {
      .value_type = &healthsignals__v1__budget_line__descriptor,
      .key_layout = "unit/line/year/kind",
      .grouping = "unit",
-     .key_of = budget_key,
      .partitions = 4,
      .cleanup_policy = "compact",
      .retention_ms = -1,
@@ -224,7 +235,6 @@ static const hs_topic topics[] = {
      .value_type = &healthsignals__v1__capacity_observation__descriptor,
      .key_layout = "resource/scope/period",
      .grouping = "resource",
-     .key_of = capacity_key,
      .partitions = 8,
      .cleanup_policy = "compact",
      .retention_ms = -1,
@@ -234,7 +244,6 @@ static const hs_topic topics[] = {
      .value_type = &healthsignals__v1__rule__descriptor,
      .key_layout = "id",
      .grouping = "service",
-     .key_of = rule_key,
      .partitions = 1,
      .cleanup_policy = "compact",
      .retention_ms = -1,
@@ -244,7 +253,6 @@ static const hs_topic topics[] = {
      .value_type = &healthsignals__v1__alert__descriptor,
      .key_layout = "fingerprint",
      .grouping = "fingerprint",
-     .key_of = alert_key,
      .partitions = 4,
      .cleanup_policy = "compact",
      .retention_ms = -1,
@@ -254,7 +262,7 @@ static const hs_topic topics[] = {
      .value_type = &healthsignals__v1__fact_count__descriptor,
      .key_layout = "group/topic",
      .grouping = "group",
-     .key_of = fact_count_key,
+     .key_may_be_empty = "group",
      .partitions = 8,
      .cleanup_policy = "compact",
      .retention_ms = -1,
@@ -264,7 +272,6 @@ static const hs_topic topics[] = {
      .value_type = &healthsignals__v1__target_status__descriptor,
      .key_layout = "subject/rule/scope/period",
      .grouping = "subject",
-     .key_of = target_status_key,
      .partitions = 8,
      .cleanup_policy = "compact",
      .retention_ms = -1,
@@ -274,7 +281,6 @@ static const hs_topic topics[] = {
      .value_type = &healthsignals__v1__capacity_status__descriptor,
      .key_layout = "resource/scope/period",
      .grouping = "resource",
-     .key_of = capacity_status_key,
      .partitions = 8,
      .cleanup_policy = "compact",
      .retention_ms = -1,
@@ -285,7 +291,6 @@ static const hs_topic topics[] = {
      .value_type = &healthsignals__v1__regional_variation__descriptor,
      .key_layout = "indicator/period",
      .grouping = "indicator",
-     .key_of = variation_key,
      .partitions = 8,
      .cleanup_policy = "compact",
      .retention_ms = -1,
@@ -296,7 +301,6 @@ static const hs_topic topics[] = {
      .value_type = NULL,
      .key_layout = "original key",
      .grouping = "-",
-     .key_of = NULL,
      .partitions = 4,
      .cleanup_policy = "delete",
      .retention_ms = 30 * DAY_MS,
@@ -304,6 +308,31 @@ static const hs_topic topics[] = {
      .global = 0,
      .description = "rejected records: original key and value bytes, error headers"},
 };
+
+#define TOPIC_COUNT (sizeof topics / sizeof topics[0])
+
+/* The registry's key layouts, resolved once, on first use, for every thread. */
+static key_plan plans[TOPIC_COUNT];
+static pthread_once_t plans_once = PTHREAD_ONCE_INIT;
+
+static void plans_resolve(void)
+{
+    for (size_t i = 0; i < TOPIC_COUNT; i++)
+        plan_resolve(&topics[i], &plans[i]);
+}
+
+hs_err hs_topic_key(const hs_topic *topic, const ProtobufCMessage *value, char key[HS_KEY_MAX],
+                    char group[HS_KEY_MAX], hs_error *error)
+{
+    uintptr_t at = (uintptr_t)topic, first = (uintptr_t)topics;
+    if (at >= first && at < first + sizeof topics) {
+        pthread_once(&plans_once, plans_resolve);
+        return key_with(topic, &plans[topic - topics], value, key, group, error);
+    }
+    key_plan plan; /* a topic not from the registry: resolved for this call */
+    plan_resolve(topic, &plan);
+    return key_with(topic, &plan, value, key, group, error);
+}
 
 const hs_topic *hs_topic_all(size_t *count)
 {
@@ -335,7 +364,7 @@ int32_t hs_topic_partition(const hs_topic *topic, const char *group)
 hs_err hs_topic_group_of_key(const hs_topic *topic, const char *key, char group[HS_KEY_MAX], hs_error *error)
 {
     char storage[HS_KEY_MAX];
-    char *parts[8];
+    char *parts[HS_KEY_PARTS_MAX];
     if (hs_key_split(key, storage, parts, sizeof parts / sizeof parts[0]) < 1)
         return hs_error_set(error, HS_ERR_VALIDATION, "key '%.200s' is not a valid %s key (%s)", key,
                             topic->name, topic->key_layout);
@@ -348,9 +377,9 @@ hs_err hs_topic_check_key(const hs_topic *topic, const char *key, const Protobuf
 {
     if (!value)
         return hs_topic_group_of_key(topic, key, group, error);
-    assert(topic->key_of && value->descriptor == topic->value_type);
+    assert(value->descriptor == topic->value_type);
     char identity[HS_KEY_MAX];
-    hs_err err = topic->key_of(value, identity, group, error);
+    hs_err err = hs_topic_key(topic, value, identity, group, error);
     if (err)
         return err;
     if (strcmp(identity, key) != 0)

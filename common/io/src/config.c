@@ -34,6 +34,12 @@ static const char script_prefix[] = "HS_LOCAL_KAFKA_";
 /* Read by hs_http_start() (hs/http.h); hs_config_log notes which are set, never their values. */
 static const char *const http_vars[] = {"HS_HTTP_TOKEN", "HS_HTTP_TOKEN_FILE", "HS_HTTP_TLS_CERT_FILE",
                                         "HS_HTTP_TLS_KEY_FILE"};
+/* Settings of the processes that write values, set for every program of a deployment alike: a program that
+ * does not declare them (a reader, which takes Confluent-framed and bare values without a registry) lets them
+ * be (hs/schema_registry.h). */
+static const char *const shared_vars[] = {"HS_SCHEMA_REGISTRY_URL", "HS_SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO",
+                                          "HS_SCHEMA_REGISTRY_BEARER_AUTH_TOKEN",
+                                          "HS_SCHEMA_REGISTRY_SSL_CA_LOCATION"};
 
 static const char origin_default[] = "default";
 static const char origin_env[] = "env";
@@ -684,6 +690,11 @@ static hs_err apply_environment(hs_config *c, char **envp, hs_error *error)
             continue;
         }
         config_value *v = find_env(c, name, len);
+        bool shared = false;
+        for (size_t i = 0; !v && i < sizeof shared_vars / sizeof shared_vars[0]; i++)
+            shared = shared || (strlen(shared_vars[i]) == len && strncmp(name, shared_vars[i], len) == 0);
+        if (shared)
+            continue;
         if (!v) {
             char hint[200];
             suggest(c, name, len, true, "", hint, sizeof hint);

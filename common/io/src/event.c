@@ -13,6 +13,7 @@
 #include <xxhash.h>
 
 #include "hs/json.h"
+#include "hs/wire.h"
 
 static void hex64(char *out, uint64_t v)
 {
@@ -334,7 +335,7 @@ static ProtobufCMessage *decode_base64_data(const hs_topic *topic, const json_t 
         hs_error_prefix(error, "data_base64");
         return NULL;
     }
-    ProtobufCMessage *value = protobuf_c_message_unpack(topic->value_type, NULL, len, bytes);
+    ProtobufCMessage *value = hs_wire_unpack(topic->value_type, NULL, len, bytes);
     free(bytes);
     if (!value)
         hs_error_set(error, HS_ERR_DECODE, "data_base64: %zu bytes that are not a protobuf %s", len,
@@ -428,7 +429,7 @@ hs_err hs_event_from_json(const json_t *event, const hs_topic **topic, ProtobufC
     }
     if (!key[0]) {
         char group[HS_KEY_MAX];
-        err = (*topic)->key_of(*value, key, group, error);
+        err = hs_topic_key(*topic, *value, key, group, error);
         if (err) {
             protobuf_c_message_free_unpacked(*value, NULL);
             *value = NULL;

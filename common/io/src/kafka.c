@@ -13,6 +13,7 @@
 
 #include "hs/config.h"
 #include "hs/log.h"
+#include "hs/wire.h"
 
 extern char **environ;
 
@@ -186,14 +187,24 @@ hs_err hs_kafka_produce_packed(rd_kafka_t *producer, const hs_topic *topic, cons
     if (!meta->dataschema[0] && topic->value_type)
         hs_event_dataschema(meta->dataschema, topic->value_type->name);
 
+    /* Confluent's wire format when this process registered the topic's schema (hs/wire.h). */
+    uint8_t framed_small[1024];
+    size_t framed_len = 0;
+    const uint8_t *framed =
+        bytes ? hs_wire_frame_value(topic, bytes, len, framed_small, sizeof framed_small, &framed_len) : NULL;
+    if (bytes && !framed)
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory framing a %zu-byte record", len);
+
     rd_kafka_headers_t *headers = rd_kafka_headers_new(8);
     hs_event_add_headers(headers, meta, key, bytes != NULL);
     /* RD_KAFKA_MSG_F_COPY: librdkafka allocates the record and a copy of its value together, one allocation
      * where handing over a buffer of ours would take two. */
     rd_kafka_resp_err_t kerr = rd_kafka_producev(
         producer, RD_KAFKA_V_TOPIC(topic->name), RD_KAFKA_V_PARTITION(hs_topic_partition(topic, group)),
-        RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE((void *)bytes, bytes ? len : 0),
+        RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE((void *)framed, framed ? framed_len : 0),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
+    if (framed && framed != bytes && framed != framed_small)
+        free((void *)framed);
     if (kerr) {
         rd_kafka_headers_destroy(headers); /* still ours when the record was refused */
         return hs_error_set(error, kerr == RD_KAFKA_RESP_ERR__QUEUE_FULL ? HS_ERR_TIMEOUT : HS_ERR_KAFKA,
@@ -210,11 +221,11 @@ hs_err hs_kafka_produce(rd_kafka_t *producer, const hs_topic *topic, const char 
             return hs_error_set(error, HS_ERR_INTERNAL, "a tombstone needs its key and grouping key");
         return hs_kafka_produce_packed(producer, topic, key, group, NULL, 0, meta, error);
     }
-    if (!topic->key_of || value->descriptor != topic->value_type)
+    if (!topic->value_type || value->descriptor != topic->value_type)
         return hs_error_set(error, HS_ERR_INTERNAL, "%s does not carry %s", topic->name,
                             value->descriptor->name);
     char key_buf[HS_KEY_MAX], group_buf[HS_KEY_MAX];
-    hs_err err = topic->key_of(value, key_buf, group_buf, error);
+    hs_err err = hs_topic_key(topic, value, key_buf, group_buf, error);
     if (err)
         return err;
     uint8_t small[1024];

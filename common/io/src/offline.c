@@ -9,9 +9,11 @@
 
 #include "healthsignals/v1/rule.pb-c.h"
 #include "hs/calc.h"
+#include "hs/offline.h"
 #include "hs/event.h"
 #include "hs/json.h"
 #include "hs/validate.h"
+#include "hs/wire.h"
 
 #define MAX_LINE_BYTES (1024 * 1024)
 
@@ -42,7 +44,7 @@ static void print_event(FILE *out, const hs_topic *topic, const char *source, co
     snprintf(meta.source, sizeof meta.source, "%s", source);
     snprintf(meta.type, sizeof meta.type, "%s", topic->value_type->name);
     hs_event_id(meta.id, topic->name, key, bytes, len);
-    ProtobufCMessage *value = deleted ? NULL : protobuf_c_message_unpack(topic->value_type, NULL, len, bytes);
+    ProtobufCMessage *value = deleted ? NULL : hs_wire_unpack(topic->value_type, NULL, len, bytes);
     json_t *event = hs_event_to_json(&meta, key, value);
     char *text = event ? json_dumps(event, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     if (text)
@@ -138,7 +140,7 @@ static hs_err apply_event(const hs_calc *calc, void *state, const json_t *event,
             if ((err = hs_topic_check_key(topic, key, value, group, error)) != HS_OK)
                 hs_error_prefix(error, "subject");
         } else {
-            err = topic->key_of(value, key, group, error);
+            err = hs_topic_key(topic, value, key, group, error);
         }
     }
     if (err == HS_OK && !topic->global)

@@ -62,8 +62,10 @@
 #include "hs/kafka.h"
 #include "hs/log.h"
 #include "hs/process.h"
+#include "hs/schema_registry.h"
 #include "hs/text.h"
 #include "hs/validate.h"
+#include "hs/wire.h"
 
 #define MAX_INPUTS  4
 #define MAX_OUTPUTS 4
@@ -124,6 +126,27 @@ static const hs_option runtime_options[] = {
      .help = "commit the open transaction after this many consumed records",
      .min = 1,
      .max = 10000000},
+    /* Confluent's wire format (hs/wire.h, hs/schema_registry.h), named as Confluent's clients name them
+     * (schema.registry.url, basic.auth.user.info, bearer.auth.token, ssl.ca.location). */
+    {.name = "schema-registry-url",
+     .type = HS_OPTION_STRING,
+     .default_value = "",
+     .help = "register the output topics' schemas here and write values in Confluent's wire format "
+             "(default: none, bare protobuf)"},
+    {.name = "schema-registry-basic-auth-user-info",
+     .type = HS_OPTION_STRING,
+     .secret = true,
+     .default_value = "",
+     .help = "USER:PASSWORD for the schema registry (HTTP basic authentication)"},
+    {.name = "schema-registry-bearer-auth-token",
+     .type = HS_OPTION_STRING,
+     .secret = true,
+     .default_value = "",
+     .help = "bearer token for the schema registry"},
+    {.name = "schema-registry-ssl-ca-location",
+     .type = HS_OPTION_STRING,
+     .default_value = "",
+     .help = "PEM file of the CAs that sign the schema registry's certificate (default: the system's)"},
     {.name = NULL},
 };
 
@@ -217,9 +240,10 @@ typedef struct connect_job {
                                                  * filled in; NULL at start-up */
     hs_err err;                                 /* out: HS_OK, or why the service cannot go on */
     hs_error error;
-    int attempts;        /* init_transactions calls that timed out or failed */
-    uint64_t started_ns; /* for the log */
-    bool threaded;       /* false: the thread could not be started and the job ran on the loop */
+    int attempts;         /* init_transactions calls that timed out or failed */
+    bool schemas_pending; /* start-up with a schema registry: the output schemas are registered first */
+    uint64_t started_ns;  /* for the log */
+    bool threaded;        /* false: the thread could not be started and the job ran on the loop */
     atomic_bool finished;
 } connect_job;
 
@@ -296,6 +320,7 @@ typedef struct runtime {
     uint64_t rewinds;         /* how many times rewind_all() ran */
     long commit_records;
     bool stopping;
+    bool schemas_registered; /* the connect thread has been asked to register the schemas (once) */
     int exit_code;
 
     hs_metrics *metrics;
@@ -882,6 +907,47 @@ static bool connect_committed(runtime *rt, connect_job *job)
     return false;
 }
 
+/* The output topics' schemas registered in the schema registry (hs/schema_registry.h), their values framed
+ * from then on; retried while the registry cannot be reached (not ready meanwhile: "schema registry
+ * unreachable"), after a back-off that doubles up to 30 s. A refusal (credentials, an incompatible schema)
+ * stops the service. Before the producer's first record: nothing is produced bare by mistake. */
+static bool connect_schemas(runtime *rt, connect_job *job)
+{
+    hs_schema_registry_options options = {
+        .url = hs_config_string(rt->config, "schema-registry-url"),
+        .user_info = hs_config_string(rt->config, "schema-registry-basic-auth-user-info"),
+        .bearer_token = hs_config_string(rt->config, "schema-registry-bearer-auth-token"),
+        .ca_location = hs_config_string(rt->config, "schema-registry-ssl-ca-location"),
+        .timeout_ms = 10000,
+    };
+    uint64_t backoff_ms = RECONNECT_BACKOFF_MS;
+    int attempts = 0;
+    while (!atomic_load(&rt->abandon)) {
+        hs_error error = {0};
+        hs_err err = hs_schema_registry_register(&options, rt->outputs, rt->output_cnt, &error);
+        if (err == HS_OK) {
+            job->schemas_pending = false;
+            atomic_store(&rt->kafka_not_ready, "connecting to Kafka");
+            for (size_t i = 0; i < rt->output_cnt; i++)
+                hs_log(HS_LOG_INFO, "schema registered", "{s:s, s:s, s:i}", "topic", rt->outputs[i]->name,
+                       "subject_suffix", "-value", "schema_id", (int)hs_wire_schema_id(rt->outputs[i]));
+            return true;
+        }
+        if (err != HS_ERR_IO) {
+            job->err = err;
+            job->error = error;
+            return false;
+        }
+        attempts++;
+        atomic_store(&rt->kafka_not_ready, "schema registry unreachable");
+        hs_log(HS_LOG_WARN, "schema registry unreachable, still trying", "{s:s, s:i, s:I}", "error",
+               error.message, "attempts", attempts, "backoff_ms", (json_int_t)backoff_ms);
+        sleep_unless_abandoned(rt, backoff_ms);
+        backoff_ms = backoff_ms * 2 < RECONNECT_BACKOFF_MAX_MS ? backoff_ms * 2 : RECONNECT_BACKOFF_MAX_MS;
+    }
+    return false;
+}
+
 /* The connect thread (connect_job). */
 static void connect_main(void *arg)
 {
@@ -893,7 +959,11 @@ static void connect_main(void *arg)
         rd_kafka_destroy(job->old_producer);
         job->old_producer = NULL;
     }
-    if (connect_init(rt, job) && job->committed && !connect_committed(rt, job)) {
+    if (job->schemas_pending && !connect_schemas(rt, job)) {
+        if (job->producer)
+            rd_kafka_destroy(job->producer);
+        job->producer = NULL;
+    } else if (connect_init(rt, job) && job->committed && !connect_committed(rt, job)) {
         rd_kafka_destroy(job->producer); /* abandoned */
         job->producer = NULL;
     }
@@ -918,6 +988,9 @@ static void connect_start(runtime *rt, rd_kafka_t *fresh, rd_kafka_t *old,
     job->err = HS_OK;
     job->error = (hs_error){0};
     job->attempts = 0;
+    job->schemas_pending =
+        !old && !rt->schemas_registered && *hs_config_string(rt->config, "schema-registry-url");
+    rt->schemas_registered = rt->schemas_registered || job->schemas_pending;
     job->started_ns = now_ns();
     atomic_store(&job->finished, false);
     job->running = true;
@@ -1027,7 +1100,10 @@ static void on_connect_done(uv_async_t *handle)
     rd_kafka_topic_partition_list_t *committed = job->committed;
     job->committed = NULL;
     if (job->err != HS_OK) {
-        fatal(rt, "cannot start the transactional producer", job->error.message);
+        fatal(rt,
+              job->schemas_pending ? "cannot register the output schemas"
+                                   : "cannot start the transactional producer",
+              job->error.message);
         if (job->err == HS_ERR_CONFIG)
             rt->exit_code = HS_EXIT_CONFIG;
     } else if (job->producer && !rt->stopping) {
@@ -1291,7 +1367,7 @@ static bool state_has_inputs(const runtime *rt, const part_state *ps)
 static void apply_rule_entry(runtime *rt, part_state *ps, const hs_table_entry *e, runtime_emit *emit)
 {
     ProtobufCMessage *rule =
-        protobuf_c_message_unpack(&healthsignals__v1__rule__descriptor, NULL, e->value_len, e->value);
+        hs_wire_unpack(&healthsignals__v1__rule__descriptor, NULL, e->value_len, e->value);
     if (!rule)
         return;
     hs_error error;
@@ -1614,6 +1690,18 @@ static void format_cause(char *out, size_t size, const char *topic, int32_t part
     out[n] = '\0';
 }
 
+/* The record key of `msg`, as text, into `key`: HS_ERR_VALIDATION for a record without a key or with one
+ * too long to be a fact's identity (hs/key.h), which the caller dead-letters. */
+static hs_err record_key(const rd_kafka_message_t *msg, char key[HS_KEY_MAX], hs_error *error)
+{
+    if (!msg->key || msg->key_len == 0 || msg->key_len >= HS_KEY_MAX)
+        return hs_error_set(error, HS_ERR_VALIDATION, "record key missing or longer than %d bytes",
+                            HS_KEY_MAX - 1);
+    memcpy(key, msg->key, msg->key_len);
+    key[msg->key_len] = '\0';
+    return HS_OK;
+}
+
 static void process_fact(runtime *rt, const rd_kafka_message_t *msg)
 {
     const char *topic_name = rd_kafka_topic_name(msg->rkt);
@@ -1631,18 +1719,17 @@ static void process_fact(runtime *rt, const rd_kafka_message_t *msg)
 
     char key[HS_KEY_MAX];
     hs_error error = {0};
-    hs_err err = HS_OK;
+    hs_err err;
     ProtobufCMessage *value = NULL;
-    if (!msg->key || msg->key_len == 0 || msg->key_len >= HS_KEY_MAX) {
-        err = hs_error_set(&error, HS_ERR_VALIDATION, "record key missing or longer than %d bytes",
-                           HS_KEY_MAX - 1);
-    } else {
-        memcpy(key, msg->key, msg->key_len);
-        key[msg->key_len] = '\0';
+    if ((err = record_key(msg, key, &error)) == HS_OK) {
         if (msg->payload) {
             err = hs_validate_size(msg->len, &error);
+            const uint8_t *bytes = NULL;
+            size_t len = 0;
+            if (err == HS_OK) /* bare, or in Confluent's wire format (hs/wire.h) */
+                err = hs_wire_payload(topic->value_type, msg->payload, msg->len, &bytes, &len, &error);
             if (err == HS_OK) {
-                value = protobuf_c_message_unpack(topic->value_type, NULL, msg->len, msg->payload);
+                value = protobuf_c_message_unpack(topic->value_type, NULL, len, bytes);
                 if (!value)
                     err = hs_error_set(&error, HS_ERR_DECODE, "value is not a valid %s",
                                        topic->value_type->name);
@@ -1942,7 +2029,7 @@ static hs_err rule_read(runtime *rt, const rd_kafka_message_t *msg, const char *
     hs_err err = hs_validate_size(msg->len, error);
     if (err != HS_OK)
         return err;
-    Healthsignals__V1__Rule *r = (Healthsignals__V1__Rule *)protobuf_c_message_unpack(
+    Healthsignals__V1__Rule *r = (Healthsignals__V1__Rule *)hs_wire_unpack(
         &healthsignals__v1__rule__descriptor, NULL, msg->len, msg->payload);
     if (!r)
         return hs_error_set(error, HS_ERR_DECODE, "value is not a valid %s",
@@ -1978,14 +2065,8 @@ static void process_rule(runtime *rt, const rd_kafka_message_t *msg, bool loadin
     bool ours = false;
     hs_error error = {0};
     hs_err err;
-    if (!msg->key || msg->key_len == 0 || msg->key_len >= HS_KEY_MAX) {
-        err = hs_error_set(&error, HS_ERR_VALIDATION, "record key missing or longer than %d bytes",
-                           HS_KEY_MAX - 1);
-    } else {
-        memcpy(key, msg->key, msg->key_len);
-        key[msg->key_len] = '\0';
+    if ((err = record_key(msg, key, &error)) == HS_OK)
         err = rule_read(rt, msg, key, &rule, &ours, &error);
-    }
     if (err == HS_ERR_NOMEM || err == HS_ERR_INTERNAL || err == HS_ERR_KAFKA) {
         fatal(rt, "cannot read a rule", error.message);
         return;

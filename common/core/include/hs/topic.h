@@ -1,7 +1,8 @@
 /* The topic registry: every topic healthsignals reads or writes, declared once — its value type, record-key
  * layout, grouping key (what chooses the partition), partition count, cleanup policy and retention. hsctl
  * creates topics from it, services subscribe through it, publishers key and partition records with it;
- * nothing else names a topic. Each service issue adds its output topics here.
+ * nothing else names a topic. A service adds a row for each output topic (common/core/src/topic.c); its keys
+ * follow from the row (hs_topic_key), with no code of its own.
  */
 #ifndef HS_TOPIC_H
 #define HS_TOPIC_H
@@ -13,23 +14,36 @@
 #include "hs/err.h"
 #include "hs/key.h"
 
-/* Builds the record key (fact identity) and the grouping key of `value`, which is of the topic's type. */
-typedef hs_err (*hs_topic_key_fn)(const ProtobufCMessage *value, char key[HS_KEY_MAX], char group[HS_KEY_MAX],
-                                  hs_error *error);
-
 typedef struct hs_topic {
     const char *name;                             /* "hs.indicators.v1" */
     const ProtobufCMessageDescriptor *value_type; /* NULL: raw bytes (the DLQ) */
-    const char *key_layout;                       /* documentation: "indicator/scope/period" */
-    const char *grouping;                         /* documentation: "indicator" */
-    hs_topic_key_fn key_of;                       /* NULL for raw-bytes topics */
-    const char *cleanup_policy;                   /* "compact" or "delete" */
+    const char
+        *key_layout;      /* the record key: fields of value_type, '/'-separated ("indicator/scope/period") */
+    const char *grouping; /* the field whose text is the grouping key ("indicator") */
+    const char *key_may_be_empty; /* key fields that may be empty ("group"); NULL: none */
+    const char *cleanup_policy;   /* "compact" or "delete" */
     const char *description;
     int64_t retention_ms;      /* -1 = forever */
     int32_t max_message_bytes; /* topic config max.message.bytes; 0 = the broker's default (about 1 MB) */
     int partitions;
     int global; /* read in full by every instance, not through the group (hs.rules.v1) */
 } hs_topic;
+
+/* Most fields in a key layout (and components hs_topic_group_of_key splits a key into). */
+#define HS_KEY_PARTS_MAX 8
+
+/* Room for a scope's key component (hs_topic_scope_component): kind, ':' and code, truncated to fit. */
+#define HS_SCOPE_COMPONENT_MAX 160
+
+/* Builds the record key (fact identity) and the grouping key of `value`, a message of the topic's type,
+ * from the registry alone: the key is the fields `key_layout` names, in order, joined by hs_key_join — a
+ * string as it is, a Scope as its key component ("region:1084"), an integer in decimal, an enum by its
+ * value's name — and the grouping key is the field `grouping` names. A string or scope field of the key
+ * must be set unless `key_may_be_empty` lists it (HS_ERR_VALIDATION "scope: required for the record key"):
+ * a record without its identity could never be replaced or deleted. HS_ERR_TOO_LARGE for a key longer than
+ * HS_KEY_MAX; HS_ERR_INTERNAL for a topic without a value type or a value of another type. */
+hs_err hs_topic_key(const hs_topic *topic, const ProtobufCMessage *value, char key[HS_KEY_MAX],
+                    char group[HS_KEY_MAX], hs_error *error);
 
 /* Every registered topic, in a fixed order; `*count` receives their number. Static storage. */
 const hs_topic *hs_topic_all(size_t *count);

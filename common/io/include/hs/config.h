@@ -59,6 +59,10 @@ typedef struct hs_config hs_config;
  *                        the HTTP endpoint's bearer token and TLS, read by hs_http_start() (hs/http.h)
  *   HS_BUILD_DIR, HS_CACHE_DIR, HS_BROKER_KIND, HS_FIXTURES_DIR, HS_BENCH_KAFKA_DIR, HS_LOCAL_KAFKA_*
  *                        read by the project's scripts and tests, which may be set in the same shell
+ *   HS_SCHEMA_REGISTRY_URL, HS_SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO, HS_SCHEMA_REGISTRY_BEARER_AUTH_TOKEN,
+ *   HS_SCHEMA_REGISTRY_SSL_CA_LOCATION
+ *                        the writers' schema registry settings (hs/schema_registry.h), when the program does
+ *                        not declare them as options: a reader of a shared environment lets them be
  * Option names that would collide with these (log-level, kafka-*, build-dir, ...) are a bug, like duplicate
  * names, invalid names or a default that does not parse: asserted, and HS_ERR_INTERNAL without assertions.
  *

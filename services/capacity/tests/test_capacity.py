@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tests", "lib"))
 from hstest import fail, finish, ok  # noqa: E402
 
 CAPACITY, HSCTL, PRODUCE_RAW, DATA = sys.argv[1:5]
