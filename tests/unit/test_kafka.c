@@ -93,7 +93,8 @@ static void test_users_timeout_must_be_a_number(void **state)
     }
 }
 
-/* --- secrets from files (HS_KAFKA_<PROP>_FILE) ------------------------------------------------------------ */
+/* --- secrets from files (HS_KAFKA_<PROP>_FILE) ------------------------------------------------------------
+ */
 
 #define SECRET "s3cret-Pa55word"
 
@@ -171,7 +172,8 @@ static void test_unreadable_or_empty_file_is_a_clear_error(void **state)
     hs_error error = {0};
     assert_null(hs_kafka_conf_new("127.0.0.1:1", &error));
     assert_int_equal(error.code, HS_ERR_CONFIG);
-    assert_non_null(strstr(error.message, "HS_KAFKA_SASL_PASSWORD_FILE: cannot open '/nonexistent/hs-password'"));
+    assert_non_null(
+        strstr(error.message, "HS_KAFKA_SASL_PASSWORD_FILE: cannot open '/nonexistent/hs-password'"));
 
     write_file(secret_path, "\n");
     setenv("HS_KAFKA_SASL_PASSWORD_FILE", secret_path, 1);
@@ -195,8 +197,13 @@ static void test_file_suffix_of_an_unknown_property_is_refused(void **state)
 static void test_secret_properties_are_known(void **state)
 {
     (void)state;
-    const char *secret[] = {"sasl.password", "ssl.key.password", "ssl.keystore.password", "ssl.key.pem",
-                            "ssl_key", "sasl.oauthbearer.client.secret", "sasl.oauthbearer.config"};
+    const char *secret[] = {"sasl.password",
+                            "ssl.key.password",
+                            "ssl.keystore.password",
+                            "ssl.key.pem",
+                            "ssl_key",
+                            "sasl.oauthbearer.client.secret",
+                            "sasl.oauthbearer.config"};
     for (size_t i = 0; i < sizeof secret / sizeof secret[0]; i++)
         assert_true(hs_kafka_property_is_secret(secret[i]));
     assert_false(hs_kafka_property_is_secret("sasl.username"));

@@ -40,7 +40,8 @@ typedef struct acl_out {
     const char *principal;
 } acl_out;
 
-static void acl(const acl_out *o, const char *operation, const char *type, const char *pattern, const char *name)
+static void acl(const acl_out *o, const char *operation, const char *type, const char *pattern,
+                const char *name)
 {
     fprintf(o->out, "%s\t%s\t%s\t%s\t%s\n", o->principal, operation, type, pattern, name);
 }
@@ -182,7 +183,8 @@ hs_err hsctl_acls(int argc, char **argv, const hsctl_globals *g)
         for (int s = 0; s < service_count; s++)
             used = used || (strlen(all[s]) == len && strncmp(overrides[i], all[s], len) == 0);
         if (!used)
-            return hsctl_fail(HS_ERR_USAGE, "--principal %s: no such service among those printed", overrides[i]);
+            return hsctl_fail(HS_ERR_USAGE, "--principal %s: no such service among those printed",
+                              overrides[i]);
     }
     if (fflush(stdout) != 0 || ferror(stdout))
         return hsctl_fail(HS_ERR_IO, "writing the ACLs failed");

@@ -98,7 +98,8 @@ hs_err hsctl_topic_missing(const struct rd_kafka_metadata *md, const char *name)
     if (kerr == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
         return hsctl_fail(HS_ERR_KAFKA,
                           "not authorized to read topic %s: the Kafka principal has no ACL for it "
-                          "(deploy/kafka/acls; docs/security.md)", name);
+                          "(deploy/kafka/acls; docs/security.md)",
+                          name);
     return hsctl_fail(HS_ERR_NOT_FOUND, "topic %s does not exist on the broker (hsctl topics create)", name);
 }
 

@@ -980,7 +980,8 @@ hs_err hs_config_read_file(const char *variable, const char *path, size_t max, c
         err = hs_error_set(error, HS_ERR_CONFIG, "%s: cannot read '%.200s': %s", variable, path,
                            strerror(read_errno));
     else if (len > max)
-        err = hs_error_set(error, HS_ERR_CONFIG, "%s: '%.200s' is larger than %zu bytes", variable, path, max);
+        err =
+            hs_error_set(error, HS_ERR_CONFIG, "%s: '%.200s' is larger than %zu bytes", variable, path, max);
     else {
         while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
             len--;

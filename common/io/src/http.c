@@ -49,10 +49,11 @@
 #define HTTP_DEFAULT_TYPE     "text/plain; charset=utf-8"
 #define HTTP_ALLOWED_METHODS  "GET, HEAD"
 #define HTTP_NOT_ALLOWED_TEXT "method not allowed\n"
-#define HTTP_UNAUTHORIZED_TEXT "unauthorized: this endpoint needs its bearer token (Authorization: Bearer ...)\n"
-#define HTTP_AUTHENTICATE     "Bearer realm=\"healthsignals\""
-#define HTTP_TOKEN_MIN_BYTES  16
-#define HTTP_FILE_MAX_BYTES   (256 * 1024) /* a PEM certificate chain fits */
+#define HTTP_UNAUTHORIZED_TEXT                                                                               \
+    "unauthorized: this endpoint needs its bearer token (Authorization: Bearer ...)\n"
+#define HTTP_AUTHENTICATE    "Bearer realm=\"healthsignals\""
+#define HTTP_TOKEN_MIN_BYTES 16
+#define HTTP_FILE_MAX_BYTES  (256 * 1024) /* a PEM certificate chain fits */
 
 /* One connection MHD holds, in the order its current exchange began (oldest first). */
 typedef struct client client;
@@ -578,7 +579,8 @@ static hs_err load_security(hs_http *http, hs_error *error)
 {
     const char *token = nonempty_env("HS_HTTP_TOKEN"), *token_file = nonempty_env("HS_HTTP_TOKEN_FILE");
     if (token && token_file)
-        return hs_error_set(error, HS_ERR_CONFIG, "both HS_HTTP_TOKEN and HS_HTTP_TOKEN_FILE are set: set one");
+        return hs_error_set(error, HS_ERR_CONFIG,
+                            "both HS_HTTP_TOKEN and HS_HTTP_TOKEN_FILE are set: set one");
     hs_err err = HS_OK;
     if (token_file)
         err = hs_config_read_file("HS_HTTP_TOKEN_FILE", token_file, 4096, &http->token, error);
@@ -594,12 +596,14 @@ static hs_err load_security(hs_http *http, hs_error *error)
         if (err == HS_OK && len < HTTP_TOKEN_MIN_BYTES)
             err = hs_error_set(error, HS_ERR_CONFIG,
                                "%s: the token has %zu characters, too few to be a secret (at least %d; e.g. "
-                               "openssl rand -hex 32)", from, len, HTTP_TOKEN_MIN_BYTES);
+                               "openssl rand -hex 32)",
+                               from, len, HTTP_TOKEN_MIN_BYTES);
     }
     const char *cert = nonempty_env("HS_HTTP_TLS_CERT_FILE"), *key = nonempty_env("HS_HTTP_TLS_KEY_FILE");
     if (err == HS_OK && (!cert != !key))
-        err = hs_error_set(error, HS_ERR_CONFIG, "HTTPS needs both HS_HTTP_TLS_CERT_FILE and "
-                                                 "HS_HTTP_TLS_KEY_FILE (%s is not set)",
+        err = hs_error_set(error, HS_ERR_CONFIG,
+                           "HTTPS needs both HS_HTTP_TLS_CERT_FILE and "
+                           "HS_HTTP_TLS_KEY_FILE (%s is not set)",
                            cert ? "HS_HTTP_TLS_KEY_FILE" : "HS_HTTP_TLS_CERT_FILE");
     if (err == HS_OK && cert) {
         if (!MHD_is_feature_supported(MHD_FEATURE_TLS))
@@ -609,7 +613,8 @@ static hs_err load_security(hs_http *http, hs_error *error)
             err = hs_config_read_file("HS_HTTP_TLS_CERT_FILE", cert, HTTP_FILE_MAX_BYTES, &http->tls_cert,
                                       error);
         if (err == HS_OK)
-            err = hs_config_read_file("HS_HTTP_TLS_KEY_FILE", key, HTTP_FILE_MAX_BYTES, &http->tls_key, error);
+            err =
+                hs_config_read_file("HS_HTTP_TLS_KEY_FILE", key, HTTP_FILE_MAX_BYTES, &http->tls_key, error);
     }
     if (err != HS_OK)
         free_security(http);
@@ -627,8 +632,7 @@ static bool bound_to_loopback(int fd)
         return (ntohl(((const struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
     if (ss.ss_family == AF_INET6) {
         const struct in6_addr *a = &((const struct sockaddr_in6 *)&ss)->sin6_addr;
-        return IN6_IS_ADDR_LOOPBACK(a) ||
-               (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
     }
     return false;
 }
@@ -665,8 +669,8 @@ hs_err hs_http_start(const char *address, const hs_http_limits *limits, hs_http_
         return err;
     }
     bool loopback = bound_to_loopback(fd);
-    hs_log(HS_LOG_INFO, "http endpoint security", "{s:b, s:b, s:b}", "tls", http->tls_cert != NULL,
-           "token", http->token != NULL, "loopback", loopback);
+    hs_log(HS_LOG_INFO, "http endpoint security", "{s:b, s:b, s:b}", "tls", http->tls_cert != NULL, "token",
+           http->token != NULL, "loopback", loopback);
     if (!loopback && !http->token)
         hs_log(HS_LOG_WARN,
                "the HTTP endpoint is reachable beyond loopback and /metrics needs no token: set "

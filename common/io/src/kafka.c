@@ -69,8 +69,10 @@ hs_err hs_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *va
     if (rd_kafka_conf_set(conf, name, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
         /* librdkafka's message may quote the value ("Invalid value \"...\" for ..."): not a secret's. */
         if (hs_kafka_property_is_secret(name))
-            return hs_error_set(error, HS_ERR_CONFIG, "Kafka property %s: librdkafka refused the value "
-                                "(not shown: the property is a secret)", name);
+            return hs_error_set(error, HS_ERR_CONFIG,
+                                "Kafka property %s: librdkafka refused the value "
+                                "(not shown: the property is a secret)",
+                                name);
         return hs_error_set(error, HS_ERR_CONFIG, "Kafka property %s: %s", name, errstr);
     }
     return HS_OK;
@@ -101,7 +103,8 @@ static hs_err apply_kafka_variable(rd_kafka_conf_t *conf, const char *variable, 
         if (!is_property(property))
             return hs_error_set(error, HS_ERR_CONFIG,
                                 "%s: no Kafka property %s (the _FILE suffix reads a property's value from "
-                                "a file)", variable, property);
+                                "a file)",
+                                variable, property);
         /* Both the value and its file: which one wins would be a guess. */
         char direct[256];
         size_t vlen = strlen(variable) - suffix_len;

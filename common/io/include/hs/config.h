@@ -121,9 +121,10 @@ int hs_config_argc(const hs_config *c);
 char *const *hs_config_argv(const hs_config *c);
 
 /* Reads the file `path` that variable `variable` names (HS_KAFKA_SASL_PASSWORD_FILE, HS_HTTP_TOKEN_FILE, a
- * PEM file): its whole contents, at most `max` bytes, without trailing line ends. *out is malloc'd (the caller
- * wipes a secret with hs_secret_wipe and frees it). HS_ERR_CONFIG naming the variable and the path (never
- * the contents) when it cannot be read, is larger than `max`, empty, or holds a NUL byte; HS_ERR_NOMEM. */
+ * PEM file): its whole contents, at most `max` bytes, without trailing line ends. *out is malloc'd (the
+ * caller wipes a secret with hs_secret_wipe and frees it). HS_ERR_CONFIG naming the variable and the path
+ * (never the contents) when it cannot be read, is larger than `max`, empty, or holds a NUL byte;
+ * HS_ERR_NOMEM. */
 hs_err hs_config_read_file(const char *variable, const char *path, size_t max, char **out, hs_error *error);
 
 /* Overwrites `len` bytes of `buf` with zeros in a way the compiler keeps (before a secret is freed). */
