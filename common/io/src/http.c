@@ -53,7 +53,7 @@
     "unauthorized: this endpoint needs its bearer token (Authorization: Bearer ...)\n"
 #define HTTP_AUTHENTICATE    "Bearer realm=\"healthsignals\""
 #define HTTP_TOKEN_MIN_BYTES 16
-#define HTTP_FILE_MAX_BYTES  (256 * 1024) /* a PEM certificate chain fits */
+#define HTTP_FILE_MAX_BYTES  ((size_t)256 * 1024) /* a PEM certificate chain fits */
 
 /* One connection MHD holds, in the order its current exchange began (oldest first). */
 typedef struct client client;

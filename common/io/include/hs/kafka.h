@@ -51,7 +51,7 @@ const char *hs_kafka_bootstrap(const char *flag);
 rd_kafka_conf_t *hs_kafka_conf_new(const char *bootstrap, hs_error *error);
 
 /* The largest secret file HS_KAFKA_<PROP>_FILE reads (a PEM key with its chain fits). */
-#define HS_KAFKA_SECRET_FILE_MAX (64 * 1024)
+#define HS_KAFKA_SECRET_FILE_MAX ((size_t)64 * 1024)
 
 /* Whether librdkafka property `name` holds a secret (a password, a private key, a client secret): its value
  * never appears in a message or log. */
