@@ -110,6 +110,9 @@ def committed(topic, env=ADMIN):
     if proc.returncode != 0:
         fail(f"tail {topic}: {proc.stderr[-1000:]}")
         return []
+    denied = [line for line in proc.stderr.splitlines() if re.search(r"authori[sz]ation failed", line, re.I)]
+    if denied:
+        fail(f"tail {topic} as {env.get('HS_KAFKA_SASL_USERNAME', 'the mTLS principal')}: {denied[0][:300]}")
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
 
 
@@ -200,7 +203,7 @@ else:
 proc = hsctl(READER, "publish", "hs.indicators.v1", "--csv", CSV)
 if proc.returncode == 0:
     fail("the read-only principal could publish")
-elif not re.search(r"authori[sz]", proc.stderr, re.I) or "hs.indicators.v1" not in proc.stderr:
+elif not re.search(r"not delivered to hs.indicators.v1: .*not authorized", proc.stderr):
     fail(f"the read-only principal's publish failed without a clear error:\n{proc.stderr[-2000:]}")
 else:
     ok(f"the read-only principal's publish is refused: {proc.stderr.strip().splitlines()[-1][:200]}")

@@ -93,14 +93,20 @@ static bool service_acls(const acl_out *o, const char *service)
     }
     size_t count;
     const hs_topic *topics = hs_topic_all(&count);
+    /* The readers below assign their partitions and commit nothing, but librdkafka's consumer still looks
+     * up the coordinator of the group id that names it (common/io/src/reader.c, hsctl_reader): READ on that
+     * group keeps the lookup from failing into the log. */
     if (strcmp(service, "exporter") == 0) {
         for (int t = 0; t < XM_TABLE_COUNT; t++)
             acl(o, "READ", "TOPIC", "LITERAL", xm_table_topic((xm_table)t));
+        acl(o, "READ", "GROUP", "LITERAL", "hs-exporter");
     } else if (strcmp(service, "alertmanager") == 0) {
         acl(o, "READ", "TOPIC", "LITERAL", HS_TOPIC_ALERTS);
+        acl(o, "READ", "GROUP", "LITERAL", "hs-alertmanager-sink");
     } else if (strcmp(service, "reader") == 0) {
         for (size_t i = 0; i < count; i++)
             acl(o, "READ", "TOPIC", "LITERAL", topics[i].name);
+        acl(o, "READ", "GROUP", "PREFIXED", "hsctl-reader-"); /* hsctl-reader-<pid> */
     } else if (strcmp(service, "publisher") == 0) {
         for (size_t i = 0; i < count; i++)
             if (is_fact_topic(topics[i].name))
