@@ -26,7 +26,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -36,14 +35,12 @@ import hstest  # noqa: E402
 from hstest import fail, finish, ok  # noqa: E402
 
 SINK, TARGETS, HSCTL, SOURCE = sys.argv[1:5]
-BOOTSTRAP = os.environ["HS_BOOTSTRAP_SERVERS"]
-RUN = f"{os.getpid()}"
+BOOTSTRAP, RUN, work = hstest.environment("alertmanager")
 RULES = os.path.join(SOURCE, "deploy", "rules", "akutplan.json")
 FIXTURES = os.path.join(SOURCE, "tests", "fixtures")
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 AMTOOL = shutil.which("amtool")
 NORD_RULE = "akutplan.ventetid.somatik"
-work = tempfile.mkdtemp(prefix="hs-alertmanager-test-")
 started = []  # processes to stop, whatever happens
 
 
@@ -115,18 +112,7 @@ class Alertmanager:
         return None
 
 
-def hsctl(*args):
-    return subprocess.run([HSCTL, "--bootstrap", BOOTSTRAP, *args], capture_output=True, text=True, timeout=300)
-
-
-def publish_events(events):
-    path = os.path.join(work, f"facts-{time.monotonic_ns()}.ndjson")
-    with open(path, "w", encoding="utf-8") as f:
-        for e in events:
-            f.write(json.dumps(e) + "\n")
-    proc = hsctl("publish", "hs.indicators.v1", "--ndjson", path)
-    if proc.returncode != 0:
-        fail(f"publish: {proc.stderr}")
+hsctl = hstest.hsctl_runner(HSCTL, BOOTSTRAP)
 
 
 def nordjylland_2023q2(days):
@@ -177,26 +163,11 @@ def firing_label_sets(table):
 
 
 def start_sink(urls, interval, name):
-    sink = hstest.Service.__new__(hstest.Service)
-    sink.log = open(os.path.join(work, f"{name}.log"), "w+")
-    sink.proc = subprocess.Popen(
+    sink = hstest.Service.command(
         [SINK, "--bootstrap-servers", BOOTSTRAP, "--http-addr", "127.0.0.1:0", "--alertmanager-urls", ",".join(urls),
          "--resend-interval", interval, "--post-timeout", "20s",
-         "--generator-url", "http://grafana.invalid/alerts?fingerprint={fingerprint}"],
-        stdout=sink.log, stderr=sink.log)
+         "--generator-url", "http://grafana.invalid/alerts?fingerprint={fingerprint}"], name, work)
     started.append(sink.proc)
-    sink.name = name
-    sink.port = None
-    deadline = time.time() + 60
-    while time.time() < deadline and sink.port is None and sink.proc.poll() is None:
-        sink.log.seek(0)
-        for line in sink.log:
-            if '"http endpoint listening"' in line:
-                sink.port = json.loads(line)["port"]
-        time.sleep(0.1)
-    if sink.port is None:
-        sink.log.seek(0)
-        raise SystemExit(f"FAIL: {name} did not start:\n{sink.log.read()[-3000:]}")
     sink.wait_ready(timeout=120)
     return sink
 
@@ -235,7 +206,7 @@ def main():
 
     # --- 1. fires: 46 > 39 + 2 ---------------------------------------------------------------------------
     sink = start_sink([am1.url, am2.url], "30s", "sink-30s")
-    publish_events([nordjylland_2023q2(46)])
+    hstest.publish_events(hsctl, work, [nordjylland_2023q2(46)])
     table = {}
     hstest.wait_for(lambda: (a := nord_alert(table.update(alerts_table()) or table)) is not None
                     and a["state"] == "FIRING" and a["value"] == 46,
@@ -296,7 +267,7 @@ def main():
     labels = new_labels
 
     # --- 2. resolves: 41 = 39 + 2 ------------------------------------------------------------------------
-    publish_events([nordjylland_2023q2(41)])
+    hstest.publish_events(hsctl, work, [nordjylland_2023q2(41)])
     published = time.time()
     for am in (am1, am2):
         took = wait_alert(am, labels, False, 60, since=published)  # expiry of the last FIRING send: >= 90 s
@@ -307,7 +278,7 @@ def main():
         fail(f"sink: SIGTERM: exit {code}")
 
     # --- 3. an Alertmanager restarted: the firing alerts are back within one resend interval -------------
-    publish_events([nordjylland_2023q2(46)])  # fires again, for the rest of the test
+    hstest.publish_events(hsctl, work, [nordjylland_2023q2(46)])  # fires again, for the rest of the test
     hstest.wait_for(lambda: (a := nord_alert(alerts_table())) is not None and a["state"] == "FIRING",
                     lambda: "the 46-day revision did not fire again", timeout=120, interval=1)
     table = alerts_table()
@@ -337,7 +308,7 @@ def main():
 
     # --- 4. one Alertmanager down, one hanging: the other one has every alert, without delay -------------
     am2.stop()
-    publish_events([nordjylland_2023q2(47)])
+    hstest.publish_events(hsctl, work, [nordjylland_2023q2(47)])
     published = time.time()
     table = {}
     hstest.wait_for(lambda: (a := nord_alert(table.update(alerts_table()) or table)) is not None
@@ -381,7 +352,7 @@ def main():
 def restore():
     """Leaves the rules and Nordjylland as Tabel 1 has them, for the tests that follow on the shared cluster."""
     hsctl("rules", "apply", RULES)
-    publish_events([nordjylland_2023q2(41)])
+    hstest.publish_events(hsctl, work, [nordjylland_2023q2(41)])
 
 
 try:

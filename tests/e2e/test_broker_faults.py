@@ -22,20 +22,18 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import hstest  # noqa: E402
 from hstest import fail, finish, ok, wait_for  # noqa: E402
 
 COUNT, HSCTL, KAFKA = sys.argv[1:4]
 PARTS = {int(p) for p in sys.argv[4].split(",")} if len(sys.argv) > 4 else {1, 2, 3}
-BOOTSTRAP = os.environ["HS_BOOTSTRAP_SERVERS"]
-RUN = str(os.getpid())
-work = tempfile.mkdtemp(prefix="hs-broker-faults-")
+BOOTSTRAP, RUN, work = hstest.environment("broker-faults")
 
 
 started_services = []
@@ -163,38 +161,6 @@ class SteadyPublisher(threading.Thread):
         return self.per_group
 
 
-def outputs(prefix):
-    """{group: [facts counted, ...]} of the count's outputs for `prefix`, read_committed, in log order."""
-    proc = subprocess.run([HSCTL, "--bootstrap", BOOTSTRAP, "tail", "hs.fact-counts.v1", "--from-beginning"],
-                          capture_output=True, text=True, timeout=300)
-    by_group = {}
-    for line in proc.stdout.splitlines():
-        if f'"subject":"{prefix}' in line:
-            r = json.loads(line)
-            by_group.setdefault(r["data"]["group"], []).append(int(r["data"]["facts"]))
-    return by_group
-
-
-def wait_complete(prefix, groups, per_group, timeout):
-    deadline = time.time() + timeout
-    got = outputs(prefix)
-    while time.time() < deadline and not (len(got) == groups and all(max(v) == per_group for v in got.values())):
-        time.sleep(2)
-        got = outputs(prefix)
-    return got
-
-
-def check_exactly_once(got, groups, per_group, what):
-    want = list(range(1, per_group + 1))
-    bad = {g: v for g, v in got.items() if sorted(v) != want}
-    if len(got) != groups or bad:
-        example = next(iter(bad.items()), None)
-        fail(f"{what}: {len(bad)} groups without exactly 1..{per_group} once, {groups - len(got)} groups missing; "
-             f"e.g. {example[0] if example else ''}: {sorted(example[1])[:12] if example else ''}")
-    else:
-        ok(f"{what}: {groups} groups x {per_group} outputs, each count exactly once, none missing")
-
-
 def expect_exit(service, want, what):
     code, seconds = service.stop()
     if code != want:
@@ -212,10 +178,12 @@ def slow_commits():
     slow_args = ["--group-id", f"hs-count-slow-{RUN}", "--instance-id", f"slow-{RUN}", "--commit-interval", "45s"]
     service = Service("slow-1", slow_args)
     publish(prefix, groups, per_group // 2)
-    got = wait_complete(prefix, groups, per_group // 2, timeout=120)  # the first commit is due 45 s after the start
+    # The first commit is due 45 s after the start.
+    got = hstest.wait_fact_counts(HSCTL, BOOTSTRAP, prefix, groups, per_group // 2, timeout=120)
     if service.proc.poll() is not None:
         fail(f"--commit-interval 45s: the service exited {service.proc.returncode} at its first commit:\n{service.tail()}")
-    check_exactly_once(got, groups, per_group // 2, "--commit-interval 45s, first commit 45 s into its transaction")
+    hstest.check_exactly_once(got, groups, per_group // 2,
+                              "--commit-interval 45s, first commit 45 s into its transaction")
     expect_exit(service, 0, "--commit-interval 45s, SIGTERM")
     service = Service("slow-2", slow_args)  # the same instance id: a restart
     publish(prefix, groups, per_group, first=per_group // 2)
@@ -224,8 +192,9 @@ def slow_commits():
              lambda: f"the restarted service: {service.get('/readyz')}, lag {service.metric('hs_consumer_lag')}",
              timeout=120)
     expect_exit(service, 0, "--commit-interval 45s after a restart, SIGTERM (commits)")
-    check_exactly_once(wait_complete(prefix, groups, per_group, timeout=60), groups, per_group,
-                       "--commit-interval 45s across a restart")
+    hstest.check_exactly_once(hstest.wait_fact_counts(HSCTL, BOOTSTRAP, prefix, groups, per_group, timeout=60),
+                              groups, per_group,
+                              "--commit-interval 45s across a restart")
 
 
 # --- 2. the broker killed with SIGKILL during commits, three rounds ----------------------------------------------
@@ -272,10 +241,10 @@ def broker_kills():
     per_group = publisher.stop()
     if publisher.proc.returncode != 0:
         fail(f"publishing through the broker kills: {open(publisher.log_path).read()[-2000:]}")
-    got = wait_complete(prefix, groups, per_group, timeout=300)
+    got = hstest.wait_fact_counts(HSCTL, BOOTSTRAP, prefix, groups, per_group, timeout=300)
     if service.proc.poll() is not None:
         fail(f"the service exited {service.proc.returncode} during the broker kills:\n{service.tail(30)}")
-    check_exactly_once(got, groups, per_group, f"3 broker SIGKILLs during {groups * per_group} facts")
+    hstest.check_exactly_once(got, groups, per_group, f"3 broker SIGKILLs during {groups * per_group} facts")
     if probe_failures:
         fail(f"/readyz hung during the outages: {probe_failures[:3]}")
     else:
@@ -320,8 +289,9 @@ def no_broker_at_start():
              lambda: f"the broker started, but the service is not ready: {service.get('/readyz')}", timeout=90)
     ok(f"no broker: ready {time.time() - started:.0f} s after the start, once the broker runs")
     publish(prefix, groups, per_group)
-    check_exactly_once(wait_complete(prefix, groups, per_group, timeout=60), groups, per_group,
-                       "started without a broker, then the broker came")
+    hstest.check_exactly_once(hstest.wait_fact_counts(HSCTL, BOOTSTRAP, prefix, groups, per_group, timeout=60),
+                              groups, per_group,
+                              "started without a broker, then the broker came")
     expect_exit(service, 0, "started without a broker: SIGTERM")
 
 

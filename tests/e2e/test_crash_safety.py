@@ -15,16 +15,14 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import hstest  # noqa: E402
 from hstest import fail, finish, ok  # noqa: E402
 
 COUNT, HSCTL, KAFKA = sys.argv[1:4]
-BOOTSTRAP = os.environ["HS_BOOTSTRAP_SERVERS"]
-RUN = str(os.getpid())
-work = tempfile.mkdtemp(prefix="hs-crash-test-")
+BOOTSTRAP, RUN, work = hstest.environment("crash")
 
 
 
@@ -51,41 +49,6 @@ def publish(path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def outputs(prefix):
-    proc = subprocess.run([HSCTL, "--bootstrap", BOOTSTRAP, "tail", "hs.fact-counts.v1", "--from-beginning"],
-                          capture_output=True, text=True, timeout=300)
-    by_group = {}
-    for line in proc.stdout.splitlines():
-        if f'"subject":"{prefix}' not in line:
-            continue
-        r = json.loads(line)
-        by_group.setdefault(r["data"]["group"], []).append(int(r["data"]["facts"]))
-    return by_group
-
-
-def wait_complete(prefix, groups, per_group, timeout):
-    deadline = time.time() + timeout
-    got = {}
-    while time.time() < deadline:
-        got = outputs(prefix)
-        if len(got) == groups and all(v and max(v) == per_group for v in got.values()):
-            return got
-        time.sleep(2)
-    return got
-
-
-def check_exactly_once(got, groups, per_group, what):
-    want = list(range(1, per_group + 1))
-    bad = {g: v for g, v in got.items() if sorted(v) != want}
-    if len(got) != groups or bad:
-        example = next(iter(bad.items()), None)
-        missing = groups - len(got)
-        fail(f"{what}: {len(bad)} groups without exactly 1..{per_group} once ({missing} groups missing); "
-             f"e.g. {example[0] if example else ''}: {sorted(example[1])[:10] if example else ''}...")
-    else:
-        ok(f"{what}: {groups} groups x {per_group} outputs, each count exactly once, none missing")
-
-
 subprocess.run([HSCTL, "--bootstrap", BOOTSTRAP, "topics", "create"], capture_output=True)
 
 # --- 1. kill -9 mid-stream -------------------------------------------------------------------------------
@@ -104,8 +67,8 @@ service = start("restarted", group)
 publisher.wait(timeout=600)
 if publisher.returncode != 0:
     fail(f"publishing the stream: {publisher.stderr[-2000:]}")
-got = wait_complete(prefix, groups, per_group, timeout=600)
-check_exactly_once(got, groups, per_group, "kill -9 and restart during 100 000 facts")
+got = hstest.wait_fact_counts(HSCTL, BOOTSTRAP, prefix, groups, per_group, timeout=600)
+hstest.check_exactly_once(got, groups, per_group, "kill -9 and restart during 100 000 facts")
 
 # --- 2. the broker restarts mid-stream ----------------------------------------------------------------------
 prefix2 = f"brk{RUN}."
@@ -128,8 +91,8 @@ p = publish(second_half)
 p.wait(timeout=300)
 if p.returncode != 0:
     fail(f"publishing after the broker restart: {p.stderr[-2000:]}")
-got = wait_complete(prefix2, groups2, per_group2, timeout=300)
-check_exactly_once(got, groups2, per_group2, "broker restart")
+got = hstest.wait_fact_counts(HSCTL, BOOTSTRAP, prefix2, groups2, per_group2, timeout=300)
+hstest.check_exactly_once(got, groups2, per_group2, "broker restart")
 if service.poll() is not None:
     fail(f"the service exited during the broker restart (status {service.returncode})")
 

@@ -22,17 +22,6 @@ from hstest import fail, finish, ok  # noqa: E402
 PRODUCERS_MD, PARTITION_RULE, KAFKA_SCRIPT = sys.argv[1:4]
 
 
-def documented_partitioner():
-    with open(PRODUCERS_MD) as f:
-        text = f.read()
-    m = re.search(r"<!-- tested by tests/integration/test_admission.py -->\s*```python\n(.*?)```", text, re.S)
-    if not m:
-        raise SystemExit("FAIL: docs/producers.md has no Python block marked as tested")
-    scope = {}
-    exec(m.group(1), scope)  # noqa: S102 - the repository's own documentation
-    return scope["partition_for"]
-
-
 def documented_java_expression():
     with open(PRODUCERS_MD) as f:
         text = f.read()
@@ -49,7 +38,7 @@ def kafka_libs():
     return os.path.join(cache, f"kafka-{version}", "libs")
 
 
-partition_for = documented_partitioner()
+partition_for = hstest.documented_partitioner(PRODUCERS_MD)
 java_rule = "Utils.toPositive(Utils.murmur2("
 for source, text in (("docs/producers.md", documented_java_expression()),
                      ("PartitionRule.java", open(PARTITION_RULE).read())):

@@ -28,7 +28,6 @@ import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -36,14 +35,12 @@ import hstest  # noqa: E402
 from hstest import fail, finish, ok  # noqa: E402
 
 TARGETS, HSCTL, PRODUCE_RAW = sys.argv[1:4]
-BOOTSTRAP = os.environ["HS_BOOTSTRAP_SERVERS"]
+BOOTSTRAP, RUN, work = hstest.environment("rule-changes")
 REAL_KAFKA = os.environ.get("HS_BROKER_KIND") == "kafka"
-RUN = str(os.getpid())
 INDICATOR = f"rulechange{RUN}.share"
 RULE = f"rulechange{RUN}.floor"
 PERIODS = [f"{2014 + k // 4}Q{k % 4 + 1}" for k in range(40)]
 ROUNDS = 6
-work = tempfile.mkdtemp(prefix="hs-rule-changes-test-")
 # A SIGKILLed member leaves the group only when its session times out: 6 s (the broker's minimum) instead of
 # 45 s keeps each restart short.
 os.environ["HS_KAFKA_SESSION_TIMEOUT_MS"] = "6000"

@@ -25,15 +25,13 @@ import hstest  # noqa: E402
 from hstest import fail, finish, ok, run  # noqa: E402
 
 TARGETS, HSCTL, SOURCE = sys.argv[1:4]
-BOOTSTRAP = os.environ["HS_BOOTSTRAP_SERVERS"]
-RUN = f"{os.getpid()}"
+BOOTSTRAP, RUN, work = hstest.environment("subscribers")
 EXAMPLES = os.path.join(SOURCE, "examples", "subscribers")
 BUILD = os.path.join(os.environ.get("HS_BUILD_DIR", tempfile.gettempdir()), "subscriber-examples")
 INDICATOR = f"subscribers.example.r{RUN}"
 THRESHOLD_RULE = f"subscribers.threshold.r{RUN}"
 BASELINE_RULE = f"subscribers.baseline.r{RUN}"
 TOPICS = ("hs.target-status.v1", "hs.alerts.v1")
-work = tempfile.mkdtemp(prefix="hs-subscribers-test-")
 
 
 

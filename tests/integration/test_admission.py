@@ -14,11 +14,9 @@ usage: test_admission.py COUNT_BINARY HSCTL PRODUCE_RAW DOCS_PRODUCERS_MD
 """
 import json
 import os
-import re
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -26,34 +24,19 @@ import hstest  # noqa: E402
 from hstest import fail, finish, ok  # noqa: E402
 
 COUNT, HSCTL, PRODUCE_RAW, PRODUCERS_MD = sys.argv[1:5]
-BOOTSTRAP = os.environ["HS_BOOTSTRAP_SERVERS"]
-RUN = f"{os.getpid()}"
-work = tempfile.mkdtemp(prefix="hs-admission-test-")
+BOOTSTRAP, RUN, work = hstest.environment("admission")
 INDICATORS, CAPACITY = "hs.indicators.v1", "hs.capacity.v1"
 
 
-def documented_partitioner():
-    """The Python block of docs/producers.md marked as tested here, executed: what producers are told to
-    use is what this test checks against the running service."""
-    with open(PRODUCERS_MD) as f:
-        text = f.read()
-    m = re.search(r"<!-- tested by tests/integration/test_admission.py -->\s*```python\n(.*?)```", text, re.S)
-    if not m:
-        raise SystemExit("FAIL: docs/producers.md has no Python block marked as tested by this test")
-    scope = {}
-    exec(m.group(1), scope)  # noqa: S102 - the repository's own documentation
-    return scope["partition_for"]
-
-
-partition_for = documented_partitioner()
+# The Python block of docs/producers.md marked as tested here, executed: what producers are told to use is what
+# this test checks against the running service.
+partition_for = hstest.documented_partitioner(PRODUCERS_MD)
 # Kafka's own vectors (UtilsTest.testMurmur2): toPositive(murmur2("foobar")) = 1357151166, of "21" 1173551340.
 if partition_for("foobar", 2**31 - 1) != 1357151166 or partition_for("21", 8) != 1173551340 % 8:
     fail("the documented partition_for() is not Kafka's murmur2")
 
 
-def hsctl(*args, stdin=None):
-    return subprocess.run([HSCTL, "--bootstrap", BOOTSTRAP, *args], input=stdin, capture_output=True, text=True,
-                          timeout=120)
+hsctl = hstest.hsctl_runner(HSCTL, BOOTSTRAP, timeout=120)
 
 
 def string(field, text):
@@ -92,19 +75,7 @@ def produce_raw(topic, partition, key, value):
 
 
 def fact(indicator, region, period, value):
-    return {"specversion": "1.0", "id": "", "source": "test", "type": "healthsignals.v1.IndicatorObservation",
-            "data": {"indicator": indicator, "scope": {"kind": "REGION", "code": region}, "period": period,
-                     "value": value, "unit": "PERCENT"}}
-
-
-def publish(topic, events):
-    path = os.path.join(work, f"facts-{time.monotonic_ns()}.ndjson")
-    with open(path, "w") as f:
-        for e in events:
-            f.write(json.dumps(e) + "\n")
-    proc = hsctl("publish", topic, "--ndjson", path)
-    if proc.returncode != 0:
-        fail(f"publish: {proc.stderr}")
+    return hstest.indicator_fact(indicator, region, period, value, "PERCENT")
 
 
 def counts(prefix):
@@ -141,10 +112,12 @@ service = hstest.Service(COUNT, "adm", f"hs-count-admission-{RUN}", BOOTSTRAP, w
 service.wait_ready()
 
 # Two facts published the right way (hsctl), then a capacity fact: the starting table.
-publish(INDICATORS, [fact(kraeft, "1081", "2023Q2", 40), fact(kraeft, "1082", "2023Q2", 41)])
-publish(CAPACITY, [{"specversion": "1.0", "id": "", "source": "test", "type": "healthsignals.v1.CapacityObservation",
-                    "data": {"resource": beds, "scope": {"kind": "REGION", "code": "1084"}, "period": "2023-07-14",
-                             "available": 100, "occupied": 80}}])
+hstest.publish_events(hsctl, work, [fact(kraeft, "1081", "2023Q2", 40), fact(kraeft, "1082", "2023Q2", 41)])
+hstest.publish_events(hsctl, work, [{"specversion": "1.0", "id": "", "source": "test",
+                                     "type": "healthsignals.v1.CapacityObservation",
+                                     "data": {"resource": beds, "scope": {"kind": "REGION", "code": "1084"},
+                                              "period": "2023-07-14", "available": 100, "occupied": 80}}],
+                      topic=CAPACITY)
 consumed = 3
 wait_consumed(service, consumed)
 want = {(kraeft, INDICATORS): 2, (beds, CAPACITY): 1}

@@ -98,23 +98,9 @@ AUTH = ("--basic-auth-user", "hs", "--basic-auth-password", "s3cret")
 
 
 def start_sink(am_url, name, extra=AUTH):
-    sink = hstest.Service.__new__(hstest.Service)
-    sink.log = open(os.path.join(work, f"{name}.log"), "w+")
-    sink.proc = subprocess.Popen(
+    sink = hstest.Service.command(
         [SINK, "--bootstrap-servers", BOOTSTRAP, "--http-addr", "127.0.0.1:0", "--alertmanager-urls", am_url,
-         "--resend-interval", "1s", "--generator-url", "http://example.invalid/{fingerprint}", *extra],
-        stdout=sink.log, stderr=sink.log)
-    sink.name, sink.port = name, None
-    deadline = time.time() + 60
-    while time.time() < deadline and sink.port is None and sink.proc.poll() is None:
-        sink.log.seek(0)
-        for line in sink.log:
-            if '"http endpoint listening"' in line:
-                sink.port = json.loads(line)["port"]
-        time.sleep(0.1)
-    if sink.port is None:
-        sink.log.seek(0)
-        raise SystemExit(f"FAIL: {name} did not start:\n{sink.log.read()[-3000:]}")
+         "--resend-interval", "1s", "--generator-url", "http://example.invalid/{fingerprint}", *extra], name, work)
     sink.wait_ready(timeout=60)
     return sink
 

@@ -17,7 +17,6 @@ import re
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -25,9 +24,7 @@ import hstest  # noqa: E402
 from hstest import fail, finish, ok  # noqa: E402
 
 HSCTL, COUNT, PRODUCE_RAW, READ_RAW = sys.argv[1:5]
-BOOTSTRAP = os.environ["HS_BOOTSTRAP_SERVERS"]
-RUN = f"{os.getpid()}"
-work = tempfile.mkdtemp(prefix="hs-dlq-test-")
+BOOTSTRAP, RUN, work = hstest.environment("dlq")
 TYPE = "healthsignals.v1.IndicatorObservation"
 SCHEMA = "urn:healthsignals:proto:healthsignals.v1.IndicatorObservation"
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")

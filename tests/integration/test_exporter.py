@@ -175,30 +175,6 @@ def start_exporter(name, bootstrap=BOOTSTRAP):
                                   work)
 
 
-def forward(listener, host, port):
-    """Forwards every connection to `listener` to host:port, both ways, until the connections close."""
-    def pipe(a, b):
-        try:
-            while data := a.recv(65536):
-                b.sendall(data)
-        except OSError:
-            pass
-        for end in (a, b):
-            try:
-                end.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    while True:
-        try:
-            client, _ = listener.accept()
-        except OSError:
-            return
-        upstream = socket.create_connection((host, port))
-        for a, b in ((client, upstream), (upstream, client)):
-            threading.Thread(target=pipe, args=(a, b), daemon=True).start()
-
-
 def metrics(x):
     status, page = x.get("/metrics")
     if status != 200:
@@ -290,7 +266,7 @@ else:
     ok(f"no broker at start: still up, /readyz 503 {body.strip()!r}")
 listener = socket.create_server(("127.0.0.1", late_port))
 broker_host, broker_port = BOOTSTRAP.split(",")[0].rsplit(":", 1)
-threading.Thread(target=forward, args=(listener, broker_host, int(broker_port)), daemon=True).start()
+threading.Thread(target=hstest.forward, args=(listener, broker_host, int(broker_port)), daemon=True).start()
 
 page = metrics(exporter)
 lint = subprocess.run([PROMTOOL, "check", "metrics"], input=page, capture_output=True, text=True, timeout=60)

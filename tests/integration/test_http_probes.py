@@ -10,7 +10,6 @@ usage: test_http_probes.py COUNT_BINARY
 import os
 import socket
 import sys
-import tempfile
 import threading
 import time
 
@@ -19,9 +18,7 @@ import hstest  # noqa: E402
 from hstest import fail, finish, ok  # noqa: E402
 
 COUNT = sys.argv[1]
-BOOTSTRAP = os.environ["HS_BOOTSTRAP_SERVERS"]
-RUN = f"{os.getpid()}"
-work = tempfile.mkdtemp(prefix="hs-http-probes-")
+BOOTSTRAP, RUN, work = hstest.environment("http-probes")
 
 
 def get(port, path, timeout=10):

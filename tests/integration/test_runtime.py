@@ -17,7 +17,6 @@ import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -27,10 +26,8 @@ import hstest  # noqa: E402
 from hstest import fail, finish, ok  # noqa: E402
 
 COUNT, HSCTL, PRODUCE_RAW = sys.argv[1:4]
-BOOTSTRAP = os.environ["HS_BOOTSTRAP_SERVERS"]
+BOOTSTRAP, RUN, work = hstest.environment("runtime")
 REAL_KAFKA = os.environ.get("HS_BROKER_KIND") == "kafka"
-RUN = f"{os.getpid()}"
-work = tempfile.mkdtemp(prefix="hs-runtime-test-")
 # Instances run with static membership (--instance-id): a stopped one leaves the group only when its session
 # times out. 6 s (real Kafka's minimum) instead of 45 s, with a heartbeat every second, keeps the assignment,
 # restart and scale-out checks short (the assignment check: 93 s -> 16 s on the embedded broker).
@@ -40,25 +37,11 @@ os.environ.setdefault("HS_KAFKA_HEARTBEAT_INTERVAL_MS", "1000")
 
 
 
-def hsctl(*args, stdin=None):
-    return subprocess.run([HSCTL, "--bootstrap", BOOTSTRAP, *args], input=stdin, capture_output=True, text=True,
-                          timeout=120)
+hsctl = hstest.hsctl_runner(HSCTL, BOOTSTRAP, timeout=120)
 
 
 def fact(indicator, region, period, value):
-    return {"specversion": "1.0", "id": "", "source": "test", "type": "healthsignals.v1.IndicatorObservation",
-            "data": {"indicator": indicator, "scope": {"kind": "REGION", "code": region}, "period": period,
-                     "value": value, "unit": "PERCENT"}}
-
-
-def publish(events):
-    path = os.path.join(work, f"facts-{time.monotonic_ns()}.ndjson")
-    with open(path, "w") as f:
-        for e in events:
-            f.write(json.dumps(e) + "\n")
-    proc = hsctl("publish", "hs.indicators.v1", "--ndjson", path)
-    if proc.returncode != 0:
-        fail(f"publish: {proc.stderr}")
+    return hstest.indicator_fact(indicator, region, period, value, "PERCENT")
 
 
 def output_records(prefix):
@@ -131,7 +114,7 @@ a.wait_ready()
 status, body = a.get("/healthz")
 if status != 200:
     fail(f"/healthz: {status} {body}")
-publish(facts)
+hstest.publish_events(hsctl, work, facts)
 a.wait_consumed(len(facts))
 records = output_records(prefix)
 if final_table(records) != expected:
@@ -140,7 +123,7 @@ ok(f"{len(facts)} facts -> counts {expected}; /healthz and /readyz answer")
 
 # --- idempotence: the same facts again emit nothing ----------------------------------------------------------
 before = len(records)
-publish(facts)
+hstest.publish_events(hsctl, work, facts)
 a.wait_consumed(2 * len(facts))
 after = len(output_records(prefix))
 if after != before:
@@ -150,7 +133,7 @@ ok(f"the same {len(facts)} facts again: {before} output records before, {after} 
 # --- order independence: the same facts in reverse order give the same table ------------------------------------
 reversed_prefix = f"rev{RUN}."
 reversed_facts = [json.loads(json.dumps(f).replace(prefix, reversed_prefix)) for f in reversed(facts)]
-publish(reversed_facts)
+hstest.publish_events(hsctl, work, reversed_facts)
 a.wait_consumed(3 * len(facts))
 forward_table = {k[len(prefix):]: v for k, v in final_table(output_records(prefix)).items()}
 reverse_table = {k[len(reversed_prefix):]: v for k, v in final_table(output_records(reversed_prefix)).items()}
@@ -171,7 +154,7 @@ produce_raw("poison/huge", "@1000000")
 # A tombstone deletes a fact: indicators[1] loses one.
 produce_raw(f"{indicators[1]}/region:1081/2022Q1", "-")
 # Processing goes on: a good fact after the poison is counted.
-publish([fact(indicators[2], "1081", "2024Q1", 70)])
+hstest.publish_events(hsctl, work, [fact(indicators[2], "1081", "2024Q1", 70)])
 a.wait_consumed(3 * len(facts) + 5)
 table = final_table(output_records(prefix))
 want = dict(expected)
@@ -251,7 +234,7 @@ if REAL_KAFKA:
     time.sleep(1)
     if len(output_records(prefix)) != before:
         fail("the restarted instance emitted while rebuilding")
-    publish([fact(indicators[3], "1081", "2024Q1", 70)])
+    hstest.publish_events(hsctl, work, [fact(indicators[3], "1081", "2024Q1", 70)])
     deadline = time.time() + 60
     while time.time() < deadline and len(output_records(prefix)) == before:
         time.sleep(0.5)
@@ -272,10 +255,10 @@ if REAL_KAFKA:
     b.wait_ready()
     c.wait_ready()
     half = len(stream) // 2
-    publish(stream[:half])
+    hstest.publish_events(hsctl, work, stream[:half])
     time.sleep(1)
     code, _ = b.stop()
-    publish(stream[half:])
+    hstest.publish_events(hsctl, work, stream[half:])
     c.wait_consumed(0)
     deadline = time.time() + 60
     want2 = {i: len(regions) * 8 for i in inds}

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -26,6 +27,12 @@ def ok(message):
     print(f"ok: {message}", flush=True)
 
 
+def environment(name):
+    """(bootstrap servers, run id, work directory) of a test: the broker its fixture gives (HS_BOOTSTRAP_SERVERS),
+    this process's id (for names no other run uses) and a fresh directory for its files and logs."""
+    return os.environ["HS_BOOTSTRAP_SERVERS"], str(os.getpid()), tempfile.mkdtemp(prefix=f"hs-{name}-test-")
+
+
 def finish(name):
     print(f"{'FAILED' if failures else 'passed'}: {name} ({failures} failures)", flush=True)
     sys.exit(1 if failures else 0)
@@ -37,14 +44,25 @@ class Service:
     and a 50 ms commit interval unless `commit_interval` says otherwise; its log goes to WORK/NAME.log."""
 
     def __init__(self, binary, name, group, bootstrap, work, run_id, commit_interval="50ms", instance=None):
+        self._start([binary, "--bootstrap-servers", bootstrap, "--group-id", group, "--instance-id",
+                     instance or f"{name}-{run_id}", "--http-addr", "127.0.0.1:0", "--commit-interval",
+                     commit_interval], name, work)
+
+    @classmethod
+    def command(cls, argv, name, work, timeout=60):
+        """Any program with an HTTP endpoint (one that is not a runtime service: the alertmanager sink, the
+        exporter), started with `argv` as it is (with --http-addr 127.0.0.1:0); its port is read from its log,
+        as for a service."""
+        service = cls.__new__(cls)
+        service._start(argv, name, work, timeout)
+        return service
+
+    def _start(self, argv, name, work, timeout=60):
         self.log = open(os.path.join(work, f"{name}.log"), "w+")
-        self.proc = subprocess.Popen(
-            [binary, "--bootstrap-servers", bootstrap, "--group-id", group, "--instance-id",
-             instance or f"{name}-{run_id}", "--http-addr", "127.0.0.1:0", "--commit-interval", commit_interval],
-            stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log)
         self.name = name
         self.port = None
-        deadline = time.time() + 60
+        deadline = time.time() + timeout
         while time.time() < deadline and self.port is None:
             self.log.seek(0)
             m = re.search(r'"msg":"http endpoint listening","port":(\d+)', self.log.read())
@@ -53,31 +71,10 @@ class Service:
             elif self.proc.poll() is not None:
                 break
             else:
-                time.sleep(0.1)
-        if self.port is None:
-            self.log.seek(0)
-            raise SystemExit(f"FAIL: service {name} did not start:\n{self.log.read()[-3000:]}")
-
-    @classmethod
-    def command(cls, argv, name, work, timeout=60):
-        """Any program with an HTTP endpoint (one that is not a runtime service: the alertmanager sink, the
-        exporter), started with `argv` as it is; its port is read from its log, as for a service."""
-        self = cls.__new__(cls)
-        self.log = open(os.path.join(work, f"{name}.log"), "w+")
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log)
-        self.name, self.port = name, None
-        deadline = time.time() + timeout
-        while time.time() < deadline and self.port is None and self.proc.poll() is None:
-            self.log.seek(0)
-            m = re.search(r'"msg":"http endpoint listening","port":(\d+)', self.log.read())
-            if m:
-                self.port = int(m.group(1))
-            else:
                 time.sleep(0.05)
         if self.port is None:
             self.log.seek(0)
             raise SystemExit(f"FAIL: {name} did not start:\n{self.log.read()[-3000:]}")
-        return self
 
     def get(self, path):
         try:
@@ -191,6 +188,78 @@ def indicator_fact(indicator, scope, period, value, unit, event_source="test", *
             "unit": unit, **extra}
     return {"specversion": "1.0", "id": "", "source": event_source, "type": "healthsignals.v1.IndicatorObservation",
             "data": data}
+
+
+def hsctl_runner(hsctl, bootstrap, timeout=300):
+    """hsctl(*args, stdin=None) -> CompletedProcess: the test's `hsctl --bootstrap BOOTSTRAP ARGS`, text out."""
+    def run(*args, stdin=None):
+        return subprocess.run([hsctl, "--bootstrap", bootstrap, *args], input=stdin, capture_output=True, text=True,
+                              timeout=timeout)
+    return run
+
+
+def publish_events(hsctl, work, events, topic="hs.indicators.v1"):
+    """Publishes CloudEvents (dicts) to `topic` through `hsctl publish --ndjson` (hsctl: an hsctl_runner);
+    a refusal counts as a failure."""
+    path = os.path.join(work, f"events-{time.monotonic_ns()}.ndjson")
+    with open(path, "w", encoding="utf-8") as f:
+        for e in events:
+            f.write(json.dumps(e) + "\n")
+    proc = hsctl("publish", topic, "--ndjson", path)
+    if proc.returncode != 0:
+        fail(f"publish to {topic}: {proc.stderr}")
+
+
+def documented_partitioner(producers_md):
+    """partition_for(grouping_key, partitions) as docs/producers.md documents it: its Python block marked as
+    tested, executed, so that what producers are told to use is what the tests check."""
+    with open(producers_md, encoding="utf-8") as f:
+        text = f.read()
+    m = re.search(r"<!-- tested by tests/integration/test_admission.py -->\s*```python\n(.*?)```", text, re.S)
+    if not m:
+        raise SystemExit("FAIL: docs/producers.md has no Python block marked as tested")
+    scope = {}
+    exec(m.group(1), scope)  # noqa: S102 - the repository's own documentation
+    return scope["partition_for"]
+
+
+# --- the count service's outputs (hs.fact-counts.v1), for the exactly-once checks --------------------------------
+
+
+def fact_counts(hsctl, bootstrap, prefix):
+    """{group: [facts counted, ...]} of the count's outputs whose key starts with `prefix`, read_committed, in
+    log order."""
+    proc = subprocess.run([hsctl, "--bootstrap", bootstrap, "tail", "hs.fact-counts.v1", "--from-beginning"],
+                          capture_output=True, text=True, timeout=300)
+    by_group = {}
+    for line in proc.stdout.splitlines():
+        if f'"subject":"{prefix}' in line:
+            r = json.loads(line)
+            by_group.setdefault(r["data"]["group"], []).append(int(r["data"]["facts"]))
+    return by_group
+
+
+def wait_fact_counts(hsctl, bootstrap, prefix, groups, per_group, timeout):
+    """fact_counts() once `groups` groups have each counted up to `per_group`, or at `timeout` seconds."""
+    deadline = time.time() + timeout
+    got = fact_counts(hsctl, bootstrap, prefix)
+    while time.time() < deadline and not (len(got) == groups and all(v and max(v) == per_group
+                                                                      for v in got.values())):
+        time.sleep(2)
+        got = fact_counts(hsctl, bootstrap, prefix)
+    return got
+
+
+def check_exactly_once(got, groups, per_group, what):
+    """Every one of `groups` groups counted 1..per_group, each exactly once: nothing lost, nothing twice."""
+    want = list(range(1, per_group + 1))
+    bad = {g: v for g, v in got.items() if sorted(v) != want}
+    if len(got) != groups or bad:
+        example = next(iter(bad.items()), None)
+        fail(f"{what}: {len(bad)} groups without exactly 1..{per_group} once, {groups - len(got)} groups missing; "
+             f"e.g. {example[0] if example else ''}: {sorted(example[1])[:12] if example else ''}")
+    else:
+        ok(f"{what}: {groups} groups x {per_group} outputs, each count exactly once, none missing")
 
 
 def forward(listener, host, port):

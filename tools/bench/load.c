@@ -15,7 +15,6 @@
  *
  * Prints one line of `key=value` results. Run through tools/bench/run, which describes the figures.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
 #include <stdbool.h>
@@ -26,6 +25,8 @@
 
 #include "healthsignals/v1/diagnostics.pb-c.h"
 #include "healthsignals/v1/indicator.pb-c.h"
+#include "benchkit.h"
+#include "hs_cli.h"
 #include "hs/kafka.h"
 #include "hs/topic.h"
 
@@ -48,46 +49,6 @@ typedef struct probe {
     long received, duplicates, foreign;
 } probe;
 
-static long delivery_errors;
-
-static uint64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
-{
-    if (msg->err && delivery_errors++ == 0)
-        fprintf(stderr, "load: delivery failed: %s\n", rd_kafka_err2str(msg->err));
-}
-
-static rd_kafka_t *client_new(const options *o, rd_kafka_type_t type, const char *const *props)
-{
-    hs_error error;
-    rd_kafka_conf_t *conf = hs_kafka_conf_new(o->bootstrap, &error);
-    if (!conf) {
-        fprintf(stderr, "load: %s\n", error.message);
-        return NULL;
-    }
-    for (; props[0]; props += 2)
-        if (hs_kafka_conf_set(conf, props[0], props[1], &error) != HS_OK) {
-            fprintf(stderr, "load: %s\n", error.message);
-            rd_kafka_conf_destroy(conf);
-            return NULL;
-        }
-    if (type == RD_KAFKA_PRODUCER)
-        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    char errstr[512];
-    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
-    if (!rk) {
-        fprintf(stderr, "load: %s\n", errstr);
-        rd_kafka_conf_destroy(conf);
-    }
-    return rk;
-}
-
 /* Produces fact `j`; retries while the producer's queue is full. */
 static bool produce_fact(rd_kafka_t *producer, const hs_topic *topic, const options *o, long j)
 {
@@ -105,18 +66,7 @@ static bool produce_fact(rd_kafka_t *producer, const hs_topic *topic, const opti
     obs.value = (double)k;
     obs.unit = HEALTHSIGNALS__V1__UNIT__COUNT;
     obs.source = "tools/bench/load";
-    for (;;) {
-        hs_event_meta meta = {.source = "/healthsignals/bench-load"};
-        hs_error error;
-        hs_err err = hs_kafka_produce(producer, topic, NULL, NULL, &obs.base, &meta, &error);
-        if (err == HS_OK)
-            return true;
-        if (err != HS_ERR_TIMEOUT) { /* anything but a full queue */
-            fprintf(stderr, "load: %s\n", error.message);
-            return false;
-        }
-        rd_kafka_poll(producer, 10);
-    }
+    return bench_produce(producer, topic, &obs.base, "/healthsignals/bench-load");
 }
 
 /* Publishes one fact of another run ("<run>-warm") and waits for its delivery, so that the producer has its
@@ -130,7 +80,7 @@ static bool warm_up(rd_kafka_t *producer, const hs_topic *topic, const options *
     warm.run = run;
     if (!produce_fact(producer, topic, &warm, 0))
         return false;
-    if (rd_kafka_flush(producer, OP_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR || delivery_errors) {
+    if (rd_kafka_flush(producer, OP_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR || bench_delivery_errors) {
         fprintf(stderr, "load: the warm-up fact was not delivered\n");
         return false;
     }
@@ -145,21 +95,9 @@ static bool probe_start(probe *p, const options *o)
 {
     char group[64];
     snprintf(group, sizeof group, "bench-load-probe-%s", o->run);
-    const char *props[] = {"group.id",
-                           group,
-                           "isolation.level",
-                           "read_committed",
-                           "enable.auto.commit",
-                           "false",
-                           "fetch.wait.max.ms",
-                           "10",
-                           "client.id",
-                           "bench-load-probe",
-                           NULL};
-    p->consumer = client_new(o, RD_KAFKA_CONSUMER, props);
+    p->consumer = bench_committed_reader(o->bootstrap, group, "bench-load-probe");
     if (!p->consumer)
         return false;
-    rd_kafka_poll_set_consumer(p->consumer);
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->consumer, o->latency_topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t err = rd_kafka_metadata(p->consumer, 0, rkt, &md, OP_TIMEOUT_MS);
@@ -243,7 +181,7 @@ static void probe_poll(probe *p, const options *o, int timeout_ms)
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(p->consumer, timeout_ms);
         if (!msg)
             return;
-        uint64_t at = now_ns();
+        uint64_t at = bench_now_ns();
         timeout_ms = 0;
         if (msg->err) {
             if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -357,36 +295,15 @@ static void usage(FILE *out)
 
 static bool parse_options(options *o, int argc, char **argv)
 {
-    static const struct option long_options[] = {
-        {"bootstrap", required_argument, NULL, 'b'},
-        {"run", required_argument, NULL, 'r'},
-        {"records", required_argument, NULL, 'n'},
-        {"indicators", required_argument, NULL, 'm'},
-        {"rate", required_argument, NULL, 'R'},
-        {"latency", required_argument, NULL, 'l'},
-        {"duration", required_argument, NULL, 'd'},
-        {"warmup", required_argument, NULL, 'w'},
-        {"wait", required_argument, NULL, 'W'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     *o = (options){.records = -1, .indicators = 1000, .warmup_s = 2, .wait_s = 10};
-    int opt;
-    while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'b': o->bootstrap = optarg; break;
-        case 'r': o->run = optarg; break;
-        case 'n': o->records = strtol(optarg, NULL, 10); break;
-        case 'm': o->indicators = strtol(optarg, NULL, 10); break;
-        case 'R': o->rate = strtod(optarg, NULL); break;
-        case 'l': o->latency_topic = optarg; break;
-        case 'd': o->duration_s = strtod(optarg, NULL); break;
-        case 'w': o->warmup_s = strtod(optarg, NULL); break;
-        case 'W': o->wait_s = strtod(optarg, NULL); break;
-        case 'h': usage(stdout); exit(0);
-        default: return false;
-        }
-    }
+    const hs_cli_option table[] = {
+        {"bootstrap", 0, HS_CLI_TEXT, &o->bootstrap},   {"run", 0, HS_CLI_TEXT, &o->run},
+        {"records", 0, HS_CLI_LONG, &o->records},       {"indicators", 0, HS_CLI_LONG, &o->indicators},
+        {"rate", 0, HS_CLI_DOUBLE, &o->rate},           {"latency", 0, HS_CLI_TEXT, &o->latency_topic},
+        {"duration", 0, HS_CLI_DOUBLE, &o->duration_s}, {"warmup", 0, HS_CLI_DOUBLE, &o->warmup_s},
+        {"wait", 0, HS_CLI_DOUBLE, &o->wait_s},         {0},
+    };
+    hs_cli_parse("load", argc, argv, table, false, usage);
     o->bootstrap = hs_kafka_bootstrap(o->bootstrap);
     if (!o->run || optind != argc || o->indicators <= 0 || o->rate < 0 || o->warmup_s < 0 || o->wait_s < 0)
         return false;
@@ -402,6 +319,7 @@ static bool parse_options(options *o, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    bench_prog = "load";
     options o;
     if (!parse_options(&o, argc, argv)) {
         usage(stderr);
@@ -411,7 +329,7 @@ int main(int argc, char **argv)
     /* Bulk loads batch (linger 20 ms, as hsctl publish); a paced latency run sends at once (1 ms). */
     const char *producer_props[] = {"enable.idempotence", "true",       "linger.ms", o.rate > 0 ? "1" : "20",
                                     "client.id",          "bench-load", NULL};
-    rd_kafka_t *producer = client_new(&o, RD_KAFKA_PRODUCER, producer_props);
+    rd_kafka_t *producer = bench_client_new(RD_KAFKA_PRODUCER, o.bootstrap, producer_props, NULL);
     if (!producer)
         return 3;
     probe p = {0};
@@ -427,19 +345,19 @@ int main(int argc, char **argv)
         return 3;
     }
 
-    uint64_t start_ns = now_ns();
+    uint64_t start_ns = bench_now_ns();
     uint64_t measure_from_ns = start_ns + (uint64_t)(o.warmup_s * 1e9);
     long sent = 0;
     bool ok = true;
     while (ok && sent < o.records) {
-        uint64_t now = now_ns();
+        uint64_t now = bench_now_ns();
         /* Pacing: fact j is due at start + j / rate; a late loop catches up at once. */
         long due = o.rate > 0 ? (long)((double)(now - start_ns) / 1e9 * o.rate) + 1 : o.records;
         if (due > o.records)
             due = o.records;
         for (; ok && sent < due; sent++) {
             if (p.sent_ns)
-                p.sent_ns[sent] = now_ns();
+                p.sent_ns[sent] = bench_now_ns();
             ok = produce_fact(producer, topic, &o, sent);
             if (o.rate <= 0 && sent % 1024 == 0)
                 rd_kafka_poll(producer, 0);
@@ -448,7 +366,7 @@ int main(int argc, char **argv)
         if (o.rate > 0 && sent < o.records) {
             /* Sleep until the next fact is due, at least 1 ms: facts go out in 1 ms batches at high rates,
              * and the probe never spins (it would take a core from the broker and the service). */
-            double next_s = (double)sent / o.rate - (double)(now_ns() - start_ns) / 1e9;
+            double next_s = (double)sent / o.rate - (double)(bench_now_ns() - start_ns) / 1e9;
             int wait_ms = next_s > 0.001 ? (int)(next_s * 1000) : 1;
             if (p.consumer)
                 probe_poll(&p, &o, wait_ms);
@@ -456,22 +374,22 @@ int main(int argc, char **argv)
                 rd_kafka_poll(producer, wait_ms);
         }
     }
-    double send_s = (double)(now_ns() - start_ns) / 1e9;
+    double send_s = (double)(bench_now_ns() - start_ns) / 1e9;
     if (rd_kafka_flush(producer, OP_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
         fprintf(stderr, "load: %d records still undelivered\n", rd_kafka_outq_len(producer));
-    double flushed_s = (double)(now_ns() - start_ns) / 1e9;
+    double flushed_s = (double)(bench_now_ns() - start_ns) / 1e9;
 
     if (p.consumer) {
         /* Wait for the outputs of every measured fact, or until --wait runs out. */
-        uint64_t deadline = now_ns() + (uint64_t)(o.wait_s * 1e9);
-        while (p.received < o.records && now_ns() < deadline)
+        uint64_t deadline = bench_now_ns() + (uint64_t)(o.wait_s * 1e9);
+        while (p.received < o.records && bench_now_ns() < deadline)
             probe_poll(&p, &o, 50);
         probe_report(&p, &o, sent, send_s > 0 ? (double)sent / send_s : 0, measure_from_ns);
     } else {
         printf("load: records=%ld seconds=%.3f rate=%.0f delivery_errors=%ld\n", sent, flushed_s,
-               flushed_s > 0 ? (double)sent / flushed_s : 0.0, delivery_errors);
+               flushed_s > 0 ? (double)sent / flushed_s : 0.0, bench_delivery_errors);
     }
     probe_free(&p);
     rd_kafka_destroy(producer);
-    return ok && !delivery_errors ? 0 : 1;
+    return ok && !bench_delivery_errors ? 0 : 1;
 }

@@ -15,7 +15,6 @@
  * the same malloc (hs/alloc.h), so that (a) stays the floor.
  * Run through tools/bench/run, which describes the figures.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
@@ -27,25 +26,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchkit.h"
+#include "hs_cli.h"
 #include "hs/alloc.h"
 #include "hs/kafka.h"
 
 #define OP_TIMEOUT_MS 30000
 
 static volatile sig_atomic_t stop_requested;
-static long delivery_errors;
 
 static void on_signal(int signum)
 {
     (void)signum;
     stop_requested = 1;
-}
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 /* Prints the assignment, so that a caller can tell when the loop is in place; otherwise the default. */
@@ -58,41 +51,6 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     } else {
         rd_kafka_assign(rk, NULL);
     }
-}
-
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
-{
-    if (msg->err && delivery_errors++ == 0)
-        fprintf(stderr, "passthrough: delivery failed: %s\n", rd_kafka_err2str(msg->err));
-}
-
-/* A client configured as the runtime's are: HS_KAFKA_* from the environment first (so that a benchmark
- * setting reaches (a) as it reaches (b)), then `props`. */
-static rd_kafka_t *client_new(rd_kafka_type_t type, const char *bootstrap, const char *const *props)
-{
-    hs_error error;
-    rd_kafka_conf_t *conf = hs_kafka_conf_new(bootstrap, &error);
-    if (!conf) {
-        fprintf(stderr, "passthrough: %s\n", error.message);
-        return NULL;
-    }
-    for (; props[0]; props += 2)
-        if (hs_kafka_conf_set(conf, props[0], props[1], &error) != HS_OK) {
-            fprintf(stderr, "passthrough: %s\n", error.message);
-            rd_kafka_conf_destroy(conf);
-            return NULL;
-        }
-    if (type == RD_KAFKA_PRODUCER)
-        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    else
-        rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-    char errstr[512];
-    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
-    if (rk)
-        return rk;
-    fprintf(stderr, "passthrough: %s\n", errstr);
-    rd_kafka_conf_destroy(conf);
-    return NULL;
 }
 
 /* The partition count of `topic`, or -1 when it does not exist. */
@@ -165,7 +123,7 @@ static void print_result(long records, double first_s, double last_s, double flu
     printf(
         "passthrough: records=%ld seconds=%.3f rate=%.0f consume_rate=%.0f cpu_s=%.2f delivery_errors=%ld\n",
         records, total, total > 0 ? (double)records / total : 0.0,
-        records > 1 && busy > 0 ? (double)(records - 1) / busy : 0.0, cpu_used_s, delivery_errors);
+        records > 1 && busy > 0 ? (double)(records - 1) / busy : 0.0, cpu_used_s, bench_delivery_errors);
     fflush(stdout);
 }
 
@@ -183,37 +141,23 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    bench_prog = "passthrough";
     hs_alloc_tune(); /* as the runtime does */
     const char *bootstrap = "127.0.0.1:9092", *input = NULL, *output = NULL, *group = "bench-passthrough";
     long records = 0, warmup = 0, commit_interval_ms = 100;
     bool from_end = false;
-    static const struct option options[] = {
-        {"bootstrap", required_argument, NULL, 'b'},
-        {"input", required_argument, NULL, 'i'},
-        {"output", required_argument, NULL, 'o'},
-        {"group", required_argument, NULL, 'g'},
-        {"records", required_argument, NULL, 'n'},
-        {"commit-interval", required_argument, NULL, 'c'},
-        {"from-end", no_argument, NULL, 'e'},
-        {"warmup-records", required_argument, NULL, 'w'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    const hs_cli_option options[] = {
+        {"bootstrap", 0, HS_CLI_TEXT, &bootstrap},
+        {"input", 0, HS_CLI_TEXT, &input},
+        {"output", 0, HS_CLI_TEXT, &output},
+        {"group", 0, HS_CLI_TEXT, &group},
+        {"records", 0, HS_CLI_LONG, &records},
+        {"commit-interval", 0, HS_CLI_LONG, &commit_interval_ms},
+        {"from-end", 0, HS_CLI_FLAG, &from_end},
+        {"warmup-records", 0, HS_CLI_LONG, &warmup},
+        {0},
     };
-    int opt;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        switch (opt) {
-        case 'b': bootstrap = optarg; break;
-        case 'i': input = optarg; break;
-        case 'o': output = optarg; break;
-        case 'g': group = optarg; break;
-        case 'n': records = strtol(optarg, NULL, 10); break;
-        case 'c': commit_interval_ms = strtol(optarg, NULL, 10); break;
-        case 'e': from_end = true; break;
-        case 'w': warmup = strtol(optarg, NULL, 10); break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
+    hs_cli_parse("passthrough", argc, argv, options, false, usage);
     if (!input || !output || records < 0 || warmup < 0 || commit_interval_ms <= 0 || optind != argc) {
         usage(stderr);
         return 2;
@@ -224,7 +168,7 @@ int main(int argc, char **argv)
     const char *producer_props[] = {
         "enable.idempotence", "true", "linger.ms", "5", "compression.type", "lz4", "client.id",
         "bench-passthrough",  NULL};
-    rd_kafka_t *producer = client_new(RD_KAFKA_PRODUCER, bootstrap, producer_props);
+    rd_kafka_t *producer = bench_client_new(RD_KAFKA_PRODUCER, bootstrap, producer_props, on_rebalance);
     if (!producer || !ensure_output(producer, input, output))
         return 1;
     const char *consumer_props[] = {"group.id",
@@ -238,7 +182,7 @@ int main(int argc, char **argv)
                                     "client.id",
                                     "bench-passthrough",
                                     NULL};
-    rd_kafka_t *consumer = client_new(RD_KAFKA_CONSUMER, bootstrap, consumer_props);
+    rd_kafka_t *consumer = bench_client_new(RD_KAFKA_CONSUMER, bootstrap, consumer_props, on_rebalance);
     if (!consumer)
         return 1;
     rd_kafka_poll_set_consumer(consumer);
@@ -257,7 +201,7 @@ int main(int argc, char **argv)
 
     long done = 0;
     double first_s = 0, last_s = 0, first_cpu_s = 0,
-           next_commit_s = now_s() + (double)commit_interval_ms / 1000.0;
+           next_commit_s = bench_now_s() + (double)commit_interval_ms / 1000.0;
     while (!stop_requested && (records == 0 || done < warmup + records)) {
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(consumer, 100);
         rd_kafka_poll(producer, 0); /* serve delivery reports */
@@ -266,7 +210,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "passthrough: consumer: %s\n", rd_kafka_message_errstr(msg));
         } else if (msg) {
             if (done == warmup) {
-                first_s = now_s();
+                first_s = bench_now_s();
                 first_cpu_s = cpu_s();
             }
             rd_kafka_headers_t *headers = NULL;
@@ -281,20 +225,20 @@ int main(int argc, char **argv)
                 if (headers)
                     rd_kafka_headers_destroy(headers);
                 fprintf(stderr, "passthrough: produce: %s\n", rd_kafka_err2str(err));
-                delivery_errors++;
+                bench_delivery_errors++;
             }
-            last_s = now_s();
+            last_s = bench_now_s();
             done++;
         }
         if (msg)
             rd_kafka_message_destroy(msg);
-        if (now_s() >= next_commit_s) {
+        if (bench_now_s() >= next_commit_s) {
             rd_kafka_commit(consumer, NULL, 1); /* asynchronous; consumed offsets, stored automatically */
-            next_commit_s = now_s() + (double)commit_interval_ms / 1000.0;
+            next_commit_s = bench_now_s() + (double)commit_interval_ms / 1000.0;
         }
     }
     rd_kafka_flush(producer, OP_TIMEOUT_MS);
-    double flushed_s = now_s();
+    double flushed_s = bench_now_s();
     rd_kafka_commit(consumer, NULL, 0); /* synchronous: a later run of the group resumes here */
     print_result(done > warmup ? done - warmup : 0, first_s, last_s, flushed_s, cpu_s() - first_cpu_s);
 
@@ -302,5 +246,5 @@ int main(int argc, char **argv)
     rd_kafka_destroy(consumer);
     rd_kafka_topic_destroy(out);
     rd_kafka_destroy(producer);
-    return delivery_errors ? 1 : 0;
+    return bench_delivery_errors ? 1 : 0;
 }

@@ -21,7 +21,6 @@
  * flagged quarters left out, hysteresis 1) and two of BASELINE_MARGIN (2020Q1 + 2), THRESHOLD and GROWTH
  * (3 % on the year before), the last with forPeriods 2 — the kinds and parameters of the akutplan rules.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
@@ -34,6 +33,8 @@
 
 #include "healthsignals/v1/indicator.pb-c.h"
 #include "healthsignals/v1/rule.pb-c.h"
+#include "benchkit.h"
+#include "hs_cli.h"
 #include "hs/event.h"
 #include "hs/json.h"
 #include "hs/kafka.h"
@@ -59,15 +60,6 @@ static const struct {
     {HEALTHSIGNALS__V1__SCOPE_KIND__REGION, "1083"}, {HEALTHSIGNALS__V1__SCOPE_KIND__REGION, "1084"},
     {HEALTHSIGNALS__V1__SCOPE_KIND__REGION, "1085"}, {HEALTHSIGNALS__V1__SCOPE_KIND__NATIONAL, "DK"},
 };
-
-static long delivery_errors;
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 /* A deterministic number in [0, 1) from three small integers (splitmix64 of their combination). */
 static double wobble(uint64_t a, uint64_t b, uint64_t c)
@@ -231,58 +223,9 @@ static bool write_rules(const options *o)
 
 /* --- facts ---------------------------------------------------------------------------------------------- */
 
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
-{
-    (void)rk;
-    (void)opaque;
-    if (msg->err && delivery_errors++ == 0)
-        fprintf(stderr, "targets_load: delivery failed: %s\n", rd_kafka_err2str(msg->err));
-}
-
-static rd_kafka_t *producer_new(const options *o)
-{
-    hs_error error;
-    rd_kafka_conf_t *conf = hs_kafka_conf_new(o->bootstrap, &error);
-    if (!conf) {
-        fprintf(stderr, "targets_load: %s\n", error.message);
-        return NULL;
-    }
-    /* Bulk load: batch as hsctl publish and tools/bench/load do. */
-    const char *props[] = {"enable.idempotence", "true", "linger.ms", "20", "client.id",
-                           "bench-targets-load", NULL};
-    for (const char **p = props; p[0]; p += 2)
-        if (hs_kafka_conf_set(conf, p[0], p[1], &error) != HS_OK) {
-            fprintf(stderr, "targets_load: %s\n", error.message);
-            rd_kafka_conf_destroy(conf);
-            return NULL;
-        }
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    char errstr[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (!rk) {
-        fprintf(stderr, "targets_load: %s\n", errstr);
-        rd_kafka_conf_destroy(conf);
-    }
-    return rk;
-}
-
-/* Produces one fact; retries while the producer's queue is full. */
-static bool publish_fact(rd_kafka_t *producer, const hs_topic *topic,
-                         const Healthsignals__V1__IndicatorObservation *obs)
-{
-    for (;;) {
-        hs_event_meta meta = {.source = "/healthsignals/bench-targets-load"};
-        hs_error error;
-        hs_err err = hs_kafka_produce(producer, topic, NULL, NULL, &obs->base, &meta, &error);
-        if (err == HS_OK)
-            return true;
-        if (err != HS_ERR_TIMEOUT) { /* anything but a full queue */
-            fprintf(stderr, "targets_load: %s\n", error.message);
-            return false;
-        }
-        rd_kafka_poll(producer, 10);
-    }
-}
+/* Bulk load: batch as hsctl publish and tools/bench/load do. */
+static const char *const producer_props[] = {"enable.idempotence", "true", "linger.ms", "20", "client.id",
+                                             "bench-targets-load", NULL};
 
 /* Writes one fact as a CloudEvents JSON line (the fixed id and time keep the file deterministic). */
 static bool write_fact(FILE *out, const Healthsignals__V1__IndicatorObservation *obs)
@@ -306,13 +249,13 @@ static bool generate_facts(const options *o)
         perror(o->facts_path);
         return false;
     }
-    if (o->publish && !(producer = producer_new(o))) {
+    if (o->publish && !(producer = bench_client_new(RD_KAFKA_PRODUCER, o->bootstrap, producer_props, NULL))) {
         if (out)
             fclose(out);
         return false;
     }
     const hs_topic *topic = hs_topic_find(HS_TOPIC_INDICATORS);
-    double start = now_s();
+    double start = bench_now_s();
     long sent = 0;
     bool ok = true;
     for (long q = 0; ok && q < o->quarters; q++)
@@ -325,7 +268,7 @@ static bool generate_facts(const options *o)
                 if (out)
                     ok = write_fact(out, &obs);
                 if (ok && producer) {
-                    ok = publish_fact(producer, topic, &obs);
+                    ok = bench_produce(producer, topic, &obs.base, "/healthsignals/bench-targets-load");
                     if (++sent % 1024 == 0)
                         rd_kafka_poll(producer, 0);
                 }
@@ -337,12 +280,12 @@ static bool generate_facts(const options *o)
             fprintf(stderr, "targets_load: %d records still undelivered\n", rd_kafka_outq_len(producer));
             ok = false;
         }
-        double seconds = now_s() - start;
+        double seconds = bench_now_s() - start;
         printf("targets_load: records=%ld seconds=%.3f rate=%.0f delivery_errors=%ld\n", sent, seconds,
-               seconds > 0 ? (double)sent / seconds : 0.0, delivery_errors);
+               seconds > 0 ? (double)sent / seconds : 0.0, bench_delivery_errors);
         rd_kafka_destroy(producer);
     }
-    return ok && !delivery_errors;
+    return ok && !bench_delivery_errors;
 }
 
 /* --- the finish line ------------------------------------------------------------------------------------ */
@@ -382,48 +325,20 @@ static bool assign_at_end(rd_kafka_t *rk, const char *topic, rd_kafka_topic_part
  * transaction are never returned, so every record counted was committed. */
 static bool await_outputs(const options *o)
 {
-    hs_error error;
-    rd_kafka_conf_t *conf = hs_kafka_conf_new(o->bootstrap, &error);
-    if (!conf) {
-        fprintf(stderr, "targets_load: %s\n", error.message);
+    rd_kafka_t *rk = bench_committed_reader(o->bootstrap, "bench-targets-await", "bench-targets-await");
+    if (!rk)
         return false;
-    }
-    const char *props[] = {"group.id",
-                           "bench-targets-await",
-                           "isolation.level",
-                           "read_committed",
-                           "enable.auto.commit",
-                           "false",
-                           "fetch.wait.max.ms",
-                           "10",
-                           "client.id",
-                           "bench-targets-await",
-                           NULL};
-    for (const char **p = props; p[0]; p += 2)
-        if (hs_kafka_conf_set(conf, p[0], p[1], &error) != HS_OK) {
-            fprintf(stderr, "targets_load: %s\n", error.message);
-            rd_kafka_conf_destroy(conf);
-            return false;
-        }
-    char errstr[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (!rk) {
-        fprintf(stderr, "targets_load: %s\n", errstr);
-        rd_kafka_conf_destroy(conf);
-        return false;
-    }
-    rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t *assignment = rd_kafka_topic_partition_list_new(16);
     bool ok = assign_at_end(rk, HS_TOPIC_TARGET_STATUS, assignment) &&
               assign_at_end(rk, HS_TOPIC_ALERTS, assignment) && !rd_kafka_assign(rk, assignment);
     rd_kafka_topic_partition_list_destroy(assignment);
     long seen = 0;
-    double last_ms = 0, deadline = now_s() + o->timeout_s;
+    double last_ms = 0, deadline = bench_now_s() + o->timeout_s;
     if (ok) {
         printf("targets_load: ready\n");
         fflush(stdout);
     }
-    while (ok && seen < o->await_outputs && now_s() < deadline) {
+    while (ok && seen < o->await_outputs && bench_now_s() < deadline) {
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(rk, 100);
         if (!msg)
             continue;
@@ -461,34 +376,20 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    static const struct option long_options[] = {
-        {"indicators", required_argument, NULL, 'm'},
-        {"quarters", required_argument, NULL, 'q'},
-        {"rules", required_argument, NULL, 'r'},
-        {"facts", required_argument, NULL, 'f'},
-        {"publish", no_argument, NULL, 'p'},
-        {"bootstrap", required_argument, NULL, 'b'},
-        {"await", required_argument, NULL, 'a'},
-        {"timeout", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
+    bench_prog = "targets_load";
     options o = {.indicators = 500, .quarters = 40, .timeout_s = 1800};
-    int opt;
-    while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'm': o.indicators = strtol(optarg, NULL, 10); break;
-        case 'q': o.quarters = strtol(optarg, NULL, 10); break;
-        case 'r': o.rules_path = optarg; break;
-        case 'f': o.facts_path = optarg; break;
-        case 'p': o.publish = true; break;
-        case 'b': o.bootstrap = optarg; break;
-        case 'a': o.await_outputs = strtol(optarg, NULL, 10); break;
-        case 't': o.timeout_s = strtod(optarg, NULL); break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
+    const hs_cli_option table[] = {
+        {"indicators", 0, HS_CLI_LONG, &o.indicators},
+        {"quarters", 0, HS_CLI_LONG, &o.quarters},
+        {"rules", 0, HS_CLI_TEXT, &o.rules_path},
+        {"facts", 0, HS_CLI_TEXT, &o.facts_path},
+        {"publish", 0, HS_CLI_FLAG, &o.publish},
+        {"bootstrap", 0, HS_CLI_TEXT, &o.bootstrap},
+        {"await", 0, HS_CLI_LONG, &o.await_outputs},
+        {"timeout", 0, HS_CLI_DOUBLE, &o.timeout_s},
+        {0},
+    };
+    hs_cli_parse("targets_load", argc, argv, table, false, usage);
     if (optind != argc || o.indicators <= 0 || o.indicators > 100000 || o.quarters <= 0 || o.quarters > 400 ||
         o.await_outputs < 0 || o.timeout_s <= 0 ||
         !(o.rules_path || o.facts_path || o.publish || o.await_outputs)) {

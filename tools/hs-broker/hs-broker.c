@@ -9,7 +9,6 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 
 #include "hs/log.h"
 #include "hs/topic.h"
+#include "hs_cli.h"
 
 #define RELAY_HIGH_WATER (1u << 20) /* stop reading a side while its peer has 1 MiB unwritten */
 
@@ -60,17 +60,28 @@ static void usage(FILE *out)
             "Environment: HS_LOG_LEVEL (debug, info, warn, error; default info).\n");
 }
 
+/* `value` of `flag` if it is within min..max; else says so and exits 2. */
+static long in_range(const char *flag, long value, long min, long max)
+{
+    if (value < min || value > max) {
+        fprintf(stderr, "hs-broker: %s must be a whole number from %ld to %ld, got %ld\n", flag, min, max,
+                value);
+        exit(2);
+    }
+    return value;
+}
+
 static long parse_number(const char *flag, const char *text, long min, long max)
 {
     char *end;
     errno = 0;
     long value = strtol(text, &end, 10);
-    if (errno || *text == '\0' || *end != '\0' || value < min || value > max) {
+    if (errno || *text == '\0' || *end != '\0') {
         fprintf(stderr, "hs-broker: %s must be a whole number from %ld to %ld, got '%s'\n", flag, min, max,
                 text);
         exit(2);
     }
-    return value;
+    return in_range(flag, value, min, max);
 }
 
 static void on_closed(uv_handle_t *handle)
@@ -198,36 +209,22 @@ static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const
 int main(int argc, char **argv)
 {
     long port = 9092, brokers = 1, default_partitions = 4;
-    int registry_topics = 1;
+    bool no_registry = false;
     const char *topics[256];
-    int topic_cnt = 0;
-
-    static const struct option options[] = {
-        {"port", required_argument, NULL, 'p'},
-        {"brokers", required_argument, NULL, 'b'},
-        {"partitions", required_argument, NULL, 'n'},
-        {"topic", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    hs_cli_texts topic_texts = {topics, 0, sizeof topics / sizeof topics[0]};
+    const hs_cli_option options[] = {
+        {"port", 'p', HS_CLI_LONG, &port},
+        {"brokers", 'b', HS_CLI_LONG, &brokers},
+        {"partitions", 'n', HS_CLI_LONG, &default_partitions},
+        {"topic", 't', HS_CLI_TEXTS, &topic_texts},
+        {"no-registry", 0, HS_CLI_FLAG, &no_registry},
+        {0},
     };
-    int opt;
-    while ((opt = getopt_long(argc, argv, "p:b:n:t:h", options, NULL)) != -1) {
-        switch (opt) {
-        case 'p': port = parse_number("--port", optarg, 0, 65535); break;
-        case 'b': brokers = parse_number("--brokers", optarg, 1, 16); break;
-        case 'n': default_partitions = parse_number("--partitions", optarg, 1, 1024); break;
-        case 't':
-            if (topic_cnt == (int)(sizeof topics / sizeof topics[0])) {
-                fprintf(stderr, "hs-broker: too many --topic flags\n");
-                return 2;
-            }
-            topics[topic_cnt++] = optarg;
-            break;
-        case 'R': registry_topics = 0; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
+    hs_cli_parse("hs-broker", argc, argv, options, false, usage);
+    in_range("--port", port, 0, 65535);
+    in_range("--brokers", brokers, 1, 16);
+    in_range("--partitions", default_partitions, 1, 1024);
+    int topic_cnt = (int)topic_texts.count;
     if (optind < argc) {
         fprintf(stderr, "hs-broker: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
@@ -256,7 +253,7 @@ int main(int argc, char **argv)
     }
 
     size_t registry_cnt = 0;
-    const hs_topic *registry = registry_topics ? hs_topic_all(&registry_cnt) : NULL;
+    const hs_topic *registry = no_registry ? NULL : hs_topic_all(&registry_cnt);
     for (size_t i = 0; i < registry_cnt; i++) {
         bool named = false; /* a --topic flag for a registry topic overrides the registry */
         for (int t = 0; t < topic_cnt; t++) {

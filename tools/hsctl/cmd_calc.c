@@ -3,11 +3,11 @@
  * order with --changes. Same calculation code as the running service.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <string.h>
 
 #include "calcs.h"
 #include "hs/offline.h"
+#include "hs_cli.h"
 #include "hsctl.h"
 
 static void usage(FILE *out)
@@ -36,27 +36,15 @@ hs_err hsctl_calc(int argc, char **argv, const hsctl_globals *g)
     const char *rules_path = NULL, *input_path = NULL;
     hs_offline_options options = {0};
     bool list = false;
-    static const struct option opts[] = {
-        {"rules", required_argument, NULL, 'r'},
-        {"changes", no_argument, NULL, 'c'},
-        {"input", required_argument, NULL, 'i'},
-        {"list", no_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},
-        {"ignore-unknown-fields", no_argument, NULL, 'u'},
-        {NULL, 0, NULL, 0},
+    const hs_cli_option table[] = {
+        {"rules", 0, HS_CLI_TEXT, &rules_path},
+        {"changes", 0, HS_CLI_FLAG, &options.changes},
+        {"input", 0, HS_CLI_TEXT, &input_path},
+        {"list", 0, HS_CLI_FLAG, &list},
+        {"ignore-unknown-fields", 0, HS_CLI_FLAG, &options.ignore_unknown_fields},
+        {0},
     };
-    int opt;
-    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'r': rules_path = optarg; break;
-        case 'c': options.changes = true; break;
-        case 'i': input_path = optarg; break;
-        case 'l': list = true; break;
-        case 'u': options.ignore_unknown_fields = true; break;
-        case 'h': usage(stdout); return HS_OK;
-        default: usage(stderr); return HS_ERR_USAGE;
-        }
-    }
+    hs_cli_parse("hsctl calc", argc, argv, table, false, usage);
     if (list) {
         size_t count;
         const hs_calc *const *all = hsctl_calc_all(&count);

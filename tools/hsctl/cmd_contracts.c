@@ -7,7 +7,6 @@
  * compares it, and validates it with the AsyncAPI project's parser (tests/lint/asyncapi.sh).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 
 #include "calcs.h"
 #include "hs/json.h"
+#include "hs_cli.h"
 #include "hsctl.h"
 
 /* Version of the AsyncAPI Kafka bindings used (github.com/asyncapi/bindings, kafka/). */
@@ -468,20 +468,12 @@ static hs_err contracts_asyncapi(const char *output)
 hs_err hsctl_contracts(int argc, char **argv, const hsctl_globals *g)
 {
     (void)g;
-    static const struct option options[] = {
-        {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     const char *output = NULL;
-    int opt;
-    while ((opt = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
-        switch (opt) {
-        case 'o': output = optarg; break;
-        case 'h': usage(stdout); return HS_OK;
-        default: usage(stderr); return HS_ERR_USAGE;
-        }
-    }
+    const hs_cli_option options[] = {
+        {"output", 'o', HS_CLI_TEXT, &output},
+        {0},
+    };
+    hs_cli_parse("hsctl contracts", argc, argv, options, false, usage);
     if (optind + 1 != argc || strcmp(argv[optind], "asyncapi") != 0) {
         usage(stderr);
         return HS_ERR_USAGE;

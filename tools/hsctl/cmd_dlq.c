@@ -7,7 +7,6 @@
  * again. The DLQ itself is only read: it keeps its records for 30 days whatever is replayed.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include "hs/kafka.h"
 #include "hs/validate.h"
 #include "hs/wire.h"
+#include "hs_cli.h"
 #include "hsctl.h"
 
 #define MAX_RANGES       16
@@ -680,39 +680,24 @@ hs_err hsctl_dlq(int argc, char **argv, const hsctl_globals *g)
     selection s = {0};
     const char *from = NULL;
     bool json = false, dry_run = false;
-    static const struct option options[] = {
-        {"service", required_argument, NULL, 's'},
-        {"code", required_argument, NULL, 'c'},
-        {"source-topic", required_argument, NULL, 't'},
-        {"key", required_argument, NULL, 'k'},
-        {"offsets", required_argument, NULL, 'o'},
-        {"json", no_argument, NULL, 'j'},
-        {"dry-run", no_argument, NULL, 'n'},
-        {"from", required_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    const char *offsets[MAX_RANGES];
+    hs_cli_texts offset_texts = {offsets, 0, MAX_RANGES};
+    const hs_cli_option options[] = {
+        {"service", 0, HS_CLI_TEXT, &s.service},
+        {"code", 0, HS_CLI_TEXT, &s.code},
+        {"source-topic", 0, HS_CLI_TEXT, &s.source_topic},
+        {"key", 0, HS_CLI_TEXT, &s.key},
+        {"offsets", 0, HS_CLI_TEXTS, &offset_texts},
+        {"json", 0, HS_CLI_FLAG, &json},
+        {"dry-run", 0, HS_CLI_FLAG, &dry_run},
+        {"from", 0, HS_CLI_TEXT, &from},
+        {0},
     };
-    int opt;
     argc--, argv++; /* getopt from the action on */
-    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        switch (opt) {
-        case 's': s.service = optarg; break;
-        case 'c': s.code = optarg; break;
-        case 't': s.source_topic = optarg; break;
-        case 'k': s.key = optarg; break;
-        case 'o':
-            if (s.range_count == MAX_RANGES)
-                return hsctl_fail(HS_ERR_USAGE, "at most %d --offsets", MAX_RANGES);
-            if (parse_range(optarg, &s.ranges[s.range_count++]) != HS_OK)
-                return HS_ERR_USAGE;
-            break;
-        case 'j': json = true; break;
-        case 'n': dry_run = true; break;
-        case 'f': from = optarg; break;
-        case 'h': usage(stdout); return HS_OK;
-        default: usage(stderr); return HS_ERR_USAGE;
-        }
-    }
+    hs_cli_parse("hsctl dlq", argc, argv, options, false, usage);
+    for (size_t i = 0; i < offset_texts.count; i++)
+        if (parse_range(offsets[i], &s.ranges[s.range_count++]) != HS_OK)
+            return HS_ERR_USAGE;
     if (optind < argc)
         return hsctl_fail(HS_ERR_USAGE, "unexpected argument '%s' (hsctl dlq --help)", argv[optind]);
     if (list && (from || dry_run))

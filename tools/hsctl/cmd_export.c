@@ -6,13 +6,13 @@
  * `promtool tsdb create-blocks-from openmetrics` backfills into Prometheus.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "exporter_map.h"
 #include "hs/table.h"
+#include "hs_cli.h"
 #include "hsctl.h"
 
 static void usage(FILE *out)
@@ -126,30 +126,22 @@ hs_err hsctl_export(int argc, char **argv, const hsctl_globals *g)
 {
     const char *format = NULL, *output = NULL;
     bool wanted[XM_TABLE_COUNT] = {false}, any = false;
-    static const struct option options[] = {
-        {"format", required_argument, NULL, 'F'},
-        {"topic", required_argument, NULL, 'T'},
-        {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    const char *topics[XM_TABLE_COUNT * 4];
+    hs_cli_texts topic_texts = {topics, 0, sizeof topics / sizeof topics[0]};
+    const hs_cli_option options[] = {
+        {"format", 0, HS_CLI_TEXT, &format},
+        {"topic", 0, HS_CLI_TEXTS, &topic_texts},
+        {"output", 'o', HS_CLI_TEXT, &output},
+        {0},
     };
-    int opt;
-    while ((opt = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
-        switch (opt) {
-        case 'F': format = optarg; break;
-        case 'T': {
-            xm_table table;
-            if (!xm_table_of(optarg, &table))
-                return hsctl_fail(HS_ERR_USAGE, "--topic %s: not a derived table (%s, %s or %s)", optarg,
-                                  xm_table_topic(XM_TARGETS), xm_table_topic(XM_VARIATION),
-                                  xm_table_topic(XM_CAPACITY));
-            wanted[table] = any = true;
-            break;
-        }
-        case 'o': output = optarg; break;
-        case 'h': usage(stdout); return HS_OK;
-        default: usage(stderr); return HS_ERR_USAGE;
-        }
+    hs_cli_parse("hsctl export", argc, argv, options, false, usage);
+    for (size_t i = 0; i < topic_texts.count; i++) {
+        xm_table table;
+        if (!xm_table_of(topics[i], &table))
+            return hsctl_fail(HS_ERR_USAGE, "--topic %s: not a derived table (%s, %s or %s)", topics[i],
+                              xm_table_topic(XM_TARGETS), xm_table_topic(XM_VARIATION),
+                              xm_table_topic(XM_CAPACITY));
+        wanted[table] = any = true;
     }
     if (optind != argc || !format) {
         usage(stderr);

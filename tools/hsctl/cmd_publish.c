@@ -7,7 +7,6 @@
  * and every record was delivered.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include "hs/json.h"
 #include "hs/kafka.h"
 #include "hs/validate.h"
+#include "hs_cli.h"
 #include "hsctl.h"
 
 #define MAX_LINE_BYTES        (1024 * 1024)
@@ -311,27 +311,15 @@ hs_err hsctl_publish(int argc, char **argv, const hsctl_globals *g)
 {
     const char *csv = NULL, *ndjson = NULL;
     publish_run run = {.source = "/healthsignals/hsctl"};
-    static const struct option options[] = {
-        {"csv", required_argument, NULL, 'c'},
-        {"ndjson", required_argument, NULL, 'j'},
-        {"dry-run", no_argument, NULL, 'n'},
-        {"source", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},
-        {"ignore-unknown-fields", no_argument, NULL, 'u'},
-        {NULL, 0, NULL, 0},
+    const hs_cli_option options[] = {
+        {"csv", 0, HS_CLI_TEXT, &csv},
+        {"ndjson", 0, HS_CLI_TEXT, &ndjson},
+        {"dry-run", 0, HS_CLI_FLAG, &run.dry_run},
+        {"source", 0, HS_CLI_TEXT, &run.source},
+        {"ignore-unknown-fields", 0, HS_CLI_FLAG, &run.ignore_unknown},
+        {0},
     };
-    int opt;
-    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        switch (opt) {
-        case 'c': csv = optarg; break;
-        case 'j': ndjson = optarg; break;
-        case 'n': run.dry_run = true; break;
-        case 's': run.source = optarg; break;
-        case 'u': run.ignore_unknown = true; break;
-        case 'h': usage(stdout); return HS_OK;
-        default: usage(stderr); return HS_ERR_USAGE;
-        }
-    }
+    hs_cli_parse("hsctl publish", argc, argv, options, false, usage);
     const char *topic_name = optind < argc ? argv[optind++] : NULL;
     if (optind < argc && strcmp(argv[optind], "-") == 0 && !csv && !ndjson) {
         ndjson = "-";

@@ -2,7 +2,6 @@
  * (one record per rule, keyed by id), validating each with the shared rules; `delete` publishes tombstones;
  * `list` reads the rules table (the compacted topic, latest value per id) and prints it as JSON lines.
  */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "hs/kafka.h"
 #include "hs/validate.h"
 #include "hs/wire.h"
+#include "hs_cli.h"
 #include "hsctl.h"
 
 static void usage(FILE *out)
@@ -238,21 +238,12 @@ hs_err hsctl_rules(int argc, char **argv, const hsctl_globals *g)
 {
     bool dry_run = false;
     const char *service = NULL;
-    static const struct option options[] = {
-        {"dry-run", no_argument, NULL, 'n'},
-        {"service", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    const hs_cli_option options[] = {
+        {"dry-run", 0, HS_CLI_FLAG, &dry_run},
+        {"service", 0, HS_CLI_TEXT, &service},
+        {0},
     };
-    int opt;
-    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        switch (opt) {
-        case 'n': dry_run = true; break;
-        case 's': service = optarg; break;
-        case 'h': usage(stdout); return HS_OK;
-        default: usage(stderr); return HS_ERR_USAGE;
-        }
-    }
+    hs_cli_parse("hsctl rules", argc, argv, options, false, usage);
     const char *action = optind < argc ? argv[optind++] : "";
     if (strcmp(action, "apply") == 0 && optind + 1 == argc)
         return rules_apply(argv[optind], dry_run, g);

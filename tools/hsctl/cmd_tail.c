@@ -6,10 +6,10 @@
  * is named on stderr and fails the run. Every line carries its record's partition ("hspartition"), so that
  * hsctl calc over a tailed topic refuses what the services refused for its partition.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <signal.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,6 +17,7 @@
 #include "hs/event.h"
 #include "hs/json.h"
 #include "hs/wire.h"
+#include "hs_cli.h"
 #include "hsctl.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -185,39 +186,25 @@ json_t *hsctl_record_to_json(const hs_topic *topic, const rd_kafka_message_t *re
 hs_err hsctl_tail(int argc, char **argv, const hsctl_globals *g)
 {
     bool from_beginning = false, follow = false, text_format = false;
-    long lines = -1;
+    long lines = LONG_MIN; /* not given: every record */
     const char *only_key = NULL;
-    static const struct option options[] = {
-        {"from-beginning", no_argument, NULL, 'b'},
-        {"follow", no_argument, NULL, 'f'},
-        {"lines", required_argument, NULL, 'n'},
-        {"key", required_argument, NULL, 'k'},
-        {"format", required_argument, NULL, 'F'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    const char *format = "json";
+    const hs_cli_option options[] = {
+        {"from-beginning", 0, HS_CLI_FLAG, &from_beginning},
+        {"follow", 'f', HS_CLI_FLAG, &follow},
+        {"lines", 'n', HS_CLI_LONG, &lines},
+        {"key", 'k', HS_CLI_TEXT, &only_key},
+        {"format", 0, HS_CLI_TEXT, &format},
+        {0},
     };
-    int opt;
-    while ((opt = getopt_long(argc, argv, "fn:k:h", options, NULL)) != -1) {
-        switch (opt) {
-        case 'b': from_beginning = true; break;
-        case 'f': follow = true; break;
-        case 'n': {
-            char *end;
-            lines = strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || lines < 0)
-                return hsctl_fail(HS_ERR_USAGE, "-n must be a whole number >= 0");
-            break;
-        }
-        case 'k': only_key = optarg; break;
-        case 'F':
-            if (strcmp(optarg, "text") != 0 && strcmp(optarg, "json") != 0)
-                return hsctl_fail(HS_ERR_USAGE, "--format must be json or text");
-            text_format = strcmp(optarg, "text") == 0;
-            break;
-        case 'h': usage(stdout); return HS_OK;
-        default: usage(stderr); return HS_ERR_USAGE;
-        }
-    }
+    hs_cli_parse("hsctl tail", argc, argv, options, false, usage);
+    if (lines == LONG_MIN)
+        lines = -1;
+    else if (lines < 0)
+        return hsctl_fail(HS_ERR_USAGE, "-n must be a whole number >= 0");
+    if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0)
+        return hsctl_fail(HS_ERR_USAGE, "--format must be json or text");
+    text_format = strcmp(format, "text") == 0;
     if (optind + 1 != argc) {
         usage(stderr);
         return HS_ERR_USAGE;

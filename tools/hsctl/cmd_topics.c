@@ -2,11 +2,12 @@
  * them with their state on the broker, describe one, or tell the partition of grouping keys. The registry
  * (hs/topic.h) is the only source of topic names, partition counts and cleanup policies.
  */
-#include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hs_cli.h"
 #include "hsctl.h"
 
 static void usage(FILE *out)
@@ -208,25 +209,16 @@ static hs_err topics_partition(const char *name, char **keys, int count)
 hs_err hsctl_topics(int argc, char **argv, const hsctl_globals *g)
 {
     int replication = -1;
-    static const struct option options[] = {
-        {"replication-factor", required_argument, NULL, 'r'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    long replication_factor = LONG_MIN; /* not given: the broker's default */
+    const hs_cli_option options[] = {
+        {"replication-factor", 0, HS_CLI_LONG, &replication_factor},
+        {0},
     };
-    int opt;
-    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        switch (opt) {
-        case 'r': {
-            char *end;
-            long n = strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || n < 1 || n > 32)
-                return hsctl_fail(HS_ERR_USAGE, "--replication-factor must be 1..32");
-            replication = (int)n;
-            break;
-        }
-        case 'h': usage(stdout); return HS_OK;
-        default: usage(stderr); return HS_ERR_USAGE;
-        }
+    hs_cli_parse("hsctl topics", argc, argv, options, false, usage);
+    if (replication_factor != LONG_MIN) {
+        if (replication_factor < 1 || replication_factor > 32)
+            return hsctl_fail(HS_ERR_USAGE, "--replication-factor must be 1..32");
+        replication = (int)replication_factor;
     }
     const char *action = optind < argc ? argv[optind++] : NULL;
     if (action && strcmp(action, "partition") == 0) {

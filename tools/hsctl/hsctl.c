@@ -1,9 +1,9 @@
 /* hsctl's entry point: global options, dispatch to the subcommands, and the helpers they share. Every
  * subcommand documents itself with --help; the exit status of every failure follows hs_err_exit_code().
  */
+#include "hs_cli.h"
 #include "hsctl.h"
 
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,31 +227,18 @@ int main(int argc, char **argv)
     if (level && hs_log_level_parse(level) >= 0)
         hs_log_set_level((hs_log_level)hs_log_level_parse(level));
 
-    static const struct option options[] = {
-        {"bootstrap", required_argument, NULL, 'b'},
-        {"timeout", required_argument, NULL, 't'},
-        {"schema-registry-url", required_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    long timeout_s = 30;
+    const hs_cli_option options[] = {
+        {"bootstrap", 'b', HS_CLI_TEXT, &g.bootstrap},
+        {"timeout", 't', HS_CLI_LONG, &timeout_s},
+        {"schema-registry-url", 0, HS_CLI_TEXT, &g.schema_registry_url},
+        {0},
     };
-    int opt;
-    /* "+": stop at the first non-option, the command; its own options are parsed by the subcommand. */
-    while ((opt = getopt_long(argc, argv, "+b:t:h", options, NULL)) != -1) {
-        switch (opt) {
-        case 'b': g.bootstrap = optarg; break;
-        case 'S': g.schema_registry_url = optarg; break;
-        case 't': {
-            char *end;
-            long seconds = strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || seconds < 1 || seconds > 3600)
-                return hs_err_exit_code(hsctl_fail(HS_ERR_USAGE, "--timeout must be 1..3600 seconds"));
-            g.timeout_ms = (int)seconds * 1000;
-            break;
-        }
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return hs_err_exit_code(HS_ERR_USAGE);
-        }
-    }
+    /* Stop at the first operand, the command: its own options are parsed by the subcommand. */
+    hs_cli_parse("hsctl", argc, argv, options, true, usage);
+    if (timeout_s < 1 || timeout_s > 3600)
+        return hs_err_exit_code(hsctl_fail(HS_ERR_USAGE, "--timeout must be 1..3600 seconds"));
+    g.timeout_ms = (int)timeout_s * 1000;
     if (optind >= argc) {
         usage(stderr);
         return hs_err_exit_code(HS_ERR_USAGE);

@@ -14,18 +14,16 @@ import re
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tests", "lib"))
+import hstest  # noqa: E402
 from hstest import fail, finish, ok  # noqa: E402
 
 CAPACITY, HSCTL, PRODUCE_RAW, DATA = sys.argv[1:5]
-BOOTSTRAP = os.environ["HS_BOOTSTRAP_SERVERS"]
-RUN = f"{os.getpid()}"
-work = tempfile.mkdtemp(prefix="hs-capacity-test-")
+BOOTSTRAP, RUN, work = hstest.environment("capacity")
 SERIES = [os.path.join(DATA, f) for f in ("capacity-intensive-quarters.ndjson", "capacity-medical-daily.ndjson")]
 RULES = os.path.join(work, "rules.json")
 with open(RULES, "w") as f:

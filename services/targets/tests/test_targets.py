@@ -17,7 +17,6 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -27,19 +26,15 @@ import hstest  # noqa: E402
 from hstest import fail, finish, ok  # noqa: E402
 
 TARGETS, HSCTL, SOURCE = sys.argv[1:4]
-BOOTSTRAP = os.environ["HS_BOOTSTRAP_SERVERS"]
+BOOTSTRAP, RUN, work = hstest.environment("targets")
 REAL_KAFKA = os.environ.get("HS_BROKER_KIND") == "kafka"
-RUN = f"{os.getpid()}"
 RULES = os.path.join(SOURCE, "deploy", "rules", "akutplan.json")
 FIXTURES = os.path.join(SOURCE, "tests", "fixtures")
-work = tempfile.mkdtemp(prefix="hs-targets-test-")
 with open(RULES, encoding="utf-8") as f:
     RULE_IDS = {r["id"] for r in json.load(f)}
 
 
-def hsctl(*args, stdin=None):
-    return subprocess.run([HSCTL, "--bootstrap", BOOTSTRAP, *args], input=stdin, capture_output=True, text=True,
-                          timeout=300)
+hsctl = hstest.hsctl_runner(HSCTL, BOOTSTRAP)
 
 
 def fact(indicator, scope, period, value, unit, **extra):
@@ -50,16 +45,6 @@ def publish_csv(name):
     proc = hsctl("publish", "hs.indicators.v1", "--csv", os.path.join(FIXTURES, name))
     if proc.returncode != 0:
         fail(f"publish {name}: {proc.stderr}")
-
-
-def publish_events(events):
-    path = os.path.join(work, f"facts-{time.monotonic_ns()}.ndjson")
-    with open(path, "w", encoding="utf-8") as f:
-        for e in events:
-            f.write(json.dumps(e) + "\n")
-    proc = hsctl("publish", "hs.indicators.v1", "--ndjson", path)
-    if proc.returncode != 0:
-        fail(f"publish events: {proc.stderr}")
 
 
 def ours(key, data):
@@ -140,21 +125,28 @@ hsctl("topics", "create")
 applied = hsctl("rules", "apply", RULES)
 if applied.returncode != 0:
     fail(f"rules apply {RULES}: {applied.stderr}")
+def publish_and_compare(csv_names, events, what, note=""):
+    """Publishes the fixture files and the events, then the service's tables must become hsctl calc's; returns
+    the service's tables."""
+    for name in csv_names:
+        publish_csv(name)
+    hstest.publish_events(hsctl, work, events)
+    want = offline_tables()
+    got = hstest.wait_until_equal(service_tables, want, interval=1)
+    diff = hstest.table_differences(got, want)
+    if diff:
+        fail(f"{what}: service and hsctl calc differ in {len(diff)} keys:\n  " + "\n  ".join(diff[:10]))
+    ok(f"{what}: service == hsctl calc ({len(want['hs.target-status.v1'])} statuses, "
+       f"{len(want['hs.alerts.v1'])} alerts){note}")
+    return got
+
+
 group = f"hs-targets-test-{RUN}"
 service = Service("targets", group)
 service.wait_ready()
 
 # --- first half -------------------------------------------------------------------------------------------
-for name in first_half_csv:
-    publish_csv(name)
-publish_events(first_half_events)
-want = offline_tables()
-got = hstest.wait_until_equal(service_tables, want, interval=1)
-diff = hstest.table_differences(got, want)
-if diff:
-    fail(f"after the first half, service and hsctl calc differ in {len(diff)} keys:\n  " + "\n  ".join(diff[:10]))
-ok(f"first half: service == hsctl calc ({len(want['hs.target-status.v1'])} statuses, "
-   f"{len(want['hs.alerts.v1'])} alerts)")
+got = publish_and_compare(first_half_csv, first_half_events, "first half")
 
 midt = alert_of(got, "akutplan.udredningsret.somatik.national-baseline", "1082")
 if not midt or midt["state"] != "FIRING" or midt["value"] != 61 or midt["threshold"] != 79:
@@ -183,16 +175,8 @@ else:
           "offsets sent in a transaction", flush=True)
 
 # --- second half ------------------------------------------------------------------------------------------
-for name in second_half_csv:
-    publish_csv(name)
-publish_events(second_half_events)
-want = offline_tables()
-got = hstest.wait_until_equal(service_tables, want, interval=1)
-diff = hstest.table_differences(got, want)
-if diff:
-    fail(f"final tables: service and hsctl calc differ in {len(diff)} keys:\n  " + "\n  ".join(diff[:10]))
-ok(f"final tables: service == hsctl calc ({len(want['hs.target-status.v1'])} statuses, "
-   f"{len(want['hs.alerts.v1'])} alerts)" + (" across a restart" if REAL_KAFKA else ""))
+got = publish_and_compare(second_half_csv, second_half_events, "final tables",
+                          " across a restart" if REAL_KAFKA else "")
 
 nord = status_of(got, "ventetid.somatik.oplevet", "akutplan.ventetid.somatik", "region:1081", "2023Q2")
 if not nord or nord["status"] != "MET" or nord["target"] != 41 or nord.get("gap", 0) != 0:
@@ -212,7 +196,7 @@ ok("Nordjylland waiting 41 = 39 + 2 MET; nation 43 > 33 FIRING; Sjælland revise
 # --- replay: the same facts again emit nothing --------------------------------------------------------------
 before = {t: record_count(t) for t in ("hs.target-status.v1", "hs.alerts.v1")}
 publish_csv("ventetid-somatik.csv")
-publish_events(second_half_events[:4])
+hstest.publish_events(hsctl, work, second_half_events[:4])
 time.sleep(3)
 after = {t: record_count(t) for t in before}
 if after != before:

@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tests", "lib"))
@@ -24,20 +23,16 @@ import hstest  # noqa: E402
 from hstest import fail, finish, ok  # noqa: E402
 
 VARIATION, HSCTL, SOURCE = sys.argv[1:4]
-BOOTSTRAP = os.environ["HS_BOOTSTRAP_SERVERS"]
+BOOTSTRAP, RUN, work = hstest.environment("variation")
 REAL_KAFKA = os.environ.get("HS_BROKER_KIND") == "kafka"
-RUN = f"{os.getpid()}"
 RULES = os.path.join(SOURCE, "deploy", "rules", "variation.json")
 FIXTURES = os.path.join(SOURCE, "tests", "fixtures")
 TABLES = ["kraeft-standardforloeb.csv", "udredningsret-somatik.csv", "udredning-somatik-forloebstid.csv",
           "ventetid-somatik.csv"]
 OUTPUTS = ("hs.variation.v1", "hs.alerts.v1")
-work = tempfile.mkdtemp(prefix="hs-variation-test-")
 
 
-def hsctl(*args, stdin=None):
-    return subprocess.run([HSCTL, "--bootstrap", BOOTSTRAP, *args], input=stdin, capture_output=True, text=True,
-                          timeout=300)
+hsctl = hstest.hsctl_runner(HSCTL, BOOTSTRAP)
 
 
 def run_ok(*args):
@@ -49,14 +44,6 @@ def run_ok(*args):
 
 def fact(indicator, scope, period, value, unit, **extra):
     return hstest.indicator_fact(indicator, scope, period, value, unit, event_source="test_variation", **extra)
-
-
-def publish_events(events):
-    path = os.path.join(work, f"facts-{time.monotonic_ns()}.ndjson")
-    with open(path, "w", encoding="utf-8") as f:
-        for e in events:
-            f.write(json.dumps(e) + "\n")
-    run_ok("publish", "hs.indicators.v1", "--ndjson", path)
 
 
 def records(topic):
@@ -101,10 +88,10 @@ for name in TABLES:
 # No national figure, every region with its volume: the national value is the volume-weighted mean.
 volumes = {"1081": 1000, "1082": 3000, "1083": 2500, "1084": 4000, "1085": 1500}
 values = {"1081": 92, "1082": 67, "1083": 65, "1084": 82, "1085": 73}
-publish_events([fact("test.weighted", code, "2022Q1", values[code], "PERCENT", volume=str(volumes[code]))
-                for code in volumes])
+hstest.publish_events(hsctl, work, [fact("test.weighted", code, "2022Q1", values[code], "PERCENT",
+                                         volume=str(volumes[code])) for code in volumes])
 # Another unit than the period's other facts: valid on its own, refused by the calculation (-> hs.dlq.v1).
-publish_events([fact("kraeft.standardforloeb.compliance", "1081", "2023Q2", 30, "DAYS")])
+hstest.publish_events(hsctl, work, [fact("kraeft.standardforloeb.compliance", "1081", "2023Q2", 30, "DAYS")])
 
 want = offline_tables()
 got = hstest.wait_until_equal(service_tables, want)
@@ -156,7 +143,8 @@ if REAL_KAFKA:
 # --- a revision of one region's value: exactly one new variation record --------------------------------------
 before = len(records("hs.variation.v1"))
 consumed = service.metric("hs_records_in_total", topic="hs.indicators.v1") or 0
-publish_events([fact("kraeft.standardforloeb.compliance", "1084", "2022Q4", 75, "PERCENT", revision=1)])
+hstest.publish_events(hsctl, work, [fact("kraeft.standardforloeb.compliance", "1084", "2022Q4", 75, "PERCENT",
+                                         revision=1)])
 deadline = time.time() + 60
 while time.time() < deadline and ((service.metric("hs_records_in_total", topic="hs.indicators.v1") or 0) <= consumed
                                   or (service.metric("hs_uncommitted_records") or 0) > 0):
