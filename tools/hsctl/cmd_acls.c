@@ -8,12 +8,12 @@
  *
  * deploy/kafka/acls turns these lines into kafka-acls commands (docs/security.md).
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "calcs.h"
 #include "exporter_map.h"
+#include "hs_cli.h"
 #include "hsctl.h"
 
 static void usage(FILE *out)
@@ -122,26 +122,19 @@ hs_err hsctl_acls(int argc, char **argv, const hsctl_globals *g)
 {
     (void)g;
     enum { MAX_PRINCIPALS = 16 };
-    const char *overrides[MAX_PRINCIPALS];
-    int override_count = 0;
-    static const struct option options[] = {
-        {"principal", required_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    const char *override_items[MAX_PRINCIPALS];
+    hs_cli_texts principals = {.items = override_items, .capacity = MAX_PRINCIPALS};
+    const hs_cli_option options[] = {
+        {"principal", 'p', HS_CLI_TEXTS, &principals},
+        {0},
     };
-    int opt;
-    while ((opt = getopt_long(argc, argv, "p:h", options, NULL)) != -1) {
-        switch (opt) {
-        case 'p':
-            if (!strchr(optarg, '=') || strchr(optarg, '=') == optarg || !strchr(optarg, '=')[1])
-                return hsctl_fail(HS_ERR_USAGE, "--principal: '%s' is not SERVICE=PRINCIPAL", optarg);
-            if (override_count == MAX_PRINCIPALS)
-                return hsctl_fail(HS_ERR_USAGE, "--principal: at most %d", MAX_PRINCIPALS);
-            overrides[override_count++] = optarg;
-            break;
-        case 'h': usage(stdout); return HS_OK;
-        default: usage(stderr); return HS_ERR_USAGE;
-        }
+    hs_cli_parse("hsctl acls", argc, argv, options, false, usage);
+    const char *const *overrides = principals.items;
+    int override_count = (int)principals.count;
+    for (int i = 0; i < override_count; i++) {
+        const char *eq = strchr(overrides[i], '=');
+        if (!eq || eq == overrides[i] || !eq[1])
+            return hsctl_fail(HS_ERR_USAGE, "--principal: '%s' is not SERVICE=PRINCIPAL", overrides[i]);
     }
 
     /* The services asked for, or all of them. */
