@@ -44,6 +44,9 @@ static const char *const shared_vars[] = {"HS_SCHEMA_REGISTRY_URL", "HS_SCHEMA_R
 static const char origin_default[] = "default";
 static const char origin_env[] = "env";
 static const char origin_flag[] = "flag";
+static const char origin_file[] = "file"; /* a secret option's HS_<NAME>_FILE */
+static const char file_suffix[] = "_FILE";
+#define SECRET_FILE_MAX ((size_t)64 * 1024)
 
 typedef struct config_value {
     const hs_option *option;      /* the caller's declaration (static storage) */
@@ -662,6 +665,45 @@ static hs_err note_kafka_var(hs_config *c, const char *name, size_t len, hs_erro
     return HS_OK;
 }
 
+/* Whether `envp` sets `name` (the first `len` characters) to a non-empty value. */
+static bool env_sets(char **envp, const char *name, size_t len)
+{
+    for (char **entry = envp; entry && *entry; entry++)
+        if (strncmp(*entry, name, len) == 0 && (*entry)[len] == '=' && (*entry)[len + 1] != '\0')
+            return true;
+    return false;
+}
+
+/* The secret option whose HS_<NAME>_FILE variable `name` is, or NULL. */
+static config_value *secret_of_file_var(const hs_config *c, const char *name, size_t len)
+{
+    size_t suffix_len = sizeof file_suffix - 1;
+    if (len <= suffix_len || strncmp(name + len - suffix_len, file_suffix, suffix_len) != 0)
+        return NULL;
+    config_value *v = find_env(c, name, len - suffix_len);
+    return v && v->option->secret ? v : NULL;
+}
+
+/* HS_<NAME>_FILE=path of a secret option: its value is the file's contents (docs/security.md). */
+static hs_err apply_secret_file(config_value *v, const char *name, size_t len, const char *path, char **envp,
+                                hs_error *error)
+{
+    char variable[ENV_NAME_SIZE + sizeof file_suffix];
+    snprintf(variable, sizeof variable, "%.*s", (int)len, name);
+    if (env_sets(envp, v->env_name, strlen(v->env_name)))
+        return hs_error_set(error, HS_ERR_CONFIG, "both %s and %s are set: set one", v->env_name, variable);
+    if (v->origin == origin_file)
+        return HS_OK; /* listed twice in envp: the first counts */
+    char *secret;
+    hs_err err = hs_config_read_file(variable, path, SECRET_FILE_MAX, &secret, error);
+    if (err != HS_OK)
+        return err;
+    err = set_value(v, secret, origin_file, variable, error);
+    hs_secret_wipe(secret, strlen(secret));
+    free(secret);
+    return err;
+}
+
 /* Applies the HS_* variables of `envp` over the defaults. Of a variable listed twice, the first counts, as
  * for getenv(). */
 static hs_err apply_environment(hs_config *c, char **envp, hs_error *error)
@@ -690,9 +732,22 @@ static hs_err apply_environment(hs_config *c, char **envp, hs_error *error)
             continue;
         }
         config_value *v = find_env(c, name, len);
+        config_value *secret = v ? NULL : secret_of_file_var(c, name, len);
+        if (secret) {
+            hs_err err = apply_secret_file(secret, name, len, text, envp, error);
+            if (err != HS_OK)
+                return err;
+            continue;
+        }
+        /* A shared variable, or the _FILE form of one, that this program does not declare: not an error. */
+        size_t suffix_len = sizeof file_suffix - 1;
+        size_t bare_len = len > suffix_len && strncmp(name + len - suffix_len, file_suffix, suffix_len) == 0
+                              ? len - suffix_len
+                              : len;
         bool shared = false;
         for (size_t i = 0; !v && i < sizeof shared_vars / sizeof shared_vars[0]; i++)
-            shared = shared || (strlen(shared_vars[i]) == len && strncmp(name, shared_vars[i], len) == 0);
+            shared = shared || (strlen(shared_vars[i]) == len && strncmp(name, shared_vars[i], len) == 0) ||
+                     (strlen(shared_vars[i]) == bare_len && strncmp(name, shared_vars[i], bare_len) == 0);
         if (shared)
             continue;
         if (!v) {
@@ -760,13 +815,18 @@ static void write_help(const hs_config *c, const char *summary, FILE *out)
         char text[512];
         const char *def = o->default_value;
         flag_synopsis(o, synopsis, sizeof synopsis);
-        if (!def)
-            snprintf(text, sizeof text, "%s (env %s, required)", o->help, c->values[i].env_name);
-        else if (!*def)
-            snprintf(text, sizeof text, "%s (env %s)", o->help, c->values[i].env_name);
+        char env[ENV_NAME_SIZE * 2 + 16];
+        if (o->secret) /* the file form first: a flag or the environment shows a secret to others */
+            snprintf(env, sizeof env, "%s%s or %s", c->values[i].env_name, file_suffix,
+                     c->values[i].env_name);
         else
-            snprintf(text, sizeof text, "%s (env %s, default %s)", o->help, c->values[i].env_name,
-                     o->secret ? "***" : def);
+            snprintf(env, sizeof env, "%s", c->values[i].env_name);
+        if (!def)
+            snprintf(text, sizeof text, "%s (env %s, required)", o->help, env);
+        else if (!*def)
+            snprintf(text, sizeof text, "%s (env %s)", o->help, env);
+        else
+            snprintf(text, sizeof text, "%s (env %s, default %s)", o->help, env, o->secret ? "***" : def);
         write_help_line(out, width, synopsis, text);
     }
     write_help_line(out, width, "--log-level LEVEL", "debug, info, warn or error (env HS_LOG_LEVEL)");
@@ -950,6 +1010,13 @@ void hs_config_log(const hs_config *c)
         json_object_set_new(
             settings, "log-level",
             json_pack("{s:s, s:s}", "value", level_names[c->log_level], "origin", c->log_level_origin));
+    for (size_t i = 0; i < c->count; i++)
+        if (c->values[i].option->secret && c->values[i].origin == origin_flag && *c->values[i].text)
+            hs_log(HS_LOG_WARN,
+                   "a secret was given as a flag, which every user of this machine can read (ps): set it "
+                   "in a file named by its _FILE variable instead (docs/security.md)",
+                   "{s:s, s:s+}", "flag", c->values[i].option->name, "instead", c->values[i].env_name,
+                   "_FILE");
     json_t *kafka = json_array();
     for (size_t i = 0; i < c->kafka_count; i++)
         json_array_append_new(kafka, json_text(c->kafka_vars[i]));

@@ -48,7 +48,10 @@ typedef struct hs_config hs_config;
  * are positional and may come between flags; hs_config_argv() returns them in order. Built in: --help (-h),
  * --version and --log-level LEVEL.
  *
- * Environment: an HS_* variable with an empty value counts as unset (so a compose file can blank one). Every
+ * Environment: an HS_* variable with an empty value counts as unset (so a compose file can blank one). A
+ * secret option also takes HS_<NAME>_FILE=PATH, its value the file's contents without the trailing line end
+ * (origin "file"; setting both forms is an error); a secret given as a flag is warned of by hs_config_log,
+ * since `ps` shows it to every user. Every
  * other HS_* variable must be an option's HS_<NAME>, or one of these, which are never an error here:
  *   HS_KAFKA_<PROPERTY>  librdkafka pass-through, applied and validated by hs_kafka_conf_new(); only their
  *                        names are noted here, for hs_config_log
@@ -106,7 +109,7 @@ bool hs_config_bool(const hs_config *c, const char *name);
  * hs_config_free); `*port` is 0..65535. */
 void hs_config_address(const hs_config *c, const char *name, const char **host, int *port);
 
-/* Where the value came from, for the start-up log: "default", "env" or "flag". Static storage. */
+/* Where the value came from, for the start-up log: "default", "env", "file" or "flag". Static storage. */
 const char *hs_config_origin(const hs_config *c, const char *name);
 
 /* Logs the effective configuration as one JSON line via hs_log at info level: {"msg":"configuration",
