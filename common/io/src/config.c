@@ -696,8 +696,8 @@ static hs_err apply_secret_file(config_value *v, const char *name, size_t len, c
         return HS_OK; /* listed twice in envp: the first counts */
     char *secret;
     hs_err err = hs_config_read_file(variable, path, SECRET_FILE_MAX, &secret, error);
-    if (err != HS_OK)
-        return err;
+    if (err != HS_OK || !secret)
+        return err != HS_OK ? err : hs_error_set(error, HS_ERR_INTERNAL, "%s: no value read", variable);
     err = set_value(v, secret, origin_file, variable, error);
     hs_secret_wipe(secret, strlen(secret));
     free(secret);

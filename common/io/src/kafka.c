@@ -114,8 +114,8 @@ static hs_err apply_kafka_variable(rd_kafka_conf_t *conf, const char *variable, 
             return hs_error_set(error, HS_ERR_CONFIG, "both %s and %s are set: set one", direct, variable);
         char *secret;
         hs_err err = hs_config_read_file(variable, value, HS_KAFKA_SECRET_FILE_MAX, &secret, error);
-        if (err != HS_OK)
-            return err;
+        if (err != HS_OK || !secret)
+            return err != HS_OK ? err : hs_error_set(error, HS_ERR_INTERNAL, "%s: no value read", variable);
         err = hs_kafka_conf_set(conf, property, secret, error);
         hs_secret_wipe(secret, strlen(secret));
         free(secret);
