@@ -28,6 +28,7 @@
 #include "hs/flags.h"
 #include "hs/key.h"
 #include "hs/period.h"
+#include "hs/rules.h"
 #include "hs/validate.h"
 
 #define SERVICE_NAME "variation"
@@ -89,8 +90,7 @@ typedef struct vr_state {
     hs_table index; /* indicator code -> index into `indicators` (size_t) */
     vr_indicator *indicators;
     size_t n_indicators, cap_indicators;
-    rule_msg **rules; /* owned copies, sorted by id */
-    size_t n_rules, cap_rules;
+    hs_rule_set rules;     /* the rules of service "variation", sorted by id */
     hs_alert_store alerts; /* the last Alert emitted per fingerprint */
     size_t facts;
 } vr_state;
@@ -166,9 +166,7 @@ static void variation_destroy(void *state)
         free(ind->code);
     }
     free(s->indicators);
-    for (size_t i = 0; i < s->n_rules; i++)
-        protobuf_c_message_free_unpacked(&s->rules[i]->base, NULL);
-    free(s->rules);
+    hs_rule_set_free(&s->rules);
     hs_table_free(&s->index);
     hs_alert_store_free(&s->alerts);
     free(s);
@@ -251,10 +249,10 @@ static void cell_remove(vr_indicator *ind, size_t at)
 static void direction_of(const vr_state *s, const char *indicator, Healthsignals__V1__Unit unit,
                          Healthsignals__V1__Direction *direction, Healthsignals__V1__DirectionSource *source)
 {
-    for (size_t i = 0; i < s->n_rules; i++)
-        if (strcmp(s->rules[i]->subject, indicator) == 0 &&
-            s->rules[i]->direction != HEALTHSIGNALS__V1__DIRECTION__DIRECTION_UNSPECIFIED) {
-            *direction = s->rules[i]->direction;
+    for (size_t i = 0; i < s->rules.count; i++)
+        if (strcmp(s->rules.items[i]->subject, indicator) == 0 &&
+            s->rules.items[i]->direction != HEALTHSIGNALS__V1__DIRECTION__DIRECTION_UNSPECIFIED) {
+            *direction = s->rules.items[i]->direction;
             *source = HEALTHSIGNALS__V1__DIRECTION_SOURCE__DIRECTION_FROM_RULE;
             return;
         }
@@ -775,9 +773,9 @@ static hs_err evaluate_subject_alerts(vr_state *s, const char *subject, hs_emit 
             compute(s, ind->code, &ind->cells[i], &results[i]);
     }
     hs_err err = HS_OK;
-    for (size_t i = 0; err == HS_OK && i < s->n_rules; i++)
-        if (strcmp(s->rules[i]->subject, subject) == 0)
-            err = evaluate_rule_alerts(s, s->rules[i], ind, results, emit, error);
+    for (size_t i = 0; err == HS_OK && i < s->rules.count; i++)
+        if (strcmp(s->rules.items[i]->subject, subject) == 0)
+            err = evaluate_rule_alerts(s, s->rules.items[i], ind, results, emit, error);
     free(results);
     return err;
 }
@@ -809,19 +807,6 @@ static hs_err rule_check(const rule_msg *rule, hs_error *error)
                                 "rule %s: scopes[%zu]: '%s' is not a region (a deviation is a region's)",
                                 rule->id, i, rule->scopes[i]->code);
     return HS_OK;
-}
-
-static rule_msg *rule_copy(const rule_msg *rule)
-{
-    size_t len = protobuf_c_message_get_packed_size(&rule->base);
-    uint8_t *bytes = malloc(len ? len : 1);
-    if (!bytes)
-        return NULL;
-    protobuf_c_message_pack(&rule->base, bytes);
-    rule_msg *copy =
-        (rule_msg *)protobuf_c_message_unpack(&healthsignals__v1__rule__descriptor, NULL, len, bytes);
-    free(bytes);
-    return copy;
 }
 
 /* Does `rule` (may be NULL) still raise the alert `old` raised for `region` (-1 for SPREAD)? */
@@ -859,38 +844,15 @@ static hs_err apply_rule(vr_state *s, const char *key, const rule_msg *value, hs
     hs_err err;
     if (value && (err = rule_check(value, error)) != HS_OK)
         return err;
-    rule_msg *fresh = value ? rule_copy(value) : NULL;
+    rule_msg *fresh = value ? hs_rule_copy(value) : NULL, *old;
     if (value && !fresh)
         return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing a rule");
-    const char *id = value ? value->id : key;
-    size_t at = 0;
-    while (at < s->n_rules && strcmp(s->rules[at]->id, id) < 0)
-        at++;
-    bool had = at < s->n_rules && strcmp(s->rules[at]->id, id) == 0;
-    if (!had && !fresh)
-        return HS_OK;
-    rule_msg *old = had ? s->rules[at] : NULL;
-    if (!had) {
-        /* An array of pointers: sizeof *grown is a pointer's size, meant. */
-        // NOLINTNEXTLINE(bugprone-sizeof-expression)
-        rule_msg **grown = hs_array_grow(s->rules, &s->cap_rules, s->n_rules, sizeof *grown, 8);
-        if (!grown) {
-            protobuf_c_message_free_unpacked(&fresh->base, NULL);
-            return hs_error_set(error, HS_ERR_NOMEM, "out of memory storing a rule");
-        }
-        s->rules = grown;
-        /* An array of pointers: sizeof *s->rules is a pointer's size, meant. */
-        memmove(&s->rules[at + 1], &s->rules[at],
-                (s->n_rules - at) * sizeof *s->rules); // NOLINT(bugprone-sizeof-expression)
-        s->n_rules++;
-        s->rules[at] = fresh;
-    } else if (fresh) {
-        s->rules[at] = fresh;
-    } else {
-        memmove(&s->rules[at], &s->rules[at + 1],
-                (s->n_rules - at - 1) * sizeof *s->rules); // NOLINT(bugprone-sizeof-expression)
-        s->n_rules--;
+    if ((err = hs_rule_set_put(&s->rules, value ? value->id : key, fresh, &old, error)) != HS_OK) {
+        protobuf_c_message_free_unpacked(&fresh->base, NULL);
+        return err;
     }
+    if (!old && !fresh)
+        return HS_OK;
 
     /* The old rule's alerts that the new one does not raise any more resolve; then everything under the
      * old and the new subject is computed again. */
@@ -1007,8 +969,8 @@ static hs_err variation_apply(void *state, const hs_topic *topic, const char *ke
 void variation_stats_add(const void *state, variation_stats *stats)
 {
     const vr_state *s = state;
-    if (s->n_rules > stats->rules)
-        stats->rules = s->n_rules;
+    if (s->rules.count > stats->rules)
+        stats->rules = s->rules.count;
     stats->facts += s->facts;
     for (size_t i = 0; i < s->n_indicators; i++)
         for (size_t c = 0; c < s->indicators[i].n_cells; c++)

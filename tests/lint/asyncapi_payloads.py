@@ -82,6 +82,15 @@ for path in sorted(glob.glob(os.path.join(SRC, "tools", "demo-data", "capacity-*
         capacity_facts += [json.loads(line) for line in f if line.strip()]
 capacity = write_lines("capacity.ndjson", capacity_facts)
 expect("valid", capacity_facts, "capacity demo data")
+budget_facts = []
+for path in sorted(glob.glob(os.path.join(SRC, "tools", "demo-data", "budget-*.csv"))):
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):  # plain whole kroner in the demo data
+            budget_facts.append(cloudevent("BudgetLine", {
+                "unit": row["unit"], "line": row["line"], "year": int(row["year"]), "kind": row["kind"],
+                "amountOre": str(int(row["amount_dkk"]) * 100)}))
+budget = write_lines("budget.ndjson", budget_facts)
+expect("valid", budget_facts, "budget demo data")
 for rules_path in sorted(glob.glob(os.path.join(SRC, "deploy", "rules", "*.json"))):
     with open(rules_path) as f:
         expect("valid", [cloudevent("Rule", r) for r in json.load(f)], os.path.basename(rules_path))
@@ -96,6 +105,7 @@ expect("valid", calc("count", indicators), "hsctl calc count output")
 expect("valid", calc("targets", indicators, os.path.join(rules, "akutplan.json")), "hsctl calc targets output")
 expect("valid", calc("variation", indicators, os.path.join(rules, "variation.json")), "hsctl calc variation output")
 expect("valid", calc("capacity", capacity), "hsctl calc capacity output")
+expect("valid", calc("budget", budget, os.path.join(rules, "budget.json")), "hsctl calc budget output")
 
 fact = facts[0]["data"]
 expect("invalid", [cloudevent("IndicatorObservation", {**fact, "unit": "PERCENTS"})], "unknown enum name")

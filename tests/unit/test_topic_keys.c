@@ -44,6 +44,8 @@ static const key_case cases[] = {
     {HS_TOPIC_BUDGET, "{\"unit\":\"u\",\"line\":\"l\",\"year\":2024,\"kind\":42}", HS_OK, "u/l/2024/BUDGET_KIND_UNSPECIFIED", "u", ""},
     {HS_TOPIC_BUDGET, "{\"line\":\"l\",\"year\":2024}", HS_ERR_VALIDATION, "", "", "unit: required for the record key"},
     {HS_TOPIC_BUDGET, "{\"unit\":\"u\",\"year\":2024}", HS_ERR_VALIDATION, "", "", "line: required for the record key"},
+    {"hs.budget-status.v1", "{\"unit\":\"danske-regioner\",\"line\":\"Resultat inkl. projektbevillinger\",\"year\":2023,\"kind\":\"BUDGET\",\"amountOre\":\"4220000000\",\"role\":\"TOTAL\"}", HS_OK, "danske-regioner/Resultat inkl. projektbevillinger/2023/BUDGET", "danske-regioner", ""},
+    {"hs.budget-status.v1", "{\"line\":\"l\",\"year\":2024}", HS_ERR_VALIDATION, "", "", "unit: required for the record key"},
     {HS_TOPIC_CAPACITY, "{\"resource\":\"beds.icu\",\"scope\":{\"kind\":\"HOSPITAL\",\"code\":\"1084-rigshospitalet\"},\"period\":\"2024-03-01\"}", HS_OK, "beds.icu/hospital:1084-rigshospitalet/2024-03-01", "beds.icu", ""},
     {HS_TOPIC_CAPACITY, "{\"scope\":{\"kind\":\"REGION\",\"code\":\"1084\"},\"period\":\"2024-03-01\"}", HS_ERR_VALIDATION, "", "", "resource: required for the record key"},
     {HS_TOPIC_CAPACITY, "{\"resource\":\"r\",\"period\":\"2024-03-01\"}", HS_ERR_VALIDATION, "", "", "scope: required for the record key"},

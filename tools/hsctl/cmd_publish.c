@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "hs/csv.h"
@@ -19,6 +20,7 @@
 #include "hs/validate.h"
 #include "hs_cli.h"
 #include "hsctl.h"
+#include "ledger.h"
 
 #define MAX_LINE_BYTES        (1024 * 1024)
 #define MAX_REPORTED_FAILURES 20
@@ -49,8 +51,11 @@ static void usage(FILE *out)
         "Validates every row and publishes the good ones to TOPIC. Bad rows are reported as\n"
         "FILE:LINE: reason on stderr and not published. FILE '-' reads standard input.\n"
         "\n"
-        "  --csv FILE       indicator data as CSV (hs.indicators.v1 only), header\n"
-        "                   indicator,scope,period,value[,unit,volume,provisional,suspended,flags,source]\n"
+        "  --csv FILE       indicator data as CSV (hs.indicators.v1), header\n"
+        "                   indicator,scope,period,value[,unit,volume,provisional,suspended,flags,source];\n"
+        "                   or budget lines (hs.budget.v1), header unit,line,year,kind,amount_dkk\n"
+        "                   [,revision,source]: kind BUDGET, EXPECTED_ACCOUNTS or ACCOUNTS, amounts in\n"
+        "                   kroner, plain (-152100000, 25.85) or Danish (-152.100.000, 25,85)\n"
         "  --ndjson FILE    CloudEvents JSON, one event per line: \"data\" in proto3 JSON or\n"
         "                   \"data_base64\" the protobuf bytes (as hsctl tail prints dead letters);\n"
         "                   \"data\": null with a \"subject\" publishes a tombstone (deletes the fact\n"
@@ -285,14 +290,149 @@ static int on_csv_row(void *ctx, const hs_csv_row *row)
     return c->fatal != HS_OK;
 }
 
+/* --- CSV (budget lines) --------------------------------------------------------------------------------- */
+
+enum { BL_UNIT, BL_LINE, BL_YEAR, BL_KIND, BL_AMOUNT, BL_REVISION, BL_SOURCE, BL_COLUMNS };
+static const char *const budget_columns[BL_COLUMNS] = {"unit",       "line",     "year",  "kind",
+                                                       "amount_dkk", "revision", "source"};
+
+typedef struct budget_csv_run {
+    publish_run *run;
+    int index[BL_COLUMNS]; /* file column of each layout column, -1 when absent */
+    size_t count;          /* columns in the file */
+    bool have_header;
+    hs_err fatal;
+} budget_csv_run;
+
+static hs_err budget_header(budget_csv_run *c, const hs_csv_row *row, hs_error *error)
+{
+    if (row->error)
+        return hs_error_set(error, HS_ERR_PARSE, "%s", row->error->message);
+    for (int k = 0; k < BL_COLUMNS; k++)
+        c->index[k] = -1;
+    for (size_t i = 0; i < row->count; i++) {
+        int k = 0;
+        while (k < BL_COLUMNS && strcasecmp(row->fields[i], budget_columns[k]) != 0)
+            k++;
+        if (k == BL_COLUMNS)
+            return hs_error_set(error, HS_ERR_PARSE,
+                                "header: unknown column '%.60s' (budget lines: unit,line,year,kind,amount_dkk"
+                                "[,revision,source])",
+                                row->fields[i]);
+        if (c->index[k] >= 0)
+            return hs_error_set(error, HS_ERR_PARSE, "header: column '%s' given twice", budget_columns[k]);
+        c->index[k] = (int)i;
+    }
+    for (int k = 0; k <= BL_AMOUNT; k++)
+        if (c->index[k] < 0)
+            return hs_error_set(error, HS_ERR_PARSE, "header: column '%s' is required", budget_columns[k]);
+    c->count = row->count;
+    return HS_OK;
+}
+
+/* One BudgetLine from a data row, validated; `*out` malloc'd (free with protobuf_c_message_free_unpacked). */
+static hs_err budget_from_row(const budget_csv_run *c, const hs_csv_row *row,
+                              Healthsignals__V1__BudgetLine **out, hs_error *error)
+{
+    *out = NULL;
+    if (row->error)
+        return hs_error_set(error, row->error->code, "%s", row->error->message);
+    if (row->count != c->count)
+        return hs_error_set(error, HS_ERR_PARSE, "wrong number of columns: %zu, header has %zu", row->count,
+                            c->count);
+    const char *f[BL_COLUMNS];
+    for (int k = 0; k < BL_COLUMNS; k++)
+        f[k] = c->index[k] >= 0 ? row->fields[c->index[k]] : "";
+    char *end;
+    errno = 0;
+    long year = strtol(f[BL_YEAR], &end, 10);
+    if (!*f[BL_YEAR] || *end || errno || year < INT32_MIN || year > INT32_MAX)
+        return hs_error_set(error, HS_ERR_PARSE, "year: '%.40s' is not a year", f[BL_YEAR]);
+    const ProtobufCEnumValue *kind =
+        protobuf_c_enum_descriptor_get_value_by_name(&healthsignals__v1__budget_kind__descriptor, f[BL_KIND]);
+    if (!kind || kind->value == 0)
+        return hs_error_set(error, HS_ERR_PARSE, "kind: '%.40s' is not BUDGET, EXPECTED_ACCOUNTS or ACCOUNTS",
+                            f[BL_KIND]);
+    int64_t ore;
+    if (budget_parse_dkk(f[BL_AMOUNT], &ore, error) != HS_OK) {
+        hs_error_prefix(error, "amount_dkk");
+        return HS_ERR_PARSE;
+    }
+    unsigned long revision = 0;
+    if (*f[BL_REVISION]) {
+        errno = 0;
+        revision = strtoul(f[BL_REVISION], &end, 10);
+        if (*end || errno || revision > UINT32_MAX || f[BL_REVISION][0] == '-')
+            return hs_error_set(error, HS_ERR_PARSE, "revision: '%.40s' is not a whole number",
+                                f[BL_REVISION]);
+    }
+    Healthsignals__V1__BudgetLine line = HEALTHSIGNALS__V1__BUDGET_LINE__INIT;
+    line.unit = (char *)f[BL_UNIT];
+    line.line = (char *)f[BL_LINE];
+    line.year = (int32_t)year;
+    line.kind = (Healthsignals__V1__BudgetKind)kind->value;
+    line.amount_ore = ore;
+    line.revision = (uint32_t)revision;
+    line.source = (char *)f[BL_SOURCE];
+    /* An owned copy, so that validation may normalise it in place. */
+    size_t len = protobuf_c_message_get_packed_size(&line.base);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory");
+    protobuf_c_message_pack(&line.base, buf);
+    *out = healthsignals__v1__budget_line__unpack(NULL, len, buf);
+    free(buf);
+    if (!*out)
+        return hs_error_set(error, HS_ERR_NOMEM, "out of memory");
+    hs_err err = hs_validate_budget_line(*out, error);
+    if (err) {
+        protobuf_c_message_free_unpacked(&(*out)->base, NULL);
+        *out = NULL;
+    }
+    return err;
+}
+
+static int on_budget_row(void *ctx, const hs_csv_row *row)
+{
+    budget_csv_run *c = ctx;
+    publish_run *run = c->run;
+    hs_error error;
+    if (!c->have_header) {
+        if (budget_header(c, row, &error) != HS_OK) {
+            c->fatal = hsctl_fail(HS_ERR_PARSE, "%s:%ld: %s", run->name, row->line, error.message);
+            return 1;
+        }
+        c->have_header = true;
+        return 0;
+    }
+    run->rows++;
+    Healthsignals__V1__BudgetLine *line;
+    if (budget_from_row(c, row, &line, &error) != HS_OK) {
+        reject(run, row->line, error.message);
+    } else {
+        c->fatal = publish_record(run, row->line, NULL, &line->base, NULL);
+        protobuf_c_message_free_unpacked(&line->base, NULL);
+    }
+    if (run->producer)
+        rd_kafka_poll(run->producer, 0);
+    progress(run);
+    return c->fatal != HS_OK;
+}
+
 static hs_err publish_csv(publish_run *run, FILE *in)
 {
-    if (strcmp(run->topic->name, HS_TOPIC_INDICATORS) != 0)
-        return hsctl_fail(HS_ERR_USAGE, "--csv is for indicator data (%s); use --ndjson for %s",
-                          HS_TOPIC_INDICATORS, run->topic->name);
+    bool budget = strcmp(run->topic->name, HS_TOPIC_BUDGET) == 0;
+    if (!budget && strcmp(run->topic->name, HS_TOPIC_INDICATORS) != 0)
+        return hsctl_fail(HS_ERR_USAGE,
+                          "--csv is for indicator data (%s) and budget lines (%s); use --ndjson for %s",
+                          HS_TOPIC_INDICATORS, HS_TOPIC_BUDGET, run->topic->name);
     csv_run c = {.run = run};
+    budget_csv_run b = {.run = run};
     hs_error error;
-    hs_err err = hs_csv_read(in, run->name, on_csv_row, &c, &error);
+    hs_err err = budget ? hs_csv_read(in, run->name, on_budget_row, &b, &error)
+                        : hs_csv_read(in, run->name, on_csv_row, &c, &error);
+    if (budget)
+        c.fatal = b.fatal;
     if (c.have_header)
         hs_csv_header_free(&c.header);
     if (c.fatal != HS_OK)

@@ -297,6 +297,16 @@ static const hs_topic topics[] = {
      .global = 0,
      .description = "RegionalVariation: best and worst region, spread and national value per indicator and "
                     "period (variation)"},
+    {.name = "hs.budget-status.v1",
+     .value_type = &healthsignals__v1__budget_status__descriptor,
+     .key_layout = "unit/line/year/kind",
+     .grouping = "unit",
+     .partitions = 4,
+     .cleanup_policy = "compact",
+     .retention_ms = -1,
+     .global = 0,
+     .description = "BudgetStatus: leaves and computed totals per unit, line, year and kind, printed totals "
+                    "checked, variances (budget)"},
     {.name = HS_TOPIC_DLQ,
      .value_type = NULL,
      .key_layout = "original key",
