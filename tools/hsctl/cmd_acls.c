@@ -25,7 +25,7 @@ static void usage(FILE *out)
             "  PRINCIPAL OPERATION RESOURCE-TYPE PATTERN-TYPE NAME\n"
             "(deploy/kafka/acls applies them with kafka-acls; docs/security.md).\n"
             "\n"
-            "Services: a calculation (count, capacity, targets, variation: READ on its inputs and on\n"
+            "Services: a calculation (each of hsctl calc's services: READ on its inputs and on\n"
             "hs.rules.v1 if it has rules, WRITE on its outputs, hs.alerts.v1 and hs.dlq.v1, READ on its\n"
             "group hs-SERVICE, WRITE on the transactional ids hs-SERVICE-*), exporter and alertmanager\n"
             "(READ on the topics they serve), reader (READ on every topic: hsctl tail, dlq list, export)\n"
