@@ -588,6 +588,66 @@ static void test_secret_value_never_appears_in_an_error(void **state)
     assert_string_equal(error.message, "HS_PIN: '***' is not an integer");
 }
 
+/* --- secrets from files: HS_<NAME>_FILE of a secret option (docs/security.md) -------------------------- */
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_secret_option_reads_its_file(void **state)
+{
+    (void)state;
+    char path[64], var[128];
+    snprintf(path, sizeof path, "/tmp/hs-test-config-secret-%d", (int)getpid());
+    write_text(path, "pa55-from-file\n");
+    snprintf(var, sizeof var, "HS_SASL_PASSWORD_FILE=%s", path);
+    hs_config *c = NULL;
+    hs_error error = {0};
+    assert_int_equal(load(NO_ARGS, ENV(var), &c, &error), HS_OK);
+    assert_string_equal(hs_config_string(c, "sasl-password"), "pa55-from-file");
+    assert_string_equal(hs_config_origin(c, "sasl-password"), "file");
+    char *log = capture_stderr(hs_config_log, c);
+    assert_null(strstr(log, "pa55-from-file"));
+    free(log);
+    hs_config_free(c);
+
+    /* Both forms: which one counts would be a guess. */
+    assert_load_fails(NO_ARGS, ENV(var, "HS_SASL_PASSWORD=other"), HS_ERR_CONFIG,
+                      "both HS_SASL_PASSWORD and HS_SASL_PASSWORD_FILE are set: set one");
+    unlink(path);
+    char missing[160];
+    snprintf(missing, sizeof missing, "HS_SASL_PASSWORD_FILE: cannot open '%s': No such file or directory",
+             path);
+    assert_load_fails(NO_ARGS, ENV(var), HS_ERR_CONFIG, missing);
+}
+
+static void test_file_form_is_only_for_secrets(void **state)
+{
+    (void)state;
+    hs_config *c = NULL;
+    hs_error error = {0};
+    assert_int_equal(load(NO_ARGS, ENV("HS_WORKERS_FILE=/tmp/x"), &c, &error), HS_ERR_CONFIG);
+    assert_non_null(strstr(error.message, "unknown environment variable HS_WORKERS_FILE"));
+}
+
+static void test_secret_given_as_a_flag_is_warned_of(void **state)
+{
+    (void)state;
+    hs_config *c = NULL;
+    hs_error error = {0};
+    assert_int_equal(load(ARGS("--sasl-password", "on-the-command-line"), NO_ENV, &c, &error), HS_OK);
+    char *log = capture_stderr(hs_config_log, c);
+    assert_non_null(strstr(log, "a secret was given as a flag"));
+    assert_non_null(strstr(log, "HS_SASL_PASSWORD_FILE"));
+    assert_null(strstr(log, "on-the-command-line"));
+    free(log);
+    hs_config_free(c);
+}
+
 static void test_positional_arguments_keep_their_order(void **state)
 {
     hs_config *c;
@@ -688,6 +748,9 @@ int main(void)
         cmocka_unit_test(test_version_prints_program_and_version),
         cmocka_unit_test(test_log_line_masks_secrets_and_shows_origins),
         cmocka_unit_test(test_secret_value_never_appears_in_an_error),
+        cmocka_unit_test(test_secret_option_reads_its_file),
+        cmocka_unit_test(test_file_form_is_only_for_secrets),
+        cmocka_unit_test(test_secret_given_as_a_flag_is_warned_of),
         cmocka_unit_test(test_positional_arguments_keep_their_order),
         cmocka_unit_test(test_duplicate_option_names_are_a_bug),
         cmocka_unit_test(test_reading_an_undeclared_option_aborts),

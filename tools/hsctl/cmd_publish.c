@@ -35,6 +35,7 @@ typedef struct publish_run {
     const char *source;
     long rows, published, rejected;
     long delivered, undelivered;
+    rd_kafka_resp_err_t first_error;       /* of the first record not delivered */
     long unknown_fields, unknown_reported; /* fields --ignore-unknown-fields dropped; how many were shown */
     long line_no;                          /* the line being read, for reports */
     struct timespec started, last_progress;
@@ -105,6 +106,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
         run->delivered++;
         return;
     }
+    if (run->undelivered == 0)
+        run->first_error = msg->err;
     if (run->undelivered++ < MAX_REPORTED_FAILURES)
         fprintf(stderr, "hsctl publish: record %.*s not delivered: %s\n", (int)msg->key_len,
                 (const char *)msg->key, rd_kafka_err2str(msg->err));
@@ -500,9 +503,14 @@ hs_err hsctl_publish(int argc, char **argv, const hsctl_globals *g)
     if (in != stdin)
         fclose(in);
 
+    char fatal[512] = "";
+    rd_kafka_resp_err_t fatal_code = RD_KAFKA_RESP_ERR_NO_ERROR;
     if (run.producer) {
         rd_kafka_resp_err_t ferr = rd_kafka_flush(run.producer, g->timeout_ms);
         long pending = rd_kafka_outq_len(run.producer);
+        /* A fatal error (the idempotent producer refused its producer id: no WRITE ACL anywhere) purges
+         * every record: its reason, not "purged", is what the user needs. */
+        fatal_code = rd_kafka_fatal_error(run.producer, fatal, sizeof fatal);
         rd_kafka_destroy(run.producer);
         if (ferr && err == HS_OK)
             err = hsctl_fail(HS_ERR_TIMEOUT, "%ld records still undelivered after %d s", pending,
@@ -517,7 +525,15 @@ hs_err hsctl_publish(int argc, char **argv, const hsctl_globals *g)
             unknown, run.undelivered ? ", some not delivered" : "");
     if (err != HS_OK)
         return err;
-    if (run.undelivered)
-        return hsctl_fail(HS_ERR_KAFKA, "%ld records were not delivered", run.undelivered);
+    if (run.undelivered) {
+        rd_kafka_resp_err_t cause = fatal_code ? fatal_code : run.first_error;
+        bool denied = cause == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+                      cause == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED;
+        return hsctl_fail(HS_ERR_KAFKA, "%ld records were not delivered to %s: %s%s", run.undelivered,
+                          run.topic->name, fatal_code ? fatal : rd_kafka_err2str(run.first_error),
+                          denied ? " (not authorized: the Kafka principal has no WRITE ACL for the topic; "
+                                   "deploy/kafka/acls, docs/security.md)"
+                                 : "");
+    }
     return run.rejected ? HS_ERR_VALIDATION : HS_OK;
 }

@@ -34,6 +34,8 @@ static void usage(FILE *out)
             "                                topic; re-publish them to their source topics after a fix\n"
             "  export --format openmetrics   the derived tables' history, every period, as OpenMetrics\n"
             "                                for Prometheus to backfill (promtool tsdb create-blocks-from)\n"
+            "  acls [SERVICE...]             the Kafka ACLs of least privilege of each service\n"
+            "                                (deploy/kafka/acls applies them)\n"
             "\n"
             "Run 'hsctl COMMAND --help' for a command's options.\n"
             "\n"
@@ -88,6 +90,17 @@ hs_err hsctl_fail(hs_err err, const char *fmt, ...)
     fputc('\n', stderr);
     va_end(ap);
     return err;
+}
+
+hs_err hsctl_topic_missing(const struct rd_kafka_metadata *md, const char *name)
+{
+    rd_kafka_resp_err_t kerr = md && md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (kerr == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
+        return hsctl_fail(HS_ERR_KAFKA,
+                          "not authorized to read topic %s: the Kafka principal has no ACL for it "
+                          "(deploy/kafka/acls; docs/security.md)",
+                          name);
+    return hsctl_fail(HS_ERR_NOT_FOUND, "topic %s does not exist on the broker (hsctl topics create)", name);
 }
 
 const hs_topic *hsctl_topic_arg(const char *name)
@@ -173,9 +186,8 @@ const struct rd_kafka_metadata *hsctl_topic_metadata(rd_kafka_t *rk, const hsctl
         return NULL;
     }
     if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0) {
+        *err = hsctl_topic_missing(md, topic); /* "not authorized" or "does not exist" */
         rd_kafka_metadata_destroy(md);
-        *err = hsctl_fail(HS_ERR_NOT_FOUND, "topic %s does not exist on the broker (hsctl topics create)",
-                          topic);
         return NULL;
     }
     return md;
@@ -264,7 +276,7 @@ int main(int argc, char **argv)
     } commands[] = {
         {"topics", hsctl_topics}, {"publish", hsctl_publish}, {"tail", hsctl_tail},
         {"rules", hsctl_rules},   {"calc", hsctl_calc},       {"contracts", hsctl_contracts},
-        {"dlq", hsctl_dlq},       {"export", hsctl_export},
+        {"dlq", hsctl_dlq},       {"export", hsctl_export},   {"acls", hsctl_acls},
     };
     const char *name = argv[optind];
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {

@@ -28,6 +28,7 @@ hs_err hsctl_calc(int argc, char **argv, const hsctl_globals *g);
 hs_err hsctl_contracts(int argc, char **argv, const hsctl_globals *g);
 hs_err hsctl_dlq(int argc, char **argv, const hsctl_globals *g);
 hs_err hsctl_export(int argc, char **argv, const hsctl_globals *g);
+hs_err hsctl_acls(int argc, char **argv, const hsctl_globals *g);
 
 /* With a schema registry (g->schema_registry_url): registers `topic`'s value schema and frames the values
  * this process produces to it in Confluent's wire format (hs/schema_registry.h); HS_OK and nothing done
@@ -36,6 +37,10 @@ hs_err hsctl_schemas(const hsctl_globals *g, const hs_topic *topic);
 
 /* Prints "hsctl: <message>" to stderr and returns `err`. */
 hs_err hsctl_fail(hs_err err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Reports why the metadata `md` of one topic, `name`, has no partitions — the principal may not describe it
+ * (ACLs: HS_ERR_KAFKA), or it does not exist (HS_ERR_NOT_FOUND) — and returns that error. */
+hs_err hsctl_topic_missing(const struct rd_kafka_metadata *md, const char *name);
 
 /* The registry topic called `name`, or NULL after printing the known topics to stderr. */
 const hs_topic *hsctl_topic_arg(const char *name);

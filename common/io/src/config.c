@@ -31,6 +31,9 @@ static const char log_level_var[] = "HS_LOG_LEVEL";
 static const char *const script_vars[] = {"HS_BUILD_DIR", "HS_CACHE_DIR", "HS_BROKER_KIND", "HS_FIXTURES_DIR",
                                           "HS_BENCH_KAFKA_DIR"};
 static const char script_prefix[] = "HS_LOCAL_KAFKA_";
+/* Read by hs_http_start() (hs/http.h); hs_config_log notes which are set, never their values. */
+static const char *const http_vars[] = {"HS_HTTP_TOKEN", "HS_HTTP_TOKEN_FILE", "HS_HTTP_TLS_CERT_FILE",
+                                        "HS_HTTP_TLS_KEY_FILE"};
 /* Settings of the processes that write values, set for every program of a deployment alike: a program that
  * does not declare them (a reader, which takes Confluent-framed and bare values without a registry) lets them
  * be (hs/schema_registry.h). */
@@ -41,6 +44,9 @@ static const char *const shared_vars[] = {"HS_SCHEMA_REGISTRY_URL", "HS_SCHEMA_R
 static const char origin_default[] = "default";
 static const char origin_env[] = "env";
 static const char origin_flag[] = "flag";
+static const char origin_file[] = "file"; /* a secret option's HS_<NAME>_FILE */
+static const char file_suffix[] = "_FILE";
+#define SECRET_FILE_MAX ((size_t)64 * 1024)
 
 typedef struct config_value {
     const hs_option *option;      /* the caller's declaration (static storage) */
@@ -350,6 +356,14 @@ static hs_err declaration_bug(hs_error *error, const char *fmt, ...)
     return hs_error_set(error, HS_ERR_INTERNAL, "bug in the option declarations: %s", reason);
 }
 
+static bool is_http_var(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof http_vars / sizeof http_vars[0]; i++)
+        if (strlen(http_vars[i]) == len && strncmp(name, http_vars[i], len) == 0)
+            return true;
+    return false;
+}
+
 static bool is_script_var(const char *name, size_t len)
 {
     if (len >= sizeof script_prefix - 1 && strncmp(name, script_prefix, sizeof script_prefix - 1) == 0)
@@ -651,6 +665,45 @@ static hs_err note_kafka_var(hs_config *c, const char *name, size_t len, hs_erro
     return HS_OK;
 }
 
+/* Whether `envp` sets `name` (the first `len` characters) to a non-empty value. */
+static bool env_sets(char **envp, const char *name, size_t len)
+{
+    for (char **entry = envp; entry && *entry; entry++)
+        if (strncmp(*entry, name, len) == 0 && (*entry)[len] == '=' && (*entry)[len + 1] != '\0')
+            return true;
+    return false;
+}
+
+/* The secret option whose HS_<NAME>_FILE variable `name` is, or NULL. */
+static config_value *secret_of_file_var(const hs_config *c, const char *name, size_t len)
+{
+    size_t suffix_len = sizeof file_suffix - 1;
+    if (len <= suffix_len || strncmp(name + len - suffix_len, file_suffix, suffix_len) != 0)
+        return NULL;
+    config_value *v = find_env(c, name, len - suffix_len);
+    return v && v->option->secret ? v : NULL;
+}
+
+/* HS_<NAME>_FILE=path of a secret option: its value is the file's contents (docs/security.md). */
+static hs_err apply_secret_file(config_value *v, const char *name, size_t len, const char *path, char **envp,
+                                hs_error *error)
+{
+    char variable[ENV_NAME_SIZE + sizeof file_suffix];
+    snprintf(variable, sizeof variable, "%.*s", (int)len, name);
+    if (env_sets(envp, v->env_name, strlen(v->env_name)))
+        return hs_error_set(error, HS_ERR_CONFIG, "both %s and %s are set: set one", v->env_name, variable);
+    if (v->origin == origin_file)
+        return HS_OK; /* listed twice in envp: the first counts */
+    char *secret;
+    hs_err err = hs_config_read_file(variable, path, SECRET_FILE_MAX, &secret, error);
+    if (err != HS_OK || !secret)
+        return err != HS_OK ? err : hs_error_set(error, HS_ERR_INTERNAL, "%s: no value read", variable);
+    err = set_value(v, secret, origin_file, variable, error);
+    hs_secret_wipe(secret, strlen(secret));
+    free(secret);
+    return err;
+}
+
 /* Applies the HS_* variables of `envp` over the defaults. Of a variable listed twice, the first counts, as
  * for getenv(). */
 static hs_err apply_environment(hs_config *c, char **envp, hs_error *error)
@@ -662,6 +715,8 @@ static hs_err apply_environment(hs_config *c, char **envp, hs_error *error)
             continue;
         size_t len = (size_t)(eq - name);
         const char *text = eq + 1;
+        if (is_http_var(name, len))
+            continue; /* hs_http_start() reads and logs them */
         if (strncmp(name, kafka_prefix, sizeof kafka_prefix - 1) == 0) {
             hs_err err = note_kafka_var(c, name, len, error);
             if (err != HS_OK)
@@ -677,9 +732,22 @@ static hs_err apply_environment(hs_config *c, char **envp, hs_error *error)
             continue;
         }
         config_value *v = find_env(c, name, len);
+        config_value *secret = v ? NULL : secret_of_file_var(c, name, len);
+        if (secret) {
+            hs_err err = apply_secret_file(secret, name, len, text, envp, error);
+            if (err != HS_OK)
+                return err;
+            continue;
+        }
+        /* A shared variable, or the _FILE form of one, that this program does not declare: not an error. */
+        size_t suffix_len = sizeof file_suffix - 1;
+        size_t bare_len = len > suffix_len && strncmp(name + len - suffix_len, file_suffix, suffix_len) == 0
+                              ? len - suffix_len
+                              : len;
         bool shared = false;
         for (size_t i = 0; !v && i < sizeof shared_vars / sizeof shared_vars[0]; i++)
-            shared = shared || (strlen(shared_vars[i]) == len && strncmp(name, shared_vars[i], len) == 0);
+            shared = shared || (strlen(shared_vars[i]) == len && strncmp(name, shared_vars[i], len) == 0) ||
+                     (strlen(shared_vars[i]) == bare_len && strncmp(name, shared_vars[i], bare_len) == 0);
         if (shared)
             continue;
         if (!v) {
@@ -747,13 +815,18 @@ static void write_help(const hs_config *c, const char *summary, FILE *out)
         char text[512];
         const char *def = o->default_value;
         flag_synopsis(o, synopsis, sizeof synopsis);
-        if (!def)
-            snprintf(text, sizeof text, "%s (env %s, required)", o->help, c->values[i].env_name);
-        else if (!*def)
-            snprintf(text, sizeof text, "%s (env %s)", o->help, c->values[i].env_name);
+        char env[ENV_NAME_SIZE * 2 + 16];
+        if (o->secret) /* the file form first: a flag or the environment shows a secret to others */
+            snprintf(env, sizeof env, "%s%s or %s", c->values[i].env_name, file_suffix,
+                     c->values[i].env_name);
         else
-            snprintf(text, sizeof text, "%s (env %s, default %s)", o->help, c->values[i].env_name,
-                     o->secret ? "***" : def);
+            snprintf(env, sizeof env, "%s", c->values[i].env_name);
+        if (!def)
+            snprintf(text, sizeof text, "%s (env %s, required)", o->help, env);
+        else if (!*def)
+            snprintf(text, sizeof text, "%s (env %s)", o->help, env);
+        else
+            snprintf(text, sizeof text, "%s (env %s, default %s)", o->help, env, o->secret ? "***" : def);
         write_help_line(out, width, synopsis, text);
     }
     write_help_line(out, width, "--log-level LEVEL", "debug, info, warn or error (env HS_LOG_LEVEL)");
@@ -763,6 +836,10 @@ static void write_help(const hs_config *c, const char *summary, FILE *out)
     write_help_line(out, width, "HS_KAFKA_<PROPERTY>",
                     "any librdkafka property, in capitals with '_' for '.':");
     write_help_line(out, width, "", "HS_KAFKA_SECURITY_PROTOCOL=SASL_SSL sets security.protocol");
+    write_help_line(out, width, "", "HS_KAFKA_<PROPERTY>_FILE=PATH: the value from a file (passwords)");
+    write_help_line(out, width, "HS_HTTP_TOKEN_FILE", "bearer token /metrics requires (or HS_HTTP_TOKEN)");
+    write_help_line(out, width, "HS_HTTP_TLS_CERT_FILE", "HTTPS: PEM certificate (chain) of the endpoint,");
+    write_help_line(out, width, "HS_HTTP_TLS_KEY_FILE", "and its PEM private key (docs/security.md)");
     write_help_line(out, width, "HS_LOG_LEVEL", "debug, info, warn or error");
     fprintf(out,
             "  An empty HS_* variable counts as unset; any other HS_* variable stops start-up.\n"
@@ -933,6 +1010,13 @@ void hs_config_log(const hs_config *c)
         json_object_set_new(
             settings, "log-level",
             json_pack("{s:s, s:s}", "value", level_names[c->log_level], "origin", c->log_level_origin));
+    for (size_t i = 0; i < c->count; i++)
+        if (c->values[i].option->secret && c->values[i].origin == origin_flag && *c->values[i].text)
+            hs_log(HS_LOG_WARN,
+                   "a secret was given as a flag, which every user of this machine can read (ps): set it "
+                   "in a file named by its _FILE variable instead (docs/security.md)",
+                   "{s:s, s:s+}", "flag", c->values[i].option->name, "instead", c->values[i].env_name,
+                   "_FILE");
     json_t *kafka = json_array();
     for (size_t i = 0; i < c->kafka_count; i++)
         json_array_append_new(kafka, json_text(c->kafka_vars[i]));
@@ -941,6 +1025,54 @@ void hs_config_log(const hs_config *c)
            "kafka", kafka);
     json_decref(settings);
     json_decref(kafka);
+}
+
+hs_err hs_config_read_file(const char *variable, const char *path, size_t max, char **out, hs_error *error)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return hs_error_set(error, HS_ERR_CONFIG, "%s: cannot open '%.200s': %s", variable, path,
+                            strerror(errno));
+    char *text = malloc(max + 1);
+    if (!text) {
+        fclose(f);
+        return hs_error_set(error, HS_ERR_NOMEM, "%s: out of memory", variable);
+    }
+    size_t len = fread(text, 1, max + 1, f);
+    int read_errno = ferror(f) ? errno : 0;
+    fclose(f);
+    hs_err err = HS_OK;
+    if (read_errno)
+        err = hs_error_set(error, HS_ERR_CONFIG, "%s: cannot read '%.200s': %s", variable, path,
+                           strerror(read_errno));
+    else if (len > max)
+        err =
+            hs_error_set(error, HS_ERR_CONFIG, "%s: '%.200s' is larger than %zu bytes", variable, path, max);
+    else {
+        while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+            len--;
+        text[len] = '\0';
+        if (len == 0)
+            err = hs_error_set(error, HS_ERR_CONFIG, "%s: '%.200s' is empty", variable, path);
+        else if (memchr(text, '\0', len))
+            err = hs_error_set(error, HS_ERR_CONFIG, "%s: '%.200s' holds a NUL byte", variable, path);
+    }
+    if (err != HS_OK) {
+        hs_secret_wipe(text, max + 1);
+        free(text);
+        return err;
+    }
+    *out = text;
+    return HS_OK;
+}
+
+void hs_secret_wipe(void *buf, size_t len)
+{
+    /* volatile: the stores must happen although the buffer is freed right after. */
+    volatile unsigned char *p = buf;
+    while (len--)
+        *p++ = 0;
 }
 
 int hs_config_argc(const hs_config *c)

@@ -13,6 +13,11 @@
  * limit starve the probes. So at the limit a newcomer evicts the oldest connection that has not completed a
  * request (see admit()), and a sweep drops every connection slower than the exchange deadline: the listen
  * queue is drained at once, whatever the clients do.
+ *
+ * Security (docs/security.md): HS_HTTP_TOKEN_FILE (or HS_HTTP_TOKEN) makes every path but the probes
+ * (/healthz, /readyz: a kubelet sends no token) answer 401 unless the request carries "Authorization: Bearer
+ * <token>"; HS_HTTP_TLS_CERT_FILE and HS_HTTP_TLS_KEY_FILE serve HTTPS (MHD's GnuTLS, which also does the
+ * handshake of the connections we hand it). Without a token, an endpoint bound beyond loopback is warned of.
  */
 #include "hs/http.h"
 
@@ -22,16 +27,19 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include "hs/config.h"
 #include "hs/log.h"
 #include "hs/metrics.h"
 
@@ -41,6 +49,11 @@
 #define HTTP_DEFAULT_TYPE     "text/plain; charset=utf-8"
 #define HTTP_ALLOWED_METHODS  "GET, HEAD"
 #define HTTP_NOT_ALLOWED_TEXT "method not allowed\n"
+#define HTTP_UNAUTHORIZED_TEXT                                                                               \
+    "unauthorized: this endpoint needs its bearer token (Authorization: Bearer ...)\n"
+#define HTTP_AUTHENTICATE    "Bearer realm=\"healthsignals\""
+#define HTTP_TOKEN_MIN_BYTES 16
+#define HTTP_FILE_MAX_BYTES  ((size_t)256 * 1024) /* a PEM certificate chain fits */
 
 /* One connection MHD holds, in the order its current exchange began (oldest first). */
 typedef struct client client;
@@ -71,6 +84,9 @@ struct hs_http {
     unsigned live;           /* of those, not dropped: what max_connections bounds */
     bool accept_paused;
     bool stopping;
+    char *token;    /* the bearer token every path but the probes needs, or NULL */
+    char *tls_cert; /* PEM, or NULL: plain HTTP */
+    char *tls_key;  /* PEM; wiped and freed at stop */
 };
 
 /* --- The address --------------------------------------------------------------------------------------- */
@@ -306,9 +322,10 @@ static void sweep(hs_http *http)
 
 /* --- Requests ------------------------------------------------------------------------------------------ */
 
-/* Queues one complete response. `body` (malloc'd, or NULL) is owned from here on. */
+/* Queues one complete response. `body` (malloc'd, or NULL) is owned from here on; `header` (may be NULL) is
+ * one more response header with `header_value`. */
 static enum MHD_Result reply(struct MHD_Connection *conn, int status, const char *content_type, char *body,
-                             const char *allow)
+                             const char *header, const char *header_value)
 {
     struct MHD_Response *response =
         body ? MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE)
@@ -318,12 +335,30 @@ static enum MHD_Result reply(struct MHD_Connection *conn, int status, const char
         return MHD_NO; /* out of memory: MHD closes the connection */
     }
     enum MHD_Result ok = MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    if (ok == MHD_YES && allow)
-        ok = MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, allow);
+    if (ok == MHD_YES && header)
+        ok = MHD_add_response_header(response, header, header_value);
     if (ok == MHD_YES)
         ok = MHD_queue_response(conn, (unsigned int)status, response);
     MHD_destroy_response(response); /* MHD keeps its own reference while sending */
     return ok;
+}
+
+/* Whether `conn` may have `path`: the probes always, anything else with "Authorization: Bearer <token>",
+ * compared in time independent of where it differs. */
+static bool authorized(const hs_http *http, struct MHD_Connection *conn, const char *path)
+{
+    if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0)
+        return true;
+    const char *given = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    static const char scheme[] = "Bearer ";
+    if (!given || strncasecmp(given, scheme, sizeof scheme - 1) != 0)
+        return false;
+    given += sizeof scheme - 1;
+    size_t want_len = strlen(http->token), given_len = strlen(given);
+    unsigned char diff = want_len != given_len;
+    for (size_t i = 0; i < want_len; i++)
+        diff |= (unsigned char)(http->token[i] ^ (i < given_len ? given[i] : 0));
+    return diff == 0;
 }
 
 /* MHD's access handler, called several times per request. Other methods are refused on the first call, from
@@ -341,7 +376,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         c->answering = true; /* the headers are in: the request is no slowloris, whatever comes next */
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, HTTP_DEFAULT_TYPE, strdup(HTTP_NOT_ALLOWED_TEXT),
-                     HTTP_ALLOWED_METHODS);
+                     MHD_HTTP_HEADER_ALLOW, HTTP_ALLOWED_METHODS);
     if (!*req_cls) {
         *req_cls = http; /* a marker, not owned: "headers seen" */
         return MHD_YES;
@@ -351,12 +386,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
 
+    if (http->token && !authorized(http, conn, url))
+        return reply(conn, MHD_HTTP_UNAUTHORIZED, HTTP_DEFAULT_TYPE, strdup(HTTP_UNAUTHORIZED_TEXT),
+                     MHD_HTTP_HEADER_WWW_AUTHENTICATE, HTTP_AUTHENTICATE);
+
     hs_http_response out = {.status = MHD_HTTP_OK, .content_type = HTTP_DEFAULT_TYPE, .body = NULL};
     http->handler(http->ctx, url, &out);
     assert(out.status >= 100 && out.status <= 599 && out.content_type);
     if (out.status < 100 || out.status > 599)
         out.status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-    return reply(conn, out.status, out.content_type ? out.content_type : HTTP_DEFAULT_TYPE, out.body, NULL);
+    return reply(conn, out.status, out.content_type ? out.content_type : HTTP_DEFAULT_TYPE, out.body, NULL,
+                 NULL);
 }
 
 /* MHD's messages are nearly all about one client ("closed by remote side with incomplete request"): at debug
@@ -516,6 +556,87 @@ static void close_loop(hs_http *http)
     uv_loop_close(&http->loop);
 }
 
+static void free_security(hs_http *http)
+{
+    if (http->token)
+        hs_secret_wipe(http->token, strlen(http->token));
+    if (http->tls_key)
+        hs_secret_wipe(http->tls_key, strlen(http->tls_key));
+    free(http->token);
+    free(http->tls_cert);
+    free(http->tls_key);
+    http->token = http->tls_cert = http->tls_key = NULL;
+}
+
+static const char *nonempty_env(const char *name)
+{
+    const char *value = getenv(name);
+    return value && *value ? value : NULL;
+}
+
+/* The token and TLS files of the environment (see the top of this file). */
+static hs_err load_security(hs_http *http, hs_error *error)
+{
+    const char *token = nonempty_env("HS_HTTP_TOKEN"), *token_file = nonempty_env("HS_HTTP_TOKEN_FILE");
+    if (token && token_file)
+        return hs_error_set(error, HS_ERR_CONFIG,
+                            "both HS_HTTP_TOKEN and HS_HTTP_TOKEN_FILE are set: set one");
+    hs_err err = HS_OK;
+    if (token_file)
+        err = hs_config_read_file("HS_HTTP_TOKEN_FILE", token_file, 4096, &http->token, error);
+    else if (token && !(http->token = strdup(token)))
+        err = hs_error_set(error, HS_ERR_NOMEM, "HTTP server: out of memory");
+    if (err == HS_OK && http->token) {
+        const char *from = token_file ? "HS_HTTP_TOKEN_FILE" : "HS_HTTP_TOKEN";
+        size_t len = strlen(http->token);
+        for (size_t i = 0; i < len && err == HS_OK; i++)
+            if (http->token[i] <= ' ' || http->token[i] > '~')
+                err = hs_error_set(error, HS_ERR_CONFIG,
+                                   "%s: the token must be printable ASCII without spaces", from);
+        if (err == HS_OK && len < HTTP_TOKEN_MIN_BYTES)
+            err = hs_error_set(error, HS_ERR_CONFIG,
+                               "%s: the token has %zu characters, too few to be a secret (at least %d; e.g. "
+                               "openssl rand -hex 32)",
+                               from, len, HTTP_TOKEN_MIN_BYTES);
+    }
+    const char *cert = nonempty_env("HS_HTTP_TLS_CERT_FILE"), *key = nonempty_env("HS_HTTP_TLS_KEY_FILE");
+    if (err == HS_OK && (!cert != !key))
+        err = hs_error_set(error, HS_ERR_CONFIG,
+                           "HTTPS needs both HS_HTTP_TLS_CERT_FILE and "
+                           "HS_HTTP_TLS_KEY_FILE (%s is not set)",
+                           cert ? "HS_HTTP_TLS_KEY_FILE" : "HS_HTTP_TLS_CERT_FILE");
+    if (err == HS_OK && cert) {
+        if (!MHD_is_feature_supported(MHD_FEATURE_TLS))
+            err = hs_error_set(error, HS_ERR_CONFIG,
+                               "HS_HTTP_TLS_CERT_FILE: this libmicrohttpd was built without TLS");
+        if (err == HS_OK)
+            err = hs_config_read_file("HS_HTTP_TLS_CERT_FILE", cert, HTTP_FILE_MAX_BYTES, &http->tls_cert,
+                                      error);
+        if (err == HS_OK)
+            err =
+                hs_config_read_file("HS_HTTP_TLS_KEY_FILE", key, HTTP_FILE_MAX_BYTES, &http->tls_key, error);
+    }
+    if (err != HS_OK)
+        free_security(http);
+    return err;
+}
+
+/* Whether the listening socket `fd` is bound to a loopback address only. */
+static bool bound_to_loopback(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return false;
+    if (ss.ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss.ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)&ss)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return false;
+}
+
 hs_err hs_http_start(const char *address, const hs_http_limits *limits, hs_http_handler handler, void *ctx,
                      hs_http **out, hs_error *error)
 {
@@ -541,20 +662,47 @@ hs_err hs_http_start(const char *address, const hs_http_limits *limits, hs_http_
     http->limits = chosen;
     http->listen_fd = fd;
     http->port = bound_port(fd);
+    err = load_security(http, error);
+    if (err != HS_OK) {
+        close(fd);
+        free(http);
+        return err;
+    }
+    bool loopback = bound_to_loopback(fd);
+    hs_log(HS_LOG_INFO, "http endpoint security", "{s:b, s:b, s:b}", "tls", http->tls_cert != NULL, "token",
+           http->token != NULL, "loopback", loopback);
+    if (!loopback && !http->token)
+        hs_log(HS_LOG_WARN,
+               "the HTTP endpoint is reachable beyond loopback and /metrics needs no token: set "
+               "HS_HTTP_TOKEN_FILE (and HS_HTTP_TLS_CERT_FILE, HS_HTTP_TLS_KEY_FILE; docs/security.md)",
+               "{s:s}", "address", address);
+    struct MHD_OptionItem tls_options[] = {
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, http->tls_key},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, http->tls_cert},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    struct MHD_OptionItem no_options[] = {{MHD_OPTION_END, 0, NULL}};
 
     /* No MHD_USE_INTERNAL_POLLING_THREAD: MHD does its work in MHD_run(), on our thread. No listening
      * socket either: we accept (see the top of this file). MHD's limit is twice ours, for the connections
      * dropped but not yet closed. The logger goes first so that start-up messages reach it too. */
     http->daemon = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL, on_request, http,
+        MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET | (http->tls_cert ? MHD_USE_TLS : 0), 0,
+        NULL, NULL, on_request, http, MHD_OPTION_ARRAY, http->tls_cert ? tls_options : no_options,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_CONNECTION_LIMIT, 2 * chosen.max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, chosen.exchange_seconds, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         chosen.max_request_bytes, MHD_OPTION_NOTIFY_CONNECTION, on_connection, http,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, http, MHD_OPTION_END);
     if (!http->daemon) {
         close(fd);
+        bool tls = http->tls_cert != NULL;
+        free_security(http);
         free(http);
-        return hs_error_set(error, HS_ERR_IO, "cannot start the HTTP server on %s (see the log)", address);
+        return hs_error_set(error, tls ? HS_ERR_CONFIG : HS_ERR_IO,
+                            tls ? "cannot start the HTTPS server on %s: is HS_HTTP_TLS_KEY_FILE the key of "
+                                  "HS_HTTP_TLS_CERT_FILE, both PEM? (see the log at debug level)"
+                                : "cannot start the HTTP server on %s (see the log)",
+                            address);
     }
     int rc = init_loop(http);
     if (rc == 0) {
@@ -565,6 +713,7 @@ hs_err hs_http_start(const char *address, const hs_http_limits *limits, hs_http_
     if (rc != 0) {
         MHD_stop_daemon(http->daemon);
         close(fd);
+        free_security(http);
         free(http);
         return hs_error_set(error, HS_ERR_IO, "cannot run the HTTP server of %s: %s", address,
                             uv_strerror(rc));
@@ -590,6 +739,7 @@ void hs_http_stop(hs_http *http)
     uv_thread_join(&http->thread);
     uv_loop_close(&http->loop);
     close(http->listen_fd);
+    free_security(http);
     free(http);
 }
 

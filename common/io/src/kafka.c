@@ -6,9 +6,12 @@
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hs/config.h"
 #include "hs/log.h"
 #include "hs/wire.h"
 
@@ -51,12 +54,79 @@ hs_err hs_kafka_txn_timeout_ms(long long commit_interval_ms, const char *configu
     return HS_OK;
 }
 
+bool hs_kafka_property_is_secret(const char *name)
+{
+    /* librdkafka's sensitive properties (those it shows as "[redacted]" in its own configuration dump):
+     * sasl.password, ssl.key.password, ssl.keystore.password, ssl.key.pem, ssl_key,
+     * sasl.oauthbearer.client.secret, sasl.oauthbearer.config; and any later one named like them. */
+    return strstr(name, "password") || strstr(name, "secret") || strcmp(name, "ssl.key.pem") == 0 ||
+           strcmp(name, "ssl_key") == 0 || strcmp(name, "sasl.oauthbearer.config") == 0;
+}
+
 hs_err hs_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, hs_error *error)
 {
     char errstr[512];
-    if (rd_kafka_conf_set(conf, name, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
+    if (rd_kafka_conf_set(conf, name, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+        /* librdkafka's message may quote the value ("Invalid value \"...\" for ..."): not a secret's. */
+        if (hs_kafka_property_is_secret(name))
+            return hs_error_set(error, HS_ERR_CONFIG,
+                                "Kafka property %s: librdkafka refused the value "
+                                "(not shown: the property is a secret)",
+                                name);
         return hs_error_set(error, HS_ERR_CONFIG, "Kafka property %s: %s", name, errstr);
+    }
     return HS_OK;
+}
+
+/* Whether librdkafka knows property `name`: set on a scratch configuration, an unknown name is refused as
+ * such, a known one at worst as an invalid value (rd_kafka_conf_get cannot tell: it calls an unset string
+ * property unknown). */
+static bool is_property(const char *name)
+{
+    rd_kafka_conf_t *scratch = rd_kafka_conf_new();
+    char errstr[256];
+    bool known = rd_kafka_conf_set(scratch, name, "", errstr, sizeof errstr) != RD_KAFKA_CONF_UNKNOWN;
+    rd_kafka_conf_destroy(scratch);
+    return known;
+}
+
+/* Applies HS_KAFKA_<NAME>=<value> (`name` already lowercased with '.'): a property, or, for a name that
+ * ends in ".file" and is no property itself, the property before it read from the file <value>. */
+static hs_err apply_kafka_variable(rd_kafka_conf_t *conf, const char *variable, const char *name,
+                                   const char *value, hs_error *error)
+{
+    static const char file_suffix[] = ".file";
+    size_t len = strlen(name), suffix_len = sizeof file_suffix - 1;
+    if (len > suffix_len && strcmp(name + len - suffix_len, file_suffix) == 0 && !is_property(name)) {
+        char property[256];
+        snprintf(property, sizeof property, "%.*s", (int)(len - suffix_len), name);
+        if (!is_property(property))
+            return hs_error_set(error, HS_ERR_CONFIG,
+                                "%s: no Kafka property %s (the _FILE suffix reads a property's value from "
+                                "a file)",
+                                variable, property);
+        /* Both the value and its file: which one wins would be a guess. */
+        char direct[256];
+        size_t vlen = strlen(variable) - suffix_len;
+        snprintf(direct, sizeof direct, "%.*s", (int)vlen, variable);
+        const char *both = getenv(direct);
+        if (both && *both)
+            return hs_error_set(error, HS_ERR_CONFIG, "both %s and %s are set: set one", direct, variable);
+        char *secret;
+        hs_err err = hs_config_read_file(variable, value, HS_KAFKA_SECRET_FILE_MAX, &secret, error);
+        if (err != HS_OK || !secret)
+            return err != HS_OK ? err : hs_error_set(error, HS_ERR_INTERNAL, "%s: no value read", variable);
+        err = hs_kafka_conf_set(conf, property, secret, error);
+        hs_secret_wipe(secret, strlen(secret));
+        free(secret);
+        if (err != HS_OK)
+            hs_error_prefix(error, "%s", variable);
+        return err;
+    }
+    hs_err err = hs_kafka_conf_set(conf, name, value, error);
+    if (err != HS_OK)
+        hs_error_prefix(error, "%s", variable);
+    return err;
 }
 
 static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -92,10 +162,10 @@ rd_kafka_conf_t *hs_kafka_conf_new(const char *bootstrap, hs_error *error)
         for (size_t i = 0; i < len; i++)
             name[i] = name_start[i] == '_' ? '.' : (char)tolower((unsigned char)name_start[i]);
         name[len] = '\0';
-        if (hs_kafka_conf_set(conf, name, eq + 1, error) != HS_OK) {
-            hs_error_prefix(error, "%s%.*s", prefix, (int)len, name_start);
+        char variable[sizeof prefix + sizeof name];
+        snprintf(variable, sizeof variable, "%s%.*s", prefix, (int)len, name_start);
+        if (apply_kafka_variable(conf, variable, name, eq + 1, error) != HS_OK)
             goto fail;
-        }
     }
     return conf;
 

@@ -48,13 +48,18 @@ typedef struct hs_config hs_config;
  * are positional and may come between flags; hs_config_argv() returns them in order. Built in: --help (-h),
  * --version and --log-level LEVEL.
  *
- * Environment: an HS_* variable with an empty value counts as unset (so a compose file can blank one). Every
+ * Environment: an HS_* variable with an empty value counts as unset (so a compose file can blank one). A
+ * secret option also takes HS_<NAME>_FILE=PATH, its value the file's contents without the trailing line end
+ * (origin "file"; setting both forms is an error); a secret given as a flag is warned of by hs_config_log,
+ * since `ps` shows it to every user. Every
  * other HS_* variable must be an option's HS_<NAME>, or one of these, which are never an error here:
  *   HS_KAFKA_<PROPERTY>  librdkafka pass-through, applied and validated by hs_kafka_conf_new(); only their
  *                        names are noted here, for hs_config_log
  *   HS_LOG_LEVEL         debug, info, warn or error, overridden by the built-in flag --log-level: checked
  *                        here and applied with hs_log_set_level() when the load succeeds (when neither is
  *                        given, the level the program set before stays)
+ *   HS_HTTP_TOKEN, HS_HTTP_TOKEN_FILE, HS_HTTP_TLS_CERT_FILE, HS_HTTP_TLS_KEY_FILE
+ *                        the HTTP endpoint's bearer token and TLS, read by hs_http_start() (hs/http.h)
  *   HS_BUILD_DIR, HS_CACHE_DIR, HS_BROKER_KIND, HS_FIXTURES_DIR, HS_BENCH_KAFKA_DIR, HS_LOCAL_KAFKA_*
  *                        read by the project's scripts and tests, which may be set in the same shell
  *   HS_SCHEMA_REGISTRY_URL, HS_SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO, HS_SCHEMA_REGISTRY_BEARER_AUTH_TOKEN,
@@ -104,7 +109,7 @@ bool hs_config_bool(const hs_config *c, const char *name);
  * hs_config_free); `*port` is 0..65535. */
 void hs_config_address(const hs_config *c, const char *name, const char **host, int *port);
 
-/* Where the value came from, for the start-up log: "default", "env" or "flag". Static storage. */
+/* Where the value came from, for the start-up log: "default", "env", "file" or "flag". Static storage. */
 const char *hs_config_origin(const hs_config *c, const char *name);
 
 /* Logs the effective configuration as one JSON line via hs_log at info level: {"msg":"configuration",
@@ -117,6 +122,16 @@ void hs_config_log(const hs_config *c);
 /* The positional arguments, in argv order: hs_config_argc() of them, then a NULL. The strings are argv's. */
 int hs_config_argc(const hs_config *c);
 char *const *hs_config_argv(const hs_config *c);
+
+/* Reads the file `path` that variable `variable` names (HS_KAFKA_SASL_PASSWORD_FILE, HS_HTTP_TOKEN_FILE, a
+ * PEM file): its whole contents, at most `max` bytes, without trailing line ends. *out is malloc'd (the
+ * caller wipes a secret with hs_secret_wipe and frees it). HS_ERR_CONFIG naming the variable and the path
+ * (never the contents) when it cannot be read, is larger than `max`, empty, or holds a NUL byte;
+ * HS_ERR_NOMEM. */
+hs_err hs_config_read_file(const char *variable, const char *path, size_t max, char **out, hs_error *error);
+
+/* Overwrites `len` bytes of `buf` with zeros in a way the compiler keeps (before a secret is freed). */
+void hs_secret_wipe(void *buf, size_t len);
 
 /* Releases `c` and everything it owns; NULL is allowed. */
 void hs_config_free(hs_config *c);

@@ -7,6 +7,8 @@
 
 #include <librdkafka/rdkafka.h>
 #include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 #include "hs/err.h"
 #include "hs/event.h"
@@ -39,12 +41,23 @@ hs_err hs_kafka_txn_timeout_ms(long long commit_interval_ms, const char *configu
 const char *hs_kafka_bootstrap(const char *flag);
 
 /* A new librdkafka configuration with bootstrap.servers, our log callback, and every HS_KAFKA_<PROP>
- * variable of the environment applied (name lowercased, '_' -> '.'). Returns NULL and sets `error`
- * (HS_ERR_CONFIG, naming the variable) if librdkafka rejects one. The caller owns the result (it passes to
- * rd_kafka_new(), or rd_kafka_conf_destroy()s it). */
+ * variable of the environment applied (name lowercased, '_' -> '.'). HS_KAFKA_<PROP>_FILE=<path>, for a
+ * <PROP> librdkafka knows (and no property <prop>.file of its own), sets <prop> to the contents of the file
+ * without its trailing line end — the way to hand a secret (HS_KAFKA_SASL_PASSWORD_FILE,
+ * HS_KAFKA_SSL_KEY_PASSWORD_FILE) to a process without it showing in `ps` or the environment; setting both
+ * forms of one property is an error. Returns NULL and sets `error` (HS_ERR_CONFIG, naming the variable; a
+ * secret's value never appears in it) if librdkafka rejects one or a file cannot be read. The caller owns
+ * the result (it passes to rd_kafka_new(), or rd_kafka_conf_destroy()s it). */
 rd_kafka_conf_t *hs_kafka_conf_new(const char *bootstrap, hs_error *error);
 
-/* rd_kafka_conf_set() with the error as an hs_error naming the property. */
+/* The largest secret file HS_KAFKA_<PROP>_FILE reads (a PEM key with its chain fits). */
+#define HS_KAFKA_SECRET_FILE_MAX ((size_t)64 * 1024)
+
+/* Whether librdkafka property `name` holds a secret (a password, a private key, a client secret): its value
+ * never appears in a message or log. */
+bool hs_kafka_property_is_secret(const char *name);
+
+/* rd_kafka_conf_set() with the error as an hs_error naming the property (without the value, for a secret). */
 hs_err hs_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, hs_error *error);
 
 /* Produces `value` (a message of topic->value_type, or NULL for a tombstone of `key`) to `topic`: the
