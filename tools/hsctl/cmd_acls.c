@@ -26,8 +26,9 @@ static void usage(FILE *out)
             "(deploy/kafka/acls applies them with kafka-acls; docs/security.md).\n"
             "\n"
             "Services: a calculation (each of hsctl calc's services: READ on its inputs and on\n"
-            "hs.rules.v1 if it has rules, WRITE on its outputs, hs.alerts.v1 and hs.dlq.v1, READ on its\n"
-            "group hs-SERVICE, WRITE on the transactional ids hs-SERVICE-*), exporter and alertmanager\n"
+            "hs.rules.v1 if it has rules, READ and WRITE on hs.applied-rules.v1 then too, WRITE on\n"
+            "its outputs, hs.alerts.v1 and hs.dlq.v1, READ on its group hs-SERVICE, WRITE on the\n"
+            "transactional ids hs-SERVICE-*), exporter and alertmanager\n"
             "(READ on the topics they serve), reader (READ on every topic: hsctl tail, dlq list, export)\n"
             "and publisher (WRITE on the fact topics and hs.rules.v1: hsctl publish, rules apply).\n"
             "Default: every service.\n"
@@ -50,8 +51,12 @@ static void calc_acls(const acl_out *o, const hs_calc *calc)
 {
     for (const char *const *t = calc->inputs; *t; t++)
         acl(o, "READ", "TOPIC", "LITERAL", *t);
-    if (calc->uses_rules)
+    if (calc->uses_rules) {
         acl(o, "READ", "TOPIC", "LITERAL", HS_TOPIC_RULES);
+        /* the rules its partitions have applied: written with the outputs, read back on a rebuild */
+        acl(o, "READ", "TOPIC", "LITERAL", HS_TOPIC_APPLIED_RULES);
+        acl(o, "WRITE", "TOPIC", "LITERAL", HS_TOPIC_APPLIED_RULES);
+    }
     bool alerts = false, dlq = false;
     for (const char *const *t = calc->outputs; *t; t++) {
         acl(o, "WRITE", "TOPIC", "LITERAL", *t);
