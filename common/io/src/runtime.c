@@ -990,8 +990,9 @@ static bool connect_schemas(runtime *rt, connect_job *job)
             job->schemas_pending = false;
             atomic_store(&rt->kafka_not_ready, "connecting to Kafka");
             for (size_t i = 0; i < rt->output_cnt; i++)
-                hs_log(HS_LOG_INFO, "schema registered", "{s:s, s:s, s:i}", "topic", rt->outputs[i]->name,
-                       "subject_suffix", "-value", "schema_id", (int)hs_wire_schema_id(rt->outputs[i]));
+                if (rt->outputs[i]->value_type)
+                    hs_log(HS_LOG_INFO, "schema registered", "{s:s, s:s, s:i}", "topic", rt->outputs[i]->name,
+                           "subject_suffix", "-value", "schema_id", (int)hs_wire_schema_id(rt->outputs[i]));
             return true;
         }
         if (err != HS_ERR_IO) {

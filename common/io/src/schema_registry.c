@@ -251,7 +251,10 @@ hs_err hs_schema_registry_register(const hs_schema_registry_options *options, co
     for (size_t i = 0; i < count && !err; i++) {
         const hs_proto_source *file = NULL;
         hs_wire_path path;
-        if (!topics[i]->value_type || hs_wire_locate(topics[i]->value_type, &file, &path, error) != HS_OK) {
+        if (!topics[i]
+                 ->value_type) /* a raw topic of the runtime's own (hs.applied-rules.v1): values stay bare */
+            continue;
+        if (hs_wire_locate(topics[i]->value_type, &file, &path, error) != HS_OK) {
             err = hs_error_set(error, HS_ERR_INTERNAL,
                                "%s has no message type in the contracts' .proto files", topics[i]->name);
             break;

@@ -29,8 +29,9 @@ typedef struct hs_schema_registry_options {
 } hs_schema_registry_options;
 
 /* Registers (or finds) the value schema of each of `topics` (`count` of them) and enables Confluent framing
- * of their values in this process (hs_wire_enable) with the ids the registry returns. On error nothing
- * further is enabled and the reason says which subject:
+ * of their values in this process (hs_wire_enable) with the ids the registry returns. A topic without a
+ * value type (raw bytes of the runtime's own, hs.applied-rules.v1) is passed over: its values stay bare.
+ * On error nothing further is enabled and the reason says which subject:
  *   HS_ERR_IO      the registry cannot be reached, timed out, or answered 5xx or 408/429: try again later;
  *   HS_ERR_CONFIG  the registry refused the request (401/403: credentials; 409: the schema is incompatible
  *                  with the subject's versions; 422: invalid; 404: not a schema registry at this URL), or
